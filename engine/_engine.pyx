@@ -1,0 +1,268 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Python boundary of the C engine: builds the rs_model from validated weights once, and
+translates batches of token ids with the GIL released. Inputs are checked here, so the C
+code never sees an id out of range or a malformed option."""
+import numpy as np
+cimport numpy as cnp
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+cnp.import_array()
+
+cdef extern from "rs_model.h" nogil:
+    ctypedef struct rs_linear:
+        const float *w
+        const float *b
+        int out
+        int input "in"
+    ctypedef struct rs_rnn:
+        int cell
+        int reset_after
+        int input
+        int hidden
+        rs_linear ih
+        rs_linear hh
+    ctypedef struct rs_model:
+        const float *src_embedding
+        int src_vocab, src_embedding_size
+        int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
+        rs_rnn enc[16][2]
+        int enc_width
+        int bridge, bridge_from_top, bridge_activation, lstm_cell
+        rs_linear bridge_hidden[16]
+        rs_linear bridge_cell[16]
+        int has_attention, score
+        float dot_scale
+        rs_linear att_key, att_query
+        const float *att_v
+        int key_width
+        const float *tgt_embedding
+        int tgt_vocab, tgt_embedding_size
+        int decoder, dec_layers, dec_hidden, dec_residual
+        rs_rnn dec[16]
+        int input_feeding
+        rs_linear attentional
+        int readout, readout_state, readout_context, readout_embedding
+        rs_linear readout_layer
+        rs_linear output
+        int attentional_width
+        int bos_id, eos_id
+    ctypedef struct rs_options:
+        int beam_size, num_hypotheses, min_length, max_length
+        float length_penalty, coverage_penalty
+        int normalize_scores, return_attention
+    ctypedef struct rs_hypothesis:
+        int length
+        int *tokens
+        float score
+        float *attention
+    ctypedef struct rs_result:
+        int count
+        rs_hypothesis *hyps
+    int rs_translate(const rs_model *model, const rs_options *options, int batch,
+                     const int *ids, int stride, const int *lengths,
+                     rs_result *results, char *err, size_t err_size)
+    void rs_free_results(rs_result *results, int batch)
+
+cdef extern from "rs_kernels.h" nogil:
+    const char *rs_kernel_isa()
+
+MAX_LAYERS = 16
+_CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
+_LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
+_SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
+_DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
+_READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
+
+
+def kernel_isa():
+    """The instruction set the matrix kernels run with on this CPU."""
+    return rs_kernel_isa().decode()
+
+
+cdef class Engine:
+    cdef rs_model model
+    cdef list _keep  # arrays the model points into
+
+    def __cinit__(self):
+        memset(&self.model, 0, sizeof(rs_model))
+        self._keep = []
+
+    def __init__(self, dict config, dict tensors, int bos_id, int eos_id):
+        """config: normalized config.json; tensors: validated float32 arrays."""
+        enc, bridge, att, dec = config["encoder"], config["bridge"], config["attention"], config["decoder"]
+        if enc["num_layers"] > MAX_LAYERS or dec["num_layers"] > MAX_LAYERS:
+            raise ValueError(f"at most {MAX_LAYERS} layers are supported")
+        cdef rs_model *m = &self.model
+        m.src_embedding = self._ptr(tensors["encoder.embedding.weight"])
+        m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
+        m.enc_layers = enc["num_layers"]
+        m.enc_bidirectional = enc["bidirectional"]
+        m.enc_merge_sum = enc["merge"] == "sum"
+        m.enc_residual = enc["residual"]
+        m.enc_hidden = enc["hidden_size"]
+        m.enc_width = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+        for l in range(enc["num_layers"]):
+            for d, name in enumerate(("forward", "backward") if enc["bidirectional"] else ("forward",)):
+                self._rnn(&m.enc[l][d], tensors, f"encoder.layers.{l}.{name}", enc)
+
+        m.bridge = _BRIDGES[bridge["type"]]
+        m.bridge_from_top = bridge["from"] == "top_layer"
+        m.bridge_activation = _ACTIVATIONS[bridge["activation"]]
+        m.lstm_cell = _LSTM_CELL[bridge["lstm_cell"]] if dec["cell"] == "lstm" else 0
+        for l in range(dec["num_layers"]):
+            m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
+            m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+
+        m.has_attention = att is not None
+        m.dot_scale = 1.0
+        m.key_width = m.enc_width
+        if att is not None:
+            m.score = _SCORES[att["score"]]
+            if "attention.scale" in tensors:
+                m.dot_scale = float(tensors["attention.scale"][0])
+            m.att_key = self._linear(tensors, "attention.key")
+            m.att_query = self._linear(tensors, "attention.query")
+            if "attention.v" in tensors:
+                m.att_v = self._ptr(tensors["attention.v"])
+            if m.att_key.w != NULL:
+                m.key_width = m.att_key.out
+
+        m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
+        m.tgt_vocab, m.tgt_embedding_size = tensors["decoder.embedding.weight"].shape
+        m.decoder = _DECODERS[dec["type"]]
+        m.dec_layers = dec["num_layers"]
+        m.dec_hidden = dec["hidden_size"]
+        m.dec_residual = dec["residual"]
+        for l in range(dec["num_layers"]):
+            self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
+        m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
+        m.attentional = self._linear(tensors, "decoder.attentional")
+        m.attentional_width = m.attentional.out if m.attentional.w != NULL else 0
+        m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
+        inputs = dec["readout_inputs"]
+        m.readout_state = "state" in inputs
+        m.readout_context = "context" in inputs
+        m.readout_embedding = "embedding" in inputs
+        m.readout_layer = self._linear(tensors, "decoder.readout")
+        m.output = self._linear(tensors, "decoder.output")
+        m.bos_id = bos_id
+        m.eos_id = eos_id
+
+    cdef const float *_ptr(self, array) except? NULL:
+        array = np.asarray(array)
+        if array.dtype != np.float32:
+            raise TypeError("weights must be float32")
+        if not array.flags.c_contiguous or array.ctypes.data % 4:
+            array = np.ascontiguousarray(array).copy()  # unaligned or strided: one aligned copy
+        self._keep.append(array)
+        cdef cnp.ndarray arr = array
+        return <const float *> cnp.PyArray_DATA(arr)
+
+    cdef rs_linear _linear(self, dict tensors, str prefix) except *:
+        cdef rs_linear lin
+        memset(&lin, 0, sizeof(rs_linear))
+        weight = tensors.get(prefix + ".weight")
+        if weight is None:
+            return lin
+        lin.w = self._ptr(weight)
+        lin.out, lin.input = weight.shape
+        bias = tensors.get(prefix + ".bias")
+        if bias is not None:
+            lin.b = self._ptr(bias)
+        return lin
+
+    cdef int _rnn(self, rs_rnn *rnn, dict tensors, str prefix, dict section) except -1:
+        cdef rs_linear lin
+        rnn.cell = _CELLS[section["cell"]]
+        rnn.reset_after = section["gru_reset_after"]
+        rnn.hidden = section["hidden_size"]
+        for part in ("ih", "hh"):
+            weight = tensors[f"{prefix}.weight_{part}"]
+            memset(&lin, 0, sizeof(rs_linear))
+            lin.w = self._ptr(weight)
+            lin.out, lin.input = weight.shape
+            bias = tensors.get(f"{prefix}.bias_{part}")
+            if bias is not None:
+                lin.b = self._ptr(bias)
+            if part == "ih":
+                rnn.ih = lin
+                rnn.input = lin.input
+            else:
+                rnn.hh = lin
+        return 0
+
+    @property
+    def source_vocab_size(self):
+        return self.model.src_vocab
+
+    def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
+                  int min_length=0, int max_length=200, float length_penalty=0.0,
+                  float coverage_penalty=0.0, bint normalize_scores=False,
+                  bint return_attention=False):
+        """sources: list of lists of source ids. Returns, per sentence, a list of
+        (token ids, score, attention array or None), best first."""
+        cdef int batch = len(sources)
+        if batch == 0:
+            return []
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        cdef int stride = max(1, int(lengths_np.max()))
+        ids_np = np.zeros((batch, stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            if len(source):
+                ids_np[b, :len(source)] = source
+        if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef rs_options opt
+        opt.beam_size = beam_size
+        opt.num_hypotheses = num_hypotheses
+        opt.min_length = min_length
+        opt.max_length = max_length
+        opt.length_penalty = length_penalty
+        opt.coverage_penalty = coverage_penalty
+        opt.normalize_scores = normalize_scores
+        opt.return_attention = return_attention
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np
+        cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
+        if results == NULL:
+            raise MemoryError()
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride, &lengths[0],
+                                  results, err, sizeof(err))
+        if status:
+            free(results)
+            message = err.decode("utf-8", "replace")
+            if "must be" in message:
+                raise ValueError(message)
+            if "out of memory" in message:
+                raise MemoryError(message)
+            from rnnsearch.errors import EngineError
+            raise EngineError(message)
+        cdef int i, h, n
+        cdef rs_hypothesis *hyp
+        output = []
+        try:
+            for i in range(batch):
+                hyps = []
+                for h in range(results[i].count):
+                    hyp = &results[i].hyps[h]
+                    n = hyp.length
+                    tokens = [hyp.tokens[k] for k in range(n)]
+                    attention = None
+                    if hyp.attention != NULL:
+                        attention = np.empty((n, lengths[i]), dtype=np.float32)
+                        if n * lengths[i]:
+                            attention[...] = np.asarray(<float[:n * lengths[i]]> hyp.attention).reshape(n, lengths[i])
+                    hyps.append((tokens, hyp.score, attention))
+                output.append(hyps)
+        finally:
+            rs_free_results(results, batch)
+            free(results)
+        return output

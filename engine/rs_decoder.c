@@ -1,0 +1,221 @@
+/* The decoder step of docs/model-format.md: Bahdanau (attend, then update), Luong (update,
+ * then attend, with input feeding and an attentional layer) and attention-free decoders.
+ * Every layer is one block product over all live rows of all sentences. */
+#include "rs_decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_attention.h"
+#include "rs_kernels.h"
+#include "rs_rnn.h"
+
+static int first_input_width(const rs_model *m) { return m->dec[0].input; }
+
+static int concat_width(const rs_model *m) {
+    /* the widest concatenation a step builds: luong's [c; s] or bahdanau's readout input */
+    int w = m->enc_width + m->dec_hidden + m->tgt_embedding_size;
+    return w;
+}
+
+int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
+                     rs_decoder_state *b, rs_decoder_work *w) {
+    const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;
+    const size_t GH = (size_t)rs_rnn_gates(m->dec[0].cell) * Hd;
+    size_t hidden = m->output.in;
+    if (m->readout_layer.w && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
+    if (m->attentional.w && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
+    size_t query = Hd;
+    if (m->att_query.w && (size_t)m->att_query.out > query) query = m->att_query.out;
+    memset(a, 0, sizeof(*a));
+    memset(b, 0, sizeof(*b));
+    memset(w, 0, sizeof(*w));
+    w->capacity = capacity;
+    w->max_source = max_source;
+    rs_decoder_state *states[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        states[i]->h = calloc(L * cap * Hd, sizeof(float));
+        states[i]->c = calloc(L * cap * Hd, sizeof(float));
+        states[i]->feed = calloc(cap * (m->attentional_width ? m->attentional_width : 1), sizeof(float));
+        states[i]->top = calloc(cap * Hd, sizeof(float));
+        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top) goto fail;
+    }
+    w->embedding = calloc(cap * m->tgt_embedding_size, sizeof(float));
+    w->x0 = calloc(cap * first_input_width(m), sizeof(float));
+    w->layer_a = calloc(cap * Hd, sizeof(float));
+    w->layer_b = calloc(cap * Hd, sizeof(float));
+    w->xg = calloc(cap * GH, sizeof(float));
+    w->rnn_scratch = calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
+    w->query = calloc(cap * query, sizeof(float));
+    w->context = calloc(cap * m->enc_width, sizeof(float));
+    w->tmp = calloc((size_t)(m->key_width > 0 ? m->key_width : 1), sizeof(float));
+    w->concat = calloc(cap * concat_width(m), sizeof(float));
+    w->hidden = calloc(cap * hidden, sizeof(float));
+    if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
+        !w->query || !w->context || !w->tmp || !w->concat || !w->hidden)
+        goto fail;
+    return 0;
+fail:
+    rs_decoder_release(a, b, w);
+    return 1;
+}
+
+void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w) {
+    rs_decoder_state *states[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        free(states[i]->h); free(states[i]->c); free(states[i]->feed); free(states[i]->top);
+        memset(states[i], 0, sizeof(*states[i]));
+    }
+    free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
+    free(w->rnn_scratch); free(w->query); free(w->context); free(w->tmp); free(w->concat);
+    free(w->hidden);
+    memset(w, 0, sizeof(*w));
+}
+
+void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, const int *sentence,
+                          int capacity, rs_decoder_state *st) {
+    const int Hd = m->dec_hidden, L = m->dec_layers, B = enc->batch;
+    for (int r = 0; r < rows; r++) {
+        const int s = sentence[r];
+        for (int l = 0; l < L; l++) {
+            memcpy(st->h + ((size_t)l * capacity + r) * Hd, enc->init_h + ((size_t)l * B + s) * Hd,
+                   sizeof(float) * Hd);
+            memcpy(st->c + ((size_t)l * capacity + r) * Hd, enc->init_c + ((size_t)l * B + s) * Hd,
+                   sizeof(float) * Hd);
+        }
+        /* o_{-1}: the top layer's initial state */
+        memcpy(st->top + (size_t)r * Hd, enc->init_h + ((size_t)(L - 1) * B + s) * Hd, sizeof(float) * Hd);
+        if (m->attentional_width)
+            memset(st->feed + (size_t)r * m->attentional_width, 0, sizeof(float) * m->attentional_width);
+    }
+}
+
+void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capacity,
+                       const rs_decoder_state *from, rs_decoder_state *to) {
+    const int Hd = m->dec_hidden, L = m->dec_layers, Da = m->attentional_width;
+    for (int r = 0; r < rows; r++) {
+        const int p = parent[r];
+        for (int l = 0; l < L; l++) {
+            memcpy(to->h + ((size_t)l * capacity + r) * Hd, from->h + ((size_t)l * capacity + p) * Hd,
+                   sizeof(float) * Hd);
+            if (m->dec[0].cell == RS_CELL_LSTM)
+                memcpy(to->c + ((size_t)l * capacity + r) * Hd, from->c + ((size_t)l * capacity + p) * Hd,
+                       sizeof(float) * Hd);
+        }
+        memcpy(to->top + (size_t)r * Hd, from->top + (size_t)p * Hd, sizeof(float) * Hd);
+        if (Da) memcpy(to->feed + (size_t)r * Da, from->feed + (size_t)p * Da, sizeof(float) * Da);
+    }
+}
+
+/* Attention for every row; query rows have width query_width. */
+static void attend_rows(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
+                        const int *sentence, const float *query, int query_width,
+                        rs_decoder_work *w, float *probs) {
+    const int S = enc->max_len, D = m->enc_width;
+    int qw = query_width;
+    if (m->att_query.w) {
+        rs_linear_forward(&m->att_query, rows, query, query_width, w->query, m->att_query.out, 0);
+        query = w->query;
+        qw = m->att_query.out;
+    }
+    for (int r = 0; r < rows; r++) {
+        const int s = sentence[r];
+        rs_attend(m, query + (size_t)r * qw, enc->keys + (size_t)s * S * enc->key_width,
+                  enc->key_width, enc->memory + (size_t)s * S * D, lengths[s],
+                  probs + (size_t)r * S, w->context + (size_t)r * D, w->tmp);
+    }
+}
+
+/* dst row r = [a row r (width wa); b row r (width wb)] */
+static void concat_rows(int rows, float *dst, const float *a, int wa, const float *b, int wb) {
+    for (int r = 0; r < rows; r++) {
+        memcpy(dst + (size_t)r * (wa + wb), a + (size_t)r * wa, sizeof(float) * wa);
+        if (wb) memcpy(dst + (size_t)r * (wa + wb) + wa, b + (size_t)r * wb, sizeof(float) * wb);
+    }
+}
+
+void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
+                     const int *tokens, const int *sentence, rs_decoder_state *st,
+                     rs_decoder_work *w, float *logits, float *probs) {
+    const int Hd = m->dec_hidden, Et = m->tgt_embedding_size, D = m->enc_width;
+    const int cap = w->capacity, V = m->tgt_vocab;
+    const int GH = rs_rnn_gates(m->dec[0].cell) * Hd;
+
+    for (int r = 0; r < rows; r++)
+        memcpy(w->embedding + (size_t)r * Et, m->tgt_embedding + (size_t)tokens[r] * Et, sizeof(float) * Et);
+
+    /* layer 0 input */
+    const float *x = w->embedding;
+    int xw = Et;
+    if (m->decoder == RS_DECODER_BAHDANAU) {
+        attend_rows(m, enc, lengths, rows, sentence, st->top, Hd, w, probs);
+        concat_rows(rows, w->x0, w->embedding, Et, w->context, D);
+        x = w->x0;
+        xw = Et + D;
+    } else if (m->decoder == RS_DECODER_LUONG && m->input_feeding) {
+        concat_rows(rows, w->x0, w->embedding, Et, st->feed, m->attentional_width);
+        x = w->x0;
+        xw = Et + m->attentional_width;
+    }
+
+    for (int l = 0; l < m->dec_layers; l++) {
+        const rs_rnn *rnn = &m->dec[l];
+        float *h = st->h + (size_t)l * cap * Hd, *c = st->c + (size_t)l * cap * Hd;
+        float *out = (l % 2 == 0) ? w->layer_a : w->layer_b;
+        rs_linear_forward(&rnn->ih, rows, x, xw, w->xg, GH, 0);
+        rs_rnn_step(rnn, rows, w->xg, h, c, w->rnn_scratch);
+        memcpy(out, h, sizeof(float) * rows * Hd);
+        if (m->dec_residual && l > 0)
+            for (size_t i = 0; i < (size_t)rows * Hd; i++) out[i] += x[i];
+        x = out;
+        xw = Hd;
+    }
+    const float *o = x; /* decoder output o_t, [rows, H_d] */
+    memcpy(st->top, o, sizeof(float) * rows * Hd);
+
+    const float *final_in = o;
+    int final_w = Hd;
+    if (m->decoder == RS_DECODER_LUONG) {
+        attend_rows(m, enc, lengths, rows, sentence, o, Hd, w, probs);
+        concat_rows(rows, w->concat, w->context, D, o, Hd);
+        final_in = w->concat;
+        final_w = D + Hd;
+        if (m->attentional.w) {
+            const int Da = m->attentional_width;
+            rs_linear_forward(&m->attentional, rows, w->concat, D + Hd, w->hidden, Da, 0);
+            rs_apply_activation(RS_ACT_TANH, w->hidden, rows * Da);
+            memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
+            final_in = w->hidden;
+            final_w = Da;
+        }
+    } else if (m->decoder == RS_DECODER_BAHDANAU) {
+        const int Ir = (m->readout_state ? Hd : 0) + (m->readout_context ? D : 0) +
+                       (m->readout_embedding ? Et : 0);
+        for (int r = 0; r < rows; r++) {
+            float *dst = w->concat + (size_t)r * Ir;
+            if (m->readout_state) { memcpy(dst, o + (size_t)r * Hd, sizeof(float) * Hd); dst += Hd; }
+            if (m->readout_context) { memcpy(dst, w->context + (size_t)r * D, sizeof(float) * D); dst += D; }
+            if (m->readout_embedding) memcpy(dst, w->embedding + (size_t)r * Et, sizeof(float) * Et);
+        }
+        final_in = w->concat;
+        final_w = Ir;
+        if (m->readout != RS_READOUT_NONE) {
+            const int R = m->readout_layer.out;
+            rs_linear_forward(&m->readout_layer, rows, w->concat, Ir, w->hidden, R, 0);
+            final_w = R;
+            if (m->readout == RS_READOUT_TANH) {
+                rs_apply_activation(RS_ACT_TANH, w->hidden, rows * R);
+            } else if (m->readout == RS_READOUT_MAXOUT) {
+                /* max over adjacent pairs, compacted in place to [rows, R/2] */
+                for (int r = 0; r < rows; r++)
+                    for (int k = 0; k < R / 2; k++) {
+                        const float a = w->hidden[(size_t)r * R + 2 * k], b = w->hidden[(size_t)r * R + 2 * k + 1];
+                        w->hidden[(size_t)r * (R / 2) + k] = a > b ? a : b;
+                    }
+                final_w = R / 2;
+            }
+            final_in = w->hidden;
+        }
+    }
+    rs_linear_forward(&m->output, rows, final_in, final_w, logits, V, 0);
+}

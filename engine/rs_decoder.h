@@ -1,0 +1,42 @@
+/* One decoder step over a block of rows (hypotheses of several sentences). */
+#ifndef RS_DECODER_H
+#define RS_DECODER_H
+
+#include "rs_encoder.h"
+#include "rs_model.h"
+
+/* Recurrent state of every row; two of these are swapped when beams are reordered. */
+typedef struct {
+    float *h;    /* [dec_layers, capacity, H_d] */
+    float *c;    /* [dec_layers, capacity, H_d] (LSTM) */
+    float *feed; /* [capacity, D_a] previous attentional vector (luong input feeding) */
+    float *top;  /* [capacity, H_d] previous step's output (bahdanau query) */
+} rs_decoder_state;
+
+/* Scratch buffers of one step, sized once per batch. */
+typedef struct {
+    int capacity, max_source;
+    float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *query, *context, *tmp;
+    float *concat, *hidden;
+} rs_decoder_work;
+
+int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
+                     rs_decoder_state *b, rs_decoder_work *w);
+void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w);
+
+/* Row r starts as sentence sentence[r] of enc (no previous step). */
+void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, const int *sentence,
+                          int capacity, rs_decoder_state *st);
+
+/* Copy the state of row parent[i] of `from` into row i of `to`. */
+void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capacity,
+                       const rs_decoder_state *from, rs_decoder_state *to);
+
+/* Advance every row by one token: tokens[r] is row r's previous token, sentence[r] its
+ * sentence in enc (with lengths). Writes logits [rows, V] and, with attention, the
+ * attention probabilities [rows, enc->max_len]. */
+void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
+                     const int *tokens, const int *sentence, rs_decoder_state *st,
+                     rs_decoder_work *w, float *logits, float *probs);
+
+#endif

@@ -1,0 +1,194 @@
+/* The encoder: embeddings, stacked (bi)directional RNN layers, attention keys computed
+ * once per sentence, and the bridge to the decoder's initial state.
+ *
+ * Sentences come sorted by length, longest first, so that at time step k the sentences
+ * still running are a prefix of the batch and one block product serves them all; the
+ * input projections of all positions are one product per sentence before the loop. */
+#include "rs_encoder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_kernels.h"
+#include "rs_rnn.h"
+
+#define ALLOC(ptr, count)                                                        \
+    do {                                                                         \
+        (ptr) = calloc((size_t)(count) > 0 ? (size_t)(count) : 1, sizeof(*(ptr))); \
+        if (!(ptr)) goto out_of_memory;                                          \
+    } while (0)
+
+static void merge_final(const rs_model *m, const float *fwd, const float *bwd, int B, float *dst) {
+    const int H = m->enc_hidden;
+    for (int b = 0; b < B; b++) {
+        float *d = dst + (size_t)b * m->dec_hidden;
+        const float *f = fwd + (size_t)b * H;
+        if (!m->enc_bidirectional) {
+            memcpy(d, f, sizeof(float) * H);
+        } else if (m->enc_merge_sum) {
+            const float *k = bwd + (size_t)b * H;
+            for (int j = 0; j < H; j++) d[j] = f[j] + k[j];
+        } else {
+            memcpy(d, f, sizeof(float) * H);
+            memcpy(d + H, bwd + (size_t)b * H, sizeof(float) * H);
+        }
+    }
+}
+
+/* [fwd; bwd] per row, the input of a dense bridge. */
+static void concat_final(const rs_model *m, const float *fwd, const float *bwd, int B, float *dst) {
+    const int H = m->enc_hidden, ndir = m->enc_bidirectional ? 2 : 1;
+    for (int b = 0; b < B; b++) {
+        memcpy(dst + (size_t)b * ndir * H, fwd + (size_t)b * H, sizeof(float) * H);
+        if (ndir == 2) memcpy(dst + (size_t)b * ndir * H + H, bwd + (size_t)b * H, sizeof(float) * H);
+    }
+}
+
+static void dense_bridge(const rs_linear *L, rs_activation act, int B, const float *in, float *dst) {
+    rs_linear_forward(L, B, in, L->in, dst, L->out, 0);
+    rs_apply_activation(act, dst, B * L->out);
+}
+
+int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *lengths, int S,
+              rs_encoded *out, char *err, size_t err_size) {
+    const int He = m->enc_hidden, De = m->enc_width, E = m->src_embedding_size;
+    const int ndir = m->enc_bidirectional ? 2 : 1, Le = m->enc_layers;
+    const int Ld = m->dec_layers, Hd = m->dec_hidden;
+    const int wide = E > De ? E : De;
+    const int GH = rs_rnn_gates(m->enc[0][0].cell) * He;
+    float *in = NULL, *outbuf = NULL, *xproj = NULL, *xstep = NULL, *h = NULL, *c = NULL;
+    float *scratch = NULL, *final_h = NULL, *final_c = NULL, *bridge_in = NULL;
+    memset(out, 0, sizeof(*out));
+    out->batch = B;
+    out->max_len = S;
+
+    ALLOC(in, (size_t)B * S * wide);
+    ALLOC(outbuf, (size_t)B * S * wide);
+    ALLOC(xproj, (size_t)B * S * GH);
+    ALLOC(xstep, (size_t)B * GH);
+    ALLOC(h, (size_t)B * He);
+    ALLOC(c, (size_t)B * He);
+    ALLOC(scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
+    ALLOC(final_h, (size_t)Le * 2 * B * He);
+    ALLOC(final_c, (size_t)Le * 2 * B * He);
+
+    for (int b = 0; b < B; b++)
+        for (int p = 0; p < lengths[b]; p++)
+            memcpy(in + ((size_t)b * S + p) * E,
+                   m->src_embedding + (size_t)ids[(size_t)b * stride + p] * E, sizeof(float) * E);
+
+    int in_w = E;
+    for (int l = 0; l < Le; l++) {
+        for (int d = 0; d < ndir; d++) {
+            const rs_rnn *rnn = &m->enc[l][d];
+            for (int b = 0; b < B; b++)
+                rs_linear_forward(&rnn->ih, lengths[b], in + (size_t)b * S * in_w, in_w,
+                                  xproj + (size_t)b * S * GH, GH, 0);
+            memset(h, 0, sizeof(float) * B * He);
+            memset(c, 0, sizeof(float) * B * He);
+            for (int k = 0; k < S; k++) {
+                int n = 0;
+                while (n < B && lengths[n] > k) n++;
+                if (n == 0) break;
+                for (int b = 0; b < n; b++) {
+                    int p = d == 0 ? k : lengths[b] - 1 - k;
+                    memcpy(xstep + (size_t)b * GH, xproj + ((size_t)b * S + p) * GH, sizeof(float) * GH);
+                }
+                rs_rnn_step(rnn, n, xstep, h, c, scratch);
+                for (int b = 0; b < n; b++) {
+                    int p = d == 0 ? k : lengths[b] - 1 - k;
+                    float *dst = outbuf + ((size_t)b * S + p) * De;
+                    const float *src = h + (size_t)b * He;
+                    if (d == 1 && m->enc_merge_sum)
+                        for (int j = 0; j < He; j++) dst[j] += src[j];
+                    else
+                        memcpy(dst + (d == 1 ? He : 0), src, sizeof(float) * He);
+                }
+            }
+            memcpy(final_h + ((size_t)l * 2 + d) * B * He, h, sizeof(float) * B * He);
+            memcpy(final_c + ((size_t)l * 2 + d) * B * He, c, sizeof(float) * B * He);
+        }
+        if (m->enc_residual && l > 0)
+            for (int b = 0; b < B; b++)
+                for (size_t i = (size_t)b * S * De; i < ((size_t)b * S + lengths[b]) * De; i++)
+                    outbuf[i] += in[i];
+        float *t = in; in = outbuf; outbuf = t;
+        in_w = De;
+    }
+    /* `in` now holds the memory [B, S, D_m] */
+    out->memory = in;
+    in = NULL;
+
+    if (m->has_attention && m->att_key.w) {
+        out->key_width = m->att_key.out;
+        ALLOC(out->keys, (size_t)B * S * out->key_width);
+        for (int b = 0; b < B; b++)
+            rs_linear_forward(&m->att_key, lengths[b], out->memory + (size_t)b * S * De, De,
+                              out->keys + (size_t)b * S * out->key_width, out->key_width, 0);
+    } else {
+        out->key_width = De;
+        out->keys = out->memory; /* keys are the memory itself */
+    }
+
+    ALLOC(out->init_h, (size_t)Ld * B * Hd);
+    ALLOC(out->init_c, (size_t)Ld * B * Hd);
+    ALLOC(bridge_in, (size_t)B * (De > 2 * He ? De : 2 * He));
+    if (m->bridge == RS_BRIDGE_MEAN) {
+        for (int b = 0; b < B; b++) {
+            float *dst = bridge_in + (size_t)b * De;
+            for (int p = 0; p < lengths[b]; p++)
+                for (int j = 0; j < De; j++) dst[j] += out->memory[((size_t)b * S + p) * De + j];
+            for (int j = 0; j < De; j++) dst[j] /= (float)lengths[b];
+        }
+    }
+    for (int l = 0; l < Ld; l++) {
+        int sl = m->bridge_from_top ? Le - 1 : l;
+        const float *fh = final_h + (size_t)sl * 2 * B * He, *bh = fh + (size_t)B * He;
+        const float *fc = final_c + (size_t)sl * 2 * B * He, *bc = fc + (size_t)B * He;
+        float *ih = out->init_h + (size_t)l * B * Hd, *ic = out->init_c + (size_t)l * B * Hd;
+        int cell_bridged = m->lstm_cell == RS_LSTM_CELL_BRIDGED;
+        switch (m->bridge) {
+        case RS_BRIDGE_ZEROS:
+            break;
+        case RS_BRIDGE_LAST:
+            merge_final(m, fh, bh, B, ih);
+            if (cell_bridged) merge_final(m, fc, bc, B, ic);
+            break;
+        case RS_BRIDGE_DENSE:
+            concat_final(m, fh, bh, B, bridge_in);
+            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
+            if (cell_bridged && m->bridge_cell[l].w) {
+                concat_final(m, fc, bc, B, bridge_in);
+                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
+            }
+            break;
+        case RS_BRIDGE_MEAN:
+            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
+            if (cell_bridged && m->bridge_cell[l].w)
+                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
+            break;
+        }
+        if (m->lstm_cell == RS_LSTM_CELL_COPY_HIDDEN)
+            memcpy(ic, ih, sizeof(float) * B * Hd);
+    }
+
+    free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
+    free(final_h); free(final_c); free(bridge_in);
+    return 0;
+
+out_of_memory:
+    free(in); free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
+    free(final_h); free(final_c); free(bridge_in);
+    rs_encoded_free(out);
+    snprintf(err, err_size, "out of memory while encoding a batch of %d sentences of up to %d tokens", B, S);
+    return 1;
+}
+
+void rs_encoded_free(rs_encoded *e) {
+    if (e->keys != e->memory) free(e->keys);
+    free(e->memory);
+    free(e->init_h);
+    free(e->init_c);
+    memset(e, 0, sizeof(*e));
+}

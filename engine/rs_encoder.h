@@ -1,0 +1,24 @@
+/* The encoder and bridge: source ids in, memory, attention keys and the decoder's
+ * initial states out. */
+#ifndef RS_ENCODER_H
+#define RS_ENCODER_H
+
+#include <stddef.h>
+
+#include "rs_model.h"
+
+typedef struct {
+    int batch, max_len;
+    float *memory;    /* [batch, max_len, D_m]; positions past a sentence's length unused */
+    float *keys;      /* [batch, max_len, key_width]; == memory when keys are not projected */
+    int key_width;
+    float *init_h;    /* [dec_layers, batch, H_d] */
+    float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
+} rs_encoded;
+
+/* lengths must be sorted in non-increasing order, each >= 1 and <= S. */
+int rs_encode(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
+              int S, rs_encoded *out, char *err, size_t err_size);
+void rs_encoded_free(rs_encoded *e);
+
+#endif

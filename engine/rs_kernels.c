@@ -1,0 +1,132 @@
+/* Portable kernels, compiled once per instruction set with GCC function multi-versioning
+ * (target_clones): the loader picks the AVX-512, AVX2 or baseline clone for this CPU at
+ * run time. Sums use a fixed set of 16 partial sums combined in a fixed order, so every
+ * clone is deterministic and a row's result does not depend on its neighbours. */
+#include "rs_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define RS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RS_CLONES
+#endif
+
+#define LANES 16
+
+static inline float reduce_lanes(const float *acc) {
+    float s = 0.0f;
+    for (int k = 0; k < LANES; k++) s += acc[k];
+    return s;
+}
+
+static inline float dot_one(const float *x, const float *w, int n) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) acc[k] += x[i + k] * w[i + k];
+    float s = reduce_lanes(acc);
+    for (; i < n; i++) s += x[i] * w[i];
+    return s;
+}
+
+/* Four rows against one weight row: the weight row is read once for four outputs.
+ * Each row's arithmetic is exactly dot_one's. */
+static inline void dot_four(const float *x0, const float *x1, const float *x2, const float *x3,
+                            const float *w, int n, float *out) {
+    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int k = 0; k < LANES; k++) {
+            float wk = w[i + k];
+            a0[k] += x0[i + k] * wk;
+            a1[k] += x1[i + k] * wk;
+            a2[k] += x2[i + k] * wk;
+            a3[k] += x3[i + k] * wk;
+        }
+    }
+    float s0 = reduce_lanes(a0), s1 = reduce_lanes(a1), s2 = reduce_lanes(a2), s3 = reduce_lanes(a3);
+    for (; i < n; i++) {
+        s0 += x0[i] * w[i];
+        s1 += x1[i] * w[i];
+        s2 += x2[i] * w[i];
+        s3 += x3[i] * w[i];
+    }
+    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+}
+
+static inline float finish(float sum, const float *b, int o, const float *y, int accumulate) {
+    float v = b ? sum + b[o] : sum;
+    return accumulate ? *y + v : v;
+}
+
+RS_CLONES
+void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
+                       float *y, int ys, int accumulate) {
+    const int out = L->out, in = L->in;
+    const float *W = L->w, *b = L->b;
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *x0 = x + (size_t)r * xs;
+        float *y0 = y + (size_t)r * ys;
+        for (int o = 0; o < out; o++) {
+            float s[4];
+            dot_four(x0, x0 + xs, x0 + 2 * (size_t)xs, x0 + 3 * (size_t)xs,
+                     W + (size_t)o * in, in, s);
+            for (int k = 0; k < 4; k++) {
+                float *yk = y0 + (size_t)k * ys + o;
+                *yk = finish(s[k], b, o, yk, accumulate);
+            }
+        }
+    }
+    for (; r < rows; r++) {
+        const float *xr = x + (size_t)r * xs;
+        float *yr = y + (size_t)r * ys;
+        for (int o = 0; o < out; o++)
+            yr[o] = finish(dot_one(xr, W + (size_t)o * in, in), b, o, yr + o, accumulate);
+    }
+}
+
+const char *rs_kernel_isa(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    if (__builtin_cpu_supports("avx2")) return "avx2";
+#endif
+    return "portable";
+}
+
+float rs_dot(const float *a, const float *b, int n) { return dot_one(a, b, n); }
+
+void rs_apply_activation(rs_activation act, float *x, int n) {
+    if (act == RS_ACT_TANH)
+        for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
+    else if (act == RS_ACT_RELU)
+        for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+float rs_log_softmax(float *x, int n) {
+    float m = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > m || isnan(x[i])) m = x[i];
+    if (isnan(m) || isinf(m)) return m;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += expf(x[i] - m);
+    float shift = m + (float)log(sum);
+    for (int i = 0; i < n; i++) x[i] -= shift;
+    return m;
+}
+
+void rs_softmax(float *x, int n) {
+    float m = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > m) m = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}

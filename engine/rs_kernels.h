@@ -1,0 +1,27 @@
+/* Numeric kernels: matrix products and element-wise functions over row blocks. */
+#ifndef RS_KERNELS_H
+#define RS_KERNELS_H
+
+#include "rs_model.h"
+
+/* y[r*ys + o] = (accumulate ? y[r*ys + o] : 0) + b[o] + sum_i x[r*xs + i] * W[o, i]
+ * for r < rows, o < L->out. Each output is summed in the same order whatever `rows` is,
+ * so a row's result never depends on the other rows of the block. */
+void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
+                       float *y, int ys, int accumulate);
+
+/* Which instruction set rs_linear_forward runs with on this CPU (for bench output). */
+const char *rs_kernel_isa(void);
+
+float rs_dot(const float *a, const float *b, int n);
+void rs_apply_activation(rs_activation act, float *x, int n);
+static inline float rs_sigmoid(float x);
+/* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN). */
+float rs_log_softmax(float *x, int n);
+/* x <- softmax(x) over n entries. */
+void rs_softmax(float *x, int n);
+
+#include <math.h>
+static inline float rs_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+#endif

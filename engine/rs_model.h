@@ -1,0 +1,97 @@
+/* The model as the engine sees it: plain structs of pointers into the weights file,
+ * filled once at load time by the Cython wrapper (engine/_engine.pyx), plus the one
+ * entry point, rs_translate. Layouts and equations: docs/model-format.md. */
+#ifndef RS_MODEL_H
+#define RS_MODEL_H
+
+#include <stddef.h>
+
+#define RS_MAX_LAYERS 16
+
+typedef enum { RS_CELL_LSTM = 0, RS_CELL_GRU = 1, RS_CELL_RNN_TANH = 2, RS_CELL_RNN_RELU = 3 } rs_cell_kind;
+typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_BRIDGE_MEAN = 3 } rs_bridge_kind;
+typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activation;
+typedef enum { RS_LSTM_CELL_ZEROS = 0, RS_LSTM_CELL_BRIDGED = 1, RS_LSTM_CELL_COPY_HIDDEN = 2 } rs_lstm_cell_init;
+typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3 } rs_score_kind;
+typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2 } rs_decoder_kind;
+typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, RS_READOUT_MAXOUT = 3 } rs_readout_kind;
+
+/* y = W x + b with W [out, in] row-major; w == NULL means "no such layer". */
+typedef struct {
+    const float *w;
+    const float *b; /* NULL: no bias */
+    int out, in;
+} rs_linear;
+
+typedef struct {
+    rs_cell_kind cell;
+    int reset_after; /* GRU only */
+    int input, hidden;
+    rs_linear ih; /* [G*H, input] + bias_ih */
+    rs_linear hh; /* [G*H, H] + bias_hh */
+} rs_rnn;
+
+typedef struct {
+    /* encoder */
+    const float *src_embedding; int src_vocab, src_embedding_size;
+    int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden;
+    rs_rnn enc[RS_MAX_LAYERS][2];
+    int enc_width; /* D_e = D_m */
+
+    /* bridge */
+    rs_bridge_kind bridge; int bridge_from_top; rs_activation bridge_activation;
+    rs_lstm_cell_init lstm_cell;
+    rs_linear bridge_hidden[RS_MAX_LAYERS], bridge_cell[RS_MAX_LAYERS];
+
+    /* attention */
+    int has_attention; rs_score_kind score;
+    float dot_scale;
+    rs_linear att_key;   /* general / additive key projection, w may be NULL */
+    rs_linear att_query; /* additive query projection, w may be NULL */
+    const float *att_v;  /* additive, NULL = ones */
+    int key_width;       /* width of a precomputed key */
+
+    /* decoder */
+    const float *tgt_embedding; int tgt_vocab, tgt_embedding_size;
+    rs_decoder_kind decoder; int dec_layers, dec_hidden, dec_residual;
+    rs_rnn dec[RS_MAX_LAYERS];
+    int input_feeding;
+    rs_linear attentional; /* luong, w may be NULL */
+    rs_readout_kind readout; int readout_state, readout_context, readout_embedding;
+    rs_linear readout_layer;
+    rs_linear output;
+    int attentional_width;
+
+    int bos_id, eos_id;
+} rs_model;
+
+typedef struct {
+    int beam_size, num_hypotheses;
+    int min_length, max_length;
+    float length_penalty, coverage_penalty;
+    int normalize_scores;
+    int return_attention;
+} rs_options;
+
+typedef struct {
+    int length;        /* number of tokens */
+    int *tokens;       /* [length] */
+    float score;
+    float *attention;  /* [length, source_length] or NULL */
+} rs_hypothesis;
+
+typedef struct {
+    int count;
+    rs_hypothesis *hyps; /* best first */
+} rs_result;
+
+/* Translate `batch` sentences: source ids of sentence b are ids[b*stride .. +lengths[b]].
+ * On success returns 0 and fills results[0..batch) (free with rs_free_results).
+ * On failure returns non-zero and writes a message into err. Thread-safe: the model is
+ * read only, every buffer belongs to the call. */
+int rs_translate(const rs_model *model, const rs_options *options, int batch,
+                 const int *ids, int stride, const int *lengths,
+                 rs_result *results, char *err, size_t err_size);
+void rs_free_results(rs_result *results, int batch);
+
+#endif

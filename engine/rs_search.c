@@ -1,0 +1,314 @@
+/* Beam search (K = 1 is greedy) over a row block of all live hypotheses of all sentences,
+ * exactly as docs/model-format.md, "Decoding", describes. Finished sentences leave the
+ * block; hypotheses are rebuilt from back-pointers at the end. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_decoder.h"
+#include "rs_encoder.h"
+#include "rs_kernels.h"
+#include "rs_model.h"
+
+typedef struct {
+    int step, parent, token; /* token -1: ended by EOS */
+    float score;
+} finished_hyp;
+
+typedef struct {
+    float total;
+    int flat; /* h * V + v */
+} candidate;
+
+/* Per-sentence search state. History index (step t, slot k): the hypothesis in slot k
+ * after step t came from slot par[t][k] of the previous step and chose tok[t][k];
+ * att[t][k] is the attention computed at step t by the hypothesis in slot k before it. */
+typedef struct {
+    int length;     /* source length */
+    int live, done;
+    int capacity;   /* history steps allocated */
+    int *tok, *par;
+    float *att;     /* NULL unless attention is kept */
+    int n_finished;
+    finished_hyp *finished;
+    candidate *top;
+} sentence_search;
+
+static int grow_history(sentence_search *s, int K, int keep_attention) {
+    int cap = s->capacity ? 2 * s->capacity : 32;
+    int *tok = realloc(s->tok, sizeof(int) * (size_t)cap * K);
+    if (tok) s->tok = tok;
+    int *par = realloc(s->par, sizeof(int) * (size_t)cap * K);
+    if (par) s->par = par;
+    if (!tok || !par) return 1;
+    if (keep_attention) {
+        float *att = realloc(s->att, sizeof(float) * (size_t)cap * K * s->length);
+        if (!att) return 1;
+        s->att = att;
+    }
+    s->capacity = cap;
+    return 0;
+}
+
+/* Insert into the sorted list of the best `limit` candidates; among equal totals the
+ * earlier (smaller flat index) stays ahead, because candidates arrive in index order. */
+static void offer(candidate *top, int *count, int limit, float total, int flat) {
+    if (*count == limit && !(total > top[limit - 1].total)) return;
+    int i = *count < limit ? (*count)++ : limit - 1;
+    while (i > 0 && total > top[i - 1].total) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i].total = total;
+    top[i].flat = flat;
+}
+
+static float coverage_penalty(const sentence_search *s, int K, int step, int slot, float beta) {
+    const int S = s->length;
+    float pen = 0.0f;
+    for (int j = 0; j < S; j++) {
+        float sum = 0.0f;
+        int k = slot;
+        for (int t = step; t >= 0; t--) {
+            sum += s->att[((size_t)t * K + k) * S + j];
+            if (t > 0) k = s->par[(size_t)(t - 1) * K + k];
+        }
+        pen += logf(sum < 1.0f ? sum : 1.0f);
+    }
+    return beta * pen;
+}
+
+static float final_score(const rs_options *o, const sentence_search *s, int K, int step, int slot,
+                         float total, int length) {
+    float lp = 1.0f;
+    if (o->normalize_scores) lp = (float)length;
+    else if (o->length_penalty != 0.0f) lp = powf((5.0f + length) / 6.0f, o->length_penalty);
+    float score = total / lp;
+    if (o->coverage_penalty != 0.0f && s->att) score += coverage_penalty(s, K, step, slot, o->coverage_penalty);
+    return score;
+}
+
+/* Rebuild a finished hypothesis's tokens and attention rows from the back-pointers. */
+static int build_hypothesis(const sentence_search *s, int K, const finished_hyp *f, int want_att,
+                            rs_hypothesis *out) {
+    const int S = s->length;
+    int n = f->token >= 0 ? f->step + 1 : f->step;
+    out->length = n;
+    out->score = f->score;
+    out->tokens = malloc(sizeof(int) * (n ? n : 1));
+    out->attention = want_att && s->att ? malloc(sizeof(float) * ((size_t)n * S + 1)) : NULL;
+    if (!out->tokens || (want_att && s->att && !out->attention)) return 1;
+    if (f->token >= 0) out->tokens[n - 1] = f->token;
+    int slot = f->parent;
+    for (int t = f->step; t >= 0; t--) {
+        if (out->attention && t < n)
+            memcpy(out->attention + (size_t)t * S, s->att + ((size_t)t * K + slot) * S, sizeof(float) * S);
+        if (t > 0) {
+            out->tokens[t - 1] = s->tok[(size_t)(t - 1) * K + slot];
+            slot = s->par[(size_t)(t - 1) * K + slot];
+        }
+    }
+    return 0;
+}
+
+static int validate(const rs_model *m, const rs_options *o, char *err, size_t n) {
+    if (o->beam_size < 1) { snprintf(err, n, "beam_size must be >= 1, got %d", o->beam_size); return 1; }
+    if (o->num_hypotheses < 1 || o->num_hypotheses > o->beam_size) {
+        snprintf(err, n, "num_hypotheses must be between 1 and beam_size (%d), got %d", o->beam_size, o->num_hypotheses);
+        return 1;
+    }
+    if (o->max_length < 1) { snprintf(err, n, "max_decoding_length must be >= 1, got %d", o->max_length); return 1; }
+    if (o->min_length < 0 || o->min_length > o->max_length) {
+        snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
+        return 1;
+    }
+    (void)m;
+    return 0;
+}
+
+int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
+                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+    int status = 1;
+    const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
+    const int keep_att = m->has_attention && (o->return_attention || o->coverage_penalty != 0.0f);
+    int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
+    int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
+    float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL;
+    sentence_search *ss = NULL;
+    rs_encoded enc;
+    rs_decoder_state sa, sb;
+    rs_decoder_work work;
+    int have_enc = 0, have_dec = 0, nb = 0, S = 0;
+    memset(results, 0, sizeof(rs_result) * (size_t)(batch > 0 ? batch : 0));
+    memset(&enc, 0, sizeof(enc));
+    if (validate(m, o, err, err_size)) return 1;
+
+    /* Empty sources translate to one empty hypothesis without running the model. */
+    order = malloc(sizeof(int) * (batch ? batch : 1));
+    if (!order) goto oom;
+    for (int b = 0; b < batch; b++) {
+        if (lengths[b] > 0) order[nb++] = b;
+        else {
+            results[b].count = 1;
+            results[b].hyps = calloc(1, sizeof(rs_hypothesis));
+            if (!results[b].hyps) goto oom;
+            results[b].hyps[0].tokens = malloc(sizeof(int));
+            if (!results[b].hyps[0].tokens) goto oom;
+        }
+    }
+    if (nb == 0) { free(order); return 0; }
+    /* longest first (stable), so the encoder's running sentences form a prefix */
+    for (int i = 1; i < nb; i++) {
+        int v = order[i], j = i;
+        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
+        order[j] = v;
+    }
+    S = lengths[order[0]];
+    sorted_len = malloc(sizeof(int) * nb);
+    sorted_ids = malloc(sizeof(int) * (size_t)nb * S);
+    if (!sorted_len || !sorted_ids) goto oom;
+    for (int i = 0; i < nb; i++) {
+        sorted_len[i] = lengths[order[i]];
+        memcpy(sorted_ids + (size_t)i * S, ids + (size_t)order[i] * stride, sizeof(int) * sorted_len[i]);
+    }
+    if (rs_encode(m, nb, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
+    have_enc = 1;
+
+    const int cap = nb * K;
+    if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
+    have_dec = 1;
+    rs_decoder_state *cur = &sa, *nxt = &sb;
+    row_token = malloc(sizeof(int) * cap); row_sent = malloc(sizeof(int) * cap);
+    next_token = malloc(sizeof(int) * cap); next_sent = malloc(sizeof(int) * cap);
+    parent = malloc(sizeof(int) * cap);
+    row_score = malloc(sizeof(float) * cap); next_score = malloc(sizeof(float) * cap);
+    logits = malloc(sizeof(float) * (size_t)cap * V);
+    probs = calloc((size_t)cap * S, sizeof(float));
+    ss = calloc(nb, sizeof(sentence_search));
+    if (!row_token || !row_sent || !next_token || !next_sent || !parent || !row_score || !next_score ||
+        !logits || !probs || !ss)
+        goto oom;
+    for (int i = 0; i < nb; i++) {
+        ss[i].length = sorted_len[i];
+        ss[i].live = 1;
+        ss[i].finished = malloc(sizeof(finished_hyp) * 2 * K);
+        ss[i].top = malloc(sizeof(candidate) * 2 * K);
+        if (!ss[i].finished || !ss[i].top || grow_history(&ss[i], K, keep_att)) goto oom;
+        row_token[i] = m->bos_id;
+        row_sent[i] = i;
+        row_score[i] = 0.0f;
+    }
+    int rows = nb;
+    rs_decoder_init_rows(m, &enc, rows, row_sent, cap, cur);
+
+    for (int t = 0; t < o->max_length && rows > 0; t++) {
+        const int last = t == o->max_length - 1;
+        rs_decoder_step(m, &enc, sorted_len, rows, row_token, row_sent, cur, &work, logits, probs);
+        for (int r = 0; r < rows; r++) {
+            float *lp = logits + (size_t)r * V;
+            if (isnan(rs_log_softmax(lp, V))) {
+                snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
+                goto fail;
+            }
+            if (t < o->min_length) lp[eos] = -INFINITY;
+        }
+        int next_rows = 0;
+        for (int r0 = 0; r0 < rows;) {
+            sentence_search *s = &ss[row_sent[r0]];
+            const int n = s->live;
+            if (t >= s->capacity && grow_history(s, K, keep_att)) goto oom;
+            if (keep_att)
+                for (int k = 0; k < n; k++)
+                    memcpy(s->att + ((size_t)t * K + k) * s->length, probs + (size_t)(r0 + k) * S,
+                           sizeof(float) * s->length);
+            int count = 0;
+            for (int k = 0; k < n; k++) {
+                const float base = row_score[r0 + k], *lp = logits + (size_t)(r0 + k) * V;
+                for (int v = 0; v < V; v++) {
+                    const float total = base + lp[v];
+                    if (total == -INFINITY) continue;
+                    offer(s->top, &count, 2 * K, total, k * V + v);
+                }
+            }
+            int live = 0;
+            for (int i = 0; i < count; i++) {
+                const int k = s->top[i].flat / V, v = s->top[i].flat % V;
+                if (v == eos || last) {
+                    if (i < K) {
+                        finished_hyp *f = &s->finished[s->n_finished++];
+                        f->step = t;
+                        f->parent = k;
+                        f->token = v == eos ? -1 : v;
+                        f->score = final_score(o, s, K, t, k, s->top[i].total, t + 1);
+                    }
+                } else if (live < K) {
+                    s->tok[(size_t)t * K + live] = v;
+                    s->par[(size_t)t * K + live] = k;
+                    parent[next_rows + live] = r0 + k;
+                    next_token[next_rows + live] = v;
+                    next_sent[next_rows + live] = row_sent[r0];
+                    next_score[next_rows + live] = s->top[i].total;
+                    live++;
+                }
+            }
+            s->done = s->n_finished >= K || last || live == 0;
+            s->live = s->done ? 0 : live;
+            next_rows += s->live;
+            r0 += n;
+        }
+        rs_decoder_gather(m, next_rows, parent, cap, cur, nxt);
+        rs_decoder_state *tmp = cur; cur = nxt; nxt = tmp;
+        int *ti = row_token; row_token = next_token; next_token = ti;
+        ti = row_sent; row_sent = next_sent; next_sent = ti;
+        float *tf = row_score; row_score = next_score; next_score = tf;
+        rows = next_rows;
+    }
+
+    for (int i = 0; i < nb; i++) {
+        sentence_search *s = &ss[i];
+        /* stable insertion sort, best score first */
+        for (int a = 1; a < s->n_finished; a++) {
+            finished_hyp f = s->finished[a];
+            int j = a;
+            while (j > 0 && s->finished[j - 1].score < f.score) { s->finished[j] = s->finished[j - 1]; j--; }
+            s->finished[j] = f;
+        }
+        rs_result *res = &results[order[i]];
+        int count = s->n_finished < o->num_hypotheses ? s->n_finished : o->num_hypotheses;
+        res->hyps = calloc(count ? count : 1, sizeof(rs_hypothesis));
+        if (!res->hyps) goto oom;
+        res->count = count;
+        for (int h = 0; h < count; h++)
+            if (build_hypothesis(s, K, &s->finished[h], o->return_attention, &res->hyps[h])) goto oom;
+    }
+    status = 0;
+    goto cleanup;
+
+oom:
+    snprintf(err, err_size, "out of memory while decoding a batch of %d sentences (beam %d)", batch, K);
+fail:
+    rs_free_results(results, batch);
+cleanup:
+    if (ss)
+        for (int i = 0; i < nb; i++) { free(ss[i].tok); free(ss[i].par); free(ss[i].att); free(ss[i].finished); free(ss[i].top); }
+    free(ss);
+    if (have_dec) rs_decoder_release(&sa, &sb, &work);
+    if (have_enc) rs_encoded_free(&enc);
+    free(order); free(sorted_len); free(sorted_ids);
+    free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
+    free(row_score); free(next_score); free(logits); free(probs);
+    return status;
+}
+
+void rs_free_results(rs_result *results, int batch) {
+    for (int b = 0; b < batch; b++) {
+        for (int h = 0; h < results[b].count; h++) {
+            free(results[b].hyps[h].tokens);
+            free(results[b].hyps[h].attention);
+        }
+        free(results[b].hyps);
+        results[b].hyps = NULL;
+        results[b].count = 0;
+    }
+}

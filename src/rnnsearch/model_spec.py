@@ -1,0 +1,308 @@
+"""The model directory's schema: config validation with defaults, and the tensor table.
+
+This file is the single source of truth for docs/model-format.md: `normalize_config`
+checks every key and fills defaults, `expected_tensors` says which tensors a config needs
+and with which shapes. Converters, the exporter and the loader all go through it.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from .errors import ModelError
+
+FORMAT_NAME = "rnnsearch-model"
+FORMAT_VERSION = 1
+
+CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+REQUIRED = object()  # marks a key without a default
+
+_SCHEMA = {
+    "format": REQUIRED,
+    "format_version": REQUIRED,
+    "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
+    "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
+               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024},
+    "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace"},
+    "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
+                "num_layers": 1, "bidirectional": False, "merge": "concat",
+                "residual": False, "gru_reset_after": True},
+    "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
+               "lstm_cell": "zeros"},
+    "attention": {"type": "global", "score": REQUIRED, "size": None,
+                  "query_projection": True, "key_projection": True},
+    "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
+                "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
+                "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
+                "attentional_size": None, "readout": "none", "readout_size": None,
+                "readout_inputs": ["state", "context", "embedding"]},
+}
+
+_CHOICES = {
+    ("source", "tokenizer"): ("whitespace", "chars"),
+    ("target", "tokenizer"): ("whitespace", "chars"),
+    ("encoder", "cell"): CELLS,
+    ("encoder", "merge"): ("concat", "sum"),
+    ("bridge", "type"): ("zeros", "last", "dense", "mean"),
+    ("bridge", "from"): ("matching_layer", "top_layer"),
+    ("bridge", "activation"): ("tanh", "relu", "identity"),
+    ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
+    ("attention", "type"): ("global",),
+    ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
+    ("decoder", "type"): ("bahdanau", "luong", "none"),
+    ("decoder", "cell"): CELLS,
+    ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
+}
+_POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
+    ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
+                             "attentional_size", "readout_size")} | {
+    ("attention", "size"), ("source", "max_length")}
+_BOOLS = {("source", "lowercase"), ("source", "add_bos"), ("source", "add_eos"),
+          ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
+          ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
+          ("decoder", "attentional_layer"), ("attention", "query_projection"),
+          ("attention", "key_projection")}
+READOUT_INPUTS = ("state", "context", "embedding")
+
+
+def _check_value(section: str, key: str, value):
+    where = f"config.json: {section}.{key}"
+    if (section, key) in _CHOICES and value not in _CHOICES[(section, key)]:
+        raise ModelError(f"{where} = {value!r}; expected one of {list(_CHOICES[(section, key)])}")
+    if (section, key) in _BOOLS and not isinstance(value, bool):
+        raise ModelError(f"{where} = {value!r}; expected true or false")
+    if (section, key) in _POSITIVE_INTS and value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ModelError(f"{where} = {value!r}; expected a positive integer")
+
+
+def normalize_config(config: dict) -> dict:
+    """Return a copy with defaults filled in; ModelError naming the field on any fault."""
+    if not isinstance(config, dict):
+        raise ModelError("config.json: expected a JSON object")
+    config = copy.deepcopy(config)
+    unknown = set(config) - set(_SCHEMA)
+    if unknown:
+        raise ModelError(f"config.json: unknown key(s) {sorted(unknown)}")
+    if config.get("format") != FORMAT_NAME:
+        raise ModelError(f"config.json: format = {config.get('format')!r}; "
+                         f"expected {FORMAT_NAME!r}")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"config.json: format_version = {config.get('format_version')!r}; "
+                         f"this rnnsearch reads version {FORMAT_VERSION}")
+    is_attentionless = isinstance(config.get("decoder"), dict) and \
+        config["decoder"].get("type") == "none"
+    for section, fields in _SCHEMA.items():
+        if not isinstance(fields, dict):
+            continue
+        if section == "attention" and is_attentionless:
+            if config.get("attention") is not None:
+                raise ModelError("config.json: attention must be null for decoder.type 'none'")
+            config["attention"] = None
+            continue
+        given = config.get(section, {} if section in ("special_tokens", "source", "target",
+                                                      "bridge") else None)
+        if not isinstance(given, dict):
+            raise ModelError(f"config.json: section '{section}' is missing or not an object")
+        unknown = set(given) - set(fields)
+        if unknown:
+            raise ModelError(f"config.json: unknown key(s) in {section}: {sorted(unknown)}")
+        merged = {}
+        for key, default in fields.items():
+            if key in given:
+                merged[key] = given[key]
+            elif default is REQUIRED:
+                raise ModelError(f"config.json: {section}.{key} is required")
+            else:
+                merged[key] = copy.deepcopy(default)
+            _check_value(section, key, merged[key])
+        config[section] = merged
+    for name, token in config["special_tokens"].items():
+        if not isinstance(token, str) or not token:
+            raise ModelError(f"config.json: special_tokens.{name} must be a non-empty string")
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: dict) -> None:
+    dims = Dimensions.of(config)
+    enc, bridge, dec, att = (config["encoder"], config["bridge"], config["decoder"],
+                             config["attention"])
+    if bridge["type"] in ("last", "dense") and bridge["from"] == "matching_layer" \
+            and enc["num_layers"] != dec["num_layers"]:
+        raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
+                         f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] == "last" and dims.encoder_final_width != dec["hidden_size"]:
+        raise ModelError(f"config.json: bridge.type 'last' needs the encoder's merged final state "
+                         f"width ({dims.encoder_final_width}) = decoder.hidden_size "
+                         f"({dec['hidden_size']})")
+    if dec["type"] == "luong":
+        if dec["input_feeding"] and not dec["attentional_layer"]:
+            raise ModelError("config.json: decoder.input_feeding needs decoder.attentional_layer")
+    if dec["type"] == "bahdanau":
+        inputs = dec["readout_inputs"]
+        if not isinstance(inputs, list) or not inputs or len(set(inputs)) != len(inputs) \
+                or any(i not in READOUT_INPUTS for i in inputs):
+            raise ModelError(f"config.json: decoder.readout_inputs = {inputs!r}; expected a "
+                             f"non-empty list of distinct items of {list(READOUT_INPUTS)}")
+        dec["readout_inputs"] = [i for i in READOUT_INPUTS if i in inputs]
+        if dec["readout"] != "none" and dec["readout_size"] is None:
+            raise ModelError("config.json: decoder.readout_size is required for readout "
+                             f"'{dec['readout']}'")
+        if dec["readout"] == "maxout" and dec["readout_size"] % 2:
+            raise ModelError("config.json: decoder.readout_size must be even for maxout")
+    if att is not None:
+        if att["score"] in ("dot", "scaled_dot") and dims.memory_width != dec["hidden_size"]:
+            raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
+                             f"width ({dims.memory_width}) = decoder.hidden_size "
+                             f"({dec['hidden_size']})")
+        if att["score"] == "additive":
+            if att["query_projection"] or att["key_projection"]:
+                if att["size"] is None:
+                    raise ModelError("config.json: attention.size is required for additive "
+                                     "attention with projections")
+            widths = {"query": att["size"] if att["query_projection"] else dec["hidden_size"],
+                      "key": att["size"] if att["key_projection"] else dims.memory_width}
+            if widths["query"] != widths["key"]:
+                raise ModelError(f"config.json: additive attention without projections needs "
+                                 f"equal widths, got query {widths['query']} and key "
+                                 f"{widths['key']}")
+    elif dec["type"] != "none":
+        raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """Derived widths (names follow docs/model-format.md)."""
+    encoder_width: int        # D_e: output width of every encoder layer
+    encoder_final_width: int  # merged final state width of one encoder layer
+    memory_width: int         # D_m
+    attention_width: int      # A (additive), H_d (general), D_m (dot)
+    attentional_width: int    # D_a
+    readout_input_width: int  # I_r
+    output_input_width: int   # I_o
+
+    @staticmethod
+    def of(config: dict) -> "Dimensions":
+        enc, dec, att = config["encoder"], config["decoder"], config["attention"]
+        merged = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat"
+                                       else 1)
+        memory = merged
+        hd = dec["hidden_size"]
+        attn_width = memory
+        if att is not None and att["score"] == "general":
+            attn_width = hd
+        elif att is not None and att["score"] == "additive":
+            attn_width = att["size"] if att["key_projection"] else memory
+        d_a = dec["attentional_size"] or hd
+        widths = {"state": hd, "context": memory, "embedding": dec["embedding_size"]}
+        readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
+            if isinstance(dec["readout_inputs"], list) else 0
+        if dec["type"] == "luong":
+            out_in = d_a if dec["attentional_layer"] else memory + hd
+        elif dec["type"] == "bahdanau":
+            rs = dec["readout_size"]
+            out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
+        else:
+            out_in = hd
+        return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple[int, ...]
+    optional: bool = False
+
+
+def _rnn_tensors(prefix: str, cell: str, hidden: int, input_width: int) -> dict:
+    g = GATES[cell] * hidden
+    return {f"{prefix}.weight_ih": TensorSpec((g, input_width)),
+            f"{prefix}.weight_hh": TensorSpec((g, hidden)),
+            f"{prefix}.bias_ih": TensorSpec((g,), True),
+            f"{prefix}.bias_hh": TensorSpec((g,), True)}
+
+
+def _linear(prefix: str, out: int, inp: int) -> dict:
+    return {f"{prefix}.weight": TensorSpec((out, inp)), f"{prefix}.bias": TensorSpec((out,), True)}
+
+
+def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: int
+                     ) -> dict[str, TensorSpec]:
+    """Every tensor the (normalized) config may have, with its shape and whether optional."""
+    enc, bridge, att, dec = (config["encoder"], config["bridge"], config["attention"],
+                             config["decoder"])
+    dims = Dimensions.of(config)
+    hd = dec["hidden_size"]
+    specs = {"encoder.embedding.weight": TensorSpec((source_vocab_size, enc["embedding_size"])),
+             "decoder.embedding.weight": TensorSpec((target_vocab_size, dec["embedding_size"]))}
+    directions = ("forward", "backward") if enc["bidirectional"] else ("forward",)
+    for layer in range(enc["num_layers"]):
+        width = enc["embedding_size"] if layer == 0 else dims.encoder_width
+        for direction in directions:
+            specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
+                                      enc["hidden_size"], width))
+
+    if bridge["type"] in ("dense", "mean"):
+        width = dims.memory_width if bridge["type"] == "mean" else \
+            enc["hidden_size"] * len(directions)
+        states = ["hidden"]
+        if dec["cell"] == "lstm" and bridge["lstm_cell"] == "bridged":
+            states.append("cell")
+        for layer in range(dec["num_layers"]):
+            for state in states:
+                specs.update(_linear(f"bridge.layers.{layer}.{state}", hd, width))
+
+    if att is not None:
+        if att["score"] == "dot":
+            specs["attention.scale"] = TensorSpec((1,), True)
+        elif att["score"] == "general":
+            specs.update(_linear("attention.key", hd, dims.memory_width))
+        elif att["score"] == "additive":
+            if att["key_projection"]:
+                specs.update(_linear("attention.key", att["size"], dims.memory_width))
+            if att["query_projection"]:
+                specs.update(_linear("attention.query", att["size"], hd))
+            specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+
+    first_input = dec["embedding_size"]
+    if dec["type"] == "bahdanau":
+        first_input += dims.memory_width
+    elif dec["type"] == "luong" and dec["input_feeding"]:
+        first_input += dims.attentional_width
+    for layer in range(dec["num_layers"]):
+        specs.update(_rnn_tensors(f"decoder.layers.{layer}", dec["cell"], hd,
+                                  first_input if layer == 0 else hd))
+    if dec["type"] == "luong" and dec["attentional_layer"]:
+        specs.update(_linear("decoder.attentional", dims.attentional_width,
+                             dims.memory_width + hd))
+    if dec["type"] == "bahdanau" and dec["readout"] != "none":
+        specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
+    specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))
+    return specs
+
+
+def check_tensors(config: dict, tensors: dict, source_vocab_size: int,
+                  target_vocab_size: int, where: str = "model.safetensors") -> None:
+    """ModelError naming the first missing, extra, mis-shaped or non-float32 tensor."""
+    import numpy as np
+    specs = expected_tensors(config, source_vocab_size, target_vocab_size)
+    extra = sorted(set(tensors) - set(specs))
+    if extra:
+        raise ModelError(f"{where}: unexpected tensor(s) for this config: {extra}")
+    for name, spec in specs.items():
+        if name not in tensors:
+            if spec.optional:
+                continue
+            raise ModelError(f"{where}: missing tensor '{name}' (shape {list(spec.shape)})")
+        array = tensors[name]
+        if array.dtype != np.float32:
+            raise ModelError(f"{where}: tensor '{name}' has dtype {array.dtype}; "
+                             "expected float32")
+        if tuple(array.shape) != spec.shape:
+            hint = ""
+            if name == "encoder.embedding.weight" or name == "decoder.embedding.weight" or \
+                    name.startswith("decoder.output"):
+                hint = " (vocabulary size and weights disagree?)"
+            raise ModelError(f"{where}: tensor '{name}' has shape {list(array.shape)}; "
+                             f"expected {list(spec.shape)}{hint}")

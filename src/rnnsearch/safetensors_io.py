@@ -1,0 +1,119 @@
+"""Read and write safetensors files with NumPy.
+
+The format is tiny (8-byte little-endian header length, a JSON header, raw bytes), so we
+read it ourselves: the `safetensors` package's NumPy loader copies every tensor into
+memory, while the engine wants memory-mapped, zero-copy views of the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from .errors import ModelError
+
+_DTYPES = {
+    "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"),
+    "I8": np.dtype("i1"), "U8": np.dtype("u1"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"),
+}
+_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def read_safetensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Return ({name: read-only memory-mapped array}, metadata); ModelError on any fault."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            raw_len = f.read(8)
+            if len(raw_len) < 8:
+                raise ModelError(f"{path}: truncated weights file (no header)")
+            (header_len,) = struct.unpack("<Q", raw_len)
+            if header_len > min(size - 8, _MAX_HEADER):
+                raise ModelError(f"{path}: corrupt weights file (header length {header_len} "
+                                 f"but file has {size} bytes)")
+            header = json.loads(f.read(header_len).decode("utf-8"))
+    except OSError as e:
+        raise ModelError(f"cannot read weights file {path}: {e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: corrupt weights header: {e}") from e
+    if not isinstance(header, dict):
+        raise ModelError(f"{path}: corrupt weights header (not a JSON object)")
+
+    metadata = header.pop("__metadata__", None) or {}
+    data_start = 8 + header_len
+    data_len = size - data_start
+    mapped = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start,
+                       shape=(data_len,)) if data_len > 0 else np.zeros(0, np.uint8)
+    tensors = {}
+    for name, info in header.items():
+        try:
+            dtype = _DTYPES[info["dtype"]]
+            shape = tuple(int(d) for d in info["shape"])
+            begin, end = (int(x) for x in info["data_offsets"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{path}: tensor '{name}' has a corrupt header entry "
+                             f"({info!r})") from e
+        count = int(np.prod(shape, dtype=np.int64))
+        if not 0 <= begin <= end or end - begin != count * dtype.itemsize:
+            raise ModelError(f"{path}: tensor '{name}' has offsets {begin}..{end} that do not "
+                             f"match its shape {shape} and dtype {info['dtype']}")
+        if end > data_len:
+            raise ModelError(f"{path}: truncated weights file: tensor '{name}' ends at byte "
+                             f"{end} of the data section but the file holds {data_len}")
+        tensors[name] = mapped[begin:end].view(dtype).reshape(shape)
+    return tensors, metadata
+
+
+def write_safetensors(path: str, tensors: dict[str, np.ndarray],
+                      metadata: dict[str, str] | None = None) -> None:
+    """Write atomically: a temporary file in the same directory renamed into place."""
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    offset = 0
+    arrays = []
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        little = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        array = array.astype(little, copy=False)
+        if array.dtype not in _NAMES:
+            raise ValueError(f"tensor '{name}': unsupported dtype {array.dtype}")
+        header[name] = {"dtype": _NAMES[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+        arrays.append(array)
+    blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)  # keep the data section 8-byte aligned
+    with atomic_write(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for array in arrays:
+            f.write(array.tobytes())
+
+
+class atomic_write:
+    """Context manager: write to a temporary sibling, rename over `path` only on success."""
+
+    def __init__(self, path: str, mode: str = "w", encoding: str | None = None):
+        self.path, self.mode = path, mode
+        self.encoding = encoding if "b" not in mode else None
+
+    def __enter__(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-",
+                                        suffix=os.path.basename(self.path))
+        self.file = os.fdopen(fd, self.mode, encoding=self.encoding,
+                              **({} if "b" in self.mode else {"newline": "\n"}))
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb):
+        self.file.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+        return False

@@ -1,0 +1,135 @@
+"""The Python API: Translator and TranslationResult (CTranslate2-style)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model_dir import ModelFiles, load_model_dir
+from .tokenizers import detokenize, tokenize
+
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "g2p-en")
+COMPUTE_TYPES = ("float32",)
+
+
+@dataclass
+class TranslationResult:
+    hypotheses: list[list[str]]
+    scores: list[float] = field(default_factory=list)
+    attention: list[np.ndarray] = field(default_factory=list)
+
+
+class Translator:
+    """Loads a model directory once; translate_batch and translate may be called from
+    several threads at once (the engine releases the GIL and shares no mutable state)."""
+
+    def __init__(self, model_path: str | None = None, intra_threads: int = 1,
+                 compute_type: str = "float32"):
+        from ._engine import Engine  # compiled; imported here so model tools work without it
+
+        if compute_type not in COMPUTE_TYPES:
+            raise ValueError(f"compute_type {compute_type!r} is not supported; "
+                             f"choose one of {list(COMPUTE_TYPES)}")
+        if not isinstance(intra_threads, int) or intra_threads < 1:
+            raise ValueError(f"intra_threads must be a positive integer, got {intra_threads!r}")
+        self.model_path = model_path or DEFAULT_MODEL
+        self.intra_threads = intra_threads
+        self.compute_type = compute_type
+        self.files: ModelFiles = load_model_dir(self.model_path)
+        config = self.files.config
+        specials = config["special_tokens"]
+        self.source_vocab, self.target_vocab = self.files.source_vocab, self.files.target_vocab
+        self._unk = self.source_vocab.ids[specials["unk"]]
+        self._src_bos = self.source_vocab.ids.get(specials["bos"])
+        self._src_eos = self.source_vocab.ids.get(specials["eos"])
+        self._engine = Engine(config, self.files.tensors,
+                              self.target_vocab.ids[specials["bos"]],
+                              self.target_vocab.ids[specials["eos"]])
+
+    @property
+    def config(self) -> dict:
+        return self.files.config
+
+    def unknown_tokens(self, tokens: list[str]) -> list[str]:
+        """The tokens of `tokens` that the source vocabulary lacks (they become UNK)."""
+        return [t for t in tokens if t not in self.source_vocab.ids]
+
+    def source_ids(self, tokens: list[str], truncate: bool = False) -> list[int]:
+        src = self.config["source"]
+        if not tokens:
+            return []
+        ids = [self.source_vocab.ids.get(t, self._unk) for t in tokens]
+        extra = int(src["add_bos"]) + int(src["add_eos"])
+        limit = src["max_length"] - extra
+        if len(ids) > limit:
+            if not truncate:
+                raise ValueError(f"source of {len(ids)} tokens is longer than the model allows "
+                                 f"({limit}); pass truncate=True (CLI: --truncate) to cut it")
+            ids = ids[:limit]
+        if src["add_bos"]:
+            ids.insert(0, self._src_bos)
+        if src["add_eos"]:
+            ids.append(self._src_eos)
+        return ids
+
+    def translate_batch(self, source: list[list[str]], beam_size: int = 5,
+                        num_hypotheses: int = 1, length_penalty: float = 0.0,
+                        coverage_penalty: float = 0.0, normalize_scores: bool = False,
+                        min_decoding_length: int = 0, max_decoding_length: int = 256,
+                        return_scores: bool = False, return_attention: bool = False,
+                        truncate: bool = False) -> list[TranslationResult]:
+        """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
+        gives one empty hypothesis (score 0)."""
+        if isinstance(source, (str, bytes)) or not all(
+                isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
+                for s in source):
+            raise TypeError("source must be a list of token lists (lists of str); "
+                            "use translate() for raw strings")
+        for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
+                            ("max_decoding_length", max_decoding_length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if num_hypotheses > beam_size:
+            raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
+                             f"({beam_size})")
+        if not isinstance(min_decoding_length, int) or not \
+                0 <= min_decoding_length <= max_decoding_length:
+            raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
+        for name, value in (("length_penalty", length_penalty),
+                            ("coverage_penalty", coverage_penalty)):
+            if not np.isfinite(value):
+                raise ValueError(f"{name} must be finite")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        raw = self._engine.translate(
+            ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
+            min_length=min_decoding_length, max_length=max_decoding_length,
+            length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+            normalize_scores=normalize_scores, return_attention=return_attention)
+        tokens = self.target_vocab.tokens
+        results = []
+        for src_ids, hyps in zip(ids, raw):
+            result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
+            if return_scores:
+                result.scores = [float(h[1]) for h in hyps]
+            if return_attention:
+                result.attention = [h[2] if h[2] is not None else
+                                    np.zeros((len(h[0]), len(src_ids)), np.float32)
+                                    for h in hyps]
+            results.append(result)
+        return results
+
+    def tokenize(self, text: str) -> list[str]:
+        src = self.config["source"]
+        return tokenize(text, src["tokenizer"], src["lowercase"])
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return detokenize(tokens, self.config["target"]["tokenizer"])
+
+    def translate(self, texts: list[str], **options) -> list[str]:
+        """Translate raw strings with the model's own tokenizers; returns the best
+        hypothesis of each, detokenized. Options are those of translate_batch."""
+        if isinstance(texts, str):
+            raise TypeError("translate takes a list of strings")
+        results = self.translate_batch([self.tokenize(t) for t in texts], **options)
+        return [self.detokenize(r.hypotheses[0]) if r.hypotheses else "" for r in results]
