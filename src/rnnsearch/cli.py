@@ -1,0 +1,130 @@
+"""The `rnnsearch` command line: translate, inspect, bench."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from .errors import EngineError, ModelError
+
+
+def _add_decoding_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
+    p.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input line")
+    p.add_argument("--max-length", type=int, default=256, help="maximum output tokens")
+    p.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
+    p.add_argument("--length-penalty", type=float, default=0.0, help="GNMT length penalty alpha")
+    p.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT coverage penalty beta")
+    p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
+    p.add_argument("--truncate", action="store_true",
+                   help="cut sources longer than the model allows instead of failing")
+
+
+def _read_lines(path: str | None) -> list[str]:
+    if path in (None, "-"):
+        return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n").rstrip("\r") for line in f]
+
+
+def cmd_translate(args) -> int:
+    from .safetensors_io import atomic_write
+    from .translator import Translator
+
+    translator = Translator(args.model, intra_threads=args.threads)
+    lines = _read_lines(args.input)
+    to_file = args.output not in (None, "-")
+    progress = None
+    if to_file:
+        from tqdm import tqdm
+        progress = tqdm(total=len(lines), unit="line", file=sys.stderr, disable=args.quiet)
+    output = atomic_write(args.output, "w", encoding="utf-8") if to_file else \
+        contextlib.nullcontext(sys.stdout)
+    with output as out:
+        for start in range(0, len(lines), args.batch_size):
+            batch = lines[start:start + args.batch_size]
+            tokens = [translator.tokenize(line) for line in batch]
+            for offset, toks in enumerate(tokens):
+                unknown = translator.unknown_tokens(toks)
+                if unknown and not args.quiet:
+                    shown = " ".join(repr(u) for u in dict.fromkeys(unknown))
+                    print(f"rnnsearch: line {start + offset + 1}: unknown to the model "
+                          f"(translated as <unk>): {shown}", file=sys.stderr)
+            results = translator.translate_batch(
+                tokens, beam_size=args.beam_size, num_hypotheses=args.n_best,
+                max_decoding_length=args.max_length, min_decoding_length=args.min_length,
+                length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+                normalize_scores=args.normalize_scores, return_scores=args.with_scores,
+                truncate=args.truncate)
+            for result in results:
+                for i in range(args.n_best):
+                    text = translator.detokenize(result.hypotheses[i]) \
+                        if i < len(result.hypotheses) else ""
+                    if args.with_scores:
+                        score = result.scores[i] if i < len(result.scores) else float("-inf")
+                        text = f"{score:.6f}\t{text}"
+                    out.write(text + "\n")
+            if progress is not None:
+                progress.update(len(batch))
+    if progress is not None:
+        progress.close()
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .inspect_model import describe
+    print(describe(args.model))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnsearch",
+        description="Fast CPU decoding for attention-based RNN encoder-decoder models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
+    p.add_argument("-m", "--model", default=None,
+                   help="model directory (default: the embedded English G2P model)")
+    p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file, written completely or not at all (default stdout)")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads")
+    p.add_argument("--with-scores", action="store_true", help="prefix each line with its score")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    _add_decoding_options(p)
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
+    p.add_argument("model", help="model directory")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
+    from .bench import add_bench_arguments
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        print("rnnsearch: --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
+        print(f"rnnsearch: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""`rnnsearch inspect`: a human-readable summary of a model directory."""
+from __future__ import annotations
+
+import os
+
+from .model_dir import WEIGHTS_FILE, load_model_dir
+
+
+def describe(path: str) -> str:
+    files = load_model_dir(path)
+    c = files.config
+    enc, dec, att, bridge = c["encoder"], c["decoder"], c["attention"], c["bridge"]
+    params = sum(int(t.size) for t in files.tensors.values())
+    size = os.path.getsize(os.path.join(path, WEIGHTS_FILE))
+    direction = f"bidirectional ({enc['merge']})" if enc["bidirectional"] else "unidirectional"
+    lines = [
+        f"model:      {os.path.abspath(path)}",
+        f"encoder:    {enc['num_layers']} x {enc['cell']} {enc['hidden_size']}, {direction}"
+        f"{', residual' if enc['residual'] else ''}; embeddings {enc['embedding_size']}",
+        f"bridge:     {bridge['type']}",
+        f"attention:  " + ("none" if att is None else
+                           f"{att['type']} {att['score']}"
+                           + (f" (size {att['size']})" if att.get("size") else "")),
+        f"decoder:    {dec['type']}, {dec['num_layers']} x {dec['cell']} {dec['hidden_size']}"
+        f"; embeddings {dec['embedding_size']}"
+        + (f"; readout {dec['readout']}" if dec["type"] == "bahdanau" else "")
+        + (f"; input feeding {'on' if dec['input_feeding'] else 'off'}" if dec["type"] == "luong"
+           else ""),
+        f"vocabulary: source {len(files.source_vocab)} ({c['source']['tokenizer']}), "
+        f"target {len(files.target_vocab)} ({c['target']['tokenizer']})",
+        f"parameters: {params:,} ({size / 1e6:.1f} MB of weights)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,22 @@
+import os
+
+import pytest
+
+from rnnsearch.random_model import write_random_model
+
+SMALL_CONFIG = {
+    "format": "rnnsearch-model", "format_version": 1,
+    "encoder": {"embedding_size": 8, "cell": "gru", "hidden_size": 16, "bidirectional": True},
+    "bridge": {"type": "dense"},
+    "attention": {"score": "additive", "size": 12},
+    "decoder": {"type": "bahdanau", "embedding_size": 8, "cell": "lstm", "hidden_size": 16,
+                "readout": "maxout", "readout_size": 20},
+}
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory):
+    """A small random Bahdanau model written with NumPy only."""
+    path = str(tmp_path_factory.mktemp("small-model"))
+    write_random_model(path, SMALL_CONFIG, 30, 25, seed=1)
+    return path
