@@ -66,6 +66,9 @@ cdef extern from "rs_model.h" nogil:
 
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()
+    ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                               int ys, int accumulate, int o_begin, int o_end)
+    rs_gemm_fn rs_gemm_named(const char *isa)
 
 MAX_LAYERS = 16
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
@@ -81,6 +84,36 @@ _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 def kernel_isa():
     """The instruction set the matrix kernels run with on this CPU."""
     return rs_kernel_isa().decode()
+
+
+def linear_kernel(str isa, x, weight, bias=None, y=None):
+    """Run one matrix-product kernel directly: returns (y if given, else 0) + x W^T + b.
+    For the kernel tests; None if this CPU lacks the instruction set."""
+    cdef rs_gemm_fn fn = rs_gemm_named(isa.encode())
+    if fn == NULL:
+        return None
+    cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
+    cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
+    if xv.shape[1] != wv.shape[1]:
+        raise ValueError("x and weight widths differ")
+    accumulate = y is not None
+    out = np.array(y, dtype=np.float32, order="C") if accumulate else \
+        np.zeros((xv.shape[0], wv.shape[0]), np.float32)
+    cdef float[:, ::1] yv = out
+    cdef float[::1] bv
+    cdef rs_linear lin
+    memset(&lin, 0, sizeof(rs_linear))
+    lin.out = wv.shape[0]
+    lin.input = wv.shape[1]
+    lin.w = &wv[0, 0] if wv.size else NULL
+    if bias is not None:
+        bv = np.ascontiguousarray(bias, dtype=np.float32)
+        lin.b = &bv[0] if bv.size else NULL
+    if xv.shape[0] and lin.out and lin.input:
+        fn(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, accumulate, 0, lin.out)
+    elif xv.shape[0] and lin.out and not lin.input:
+        out += 0 if bias is None else np.asarray(bias, np.float32)
+    return out
 
 
 cdef class Engine:

@@ -1,17 +1,16 @@
-/* Portable kernels, compiled once per instruction set with GCC function multi-versioning
- * (target_clones): the loader picks the AVX-512, AVX2 or baseline clone for this CPU at
- * run time. Sums use a fixed set of 16 partial sums combined in a fixed order, so every
- * clone is deterministic and a row's result does not depend on its neighbours. */
+/* Element-wise kernels, the portable matrix product, and the choice of matrix-product
+ * kernel for this CPU (AVX-512, AVX2+FMA or portable C), made once at first use and
+ * overridable with RNNSEARCH_ISA=portable|avx2|avx512 (for tests and benchmarks).
+ * The portable product sums 16 partial sums in a fixed order, so it is deterministic
+ * and a row's result does not depend on its neighbours. */
 #include "rs_kernels.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define RS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RS_CLONES
-#endif
+#include "rs_gemm.h"
 
 #define LANES 16
 
@@ -61,16 +60,15 @@ static inline float finish(float sum, const float *b, int o, const float *y, int
     return accumulate ? *y + v : v;
 }
 
-RS_CLONES
-void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
-                       float *y, int ys, int accumulate) {
-    const int out = L->out, in = L->in;
+void rs_gemm_portable(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                      int accumulate, int o_begin, int o_end) {
+    const int in = L->in;
     const float *W = L->w, *b = L->b;
     int r = 0;
     for (; r + 4 <= rows; r += 4) {
         const float *x0 = x + (size_t)r * xs;
         float *y0 = y + (size_t)r * ys;
-        for (int o = 0; o < out; o++) {
+        for (int o = o_begin; o < o_end; o++) {
             float s[4];
             dot_four(x0, x0 + xs, x0 + 2 * (size_t)xs, x0 + 3 * (size_t)xs,
                      W + (size_t)o * in, in, s);
@@ -83,18 +81,46 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
     for (; r < rows; r++) {
         const float *xr = x + (size_t)r * xs;
         float *yr = y + (size_t)r * ys;
-        for (int o = 0; o < out; o++)
+        for (int o = o_begin; o < o_end; o++)
             yr[o] = finish(dot_one(xr, W + (size_t)o * in, in), b, o, yr + o, accumulate);
     }
 }
 
-const char *rs_kernel_isa(void) {
+static rs_gemm_fn gemm_kernel = rs_gemm_portable;
+static const char *gemm_name = "portable";
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+static void choose_gemm(void) {
+    const char *want = getenv("RNNSEARCH_ISA");
 #if defined(__GNUC__) && defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return "avx512f";
-    if (__builtin_cpu_supports("avx2")) return "avx2";
+    if (rs_gemm_x86_available()) {
+        __builtin_cpu_init();
+        int has512 = __builtin_cpu_supports("avx512f");
+        int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (want && strcmp(want, "portable") == 0) return;
+        if (has512 && !(want && strcmp(want, "avx2") == 0)) {
+            gemm_kernel = rs_gemm_avx512;
+            gemm_name = "avx512";
+            return;
+        }
+        if (has2) {
+            gemm_kernel = rs_gemm_avx2;
+            gemm_name = "avx2";
+        }
+    }
 #endif
-    return "portable";
+    (void)want;
+}
+
+void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
+                       float *y, int ys, int accumulate) {
+    pthread_once(&gemm_once, choose_gemm);
+    if (rows > 0 && L->out > 0) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+}
+
+const char *rs_kernel_isa(void) {
+    pthread_once(&gemm_once, choose_gemm);
+    return gemm_name;
 }
 
 float rs_dot(const float *a, const float *b, int n) { return dot_one(a, b, n); }
@@ -129,4 +155,17 @@ void rs_softmax(float *x, int n) {
     }
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+rs_gemm_fn rs_gemm_named(const char *isa) {
+    if (strcmp(isa, "portable") == 0) return rs_gemm_portable;
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (rs_gemm_x86_available() && strcmp(isa, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return rs_gemm_avx2;
+    if (rs_gemm_x86_available() && strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f"))
+        return rs_gemm_avx512;
+#endif
+    return NULL;
 }

@@ -13,6 +13,10 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
 /* Which instruction set rs_linear_forward runs with on this CPU (for bench output). */
 const char *rs_kernel_isa(void);
 
+/* A specific kernel ("portable", "avx2", "avx512"), or NULL if this CPU lacks it. */
+#include "rs_gemm.h"
+rs_gemm_fn rs_gemm_named(const char *isa);
+
 float rs_dot(const float *a, const float *b, int n);
 void rs_apply_activation(rs_activation act, float *x, int n);
 static inline float rs_sigmoid(float x);

@@ -1,0 +1,20 @@
+/* Matrix-product kernels, one per instruction set, all with the same contract:
+ * y[r*ys + o] = (accumulate ? y[r*ys + o] : 0) + b[o] + sum_i x[r*xs + i] * W[o, i]
+ * for r < rows and o_begin <= o < o_end. */
+#ifndef RS_GEMM_H
+#define RS_GEMM_H
+
+#include "rs_model.h"
+
+typedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                           int ys, int accumulate, int o_begin, int o_end);
+
+void rs_gemm_portable(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                      int accumulate, int o_begin, int o_end);
+void rs_gemm_avx2(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                  int accumulate, int o_begin, int o_end);
+void rs_gemm_avx512(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                    int accumulate, int o_begin, int o_end);
+int rs_gemm_x86_available(void);
+
+#endif

@@ -1,0 +1,120 @@
+"""`rnnsearch bench`: decoding speed of rnnsearch and, when torch is installed, of the PyTorch
+reference on the same weights in the same run.
+
+Every case forces a fixed target length (min = max decoding length) so that every engine
+does the same amount of work; results are medians over repeated runs, engines alternate
+within each repetition so that machine drift hits both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-greedy": (32, 1), "b32-beam5": (32, 5)}
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", default=None, help="model directory (default: random)")
+    p.add_argument("--size", default="small", choices=["small", "medium", "nmt"],
+                   help="size of the random model when no -m is given (default small)")
+    p.add_argument("--cases", default=",".join(CASES),
+                   help=f"comma-separated cases from {list(CASES)}")
+    p.add_argument("--source-length", type=int, default=25, help="source tokens per sentence")
+    p.add_argument("--target-length", type=int, default=30, help="target tokens per sentence")
+    p.add_argument("--batch1-sentences", type=int, default=8,
+                   help="sentences translated one by one in the batch-1 cases")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--threads", type=int, default=1, help="threads for both engines")
+
+
+def _sources(vocab_size: int, count: int, length: int, seed: int = 0) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [list(rng.integers(4, vocab_size, length)) for _ in range(count)]
+
+
+def _time_rnnsearch(translator, sources, batch, beam, length):
+    tokens = [[translator.source_vocab.tokens[i] for i in s] for s in sources]
+    start = time.perf_counter()
+    for i in range(0, len(tokens), batch):
+        translator.translate_batch(tokens[i:i + batch], beam_size=beam,
+                                   min_decoding_length=length, max_decoding_length=length)
+    return time.perf_counter() - start
+
+
+def _time_torch(reference, sources, batch, beam, length):
+    model, search, bos, eos = reference
+    import torch
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(sources), batch):
+            search.translate_batch(model, sources[i:i + batch], bos_id=bos, eos_id=eos,
+                                   beam_size=beam, min_decoding_length=length,
+                                   max_decoding_length=length)
+    return time.perf_counter() - start
+
+
+def _load_reference(model_dir: str, threads: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+    from .reference import load_model_dir as load_torch_model
+    from .reference import search
+    torch.set_num_threads(threads)
+    model, bos, eos = load_torch_model(model_dir)
+    return model, search, bos, eos
+
+
+def run_bench(args) -> int:
+    from ._engine import kernel_isa
+    from .random_model import sized_config, write_random_model
+    from .translator import Translator
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise ValueError(f"unknown bench case(s) {unknown}; choose from {list(CASES)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model
+        label = model_dir
+        if model_dir is None:
+            model_dir = os.path.join(tmp, "model")
+            config, src_size, tgt_size = sized_config(args.size)
+            write_random_model(model_dir, config, src_size, tgt_size)
+            label = f"random '{args.size}' model"
+        translator = Translator(model_dir, intra_threads=args.threads)
+        reference = None if args.no_torch else _load_reference(model_dir, args.threads)
+        vocab = len(translator.source_vocab)
+        n_b32 = 32
+        print(f"model: {label}")
+        print(f"kernels: {kernel_isa()}; threads: {args.threads}; source length "
+              f"{args.source_length}; target length {args.target_length}; "
+              f"median of {args.repeat}")
+        header = f"{'case':<12} {'engine':<10} {'sent/s':>10} {'tokens/s':>11} {'vs torch':>9}"
+        print(header)
+        print("-" * len(header))
+        for case in cases:
+            batch, beam = CASES[case]
+            count = args.batch1_sentences if batch == 1 else n_b32
+            sources = _sources(vocab, count, args.source_length)
+            times = {"rnnsearch": [], "torch": []}
+            for _ in range(args.repeat):
+                times["rnnsearch"].append(_time_rnnsearch(translator, sources, batch, beam,
+                                                          args.target_length))
+                if reference is not None:
+                    times["torch"].append(_time_torch(reference, sources, batch, beam,
+                                                      args.target_length))
+            medians = {k: statistics.median(v) for k, v in times.items() if v}
+            for engine, seconds in medians.items():
+                ratio = ""
+                if engine == "rnnsearch" and "torch" in medians:
+                    ratio = f"{medians['torch'] / seconds:8.1f}x"
+                print(f"{case:<12} {engine:<10} {count / seconds:10.1f} "
+                      f"{count * args.target_length / seconds:11.1f} {ratio:>9}")
+    return 0
