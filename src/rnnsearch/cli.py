@@ -71,6 +71,30 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from .convert import load_format
+    load_format(args.source_format).convert(args)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _add_convert_parser(sub) -> None:
+    from .convert import FORMATS, available_formats
+    formats = available_formats()
+    listing = "\n".join(f"  {name:<11} {desc}" for name, desc in formats.items())
+    p = sub.add_parser(
+        "convert", help="convert a framework export into a model directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Convert a framework export into an rnnsearch model directory.\n\n"
+                    "formats:\n" + listing,
+        epilog="Run 'rnnsearch convert --from FORMAT --help' for a format's own options.")
+    p.add_argument("--from", dest="source_format", required=True, choices=sorted(FORMATS),
+                   help="the format of the input")
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.set_defaults(func=cmd_convert)
+    return p
+
+
 def cmd_inspect(args) -> int:
     from .inspect_model import describe
     print(describe(args.model))
@@ -101,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)
 
+    _add_convert_parser(sub)
+
     p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
     p.add_argument("model", help="model directory")
     p.set_defaults(func=cmd_inspect)
@@ -112,8 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Two passes for `convert`: the chosen format adds its own options."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] == ["convert"]:
+        fmt = next((a.split("=", 1)[1] for a in argv if a.startswith("--from=")), None)
+        if fmt is None and "--from" in argv and argv.index("--from") + 1 < len(argv):
+            fmt = argv[argv.index("--from") + 1]
+        from .convert import FORMATS, load_format
+        if fmt in FORMATS:
+            convert_parser = parser._subparsers._group_actions[0].choices["convert"]
+            load_format(fmt).add_arguments(convert_parser)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
         print("rnnsearch: --batch-size must be >= 1", file=sys.stderr)
         return 2

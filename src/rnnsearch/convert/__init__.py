@@ -1,0 +1,40 @@
+"""Converters: framework exports in, one canonical model directory out.
+
+Each format lives in its own module exposing
+    DESCRIPTION: str
+    add_arguments(parser: argparse.ArgumentParser) -> None
+    convert(args: argparse.Namespace) -> None     # writes args.output with write_model_dir
+and is listed in FORMATS. `rnnsearch convert --from FORMAT ... -o DIR` dispatches here.
+"""
+from __future__ import annotations
+
+import importlib
+
+# format name -> module (imported only when that format is used: each may need its own
+# optional dependency, e.g. onnx or torch)
+FORMATS = {
+    "onnx": "rnnsearch.convert.onnx_format",
+    "torch": "rnnsearch.convert.torch_state_dict",
+    "opennmt-py": "rnnsearch.convert.opennmt_py",
+    "joeynmt": "rnnsearch.convert.joeynmt",
+    "keras": "rnnsearch.convert.keras_format",
+}
+
+
+def available_formats() -> dict[str, str]:
+    """{format: description} for the formats whose module exists."""
+    found = {}
+    for name, module in FORMATS.items():
+        try:
+            found[name] = importlib.import_module(module).DESCRIPTION
+        except ModuleNotFoundError as e:
+            if e.name == module:
+                continue
+            found[name] = f"(unavailable: {e})"
+    return found
+
+
+def load_format(name: str):
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}; choose one of {sorted(FORMATS)}")
+    return importlib.import_module(FORMATS[name])
