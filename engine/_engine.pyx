@@ -50,7 +50,7 @@ cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
-        int normalize_scores, return_attention
+        int normalize_scores, return_attention, threads
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -235,7 +235,7 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False):
+                  bint return_attention=False, int threads=1):
         """sources: list of lists of source ids. Returns, per sentence, a list of
         (token ids, score, attention array or None), best first."""
         cdef int batch = len(sources)
@@ -258,6 +258,7 @@ cdef class Engine:
         opt.coverage_penalty = coverage_penalty
         opt.normalize_scores = normalize_scores
         opt.return_attention = return_attention
+        opt.threads = threads
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)

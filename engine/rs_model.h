@@ -71,6 +71,7 @@ typedef struct {
     float length_penalty, coverage_penalty;
     int normalize_scores;
     int return_attention;
+    int threads; /* sentences are split into this many groups decoded in parallel */
 } rs_options;
 
 typedef struct {

@@ -2,6 +2,7 @@
  * exactly as docs/model-format.md, "Decoding", describes. Finished sentences leave the
  * block; hypotheses are rebuilt from back-pointers at the end. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,8 +128,9 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
     return 0;
 }
 
-int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
-                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+static int translate_serial(const rs_model *m, const rs_options *o, int batch, const int *ids,
+                            int stride, const int *lengths, rs_result *results, char *err,
+                            size_t err_size) {
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
     const int keep_att = m->has_attention && (o->return_attention || o->coverage_penalty != 0.0f);
@@ -298,6 +300,97 @@ cleanup:
     free(order); free(sorted_len); free(sorted_ids);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
     free(row_score); free(next_score); free(logits); free(probs);
+    return status;
+}
+
+/* ------------------------------------------------------------------ threads
+ * Sentences are independent, so a batch is split into groups decoded by separate threads
+ * (round-robin over lengths, so groups get similar work); every sentence's arithmetic is
+ * the same as in a serial call, so results are identical. */
+typedef struct {
+    const rs_model *m;
+    const rs_options *o;
+    int count, stride;
+    int *ids, *lengths, *index;
+    rs_result *results;
+    int status;
+    char err[256];
+} group_job;
+
+static void *run_group(void *arg) {
+    group_job *g = arg;
+    g->status = translate_serial(g->m, g->o, g->count, g->ids, g->stride, g->lengths, g->results,
+                                 g->err, sizeof(g->err));
+    return NULL;
+}
+
+int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
+                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+    int T = o->threads < 1 ? 1 : o->threads;
+    if (T > batch) T = batch;
+    if (T <= 1) return translate_serial(m, o, batch, ids, stride, lengths, results, err, err_size);
+    if (validate(m, o, err, err_size)) return 1;
+
+    int status = 0;
+    int *order = malloc(sizeof(int) * batch);
+    group_job *jobs = calloc(T, sizeof(group_job));
+    pthread_t *threads = calloc(T, sizeof(pthread_t));
+    int *started = calloc(T, sizeof(int));
+    if (!order || !jobs || !threads || !started) { status = 1; goto done; }
+    for (int b = 0; b < batch; b++) order[b] = b;
+    for (int i = 1; i < batch; i++) { /* longest first, stable */
+        int v = order[i], j = i;
+        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
+        order[j] = v;
+    }
+    rs_options serial = *o;
+    serial.threads = 1;
+    for (int g = 0; g < T; g++) {
+        group_job *job = &jobs[g];
+        job->m = m;
+        job->o = &serial;
+        job->stride = stride > 0 ? stride : 1;
+        job->count = (batch - g + T - 1) / T;
+        job->ids = malloc(sizeof(int) * (size_t)job->count * job->stride);
+        job->lengths = malloc(sizeof(int) * job->count);
+        job->index = malloc(sizeof(int) * job->count);
+        job->results = calloc(job->count, sizeof(rs_result));
+        if (!job->ids || !job->lengths || !job->index || !job->results) { status = 1; goto done; }
+        for (int k = 0; k < job->count; k++) {
+            int b = order[g + k * T];
+            job->index[k] = b;
+            job->lengths[k] = lengths[b];
+            memcpy(job->ids + (size_t)k * job->stride, ids + (size_t)b * stride, sizeof(int) * lengths[b]);
+        }
+    }
+    for (int g = 1; g < T; g++)
+        started[g] = pthread_create(&threads[g], NULL, run_group, &jobs[g]) == 0;
+    run_group(&jobs[0]);
+    for (int g = 1; g < T; g++) {
+        if (started[g]) pthread_join(threads[g], NULL);
+        else run_group(&jobs[g]); /* could not start a thread: do its share here */
+    }
+    for (int g = 0; g < T; g++)
+        if (jobs[g].status && !status) {
+            status = 2;
+            snprintf(err, err_size, "%s", jobs[g].err);
+        }
+    if (!status)
+        for (int g = 0; g < T; g++)
+            for (int k = 0; k < jobs[g].count; k++) {
+                results[jobs[g].index[k]] = jobs[g].results[k];
+                jobs[g].results[k].count = 0;
+                jobs[g].results[k].hyps = NULL;
+            }
+done:
+    if (status == 1) snprintf(err, err_size, "out of memory while splitting a batch over %d threads", T);
+    if (jobs)
+        for (int g = 0; g < T; g++) {
+            if (jobs[g].results) rs_free_results(jobs[g].results, jobs[g].count);
+            free(jobs[g].ids); free(jobs[g].lengths); free(jobs[g].index); free(jobs[g].results);
+        }
+    free(order); free(jobs); free(threads); free(started);
+    if (status) memset(results, 0, sizeof(rs_result) * batch);
     return status;
 }
 

@@ -183,3 +183,12 @@ def test_bad_compute_type_and_threads(small_model_dir):
         rnnsearch.Translator(small_model_dir, compute_type="float64")
     with pytest.raises(ValueError, match="intra_threads"):
         rnnsearch.Translator(small_model_dir, intra_threads=0)
+
+
+def test_intra_threads_give_serial_results(small_model_dir, translator):
+    sources = _sources(13, seed=5)
+    threaded = rnnsearch.Translator(small_model_dir, intra_threads=3)
+    for a, b in zip(translator.translate_batch(sources, **OPTIONS),
+                    threaded.translate_batch(sources, **OPTIONS)):
+        _same(a, b)
+    assert threaded.translate_batch([[]] + sources[:1], **OPTIONS)[0].hypotheses == [[]]

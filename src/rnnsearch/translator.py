@@ -105,7 +105,8 @@ class Translator:
             ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-            normalize_scores=normalize_scores, return_attention=return_attention)
+            normalize_scores=normalize_scores, return_attention=return_attention,
+            threads=self.intra_threads)
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):
