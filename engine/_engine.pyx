@@ -4,7 +4,7 @@ translates batches of token ids with the GIL released. Inputs are checked here, 
 code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc
 from libc.string cimport memset
 
 cnp.import_array()
@@ -15,6 +15,7 @@ cdef extern from "rs_model.h" nogil:
         const float *b
         int out
         int input "in"
+        const float *packed
     ctypedef struct rs_rnn:
         int cell
         int reset_after
@@ -22,6 +23,8 @@ cdef extern from "rs_model.h" nogil:
         int hidden
         rs_linear ih
         rs_linear hh
+        rs_linear hh_rz
+        rs_linear hh_n
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -69,6 +72,16 @@ cdef extern from "rs_kernels.h" nogil:
     ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
                                int ys, int accumulate, int o_begin, int o_end)
     rs_gemm_fn rs_gemm_named(const char *isa)
+    int rs_pack_linear(rs_linear *L, float **owned)
+    float *rs_pack_weights(const float *w, int out, int input)
+
+cdef extern from "rs_vmath.h" nogil:
+    void rs_vexp(float *x, int n)
+    void rs_vtanh(float *x, int n)
+    void rs_vsigmoid(float *x, int n)
+
+cdef extern from "stdlib.h" nogil:
+    void free(void *ptr)
 
 MAX_LAYERS = 16
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
@@ -84,6 +97,24 @@ _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 def kernel_isa():
     """The instruction set the matrix kernels run with on this CPU."""
     return rs_kernel_isa().decode()
+
+
+def elementwise(str name, x):
+    """exp, tanh or sigmoid of a float32 vector with this CPU's kernels (for tests)."""
+    out = np.array(x, dtype=np.float32).ravel().copy()
+    cdef float[::1] v = out
+    cdef int n = out.shape[0]
+    if n == 0:
+        return out
+    if name == "exp":
+        rs_vexp(&v[0], n)
+    elif name == "tanh":
+        rs_vtanh(&v[0], n)
+    elif name == "sigmoid":
+        rs_vsigmoid(&v[0], n)
+    else:
+        raise ValueError(name)
+    return out
 
 
 def linear_kernel(str isa, x, weight, bias=None, y=None):
@@ -109,20 +140,70 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     if bias is not None:
         bv = np.ascontiguousarray(bias, dtype=np.float32)
         lin.b = &bv[0] if bv.size else NULL
+    cdef float *packed = NULL
+    if isa.endswith("-packed") and lin.w != NULL:
+        packed = rs_pack_weights(lin.w, lin.out, lin.input)
+        if packed == NULL:
+            raise MemoryError()
+        lin.packed = packed
     if xv.shape[0] and lin.out and lin.input:
         fn(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, accumulate, 0, lin.out)
     elif xv.shape[0] and lin.out and not lin.input:
         out += 0 if bias is None else np.asarray(bias, np.float32)
+    free(packed)
     return out
 
 
 cdef class Engine:
     cdef rs_model model
-    cdef list _keep  # arrays the model points into
+    cdef list _keep    # arrays the model points into
+    cdef list _owned   # addresses of packed weight buffers to free
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
         self._keep = []
+        self._owned = []
+
+    def __dealloc__(self):
+        cdef size_t address
+        for address in self._owned:
+            free(<void *> address)
+        self._owned = []
+
+    cdef int _pack(self, rs_linear *lin) except -1:
+        cdef float *owned = NULL
+        if rs_pack_linear(lin, &owned):
+            raise MemoryError("out of memory while packing weights")
+        if owned != NULL:
+            self._owned.append(<size_t> owned)
+        return 0
+
+    cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
+        self._pack(&rnn.ih)
+        if rnn.cell == 1 and not rnn.reset_after:
+            self._pack(&rnn.hh_rz)
+            self._pack(&rnn.hh_n)
+        else:
+            self._pack(&rnn.hh)
+        return 0
+
+    cdef int _pack_all(self) except -1:
+        """Lay every matrix out once for this CPU's SIMD kernel."""
+        cdef rs_model *m = &self.model
+        cdef int l, d
+        for l in range(m.enc_layers):
+            for d in range(2 if m.enc_bidirectional else 1):
+                self._pack_rnn(&m.enc[l][d])
+        for l in range(m.dec_layers):
+            self._pack_rnn(&m.dec[l])
+            self._pack(&m.bridge_hidden[l])
+            self._pack(&m.bridge_cell[l])
+        self._pack(&m.att_key)
+        self._pack(&m.att_query)
+        self._pack(&m.attentional)
+        self._pack(&m.readout_layer)
+        self._pack(&m.output)
+        return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id):
         """config: normalized config.json; tensors: validated float32 arrays."""
@@ -184,6 +265,7 @@ cdef class Engine:
         m.output = self._linear(tensors, "decoder.output")
         m.bos_id = bos_id
         m.eos_id = eos_id
+        self._pack_all()
 
     cdef const float *_ptr(self, array) except? NULL:
         array = np.asarray(array)
@@ -226,6 +308,14 @@ cdef class Engine:
                 rnn.input = lin.input
             else:
                 rnn.hh = lin
+        # views for GRU without reset_after: W_h{r,z} (rows 0..2H) and W_hn (rows 2H..3H)
+        cdef int H = rnn.hidden
+        rnn.hh_rz = rnn.hh
+        rnn.hh_rz.out = 2 * H
+        rnn.hh_n = rnn.hh
+        rnn.hh_n.out = H
+        rnn.hh_n.w = rnn.hh.w + 2 * H * H
+        rnn.hh_n.b = rnn.hh.b + 2 * H if rnn.hh.b != NULL else NULL
         return 0
 
     @property

@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_vmath.h"
 
 static float additive_score(const rs_model *m, const float *q, const float *k, int width,
                             float *tmp) {
-    for (int a = 0; a < width; a++) tmp[a] = tanhf(q[a] + k[a]);
+    for (int a = 0; a < width; a++) tmp[a] = q[a] + k[a];
+    rs_vtanh(tmp, width);
     if (!m->att_v) {
         float s = 0.0f;
         for (int a = 0; a < width; a++) s += tmp[a];

@@ -17,4 +17,12 @@ void rs_gemm_avx512(const rs_linear *L, int rows, const float *x, int xs, float 
                     int accumulate, int o_begin, int o_end);
 int rs_gemm_x86_available(void);
 
+/* Panel-packed variants (L->packed must be set); o_begin must be a multiple of 16. */
+void rs_gemm_packed_avx512(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                           int ys, int accumulate, int o_begin, int o_end);
+void rs_gemm_packed_avx2(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                         int ys, int accumulate, int o_begin, int o_end);
+/* W [out, in] -> a new 64-byte aligned panel buffer (free with free()), NULL if no memory. */
+float *rs_pack_weights(const float *w, int out, int in);
+
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rs_gemm.h"
+#include "rs_vmath.h"
 
 #define LANES 16
 
@@ -87,6 +88,7 @@ void rs_gemm_portable(const rs_linear *L, int rows, const float *x, int xs, floa
 }
 
 static rs_gemm_fn gemm_kernel = rs_gemm_portable;
+static rs_gemm_fn packed_kernel = NULL;
 static const char *gemm_name = "portable";
 static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
 
@@ -100,11 +102,13 @@ static void choose_gemm(void) {
         if (want && strcmp(want, "portable") == 0) return;
         if (has512 && !(want && strcmp(want, "avx2") == 0)) {
             gemm_kernel = rs_gemm_avx512;
+            packed_kernel = rs_gemm_packed_avx512;
             gemm_name = "avx512";
             return;
         }
         if (has2) {
             gemm_kernel = rs_gemm_avx2;
+            packed_kernel = rs_gemm_packed_avx2;
             gemm_name = "avx2";
         }
     }
@@ -115,7 +119,19 @@ static void choose_gemm(void) {
 void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     pthread_once(&gemm_once, choose_gemm);
-    if (rows > 0 && L->out > 0) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    if (rows <= 0 || L->out <= 0) return;
+    if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+}
+
+int rs_pack_linear(rs_linear *L, float **owned) {
+    pthread_once(&gemm_once, choose_gemm);
+    *owned = NULL;
+    if (!packed_kernel || !L->w) return 0;
+    *owned = rs_pack_weights(L->w, L->out, L->in);
+    if (!*owned) return 1;
+    L->packed = *owned;
+    return 0;
 }
 
 const char *rs_kernel_isa(void) {
@@ -127,18 +143,20 @@ float rs_dot(const float *a, const float *b, int n) { return dot_one(a, b, n); }
 
 void rs_apply_activation(rs_activation act, float *x, int n) {
     if (act == RS_ACT_TANH)
-        for (int i = 0; i < n; i++) x[i] = tanhf(x[i]);
+        rs_vtanh(x, n);
     else if (act == RS_ACT_RELU)
         for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-float rs_log_softmax(float *x, int n) {
+float rs_log_softmax(float *x, int n, float *tmp) {
     float m = x[0];
     for (int i = 1; i < n; i++)
         if (x[i] > m || isnan(x[i])) m = x[i];
     if (isnan(m) || isinf(m)) return m;
+    for (int i = 0; i < n; i++) tmp[i] = x[i] - m;
+    rs_vexp(tmp, n);
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += expf(x[i] - m);
+    for (int i = 0; i < n; i++) sum += tmp[i];
     float shift = m + (float)log(sum);
     for (int i = 0; i < n; i++) x[i] -= shift;
     return m;
@@ -148,17 +166,24 @@ void rs_softmax(float *x, int n) {
     float m = x[0];
     for (int i = 1; i < n; i++)
         if (x[i] > m) m = x[i];
+    for (int i = 0; i < n; i++) x[i] -= m;
+    rs_vexp(x, n);
     float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - m);
-        sum += x[i];
-    }
+    for (int i = 0; i < n; i++) sum += x[i];
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
 rs_gemm_fn rs_gemm_named(const char *isa) {
     if (strcmp(isa, "portable") == 0) return rs_gemm_portable;
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (rs_gemm_x86_available() && strcmp(isa, "avx2-packed") == 0 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return rs_gemm_packed_avx2;
+    if (rs_gemm_x86_available() && strcmp(isa, "avx512-packed") == 0 && __builtin_cpu_supports("avx512f"))
+        return rs_gemm_packed_avx512;
+#endif
 #if defined(__GNUC__) && defined(__x86_64__)
     __builtin_cpu_init();
     if (rs_gemm_x86_available() && strcmp(isa, "avx2") == 0 && __builtin_cpu_supports("avx2") &&

@@ -17,15 +17,17 @@ const char *rs_kernel_isa(void);
 #include "rs_gemm.h"
 rs_gemm_fn rs_gemm_named(const char *isa);
 
+/* Pack L for this CPU's SIMD kernel (no-op for the portable kernel). *owned receives the
+ * buffer to free() when the model goes away. Returns non-zero when out of memory. */
+int rs_pack_linear(rs_linear *L, float **owned);
+
 float rs_dot(const float *a, const float *b, int n);
 void rs_apply_activation(rs_activation act, float *x, int n);
-static inline float rs_sigmoid(float x);
-/* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN). */
-float rs_log_softmax(float *x, int n);
+/* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN).
+ * tmp holds n floats. */
+float rs_log_softmax(float *x, int n, float *tmp);
 /* x <- softmax(x) over n entries. */
 void rs_softmax(float *x, int n);
 
-#include <math.h>
-static inline float rs_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 #endif

@@ -19,8 +19,10 @@ typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, 
 /* y = W x + b with W [out, in] row-major; w == NULL means "no such layer". */
 typedef struct {
     const float *w;
-    const float *b; /* NULL: no bias */
+    const float *b;      /* NULL: no bias */
     int out, in;
+    const float *packed; /* W in 16-output panels for the SIMD kernels (rs_gemm_packed.c),
+                            made at load time; NULL: use w */
 } rs_linear;
 
 typedef struct {
@@ -29,6 +31,8 @@ typedef struct {
     int input, hidden;
     rs_linear ih; /* [G*H, input] + bias_ih */
     rs_linear hh; /* [G*H, H] + bias_hh */
+    /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
+    rs_linear hh_rz, hh_n;
 } rs_rnn;
 
 typedef struct {

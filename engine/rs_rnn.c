@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_vmath.h"
 
 int rs_rnn_gates(rs_cell_kind cell) {
     return cell == RS_CELL_LSTM ? 4 : cell == RS_CELL_GRU ? 3 : 1;
@@ -19,28 +20,22 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
 
     if (rnn->cell == RS_CELL_GRU && !rnn->reset_after) {
         /* r and z from W_hr h, W_hz h; then n needs W_hn (r * h). */
-        rs_linear rz = {rnn->hh.w, rnn->hh.b, 2 * H, H};
-        rs_linear hn = {rnn->hh.w + (size_t)2 * H * H, rnn->hh.b ? rnn->hh.b + 2 * H : NULL, H, H};
         float *rh = scratch + (size_t)rows * GH; /* [rows, H] */
-        rs_linear_forward(&rz, rows, h, H, hg, GH, 0);
+        rs_linear_forward(&rnn->hh_rz, rows, h, H, hg, GH, 0);
         for (int r = 0; r < rows; r++) {
             const float *x = xg + (size_t)r * GH;
             float *g = hg + (size_t)r * GH;
-            for (int j = 0; j < H; j++) {
-                g[j] = rs_sigmoid(x[j] + g[j]); /* r */
-                rh[(size_t)r * H + j] = g[j] * h[(size_t)r * H + j];
-            }
+            for (int j = 0; j < 2 * H; j++) g[j] += x[j];
+            rs_vsigmoid(g, 2 * H); /* r, z */
+            for (int j = 0; j < H; j++) rh[(size_t)r * H + j] = g[j] * h[(size_t)r * H + j];
         }
-        rs_linear_forward(&hn, rows, rh, H, hg + 2 * H, GH, 0);
+        rs_linear_forward(&rnn->hh_n, rows, rh, H, hg + 2 * H, GH, 0);
         for (int r = 0; r < rows; r++) {
             const float *x = xg + (size_t)r * GH;
-            const float *g = hg + (size_t)r * GH;
-            float *hr = h + (size_t)r * H;
-            for (int j = 0; j < H; j++) {
-                float z = rs_sigmoid(x[H + j] + g[H + j]);
-                float n = tanhf(x[2 * H + j] + g[2 * H + j]);
-                hr[j] = (1.0f - z) * n + z * hr[j];
-            }
+            float *g = hg + (size_t)r * GH, *hr = h + (size_t)r * H;
+            for (int j = 0; j < H; j++) g[2 * H + j] += x[2 * H + j];
+            rs_vtanh(g + 2 * H, H);
+            for (int j = 0; j < H; j++) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
         }
         return;
     }
@@ -48,31 +43,32 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
     rs_linear_forward(&rnn->hh, rows, h, H, hg, GH, 0);
     for (int r = 0; r < rows; r++) {
         const float *x = xg + (size_t)r * GH;
-        const float *g = hg + (size_t)r * GH;
-        float *hr = h + (size_t)r * H;
+        float *g = hg + (size_t)r * GH, *hr = h + (size_t)r * H;
         switch (rnn->cell) {
         case RS_CELL_LSTM: {
             float *cr = c + (size_t)r * H;
+            for (int j = 0; j < GH; j++) g[j] += x[j];
+            rs_vsigmoid(g, 2 * H);         /* i, f */
+            rs_vtanh(g + 2 * H, H);        /* g */
+            rs_vsigmoid(g + 3 * H, H);     /* o */
             for (int j = 0; j < H; j++) {
-                float i = rs_sigmoid(x[j] + g[j]);
-                float f = rs_sigmoid(x[H + j] + g[H + j]);
-                float gg = tanhf(x[2 * H + j] + g[2 * H + j]);
-                float o = rs_sigmoid(x[3 * H + j] + g[3 * H + j]);
-                cr[j] = f * cr[j] + i * gg;
-                hr[j] = o * tanhf(cr[j]);
+                cr[j] = g[H + j] * cr[j] + g[j] * g[2 * H + j];
+                g[2 * H + j] = cr[j];
             }
+            rs_vtanh(g + 2 * H, H);        /* tanh(c') */
+            for (int j = 0; j < H; j++) hr[j] = g[3 * H + j] * g[2 * H + j];
             break;
         }
         case RS_CELL_GRU:
-            for (int j = 0; j < H; j++) {
-                float rr = rs_sigmoid(x[j] + g[j]);
-                float z = rs_sigmoid(x[H + j] + g[H + j]);
-                float n = tanhf(x[2 * H + j] + rr * g[2 * H + j]);
-                hr[j] = (1.0f - z) * n + z * hr[j];
-            }
+            for (int j = 0; j < 2 * H; j++) g[j] += x[j];
+            rs_vsigmoid(g, 2 * H);         /* r, z */
+            for (int j = 0; j < H; j++) g[2 * H + j] = x[2 * H + j] + g[j] * g[2 * H + j];
+            rs_vtanh(g + 2 * H, H);        /* n */
+            for (int j = 0; j < H; j++) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
             break;
         case RS_CELL_RNN_TANH:
-            for (int j = 0; j < H; j++) hr[j] = tanhf(x[j] + g[j]);
+            for (int j = 0; j < H; j++) hr[j] = x[j] + g[j];
+            rs_vtanh(hr, H);
             break;
         case RS_CELL_RNN_RELU:
             for (int j = 0; j < H; j++) {

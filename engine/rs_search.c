@@ -136,7 +136,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     const int keep_att = m->has_attention && (o->return_attention || o->coverage_penalty != 0.0f);
     int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
-    float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL;
+    float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     sentence_search *ss = NULL;
     rs_encoded enc;
     rs_decoder_state sa, sb;
@@ -187,9 +187,10 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     row_score = malloc(sizeof(float) * cap); next_score = malloc(sizeof(float) * cap);
     logits = malloc(sizeof(float) * (size_t)cap * V);
     probs = calloc((size_t)cap * S, sizeof(float));
+    exp_tmp = malloc(sizeof(float) * V);
     ss = calloc(nb, sizeof(sentence_search));
     if (!row_token || !row_sent || !next_token || !next_sent || !parent || !row_score || !next_score ||
-        !logits || !probs || !ss)
+        !logits || !probs || !exp_tmp || !ss)
         goto oom;
     for (int i = 0; i < nb; i++) {
         ss[i].length = sorted_len[i];
@@ -209,7 +210,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         rs_decoder_step(m, &enc, sorted_len, rows, row_token, row_sent, cur, &work, logits, probs);
         for (int r = 0; r < rows; r++) {
             float *lp = logits + (size_t)r * V;
-            if (isnan(rs_log_softmax(lp, V))) {
+            if (isnan(rs_log_softmax(lp, V, exp_tmp))) {
                 snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
                 goto fail;
             }
@@ -299,7 +300,7 @@ cleanup:
     if (have_enc) rs_encoded_free(&enc);
     free(order); free(sorted_len); free(sorted_ids);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
-    free(row_score); free(next_score); free(logits); free(probs);
+    free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
     return status;
 }
 

@@ -1,0 +1,162 @@
+/* y = x W^T + b with W repacked once at load time into panels of 16 outputs:
+ *   packed[(p * in + i) * 16 + j] = W[p * 16 + j, i]   (zero past the last output)
+ * so one vector load brings the weights of 16 outputs for input i. A tile of R rows by
+ * P panels broadcasts x[r, i] and accumulates with FMA: no horizontal reductions, and the
+ * weights stream once per call (outputs are walked in L2-sized blocks, every row tile
+ * runs over a block before the next).
+ *
+ * Each output element is the FMA chain over i = 0..in-1 in order, then + bias, then
+ * + the old y when accumulating, whatever the tile shape: a row's result does not depend
+ * on the other rows of the block. */
+#include "rs_gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PANEL 16
+#define L2_BLOCK_BYTES (256 * 1024)
+
+float *rs_pack_weights(const float *w, int out, int in) {
+    const int panels = (out + PANEL - 1) / PANEL;
+    float *packed = aligned_alloc(64, ((size_t)panels * in * PANEL * sizeof(float) + 63) / 64 * 64 + 64);
+    if (!packed) return NULL;
+    for (int p = 0; p < panels; p++)
+        for (int i = 0; i < in; i++) {
+            float *dst = packed + ((size_t)p * in + i) * PANEL;
+            for (int j = 0; j < PANEL; j++) {
+                const int o = p * PANEL + j;
+                dst[j] = o < out ? w[(size_t)o * in + i] : 0.0f;
+            }
+        }
+    return packed;
+}
+
+static inline int panel_block(int in) {
+    int pb = L2_BLOCK_BYTES / (int)(sizeof(float) * PANEL * (in > 0 ? in : 1));
+    return pb < 4 ? 4 : pb & ~3;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* ---------------------------------------------------------------- AVX-512 */
+#define T512 __attribute__((target("avx512f,fma")))
+
+static inline __attribute__((always_inline)) T512 void store512(
+    __m512 acc, const rs_linear *L, int o, float *y, int accumulate) {
+    const int left = L->out - o;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    if (L->b) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, L->b + o));
+    if (accumulate) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), acc);
+    _mm512_mask_storeu_ps(y + o, m, acc);
+}
+
+static inline __attribute__((always_inline)) T512 void tile512(
+    const int R, const int P, const rs_linear *L, int p0, const float *x, int xs, float *y,
+    int ys, int accumulate) {
+    const int in = L->in;
+    const float *W = L->packed + (size_t)p0 * in * PANEL;
+    __m512 acc[6][4];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
+    for (int i = 0; i < in; i++) {
+        __m512 w[4];
+        for (int p = 0; p < P; p++) w[p] = _mm512_load_ps(W + ((size_t)p * in + i) * PANEL);
+        for (int r = 0; r < R; r++) {
+            const __m512 xv = _mm512_set1_ps(x[(size_t)r * xs + i]);
+            for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            store512(acc[r][p], L, (p0 + p) * PANEL, y + (size_t)r * ys, accumulate);
+}
+
+#define ROWS512(R)                                                                          \
+    static T512 void rows512_##R(const rs_linear *L, int pa, int pz, const float *x, int xs,  \
+                                 float *y, int ys, int acc) {                               \
+        int p = pa;                                                                         \
+        for (; p + 4 <= pz; p += 4) tile512(R, 4, L, p, x, xs, y, ys, acc);                 \
+        switch (pz - p) {                                                                   \
+        case 3: tile512(R, 3, L, p, x, xs, y, ys, acc); break;                              \
+        case 2: tile512(R, 2, L, p, x, xs, y, ys, acc); break;                              \
+        case 1: tile512(R, 1, L, p, x, xs, y, ys, acc); break;                              \
+        default: break;                                                                     \
+        }                                                                                   \
+    }
+ROWS512(1) ROWS512(2) ROWS512(3) ROWS512(4) ROWS512(5) ROWS512(6)
+
+T512 void rs_gemm_packed_avx512(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                                int ys, int accumulate, int o_begin, int o_end) {
+    typedef void (*rows_fn)(const rs_linear *, int, int, const float *, int, float *, int, int);
+    static const rows_fn by_rows[7] = {NULL, rows512_1, rows512_2, rows512_3, rows512_4, rows512_5, rows512_6};
+    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
+    for (int p0 = pa; p0 < pz; p0 += pb) {
+        const int p1 = p0 + pb < pz ? p0 + pb : pz;
+        for (int r = 0; r < rows; r += 6) {
+            const int R = rows - r < 6 ? rows - r : 6;
+            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- AVX2 + FMA */
+#define T256 __attribute__((target("avx2,fma")))
+
+static inline __attribute__((always_inline)) T256 void store256(
+    __m256 lo, __m256 hi, const rs_linear *L, int o, float *y, int accumulate) {
+    const int left = L->out - o;
+    if (left >= 16) {
+        if (L->b) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(L->b + o)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(L->b + o + 8)); }
+        if (accumulate) { lo = _mm256_add_ps(_mm256_loadu_ps(y + o), lo); hi = _mm256_add_ps(_mm256_loadu_ps(y + o + 8), hi); }
+        _mm256_storeu_ps(y + o, lo);
+        _mm256_storeu_ps(y + o + 8, hi);
+        return;
+    }
+    float tmp[16];
+    _mm256_storeu_ps(tmp, lo);
+    _mm256_storeu_ps(tmp + 8, hi);
+    for (int j = 0; j < left; j++) {
+        float v = L->b ? tmp[j] + L->b[o + j] : tmp[j];
+        y[o + j] = accumulate ? y[o + j] + v : v;
+    }
+}
+
+static inline __attribute__((always_inline)) T256 void tile256(
+    const int R, const rs_linear *L, int p0, const float *x, int xs, float *y, int ys, int accumulate) {
+    const int in = L->in;
+    const float *W = L->packed + (size_t)p0 * in * PANEL;
+    __m256 lo[6], hi[6];
+    for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int i = 0; i < in; i++) {
+        const __m256 wl = _mm256_load_ps(W + (size_t)i * PANEL), wh = _mm256_load_ps(W + (size_t)i * PANEL + 8);
+        for (int r = 0; r < R; r++) {
+            const __m256 xv = _mm256_set1_ps(x[(size_t)r * xs + i]);
+            lo[r] = _mm256_fmadd_ps(xv, wl, lo[r]);
+            hi[r] = _mm256_fmadd_ps(xv, wh, hi[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) store256(lo[r], hi[r], L, p0 * PANEL, y + (size_t)r * ys, accumulate);
+}
+
+#define ROWS256(R)                                                                          \
+    static T256 void rows256_##R(const rs_linear *L, int pa, int pz, const float *x, int xs,  \
+                                 float *y, int ys, int acc) {                               \
+        for (int p = pa; p < pz; p++) tile256(R, L, p, x, xs, y, ys, acc);                  \
+    }
+ROWS256(1) ROWS256(2) ROWS256(3) ROWS256(4) ROWS256(5) ROWS256(6)
+
+T256 void rs_gemm_packed_avx2(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                              int ys, int accumulate, int o_begin, int o_end) {
+    typedef void (*rows_fn)(const rs_linear *, int, int, const float *, int, float *, int, int);
+    static const rows_fn by_rows[7] = {NULL, rows256_1, rows256_2, rows256_3, rows256_4, rows256_5, rows256_6};
+    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
+    for (int p0 = pa; p0 < pz; p0 += pb) {
+        const int p1 = p0 + pb < pz ? p0 + pb : pz;
+        for (int r = 0; r < rows; r += 6) {
+            const int R = rows - r < 6 ? rows - r : 6;
+            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
+        }
+    }
+}
+#endif

@@ -1,0 +1,203 @@
+/* Vectorised exp, tanh and sigmoid over arrays (the activations of every cell, softmax and
+ * log-softmax). Cephes-style single-precision approximations (about 1-2 ulp for exp and
+ * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA and portable C, all
+ * evaluating the same formulas lane by lane, chosen at first use like the matrix kernels. */
+#include "rs_vmath.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXP_HI 88.0f /* e^88 < FLT_MAX, so 2^fx never overflows */
+#define EXP_LO -87.3365447504f
+#define LOG2E 1.44269504088896341f
+#define C1 0.693359375f
+#define C2 -2.12194440e-4f
+#define P0 1.9875691500e-4f
+#define P1 1.3981999507e-3f
+#define P2 8.3334519073e-3f
+#define P3 4.1665795894e-2f
+#define P4 1.6666665459e-1f
+#define P5 5.0000001201e-1f
+/* tanh for |x| < 0.625: x + x^3 Q(x^2) */
+#define T0 -5.70498872745e-3f
+#define T1 2.06390887954e-2f
+#define T2 -5.37397155531e-2f
+#define T3 1.33314422036e-1f
+#define T4 -3.33332819422e-1f
+
+/* ---------------------------------------------------------------- portable */
+static float exp_scalar(float x) {
+    if (x > EXP_HI) x = EXP_HI;
+    if (x < EXP_LO) return 0.0f;
+    float fx = floorf(x * LOG2E + 0.5f);
+    float r = x - fx * C1 - fx * C2;
+    float z = r * r;
+    float y = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5;
+    y = y * z + r + 1.0f;
+    return ldexpf(y, (int)fx);
+}
+
+static float tanh_scalar(float x) {
+    float a = fabsf(x);
+    if (a < 0.625f) {
+        float z = x * x;
+        return ((((T0 * z + T1) * z + T2) * z + T3) * z + T4) * z * x + x;
+    }
+    float t = 1.0f - 2.0f / (exp_scalar(2.0f * a) + 1.0f);
+    return x < 0 ? -t : t;
+}
+
+static void vexp_portable(float *x, int n) { for (int i = 0; i < n; i++) x[i] = exp_scalar(x[i]); }
+static void vtanh_portable(float *x, int n) { for (int i = 0; i < n; i++) x[i] = tanh_scalar(x[i]); }
+static void vsigmoid_portable(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_scalar(-x[i]));
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* ---------------------------------------------------------------- AVX-512 */
+#define T512 __attribute__((target("avx512f,fma")))
+
+static inline __attribute__((always_inline)) T512 __m512 exp512(__m512 x) {
+    const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LO), _CMP_LT_OQ);
+    x = _mm512_min_ps(x, _mm512_set1_ps(EXP_HI));
+    x = _mm512_max_ps(x, _mm512_set1_ps(EXP_LO));
+    __m512 fx = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), _mm512_set1_ps(0.5f)),
+                                     _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(C1), x);
+    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(C2), r);
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_set1_ps(P0);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P1));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P2));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P3));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P4));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P5));
+    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    y = _mm512_scalef_ps(y, fx);
+    return _mm512_mask_mov_ps(y, under, _mm512_setzero_ps());
+}
+
+static inline __attribute__((always_inline)) T512 __m512 tanh512(__m512 x) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512 a = _mm512_abs_ps(x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(T0);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(T1));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(T2));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(T3));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(T4));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+    __m512 e = exp512(_mm512_add_ps(a, a));
+    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                               _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big),
+                                              _mm512_and_si512(_mm512_castps_si512(x), sign)));
+    const __mmask16 is_small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+    return _mm512_mask_mov_ps(big, is_small, small);
+}
+
+static inline __attribute__((always_inline)) T512 __m512 sigmoid512(__m512 x) {
+    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+}
+
+#define MAP512(name, f)                                                          \
+    static T512 void name(float *x, int n) {                                     \
+        int i = 0;                                                               \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, f(_mm512_loadu_ps(x + i))); \
+        if (i < n) {                                                             \
+            const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);               \
+            _mm512_mask_storeu_ps(x + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));  \
+        }                                                                        \
+    }
+MAP512(vexp_avx512, exp512)
+MAP512(vtanh_avx512, tanh512)
+MAP512(vsigmoid_avx512, sigmoid512)
+
+/* ---------------------------------------------------------------- AVX2 + FMA */
+#define T256 __attribute__((target("avx2,fma")))
+
+static inline __attribute__((always_inline)) T256 __m256 exp256(__m256 x) {
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LO), _CMP_LT_OQ);
+    x = _mm256_min_ps(x, _mm256_set1_ps(EXP_HI));
+    x = _mm256_max_ps(x, _mm256_set1_ps(EXP_LO));
+    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(C1), x);
+    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(C2), r);
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_set1_ps(P0);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(P1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(P2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(P3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(P4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(P5));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^fx through the exponent bits; fx is in [-126, 127] after the clamps */
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, y);
+}
+
+static inline __attribute__((always_inline)) T256 __m256 tanh256(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_andnot_ps(sign, x);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(T0);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(T1));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(T2));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(T3));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(T4));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+    __m256 e = exp256(_mm256_add_ps(a, a));
+    __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                               _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+    big = _mm256_or_ps(big, _mm256_and_ps(x, sign));
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+static inline __attribute__((always_inline)) T256 __m256 sigmoid256(__m256 x) {
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+}
+
+#define MAP256(name, f)                                                          \
+    static T256 void name(float *x, int n) {                                     \
+        int i = 0;                                                               \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i))); \
+        if (i < n) {                                                             \
+            float tmp[8] = {0};                                                  \
+            memcpy(tmp, x + i, sizeof(float) * (n - i));                         \
+            _mm256_storeu_ps(tmp, f(_mm256_loadu_ps(tmp)));                      \
+            memcpy(x + i, tmp, sizeof(float) * (n - i));                         \
+        }                                                                        \
+    }
+MAP256(vexp_avx2, exp256)
+MAP256(vtanh_avx2, tanh256)
+MAP256(vsigmoid_avx2, sigmoid256)
+#endif
+
+/* ---------------------------------------------------------------- dispatch */
+typedef void (*map_fn)(float *, int);
+static map_fn exp_fn = vexp_portable, tanh_fn = vtanh_portable, sigmoid_fn = vsigmoid_portable;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const char *want = getenv("RNNSEARCH_ISA");
+    if (want && strcmp(want, "portable") == 0) return;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
+        exp_fn = vexp_avx512; tanh_fn = vtanh_avx512; sigmoid_fn = vsigmoid_avx512;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        exp_fn = vexp_avx2; tanh_fn = vtanh_avx2; sigmoid_fn = vsigmoid_avx2;
+    }
+#endif
+}
+
+void rs_vexp(float *x, int n) { pthread_once(&once, choose); if (n > 0) exp_fn(x, n); }
+void rs_vtanh(float *x, int n) { pthread_once(&once, choose); if (n > 0) tanh_fn(x, n); }
+void rs_vsigmoid(float *x, int n) { pthread_once(&once, choose); if (n > 0) sigmoid_fn(x, n); }
