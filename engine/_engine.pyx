@@ -16,6 +16,7 @@ cdef extern from "rs_model.h" nogil:
         int out
         int input "in"
         const float *packed
+        const signed char *qweight
     ctypedef struct rs_rnn:
         int cell
         int reset_after
@@ -75,6 +76,12 @@ cdef extern from "rs_kernels.h" nogil:
     int rs_pack_linear(rs_linear *L, float **owned)
     float *rs_pack_weights(const float *w, int out, int input)
 
+cdef extern from "rs_gemm_int8.h" nogil:
+    int rs_quantize_linear(rs_linear *L, void **owned)
+    int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                     int accumulate)
+    const char *rs_int8_isa()
+
 cdef extern from "rs_vmath.h" nogil:
     void rs_vexp(float *x, int n)
     void rs_vtanh(float *x, int n)
@@ -94,8 +101,10 @@ _DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 
 
-def kernel_isa():
-    """The instruction set the matrix kernels run with on this CPU."""
+def kernel_isa(str compute_type="float32"):
+    """The instruction set the matrix kernels of compute_type run with on this CPU."""
+    if compute_type == "int8":
+        return rs_int8_isa().decode()
     return rs_kernel_isa().decode()
 
 
@@ -114,6 +123,34 @@ def elementwise(str name, x):
         rs_vsigmoid(&v[0], n)
     else:
         raise ValueError(name)
+    return out
+
+
+def linear_int8(x, weight, bias=None):
+    """x W^T + b through this CPU's int8 kernel (weights quantized per row), for tests."""
+    cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
+    cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
+    out = np.zeros((xv.shape[0], wv.shape[0]), np.float32)
+    cdef float[:, ::1] yv = out
+    cdef float[::1] bv
+    cdef rs_linear lin
+    cdef void *owned = NULL
+    memset(&lin, 0, sizeof(rs_linear))
+    lin.out = wv.shape[0]
+    lin.input = wv.shape[1]
+    if not (xv.shape[0] and lin.out and lin.input):
+        return out
+    lin.w = &wv[0, 0]
+    if bias is not None:
+        bv = np.ascontiguousarray(bias, dtype=np.float32)
+        lin.b = &bv[0]
+    if rs_quantize_linear(&lin, &owned):
+        raise MemoryError()
+    try:
+        if rs_gemm_int8(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, 0):
+            raise MemoryError()
+    finally:
+        free(owned)
     return out
 
 
@@ -158,6 +195,7 @@ cdef class Engine:
     cdef rs_model model
     cdef list _keep    # arrays the model points into
     cdef list _owned   # addresses of packed weight buffers to free
+    cdef bint _int8
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
@@ -172,6 +210,13 @@ cdef class Engine:
 
     cdef int _pack(self, rs_linear *lin) except -1:
         cdef float *owned = NULL
+        cdef void *qowned = NULL
+        if self._int8:
+            if rs_quantize_linear(lin, &qowned):
+                raise MemoryError("out of memory while quantizing weights")
+            if qowned != NULL:
+                self._owned.append(<size_t> qowned)
+            return 0
         if rs_pack_linear(lin, &owned):
             raise MemoryError("out of memory while packing weights")
         if owned != NULL:
@@ -205,8 +250,13 @@ cdef class Engine:
         self._pack(&m.output)
         return 0
 
-    def __init__(self, dict config, dict tensors, int bos_id, int eos_id):
-        """config: normalized config.json; tensors: validated float32 arrays."""
+    def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
+                 str compute_type="float32"):
+        """config: normalized config.json; tensors: validated float32 arrays;
+        compute_type "int8" quantizes every matrix (per output row) at load."""
+        if compute_type not in ("float32", "int8"):
+            raise ValueError(f"unknown compute_type {compute_type!r}")
+        self._int8 = compute_type == "int8"
         enc, bridge, att, dec = config["encoder"], config["bridge"], config["attention"], config["decoder"]
         if enc["num_layers"] > MAX_LAYERS or dec["num_layers"] > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} layers are supported")

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rs_gemm.h"
+#include "rs_gemm_int8.h"
 #include "rs_vmath.h"
 
 #define LANES 16
@@ -120,6 +121,8 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     pthread_once(&gemm_once, choose_gemm);
     if (rows <= 0 || L->out <= 0) return;
+    /* int8 falls back to the float weights only if its scratch cannot be allocated */
+    if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
     if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
     else gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
 }

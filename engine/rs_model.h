@@ -23,6 +23,9 @@ typedef struct {
     int out, in;
     const float *packed; /* W in 16-output panels for the SIMD kernels (rs_gemm_packed.c),
                             made at load time; NULL: use w */
+    const signed char *qweight; /* int8 weights (rs_gemm_int8.c); NULL: float */
+    const float *qscale;        /* [out] per-row weight scales */
+    const int *qsum;            /* [out] row sums of the int8 weights */
 } rs_linear;
 
 typedef struct {

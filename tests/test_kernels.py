@@ -74,3 +74,43 @@ def test_elementwise_functions_are_accurate(isa):
     done = subprocess.run([sys.executable, "-c", _ELEMENTWISE_CHECK], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+_INT8_CHECK = """
+import numpy as np
+from rnnsearch._engine import linear_int8, kernel_isa
+print(kernel_isa("int8"))
+def quantized(a):
+    s = np.abs(a).max(axis=1, keepdims=True) / 127
+    s[s == 0] = 1
+    return np.clip(np.rint(a / s), -127, 127), s
+for rows, inp, out in [(1, 1, 1), (1, 7, 3), (3, 17, 5), (5, 33, 9), (7, 64, 100), (13, 257, 67), (2, 5, 0)]:
+    rng = np.random.default_rng(rows + inp + out)
+    x = rng.standard_normal((rows, inp)).astype(np.float32)
+    w = rng.standard_normal((out, inp)).astype(np.float32)
+    b = rng.standard_normal(out).astype(np.float32)
+    got = linear_int8(x, w, b)
+    xq, sx = quantized(x.astype(np.float64))
+    wq, sw = quantized(w.astype(np.float64))
+    exact = (xq @ wq.T) * sx * sw.T + b   # what int8 arithmetic must give
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4)
+    if rows > 1:  # rows are independent
+        for r in range(rows):
+            np.testing.assert_array_equal(linear_int8(x[r:r + 1], w, b)[0], got[r])
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("isa", ["portable", "avx2", "native"])
+def test_int8_kernels_compute_the_quantized_product(isa):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    if isa != "native":
+        env["RNNSEARCH_ISA"] = isa
+    done = subprocess.run([sys.executable, "-c", _INT8_CHECK], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    if isa != "native":
+        assert done.stdout.split()[0] == isa

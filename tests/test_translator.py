@@ -192,3 +192,14 @@ def test_intra_threads_give_serial_results(small_model_dir, translator):
                     threaded.translate_batch(sources, **OPTIONS)):
         _same(a, b)
     assert threaded.translate_batch([[]] + sources[:1], **OPTIONS)[0].hypotheses == [[]]
+
+
+def test_int8_agrees_with_float32_and_is_deterministic(small_model_dir, translator):
+    sources = _sources(16, seed=11)
+    int8 = rnnsearch.Translator(small_model_dir, compute_type="int8")
+    exact = translator.translate_batch(sources, beam_size=1, max_decoding_length=20)
+    quantized = int8.translate_batch(sources, beam_size=1, max_decoding_length=20)
+    same = sum(a.hypotheses == b.hypotheses for a, b in zip(exact, quantized))
+    assert same >= 12  # a tiny random model is the worst case for quantization
+    for source, result in zip(sources, int8.translate_batch(sources, **OPTIONS)):
+        _same(int8.translate_batch([source], **OPTIONS)[0], result)

@@ -10,7 +10,7 @@ from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "g2p-en")
-COMPUTE_TYPES = ("float32",)
+COMPUTE_TYPES = ("float32", "int8")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Translator:
         self._src_eos = self.source_vocab.ids.get(specials["eos"])
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
-                              self.target_vocab.ids[specials["eos"]])
+                              self.target_vocab.ids[specials["eos"]], compute_type)
 
     @property
     def config(self) -> dict:

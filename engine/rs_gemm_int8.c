@@ -1,0 +1,289 @@
+/* int8 matrix products: y = x W^T + b with W quantized once at load time per output row
+ * (w_q = round(W / s_w), s_w = max|W[o, :]| / 127) and x quantized per row on the fly
+ * (x_q = round(x / s_x), s_x = max|x[r, :]| / 127). The integer dot products are exact, so
+ * every row's result is independent of the rest of the block, as in the float kernels.
+ *
+ * Layouts (made by rs_quantize_linear for the kernel this CPU runs):
+ *  - AVX-512 VNNI: panels of 16 outputs x 4 inputs, [(p * in4 + i4) * 64 + j * 4 + k];
+ *    x is fed as unsigned (x_q + 128) to vpdpbusd and 128 * sum_i w_q[o, i] is
+ *    subtracted afterwards.
+ *  - AVX2: panels of 16 outputs x 2 inputs, [(p * in2 + i2) * 32 + j * 2 + k], widened to
+ *    int16 and multiplied with vpmaddwd against int16 x_q.
+ *  - portable: plain [out, in] int8. */
+#include "rs_gemm_int8.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { Q_PORTABLE = 0, Q_AVX2 = 1, Q_VNNI = 2 };
+static int q_kind = Q_PORTABLE;
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const char *want = getenv("RNNSEARCH_ISA");
+    if (want && strcmp(want, "portable") == 0) return;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+        !(want && strcmp(want, "avx2") == 0))
+        q_kind = Q_VNNI;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        q_kind = Q_AVX2;
+#endif
+}
+
+const char *rs_int8_isa(void) {
+    pthread_once(&q_once, choose);
+    return q_kind == Q_VNNI ? "avx512-vnni" : q_kind == Q_AVX2 ? "avx2" : "portable";
+}
+
+static inline int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+/* Per-thread scratch for the quantized rows: grown when needed, freed at thread exit. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+typedef struct { void *data; size_t size; } scratch;
+static void scratch_free(void *p) { if (p) { free(((scratch *)p)->data); free(p); } }
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void *scratch_get(size_t size) {
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof(scratch));
+        if (!s) return NULL;
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->size < size) {
+        void *d = realloc(s->data, size);
+        if (!d) return NULL;
+        s->data = d;
+        s->size = size;
+    }
+    return s->data;
+}
+
+int rs_quantize_linear(rs_linear *L, void **owned) {
+    pthread_once(&q_once, choose);
+    *owned = NULL;
+    if (!L->w || L->out <= 0 || L->in <= 0) return 0;
+    const int out = L->out, in = L->in, kind = q_kind;
+    const int panels = (out + 15) / 16;
+    const int in_pad = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) : in;
+    const int out_pad = kind == Q_PORTABLE ? out : panels * 16;
+    size_t qbytes = (size_t)out_pad * in_pad;
+    size_t header = (size_t)round_up(out_pad, 16) * (sizeof(float) + sizeof(int32_t));
+    unsigned char *block = aligned_alloc(64, (header + qbytes + 63) / 64 * 64 + 64);
+    if (!block) return 1;
+    float *scale = (float *)block;
+    int32_t *colsum = (int32_t *)(block + (size_t)round_up(out_pad, 16) * sizeof(float));
+    int8_t *q = (int8_t *)(block + header);
+    memset(block, 0, header + qbytes);
+    for (int o = 0; o < out; o++) {
+        const float *row = L->w + (size_t)o * in;
+        float m = 0.0f;
+        for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+        const float s = m > 0.0f ? m / 127.0f : 1.0f;
+        scale[o] = s;
+        int32_t sum = 0;
+        for (int i = 0; i < in; i++) {
+            int v = (int)lrintf(row[i] / s);
+            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            sum += v;
+            size_t at;
+            const int p = o / 16, j = o % 16;
+            if (kind == Q_VNNI) at = ((size_t)p * (in_pad / 4) + i / 4) * 64 + j * 4 + i % 4;
+            else if (kind == Q_AVX2) at = ((size_t)p * (in_pad / 2) + i / 2) * 32 + j * 2 + i % 2;
+            else at = (size_t)o * in + i;
+            q[at] = (int8_t)v;
+        }
+        colsum[o] = sum;
+    }
+    L->qweight = q;
+    L->qscale = scale;
+    L->qsum = colsum;
+    *owned = block;
+    return 0;
+}
+
+/* x_q for `rows` rows into dst (row stride `pitch` bytes, padded with zeros); returns the
+ * per-row scales in sx. Unsigned (+128) for VNNI, int16 for AVX2, int8 otherwise. */
+static void quantize_rows(int kind, int rows, const float *x, int xs, int in, int pitch,
+                          void *dst, float *sx) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * xs;
+        float m = 0.0f;
+        for (int i = 0; i < in; i++) m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
+        const float s = m > 0.0f ? m / 127.0f : 1.0f, inv = 1.0f / s;
+        sx[r] = s;
+        if (kind == Q_VNNI) {
+            uint8_t *d = (uint8_t *)dst + (size_t)r * pitch;
+            for (int i = 0; i < in; i++) d[i] = (uint8_t)(lrintf(xr[i] * inv) + 128);
+            for (int i = in; i < pitch; i++) d[i] = 128;
+        } else if (kind == Q_AVX2) {
+            int16_t *d = (int16_t *)((char *)dst + (size_t)r * pitch);
+            for (int i = 0; i < in; i++) d[i] = (int16_t)lrintf(xr[i] * inv);
+            for (int i = in; i < pitch / 2; i++) d[i] = 0;
+        } else {
+            int8_t *d = (int8_t *)dst + (size_t)r * pitch;
+            for (int i = 0; i < in; i++) d[i] = (int8_t)lrintf(xr[i] * inv);
+        }
+    }
+}
+
+static inline float finish(int32_t acc, float sx, const rs_linear *L, int o, const float *y,
+                           int accumulate) {
+    float v = (float)acc * (sx * L->qscale[o]);
+    if (L->b) v = v + L->b[o];
+    return accumulate ? *y + v : v;
+}
+
+static void gemm_portable(const rs_linear *L, int rows, const int8_t *xq, int pitch,
+                          const float *sx, float *y, int ys, int accumulate) {
+    const int in = L->in;
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < L->out; o++) {
+            const int8_t *w = L->qweight + (size_t)o * in, *xr = xq + (size_t)r * pitch;
+            int32_t acc = 0;
+            for (int i = 0; i < in; i++) acc += (int32_t)xr[i] * w[i];
+            float *yo = y + (size_t)r * ys + o;
+            *yo = finish(acc, sx[r], L, o, yo, accumulate);
+        }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+static inline __attribute__((always_inline)) TVNNI void store_vnni(
+    __m512i acc, float sx, const rs_linear *L, int o, float *y, int accumulate) {
+    const int left = L->out - o;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512(L->qsum + o), 7));
+    __m512 scale = _mm512_mul_ps(_mm512_set1_ps(sx), _mm512_loadu_ps(L->qscale + o));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+    if (L->b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, L->b + o));
+    if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), v);
+    _mm512_mask_storeu_ps(y + o, m, v);
+}
+
+static inline __attribute__((always_inline)) TVNNI void tile_vnni(
+    const int R, const int P, const rs_linear *L, int p0, const uint8_t *xq, int pitch,
+    const float *sx, float *y, int ys, int accumulate) {
+    const int in4 = pitch / 4;
+    const int8_t *W = L->qweight + (size_t)p0 * in4 * 64;
+    __m512i acc[6][4];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_si512();
+    for (int i = 0; i < in4; i++) {
+        __m512i w[4];
+        for (int p = 0; p < P; p++) w[p] = _mm512_load_si512(W + ((size_t)p * in4 + i) * 64);
+        for (int r = 0; r < R; r++) {
+            int32_t four;
+            memcpy(&four, xq + (size_t)r * pitch + 4 * i, 4);
+            const __m512i xb = _mm512_set1_epi32(four);
+            for (int p = 0; p < P; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, w[p]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            store_vnni(acc[r][p], sx[r], L, (p0 + p) * 16, y + (size_t)r * ys, accumulate);
+}
+
+#define ROWS_VNNI(R)                                                                         \
+    static TVNNI void rows_vnni_##R(const rs_linear *L, int pz, const uint8_t *xq, int pitch, \
+                                    const float *sx, float *y, int ys, int acc) {            \
+        int p = 0;                                                                           \
+        for (; p + 4 <= pz; p += 4) tile_vnni(R, 4, L, p, xq, pitch, sx, y, ys, acc);         \
+        switch (pz - p) {                                                                    \
+        case 3: tile_vnni(R, 3, L, p, xq, pitch, sx, y, ys, acc); break;                     \
+        case 2: tile_vnni(R, 2, L, p, xq, pitch, sx, y, ys, acc); break;                     \
+        case 1: tile_vnni(R, 1, L, p, xq, pitch, sx, y, ys, acc); break;                     \
+        default: break;                                                                      \
+        }                                                                                    \
+    }
+ROWS_VNNI(1) ROWS_VNNI(2) ROWS_VNNI(3) ROWS_VNNI(4) ROWS_VNNI(5) ROWS_VNNI(6)
+
+static TVNNI void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
+                            const float *sx, float *y, int ys, int accumulate) {
+    typedef void (*fn)(const rs_linear *, int, const uint8_t *, int, const float *, float *, int, int);
+    static const fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3, rows_vnni_4, rows_vnni_5, rows_vnni_6};
+    const int panels = (L->out + 15) / 16;
+    for (int r = 0; r < rows; r += 6) {
+        const int R = rows - r < 6 ? rows - r : 6;
+        by_rows[R](L, panels, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys, ys, accumulate);
+    }
+}
+
+#define TAVX2 __attribute__((target("avx2,fma")))
+
+static inline __attribute__((always_inline)) TAVX2 void store_avx2(
+    __m256i lo, __m256i hi, float sx, const rs_linear *L, int o, float *y, int accumulate) {
+    int32_t acc[16];
+    _mm256_storeu_si256((__m256i *)acc, lo);
+    _mm256_storeu_si256((__m256i *)(acc + 8), hi);
+    const int left = L->out - o < 16 ? L->out - o : 16;
+    for (int j = 0; j < left; j++) y[o + j] = finish(acc[j], sx, L, o + j, y + o + j, accumulate);
+}
+
+static inline __attribute__((always_inline)) TAVX2 void tile_avx2(
+    const int R, const rs_linear *L, int p, const int16_t *xq, int pitch16, const float *sx,
+    float *y, int ys, int accumulate) {
+    const int in2 = pitch16 / 2;
+    const int8_t *W = L->qweight + (size_t)p * in2 * 32;
+    __m256i lo[4], hi[4];
+    for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();
+    for (int i = 0; i < in2; i++) {
+        const __m256i w8 = _mm256_load_si256((const __m256i *)(W + (size_t)i * 32));
+        const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8));
+        const __m256i wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));
+        for (int r = 0; r < R; r++) {
+            int32_t two;
+            memcpy(&two, xq + (size_t)r * pitch16 + 2 * i, 4);
+            const __m256i xb = _mm256_set1_epi32(two);
+            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(xb, wl));
+            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xb, wh));
+        }
+    }
+    for (int r = 0; r < R; r++) store_avx2(lo[r], hi[r], sx[r], L, p * 16, y + (size_t)r * ys, accumulate);
+}
+
+#define ROWS_AVX2(R)                                                                         \
+    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pz, const int16_t *xq, int pitch16, \
+                                    const float *sx, float *y, int ys, int acc) {            \
+        for (int p = 0; p < pz; p++) tile_avx2(R, L, p, xq, pitch16, sx, y, ys, acc);         \
+    }
+ROWS_AVX2(1) ROWS_AVX2(2) ROWS_AVX2(3) ROWS_AVX2(4)
+
+static TAVX2 void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
+                            const float *sx, float *y, int ys, int accumulate) {
+    typedef void (*fn)(const rs_linear *, int, const int16_t *, int, const float *, float *, int, int);
+    static const fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3, rows_avx2_4};
+    const int panels = (L->out + 15) / 16;
+    for (int r = 0; r < rows; r += 4) {
+        const int R = rows - r < 4 ? rows - r : 4;
+        by_rows[R](L, panels, xq + (size_t)r * pitch16, pitch16, sx + r, y + (size_t)r * ys, ys, accumulate);
+    }
+}
+#endif
+
+int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                 int accumulate) {
+    const int kind = q_kind, in = L->in;
+    const int pitch = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) * 2 : in;
+    const size_t offset = (size_t)round_up((int)(sizeof(float) * rows), 64);
+    unsigned char *buf = scratch_get(offset + (size_t)rows * pitch);
+    if (!buf) return 1;
+    float *sx = (float *)buf;
+    void *xq = buf + offset;
+    quantize_rows(kind, rows, x, xs, in, pitch, xq, sx);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kind == Q_VNNI) { gemm_vnni(L, rows, xq, pitch, sx, y, ys, accumulate); return 0; }
+    if (kind == Q_AVX2) { gemm_avx2(L, rows, xq, pitch / 2, sx, y, ys, accumulate); return 0; }
+#endif
+    gemm_portable(L, rows, xq, pitch, sx, y, ys, accumulate);
+    return 0;
+}

@@ -1,0 +1,18 @@
+/* int8 weight matrix products (per-output-row weight scales, per-row activation scales). */
+#ifndef RS_GEMM_INT8_H
+#define RS_GEMM_INT8_H
+
+#include "rs_model.h"
+
+/* Quantize L->w for this CPU's int8 kernel; sets L->qweight/qscale/qsum. *owned receives
+ * the block to free(). Returns non-zero when out of memory. */
+int rs_quantize_linear(rs_linear *L, void **owned);
+
+/* Same contract as rs_linear_forward for a quantized L; non-zero when out of memory. */
+int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                 int accumulate);
+
+/* "avx512-vnni", "avx2" or "portable". */
+const char *rs_int8_isa(void);
+
+#endif
