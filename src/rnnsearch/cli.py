@@ -31,7 +31,8 @@ def cmd_translate(args) -> int:
     from .safetensors_io import atomic_write
     from .translator import Translator
 
-    translator = Translator(args.model, intra_threads=args.threads)
+    translator = Translator(args.model, intra_threads=args.threads,
+                            compute_type=args.compute_type)
     lines = _read_lines(args.input)
     to_file = args.output not in (None, "-")
     progress = None
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file, written completely or not at all (default stdout)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
+    p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],
+                   help="int8 quantizes the weights at load (faster, slightly less exact)")
     p.add_argument("--with-scores", action="store_true", help="prefix each line with its score")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     _add_decoding_options(p)

@@ -1,0 +1,93 @@
+"""The command line as a user runs it."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import rnnsearch
+from rnnsearch.cli import main
+
+
+def run(args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "rnnsearch", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_translate_stdin_matches_api(small_model_dir):
+    lines = ["s1 s2 s3", "", "s4 s5 zzz", "s7"]
+    done = run(["translate", "-m", small_model_dir, "--beam-size", "3", "-q"],
+               "\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    tr = rnnsearch.Translator(small_model_dir)
+    expected = [" ".join(r.hypotheses[0]) for r in
+                tr.translate_batch([l.split() for l in lines], beam_size=3)]
+    assert done.stdout.split("\n")[:-1] == expected
+    assert expected[1] == ""
+
+
+def test_translate_files_nbest_scores_and_unknown_warning(small_model_dir, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("s1 s2 qqq\ns3\n")
+    out = tmp_path / "out.txt"
+    done = run(["translate", "-m", small_model_dir, "-i", str(src), "-o", str(out),
+                "--n-best", "2", "--beam-size", "4", "--with-scores", "--batch-size", "1"])
+    assert done.returncode == 0, done.stderr
+    rows = out.read_text().split("\n")[:-1]
+    assert len(rows) == 4
+    scores = [float(r.split("\t")[0]) for r in rows]
+    assert scores[0] >= scores[1] and scores[2] >= scores[3]
+    assert "line 1" in done.stderr and "'qqq'" in done.stderr
+
+
+def test_failed_translation_leaves_no_partial_file(small_model_dir, tmp_path):
+    import json
+    import shutil
+    model = tmp_path / "m"
+    shutil.copytree(small_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["source"]["max_length"] = 3
+    (model / "config.json").write_text(json.dumps(config))
+    src = tmp_path / "in.txt"
+    src.write_text("s1\n" + "s1 s2 s3 s4 s5\n")
+    out = tmp_path / "out.txt"
+    done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--batch-size", "1"])
+    assert done.returncode == 1
+    assert "longer than the model allows" in done.stderr
+    assert not out.exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
+    done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--truncate", "-q"])
+    assert done.returncode == 0 and len(out.read_text().split("\n")) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["translate", "-m", "/nonexistent/model"], "model directory not found"),
+    (["translate", "--beam-size", "0"], "beam_size"),
+    (["translate", "--n-best", "9", "--beam-size", "2"], "num_hypotheses"),
+    (["translate", "--max-length", "0"], "max_decoding_length"),
+])
+def test_clear_errors(small_model_dir, args, message):
+    if "-m" not in args:
+        args = args + ["-m", small_model_dir]
+    done = run(args, "s1\n")
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_inspect(small_model_dir, capsys):
+    assert main(["inspect", small_model_dir]) == 0
+    out = capsys.readouterr().out
+    assert "bahdanau" in out and "parameters:" in out and "gru 16, bidirectional" in out
+
+
+def test_bench_runs_quickly(capsys):
+    assert main(["bench", "--no-torch", "--repeat", "1", "--batch1-sentences", "2",
+                 "--target-length", "5", "--cases", "b1-greedy,b32-beam5"]) == 0
+    out = capsys.readouterr().out
+    assert "b1-greedy" in out and "b32-beam5" in out
+
+
+def test_compute_type_int8_option(small_model_dir):
+    done = run(["translate", "-m", small_model_dir, "--compute-type", "int8", "-q"], "s1 s2\n")
+    assert done.returncode == 0 and done.stdout.strip()
