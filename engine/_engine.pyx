@@ -90,7 +90,33 @@ cdef extern from "rs_vmath.h" nogil:
 cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
 
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_DONTNEED
+
+cdef extern from "unistd.h" nogil:
+    long sysconf(int name)
+    int _SC_PAGESIZE
+
+
+cdef void release_pages(const void *start, size_t nbytes) nogil:
+    """Drop the resident pages of a memory-mapped weight that has been repacked: it is
+    never read again, so it should not count twice in the process's memory."""
+    cdef size_t page = <size_t> sysconf(_SC_PAGESIZE)
+    cdef size_t begin = (<size_t> start + page - 1) // page * page
+    cdef size_t end = (<size_t> start + nbytes) // page * page
+    if end > begin:
+        madvise(<void *> begin, end - begin, MADV_DONTNEED)
+
 MAX_LAYERS = 16
+
+
+def _is_memory_mapped(array):
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 _BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
@@ -195,12 +221,14 @@ cdef class Engine:
     cdef rs_model model
     cdef list _keep    # arrays the model points into
     cdef list _owned   # addresses of packed weight buffers to free
+    cdef set _mapped   # addresses of weights that point into the memory-mapped file
     cdef bint _int8
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
         self._keep = []
         self._owned = []
+        self._mapped = set()
 
     def __dealloc__(self):
         cdef size_t address
@@ -216,12 +244,18 @@ cdef class Engine:
                 raise MemoryError("out of memory while quantizing weights")
             if qowned != NULL:
                 self._owned.append(<size_t> qowned)
+                self._release(lin)
             return 0
         if rs_pack_linear(lin, &owned):
             raise MemoryError("out of memory while packing weights")
         if owned != NULL:
             self._owned.append(<size_t> owned)
+            self._release(lin)
         return 0
+
+    cdef void _release(self, rs_linear *lin):
+        if <size_t> lin.w in self._mapped:
+            release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         self._pack(&rnn.ih)
@@ -323,6 +357,8 @@ cdef class Engine:
             raise TypeError("weights must be float32")
         if not array.flags.c_contiguous or array.ctypes.data % 4:
             array = np.ascontiguousarray(array).copy()  # unaligned or strided: one aligned copy
+        elif _is_memory_mapped(array):
+            self._mapped.add(array.ctypes.data)
         self._keep.append(array)
         cdef cnp.ndarray arr = array
         return <const float *> cnp.PyArray_DATA(arr)
