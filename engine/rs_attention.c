@@ -16,9 +16,10 @@ static float additive_score(const rs_model *m, const float *q, const float *k, i
         for (int a = 0; a < width; a++) s += tmp[a];
         return s;
     }
-    return rs_dot(m->att_v, tmp, width);
+    return rs_dot_inline(m->att_v, tmp, width);
 }
 
+RS_CLONES
 void rs_attend(const rs_model *m, const float *query, const float *keys, int key_width,
                const float *memory, int len, float *probs, float *context, float *tmp) {
     const int D = m->enc_width;
@@ -31,7 +32,7 @@ void rs_attend(const rs_model *m, const float *query, const float *keys, int key
         if (m->score == RS_SCORE_ADDITIVE)
             probs[j] = additive_score(m, query, k, key_width, tmp);
         else
-            probs[j] = scale * rs_dot(query, k, key_width);
+            probs[j] = scale * rs_dot_inline(query, k, key_width);
     }
     rs_softmax(probs, len);
     memset(context, 0, sizeof(float) * D);

@@ -14,23 +14,9 @@
 #include "rs_gemm_int8.h"
 #include "rs_vmath.h"
 
-#define LANES 16
-
-static inline float reduce_lanes(const float *acc) {
-    float s = 0.0f;
-    for (int k = 0; k < LANES; k++) s += acc[k];
-    return s;
-}
-
-static inline float dot_one(const float *x, const float *w, int n) {
-    float acc[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += x[i + k] * w[i + k];
-    float s = reduce_lanes(acc);
-    for (; i < n; i++) s += x[i] * w[i];
-    return s;
-}
+#define LANES RS_DOT_LANES
+#define reduce_lanes rs_reduce_lanes
+#define dot_one rs_dot_inline
 
 /* Four rows against one weight row: the weight row is read once for four outputs.
  * Each row's arithmetic is exactly dot_one's. */
@@ -142,7 +128,6 @@ const char *rs_kernel_isa(void) {
     return gemm_name;
 }
 
-float rs_dot(const float *a, const float *b, int n) { return dot_one(a, b, n); }
 
 void rs_apply_activation(rs_activation act, float *x, int n) {
     if (act == RS_ACT_TANH)

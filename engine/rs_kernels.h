@@ -21,7 +21,30 @@ rs_gemm_fn rs_gemm_named(const char *isa);
  * buffer to free() when the model goes away. Returns non-zero when out of memory. */
 int rs_pack_linear(rs_linear *L, float **owned);
 
-float rs_dot(const float *a, const float *b, int n);
+/* A dot product with 16 partial sums combined in a fixed order: deterministic, and
+ * vectorised by the compiler in whichever instruction set the caller is compiled for. */
+#define RS_DOT_LANES 16
+static inline float rs_reduce_lanes(const float *acc) {
+    float s = 0.0f;
+    for (int k = 0; k < RS_DOT_LANES; k++) s += acc[k];
+    return s;
+}
+static inline float rs_dot_inline(const float *x, const float *w, int n) {
+    float acc[RS_DOT_LANES] = {0};
+    int i = 0;
+    for (; i + RS_DOT_LANES <= n; i += RS_DOT_LANES)
+        for (int k = 0; k < RS_DOT_LANES; k++) acc[k] += x[i + k] * w[i + k];
+    float s = rs_reduce_lanes(acc);
+    for (; i < n; i++) s += x[i] * w[i];
+    return s;
+}
+
+/* Compile a function once per instruction set, chosen by the loader (GCC on Linux). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define RS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RS_CLONES
+#endif
 void rs_apply_activation(rs_activation act, float *x, int n);
 /* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN).
  * tmp holds n floats. */
