@@ -1,0 +1,444 @@
+"""PyTorch modules for the model family of docs/model-format.md.
+
+`Seq2Seq(config, source_vocab_size, target_vocab_size)` implements every option of format
+v1 with torch's own recurrent layers (nn.LSTM / nn.GRU / nn.RNN and their cells) wherever
+they compute the spec's equations, so this reference does not share code or layout
+decisions with the C engine. Only the GRU with `gru_reset_after: false` (which torch
+lacks) is written out by hand.
+
+Shapes: B batch, S source length, T target length, V target vocabulary.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
+
+
+def full_config(config: dict) -> dict:
+    """The config with every default of the spec filled in (and validated)."""
+    config = dict(config)
+    config.setdefault("format", FORMAT_NAME)
+    config.setdefault("format_version", FORMAT_VERSION)
+    return normalize_config(config)
+
+
+# ---------------------------------------------------------------------------- cells
+
+class GRUCellResetBefore(nn.Module):
+    """GRU with the reset gate applied before the recurrent product (Cho et al., Theano,
+    Nematus): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn). Same parameter layout as
+    nn.GRUCell, gates [r, z, n]."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
+        bound = 1.0 / math.sqrt(hidden_size)  # nn.GRUCell's initialisation
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        x_r, x_z, x_n = F.linear(x, self.weight_ih, self.bias_ih).chunk(3, dim=-1)
+        w_hr, w_hz, w_hn = self.weight_hh.chunk(3, dim=0)
+        b_hr, b_hz, b_hn = self.bias_hh.chunk(3, dim=0)
+        r = torch.sigmoid(x_r + F.linear(h, w_hr, b_hr))
+        z = torch.sigmoid(x_z + F.linear(h, w_hz, b_hz))
+        n = torch.tanh(x_n + F.linear(r * h, w_hn, b_hn))
+        return (1 - z) * n + z * h
+
+
+def make_cell(cell: str, input_size: int, hidden_size: int, reset_after: bool) -> nn.Module:
+    """A single-step cell whose parameters are named weight_ih, weight_hh, bias_ih, bias_hh
+    (the spec's names)."""
+    if cell == "lstm":
+        return nn.LSTMCell(input_size, hidden_size)
+    if cell == "gru":
+        return nn.GRUCell(input_size, hidden_size) if reset_after else \
+            GRUCellResetBefore(input_size, hidden_size)
+    return nn.RNNCell(input_size, hidden_size, nonlinearity=cell[len("rnn_"):])
+
+
+def run_cell(cell: nn.Module, x, h, c):
+    """One step of any cell; c is the LSTM cell state (None for other cells)."""
+    if isinstance(cell, nn.LSTMCell):
+        return cell(x, (h, c))
+    return cell(x, h), None
+
+
+# -------------------------------------------------------------------------- encoder
+
+def padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """[B, S] bool, True at real tokens."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of x [B, S, D] within its own length (padding stays at the
+    end), so a forward run over the result is the backward direction. Its own inverse."""
+    S = x.size(1)
+    t = torch.arange(S, device=x.device)[None, :]
+    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.size(2)))
+
+
+class EncoderRNN(nn.Module):
+    """One direction of one encoder layer over a padded batch, each sentence stopping at
+    its own last token."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, reset_after: bool):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.rnn = self.cell = None
+        if cell == "gru" and not reset_after:
+            self.cell = GRUCellResetBefore(input_size, hidden_size)
+        elif cell == "lstm":
+            self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        elif cell == "gru":
+            self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
+        else:
+            self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=cell[len("rnn_"):],
+                              batch_first=True)
+
+    def cell_parameters(self) -> dict[str, nn.Parameter]:
+        """weight_ih, weight_hh, bias_ih, bias_hh (the spec's suffixes)."""
+        if self.cell is not None:
+            return dict(self.cell.named_parameters())
+        return {name: getattr(self.rnn, name + "_l0")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
+        """x [B, S, I] -> outputs [B, S, H] (zeros at padding), final h [B, H], final c
+        [B, H] (zeros for cells without a cell state)."""
+        B, S, _ = x.shape
+        if self.cell is not None:
+            return self._loop(x, lengths)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, final = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=S)
+        h, c = final if isinstance(final, tuple) else (final, torch.zeros_like(final))
+        return out, h[0], c[0]
+
+    def _loop(self, x, lengths):
+        B, S, _ = x.shape
+        h = x.new_zeros(B, self.hidden_size)
+        outputs = []
+        for t in range(S):
+            running = (t < lengths)[:, None]
+            new_h = self.cell(x[:, t], h)
+            h = torch.where(running, new_h, h)  # finished sentences keep their final state
+            outputs.append(new_h * running)
+        return torch.stack(outputs, dim=1), h, torch.zeros_like(h)
+
+
+class Encoder(nn.Module):
+    """Embedding and L_e (bi)directional layers; layers.{l}.{0 forward, 1 backward}."""
+
+    def __init__(self, enc: dict, vocab_size: int, dropout: float):
+        super().__init__()
+        self.bidirectional, self.merge = enc["bidirectional"], enc["merge"]
+        self.residual = enc["residual"]
+        H = enc["hidden_size"]
+        self.width = 2 * H if self.bidirectional and self.merge == "concat" else H
+        self.embedding = nn.Embedding(vocab_size, enc["embedding_size"])
+        self.layers = nn.ModuleList()
+        for layer in range(enc["num_layers"]):
+            input_size = enc["embedding_size"] if layer == 0 else self.width
+            self.layers.append(nn.ModuleList(
+                EncoderRNN(enc["cell"], input_size, H, enc["gru_reset_after"])
+                for _ in range(2 if self.bidirectional else 1)))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor):
+        """-> memory [B, S, D_m] (zeros at padding), mask [B, S], and per layer the final
+        states ([h_forward, h_backward], [c_forward, c_backward])."""
+        mask = padding_mask(lengths, src.size(1))
+        x = self.dropout(self.embedding(src))
+        finals = []
+        for index, layer in enumerate(self.layers):
+            outputs, hs, cs = [], [], []
+            for direction, rnn in enumerate(layer):
+                backward = direction == 1
+                out, h, c = rnn(reverse_padded(x, lengths) if backward else x, lengths)
+                outputs.append(reverse_padded(out, lengths) if backward else out)
+                hs.append(h)
+                cs.append(c)
+            merged = torch.cat(outputs, dim=-1) if self.merge == "concat" else sum(outputs)
+            if self.residual and index > 0:
+                merged = merged + x
+            merged = merged * mask[:, :, None]
+            finals.append((hs, cs))
+            x = self.dropout(merged) if index < len(self.layers) - 1 else merged
+        return x, mask, finals
+
+
+# --------------------------------------------------------------------------- bridge
+
+class Bridge(nn.Module):
+    """The decoder's initial state per layer; layers.{l}.hidden / .cell for dense/mean."""
+
+    def __init__(self, bridge: dict, enc: dict, dec: dict, memory_width: int):
+        super().__init__()
+        self.type, self.source = bridge["type"], bridge["from"]
+        self.activation = ACTIVATIONS[bridge["activation"]]
+        self.lstm_cell = bridge["lstm_cell"] if dec["cell"] == "lstm" else None
+        self.merge, self.num_layers, self.hidden_size = enc["merge"], dec["num_layers"], \
+            dec["hidden_size"]
+        self.encoder_layers = enc["num_layers"]
+        self.layers = nn.ModuleList()
+        if self.type in ("dense", "mean"):
+            width = memory_width if self.type == "mean" else \
+                enc["hidden_size"] * (2 if enc["bidirectional"] else 1)
+            for _ in range(self.num_layers):
+                linears = {"hidden": nn.Linear(width, self.hidden_size)}
+                if self.lstm_cell == "bridged":
+                    linears["cell"] = nn.Linear(width, self.hidden_size)
+                self.layers.append(nn.ModuleDict(linears))
+
+    def _merge(self, states: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(states, dim=-1) if self.merge == "concat" else sum(states)
+
+    def forward(self, memory, mask, finals):
+        """-> (hidden per decoder layer, cell per layer or None for non-LSTM decoders)."""
+        zeros = memory.new_zeros(memory.size(0), self.hidden_size)
+        mean = None
+        if self.type == "mean":
+            mean = memory.sum(dim=1) / mask.sum(dim=1, keepdim=True).to(memory.dtype)
+        hidden, cell = [], []
+        for layer in range(self.num_layers):
+            h = c = zeros
+            if self.type in ("last", "dense"):
+                source = self.encoder_layers - 1 if self.source == "top_layer" else layer
+                hs, cs = finals[source]
+                if self.type == "last":
+                    h, c = self._merge(hs), self._merge(cs)
+                else:  # dense reads both directions concatenated, forward first
+                    linears = self.layers[layer]
+                    h = self.activation(linears["hidden"](torch.cat(hs, dim=-1)))
+                    if "cell" in linears:  # encoders without cell states give zeros
+                        c = self.activation(linears["cell"](torch.cat(cs, dim=-1)))
+            elif self.type == "mean":
+                linears = self.layers[layer]
+                h = self.activation(linears["hidden"](mean))
+                if "cell" in linears:
+                    c = self.activation(linears["cell"](mean))
+            hidden.append(h)
+            cell.append({"bridged": c, "copy_hidden": h}.get(self.lstm_cell, zeros))
+        return hidden, (cell if self.lstm_cell is not None else None)
+
+
+# ------------------------------------------------------------------------ attention
+
+class Attention(nn.Module):
+    """Global attention. Parameters: key (Linear), query (Linear), v, scale as the spec's
+    attention.* tensors; absent ones are None."""
+
+    def __init__(self, att: dict, query_width: int, memory_width: int):
+        super().__init__()
+        self.score, self.query_width = att["score"], query_width
+        self.key = self.query = self.v = self.scale = None
+        if self.score == "general":
+            self.key = nn.Linear(memory_width, query_width)
+        elif self.score == "additive":
+            if att["key_projection"]:
+                self.key = nn.Linear(memory_width, att["size"])
+            if att["query_projection"]:
+                self.query = nn.Linear(query_width, att["size"])
+            width = att["size"] if att["key_projection"] else memory_width
+            self.v = nn.Parameter(torch.ones(width))  # the spec's default when absent
+        elif self.score == "dot":
+            self.scale = nn.Parameter(torch.ones(1))
+
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """Computed once per batch of sentences: [B, S, key width]."""
+        return self.key(memory) if self.key is not None else memory
+
+    def forward(self, query, keys, memory, mask):
+        """query [B, H_d] -> context [B, D_m], weights [B, S]."""
+        if self.score == "additive":
+            q = self.query(query) if self.query is not None else query
+            scores = torch.tanh(q[:, None, :] + keys) @ self.v
+        else:
+            scores = torch.bmm(keys, query[:, :, None]).squeeze(2)
+            if self.score == "dot":
+                scores = scores * self.scale
+            elif self.score == "scaled_dot":
+                scores = scores / math.sqrt(self.query_width)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
+        return context, weights
+
+
+# -------------------------------------------------------------------------- decoder
+
+@dataclass
+class DecoderState:
+    """Everything one decoder step carries to the next, batched over rows."""
+    hidden: list[torch.Tensor]            # per layer [B, H_d]
+    cell: list[torch.Tensor] | None       # per layer [B, H_d], LSTM decoders only
+    output: torch.Tensor                  # o_{t-1} [B, H_d], the Bahdanau query
+    feed: torch.Tensor | None             # h~_{t-1} [B, D_a], Luong input feeding only
+
+    def select(self, index: torch.Tensor) -> "DecoderState":
+        """Rows `index` (e.g. the parents of the surviving beam hypotheses)."""
+        pick = lambda x: None if x is None else x.index_select(0, index)  # noqa: E731
+        return DecoderState([pick(h) for h in self.hidden],
+                            None if self.cell is None else [pick(c) for c in self.cell],
+                            pick(self.output), pick(self.feed))
+
+
+class Decoder(nn.Module):
+    """Embedding, cells layers.{l}, and the attentional / readout / output layers."""
+
+    def __init__(self, dec: dict, vocab_size: int, memory_width: int, dropout: float):
+        super().__init__()
+        self.type, self.residual = dec["type"], dec["residual"]
+        self.hidden_size, E = dec["hidden_size"], dec["embedding_size"]
+        self.input_feeding = self.type == "luong" and dec["input_feeding"]
+        self.readout_type = dec["readout"]
+        self.readout_inputs = dec["readout_inputs"]
+        self.attentional_width = dec["attentional_size"] or self.hidden_size
+        self.embedding = nn.Embedding(vocab_size, E)
+        first = E + {"bahdanau": memory_width,
+                     "luong": self.attentional_width if self.input_feeding else 0,
+                     "none": 0}[self.type]
+        self.layers = nn.ModuleList(
+            make_cell(dec["cell"], first if layer == 0 else self.hidden_size,
+                      self.hidden_size, dec["gru_reset_after"])
+            for layer in range(dec["num_layers"]))
+        self.attentional = self.readout = None
+        if self.type == "luong":
+            output_width = memory_width + self.hidden_size  # [c; s]
+            if dec["attentional_layer"]:
+                self.attentional = nn.Linear(output_width, self.attentional_width)
+                output_width = self.attentional_width
+        elif self.type == "bahdanau":
+            widths = {"state": self.hidden_size, "context": memory_width, "embedding": E}
+            output_width = sum(widths[name] for name in self.readout_inputs)
+            if self.readout_type != "none":
+                self.readout = nn.Linear(output_width, dec["readout_size"])
+                output_width = dec["readout_size"] // (2 if self.readout_type == "maxout" else 1)
+        else:
+            output_width = self.hidden_size
+        self.output = nn.Linear(output_width, vocab_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def layers_step(self, x, state: DecoderState):
+        """Run the stack once; -> (o_t, new hidden list, new cell list or None)."""
+        hidden, cell = [], []
+        for index, layer in enumerate(self.layers):
+            h, c = run_cell(layer, x, state.hidden[index],
+                            None if state.cell is None else state.cell[index])
+            hidden.append(h)
+            cell.append(c)
+            x = h + x if self.residual and index > 0 else h
+        return x, hidden, (cell if state.cell is not None else None)
+
+    def bahdanau_readout(self, o, context, embedded):
+        parts = {"state": o, "context": context, "embedding": embedded}
+        r = torch.cat([parts[name] for name in self.readout_inputs], dim=-1)
+        if self.readout is None:
+            return r
+        r = self.readout(r)
+        if self.readout_type == "tanh":
+            return torch.tanh(r)
+        if self.readout_type == "maxout":  # max over adjacent pairs (0,1), (2,3), ...
+            return r.view(r.size(0), -1, 2).max(dim=-1).values
+        return r
+
+
+# -------------------------------------------------------------------------- seq2seq
+
+class Seq2Seq(nn.Module):
+    """The whole model. Parameter tree: encoder, bridge, attention (None for decoder type
+    'none'), decoder; see reference.export.spec_parameters for the tensor names.
+
+    `dropout` (not part of the format) applies only in training mode: to both embeddings,
+    between encoder layers and to the output layer's input."""
+
+    def __init__(self, config: dict, source_vocab_size: int, target_vocab_size: int,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.config = full_config(config)
+        enc, dec = self.config["encoder"], self.config["decoder"]
+        self.source_vocab_size, self.target_vocab_size = source_vocab_size, target_vocab_size
+        self.encoder = Encoder(enc, source_vocab_size, dropout)
+        memory_width = self.encoder.width
+        self.bridge = Bridge(self.config["bridge"], enc, dec, memory_width)
+        self.attention = None
+        if dec["type"] != "none":
+            self.attention = Attention(self.config["attention"], dec["hidden_size"],
+                                       memory_width)
+        self.decoder = Decoder(dec, target_vocab_size, memory_width, dropout)
+
+    @property
+    def has_attention(self) -> bool:
+        return self.attention is not None
+
+    def encode(self, src: torch.Tensor, lengths: torch.Tensor):
+        """src [B, S] (any padding id), lengths [B] ≥ 1 -> (memory [B, S, D_m], initial
+        DecoderState, mask [B, S])."""
+        if int(lengths.min()) < 1:
+            raise ValueError("encode needs non-empty sources")
+        memory, mask, finals = self.encoder(src, lengths)
+        hidden, cell = self.bridge(memory, mask, finals)
+        feed = None
+        if self.decoder.input_feeding:
+            feed = memory.new_zeros(memory.size(0), self.decoder.attentional_width)
+        return memory, DecoderState(hidden, cell, hidden[-1], feed), mask
+
+    def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
+        return self.attention.keys(memory) if self.attention is not None else None
+
+    def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None):
+        """One step from previous tokens [B] -> (logits [B, V], new state, attention [B, S]
+        or None)."""
+        dec = self.decoder
+        if keys is None:
+            keys = self.attention_keys(memory)
+        embedded = dec.dropout(dec.embedding(tokens))
+        weights, feed = None, None
+        if dec.type == "bahdanau":  # attend with o_{t-1}, then update
+            context, weights = self.attention(state.output, keys, memory, mask)
+            o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
+            final = dec.bahdanau_readout(o, context, embedded)
+        elif dec.type == "luong":  # update, then attend with o_t
+            x = torch.cat([embedded, state.feed], dim=-1) if dec.input_feeding else embedded
+            o, hidden, cell = dec.layers_step(x, state)
+            context, weights = self.attention(o, keys, memory, mask)
+            final = torch.cat([context, o], dim=-1)  # [c; s]
+            if dec.attentional is not None:
+                final = torch.tanh(dec.attentional(final))
+                feed = final if dec.input_feeding else None
+        else:
+            o, hidden, cell = dec.layers_step(embedded, state)
+            final = o
+        logits = dec.output(dec.dropout(final))
+        return logits, DecoderState(hidden, cell, o, feed), weights
+
+    def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None):
+        """As decode_logits, with log-probabilities [B, V] instead of logits."""
+        logits, state, weights = self.decode_logits(tokens, state, memory, mask, keys)
+        return torch.log_softmax(logits, dim=-1), state, weights
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor,
+                tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: tgt_in [B, T] (BOS first) -> log-probabilities [B, T, V]."""
+        memory, state, mask = self.encode(src, src_lengths)
+        keys = self.attention_keys(memory)
+        logits = []
+        for t in range(tgt_in.size(1)):
+            step_logits, state, _ = self.decode_logits(tgt_in[:, t], state, memory, mask, keys)
+            logits.append(step_logits)
+        return torch.log_softmax(torch.stack(logits, dim=1), dim=-1)
