@@ -23,7 +23,8 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024},
+               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
+               "pad_to_length": None, "padding": "post"},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace"},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
@@ -41,6 +42,7 @@ _SCHEMA = {
 
 _CHOICES = {
     ("source", "tokenizer"): ("whitespace", "chars"),
+    ("source", "padding"): ("post", "pre"),
     ("target", "tokenizer"): ("whitespace", "chars"),
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
@@ -57,7 +59,7 @@ _CHOICES = {
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
-    ("attention", "size"), ("source", "max_length")}
+    ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length")}
 _BOOLS = {("source", "lowercase"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
@@ -127,6 +129,10 @@ def normalize_config(config: dict) -> dict:
 
 def _check_consistency(config: dict) -> None:
     dims = Dimensions.of(config)
+    src = config["source"]
+    if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:
+        raise ModelError(f"config.json: source.pad_to_length ({src['pad_to_length']}) exceeds "
+                         f"source.max_length ({src['max_length']})")
     enc, bridge, dec, att = (config["encoder"], config["bridge"], config["decoder"],
                              config["attention"])
     if bridge["type"] in ("last", "dense") and bridge["from"] == "matching_layer" \

@@ -43,6 +43,11 @@ class Translator:
         self._unk = self.source_vocab.ids[specials["unk"]]
         self._src_bos = self.source_vocab.ids.get(specials["bos"])
         self._src_eos = self.source_vocab.ids.get(specials["eos"])
+        self._src_pad = self.source_vocab.ids.get(specials["pad"])
+        if config["source"]["pad_to_length"] is not None and self._src_pad is None:
+            from .errors import ModelError
+            raise ModelError(f"{self.model_path}: source.pad_to_length needs the padding token "
+                             f"{specials['pad']!r} in the source vocabulary")
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type)
@@ -61,7 +66,7 @@ class Translator:
             return []
         ids = [self.source_vocab.ids.get(t, self._unk) for t in tokens]
         extra = int(src["add_bos"]) + int(src["add_eos"])
-        limit = src["max_length"] - extra
+        limit = (src["pad_to_length"] or src["max_length"]) - extra
         if len(ids) > limit:
             if not truncate:
                 raise ValueError(f"source of {len(ids)} tokens is longer than the model allows "
@@ -71,6 +76,10 @@ class Translator:
             ids.insert(0, self._src_bos)
         if src["add_eos"]:
             ids.append(self._src_eos)
+        if src["pad_to_length"] is not None:
+            # models trained on fixed-length padded input without a mask read the pads
+            padding = [self._src_pad] * (src["pad_to_length"] - len(ids))
+            ids = ids + padding if src["padding"] == "post" else padding + ids
         return ids
 
     def translate_batch(self, source: list[list[str]], beam_size: int = 5,
