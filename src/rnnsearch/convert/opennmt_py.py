@@ -1,0 +1,582 @@
+"""OpenNMT-py checkpoints (.pt) of RNN encoder-decoders -> an rnnsearch model directory.
+
+Reads checkpoints of OpenNMT-py 1.x, 2.x and 3.x (the `model`/`generator`/`vocab`/`opt`
+dictionary written by `onmt_train`, or a 3.x `.pt` whose weights sit in a `.safetensors`
+file beside it) without OpenNMT-py installed: the pickled options and vocabulary objects are
+read by a restricted unpickler that builds inert stand-ins for OpenNMT/torchtext classes
+and refuses anything else. See docs/convert-opennmt-joeynmt.md for the mapping and the
+options that are refused.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import types
+
+import numpy as np
+
+from ..errors import ModelError
+
+DESCRIPTION = "OpenNMT-py checkpoint (.pt, 1.x-3.x) of an rnn/brnn LSTM/GRU model"
+
+# ---------------------------------------------------------------------------------------------
+# Restricted checkpoint loading (shared with the JoeyNMT converter)
+
+# classes and functions a checkpoint may name, loaded for real
+_ALLOWED = {
+    ("collections", "OrderedDict"), ("collections", "Counter"), ("collections", "defaultdict"),
+    ("argparse", "Namespace"), ("copyreg", "_reconstructor"), ("_codecs", "encode"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "dict"), ("builtins", "list"),
+    ("builtins", "tuple"), ("builtins", "object"), ("builtins", "slice"), ("builtins", "int"),
+    ("builtins", "float"), ("builtins", "complex"), ("builtins", "bytearray"),
+    ("builtins", "bool"), ("builtins", "str"), ("builtins", "bytes"),
+    ("torch", "Size"), ("torch", "device"),
+    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor_v3"), ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"), ("torch._utils", "_rebuild_qtensor"),
+    ("torch._tensor", "_rebuild_from_type_v2"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+}
+_TORCH_DTYPES = {"float32", "float", "float16", "half", "bfloat16", "float64", "double",
+                 "int64", "long", "int32", "int", "int16", "int8", "uint8", "bool"}
+# modules whose classes become inert stand-ins (options, vocabularies, optimizers, tokenizers)
+_STAND_IN_PREFIXES = ("onmt.", "torchtext.", "joeynmt.", "pyonmttok", "configargparse",
+                      "torch.optim", "functools", "subword_nmt", "sentencepiece", "numpy.random",
+                      "pathlib", "yaml")
+
+
+class StandIn:
+    """An unpickled object of a framework class the converter does not import: keeps the
+    constructor arguments (`_args`) and the pickled state (attributes, or `_state`)."""
+    _qualified_name = "?"
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj._args = args
+        return obj
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) \
+                and (state[0] is None or isinstance(state[0], dict)):
+            state = dict(state[0] or {}, **state[1])   # (dict, slots) form
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self._state = state
+
+    def __call__(self, *args, **kwargs):  # e.g. a defaultdict factory
+        return None
+
+    def __repr__(self):
+        return f"<stand-in {self._qualified_name}>"
+
+
+_stand_in_classes: dict[str, type] = {}
+
+
+def _stand_in(module: str, name: str) -> type:
+    key = f"{module}.{name}"
+    if key not in _stand_in_classes:
+        _stand_in_classes[key] = type(name, (StandIn,), {"_qualified_name": key})
+    return _stand_in_classes[key]
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "__builtin__":
+            module = "builtins"
+        if (module, name) in _ALLOWED or (module == "torch" and name in _TORCH_DTYPES):
+            return super().find_class(module, name)
+        if module.startswith(_STAND_IN_PREFIXES) or module in ("functools", "pathlib"):
+            return _stand_in(module, name)
+        raise pickle.UnpicklingError(f"the checkpoint pickles {module}.{name}, which the "
+                                     "converter does not read")
+
+
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+def _restricted_loads(data, **kwargs):
+    import io
+    return _RestrictedUnpickler(io.BytesIO(data), **kwargs).load()
+
+
+_restricted_pickle = types.ModuleType("rnnsearch_restricted_pickle")
+_restricted_pickle.Unpickler = _RestrictedUnpickler
+_restricted_pickle.load = _restricted_load     # torch's legacy format reads headers with it
+_restricted_pickle.loads = _restricted_loads
+_restricted_pickle.__name__ = "rnnsearch_restricted_pickle"
+
+
+def load_checkpoint(path: str):
+    """torch.load a framework checkpoint without the framework and without running pickled
+    code: framework classes become StandIn objects."""
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover
+        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch)") from e
+    if not os.path.isfile(path):
+        raise ModelError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle,
+                          weights_only=False)
+    except pickle.UnpicklingError as e:
+        raise ModelError(f"{path}: {e}") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ModelError(f"{path}: cannot read the checkpoint: {e}") from e
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A float tensor (any float dtype) as a float32 array."""
+    return np.ascontiguousarray(tensor.detach().float().cpu().numpy(), dtype=np.float32)
+
+
+def sanitize_vocabulary(tokens, side: str) -> list[str]:
+    """Tokens as strings; entries a vocabulary file cannot hold (empty, with a newline, or
+    repeated) become unreachable placeholders so that ids keep their meaning."""
+    out, seen = [], set()
+    for index, token in enumerate(tokens):
+        token = str(token)
+        if not token or "\n" in token or token in seen:
+            replacement = f"<unusable-{side}-token-{index}>"
+            print(f"warning: {side} vocabulary entry {index} ({token!r}) cannot be stored; "
+                  f"renamed {replacement!r}", file=sys.stderr)
+            token = replacement
+        seen.add(token)
+        out.append(token)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenNMT-py
+
+_PAD, _UNK, _BOS, _EOS = "<blank>", "<unk>", "<s>", "</s>"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="OpenNMT-py checkpoint (.pt)")
+
+
+def _refuse(option: str, value, why: str = "") -> None:
+    raise ModelError(f"OpenNMT-py option {option} = {value!r} is not supported"
+                     + (f": {why}" if why else ""))
+
+
+class _Options:
+    """The checkpoint's `opt` with OpenNMT-py's defaults for options older versions lack."""
+
+    def __init__(self, opt):
+        if opt is None:
+            raise ModelError("the checkpoint has no 'opt' (model options)")
+        self._opt = opt
+
+    def get(self, *names, default=None):
+        for name in names:
+            if hasattr(self._opt, name):
+                return getattr(self._opt, name)
+        return default
+
+
+def _check_options(opt: _Options) -> dict:
+    """Every option that changes inference, checked; returns the ones the mapping needs."""
+    task = opt.get("model_task", "data_task", default="seq2seq")
+    if task not in ("seq2seq", None):
+        _refuse("model_task", task, "only sequence-to-sequence models")
+    model_type = opt.get("model_type", default="text")
+    if model_type not in ("text", None):
+        _refuse("model_type", model_type, "only text models")
+    encoder_type = opt.get("encoder_type", default="rnn")
+    if encoder_type not in ("rnn", "brnn"):
+        _refuse("encoder_type", encoder_type, "only 'rnn' and 'brnn' encoders")
+    decoder_type = opt.get("decoder_type", default="rnn")
+    if decoder_type != "rnn":
+        _refuse("decoder_type", decoder_type, "only the 'rnn' decoder")
+    rnn_type = opt.get("rnn_type", default="LSTM")
+    if rnn_type not in ("LSTM", "GRU"):
+        _refuse("rnn_type", rnn_type, "only LSTM and GRU cells")
+    attention = opt.get("global_attention", default="general")
+    if attention is None:
+        attention = "none"
+    if attention not in ("dot", "general", "mlp", "none"):
+        _refuse("global_attention", attention)
+    function = opt.get("global_attention_function", default="softmax")
+    if function != "softmax":
+        _refuse("global_attention_function", function, "only softmax attention")
+    generator_function = opt.get("generator_function", default="softmax")
+    if generator_function != "softmax":
+        _refuse("generator_function", generator_function, "only a softmax output layer")
+    for name in ("copy_attn", "coverage_attn", "position_encoding", "reuse_copy_attn"):
+        if opt.get(name, default=False):
+            _refuse(name, opt.get(name))
+    context_gate = opt.get("context_gate", default=None)
+    if context_gate not in (None, "", "none"):
+        _refuse("context_gate", context_gate)
+    if opt.get("lora_layers", default=None) or opt.get("lora_embedding", default=False):
+        _refuse("lora_layers", opt.get("lora_layers"), "merge the LoRA weights first")
+    if opt.get("quant_layers", default=None) and opt.get("quant_type", default=""):
+        _refuse("quant_type", opt.get("quant_type"))
+    if (opt.get("n_src_feats", default=0) or 0) > 0:
+        _refuse("n_src_feats", opt.get("n_src_feats"), "source word features")
+    input_feed = bool(opt.get("input_feed", default=1))
+    if attention == "none" and input_feed:
+        _refuse("input_feed", 1, "input feeding without attention feeds the previous decoder "
+                "output into the decoder, which the canonical 'none' decoder cannot do")
+    if attention == "mlp" and input_feed:
+        _refuse("global_attention", "mlp",
+                "with input_feed the attentional vector h~ = W_out [c; s] + b (no tanh, "
+                "OpenNMT's mlp attention) is fed back into the decoder; the canonical format "
+                "only has h~ = tanh(W_c [c; s] + b_c) (it would need "
+                "decoder.attentional_activation = identity). Without input_feed the model "
+                "converts")
+    return {"bidirectional": encoder_type == "brnn", "rnn_type": rnn_type,
+            "attention": attention, "input_feed": input_feed,
+            "bridge": bool(opt.get("bridge", default=False))}
+
+
+# ----- vocabularies
+
+
+def _vocab_tokens(obj):
+    """The token list of a vocabulary-like stand-in (torchtext Vocab / Field / TextMultiField,
+    pyonmttok vocab dumped as a list), or None."""
+    if isinstance(obj, (list, tuple)) and all(isinstance(t, str) for t in obj):
+        return list(obj)
+    if isinstance(obj, StandIn):
+        for attribute in ("itos", "ids_to_tokens"):
+            if isinstance(getattr(obj, attribute, None), list):
+                return list(getattr(obj, attribute))
+        if getattr(obj, "vocab", None) is not None:
+            return _vocab_tokens(obj.vocab)
+    return None
+
+
+def _field_of(obj):
+    """The torchtext Field of a TextMultiField-like stand-in (and the number of fields)."""
+    if isinstance(obj, StandIn):
+        fields = getattr(obj, "fields", None)
+        if isinstance(fields, list) and fields:
+            first = fields[0]
+            field = first[1] if isinstance(first, tuple) and len(first) == 2 else first
+            return field, len(fields)
+        base = getattr(obj, "base_field", None)
+        if base is not None:
+            return base, 1
+    return obj, 1
+
+
+def _read_vocabularies(checkpoint) -> tuple[list[str], list[str], dict]:
+    vocab = checkpoint.get("vocab")
+    if vocab is None:
+        raise ModelError("the checkpoint has no 'vocab'")
+    if isinstance(vocab, list):  # OpenNMT-py <= 1.x: [(name, field or vocab), ...]
+        vocab = {name: value for name, value in vocab if isinstance(name, str)}
+    if not isinstance(vocab, dict) or "src" not in vocab or "tgt" not in vocab:
+        raise ModelError("the checkpoint's 'vocab' has no 'src' and 'tgt' vocabularies")
+    specials = {"pad": _PAD, "unk": _UNK, "bos": _BOS, "eos": _EOS}
+    if "data_task" in vocab and vocab["data_task"] not in ("seq2seq", None):
+        _refuse("data_task", vocab["data_task"], "only sequence-to-sequence models")
+    if vocab.get("src_feats"):
+        _refuse("src_feats", f"{len(vocab['src_feats'])} feature vocabularies",
+                "source word features")
+    if vocab.get("decoder_start_token") not in (None, _BOS):
+        specials["bos"] = vocab["decoder_start_token"]
+    tokens = {}
+    for side in ("src", "tgt"):
+        field, count = _field_of(vocab[side])
+        if count > 1:
+            _refuse("source/target features", f"{count - 1} feature field(s)",
+                    "source word features")
+        found = _vocab_tokens(field)
+        if found is None:
+            raise ModelError(f"cannot read the {side} vocabulary of the checkpoint "
+                             f"({type(vocab[side]).__name__})")
+        tokens[side] = found
+        if side == "tgt" and isinstance(field, StandIn):  # torchtext Field: its specials
+            for name, attribute in (("pad", "pad_token"), ("unk", "unk_token"),
+                                    ("bos", "init_token"), ("eos", "eos_token")):
+                value = getattr(field, attribute, None)
+                if isinstance(value, str) and value:
+                    specials[name] = value
+    return (sanitize_vocabulary(tokens["src"], "source"),
+            sanitize_vocabulary(tokens["tgt"], "target"), specials)
+
+
+# ----- weights
+
+
+class _Weights:
+    """The state dict as float32 arrays; tracks which entries the mapping used."""
+
+    def __init__(self, state: dict):
+        self.arrays = {name: to_numpy(value) for name, value in state.items()
+                       if hasattr(value, "detach")}
+        self.used: set[str] = set()
+
+    def has(self, name: str) -> bool:
+        return name in self.arrays
+
+    def take(self, name: str) -> np.ndarray:
+        if name not in self.arrays:
+            raise ModelError(f"the checkpoint lacks the tensor '{name}'")
+        self.used.add(name)
+        return self.arrays[name]
+
+    def take_optional(self, name: str):
+        return self.take(name) if name in self.arrays else None
+
+    def unused(self) -> list[str]:
+        return sorted(set(self.arrays) - self.used)
+
+
+def _state_dicts(checkpoint, path: str) -> dict:
+    """model + generator weights, names as in the 3.x model (generator.weight, .bias)."""
+    if "model" in checkpoint and checkpoint["model"] is not None:
+        state = dict(checkpoint["model"])
+        generator = checkpoint.get("generator") or {}
+    else:  # 3.x with save_format safetensors: weights beside the .pt
+        base = path[:-3] if path.endswith(".pt") else path
+        weights = base + ".safetensors"
+        if not os.path.isfile(weights):
+            raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
+        from safetensors.torch import load_file
+        state = load_file(weights)
+        generator = {k[len("generator."):]: v for k, v in state.items()
+                     if k.startswith("generator.")}
+        state = {k: v for k, v in state.items() if not k.startswith("generator.")}
+    renamed = {}
+    for name, value in generator.items():
+        # 1.x/2.x: Sequential(Linear, Cast, LogSoftmax) -> "0.weight"; 3.x: Linear -> "weight"
+        short = name[2:] if name.startswith("0.") else name
+        if short not in ("weight", "bias"):
+            _refuse("generator", name, "only a Linear + softmax generator (no copy generator)")
+        renamed[f"generator.{short}"] = value
+    if not renamed:
+        raise ModelError("the checkpoint has no generator (output layer) weights")
+    state.update(renamed)
+    return state
+
+
+def _rnn_layers(weights: _Weights, prefix: str, style: str) -> int:
+    count = 0
+    while weights.has(f"{prefix}.weight_ih_l{count}" if style == "rnn" else
+                      f"{prefix}.layers.{count}.weight_ih"):
+        count += 1
+    return count
+
+
+def _cell_of(rows: int, hidden: int, where: str) -> str:
+    gates = rows // hidden
+    if rows % hidden or gates not in (1, 3, 4):
+        raise ModelError(f"{where}: weight rows {rows} do not fit hidden size {hidden}")
+    return {4: "lstm", 3: "gru", 1: "rnn_tanh"}[gates]
+
+
+def _copy_rnn(weights: _Weights, tensors: dict, source: str, target: str) -> None:
+    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        name = source.format(kind=kind)
+        if kind.startswith("weight"):
+            tensors[f"{target}.{kind}"] = weights.take(name)
+        elif weights.has(name):
+            tensors[f"{target}.{kind}"] = weights.take(name)
+
+
+def _bridge_weights(weight: np.ndarray, bias: np.ndarray, layers: int, directions: int,
+                    h: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """OpenNMT-py's bridge as canonical per-layer dense weights, or ModelError.
+
+    OpenNMT reshapes the final states (index k = layer·D + direction) into rows of L states
+    (row r holds states r·L … r·L+L−1), applies one Linear(L·h → L·h) + ReLU to every row
+    and reads them back in the same order; decoder layer l then starts from states 2l, 2l+1
+    (brnn, concatenated) or l. This works out to a per-layer dense bridge only when every
+    decoder layer's states come from rows holding exactly that encoder layer's states."""
+    total = layers * directions
+    row_of = [k // layers for k in range(total)]
+    position = [k % layers for k in range(total)]
+    result = []
+    for layer in range(layers):
+        outputs = [layer * directions + d for d in range(directions)]
+        sources = sorted({j for k in outputs for j in range(total) if row_of[j] == row_of[k]})
+        wanted = [layer * directions + d for d in range(directions)]
+        if sources != wanted:
+            needed = sorted({j // directions for j in sources})
+            raise ModelError(
+                f"OpenNMT-py option bridge = True with enc_layers = {layers} and "
+                f"{'brnn' if directions == 2 else 'rnn'} is not supported: its Linear("
+                f"{layers * h} -> {layers * h}) mixes the final states of encoder layers "
+                f"{needed} into decoder layer {layer}'s initial state, and the canonical dense "
+                "bridge reads one encoder layer's final state (bridge.from matching_layer or "
+                "top_layer). It would need a bridge over all layers' final states "
+                "concatenated in (layer, direction) order")
+        w = np.zeros((directions * h, directions * h), np.float64)
+        b = np.zeros(directions * h, np.float64)
+        for i, k in enumerate(outputs):
+            rows = slice(position[k] * h, (position[k] + 1) * h)
+            b[i * h:(i + 1) * h] = bias[rows]
+            for jj, j in enumerate(wanted):
+                if row_of[j] == row_of[k]:  # state j is in the row that produces state k
+                    w[i * h:(i + 1) * h, jj * h:(jj + 1) * h] = \
+                        weight[rows, position[j] * h:(position[j] + 1) * h]
+        result.append((w.astype(np.float32), b.astype(np.float32)))
+    return result
+
+
+def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
+    """(config, tensors, source vocabulary, target vocabulary) of an OpenNMT-py checkpoint."""
+    if not isinstance(checkpoint, dict):
+        raise ModelError(f"{path}: not an OpenNMT-py checkpoint (expected a dict, got "
+                         f"{type(checkpoint).__name__})")
+    options = _check_options(_Options(checkpoint.get("opt")))
+    source_vocab, target_vocab, specials = _read_vocabularies(checkpoint)
+    weights = _Weights(_state_dicts(checkpoint, path))
+
+    tensors: dict[str, np.ndarray] = {}
+    emb = "embeddings.make_embedding.emb_luts.0.weight"
+    for name in list(weights.arrays):
+        if ".make_embedding." in name and not name.endswith(emb):
+            _refuse("embeddings", name, "word features, feature MLPs and position encodings")
+    tensors["encoder.embedding.weight"] = weights.take(f"encoder.{emb}")
+    tensors["decoder.embedding.weight"] = weights.take(f"decoder.{emb}")
+
+    # encoder: nn.LSTM/GRU/RNN, batch_first or time-major (the names are the same)
+    enc_layers = _rnn_layers(weights, "encoder.rnn", "rnn")
+    if enc_layers == 0:
+        raise ModelError("no encoder RNN weights (encoder.rnn.weight_ih_l0) in the checkpoint")
+    bidirectional = weights.has("encoder.rnn.weight_ih_l0_reverse")
+    if bidirectional != options["bidirectional"]:
+        raise ModelError("the checkpoint's encoder_type and its encoder weights disagree "
+                         "about bidirectionality")
+    h = weights.arrays["encoder.rnn.weight_hh_l0"].shape[1]
+    enc_cell = _cell_of(weights.arrays["encoder.rnn.weight_hh_l0"].shape[0], h, "encoder")
+    directions = 2 if bidirectional else 1
+    for layer in range(enc_layers):
+        for d, suffix in (("forward", ""), ("backward", "_reverse"))[:directions]:
+            _copy_rnn(weights, tensors, f"encoder.rnn.{{kind}}_l{layer}{suffix}",
+                      f"encoder.layers.{layer}.{d}")
+
+    # decoder RNN: StackedLSTM/StackedGRU cells (input feeding) or nn.LSTM/GRU/RNN
+    feed = options["input_feed"]
+    if feed:
+        dec_layers = _rnn_layers(weights, "decoder.rnn", "cells")
+        source = "decoder.rnn.layers.{layer}.{{kind}}"
+        first = "decoder.rnn.layers.0.weight_hh"
+    else:
+        dec_layers = _rnn_layers(weights, "decoder.rnn", "rnn")
+        source = "decoder.rnn.{{kind}}_l{layer}"
+        first = "decoder.rnn.weight_hh_l0"
+    if dec_layers == 0:
+        raise ModelError(f"no decoder RNN weights ({first}) for input_feed = {int(feed)}")
+    hd = weights.arrays[first].shape[1]
+    dec_cell = _cell_of(weights.arrays[first].shape[0], hd, "decoder")
+    for layer in range(dec_layers):
+        _copy_rnn(weights, tensors, source.format(layer=layer), f"decoder.layers.{layer}")
+    if dec_layers != enc_layers:
+        raise ModelError(f"enc_layers = {enc_layers} and dec_layers = {dec_layers}: OpenNMT-py "
+                         "starts each decoder layer from the matching encoder layer's state")
+    if directions * h != hd:
+        raise ModelError(f"encoder state width {directions * h} differs from the decoder's "
+                         f"hidden size {hd}")
+
+    # initial decoder state
+    if options["bridge"]:
+        states = [("hidden", 0)] + ([("cell", 1)] if enc_cell == "lstm" else [])
+        for state, index in states:
+            w = weights.take(f"encoder.bridge.{index}.weight")
+            b = weights.take(f"encoder.bridge.{index}.bias")
+            for layer, (lw, lb) in enumerate(_bridge_weights(w, b, enc_layers, directions, h)):
+                tensors[f"bridge.layers.{layer}.{state}.weight"] = lw
+                tensors[f"bridge.layers.{layer}.{state}.bias"] = lb
+        bridge = {"type": "dense", "from": "matching_layer", "activation": "relu",
+                  "lstm_cell": "bridged" if enc_cell == "lstm" else "zeros"}
+    else:
+        bridge = {"type": "last", "from": "matching_layer",
+                  "lstm_cell": "bridged" if enc_cell == "lstm" else "zeros"}
+    if dec_cell == "lstm" and enc_cell != "lstm":
+        raise ModelError(f"an {enc_cell} encoder cannot start an LSTM decoder")
+
+    # attention and the attentional ("linear_out") layer
+    kind = options["attention"]
+    decoder = {"embedding_size": int(tensors["decoder.embedding.weight"].shape[1]),
+               "cell": dec_cell, "hidden_size": int(hd), "num_layers": dec_layers}
+    generator_w = weights.take("generator.weight")
+    generator_b = weights.take_optional("generator.bias")
+    if kind == "none":
+        attention = None
+        decoder["type"] = "none"
+        tensors["decoder.output.weight"] = generator_w
+        if generator_b is not None:
+            tensors["decoder.output.bias"] = generator_b
+    else:
+        decoder.update(type="luong", input_feeding=feed)
+        if kind == "dot":
+            attention = {"score": "dot"}
+        elif kind == "general":
+            attention = {"score": "general"}
+            # score = (W q)·h = q·(Wᵀ h)
+            tensors["attention.key.weight"] = np.ascontiguousarray(
+                weights.take("decoder.attn.linear_in.weight").T)
+        else:  # mlp: vᵀ tanh(W_q q + b_q + U h)
+            attention = {"score": "additive", "size": int(hd)}
+            tensors["attention.query.weight"] = weights.take("decoder.attn.linear_query.weight")
+            tensors["attention.query.bias"] = weights.take("decoder.attn.linear_query.bias")
+            tensors["attention.key.weight"] = weights.take("decoder.attn.linear_context.weight")
+            tensors["attention.v"] = weights.take("decoder.attn.v.weight").reshape(-1)
+        linear_out = weights.take("decoder.attn.linear_out.weight")  # input [c; q]
+        linear_out_b = weights.take_optional("decoder.attn.linear_out.bias")
+        if kind in ("dot", "general"):
+            decoder["attentional_layer"] = True  # h~ = tanh(W [c; s])
+            tensors["decoder.attentional.weight"] = linear_out
+            if linear_out_b is not None:
+                tensors["decoder.attentional.bias"] = linear_out_b
+            tensors["decoder.output.weight"] = generator_w
+            if generator_b is not None:
+                tensors["decoder.output.bias"] = generator_b
+        else:
+            # mlp: h~ = W [c; s] + b without tanh, not fed back (input_feed was refused):
+            # logits = G (W [c; s] + b) + g, folded into one output layer over [c; s]
+            decoder["attentional_layer"] = False
+            g64 = generator_w.astype(np.float64)
+            tensors["decoder.output.weight"] = (g64 @ linear_out.astype(np.float64)
+                                                ).astype(np.float32)
+            bias = np.zeros(generator_w.shape[0]) if generator_b is None \
+                else generator_b.astype(np.float64)
+            if linear_out_b is not None:
+                bias = bias + g64 @ linear_out_b.astype(np.float64)
+            tensors["decoder.output.bias"] = bias.astype(np.float32)
+
+    leftover = weights.unused()
+    if leftover:
+        raise ModelError(f"the checkpoint has weights this converter does not map: {leftover} "
+                         "(an unsupported option?)")
+    config = {
+        "format": "rnnsearch-model", "format_version": 1,
+        "special_tokens": specials,
+        "source": {"tokenizer": "whitespace"},
+        "target": {"tokenizer": "whitespace"},
+        "encoder": {"embedding_size": int(tensors["encoder.embedding.weight"].shape[1]),
+                    "cell": enc_cell, "hidden_size": int(h), "num_layers": enc_layers,
+                    "bidirectional": bidirectional, "merge": "concat"},
+        "bridge": bridge,
+        "attention": attention,
+        "decoder": decoder,
+    }
+    return config, tensors, source_vocab, target_vocab
+
+
+def convert(args: argparse.Namespace) -> None:
+    from ..model_dir import write_model_dir
+    checkpoint = load_checkpoint(args.checkpoint)
+    config, tensors, source_vocab, target_vocab = build(checkpoint, args.checkpoint)
+    write_model_dir(args.output, config, tensors, source_vocab, target_vocab)
+    transforms = _Options(checkpoint.get("opt")).get("transforms", default=None)
+    if transforms:
+        print(f"note: the model was trained with transforms {sorted(transforms)}; apply the "
+              "same tokenization to the input and detokenize the output yourself",
+              file=sys.stderr)
