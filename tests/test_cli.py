@@ -91,3 +91,25 @@ def test_bench_runs_quickly(capsys):
 def test_compute_type_int8_option(small_model_dir):
     done = run(["translate", "-m", small_model_dir, "--compute-type", "int8", "-q"], "s1 s2\n")
     assert done.returncode == 0 and done.stdout.strip()
+
+
+def test_per_word_model_pronounces_each_word(tmp_path):
+    """A per-word character model (like the G2P default): lower-cased, one source per word,
+    outputs joined with the word separator; unknown characters are reported."""
+    from rnnsearch.model_dir import write_model_dir
+    from rnnsearch.random_model import SPECIALS, random_tensors
+    from conftest import SMALL_CONFIG
+    config = dict(SMALL_CONFIG, source={"tokenizer": "chars", "lowercase": True,
+                                        "per_word": True})
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    src, tgt = SPECIALS + letters, SPECIALS + [f"P{i}" for i in range(21)]
+    path = str(tmp_path / "g2p")
+    write_model_dir(path, config, random_tensors(config, len(src), len(tgt), seed=5), src, tgt)
+    done = run(["translate", "-m", path, "--beam-size", "2"], "Cat  dog\n\nA1\n")
+    assert done.returncode == 0, done.stderr
+    tr = rnnsearch.Translator(path)
+    words = tr.translate_batch([list("cat"), list("dog"), list("a1")], beam_size=2)
+    cat, dog, a1 = (" ".join(r.hypotheses[0]) for r in words)
+    assert done.stdout.split("\n")[:-1] == [f"{cat} | {dog}", "", a1]
+    assert "line 3" in done.stderr and "'1'" in done.stderr and "line 1" not in done.stderr
+    assert tr.translate(["Cat dog", ""], beam_size=2) == [f"{cat} | {dog}", ""]

@@ -27,6 +27,32 @@ def _read_lines(path: str | None) -> list[str]:
         return [line.rstrip("\n").rstrip("\r") for line in f]
 
 
+def _report_unknown(translator, units: list[list[list[str]]], first_line: int) -> None:
+    """Say on stderr which input symbols the model does not know (they become <unk>)."""
+    for offset, line in enumerate(units):
+        unknown = [t for unit in line for t in translator.unknown_tokens(unit)]
+        if unknown:
+            shown = " ".join(repr(u) for u in dict.fromkeys(unknown))
+            print(f"rnnsearch: line {first_line + offset}: unknown to the model "
+                  f"(translated as <unk>): {shown}", file=sys.stderr)
+
+
+def _format_hypothesis(translator, line_results, i: int, with_scores: bool) -> str:
+    """The i-th hypothesis of a line (of each of its words for per-word models, joined;
+    their scores summed); empty with score -inf when the beam has fewer."""
+    texts, score = [], 0.0
+    for result in line_results:
+        if i < len(result.hypotheses):
+            texts.append(translator.detokenize(result.hypotheses[i]))
+            if with_scores:
+                score += result.scores[i]
+        else:
+            texts.append("")
+            score = float("-inf")
+    text = translator.join_words(texts)
+    return f"{score:.6f}\t{text}" if with_scores else text
+
+
 def cmd_translate(args) -> int:
     from .safetensors_io import atomic_write
     from .translator import Translator
@@ -44,27 +70,21 @@ def cmd_translate(args) -> int:
     with output as out:
         for start in range(0, len(lines), args.batch_size):
             batch = lines[start:start + args.batch_size]
-            tokens = [translator.tokenize(line) for line in batch]
-            for offset, toks in enumerate(tokens):
-                unknown = translator.unknown_tokens(toks)
-                if unknown and not args.quiet:
-                    shown = " ".join(repr(u) for u in dict.fromkeys(unknown))
-                    print(f"rnnsearch: line {start + offset + 1}: unknown to the model "
-                          f"(translated as <unk>): {shown}", file=sys.stderr)
-            results = translator.translate_batch(
-                tokens, beam_size=args.beam_size, num_hypotheses=args.n_best,
-                max_decoding_length=args.max_length, min_decoding_length=args.min_length,
-                length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
-                normalize_scores=args.normalize_scores, return_scores=args.with_scores,
-                truncate=args.truncate)
-            for result in results:
+            # a line is one token sequence, or one per word for per-word models (G2P)
+            units = [translator.split_line(line) for line in batch]
+            if not args.quiet:
+                _report_unknown(translator, units, first_line=start + 1)
+            results = iter(translator.translate_batch(
+                [u for line in units for u in line], beam_size=args.beam_size,
+                num_hypotheses=args.n_best, max_decoding_length=args.max_length,
+                min_decoding_length=args.min_length, length_penalty=args.length_penalty,
+                coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
+                return_scores=args.with_scores, truncate=args.truncate))
+            for line in units:
+                line_results = [next(results) for _ in line]
                 for i in range(args.n_best):
-                    text = translator.detokenize(result.hypotheses[i]) \
-                        if i < len(result.hypotheses) else ""
-                    if args.with_scores:
-                        score = result.scores[i] if i < len(result.scores) else float("-inf")
-                        text = f"{score:.6f}\t{text}"
-                    out.write(text + "\n")
+                    out.write(_format_hypothesis(translator, line_results, i,
+                                                 args.with_scores) + "\n")
             if progress is not None:
                 progress.update(len(batch))
     if progress is not None:

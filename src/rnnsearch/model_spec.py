@@ -24,8 +24,9 @@ _SCHEMA = {
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
                "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
-               "pad_to_length": None, "padding": "post"},
-    "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace"},
+               "pad_to_length": None, "padding": "post", "per_word": False},
+    "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
+               "word_separator": " | "},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
                 "residual": False, "gru_reset_after": True},
@@ -60,7 +61,7 @@ _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
     ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length")}
-_BOOLS = {("source", "lowercase"), ("source", "add_bos"), ("source", "add_eos"),
+_BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
@@ -74,6 +75,8 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {value!r}; expected one of {list(_CHOICES[(section, key)])}")
     if (section, key) in _BOOLS and not isinstance(value, bool):
         raise ModelError(f"{where} = {value!r}; expected true or false")
+    if (section, key) == ("target", "word_separator") and not isinstance(value, str):
+        raise ModelError(f"{where} = {value!r}; expected a string")
     if (section, key) in _POSITIVE_INTS and value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ModelError(f"{where} = {value!r}; expected a positive integer")

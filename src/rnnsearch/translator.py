@@ -136,10 +136,27 @@ class Translator:
     def detokenize(self, tokens: list[str]) -> str:
         return detokenize(tokens, self.config["target"]["tokenizer"])
 
+    def split_line(self, text: str) -> list[list[str]]:
+        """The token sequences the model translates for one line: one, or with
+        source.per_word (e.g. the G2P model) one per whitespace-separated word."""
+        if self.config["source"]["per_word"]:
+            return [self.tokenize(word) for word in text.split()]
+        return [self.tokenize(text)]
+
+    def join_words(self, outputs: list[str]) -> str:
+        """Inverse of split_line for outputs: per-word results joined with
+        target.word_separator."""
+        if self.config["source"]["per_word"]:
+            return self.config["target"]["word_separator"].join(outputs)
+        return outputs[0] if outputs else ""
+
     def translate(self, texts: list[str], **options) -> list[str]:
         """Translate raw strings with the model's own tokenizers; returns the best
-        hypothesis of each, detokenized. Options are those of translate_batch."""
+        hypothesis of each, detokenized (per-word models: each word's, joined with the
+        word separator). Options are those of translate_batch."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of strings")
-        results = self.translate_batch([self.tokenize(t) for t in texts], **options)
-        return [self.detokenize(r.hypotheses[0]) if r.hypotheses else "" for r in results]
+        units = [self.split_line(t) for t in texts]
+        results = iter(self.translate_batch([u for line in units for u in line], **options))
+        return [self.join_words([self.detokenize(next(results).hypotheses[0]) for _ in line])
+                for line in units]
