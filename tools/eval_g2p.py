@@ -25,9 +25,11 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 class EngineDecoder:
     name = "rnnsearch engine"
 
-    def __init__(self, model_dir: str, threads: int):
+    def __init__(self, model_dir: str, threads: int, compute_type: str = "float32"):
         import rnnsearch
-        self.translator = rnnsearch.Translator(model_dir, intra_threads=threads)
+        self.translator = rnnsearch.Translator(model_dir, intra_threads=threads,
+                                               compute_type=compute_type)
+        self.name = f"rnnsearch engine ({compute_type})"
 
     def __call__(self, words: list[list[str]], beam_size: int, max_length: int
                  ) -> list[list[str]]:
@@ -41,26 +43,24 @@ class ReferenceDecoder:
 
     def __init__(self, model_dir: str, threads: int):
         import torch
+        from rnnsearch.model_dir import load_model_dir as load_files
         from rnnsearch.reference import load_model_dir as load_reference
         torch.set_num_threads(threads)
-        self.model, self.source_vocab, self.target_vocab, self.config = \
-            load_reference(model_dir)
-        self.model.eval()
+        self.model, self.bos, self.eos = load_reference(model_dir)
+        files = load_files(model_dir)
+        self.source_ids = files.source_vocab.ids
+        self.target_tokens = files.target_vocab.tokens
+        self.unk = self.source_ids[files.config["special_tokens"]["unk"]]
 
     def __call__(self, words: list[list[str]], beam_size: int, max_length: int
                  ) -> list[list[str]]:
-        import torch
         from rnnsearch.reference.search import translate
-        src_ids = {t: i for i, t in enumerate(self.source_vocab)}
-        unk = src_ids[self.config["special_tokens"]["unk"]]
         out = []
-        with torch.no_grad():
-            for w in words:
-                ids = [src_ids.get(c, unk) for c in w]
-                hyps = translate(self.model, ids, beam_size=beam_size,
-                                 max_decoding_length=max_length)
-                best = hyps[0][0] if hyps else []
-                out.append([self.target_vocab[i] for i in best])
+        for w in words:
+            ids = [self.source_ids.get(c, self.unk) for c in w]
+            hyps = translate(self.model, ids, self.bos, self.eos, beam_size=beam_size,
+                             max_decoding_length=max_length)
+            out.append([self.target_tokens[i] for i in hyps[0].tokens] if hyps else [])
         return out
 
 
@@ -87,6 +87,10 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N words")
     ap.add_argument("--reference", action="store_true",
                     help="decode with the PyTorch reference search, not the engine")
+    ap.add_argument("--compute-type", default="float32", choices=("float32", "int8"))
+    ap.add_argument("--compare", choices=("reference", "float32"),
+                    help="also decode with the PyTorch reference (or the float32 engine) and "
+                         "count the words whose output is identical")
     ap.add_argument("--errors", type=int, default=0,
                     help="print this many wrong words of the last beam setting")
     args = ap.parse_args(argv)
@@ -95,7 +99,7 @@ def main(argv=None) -> None:
         decoder = ReferenceDecoder(args.model_dir, args.threads)
     else:
         try:
-            decoder = EngineDecoder(args.model_dir, args.threads)
+            decoder = EngineDecoder(args.model_dir, args.threads, args.compute_type)
         except ImportError as e:
             print(f"engine unavailable ({e}); using the reference search", file=sys.stderr)
             decoder = ReferenceDecoder(args.model_dir, args.threads)
@@ -110,6 +114,14 @@ def main(argv=None) -> None:
         print(f"beam {beam}: {s}   | stress ignored: WER {100 * s_free.wer:.2f}% "
               f"PER {100 * s_free.per:.2f}%   | {len(entries) / elapsed:.0f} words/s")
         sys.stdout.flush()
+        if args.compare:
+            other = ReferenceDecoder(args.model_dir, args.threads) \
+                if args.compare == "reference" else EngineDecoder(args.model_dir, args.threads)
+            theirs, *_ = evaluate(other, entries, beam, args.batch_size, args.max_length)
+            same = sum(a == b for a, b in zip(predictions, theirs))
+            print(f"  identical to {other.name}: {same}/{len(entries)} words "
+                  f"({100 * same / len(entries):.2f}%)")
+            sys.stdout.flush()
     if args.errors:
         shown = 0
         for (word, prons), pred in zip(entries, predictions):
