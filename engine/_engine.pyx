@@ -17,6 +17,8 @@ cdef extern from "rs_model.h" nogil:
         int input "in"
         const float *packed
         const signed char *qweight
+        const signed char *wq
+        const float *wq_scale
     ctypedef struct rs_rnn:
         int cell
         int reset_after
@@ -256,6 +258,8 @@ cdef class Engine:
     cdef void _release(self, rs_linear *lin):
         if <size_t> lin.w in self._mapped:
             release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
+        if <size_t> lin.wq in self._mapped:
+            release_pages(lin.wq, <size_t> lin.out * lin.input)
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         self._pack(&rnn.ih)
@@ -326,7 +330,7 @@ cdef class Engine:
             m.att_query = self._linear(tensors, "attention.query")
             if "attention.v" in tensors:
                 m.att_v = self._ptr(tensors["attention.v"])
-            if m.att_key.w != NULL:
+            if m.att_key.w != NULL or m.att_key.wq != NULL:
                 m.key_width = m.att_key.out
 
         m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
@@ -339,7 +343,7 @@ cdef class Engine:
             self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
         m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
         m.attentional = self._linear(tensors, "decoder.attentional")
-        m.attentional_width = m.attentional.out if m.attentional.w != NULL else 0
+        m.attentional_width = m.attentional.out if m.attentional.w != NULL or m.attentional.wq != NULL else 0
         m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
         inputs = dec["readout_inputs"]
         m.readout_state = "state" in inputs
@@ -363,14 +367,32 @@ cdef class Engine:
         cdef cnp.ndarray arr = array
         return <const float *> cnp.PyArray_DATA(arr)
 
+    cdef int _weight(self, rs_linear *lin, dict tensors, str name) except -1:
+        """Point lin at matrix `name`: float32, or int8 with per-row scales `name_scale`
+        (laid out for the int8 kernel at pack time, or dequantized for float32 compute)."""
+        weight = tensors[name]
+        lin.out, lin.input = weight.shape
+        if weight.dtype != np.int8:
+            lin.w = self._ptr(weight)
+            return 0
+        scale = tensors[name + "_scale"]
+        if not self._int8:
+            lin.w = self._ptr(weight.astype(np.float32) * scale[:, None])
+            return 0
+        cdef cnp.ndarray q = np.ascontiguousarray(weight)
+        if _is_memory_mapped(q):
+            self._mapped.add(q.ctypes.data)
+        self._keep.append(q)
+        lin.wq = <const signed char *> cnp.PyArray_DATA(q)
+        lin.wq_scale = self._ptr(scale)
+        return 0
+
     cdef rs_linear _linear(self, dict tensors, str prefix) except *:
         cdef rs_linear lin
         memset(&lin, 0, sizeof(rs_linear))
-        weight = tensors.get(prefix + ".weight")
-        if weight is None:
+        if tensors.get(prefix + ".weight") is None:
             return lin
-        lin.w = self._ptr(weight)
-        lin.out, lin.input = weight.shape
+        self._weight(&lin, tensors, prefix + ".weight")
         bias = tensors.get(prefix + ".bias")
         if bias is not None:
             lin.b = self._ptr(bias)
@@ -382,10 +404,8 @@ cdef class Engine:
         rnn.reset_after = section["gru_reset_after"]
         rnn.hidden = section["hidden_size"]
         for part in ("ih", "hh"):
-            weight = tensors[f"{prefix}.weight_{part}"]
             memset(&lin, 0, sizeof(rs_linear))
-            lin.w = self._ptr(weight)
-            lin.out, lin.input = weight.shape
+            self._weight(&lin, tensors, f"{prefix}.weight_{part}")
             bias = tensors.get(f"{prefix}.bias_{part}")
             if bias is not None:
                 lin.b = self._ptr(bias)
@@ -400,7 +420,9 @@ cdef class Engine:
         rnn.hh_rz.out = 2 * H
         rnn.hh_n = rnn.hh
         rnn.hh_n.out = H
-        rnn.hh_n.w = rnn.hh.w + 2 * H * H
+        rnn.hh_n.w = rnn.hh.w + 2 * H * H if rnn.hh.w != NULL else NULL
+        rnn.hh_n.wq = rnn.hh.wq + 2 * H * H if rnn.hh.wq != NULL else NULL
+        rnn.hh_n.wq_scale = rnn.hh.wq_scale + 2 * H if rnn.hh.wq_scale != NULL else NULL
         rnn.hh_n.b = rnn.hh.b + 2 * H if rnn.hh.b != NULL else NULL
         return 0
 

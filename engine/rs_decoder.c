@@ -23,10 +23,10 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;
     const size_t GH = (size_t)rs_rnn_gates(m->dec[0].cell) * Hd;
     size_t hidden = m->output.in;
-    if (m->readout_layer.w && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
-    if (m->attentional.w && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
+    if (RS_HAS_LINEAR(m->readout_layer) && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
+    if (RS_HAS_LINEAR(m->attentional) && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
     size_t query = Hd;
-    if (m->att_query.w && (size_t)m->att_query.out > query) query = m->att_query.out;
+    if (RS_HAS_LINEAR(m->att_query) && (size_t)m->att_query.out > query) query = m->att_query.out;
     memset(a, 0, sizeof(*a));
     memset(b, 0, sizeof(*b));
     memset(w, 0, sizeof(*w));
@@ -113,7 +113,7 @@ static void attend_rows(const rs_model *m, const rs_encoded *enc, const int *len
                         rs_decoder_work *w, float *probs) {
     const int S = enc->max_len, D = m->enc_width;
     int qw = query_width;
-    if (m->att_query.w) {
+    if (RS_HAS_LINEAR(m->att_query)) {
         rs_linear_forward(&m->att_query, rows, query, query_width, w->query, m->att_query.out, 0);
         query = w->query;
         qw = m->att_query.out;
@@ -180,7 +180,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *length
         concat_rows(rows, w->concat, w->context, D, o, Hd);
         final_in = w->concat;
         final_w = D + Hd;
-        if (m->attentional.w) {
+        if (RS_HAS_LINEAR(m->attentional)) {
             const int Da = m->attentional_width;
             rs_linear_forward(&m->attentional, rows, w->concat, D + Hd, w->hidden, Da, 0);
             rs_apply_activation(RS_ACT_TANH, w->hidden, rows * Da);

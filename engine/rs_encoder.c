@@ -120,7 +120,7 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     out->memory = in;
     in = NULL;
 
-    if (m->has_attention && m->att_key.w) {
+    if (m->has_attention && RS_HAS_LINEAR(m->att_key)) {
         out->key_width = m->att_key.out;
         ALLOC(out->keys, (size_t)B * S * out->key_width);
         for (int b = 0; b < B; b++)
@@ -158,14 +158,14 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
         case RS_BRIDGE_DENSE:
             concat_final(m, fh, bh, B, bridge_in);
             dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
-            if (cell_bridged && m->bridge_cell[l].w) {
+            if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l])) {
                 concat_final(m, fc, bc, B, bridge_in);
                 dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
             }
             break;
         case RS_BRIDGE_MEAN:
             dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
-            if (cell_bridged && m->bridge_cell[l].w)
+            if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l]))
                 dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
             break;
         }

@@ -68,7 +68,7 @@ static void *scratch_get(size_t size) {
 int rs_quantize_linear(rs_linear *L, void **owned) {
     pthread_once(&q_once, choose);
     *owned = NULL;
-    if (!L->w || L->out <= 0 || L->in <= 0) return 0;
+    if ((!L->w && !L->wq) || L->out <= 0 || L->in <= 0) return 0;
     const int out = L->out, in = L->in, kind = q_kind;
     const int panels = (out + 15) / 16;
     const int in_pad = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) : in;
@@ -82,14 +82,22 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
     int8_t *q = (int8_t *)(block + header);
     memset(block, 0, header + qbytes);
     for (int o = 0; o < out; o++) {
-        const float *row = L->w + (size_t)o * in;
-        float m = 0.0f;
-        for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
-        const float s = m > 0.0f ? m / 127.0f : 1.0f;
+        /* weights quantized in the file are laid out as they are; float weights get the
+           same rounding rnnsearch.quantize applies when it writes such a file */
+        const float *row = L->w ? L->w + (size_t)o * in : NULL;
+        const signed char *stored = L->w ? NULL : L->wq + (size_t)o * in;
+        float s = 1.0f;
+        if (row) {
+            float m = 0.0f;
+            for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+            s = m > 0.0f ? m / 127.0f : 1.0f;
+        } else {
+            s = L->wq_scale[o];
+        }
         scale[o] = s;
         int32_t sum = 0;
         for (int i = 0; i < in; i++) {
-            int v = (int)lrintf(row[i] / s);
+            int v = row ? (int)lrintf(row[i] / s) : stored[i];
             v = v > 127 ? 127 : v < -127 ? -127 : v;
             sum += v;
             size_t at;

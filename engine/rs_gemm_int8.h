@@ -4,7 +4,7 @@
 
 #include "rs_model.h"
 
-/* Quantize L->w for this CPU's int8 kernel; sets L->qweight/qscale/qsum. *owned receives
+/* Quantize L->w (or lay out the stored int8 L->wq) for this CPU's int8 kernel; sets L->qweight/qscale/qsum. *owned receives
  * the block to free(). Returns non-zero when out of memory. */
 int rs_quantize_linear(rs_linear *L, void **owned);
 

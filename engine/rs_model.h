@@ -26,7 +26,14 @@ typedef struct {
     const signed char *qweight; /* int8 weights (rs_gemm_int8.c); NULL: float */
     const float *qscale;        /* [out] per-row weight scales */
     const int *qsum;            /* [out] row sums of the int8 weights */
+    /* weights stored int8 in the model file (rnnsearch convert --quantize int8): [out, in]
+       rows and their per-row scales; laid out for the kernel by rs_quantize_linear, w NULL */
+    const signed char *wq;
+    const float *wq_scale;
 } rs_linear;
+
+/* Whether the layer exists (float weights, or weights quantized at load or in the file). */
+#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).qweight != NULL)
 
 typedef struct {
     rs_cell_kind cell;

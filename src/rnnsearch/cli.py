@@ -95,6 +95,9 @@ def cmd_translate(args) -> int:
 def cmd_convert(args) -> int:
     from .convert import load_format
     load_format(args.source_format).convert(args)
+    if args.quantize == "int8":
+        from .quantize import quantize_model_dir
+        quantize_model_dir(args.output, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -112,6 +115,9 @@ def _add_convert_parser(sub) -> None:
     p.add_argument("--from", dest="source_format", required=True, choices=sorted(FORMATS),
                    help="the format of the input")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="store the matrices as int8 with per-row scales (a quarter of the "
+                        "size; decodes as compute_type int8 would)")
     p.set_defaults(func=cmd_convert)
     return p
 

@@ -10,7 +10,10 @@ def describe(path: str) -> str:
     files = load_model_dir(path)
     c = files.config
     enc, dec, att, bridge = c["encoder"], c["decoder"], c["attention"], c["bridge"]
-    params = sum(int(t.size) for t in files.tensors.values())
+    from .quantize import SCALE_SUFFIX
+    int8 = {name for name, t in files.tensors.items() if t.dtype.name == "int8"}
+    params = sum(int(t.size) for name, t in files.tensors.items()
+                 if not (name.endswith(SCALE_SUFFIX) and name[:-len(SCALE_SUFFIX)] in int8))
     size = os.path.getsize(os.path.join(path, WEIGHTS_FILE))
     direction = f"bidirectional ({enc['merge']})" if enc["bidirectional"] else "unidirectional"
     lines = [
@@ -28,6 +31,7 @@ def describe(path: str) -> str:
            else ""),
         f"vocabulary: source {len(files.source_vocab)} ({c['source']['tokenizer']}), "
         f"target {len(files.target_vocab)} ({c['target']['tokenizer']})",
-        f"parameters: {params:,} ({size / 1e6:.1f} MB of weights)",
+        f"parameters: {params:,} ({size / 1e6:.1f} MB of weights"
+        + (f"; {len(int8)} matrices int8 with per-row scales)" if int8 else ")"),
     ]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ WEIGHTS_FILE = "model.safetensors"
 class ModelFiles:
     path: str
     config: dict                     # normalized: every default filled in
-    tensors: dict[str, np.ndarray]   # float32, memory-mapped
+    tensors: dict[str, np.ndarray]   # float32 (or int8 + scales), memory-mapped
     source_vocab: Vocabulary
     target_vocab: Vocabulary
 
@@ -61,7 +61,9 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
     config.setdefault("format", FORMAT_NAME)
     config.setdefault("format_version", FORMAT_VERSION)
     normalized = normalize_config(config)
-    tensors = {name: np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
+    # float32, except int8 matrices and their scales (rnnsearch.quantize)
+    tensors = {name: value if isinstance(value, np.ndarray) and value.dtype == np.int8
+               else np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
     check_tensors(normalized, tensors, len(source_vocab), len(target_vocab),
                   where="tensors to write")
     source = Vocabulary(list(source_vocab))

@@ -291,12 +291,30 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
     return specs
 
 
+def _check_scale(tensors: dict, name: str, rows: int, where: str) -> None:
+    """An int8 matrix needs `<name>_scale`: float32 [rows], finite and positive."""
+    import numpy as np
+    scale = tensors.get(name + "_scale")
+    if scale is None:
+        raise ModelError(f"{where}: int8 tensor '{name}' has no '{name}_scale' "
+                         f"(float32 [{rows}])")
+    if scale.dtype != np.float32 or tuple(scale.shape) != (rows,):
+        raise ModelError(f"{where}: tensor '{name}_scale' has dtype {scale.dtype} and shape "
+                         f"{list(scale.shape)}; expected float32 [{rows}]")
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        raise ModelError(f"{where}: tensor '{name}_scale' has non-positive or non-finite "
+                         "scales")
+
+
 def check_tensors(config: dict, tensors: dict, source_vocab_size: int,
                   target_vocab_size: int, where: str = "model.safetensors") -> None:
     """ModelError naming the first missing, extra, mis-shaped or non-float32 tensor."""
     import numpy as np
+    from .quantize import SCALE_SUFFIX, is_quantizable
     specs = expected_tensors(config, source_vocab_size, target_vocab_size)
-    extra = sorted(set(tensors) - set(specs))
+    scales = {name + SCALE_SUFFIX for name in specs
+              if name in tensors and tensors[name].dtype == np.int8}
+    extra = sorted(set(tensors) - set(specs) - scales)
     if extra:
         raise ModelError(f"{where}: unexpected tensor(s) for this config: {extra}")
     for name, spec in specs.items():
@@ -305,9 +323,13 @@ def check_tensors(config: dict, tensors: dict, source_vocab_size: int,
                 continue
             raise ModelError(f"{where}: missing tensor '{name}' (shape {list(spec.shape)})")
         array = tensors[name]
-        if array.dtype != np.float32:
+        if array.dtype == np.int8 and is_quantizable(name, spec.shape):
+            _check_scale(tensors, name, spec.shape[0], where)
+        elif array.dtype != np.float32:
+            quantizable = " (or int8 with per-row scales)" if is_quantizable(name, spec.shape) \
+                else ""
             raise ModelError(f"{where}: tensor '{name}' has dtype {array.dtype}; "
-                             "expected float32")
+                             f"expected float32{quantizable}")
         if tuple(array.shape) != spec.shape:
             hint = ""
             if name == "encoder.embedding.weight" or name == "decoder.embedding.weight" or \

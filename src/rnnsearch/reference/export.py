@@ -98,9 +98,10 @@ def model_from_tensors(config: dict, tensors: dict[str, np.ndarray],
 
 def load_model_dir(path: str) -> tuple[Seq2Seq, int, int]:
     """A model directory as (Seq2Seq in eval mode, target BOS id, target EOS id)."""
+    from ..quantize import dequantize_tensors
     files = load_files(path)
-    model = model_from_tensors(files.config, files.tensors, len(files.source_vocab),
-                               len(files.target_vocab))
+    model = model_from_tensors(files.config, dequantize_tensors(files.tensors),
+                               len(files.source_vocab), len(files.target_vocab))
     specials = files.config["special_tokens"]
     ids = files.target_vocab.ids
     return model, ids[specials["bos"]], ids[specials["eos"]]
