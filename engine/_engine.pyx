@@ -57,6 +57,8 @@ cdef extern from "rs_model.h" nogil:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
         int normalize_scores, return_attention, threads
+        const int *suppress
+        int num_suppress
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -433,9 +435,10 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1):
-        """sources: list of lists of source ids. Returns, per sentence, a list of
-        (token ids, score, attention array or None), best first."""
+                  bint return_attention=False, int threads=1, suppress=()):
+        """sources: list of lists of source ids; suppress: target ids never to produce
+        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
+        None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -457,6 +460,14 @@ cdef class Engine:
         opt.normalize_scores = normalize_scores
         opt.return_attention = return_attention
         opt.threads = threads
+        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
+        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
+            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
+        if self.model.eos_id in suppress_np:
+            raise ValueError("the end-of-sentence token cannot be suppressed")
+        cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
+        opt.suppress = &suppress_view[0]
+        opt.num_suppress = suppress_np.size
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)

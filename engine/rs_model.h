@@ -86,6 +86,7 @@ typedef struct {
     int normalize_scores;
     int return_attention;
     int threads; /* sentences are split into this many groups decoded in parallel */
+    const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
 } rs_options;
 
 typedef struct {

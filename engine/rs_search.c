@@ -215,6 +215,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                 goto fail;
             }
             if (t < o->min_length) lp[eos] = -INFINITY;
+            for (int k = 0; k < o->num_suppress; k++) lp[o->suppress[k]] = -INFINITY;
         }
         int next_rows = 0;
         for (int r0 = 0; r0 < rows;) {

@@ -143,3 +143,23 @@ def test_penalties_match_reference():
                         dict(length_penalty=0.6, coverage_penalty=0.2),
                         dict(normalize_scores=True), dict(min_length=4)):
             _compare(model, translator, 5, 5, **options)
+
+
+def test_suppressed_tokens_match_reference():
+    """Suppressing the tokens greedy search likes best: never produced, and the search
+    otherwise follows the reference's."""
+    config = _config(cell="gru", readout="tanh", bridge="mean")
+    model = random_model(config, V_SOURCE, V_TARGET, seed=5)
+    import collections
+    import tempfile
+    with tempfile.TemporaryDirectory() as path:
+        export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
+        translator = rnnsearch.Translator(path)
+        greedy = translator._engine.translate(_sources(), max_length=25)
+        counts = collections.Counter(t for hyps in greedy for t in hyps[0][0])
+        banned = tuple(t for t, _ in counts.most_common(3))
+        for beam in (1, 5):
+            _compare(model, translator, beam, beam, suppress=banned)
+        again = translator._engine.translate(_sources(), beam_size=5, max_length=25,
+                                             suppress=banned)
+        assert not any(t in banned for hyps in again for t in hyps[0][0])

@@ -203,3 +203,30 @@ def test_int8_agrees_with_float32_and_is_deterministic(small_model_dir, translat
     assert same >= 12  # a tiny random model is the worst case for quantization
     for source, result in zip(sources, int8.translate_batch(sources, **OPTIONS)):
         _same(int8.translate_batch([source], **OPTIONS)[0], result)
+
+
+def test_suppress_tokens_option_and_config(small_model_dir, tmp_path):
+    import json
+    import shutil
+    tr = rnnsearch.Translator(small_model_dir)
+    sources = [["s1", "s2", "s3"], ["s4", "s5"], ["s6"]]
+    plain = tr.translate_batch(sources, beam_size=3)
+    banned = plain[0].hypotheses[0][0]
+    results = tr.translate_batch(sources, beam_size=3, suppress_tokens=[banned])
+    assert all(banned not in r.hypotheses[0] for r in results)
+    with pytest.raises(ValueError, match="not in the target vocabulary"):
+        tr.translate_batch(sources, suppress_tokens=["nope"])
+    with pytest.raises(ValueError, match="cannot be suppressed"):
+        tr.translate_batch(sources, suppress_tokens=["</s>"])
+    # the same from the model directory's config
+    path = tmp_path / "m"
+    shutil.copytree(small_model_dir, path)
+    config = json.loads((path / "config.json").read_text())
+    config["target"]["suppress_tokens"] = [banned]
+    (path / "config.json").write_text(json.dumps(config))
+    assert [r.hypotheses for r in rnnsearch.Translator(str(path)).translate_batch(
+        sources, beam_size=3)] == [r.hypotheses for r in results]
+    config["target"]["suppress_tokens"] = ["nope"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(rnnsearch.ModelError, match="target.suppress_tokens"):
+        rnnsearch.Translator(str(path))

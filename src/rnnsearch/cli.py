@@ -18,6 +18,9 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
+    p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
+                   help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
+                        "-ban_unk_token)")
 
 
 def _read_lines(path: str | None) -> list[str]:
@@ -79,7 +82,8 @@ def cmd_translate(args) -> int:
                 num_hypotheses=args.n_best, max_decoding_length=args.max_length,
                 min_decoding_length=args.min_length, length_penalty=args.length_penalty,
                 coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, truncate=args.truncate))
+                return_scores=args.with_scores, truncate=args.truncate,
+                suppress_tokens=args.suppress))
             for line in units:
                 line_results = [next(results) for _ in line]
                 for i in range(args.n_best):

@@ -26,7 +26,7 @@ _SCHEMA = {
                "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
                "pad_to_length": None, "padding": "post", "per_word": False},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
-               "word_separator": " | "},
+               "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
                 "residual": False, "gru_reset_after": True},
@@ -77,6 +77,9 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {value!r}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
         raise ModelError(f"{where} = {value!r}; expected a string")
+    if (section, key) == ("target", "suppress_tokens") and not (
+            isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
+        raise ModelError(f"{where} = {value!r}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ModelError(f"{where} = {value!r}; expected a positive integer")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
 
@@ -45,9 +46,10 @@ class Translator:
         self._src_eos = self.source_vocab.ids.get(specials["eos"])
         self._src_pad = self.source_vocab.ids.get(specials["pad"])
         if config["source"]["pad_to_length"] is not None and self._src_pad is None:
-            from .errors import ModelError
             raise ModelError(f"{self.model_path}: source.pad_to_length needs the padding token "
                              f"{specials['pad']!r} in the source vocabulary")
+        self._suppress = self._target_ids(config["target"]["suppress_tokens"],
+                                          "config.json: target.suppress_tokens", ModelError)
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type)
@@ -55,6 +57,16 @@ class Translator:
     @property
     def config(self) -> dict:
         return self.files.config
+
+    def _target_ids(self, tokens, where: str, error=ValueError) -> tuple[int, ...]:
+        """Ids of target tokens to suppress; the error names any the vocabulary lacks, and
+        EOS, which cannot be suppressed."""
+        eos = self.config["special_tokens"]["eos"]
+        missing = [t for t in tokens if t not in self.target_vocab.ids]
+        if missing or eos in tokens:
+            raise error(f"{where}: " + (f"not in the target vocabulary: {missing}" if missing
+                                        else f"the end token {eos!r} cannot be suppressed"))
+        return tuple(self.target_vocab.ids[t] for t in tokens)
 
     def unknown_tokens(self, tokens: list[str]) -> list[str]:
         """The tokens of `tokens` that the source vocabulary lacks (they become UNK)."""
@@ -87,9 +99,11 @@ class Translator:
                         coverage_penalty: float = 0.0, normalize_scores: bool = False,
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
-                        truncate: bool = False) -> list[TranslationResult]:
+                        truncate: bool = False,
+                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
-        gives one empty hypothesis (score 0)."""
+        gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
+        produce, besides the model's own target.suppress_tokens."""
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
@@ -109,13 +123,16 @@ class Translator:
                             ("coverage_penalty", coverage_penalty)):
             if not np.isfinite(value):
                 raise ValueError(f"{name} must be finite")
+        if isinstance(suppress_tokens, str):
+            raise TypeError("suppress_tokens must be a list of tokens")
+        suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
         ids = [self.source_ids(list(s), truncate) for s in source]
         raw = self._engine.translate(
             ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads)
+            threads=self.intra_threads, suppress=suppress)
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):

@@ -283,7 +283,11 @@ def build(config: dict, state: dict, source_vocab: list[str], target_vocab: list
                            "bos": specials["bos_token"], "eos": specials["eos_token"]},
         "source": {"tokenizer": "chars" if chars["src"] else "whitespace",
                    "lowercase": bool(src.get("lowercase", False)), "add_eos": True},
-        "target": {"tokenizer": "chars" if chars["trg"] else "whitespace"},
+        # JoeyNMT's searches set these to -inf after the log-softmax
+        "target": {"tokenizer": "chars" if chars["trg"] else "whitespace",
+                   "suppress_tokens": [t for t in [specials["bos_token"], specials["pad_token"],
+                                                   specials["sep_token"]]
+                                       + list(specials["lang_tags"] or []) if t]},
         "encoder": {"embedding_size": int(tensors["encoder.embedding.weight"].shape[1]),
                     "cell": enc_cell, "hidden_size": int(h), "num_layers": layers,
                     "bidirectional": True, "merge": "concat"},
@@ -333,8 +337,5 @@ def convert(args: argparse.Namespace) -> None:
         if (section.get("tokenizer_cfg") or {}).get("pretokenizer", "none") != "none" or \
                 section.get("normalize", False):
             notes.append(f"{side}: pretokenizer/normalize is JoeyNMT preprocessing")
-    if specials["sep_token"] or specials["lang_tags"]:
-        notes.append("JoeyNMT never lets the decoder emit sep_token or lang_tags; rnnsearch "
-                     "does not suppress them")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

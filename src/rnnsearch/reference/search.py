@@ -62,10 +62,11 @@ def _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_
 def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
-              coverage_penalty: float = 0.0, normalize_scores: bool = False
-              ) -> list[Hypothesis]:
+              coverage_penalty: float = 0.0, normalize_scores: bool = False,
+              suppress: tuple[int, ...] = ()) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
-    added here), best first. beam_size=1 is greedy search."""
+    added here), best first. beam_size=1 is greedy search; `suppress` ids are never
+    produced."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -78,7 +79,7 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
         keys = model.attention_keys(memory)
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
-                                coverage_penalty, normalize_scores)
+                                coverage_penalty, normalize_scores, tuple(suppress))
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -92,7 +93,7 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
-                 alpha, beta, normalize) -> list[Hypothesis]:
+                 alpha, beta, normalize, suppress=()) -> list[Hypothesis]:
     S = memory.size(1)
     # live hypotheses, in rank order: tokens so far, log-probability, attention rows
     live_tokens: list[list[int]] = [[]]
@@ -112,6 +113,7 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         weights = np.zeros((n, S), np.float32) if weights is None else weights.numpy()
         if t < min_length:
             log_probs[:, eos] = -np.inf
+        log_probs[:, list(suppress)] = -np.inf
         V = log_probs.shape[1]
         totals = (live_totals[:, None] + log_probs).reshape(-1)  # float32, flat h*V + v
         candidates = [int(i) for i in best_candidates(totals, 2 * K) if totals[i] != -np.inf]
