@@ -113,3 +113,19 @@ def test_per_word_model_pronounces_each_word(tmp_path):
     assert done.stdout.split("\n")[:-1] == [f"{cat} | {dog}", "", a1]
     assert "line 3" in done.stderr and "'1'" in done.stderr and "line 1" not in done.stderr
     assert tr.translate(["Cat dog", ""], beam_size=2) == [f"{cat} | {dog}", ""]
+
+
+def test_alignment_output(small_model_dir):
+    lines = ["s1 s2 s3 s4", "s5"]
+    done = run(["translate", "-m", small_model_dir, "--beam-size", "2", "--with-alignment",
+                "-q"], "\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    tr = rnnsearch.Translator(small_model_dir)
+    results = tr.translate_batch([l.split() for l in lines], beam_size=2,
+                                 return_attention=True)
+    for row, line, result in zip(done.stdout.split("\n"), lines, results):
+        text, pairs = row.split(" ||| ")
+        assert text == " ".join(result.hypotheses[0])
+        expected = [f"{j}-{t}" for t, j in enumerate(result.attention[0].argmax(axis=1))]
+        assert pairs.split() == expected
+        assert all(int(p.split("-")[0]) < len(line.split()) for p in pairs.split())

@@ -40,19 +40,29 @@ def _report_unknown(translator, units: list[list[list[str]]], first_line: int) -
                   f"(translated as <unk>): {shown}", file=sys.stderr)
 
 
-def _format_hypothesis(translator, line_results, i: int, with_scores: bool) -> str:
+def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
+                       with_alignment: bool) -> str:
     """The i-th hypothesis of a line (of each of its words for per-word models, joined;
-    their scores summed); empty with score -inf when the beam has fewer."""
-    texts, score = [], 0.0
-    for result in line_results:
+    their scores summed); empty with score -inf when the beam has fewer. Alignments are
+    appended after ' ||| ' as source-target position pairs (Pharaoh format, positions
+    counted over the whole line)."""
+    texts, score, pairs, src_offset, tgt_offset = [], 0.0, [], 0, 0
+    for unit, result in zip(line, line_results):
         if i < len(result.hypotheses):
             texts.append(translator.detokenize(result.hypotheses[i]))
             if with_scores:
                 score += result.scores[i]
+            if with_alignment:
+                pairs += [f"{src_offset + s}-{tgt_offset + t}" for s, t in
+                          translator.hard_alignment(result.attention[i], len(unit))]
+                tgt_offset += len(result.hypotheses[i])
         else:
             texts.append("")
             score = float("-inf")
+        src_offset += len(unit)
     text = translator.join_words(texts)
+    if with_alignment:
+        text += " ||| " + " ".join(pairs)
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
@@ -82,13 +92,14 @@ def cmd_translate(args) -> int:
                 num_hypotheses=args.n_best, max_decoding_length=args.max_length,
                 min_decoding_length=args.min_length, length_penalty=args.length_penalty,
                 coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, truncate=args.truncate,
+                return_scores=args.with_scores, return_attention=args.with_alignment,
+                truncate=args.truncate,
                 suppress_tokens=args.suppress))
             for line in units:
                 line_results = [next(results) for _ in line]
                 for i in range(args.n_best):
-                    out.write(_format_hypothesis(translator, line_results, i,
-                                                 args.with_scores) + "\n")
+                    out.write(_format_hypothesis(translator, line, line_results, i,
+                                                 args.with_scores, args.with_alignment) + "\n")
             if progress is not None:
                 progress.update(len(batch))
     if progress is not None:
@@ -154,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],
                    help="int8 quantizes the weights at load (faster, slightly less exact)")
     p.add_argument("--with-scores", action="store_true", help="prefix each line with its score")
+    p.add_argument("--with-alignment", action="store_true",
+                   help="append ' ||| ' and source-target pairs (each target token aligned "
+                        "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)

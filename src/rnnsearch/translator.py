@@ -153,6 +153,20 @@ class Translator:
     def detokenize(self, tokens: list[str]) -> str:
         return detokenize(tokens, self.config["target"]["tokenizer"])
 
+    def hard_alignment(self, attention: np.ndarray, source_length: int) -> list[tuple[int, int]]:
+        """(source position, target position) pairs, each target token aligned to the
+        source token it attended to most. Positions count the given source tokens only:
+        the BOS/EOS/padding the model adds are left out."""
+        src = self.config["source"]
+        ids_length = attention.shape[1] if attention.ndim == 2 else 0
+        start = int(src["add_bos"])
+        if src["pad_to_length"] is not None and src["padding"] == "pre":
+            start += ids_length - source_length - int(src["add_bos"]) - int(src["add_eos"])
+        columns = attention[:, start:start + source_length] if ids_length else attention
+        if columns.size == 0:
+            return []
+        return [(int(j), t) for t, j in enumerate(columns.argmax(axis=1))]
+
     def split_line(self, text: str) -> list[list[str]]:
         """The token sequences the model translates for one line: one, or with
         source.per_word (e.g. the G2P model) one per whitespace-separated word."""
