@@ -1,5 +1,6 @@
 """`rnnsearch bench`: decoding speed of rnnsearch and, when torch is installed, of the PyTorch
-reference on the same weights in the same run.
+reference on the same weights in the same run. `rnnsearch bench --compare ...` runs the peer
+benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench_peers).
 
 Every case forces a fixed target length (min = max decoding length) so that every engine
 does the same amount of work; results are medians over repeated runs, engines alternate
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -31,6 +33,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--threads", type=int, default=1, help="threads for both engines")
+    p.add_argument("--compare", nargs=argparse.REMAINDER, default=None, metavar="OPTIONS",
+                   help="run the peer benchmark instead: rnnsearch vs ONNX Runtime vs PyTorch "
+                        "on one model exported to ONNX and converted (needs torch, onnx, "
+                        "onnxruntime). Every argument after --compare is its own; see "
+                        "'rnnsearch bench --compare --help'. For its sgemm floor run it with "
+                        "OPENBLAS_NUM_THREADS=1")
 
 
 def _sources(vocab_size: int, count: int, length: int, seed: int = 0) -> list[list[int]]:
@@ -71,7 +79,19 @@ def _load_reference(model_dir: str, threads: int):
     return model, search, bos, eos
 
 
+def _run_compare(argv: list[str]) -> int:
+    try:
+        from .bench_peers import main
+    except ImportError as e:
+        print(f"rnnsearch bench --compare needs torch, onnx and onnxruntime: {e}",
+              file=sys.stderr)
+        return 1
+    return main(argv)
+
+
 def run_bench(args) -> int:
+    if args.compare is not None:
+        return _run_compare(args.compare)
     from ._engine import kernel_isa
     from .random_model import sized_config, write_random_model
     from .translator import Translator
