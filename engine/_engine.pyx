@@ -34,7 +34,7 @@ cdef extern from "rs_model.h" nogil:
         int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
         rs_rnn enc[16][2]
         int enc_width
-        int bridge, bridge_from_top, bridge_activation, lstm_cell
+        int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[16]
         rs_linear bridge_cell[16]
         int has_attention, score
@@ -48,6 +48,7 @@ cdef extern from "rs_model.h" nogil:
         rs_rnn dec[16]
         int input_feeding
         rs_linear attentional
+        int attentional_activation
         int readout, readout_state, readout_context, readout_embedding
         rs_linear readout_layer
         rs_linear output
@@ -124,6 +125,7 @@ def _is_memory_mapped(array):
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 _BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
 _SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
@@ -314,7 +316,7 @@ cdef class Engine:
                 self._rnn(&m.enc[l][d], tensors, f"encoder.layers.{l}.{name}", enc)
 
         m.bridge = _BRIDGES[bridge["type"]]
-        m.bridge_from_top = bridge["from"] == "top_layer"
+        m.bridge_from = _BRIDGE_FROM[bridge["from"]]
         m.bridge_activation = _ACTIVATIONS[bridge["activation"]]
         m.lstm_cell = _LSTM_CELL[bridge["lstm_cell"]] if dec["cell"] == "lstm" else 0
         for l in range(dec["num_layers"]):
@@ -345,6 +347,7 @@ cdef class Engine:
             self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
         m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
         m.attentional = self._linear(tensors, "decoder.attentional")
+        m.attentional_activation = _ACTIVATIONS[dec["attentional_activation"]]
         m.attentional_width = m.attentional.out if m.attentional.w != NULL or m.attentional.wq != NULL else 0
         m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
         inputs = dec["readout_inputs"]

@@ -183,7 +183,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *length
         if (RS_HAS_LINEAR(m->attentional)) {
             const int Da = m->attentional_width;
             rs_linear_forward(&m->attentional, rows, w->concat, D + Hd, w->hidden, Da, 0);
-            rs_apply_activation(RS_ACT_TANH, w->hidden, rows * Da);
+            rs_apply_activation(m->attentional_activation, w->hidden, rows * Da);
             memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
             final_in = w->hidden;
             final_w = Da;

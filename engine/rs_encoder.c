@@ -36,13 +36,17 @@ static void merge_final(const rs_model *m, const float *fwd, const float *bwd, i
     }
 }
 
-/* [fwd; bwd] per row, the input of a dense bridge. */
-static void concat_final(const rs_model *m, const float *fwd, const float *bwd, int B, float *dst) {
+/* The input of a dense bridge, per row: the final states [fwd; bwd] of encoder layers
+ * first .. first+count-1, in (layer, direction) order. finals is [L_e, 2, B, H_e]. */
+static void concat_finals(const rs_model *m, const float *finals, int first, int count, int B,
+                          float *dst) {
     const int H = m->enc_hidden, ndir = m->enc_bidirectional ? 2 : 1;
-    for (int b = 0; b < B; b++) {
-        memcpy(dst + (size_t)b * ndir * H, fwd + (size_t)b * H, sizeof(float) * H);
-        if (ndir == 2) memcpy(dst + (size_t)b * ndir * H + H, bwd + (size_t)b * H, sizeof(float) * H);
-    }
+    const size_t width = (size_t)count * ndir * H;
+    for (int b = 0; b < B; b++)
+        for (int l = 0; l < count; l++)
+            for (int d = 0; d < ndir; d++)
+                memcpy(dst + b * width + ((size_t)l * ndir + d) * H,
+                       finals + (((size_t)(first + l) * 2 + d) * B + b) * H, sizeof(float) * H);
 }
 
 static void dense_bridge(const rs_linear *L, rs_activation act, int B, const float *in, float *dst) {
@@ -133,7 +137,7 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
 
     ALLOC(out->init_h, (size_t)Ld * B * Hd);
     ALLOC(out->init_c, (size_t)Ld * B * Hd);
-    ALLOC(bridge_in, (size_t)B * (De > 2 * He ? De : 2 * He));
+    ALLOC(bridge_in, (size_t)B * (De > Le * 2 * He ? De : Le * 2 * He));
     if (m->bridge == RS_BRIDGE_MEAN) {
         for (int b = 0; b < B; b++) {
             float *dst = bridge_in + (size_t)b * De;
@@ -143,23 +147,27 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
         }
     }
     for (int l = 0; l < Ld; l++) {
-        int sl = m->bridge_from_top ? Le - 1 : l;
-        const float *fh = final_h + (size_t)sl * 2 * B * He, *bh = fh + (size_t)B * He;
-        const float *fc = final_c + (size_t)sl * 2 * B * He, *bc = fc + (size_t)B * He;
+        /* the encoder layers this decoder layer starts from (all_layers: dense only) */
+        const int all = m->bridge_from == RS_FROM_ALL_LAYERS;
+        const int first = all ? 0 : m->bridge_from == RS_FROM_TOP_LAYER ? Le - 1 : l;
+        const int count = all ? Le : 1;
         float *ih = out->init_h + (size_t)l * B * Hd, *ic = out->init_c + (size_t)l * B * Hd;
         int cell_bridged = m->lstm_cell == RS_LSTM_CELL_BRIDGED;
         switch (m->bridge) {
         case RS_BRIDGE_ZEROS:
             break;
-        case RS_BRIDGE_LAST:
+        case RS_BRIDGE_LAST: {
+            const float *fh = final_h + (size_t)first * 2 * B * He, *bh = fh + (size_t)B * He;
+            const float *fc = final_c + (size_t)first * 2 * B * He, *bc = fc + (size_t)B * He;
             merge_final(m, fh, bh, B, ih);
             if (cell_bridged) merge_final(m, fc, bc, B, ic);
             break;
+        }
         case RS_BRIDGE_DENSE:
-            concat_final(m, fh, bh, B, bridge_in);
+            concat_finals(m, final_h, first, count, B, bridge_in);
             dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
             if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l])) {
-                concat_final(m, fc, bc, B, bridge_in);
+                concat_finals(m, final_c, first, count, B, bridge_in);
                 dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
             }
             break;

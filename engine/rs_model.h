@@ -10,6 +10,8 @@
 
 typedef enum { RS_CELL_LSTM = 0, RS_CELL_GRU = 1, RS_CELL_RNN_TANH = 2, RS_CELL_RNN_RELU = 3 } rs_cell_kind;
 typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_BRIDGE_MEAN = 3 } rs_bridge_kind;
+/* which encoder layers' final states a last/dense bridge reads for decoder layer l */
+typedef enum { RS_FROM_MATCHING_LAYER = 0, RS_FROM_TOP_LAYER = 1, RS_FROM_ALL_LAYERS = 2 } rs_bridge_from;
 typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activation;
 typedef enum { RS_LSTM_CELL_ZEROS = 0, RS_LSTM_CELL_BRIDGED = 1, RS_LSTM_CELL_COPY_HIDDEN = 2 } rs_lstm_cell_init;
 typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3 } rs_score_kind;
@@ -53,7 +55,7 @@ typedef struct {
     int enc_width; /* D_e = D_m */
 
     /* bridge */
-    rs_bridge_kind bridge; int bridge_from_top; rs_activation bridge_activation;
+    rs_bridge_kind bridge; rs_bridge_from bridge_from; rs_activation bridge_activation;
     rs_lstm_cell_init lstm_cell;
     rs_linear bridge_hidden[RS_MAX_LAYERS], bridge_cell[RS_MAX_LAYERS];
 
@@ -71,6 +73,7 @@ typedef struct {
     rs_rnn dec[RS_MAX_LAYERS];
     int input_feeding;
     rs_linear attentional; /* luong, w may be NULL */
+    rs_activation attentional_activation; /* tanh, or identity (OpenNMT-py's mlp attention) */
     rs_readout_kind readout; int readout_state, readout_context, readout_embedding;
     rs_linear readout_layer;
     rs_linear output;

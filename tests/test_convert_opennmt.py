@@ -8,6 +8,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -53,7 +54,7 @@ def _run(translator, expected, beam):
 
 
 def test_fixtures_present():
-    assert len(NAMES) >= 6, NAMES
+    assert len(NAMES) >= 9, NAMES
     assert any(_expected(n)["framework"].startswith("OpenNMT-py 2.") for n in NAMES)
 
 
@@ -105,6 +106,57 @@ def test_cli_and_no_framework_import(tmp_path, capsys):
     assert config["decoder"]["type"] == "luong" and config["decoder"]["input_feeding"]
 
 
+@pytest.mark.parametrize("name,bridge_from,activation", [
+    ("brnn_gru_mlp_feed", None, "identity"),                      # mlp, input feeding
+    ("rnn_gru_mlp_bridge", "matching_layer", "identity"),         # mlp, no input feeding
+    ("brnn_lstm_dot_bridge_2layers", "matching_layer", "tanh"),   # rows = layers
+    ("rnn_lstm_general_feed_bridge_2layers", "all_layers", "tanh"),
+    ("brnn_lstm_mlp_feed_bridge_3layers", "all_layers", "identity"),
+])
+def test_mapping_of_attention_and_bridge(tmp_path, name, bridge_from, activation):
+    checkpoint = opennmt_py.load_checkpoint(os.path.join(FIXTURES, name, "model.pt"))
+    config, _, _, _ = opennmt_py.build(checkpoint)
+    assert config["decoder"]["attentional_layer"]
+    assert config["decoder"].get("attentional_activation", "tanh") == activation
+    assert config["bridge"]["type"] == ("dense" if bridge_from else "last")
+    if bridge_from:
+        assert config["bridge"]["from"] == bridge_from
+
+
+def _onmt_bridge(linear, states, layers, directions):
+    """OpenNMT-py 3.x RNNEncoder._bridge and decoder init_state for one state kind:
+    states [L·D, batch, h] -> decoder states [L, batch, D·h]."""
+    states = states.permute(1, 0, 2).contiguous()
+    size = states.size()
+    out = torch.relu(linear(states.view(-1, linear.in_features))).view(size)
+    out = out.permute(1, 0, 2).contiguous()
+    if directions == 2:
+        out = torch.cat([out[0::2], out[1::2]], 2)
+    return out
+
+
+@pytest.mark.parametrize("layers,directions", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1),
+                                               (3, 2), (4, 2)])
+def test_bridge_weights_equal_onmt_bridge(layers, directions):
+    """The canonical dense bridge (per decoder layer, over one or all encoder layers' final
+    states) computes exactly OpenNMT-py's reshaped Linear."""
+    h, batch = 3, 5
+    torch.manual_seed(layers * 10 + directions)
+    linear = torch.nn.Linear(layers * h, layers * h)
+    states = torch.randn(layers * directions, batch, h)
+    expected = _onmt_bridge(linear, states, layers, directions)
+    source, per_layer = opennmt_py._bridge_weights(
+        linear.weight.detach().numpy(), linear.bias.detach().numpy(), layers, directions, h)
+    assert source == ("matching_layer" if layers in (1, directions) else "all_layers")
+    finals = states.numpy()  # index k = layer·D + direction
+    for layer, (w, b) in enumerate(per_layer):
+        read = finals[layer * directions:(layer + 1) * directions] \
+            if source == "matching_layer" else finals
+        f = np.concatenate(list(read), axis=1)  # [batch, (layers read)·D·h]
+        got = np.maximum(f @ w.T + b, 0)
+        np.testing.assert_allclose(got, expected[layer].detach().numpy(), atol=1e-6)
+
+
 # ----- refusals
 
 
@@ -129,23 +181,12 @@ def test_unsupported_option_is_named(tmp_path, option, value):
     assert not os.path.exists(tmp_path / "out" / "config.json")
 
 
-def test_mlp_attention_with_input_feeding_is_refused(tmp_path):
-    """OpenNMT's mlp attentional layer has no tanh; fed back into the decoder it cannot be
-    folded into the output layer (the canonical attentional layer is always tanh)."""
-    checkpoint = opennmt_py.load_checkpoint(os.path.join(FIXTURES, "rnn_gru_mlp_bridge",
-                                                         "model.pt"))
-    checkpoint["opt"].input_feed = 1
-    path = str(tmp_path / "bad.pt")
-    torch.save(checkpoint, path)
-    with pytest.raises(ModelError, match="global_attention.*mlp.*attentional_activation"):
-        _convert(path, str(tmp_path / "out"))
-
-
-def test_layer_mixing_bridge_is_refused(tmp_path):
-    """A real OpenNMT-py checkpoint: rnn, 2 layers, bridge (one Linear over both layers)."""
-    with pytest.raises(ModelError, match="bridge.*mixes the final states of encoder layers"):
-        _convert(os.path.join(FIXTURES, "refused_rnn_bridge_2layers", "model.pt"),
+def test_coverage_attention_is_refused(tmp_path):
+    """A real OpenNMT-py checkpoint with coverage attention (its memory changes every step)."""
+    with pytest.raises(ModelError, match="coverage_attn"):
+        _convert(os.path.join(FIXTURES, "refused_rnn_coverage_attn", "model.pt"),
                  str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out" / "config.json")
 
 
 def test_unmapped_weight_is_refused(tmp_path):

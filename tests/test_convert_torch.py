@@ -282,6 +282,15 @@ def test_unused_tensors_are_refused(tmp_path):
                            str(tmp_path / "m"))
 
 
+def test_bridge_over_all_layers_is_refused(tmp_path):
+    model = _model("bahdanau")
+    config = json.loads(json.dumps(model.CONFIG))
+    config["bridge"].update({"type": "dense", "from": "all_layers"})
+    with pytest.raises(rnnsearch.ModelError, match="bridge.from = 'all_layers'"):
+        convert_state_dict(model.state_dict(), model.MAPPING, config, SRC, TGT,
+                           str(tmp_path / "m"))
+
+
 def test_vocabulary_and_shape_mismatches(tmp_path):
     model = _model("bahdanau")
     with pytest.raises(rnnsearch.ModelError, match="target vocabulary has 27 tokens but the "

@@ -20,7 +20,7 @@ def _config(cell="gru", layers=1, bidir="concat", residual=False, reset_after=Tr
             activation="tanh", decoder="bahdanau", dec_cell=None, dec_layers=None,
             score="additive", readout="none", readout_inputs=None, input_feeding=False,
             attentional_layer=True, query_projection=True, key_projection=True,
-            attentional_size=None, dec_residual=False):
+            attentional_size=None, dec_residual=False, attentional_activation="tanh"):
     memory = 2 * H if bidir == "concat" else H
     dec_hidden = memory
     encoder = {"embedding_size": E, "cell": cell, "hidden_size": H, "num_layers": layers,
@@ -36,7 +36,8 @@ def _config(cell="gru", layers=1, bidir="concat", residual=False, reset_after=Tr
         if readout_inputs:
             decoder_section["readout_inputs"] = readout_inputs
     if decoder == "luong":
-        decoder_section.update(input_feeding=input_feeding, attentional_layer=attentional_layer)
+        decoder_section.update(input_feeding=input_feeding, attentional_layer=attentional_layer,
+                               attentional_activation=attentional_activation)
         if attentional_size:
             decoder_section["attentional_size"] = attentional_size
     attention = None
@@ -87,6 +88,11 @@ MATRIX = {
     "gru-enc-lstm-dec-3layer-luong": dict(dec_cell="lstm", dec_layers=3, decoder="luong",
                                           score="general", bridge="mean",
                                           lstm_cell="copy_hidden", input_feeding=True),
+    # OpenNMT-py's shape: bridge over all layers' final states, mlp attention without tanh
+    "lstm-2layer-all-layers-3layer-luong-identity-feed": dict(
+        cell="lstm", layers=2, dec_layers=3, bridge="dense", bridge_from="all_layers",
+        lstm_cell="bridged", activation="relu", decoder="luong", score="additive",
+        input_feeding=True, attentional_activation="identity"),
 }
 
 

@@ -74,6 +74,12 @@ def test_weights_file_is_plain_safetensors(small_model_dir):
     (lambda c: c["encoder"].update(hidden_size=17), "shape"),
     (lambda c: c["special_tokens"].update(eos="<end>"), "special_tokens.eos"),
     (lambda c: c["decoder"].update(readout_size=21), "even"),
+    (lambda c: c["decoder"].update(attentional_activation="relu"),
+     "decoder.attentional_activation"),
+    (lambda c: c["decoder"].update(attentional_activation="identity"),  # bahdanau
+     "decoder.attentional_activation"),
+    (lambda c: c.setdefault("bridge", {}).update({"type": "mean", "from": "all_layers"}),
+     "bridge.from"),
 ])
 def test_bad_config_is_named(model_copy, edit, message):
     _edit_config(model_copy, edit)

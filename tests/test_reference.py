@@ -63,6 +63,10 @@ CONFIGS = {
     "dense-matching-copy-hidden": config_with(
         encoder=dict(TWO_LAYERS, cell="lstm"), decoder={"num_layers": 2},
         bridge={"type": "dense", "activation": "identity", "lstm_cell": "copy_hidden"}),
+    "dense-all-layers-bridged-3-decoder-layers": config_with(
+        encoder=dict(TWO_LAYERS, cell="lstm"), decoder={"num_layers": 3},
+        bridge={"type": "dense", "from": "all_layers", "activation": "relu",
+                "lstm_cell": "bridged"}),
     "mean-bridged": config_with(bridge={"type": "mean", "lstm_cell": "bridged"}),
     "zeros-bridge-copy-hidden": config_with(bridge={"type": "zeros", "lstm_cell": "copy_hidden"}),
     "readout-none": config_with(decoder={"readout": "none", "readout_size": None}),
@@ -81,6 +85,9 @@ CONFIGS = {
         decoder={"type": "luong", "input_feeding": True, "attentional_size": 7,
                  "cell": "gru", "gru_reset_after": False, **TWO_LAYERS},
         encoder=TWO_LAYERS),
+    "luong-identity-attentional-input-feeding": config_with(
+        attention={"score": "general", "size": None},
+        decoder={"type": "luong", "input_feeding": True, "attentional_activation": "identity"}),
     "luong-dot-no-attentional-layer": config_with(
         attention={"score": "dot", "size": None},
         decoder={"type": "luong", "attentional_layer": False, "cell": "rnn_tanh"}),
@@ -185,9 +192,11 @@ def np_bridge(t, config, memory, finals):
         if bridge["type"] == "last":
             h, c = merge(finals[source][0]), merge(finals[source][1])
         elif bridge["type"] == "dense":
-            h = dense(prefix + ".hidden", np.concatenate(finals[source][0]))
+            # all_layers: every encoder layer's [fwd; bwd] in layer order
+            read = finals if bridge["from"] == "all_layers" else [finals[source]]
+            h = dense(prefix + ".hidden", np.concatenate([s for hs, _ in read for s in hs]))
             if prefix + ".cell.weight" in t:
-                c = dense(prefix + ".cell", np.concatenate(finals[source][1]))
+                c = dense(prefix + ".cell", np.concatenate([s for _, cs in read for s in cs]))
         elif bridge["type"] == "mean":
             h = dense(prefix + ".hidden", memory.mean(axis=0))
             if prefix + ".cell.weight" in t:
@@ -251,8 +260,9 @@ def np_decode(t, config, ids, targets):
             context, a = np_attend(t, config, o, memory)
             final = np.concatenate([context, o])
             if dec["attentional_layer"]:
-                final = feed = np.tanh(t["decoder.attentional.weight"] @ final +
-                                       t["decoder.attentional.bias"])
+                act = np.tanh if dec["attentional_activation"] == "tanh" else (lambda v: v)
+                final = feed = act(t["decoder.attentional.weight"] @ final +
+                                   t["decoder.attentional.bias"])
         else:
             final, a = o, None
         logits = (t["decoder.output.weight"] @ final + t["decoder.output.bias"]).astype(

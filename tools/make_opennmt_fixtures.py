@@ -78,13 +78,28 @@ MODELS = {
         "rnn_type": "LSTM", "layers": 1, "rnn_size": 32, "global_attention": "general",
         "input_feed": 1, "bridge": True},
         "OpenNMT-py 2.x checkpoint (torchtext fields), LSTM, general, input feeding, bridge"),
+    "brnn_gru_mlp_feed": (3, {
+        "encoder_type": "brnn", "rnn_type": "GRU", "layers": 1, "hidden_size": 32,
+        "global_attention": "mlp", "input_feed": 1, "bridge": False},
+        "brnn GRU, mlp attention with input feeding (attentional vector without tanh, fed "
+        "back)"),
+    "rnn_lstm_general_feed_bridge_2layers": (3, {
+        "rnn_type": "LSTM", "layers": 2, "hidden_size": 32, "global_attention": "general",
+        "input_feed": 1, "bridge": True},
+        "rnn LSTM, 2 layers, general attention, input feeding, bridge over both layers' "
+        "final states (bridge.from all_layers)"),
+    "brnn_lstm_mlp_feed_bridge_3layers": (3, {
+        "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 3, "hidden_size": 32,
+        "global_attention": "mlp", "input_feed": 1, "bridge": True},
+        "brnn LSTM, 3 layers, mlp attention with input feeding, bridge mixing the layers' "
+        "final states (bridge.from all_layers)"),
 }
 # trained briefly, converted never: the converter must refuse them (tests check the message)
 REFUSED = {
-    "refused_rnn_bridge_2layers": (3, {
-        "rnn_type": "LSTM", "layers": 2, "hidden_size": 16, "global_attention": "general",
-        "input_feed": 1, "bridge": True, "train_steps": 1},
-        "unidirectional 2-layer bridge: one Linear over both layers' final states"),
+    "refused_rnn_coverage_attn": (3, {
+        "rnn_type": "LSTM", "layers": 1, "hidden_size": 16, "global_attention": "general",
+        "input_feed": 1, "coverage_attn": True, "train_steps": 1},
+        "coverage attention: the memory bank changes every step"),
 }
 
 

@@ -37,7 +37,8 @@ _SCHEMA = {
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
-                "attentional_size": None, "readout": "none", "readout_size": None,
+                "attentional_size": None, "attentional_activation": "tanh",
+                "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"]},
 }
 
@@ -48,7 +49,7 @@ _CHOICES = {
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
     ("bridge", "type"): ("zeros", "last", "dense", "mean"),
-    ("bridge", "from"): ("matching_layer", "top_layer"),
+    ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
     ("attention", "type"): ("global",),
@@ -56,6 +57,7 @@ _CHOICES = {
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
+    ("decoder", "attentional_activation"): ("tanh", "identity"),
 }
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
@@ -145,6 +147,9 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["from"] == "all_layers" and bridge["type"] != "dense":
+        raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
+                         f"got {bridge['type']!r}")
     if bridge["type"] == "last" and dims.encoder_final_width != dec["hidden_size"]:
         raise ModelError(f"config.json: bridge.type 'last' needs the encoder's merged final state "
                          f"width ({dims.encoder_final_width}) = decoder.hidden_size "
@@ -152,6 +157,11 @@ def _check_consistency(config: dict) -> None:
     if dec["type"] == "luong":
         if dec["input_feeding"] and not dec["attentional_layer"]:
             raise ModelError("config.json: decoder.input_feeding needs decoder.attentional_layer")
+    if dec["attentional_activation"] != "tanh" and not (
+            dec["type"] == "luong" and dec["attentional_layer"]):
+        raise ModelError(f"config.json: decoder.attentional_activation = "
+                         f"{dec['attentional_activation']!r} needs a luong decoder with "
+                         "attentional_layer")
     if dec["type"] == "bahdanau":
         inputs = dec["readout_inputs"]
         if not isinstance(inputs, list) or not inputs or len(set(inputs)) != len(inputs) \
@@ -194,10 +204,14 @@ class Dimensions:
     attentional_width: int    # D_a
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
+    bridge_input_width: int   # F: what a dense bridge reads
 
     @staticmethod
     def of(config: dict) -> "Dimensions":
         enc, dec, att = config["encoder"], config["decoder"], config["attention"]
+        # a dense bridge reads one layer's final states, or all layers', directions concatenated
+        bridge_in = enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * (
+            enc["num_layers"] if config["bridge"]["from"] == "all_layers" else 1)
         merged = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat"
                                        else 1)
         memory = merged
@@ -218,7 +232,8 @@ class Dimensions:
             out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
         else:
             out_in = hd
-        return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in)
+        return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
+                          bridge_in)
 
 
 @dataclass(frozen=True)
@@ -256,8 +271,7 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                                       enc["hidden_size"], width))
 
     if bridge["type"] in ("dense", "mean"):
-        width = dims.memory_width if bridge["type"] == "mean" else \
-            enc["hidden_size"] * len(directions)
+        width = dims.memory_width if bridge["type"] == "mean" else dims.bridge_input_width
         states = ["hidden"]
         if dec["cell"] == "lstm" and bridge["lstm_cell"] == "bridged":
             states.append("cell")

@@ -229,13 +229,6 @@ def _check_options(opt: _Options) -> dict:
     if attention == "none" and input_feed:
         _refuse("input_feed", 1, "input feeding without attention feeds the previous decoder "
                 "output into the decoder, which the canonical 'none' decoder cannot do")
-    if attention == "mlp" and input_feed:
-        _refuse("global_attention", "mlp",
-                "with input_feed the attentional vector h~ = W_out [c; s] + b (no tanh, "
-                "OpenNMT's mlp attention) is fed back into the decoder; the canonical format "
-                "only has h~ = tanh(W_c [c; s] + b_c) (it would need "
-                "decoder.attentional_activation = identity). Without input_feed the model "
-                "converts")
     return {"bidirectional": encoder_type == "brnn", "rnn_type": rnn_type,
             "attention": attention, "input_feed": input_feed,
             "bridge": bool(opt.get("bridge", default=False))}
@@ -389,43 +382,38 @@ def _copy_rnn(weights: _Weights, tensors: dict, source: str, target: str) -> Non
 
 
 def _bridge_weights(weight: np.ndarray, bias: np.ndarray, layers: int, directions: int,
-                    h: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """OpenNMT-py's bridge as canonical per-layer dense weights, or ModelError.
+                    h: int) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """OpenNMT-py's bridge as canonical per-decoder-layer dense weights: (bridge.from, [(W_l,
+    b_l)]).
 
     OpenNMT reshapes the final states (index k = layer·D + direction) into rows of L states
     (row r holds states r·L … r·L+L−1), applies one Linear(L·h → L·h) + ReLU to every row
-    and reads them back in the same order; decoder layer l then starts from states 2l, 2l+1
-    (brnn, concatenated) or l. This works out to a per-layer dense bridge only when every
-    decoder layer's states come from rows holding exactly that encoder layer's states."""
+    and reads them back in the same order; decoder layer l then starts from states l·D …
+    l·D+D−1 (brnn: concatenated). So W_l reads all L·D final states in (layer, direction)
+    order (`all_layers`), with zeros outside the row each of its outputs comes from. When
+    those rows hold only encoder layer l's own states (L = 1, or brnn with L = 2), W_l is
+    cut down to those columns (`matching_layer`)."""
     total = layers * directions
-    row_of = [k // layers for k in range(total)]
-    position = [k % layers for k in range(total)]
+    own_layer_only = True
     result = []
     for layer in range(layers):
-        outputs = [layer * directions + d for d in range(directions)]
-        sources = sorted({j for k in outputs for j in range(total) if row_of[j] == row_of[k]})
-        wanted = [layer * directions + d for d in range(directions)]
-        if sources != wanted:
-            needed = sorted({j // directions for j in sources})
-            raise ModelError(
-                f"OpenNMT-py option bridge = True with enc_layers = {layers} and "
-                f"{'brnn' if directions == 2 else 'rnn'} is not supported: its Linear("
-                f"{layers * h} -> {layers * h}) mixes the final states of encoder layers "
-                f"{needed} into decoder layer {layer}'s initial state, and the canonical dense "
-                "bridge reads one encoder layer's final state (bridge.from matching_layer or "
-                "top_layer). It would need a bridge over all layers' final states "
-                "concatenated in (layer, direction) order")
-        w = np.zeros((directions * h, directions * h), np.float64)
-        b = np.zeros(directions * h, np.float64)
-        for i, k in enumerate(outputs):
-            rows = slice(position[k] * h, (position[k] + 1) * h)
-            b[i * h:(i + 1) * h] = bias[rows]
-            for jj, j in enumerate(wanted):
-                if row_of[j] == row_of[k]:  # state j is in the row that produces state k
-                    w[i * h:(i + 1) * h, jj * h:(jj + 1) * h] = \
-                        weight[rows, position[j] * h:(position[j] + 1) * h]
-        result.append((w.astype(np.float32), b.astype(np.float32)))
-    return result
+        w = np.zeros((directions * h, total * h), np.float32)
+        b = np.zeros(directions * h, np.float32)
+        for i in range(directions):
+            row, position = divmod(layer * directions + i, layers)  # where output i comes from
+            out_rows = slice(i * h, (i + 1) * h)
+            weight_rows = slice(position * h, (position + 1) * h)
+            b[out_rows] = bias[weight_rows]
+            for j in range(row * layers, (row + 1) * layers):  # the states in that row
+                w[out_rows, j * h:(j + 1) * h] = \
+                    weight[weight_rows, (j % layers) * h:(j % layers + 1) * h]
+                own_layer_only &= j // directions == layer
+        result.append((w, b))
+    if not own_layer_only:
+        return "all_layers", result
+    width = directions * h
+    return "matching_layer", [(np.ascontiguousarray(w[:, layer * width:(layer + 1) * width]), b)
+                              for layer, (w, b) in enumerate(result)]
 
 
 def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
@@ -490,10 +478,11 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
         for state, index in states:
             w = weights.take(f"encoder.bridge.{index}.weight")
             b = weights.take(f"encoder.bridge.{index}.bias")
-            for layer, (lw, lb) in enumerate(_bridge_weights(w, b, enc_layers, directions, h)):
+            source, per_layer = _bridge_weights(w, b, enc_layers, directions, h)
+            for layer, (lw, lb) in enumerate(per_layer):
                 tensors[f"bridge.layers.{layer}.{state}.weight"] = lw
                 tensors[f"bridge.layers.{layer}.{state}.bias"] = lb
-        bridge = {"type": "dense", "from": "matching_layer", "activation": "relu",
+        bridge = {"type": "dense", "from": source, "activation": "relu",
                   "lstm_cell": "bridged" if enc_cell == "lstm" else "zeros"}
     else:
         bridge = {"type": "last", "from": "matching_layer",
@@ -505,14 +494,13 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
     kind = options["attention"]
     decoder = {"embedding_size": int(tensors["decoder.embedding.weight"].shape[1]),
                "cell": dec_cell, "hidden_size": int(hd), "num_layers": dec_layers}
-    generator_w = weights.take("generator.weight")
+    tensors["decoder.output.weight"] = weights.take("generator.weight")
     generator_b = weights.take_optional("generator.bias")
+    if generator_b is not None:
+        tensors["decoder.output.bias"] = generator_b
     if kind == "none":
         attention = None
         decoder["type"] = "none"
-        tensors["decoder.output.weight"] = generator_w
-        if generator_b is not None:
-            tensors["decoder.output.bias"] = generator_b
     else:
         decoder.update(type="luong", input_feeding=feed)
         if kind == "dot":
@@ -528,28 +516,14 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
             tensors["attention.query.bias"] = weights.take("decoder.attn.linear_query.bias")
             tensors["attention.key.weight"] = weights.take("decoder.attn.linear_context.weight")
             tensors["attention.v"] = weights.take("decoder.attn.v.weight").reshape(-1)
-        linear_out = weights.take("decoder.attn.linear_out.weight")  # input [c; q]
+        # linear_out, input [c; q]: h~ = tanh(W [c; s]) for dot/general, W [c; s] + b
+        # without tanh for mlp
+        decoder.update(attentional_layer=True,
+                       attentional_activation="identity" if kind == "mlp" else "tanh")
+        tensors["decoder.attentional.weight"] = weights.take("decoder.attn.linear_out.weight")
         linear_out_b = weights.take_optional("decoder.attn.linear_out.bias")
-        if kind in ("dot", "general"):
-            decoder["attentional_layer"] = True  # h~ = tanh(W [c; s])
-            tensors["decoder.attentional.weight"] = linear_out
-            if linear_out_b is not None:
-                tensors["decoder.attentional.bias"] = linear_out_b
-            tensors["decoder.output.weight"] = generator_w
-            if generator_b is not None:
-                tensors["decoder.output.bias"] = generator_b
-        else:
-            # mlp: h~ = W [c; s] + b without tanh, not fed back (input_feed was refused):
-            # logits = G (W [c; s] + b) + g, folded into one output layer over [c; s]
-            decoder["attentional_layer"] = False
-            g64 = generator_w.astype(np.float64)
-            tensors["decoder.output.weight"] = (g64 @ linear_out.astype(np.float64)
-                                                ).astype(np.float32)
-            bias = np.zeros(generator_w.shape[0]) if generator_b is None \
-                else generator_b.astype(np.float64)
-            if linear_out_b is not None:
-                bias = bias + g64 @ linear_out_b.astype(np.float64)
-            tensors["decoder.output.bias"] = bias.astype(np.float32)
+        if linear_out_b is not None:
+            tensors["decoder.attentional.bias"] = linear_out_b
 
     leftover = weights.unused()
     if leftover:

@@ -271,6 +271,8 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                      _rnn_params(w, name, "encoder.rnn", index, reverse))
 
     # bridge
+    if br["from"] == "all_layers":  # concat_order names one layer's forward/backward parts
+        raise ModelError("bridge.from = 'all_layers' is not supported by this converter")
     if br["type"] in ("dense", "mean"):
         H_e = enc["hidden_size"]
         widths = {"forward": H_e, "backward": H_e} if br["type"] == "dense" else \

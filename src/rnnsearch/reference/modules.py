@@ -199,7 +199,8 @@ class Bridge(nn.Module):
         self.layers = nn.ModuleList()
         if self.type in ("dense", "mean"):
             width = memory_width if self.type == "mean" else \
-                enc["hidden_size"] * (2 if enc["bidirectional"] else 1)
+                enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * \
+                (self.encoder_layers if self.source == "all_layers" else 1)
             for _ in range(self.num_layers):
                 linears = {"hidden": nn.Linear(width, self.hidden_size)}
                 if self.lstm_cell == "bridged":
@@ -219,8 +220,12 @@ class Bridge(nn.Module):
         for layer in range(self.num_layers):
             h = c = zeros
             if self.type in ("last", "dense"):
-                source = self.encoder_layers - 1 if self.source == "top_layer" else layer
-                hs, cs = finals[source]
+                if self.source == "all_layers":  # every layer's [fwd; bwd], in layer order
+                    hs = [state for layer_hs, _ in finals for state in layer_hs]
+                    cs = [state for _, layer_cs in finals for state in layer_cs]
+                else:
+                    hs, cs = finals[self.encoder_layers - 1 if self.source == "top_layer"
+                                    else layer]
                 if self.type == "last":
                     h, c = self._merge(hs), self._merge(cs)
                 else:  # dense reads both directions concatenated, forward first
@@ -309,6 +314,7 @@ class Decoder(nn.Module):
         self.readout_type = dec["readout"]
         self.readout_inputs = dec["readout_inputs"]
         self.attentional_width = dec["attentional_size"] or self.hidden_size
+        self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
         self.embedding = nn.Embedding(vocab_size, E)
         first = E + {"bahdanau": memory_width,
                      "luong": self.attentional_width if self.input_feeding else 0,
@@ -419,7 +425,7 @@ class Seq2Seq(nn.Module):
             context, weights = self.attention(o, keys, memory, mask)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
-                final = torch.tanh(dec.attentional(final))
+                final = dec.attentional_activation(dec.attentional(final))
                 feed = final if dec.input_feeding else None
         else:
             o, hidden, cell = dec.layers_step(embedded, state)
