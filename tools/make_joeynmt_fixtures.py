@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 
+from fixture_common import run_command as _run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "joeynmt")
 LETTERS = list("abcdefghijkl")
@@ -77,14 +79,6 @@ MODELS = {
         "tied_softmax": True},
         "GRU 1+2 layers, luong, zero init, tied softmax, scaled embeddings"),
 }
-
-
-def _run(command, env=None, cwd=None):
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
-    if result.returncode:
-        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
-        raise SystemExit(f"failed: {' '.join(command)}")
-    return result
 
 
 def _write_data(work):

@@ -35,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 
+from fixture_common import run_command as _run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opennmt")
 LETTERS = list("abcdefghijkl")
@@ -101,14 +103,6 @@ REFUSED = {
         "input_feed": 1, "coverage_attn": True, "train_steps": 1},
         "coverage attention: the memory bank changes every step"),
 }
-
-
-def _run(command, env=None, cwd=None):
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
-    if result.returncode:
-        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
-        raise SystemExit(f"failed: {' '.join(command)}")
-    return result
 
 
 def _env(work):
