@@ -31,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 
