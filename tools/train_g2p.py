@@ -4,6 +4,8 @@
     python tools/train_g2p.py --minutes 60 --arch bahdanau --seed 1 -o src/rnnsearch/models/g2p-en
 
 (the shipped model: that command, 60 minutes on 2 cores, best dev WER at epoch 17).
+Bahdanau was chosen by validation: with --minutes 12 --threads 1 run side by side, dev
+greedy WER 37.4 % (bahdanau) vs 45.0 % (luong).
 
 The model is the PyTorch reference `rnnsearch.reference.Seq2Seq` (bidirectional GRU
 encoder, attention decoder; --cell lstm for LSTMs) trained with teacher forcing, Adam and label smoothing on
