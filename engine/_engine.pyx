@@ -72,6 +72,7 @@ cdef extern from "rs_model.h" nogil:
                      const int *ids, int stride, const int *lengths,
                      rs_result *results, char *err, size_t err_size)
     void rs_free_results(rs_result *results, int batch)
+    bint RS_HAS_LINEAR(rs_linear L)
 
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()
@@ -334,7 +335,7 @@ cdef class Engine:
             m.att_query = self._linear(tensors, "attention.query")
             if "attention.v" in tensors:
                 m.att_v = self._ptr(tensors["attention.v"])
-            if m.att_key.w != NULL or m.att_key.wq != NULL:
+            if RS_HAS_LINEAR(m.att_key):
                 m.key_width = m.att_key.out
 
         m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
@@ -348,7 +349,7 @@ cdef class Engine:
         m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
         m.attentional = self._linear(tensors, "decoder.attentional")
         m.attentional_activation = _ACTIVATIONS[dec["attentional_activation"]]
-        m.attentional_width = m.attentional.out if m.attentional.w != NULL or m.attentional.wq != NULL else 0
+        m.attentional_width = m.attentional.out if RS_HAS_LINEAR(m.attentional) else 0
         m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
         inputs = dec["readout_inputs"]
         m.readout_state = "state" in inputs

@@ -34,8 +34,9 @@ typedef struct {
     const float *wq_scale;
 } rs_linear;
 
-/* Whether the layer exists (float weights, or weights quantized at load or in the file). */
-#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).qweight != NULL)
+/* Whether the layer exists: float weights, int8 weights from the file (before or after
+ * they are laid out), or float weights quantized at load. */
+#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).wq != NULL || (L).qweight != NULL)
 
 typedef struct {
     rs_cell_kind cell;

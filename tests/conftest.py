@@ -1,5 +1,3 @@
-import os
-
 import pytest
 
 from rnnsearch.random_model import write_random_model

@@ -3,7 +3,6 @@
 unsupported options must be refused by name. JoeyNMT is not needed: the fixtures hold its
 outputs."""
 import argparse
-import glob
 import json
 import math
 import os
@@ -19,15 +18,15 @@ from rnnsearch import ModelError  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
 from rnnsearch.convert import joeynmt  # noqa: E402
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "joeynmt")
-NAMES = sorted(os.path.basename(os.path.dirname(p))
-               for p in glob.glob(os.path.join(FIXTURES, "*", "expected.json")))
+from framework_fixtures import fixture_dir, fixture_names, load_expected  # noqa: E402
+
+FIXTURES = fixture_dir("joeynmt")
+NAMES = fixture_names("joeynmt")
 TOL = 1e-4
 
 
 def _expected(name):
-    with open(os.path.join(FIXTURES, name, "expected.json"), encoding="utf-8") as f:
-        return json.load(f)
+    return load_expected("joeynmt", name)
 
 
 def _convert(model, output, **options):

@@ -2,7 +2,6 @@
 must translate exactly as OpenNMT-py translated them, and unsupported options must be
 refused by name. OpenNMT-py is not needed: the fixtures hold its outputs."""
 import argparse
-import glob
 import json
 import math
 import os
@@ -18,15 +17,15 @@ from rnnsearch import ModelError  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
 from rnnsearch.convert import opennmt_py  # noqa: E402
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "opennmt")
-NAMES = sorted(os.path.basename(os.path.dirname(p))
-               for p in glob.glob(os.path.join(FIXTURES, "*", "expected.json")))
+from framework_fixtures import fixture_dir, fixture_names, load_expected  # noqa: E402
+
+FIXTURES = fixture_dir("opennmt")
+NAMES = fixture_names("opennmt")
 TOL = 1e-4
 
 
 def _expected(name):
-    with open(os.path.join(FIXTURES, name, "expected.json"), encoding="utf-8") as f:
-        return json.load(f)
+    return load_expected("opennmt", name)
 
 
 def _convert(path, output):

@@ -8,7 +8,7 @@ import pytest
 
 import rnnsearch
 from rnnsearch.cli import main as cli_main
-from rnnsearch.quantize import dequantize_tensors, quantize_model_dir, quantize_rows
+from rnnsearch.quantize import quantize_model_dir, quantize_rows
 from rnnsearch.random_model import write_random_model
 from rnnsearch.safetensors_io import read_safetensors, write_safetensors
 

@@ -26,16 +26,14 @@ import argparse
 import ast
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
 
-from fixture_common import run_command as _run
+from fixture_common import run_command as _run, write_reversal_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "joeynmt")
-LETTERS = list("abcdefghijkl")
 MAX_LENGTH = 30
 BEAM = 5
 SOURCES = [
@@ -81,14 +79,7 @@ MODELS = {
 
 
 def _write_data(work):
-    rng = random.Random(0)
-    for split, count in (("train", 3000), ("dev", 50)):
-        with open(os.path.join(work, f"{split}.src"), "w") as s, \
-                open(os.path.join(work, f"{split}.trg"), "w") as t:
-            for _ in range(count):
-                x = [rng.choice(LETTERS) for _ in range(rng.randint(2, 7))]
-                s.write(" ".join(x) + "\n")
-                t.write(" ".join(c.upper() for c in reversed(x)) + "\n")
+    write_reversal_task(work, "dev", "trg")
     for ext in ("src", "trg"):  # the test "references" are unused; JoeyNMT wants the file
         with open(os.path.join(work, f"test.{ext}"), "w") as f:
             f.write("\n".join(SOURCES) + "\n")

@@ -29,16 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
 
-from fixture_common import run_command as _run
+from fixture_common import run_command as _run, write_reversal_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opennmt")
-LETTERS = list("abcdefghijkl")
 MAX_LENGTH = 30
 BEAM = 5
 
@@ -117,14 +115,7 @@ def _env(work):
 
 
 def _write_data(work):
-    rng = random.Random(0)
-    for split, count in (("train", 3000), ("valid", 50)):
-        with open(os.path.join(work, f"{split}.src"), "w") as s, \
-                open(os.path.join(work, f"{split}.tgt"), "w") as t:
-            for _ in range(count):
-                x = [rng.choice(LETTERS) for _ in range(rng.randint(2, 7))]
-                s.write(" ".join(x) + "\n")
-                t.write(" ".join(c.upper() for c in reversed(x)) + "\n")
+    write_reversal_task(work, "valid", "tgt")
     with open(os.path.join(work, "test.src"), "w") as f:
         f.write("\n".join(SOURCES) + "\n")
 

@@ -41,7 +41,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "OPENBLAS_NUM_THREADS=1")
 
 
-def _sources(vocab_size: int, count: int, length: int, seed: int = 0) -> list[list[int]]:
+def random_sources(vocab_size: int, count: int, length: int, seed: int = 0) -> list[list[int]]:
     rng = np.random.default_rng(seed)
     return [list(rng.integers(4, vocab_size, length)) for _ in range(count)]
 
@@ -122,7 +122,7 @@ def run_bench(args) -> int:
         for case in cases:
             batch, beam = CASES[case]
             count = args.batch1_sentences if batch == 1 else n_b32
-            sources = _sources(vocab, count, args.source_length)
+            sources = random_sources(vocab, count, args.source_length)
             times = {"rnnsearch": [], "torch": []}
             for _ in range(args.repeat):
                 times["rnnsearch"].append(_time_rnnsearch(translator, sources, batch, beam,

@@ -42,7 +42,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from .bench import _sources
+from .bench import random_sources
 from .errors import ModelError
 from .random_model import vocabularies
 from .reference import export_model_dir, random_model
@@ -684,7 +684,7 @@ def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
     bos, eos = target["<s>"], target["</s>"]
     peers = [OrtBeamSearch(graphs, bos, eos), TorchBeamSearch(model, bos, eos)]
     count = max(args.sentences, args.batch_size)
-    sentences = np.array(_sources(size.source_vocab, count, size.source_length), np.int64)
+    sentences = np.array(random_sources(size.source_vocab, count, size.source_length), np.int64)
     batch_sentences = sentences[:args.batch_size]
     progress(f"[{size.name}] identity check")
     result = SizeResult(size, failure,

@@ -10,10 +10,9 @@ def describe(path: str) -> str:
     files = load_model_dir(path)
     c = files.config
     enc, dec, att, bridge = c["encoder"], c["decoder"], c["attention"], c["bridge"]
-    from .quantize import SCALE_SUFFIX
-    int8 = {name for name, t in files.tensors.items() if t.dtype.name == "int8"}
-    params = sum(int(t.size) for name, t in files.tensors.items()
-                 if not (name.endswith(SCALE_SUFFIX) and name[:-len(SCALE_SUFFIX)] in int8))
+    from .quantize import scale_names
+    scales = scale_names(files.tensors)
+    params = sum(int(t.size) for name, t in files.tensors.items() if name not in scales)
     size = os.path.getsize(os.path.join(path, WEIGHTS_FILE))
     direction = f"bidirectional ({enc['merge']})" if enc["bidirectional"] else "unidirectional"
     lines = [
@@ -21,7 +20,7 @@ def describe(path: str) -> str:
         f"encoder:    {enc['num_layers']} x {enc['cell']} {enc['hidden_size']}, {direction}"
         f"{', residual' if enc['residual'] else ''}; embeddings {enc['embedding_size']}",
         f"bridge:     {bridge['type']}",
-        f"attention:  " + ("none" if att is None else
+        "attention:  " + ("none" if att is None else
                            f"{att['type']} {att['score']}"
                            + (f" (size {att['size']})" if att.get("size") else "")),
         f"decoder:    {dec['type']}, {dec['num_layers']} x {dec['cell']} {dec['hidden_size']}"
@@ -32,6 +31,6 @@ def describe(path: str) -> str:
         f"vocabulary: source {len(files.source_vocab)} ({c['source']['tokenizer']}), "
         f"target {len(files.target_vocab)} ({c['target']['tokenizer']})",
         f"parameters: {params:,} ({size / 1e6:.1f} MB of weights"
-        + (f"; {len(int8)} matrices int8 with per-row scales)" if int8 else ")"),
+        + (f"; {len(scales)} matrices int8 with per-row scales)" if scales else ")"),
     ]
     return "\n".join(lines)

@@ -327,11 +327,9 @@ def check_tensors(config: dict, tensors: dict, source_vocab_size: int,
                   target_vocab_size: int, where: str = "model.safetensors") -> None:
     """ModelError naming the first missing, extra, mis-shaped or non-float32 tensor."""
     import numpy as np
-    from .quantize import SCALE_SUFFIX, is_quantizable
+    from .quantize import is_quantizable, scale_names
     specs = expected_tensors(config, source_vocab_size, target_vocab_size)
-    scales = {name + SCALE_SUFFIX for name in specs
-              if name in tensors and tensors[name].dtype == np.int8}
-    extra = sorted(set(tensors) - set(specs) - scales)
+    extra = sorted(set(tensors) - set(specs) - scale_names(tensors))
     if extra:
         raise ModelError(f"{where}: unexpected tensor(s) for this config: {extra}")
     for name, spec in specs.items():

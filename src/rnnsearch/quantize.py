@@ -18,6 +18,11 @@ def is_quantizable(name: str, shape: tuple) -> bool:
     return len(shape) == 2 and ".embedding." not in name
 
 
+def scale_names(tensors: dict[str, np.ndarray]) -> set[str]:
+    """The `<name>_scale` companions of the int8 matrices among `tensors`."""
+    return {name + SCALE_SUFFIX for name, value in tensors.items() if value.dtype == np.int8}
+
+
 def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row symmetric int8: scale = max|row| / 127 (1 for an all-zero row), values
     rounded half to even and clipped to ±127 — the engine's rs_quantize_linear."""
@@ -32,9 +37,7 @@ def quantize_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """float32 tensors -> the stored int8 form (already int8 tensors are kept)."""
     out = {}
     for name, value in tensors.items():
-        if name.endswith(SCALE_SUFFIX) and name[:-len(SCALE_SUFFIX)] in tensors:
-            out[name] = value
-        elif value.dtype == np.float32 and is_quantizable(name, value.shape):
+        if value.dtype == np.float32 and is_quantizable(name, value.shape):
             out[name], out[name + SCALE_SUFFIX] = quantize_rows(value)
         else:
             out[name] = value
@@ -43,13 +46,10 @@ def quantize_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def dequantize_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The float32 view of a model's tensors (int8 matrices times their scales)."""
-    out = {}
-    for name, value in tensors.items():
-        if value.dtype == np.int8:
-            out[name] = value.astype(np.float32) * tensors[name + SCALE_SUFFIX][:, None]
-        elif not (name.endswith(SCALE_SUFFIX) and name[:-len(SCALE_SUFFIX)] in tensors):
-            out[name] = value
-    return out
+    scales = scale_names(tensors)
+    return {name: value.astype(np.float32) * tensors[name + SCALE_SUFFIX][:, None]
+            if value.dtype == np.int8 else value
+            for name, value in tensors.items() if name not in scales}
 
 
 def quantize_model_dir(source: str, output: str) -> None:

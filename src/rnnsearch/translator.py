@@ -158,11 +158,11 @@ class Translator:
         source token it attended to most. Positions count the given source tokens only:
         the BOS/EOS/padding the model adds are left out."""
         src = self.config["source"]
-        ids_length = attention.shape[1] if attention.ndim == 2 else 0
         start = int(src["add_bos"])
         if src["pad_to_length"] is not None and src["padding"] == "pre":
-            start += ids_length - source_length - int(src["add_bos"]) - int(src["add_eos"])
-        columns = attention[:, start:start + source_length] if ids_length else attention
+            start += attention.shape[1] - source_length - int(src["add_bos"]) - \
+                int(src["add_eos"])
+        columns = attention[:, start:start + source_length]
         if columns.size == 0:
             return []
         return [(int(j), t) for t, j in enumerate(columns.argmax(axis=1))]

@@ -152,7 +152,7 @@ def _is_int(dtype) -> bool:
 
 
 def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: dict):
-    from .onnx_graph import input_infos, plain, run_all
+    from .onnx_graph import input_infos, run_all
 
     rng = np.random.default_rng(1234)
     enc_inputs = input_infos(enc_model)

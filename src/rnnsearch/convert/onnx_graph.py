@@ -187,7 +187,7 @@ class Graph:
         """True when the tensor depends on a graph input other than through its shape."""
         if name in self._input_dependent:
             return self._input_dependent[name]
-        stack, order = [name], []
+        stack = [name]
         while stack:  # iterative post-order to survive deep graphs
             n = stack.pop()
             if n in self._input_dependent:
