@@ -19,6 +19,8 @@ cdef extern from "rs_model.h" nogil:
         const signed char *qweight
         const signed char *wq
         const float *wq_scale
+        int qsplit[3]
+        int nqsplit
     ctypedef struct rs_rnn:
         int cell
         int reset_after
@@ -90,6 +92,7 @@ cdef extern from "rs_gemm_int8.h" nogil:
 
 cdef extern from "rs_vmath.h" nogil:
     void rs_vexp(float *x, int n)
+    float rs_log_softmax(float *x, int n, float *tmp)
     void rs_vtanh(float *x, int n)
     void rs_vsigmoid(float *x, int n)
 
@@ -142,11 +145,19 @@ def kernel_isa(str compute_type="float32"):
 
 
 def elementwise(str name, x):
-    """exp, tanh or sigmoid of a float32 vector with this CPU's kernels (for tests)."""
+    """exp, tanh, sigmoid or log_softmax of a float32 vector with this CPU's kernels (for
+    tests)."""
     out = np.array(x, dtype=np.float32).ravel().copy()
     cdef float[::1] v = out
     cdef int n = out.shape[0]
+    cdef float[::1] tmp
     if n == 0:
+        return out
+    if name == "log_softmax":
+        tmp = np.empty(n, np.float32)
+        top = rs_log_softmax(&v[0], n, &tmp[0])
+        if top != top:   # NaN in the input: the engine reports it instead of scoring
+            return np.full(n, np.nan, np.float32)
         return out
     if name == "exp":
         rs_vexp(&v[0], n)
@@ -159,8 +170,9 @@ def elementwise(str name, x):
     return out
 
 
-def linear_int8(x, weight, bias=None):
-    """x W^T + b through this CPU's int8 kernel (weights quantized per row), for tests."""
+def linear_int8(x, weight, bias=None, splits=()):
+    """x W^T + b through this CPU's int8 kernel (weights quantized per row; x quantized
+    per row and per part between the column offsets `splits`), for tests."""
     cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
     cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
     out = np.zeros((xv.shape[0], wv.shape[0]), np.float32)
@@ -177,6 +189,11 @@ def linear_int8(x, weight, bias=None):
     if bias is not None:
         bv = np.ascontiguousarray(bias, dtype=np.float32)
         lin.b = &bv[0]
+    if len(splits) > 3:
+        raise ValueError("at most 3 splits")
+    for k, at in enumerate(splits):
+        lin.qsplit[k] = at
+    lin.nqsplit = len(splits)
     if rs_quantize_linear(&lin, &owned):
         raise MemoryError()
     try:
@@ -275,10 +292,31 @@ cdef class Engine:
             self._pack(&rnn.hh)
         return 0
 
+    cdef void _split_concatenations(self):
+        """Tell the int8 kernel where the inputs of the decoder's products are
+        concatenations of differently scaled vectors, so each part is quantized with its
+        own scale (float32 ignores the splits)."""
+        cdef rs_model *m = &self.model
+        cdef int width = 0
+        if m.dec_layers > 0 and m.dec[0].ih.input > m.tgt_embedding_size:
+            m.dec[0].ih.qsplit[0] = m.tgt_embedding_size   # [embedding; context or feed]
+            m.dec[0].ih.nqsplit = 1
+        m.attentional.qsplit[0] = m.enc_width               # [context; state]
+        m.attentional.nqsplit = 1
+        m.readout_layer.nqsplit = 0
+        for present, size in ((m.readout_state, m.dec_hidden), (m.readout_context, m.enc_width),
+                              (m.readout_embedding, m.tgt_embedding_size)):
+            if present:
+                if width > 0:
+                    m.readout_layer.qsplit[m.readout_layer.nqsplit] = width
+                    m.readout_layer.nqsplit += 1
+                width += size
+
     cdef int _pack_all(self) except -1:
         """Lay every matrix out once for this CPU's SIMD kernel."""
         cdef rs_model *m = &self.model
         cdef int l, d
+        self._split_concatenations()
         for l in range(m.enc_layers):
             for d in range(2 if m.enc_bidirectional else 1):
                 self._pack_rnn(&m.enc[l][d])

@@ -42,6 +42,16 @@ const char *rs_int8_isa(void) {
 
 static inline int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
+/* Output panels per L2-sized block of int8 weights (16 outputs x in_pad bytes a panel,
+ * whatever the layout): every row tile runs over one block before the next, so the
+ * weights stream from memory once per call instead of once per row tile (a multiple of
+ * 4 panels: the VNNI tiles are 4 panels wide). */
+#define Q_L2_BLOCK_BYTES (256 * 1024)
+static inline int panel_block(int in_pad) {
+    int pb = Q_L2_BLOCK_BYTES / (16 * (in_pad > 0 ? in_pad : 1));
+    return pb < 4 ? 4 : pb / 4 * 4;
+}
+
 /* Per-thread scratch for the quantized rows: grown when needed, freed at thread exit. */
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -65,53 +75,99 @@ static void *scratch_get(size_t size) {
     return s->data;
 }
 
+/* The value of W[o, i] as int8 at scale s: float weights get the same rounding
+ * rnnsearch.quantize applies when it writes an int8 file; stored ones are used as they are. */
+static inline int quantized_weight(const rs_linear *L, int o, int i, float s) {
+    int v = L->w ? (int)lrintf(L->w[(size_t)o * L->in + i] / s) : L->wq[(size_t)o * L->in + i];
+    return v > 127 ? 127 : v < -127 ? -127 : v;
+}
+
+/* Bytes of one part's int8 panels: columns padded to the kernel's input step. */
+static size_t part_bytes(int kind, int out, int cols) {
+    const int in_pad = kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
+    const int out_pad = kind == Q_PORTABLE ? out : round_up(out, 16);
+    return (size_t)out_pad * in_pad;
+}
+
+/* Lays out columns [c0, c0 + cols) of L's quantized rows (scales given) for the kernel and
+ * their row sums. */
+static void layout_part(int kind, const rs_linear *L, const float *scale, int c0, int cols,
+                        int8_t *q, int32_t *colsum) {
+    const int in_pad = kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
+    memset(q, 0, part_bytes(kind, L->out, cols));
+    for (int o = 0; o < L->out; o++) {
+        const int p = o / 16, j = o % 16;
+        int32_t sum = 0;
+        for (int i = 0; i < cols; i++) {
+            const int v = quantized_weight(L, o, c0 + i, scale[o]);
+            sum += v;
+            size_t at;
+            if (kind == Q_VNNI) at = ((size_t)p * (in_pad / 4) + i / 4) * 64 + j * 4 + i % 4;
+            else if (kind == Q_AVX2) at = ((size_t)p * (in_pad / 2) + i / 2) * 32 + j * 2 + i % 2;
+            else at = (size_t)o * cols + i;
+            q[at] = (int8_t)v;
+        }
+        colsum[o] = sum;
+    }
+}
+
 int rs_quantize_linear(rs_linear *L, void **owned) {
     pthread_once(&q_once, choose);
     *owned = NULL;
     if ((!L->w && !L->wq) || L->out <= 0 || L->in <= 0) return 0;
     const int out = L->out, in = L->in, kind = q_kind;
-    const int panels = (out + 15) / 16;
-    const int in_pad = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) : in;
-    const int out_pad = kind == Q_PORTABLE ? out : panels * 16;
-    size_t qbytes = (size_t)out_pad * in_pad;
-    size_t header = (size_t)round_up(out_pad, 16) * (sizeof(float) + sizeof(int32_t));
-    unsigned char *block = aligned_alloc(64, (header + qbytes + 63) / 64 * 64 + 64);
+    /* parts: [bounds[k], bounds[k + 1]); split points outside (0, in) are ignored */
+    int bounds[RS_MAX_QSPLITS + 2], parts = 0;
+    bounds[0] = 0;
+    for (int k = 0; k < L->nqsplit && k < RS_MAX_QSPLITS; k++)
+        if (L->qsplit[k] > bounds[parts] && L->qsplit[k] < in) bounds[++parts] = L->qsplit[k];
+    bounds[++parts] = in;
+    const size_t rows16 = (size_t)round_up(out, 16);
+    const size_t children = parts > 1 ? (size_t)round_up((int)(parts * sizeof(rs_linear)), 64) : 0;
+    size_t total = children + rows16 * sizeof(float) + parts * rows16 * sizeof(int32_t);
+    for (int k = 0; k < parts; k++)
+        total += (part_bytes(kind, out, bounds[k + 1] - bounds[k]) + 63) / 64 * 64;
+    unsigned char *block = aligned_alloc(64, (total + 63) / 64 * 64);
     if (!block) return 1;
-    float *scale = (float *)block;
-    int32_t *colsum = (int32_t *)(block + (size_t)round_up(out_pad, 16) * sizeof(float));
-    int8_t *q = (int8_t *)(block + header);
-    memset(block, 0, header + qbytes);
+    memset(block, 0, total);
+    rs_linear *child = (rs_linear *)block;
+    float *scale = (float *)(block + children);
+    int32_t *sums = (int32_t *)(scale + rows16);
+    int8_t *q = (int8_t *)(sums + parts * rows16);
     for (int o = 0; o < out; o++) {
-        /* weights quantized in the file are laid out as they are; float weights get the
-           same rounding rnnsearch.quantize applies when it writes such a file */
-        const float *row = L->w ? L->w + (size_t)o * in : NULL;
-        const signed char *stored = L->w ? NULL : L->wq + (size_t)o * in;
-        float s = 1.0f;
-        if (row) {
+        /* one scale per output row over the whole row, as in an int8 model file */
+        if (L->w) {
+            const float *row = L->w + (size_t)o * in;
             float m = 0.0f;
             for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
-            s = m > 0.0f ? m / 127.0f : 1.0f;
+            scale[o] = m > 0.0f ? m / 127.0f : 1.0f;
         } else {
-            s = L->wq_scale[o];
+            scale[o] = L->wq_scale[o];
         }
-        scale[o] = s;
-        int32_t sum = 0;
-        for (int i = 0; i < in; i++) {
-            int v = row ? (int)lrintf(row[i] / s) : stored[i];
-            v = v > 127 ? 127 : v < -127 ? -127 : v;
-            sum += v;
-            size_t at;
-            const int p = o / 16, j = o % 16;
-            if (kind == Q_VNNI) at = ((size_t)p * (in_pad / 4) + i / 4) * 64 + j * 4 + i % 4;
-            else if (kind == Q_AVX2) at = ((size_t)p * (in_pad / 2) + i / 2) * 32 + j * 2 + i % 2;
-            else at = (size_t)o * in + i;
-            q[at] = (int8_t)v;
-        }
-        colsum[o] = sum;
     }
-    L->qweight = q;
+    for (int k = 0; k < parts; k++) {
+        const int cols = bounds[k + 1] - bounds[k];
+        int32_t *colsum = sums + k * rows16;
+        layout_part(kind, L, scale, bounds[k], cols, q, colsum);
+        if (parts > 1) {
+            memset(&child[k], 0, sizeof(rs_linear));
+            child[k].out = out;
+            child[k].in = cols;
+            child[k].b = k == 0 ? L->b : NULL;   /* the bias is added once */
+            child[k].qweight = q;
+            child[k].qscale = scale;
+            child[k].qsum = colsum;
+        } else {
+            L->qweight = q;
+            L->qsum = colsum;
+        }
+        q += (part_bytes(kind, out, cols) + 63) / 64 * 64;
+    }
     L->qscale = scale;
-    L->qsum = colsum;
+    if (parts > 1) {
+        L->qparts = child;
+        L->qweight = child[0].qweight;   /* marks L as quantized */
+    }
     *owned = block;
     return 0;
 }
@@ -202,9 +258,9 @@ static inline __attribute__((always_inline)) TVNNI void tile_vnni(
 }
 
 #define ROWS_VNNI(R)                                                                         \
-    static TVNNI void rows_vnni_##R(const rs_linear *L, int pz, const uint8_t *xq, int pitch, \
-                                    const float *sx, float *y, int ys, int acc) {            \
-        int p = 0;                                                                           \
+    static TVNNI void rows_vnni_##R(const rs_linear *L, int pa, int pz, const uint8_t *xq,   \
+                                    int pitch, const float *sx, float *y, int ys, int acc) { \
+        int p = pa;                                                                          \
         for (; p + 4 <= pz; p += 4) tile_vnni(R, 4, L, p, xq, pitch, sx, y, ys, acc);         \
         switch (pz - p) {                                                                    \
         case 3: tile_vnni(R, 3, L, p, xq, pitch, sx, y, ys, acc); break;                     \
@@ -217,12 +273,16 @@ ROWS_VNNI(1) ROWS_VNNI(2) ROWS_VNNI(3) ROWS_VNNI(4) ROWS_VNNI(5) ROWS_VNNI(6)
 
 static TVNNI void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
                             const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, const uint8_t *, int, const float *, float *, int, int);
+    typedef void (*fn)(const rs_linear *, int, int, const uint8_t *, int, const float *, float *, int, int);
     static const fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3, rows_vnni_4, rows_vnni_5, rows_vnni_6};
-    const int panels = (L->out + 15) / 16;
-    for (int r = 0; r < rows; r += 6) {
-        const int R = rows - r < 6 ? rows - r : 6;
-        by_rows[R](L, panels, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys, ys, accumulate);
+    const int panels = (L->out + 15) / 16, pb = panel_block(pitch);
+    for (int p0 = 0; p0 < panels; p0 += pb) {
+        const int pz = p0 + pb < panels ? p0 + pb : panels;
+        for (int r = 0; r < rows; r += 6) {
+            const int R = rows - r < 6 ? rows - r : 6;
+            by_rows[R](L, p0, pz, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys, ys,
+                       accumulate);
+        }
     }
 }
 
@@ -260,26 +320,35 @@ static inline __attribute__((always_inline)) TAVX2 void tile_avx2(
 }
 
 #define ROWS_AVX2(R)                                                                         \
-    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pz, const int16_t *xq, int pitch16, \
-                                    const float *sx, float *y, int ys, int acc) {            \
-        for (int p = 0; p < pz; p++) tile_avx2(R, L, p, xq, pitch16, sx, y, ys, acc);         \
+    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const int16_t *xq,   \
+                                    int pitch16, const float *sx, float *y, int ys, int acc) { \
+        for (int p = pa; p < pz; p++) tile_avx2(R, L, p, xq, pitch16, sx, y, ys, acc);        \
     }
 ROWS_AVX2(1) ROWS_AVX2(2) ROWS_AVX2(3) ROWS_AVX2(4)
 
 static TAVX2 void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
                             const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, const int16_t *, int, const float *, float *, int, int);
+    typedef void (*fn)(const rs_linear *, int, int, const int16_t *, int, const float *, float *, int, int);
     static const fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3, rows_avx2_4};
-    const int panels = (L->out + 15) / 16;
-    for (int r = 0; r < rows; r += 4) {
-        const int R = rows - r < 4 ? rows - r : 4;
-        by_rows[R](L, panels, xq + (size_t)r * pitch16, pitch16, sx + r, y + (size_t)r * ys, ys, accumulate);
+    const int panels = (L->out + 15) / 16, pb = panel_block(pitch16);
+    for (int p0 = 0; p0 < panels; p0 += pb) {
+        const int pz = p0 + pb < panels ? p0 + pb : panels;
+        for (int r = 0; r < rows; r += 4) {
+            const int R = rows - r < 4 ? rows - r : 4;
+            by_rows[R](L, p0, pz, xq + (size_t)r * pitch16, pitch16, sx + r, y + (size_t)r * ys,
+                       ys, accumulate);
+        }
     }
 }
 #endif
 
 int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
                  int accumulate) {
+    if (L->qparts) {   /* y = part 0 (with the bias) + part 1 + ..., each with its own x scale */
+        for (int k = 0, c0 = 0; c0 < L->in; c0 += L->qparts[k].in, k++)
+            if (rs_gemm_int8(&L->qparts[k], rows, x + c0, xs, y, ys, accumulate || k > 0)) return 1;
+        return 0;
+    }
     const int kind = q_kind, in = L->in;
     const int pitch = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) * 2 : in;
     const size_t offset = (size_t)round_up((int)(sizeof(float) * rows), 64);

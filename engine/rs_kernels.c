@@ -136,17 +136,45 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
         for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+/* Max and sum run over LANES independent accumulators in a fixed order: the compiler
+ * vectorises them (a single running max or sum is one long dependency chain, which made
+ * this a tenth of a batched NMT decode over a 32k vocabulary), and every instruction set
+ * still gives the same result, because the order is in the C code. */
+#define LANES 16
+
 float rs_log_softmax(float *x, int n, float *tmp) {
+    int i = 0, nan = 0;
     float m = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > m || isnan(x[i])) m = x[i];
-    if (isnan(m) || isinf(m)) return m;
-    for (int i = 0; i < n; i++) tmp[i] = x[i] - m;
+    if (n >= LANES) {
+        float mx[LANES];
+        for (int l = 0; l < LANES; l++) mx[l] = x[l];
+        for (i = LANES; i + LANES <= n; i += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const float v = x[i + l];
+                nan |= v != v;
+                mx[l] = v > mx[l] ? v : mx[l];
+            }
+        for (int l = 0; l < LANES; l++) {
+            nan |= mx[l] != mx[l];
+            m = mx[l] > m ? mx[l] : m;
+        }
+    }
+    for (; i < n; i++) {
+        nan |= x[i] != x[i];
+        m = x[i] > m ? x[i] : m;
+    }
+    if (nan) return NAN;
+    if (isinf(m)) return m;
+    for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
+    float acc[LANES] = {0};
+    for (i = 0; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += tmp[i + l];
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += tmp[i];
-    float shift = m + (float)log(sum);
-    for (int i = 0; i < n; i++) x[i] -= shift;
+    for (; i < n; i++) sum += tmp[i];
+    for (int l = 0; l < LANES; l++) sum += acc[l];
+    const float shift = m + (float)log(sum);
+    for (i = 0; i < n; i++) x[i] -= shift;
     return m;
 }
 

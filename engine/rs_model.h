@@ -18,8 +18,10 @@ typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, 
 typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2 } rs_decoder_kind;
 typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, RS_READOUT_MAXOUT = 3 } rs_readout_kind;
 
+#define RS_MAX_QSPLITS 3
+
 /* y = W x + b with W [out, in] row-major; w == NULL means "no such layer". */
-typedef struct {
+typedef struct rs_linear {
     const float *w;
     const float *b;      /* NULL: no bias */
     int out, in;
@@ -32,6 +34,12 @@ typedef struct {
        rows and their per-row scales; laid out for the kernel by rs_quantize_linear, w NULL */
     const signed char *wq;
     const float *wq_scale;
+    /* int8 only: input columns where x changes meaning (the concatenations [embedding;
+       context], [context; state], ...). Set before rs_quantize_linear; each part of x then
+       gets its own activation scale, so a part of small values (a recurrent state next to
+       large embeddings) keeps its precision. The parts' kernels live in qparts. */
+    int qsplit[RS_MAX_QSPLITS], nqsplit;
+    const struct rs_linear *qparts; /* [nqsplit + 1] when nqsplit > 0 */
 } rs_linear;
 
 /* Whether the layer exists: float weights, int8 weights from the file (before or after

@@ -59,6 +59,13 @@ e = x[x < 87]
 np.testing.assert_allclose(elementwise("exp", e), np.exp(e.astype(np.float64)), rtol=3e-7, atol=1e-37)
 assert np.all(np.isfinite(elementwise("exp", np.array([1000.0], np.float32))))
 assert elementwise("exp", np.array([-1000.0], np.float32))[0] == 0.0
+rng = np.random.default_rng(0)
+for n in (1, 15, 16, 17, 33, 32000):   # shorter than, equal to and not a multiple of the lanes
+    z = (rng.standard_normal(n) * 5).astype(np.float32)
+    want = z.astype(np.float64) - np.logaddexp.reduce(z.astype(np.float64))
+    np.testing.assert_allclose(elementwise("log_softmax", z), want, atol=2e-5)
+    z[n // 2] = np.nan
+    assert np.isnan(elementwise("log_softmax", z)).all()
 print("ok")
 """
 
@@ -80,23 +87,44 @@ _INT8_CHECK = """
 import numpy as np
 from rnnsearch._engine import linear_int8, kernel_isa
 print(kernel_isa("int8"))
-def quantized(a):
-    s = np.abs(a).max(axis=1, keepdims=True) / 127
+def quantized(a, reciprocal=False):
+    # the engine's float32 rounding: weights round(w / s), activations round(x * (1 / s))
+    s = np.abs(a).max(axis=1, keepdims=True) / np.float32(127)
     s[s == 0] = 1
-    return np.clip(np.rint(a / s), -127, 127), s
-for rows, inp, out in [(1, 1, 1), (1, 7, 3), (3, 17, 5), (5, 33, 9), (7, 64, 100), (13, 257, 67), (2, 5, 0)]:
+    q = np.rint(a * (np.float32(1) / s)) if reciprocal else np.rint(a / s)
+    return np.clip(q, -127, 127).astype(np.float64), s.astype(np.float64)
+for rows, inp, out in [(1, 1, 1), (1, 7, 3), (3, 17, 5), (5, 33, 9), (7, 64, 100), (13, 257, 67), (2, 5, 0),
+                        (9, 1030, 600), (14, 4100, 70)]:  # the last two: several L2 blocks
     rng = np.random.default_rng(rows + inp + out)
     x = rng.standard_normal((rows, inp)).astype(np.float32)
     w = rng.standard_normal((out, inp)).astype(np.float32)
     b = rng.standard_normal(out).astype(np.float32)
     got = linear_int8(x, w, b)
-    xq, sx = quantized(x.astype(np.float64))
-    wq, sw = quantized(w.astype(np.float64))
+    xq, sx = quantized(x, reciprocal=True)
+    wq, sw = quantized(w)
     exact = (xq @ wq.T) * sx * sw.T + b   # what int8 arithmetic must give
     np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4)
     if rows > 1:  # rows are independent
         for r in range(rows):
             np.testing.assert_array_equal(linear_int8(x[r:r + 1], w, b)[0], got[r])
+# a concatenation [large; small; medium] split into parts gets one x scale per part
+rng = np.random.default_rng(5)
+for rows, parts, out in [(3, (7, 13, 5), 37), (8, (64, 256, 1), 300), (1, (1, 1, 2), 3)]:
+    x = np.concatenate([rng.standard_normal((rows, n)).astype(np.float32) * g
+                        for n, g in zip(parts, (3.0, 0.01, 0.5))], axis=1)
+    w = rng.standard_normal((out, sum(parts))).astype(np.float32)
+    b = rng.standard_normal(out).astype(np.float32)
+    splits = tuple(np.cumsum(parts)[:-1])
+    got = linear_int8(x, w, b, splits=splits)
+    wq, sw = quantized(w)
+    exact = b + sum((xq @ wq[:, a:z].T) * sx * sw.T
+                    for a, z in zip((0,) + splits, splits + (sum(parts),))
+                    for xq, sx in [quantized(x[:, a:z], reciprocal=True)])
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4)
+    whole = linear_int8(x, w, b)    # one scale: the small part loses its precision
+    true = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    if rows * out > 100:
+        assert np.abs(got - true).mean() < np.abs(whole - true).mean()
 print("ok")
 """
 
