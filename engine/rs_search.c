@@ -65,6 +65,21 @@ static void offer(candidate *top, int *count, int limit, float total, int flat) 
     top[i].flat = flat;
 }
 
+/* The top-k scan looks at the vocabulary in chunks whose maximum is found with
+ * independent lanes (vectorised); most chunks cannot beat the current k-th best. */
+#define SCAN_CHUNK 64
+static inline float chunk_max(const float *x, int n) {
+    float lanes[16];
+    int i = 0;
+    for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+    float m = -INFINITY;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int l = 0; l < 16; l++) m = lanes[l] > m ? lanes[l] : m;
+    return m;
+}
+
 static float coverage_penalty(const sentence_search *s, int K, int step, int slot, float beta) {
     const int S = s->length;
     float pen = 0.0f;
@@ -229,10 +244,17 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
             int count = 0;
             for (int k = 0; k < n; k++) {
                 const float base = row_score[r0 + k], *lp = logits + (size_t)(r0 + k) * V;
-                for (int v = 0; v < V; v++) {
-                    const float total = base + lp[v];
-                    if (total == -INFINITY) continue;
-                    offer(s->top, &count, 2 * K, total, k * V + v);
+                for (int v0 = 0; v0 < V; v0 += SCAN_CHUNK) {
+                    const int v1 = v0 + SCAN_CHUNK < V ? v0 + SCAN_CHUNK : V;
+                    /* skip a chunk none of whose totals can enter the full list
+                       (fl(base + x) is monotonic in x, so this skips nothing offer keeps) */
+                    if (count == 2 * K && !(base + chunk_max(lp + v0, v1 - v0) > s->top[2 * K - 1].total))
+                        continue;
+                    for (int v = v0; v < v1; v++) {
+                        const float total = base + lp[v];
+                        if (total == -INFINITY) continue;
+                        offer(s->top, &count, 2 * K, total, k * V + v);
+                    }
                 }
             }
             int live = 0;
