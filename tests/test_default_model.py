@@ -72,3 +72,14 @@ def test_identical_to_the_pytorch_model(translator, test_words, beam_size):
         assert [[translator.target_vocab.tokens[i] for i in h.tokens] for h in hyps] \
             == result.hypotheses
         assert all(abs(h.score - s) < 1e-4 for h, s in zip(hyps, result.scores))
+
+
+def test_eval_tool_scores_and_compares(capsys):
+    """tools/eval_g2p.py (the README's accuracy numbers): WER/PER lines and the identity
+    count against the PyTorch model, on the first 30 test words."""
+    pytest.importorskip("torch")
+    eval_g2p = pytest.importorskip("eval_g2p")
+    eval_g2p.main(["--limit", "30", "--beams", "1", "--compare", "reference"])
+    out = capsys.readouterr().out
+    assert "beam 1: WER" in out and "stress ignored: WER" in out
+    assert "identical to PyTorch reference search: 30/30 words" in out
