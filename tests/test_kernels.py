@@ -94,6 +94,7 @@ def quantized(a, reciprocal=False):
     q = np.rint(a * (np.float32(1) / s)) if reciprocal else np.rint(a / s)
     return np.clip(q, -127, 127).astype(np.float64), s.astype(np.float64)
 for rows, inp, out in [(1, 1, 1), (1, 7, 3), (3, 17, 5), (5, 33, 9), (7, 64, 100), (13, 257, 67), (2, 5, 0),
+                        (4, 40, 70), (5, 9, 64),   # every row count with 4-panel tiles
                         (9, 1030, 600), (14, 4100, 70)]:  # the last two: several L2 blocks
     rng = np.random.default_rng(rows + inp + out)
     x = rng.standard_normal((rows, inp)).astype(np.float32)
