@@ -346,32 +346,44 @@ static inline __attribute__((always_inline)) TAVX2 void store_avx2(
     for (int j = 0; j < left; j++) y[o + j] = finish(acc[j], sx, L, o + j, y + o + j, accumulate);
 }
 
-static inline __attribute__((always_inline)) TAVX2 void tile_avx2(
-    const int R, const rs_linear *L, int p, const int16_t *xq, int pitch16, const float *sx,
-    float *y, int ys, int accumulate) {
-    const int in2 = pitch16 / 2;
-    const int8_t *W = L->qweight + (size_t)p * in2 * 32;
-    __m256i lo[4], hi[4];
-    for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();
-    for (int i = 0; i < in2; i++) {
-        const __m256i w8 = _mm256_load_si256((const __m256i *)(W + (size_t)i * 32));
-        const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8));
-        const __m256i wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));
-        for (int r = 0; r < R; r++) {
-            int32_t two;
-            memcpy(&two, xq + (size_t)r * pitch16 + 2 * i, 4);
-            const __m256i xb = _mm256_set1_epi32(two);
-            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(xb, wl));
-            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(xb, wh));
-        }
+/* One 16-output panel for R = 1..4 rows, with named accumulators: from an accumulator
+ * array GCC 12 stores every accumulator to the stack each iteration (as in the VNNI
+ * tile above). */
+#define DECL2(r) __m256i lo##r = _mm256_setzero_si256(), hi##r = _mm256_setzero_si256();
+#define ROWx2(r)                                                                            \
+    {                                                                                        \
+        const __m256i xb =                                                                   \
+            _mm256_set1_epi32(*(const unaligned_i32 *)(xq + (size_t)(r) * pitch16 + 2 * i)); \
+        lo##r = _mm256_add_epi32(lo##r, _mm256_madd_epi16(xb, wl));                          \
+        hi##r = _mm256_add_epi32(hi##r, _mm256_madd_epi16(xb, wh));                          \
     }
-    for (int r = 0; r < R; r++) store_avx2(lo[r], hi[r], sx[r], L, p * 16, y + (size_t)r * ys, accumulate);
-}
+#define STORE2(r) store_avx2(lo##r, hi##r, sx[r], L, p * 16, y + (size_t)(r) * ys, accumulate);
+#define TILE_AVX2(R, DECLS, ROWS, STORES)                                                    \
+    static inline __attribute__((always_inline)) TAVX2 void tile_avx2_##R(                  \
+        const rs_linear *L, int p, const int16_t *xq, int pitch16, const float *sx,          \
+        float *y, int ys, int accumulate) {                                                  \
+        const int in2 = pitch16 / 2;                                                         \
+        const int8_t *W = L->qweight + (size_t)p * in2 * 32;                                 \
+        DECLS                                                                                \
+        for (int i = 0; i < in2; i++) {                                                      \
+            const __m256i w8 = _mm256_load_si256((const __m256i *)(W + (size_t)i * 32));     \
+            const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8));             \
+            const __m256i wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));        \
+            ROWS                                                                             \
+        }                                                                                    \
+        STORES                                                                               \
+    }
+TILE_AVX2(1, DECL2(0), ROWx2(0), STORE2(0))
+TILE_AVX2(2, DECL2(0) DECL2(1), ROWx2(0) ROWx2(1), STORE2(0) STORE2(1))
+TILE_AVX2(3, DECL2(0) DECL2(1) DECL2(2), ROWx2(0) ROWx2(1) ROWx2(2),
+          STORE2(0) STORE2(1) STORE2(2))
+TILE_AVX2(4, DECL2(0) DECL2(1) DECL2(2) DECL2(3), ROWx2(0) ROWx2(1) ROWx2(2) ROWx2(3),
+          STORE2(0) STORE2(1) STORE2(2) STORE2(3))
 
 #define ROWS_AVX2(R)                                                                         \
     static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const int16_t *xq,   \
                                     int pitch16, const float *sx, float *y, int ys, int acc) { \
-        for (int p = pa; p < pz; p++) tile_avx2(R, L, p, xq, pitch16, sx, y, ys, acc);        \
+        for (int p = pa; p < pz; p++) tile_avx2_##R(L, p, xq, pitch16, sx, y, ys, acc);      \
     }
 ROWS_AVX2(1) ROWS_AVX2(2) ROWS_AVX2(3) ROWS_AVX2(4)
 
