@@ -83,6 +83,10 @@ cdef extern from "rs_kernels.h" nogil:
     rs_gemm_fn rs_gemm_named(const char *isa)
     int rs_pack_linear(rs_linear *L, float **owned)
     float *rs_pack_weights(const float *w, int out, int input)
+    float rs_log_softmax(float *x, int n, float *tmp)
+
+cdef extern from "rs_decoder.h" nogil:
+    void rs_decoder_mark_input_parts(rs_model *m)
 
 cdef extern from "rs_gemm_int8.h" nogil:
     int rs_quantize_linear(rs_linear *L, void **owned)
@@ -92,7 +96,6 @@ cdef extern from "rs_gemm_int8.h" nogil:
 
 cdef extern from "rs_vmath.h" nogil:
     void rs_vexp(float *x, int n)
-    float rs_log_softmax(float *x, int n, float *tmp)
     void rs_vtanh(float *x, int n)
     void rs_vsigmoid(float *x, int n)
 
@@ -292,31 +295,11 @@ cdef class Engine:
             self._pack(&rnn.hh)
         return 0
 
-    cdef void _split_concatenations(self):
-        """Tell the int8 kernel where the inputs of the decoder's products are
-        concatenations of differently scaled vectors, so each part is quantized with its
-        own scale (float32 ignores the splits)."""
-        cdef rs_model *m = &self.model
-        cdef int width = 0
-        if m.dec_layers > 0 and m.dec[0].ih.input > m.tgt_embedding_size:
-            m.dec[0].ih.qsplit[0] = m.tgt_embedding_size   # [embedding; context or feed]
-            m.dec[0].ih.nqsplit = 1
-        m.attentional.qsplit[0] = m.enc_width               # [context; state]
-        m.attentional.nqsplit = 1
-        m.readout_layer.nqsplit = 0
-        for present, size in ((m.readout_state, m.dec_hidden), (m.readout_context, m.enc_width),
-                              (m.readout_embedding, m.tgt_embedding_size)):
-            if present:
-                if width > 0:
-                    m.readout_layer.qsplit[m.readout_layer.nqsplit] = width
-                    m.readout_layer.nqsplit += 1
-                width += size
-
     cdef int _pack_all(self) except -1:
         """Lay every matrix out once for this CPU's SIMD kernel."""
         cdef rs_model *m = &self.model
         cdef int l, d
-        self._split_concatenations()
+        rs_decoder_mark_input_parts(m)
         for l in range(m.enc_layers):
             for d in range(2 if m.enc_bidirectional else 1):
                 self._pack_rnn(&m.enc[l][d])

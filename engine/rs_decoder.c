@@ -134,6 +134,25 @@ static void concat_rows(int rows, float *dst, const float *a, int wa, const floa
     }
 }
 
+static void add_split(rs_linear *L, int at) {
+    if (L->nqsplit < RS_MAX_QSPLITS) L->qsplit[L->nqsplit++] = at;
+}
+
+void rs_decoder_mark_input_parts(rs_model *m) {
+    /* the layouts concat_rows builds below: layer 0 [embedding; context or feed], the
+       attentional layer [c; s], the readout [state; context; embedding] (those present) */
+    if (m->dec_layers > 0 && m->dec[0].ih.in > m->tgt_embedding_size)
+        add_split(&m->dec[0].ih, m->tgt_embedding_size);
+    add_split(&m->attentional, m->enc_width);
+    const int present[3] = {m->readout_state, m->readout_context, m->readout_embedding};
+    const int width[3] = {m->dec_hidden, m->enc_width, m->tgt_embedding_size};
+    for (int k = 0, at = 0; k < 3; k++)
+        if (present[k]) {
+            if (at > 0) add_split(&m->readout_layer, at);
+            at += width[k];
+        }
+}
+
 void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
                      const int *tokens, const int *sentence, rs_decoder_state *st,
                      rs_decoder_work *w, float *logits, float *probs) {

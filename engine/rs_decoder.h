@@ -24,6 +24,11 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
                      rs_decoder_state *b, rs_decoder_work *w);
 void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w);
 
+/* Mark, on the decoder's matrices whose inputs are concatenations built by
+ * rs_decoder_step, where each part begins (rs_linear.qsplit), so the int8 kernel gives
+ * every part its own activation scale. Call before the matrices are quantized. */
+void rs_decoder_mark_input_parts(rs_model *m);
+
 /* Row r starts as sentence sentence[r] of enc (no previous step). */
 void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, const int *sentence,
                           int capacity, rs_decoder_state *st);

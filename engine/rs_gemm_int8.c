@@ -82,19 +82,22 @@ static inline int quantized_weight(const rs_linear *L, int o, int i, float s) {
     return v > 127 ? 127 : v < -127 ? -127 : v;
 }
 
-/* Bytes of one part's int8 panels: columns padded to the kernel's input step. */
+/* Inputs padded to the kernel's input step (4 for VNNI, 2 for AVX2). */
+static inline int padded_in(int kind, int cols) {
+    return kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
+}
+
+/* Bytes of one part's int8 panels, rounded to a cache line (parts follow each other). */
 static size_t part_bytes(int kind, int out, int cols) {
-    const int in_pad = kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
     const int out_pad = kind == Q_PORTABLE ? out : round_up(out, 16);
-    return (size_t)out_pad * in_pad;
+    return ((size_t)out_pad * padded_in(kind, cols) + 63) / 64 * 64;
 }
 
 /* Lays out columns [c0, c0 + cols) of L's quantized rows (scales given) for the kernel and
- * their row sums. */
+ * their row sums, into zeroed memory (the padding stays zero). */
 static void layout_part(int kind, const rs_linear *L, const float *scale, int c0, int cols,
                         int8_t *q, int32_t *colsum) {
-    const int in_pad = kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
-    memset(q, 0, part_bytes(kind, L->out, cols));
+    const int in_pad = padded_in(kind, cols);
     for (int o = 0; o < L->out; o++) {
         const int p = o / 16, j = o % 16;
         int32_t sum = 0;
@@ -125,11 +128,10 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
     const size_t rows16 = (size_t)round_up(out, 16);
     const size_t children = parts > 1 ? (size_t)round_up((int)(parts * sizeof(rs_linear)), 64) : 0;
     size_t total = children + rows16 * sizeof(float) + parts * rows16 * sizeof(int32_t);
-    for (int k = 0; k < parts; k++)
-        total += (part_bytes(kind, out, bounds[k + 1] - bounds[k]) + 63) / 64 * 64;
+    for (int k = 0; k < parts; k++) total += part_bytes(kind, out, bounds[k + 1] - bounds[k]);
     unsigned char *block = aligned_alloc(64, (total + 63) / 64 * 64);
     if (!block) return 1;
-    memset(block, 0, total);
+    memset(block, 0, total);   /* zero padding, and zeroed child structs */
     rs_linear *child = (rs_linear *)block;
     float *scale = (float *)(block + children);
     int32_t *sums = (int32_t *)(scale + rows16);
@@ -150,7 +152,6 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
         int32_t *colsum = sums + k * rows16;
         layout_part(kind, L, scale, bounds[k], cols, q, colsum);
         if (parts > 1) {
-            memset(&child[k], 0, sizeof(rs_linear));
             child[k].out = out;
             child[k].in = cols;
             child[k].b = k == 0 ? L->b : NULL;   /* the bias is added once */
@@ -161,7 +162,7 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
             L->qweight = q;
             L->qsum = colsum;
         }
-        q += (part_bytes(kind, out, cols) + 63) / 64 * 64;
+        q += part_bytes(kind, out, cols);
     }
     L->qscale = scale;
     if (parts > 1) {
@@ -236,6 +237,14 @@ static inline __attribute__((always_inline)) TVNNI void store_vnni(
 
 typedef int32_t unaligned_i32 __attribute__((aligned(1), may_alias));
 
+/* FOR_ROWS_R(M) expands M(0) ... M(R - 1): the tiles below are written out per row. */
+#define FOR_ROWS_1(M) M(0)
+#define FOR_ROWS_2(M) FOR_ROWS_1(M) M(1)
+#define FOR_ROWS_3(M) FOR_ROWS_2(M) M(2)
+#define FOR_ROWS_4(M) FOR_ROWS_3(M) M(3)
+#define FOR_ROWS_5(M) FOR_ROWS_4(M) M(4)
+#define FOR_ROWS_6(M) FOR_ROWS_5(M) M(5)
+
 /* The 4-panel tiles (R = 1..6 rows), written out with named accumulators and vpdpbusd as
  * inline asm (accumulator tied in place). From the generic tile below, GCC 12 keeps the
  * accumulator array on the stack and copies each one around every vpdpbusd, which ran
@@ -255,35 +264,24 @@ typedef int32_t unaligned_i32 __attribute__((aligned(1), may_alias));
     store_vnni(a##r##2, sx[r], L, (p0 + 2) * 16, y + (size_t)(r) * ys, accumulate);        \
     store_vnni(a##r##3, sx[r], L, (p0 + 3) * 16, y + (size_t)(r) * ys, accumulate);
 
-#define TILE_VNNI_X4(R, DECLS, ROWS, STORES)                                                 \
+#define TILE_VNNI_X4(R)                                                                      \
     static TVNNI void tile_vnni_##R##x4(const rs_linear *L, int p0, const uint8_t *xq,       \
                                         int pitch, const float *sx, float *y, int ys,        \
                                         int accumulate) {                                    \
         const int in4 = pitch / 4;                                                           \
         const int8_t *W = L->qweight + (size_t)p0 * in4 * 64;                                \
         const __m512i z = _mm512_setzero_si512();                                            \
-        DECLS                                                                                \
+        FOR_ROWS_##R(DECL4)                                                                  \
         for (int i = 0; i < in4; i++) {                                                      \
             const __m512i w0 = _mm512_load_si512(W + ((size_t)0 * in4 + i) * 64);            \
             const __m512i w1 = _mm512_load_si512(W + ((size_t)1 * in4 + i) * 64);            \
             const __m512i w2 = _mm512_load_si512(W + ((size_t)2 * in4 + i) * 64);            \
             const __m512i w3 = _mm512_load_si512(W + ((size_t)3 * in4 + i) * 64);            \
-            ROWS                                                                             \
+            FOR_ROWS_##R(ROWx4)                                                              \
         }                                                                                    \
-        STORES                                                                               \
+        FOR_ROWS_##R(STORE4)                                                                 \
     }
-TILE_VNNI_X4(1, DECL4(0), ROWx4(0), STORE4(0))
-TILE_VNNI_X4(2, DECL4(0) DECL4(1), ROWx4(0) ROWx4(1), STORE4(0) STORE4(1))
-TILE_VNNI_X4(3, DECL4(0) DECL4(1) DECL4(2), ROWx4(0) ROWx4(1) ROWx4(2),
-             STORE4(0) STORE4(1) STORE4(2))
-TILE_VNNI_X4(4, DECL4(0) DECL4(1) DECL4(2) DECL4(3),
-             ROWx4(0) ROWx4(1) ROWx4(2) ROWx4(3), STORE4(0) STORE4(1) STORE4(2) STORE4(3))
-TILE_VNNI_X4(5, DECL4(0) DECL4(1) DECL4(2) DECL4(3) DECL4(4),
-             ROWx4(0) ROWx4(1) ROWx4(2) ROWx4(3) ROWx4(4),
-             STORE4(0) STORE4(1) STORE4(2) STORE4(3) STORE4(4))
-TILE_VNNI_X4(6, DECL4(0) DECL4(1) DECL4(2) DECL4(3) DECL4(4) DECL4(5),
-             ROWx4(0) ROWx4(1) ROWx4(2) ROWx4(3) ROWx4(4) ROWx4(5),
-             STORE4(0) STORE4(1) STORE4(2) STORE4(3) STORE4(4) STORE4(5))
+TILE_VNNI_X4(1) TILE_VNNI_X4(2) TILE_VNNI_X4(3) TILE_VNNI_X4(4) TILE_VNNI_X4(5) TILE_VNNI_X4(6)
 
 static inline __attribute__((always_inline)) TVNNI void tile_vnni(
     const int R, const int P, const rs_linear *L, int p0, const uint8_t *xq, int pitch,
@@ -358,27 +356,22 @@ static inline __attribute__((always_inline)) TAVX2 void store_avx2(
         hi##r = _mm256_add_epi32(hi##r, _mm256_madd_epi16(xb, wh));                          \
     }
 #define STORE2(r) store_avx2(lo##r, hi##r, sx[r], L, p * 16, y + (size_t)(r) * ys, accumulate);
-#define TILE_AVX2(R, DECLS, ROWS, STORES)                                                    \
+#define TILE_AVX2(R)                                                                         \
     static inline __attribute__((always_inline)) TAVX2 void tile_avx2_##R(                  \
         const rs_linear *L, int p, const int16_t *xq, int pitch16, const float *sx,          \
         float *y, int ys, int accumulate) {                                                  \
         const int in2 = pitch16 / 2;                                                         \
         const int8_t *W = L->qweight + (size_t)p * in2 * 32;                                 \
-        DECLS                                                                                \
+        FOR_ROWS_##R(DECL2)                                                                  \
         for (int i = 0; i < in2; i++) {                                                      \
             const __m256i w8 = _mm256_load_si256((const __m256i *)(W + (size_t)i * 32));     \
             const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8));             \
             const __m256i wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));        \
-            ROWS                                                                             \
+            FOR_ROWS_##R(ROWx2)                                                              \
         }                                                                                    \
-        STORES                                                                               \
+        FOR_ROWS_##R(STORE2)                                                                 \
     }
-TILE_AVX2(1, DECL2(0), ROWx2(0), STORE2(0))
-TILE_AVX2(2, DECL2(0) DECL2(1), ROWx2(0) ROWx2(1), STORE2(0) STORE2(1))
-TILE_AVX2(3, DECL2(0) DECL2(1) DECL2(2), ROWx2(0) ROWx2(1) ROWx2(2),
-          STORE2(0) STORE2(1) STORE2(2))
-TILE_AVX2(4, DECL2(0) DECL2(1) DECL2(2) DECL2(3), ROWx2(0) ROWx2(1) ROWx2(2) ROWx2(3),
-          STORE2(0) STORE2(1) STORE2(2) STORE2(3))
+TILE_AVX2(1) TILE_AVX2(2) TILE_AVX2(3) TILE_AVX2(4)
 
 #define ROWS_AVX2(R)                                                                         \
     static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const int16_t *xq,   \
@@ -411,7 +404,7 @@ int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y,
         return 0;
     }
     const int kind = q_kind, in = L->in;
-    const int pitch = kind == Q_VNNI ? round_up(in, 4) : kind == Q_AVX2 ? round_up(in, 2) * 2 : in;
+    const int pitch = kind == Q_AVX2 ? padded_in(kind, in) * 2 : padded_in(kind, in);  /* bytes */
     const size_t offset = (size_t)round_up((int)(sizeof(float) * rows), 64);
     unsigned char *buf = scratch_get(offset + (size_t)rows * pitch);
     if (!buf) return 1;

@@ -138,33 +138,32 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
 
 /* Max and sum run over LANES independent accumulators in a fixed order: the compiler
  * vectorises them (a single running max or sum is one long dependency chain, which made
- * this a tenth of a batched NMT decode over a 32k vocabulary), and every instruction set
- * still gives the same result, because the order is in the C code. */
+ * log-softmax a tenth of a batched NMT decode over a 32k vocabulary), and every
+ * instruction set still gives the same result, because the order is in the C code. */
 #define LANES 16
 
-float rs_log_softmax(float *x, int n, float *tmp) {
+float rs_vmax(const float *x, int n) {
+    float lanes[LANES], m = -INFINITY;
     int i = 0, nan = 0;
-    float m = x[0];
-    if (n >= LANES) {
-        float mx[LANES];
-        for (int l = 0; l < LANES; l++) mx[l] = x[l];
-        for (i = LANES; i + LANES <= n; i += LANES)
-            for (int l = 0; l < LANES; l++) {
-                const float v = x[i + l];
-                nan |= v != v;
-                mx[l] = v > mx[l] ? v : mx[l];
-            }
+    for (int l = 0; l < LANES; l++) lanes[l] = -INFINITY;
+    for (; i + LANES <= n; i += LANES)
         for (int l = 0; l < LANES; l++) {
-            nan |= mx[l] != mx[l];
-            m = mx[l] > m ? mx[l] : m;
+            const float v = x[i + l];
+            nan |= v != v;
+            lanes[l] = v > lanes[l] ? v : lanes[l];
         }
-    }
     for (; i < n; i++) {
         nan |= x[i] != x[i];
         m = x[i] > m ? x[i] : m;
     }
-    if (nan) return NAN;
-    if (isinf(m)) return m;
+    for (int l = 0; l < LANES; l++) m = lanes[l] > m ? lanes[l] : m;
+    return nan ? NAN : m;
+}
+
+float rs_log_softmax(float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    if (isnan(m) || isinf(m)) return m;
+    int i;
     for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
     float acc[LANES] = {0};

@@ -49,6 +49,10 @@ void rs_apply_activation(rs_activation act, float *x, int n);
 /* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN).
  * tmp holds n floats. */
 float rs_log_softmax(float *x, int n, float *tmp);
+
+/* max of x[0..n) (-inf for n == 0), NaN if any element is NaN; vectorised over fixed
+ * lanes, so the same on every instruction set. */
+float rs_vmax(const float *x, int n);
 /* x <- softmax(x) over n entries. */
 void rs_softmax(float *x, int n);
 

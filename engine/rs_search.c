@@ -65,20 +65,9 @@ static void offer(candidate *top, int *count, int limit, float total, int flat) 
     top[i].flat = flat;
 }
 
-/* The top-k scan looks at the vocabulary in chunks whose maximum is found with
- * independent lanes (vectorised); most chunks cannot beat the current k-th best. */
+/* The top-k scan looks at the vocabulary in chunks: most chunks' maximum (rs_vmax,
+ * vectorised) cannot beat the current k-th best. */
 #define SCAN_CHUNK 64
-static inline float chunk_max(const float *x, int n) {
-    float lanes[16];
-    int i = 0;
-    for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
-    float m = -INFINITY;
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (int l = 0; l < 16; l++) m = lanes[l] > m ? lanes[l] : m;
-    return m;
-}
 
 static float coverage_penalty(const sentence_search *s, int K, int step, int slot, float beta) {
     const int S = s->length;
@@ -248,7 +237,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     const int v1 = v0 + SCAN_CHUNK < V ? v0 + SCAN_CHUNK : V;
                     /* skip a chunk none of whose totals can enter the full list
                        (fl(base + x) is monotonic in x, so this skips nothing offer keeps) */
-                    if (count == 2 * K && !(base + chunk_max(lp + v0, v1 - v0) > s->top[2 * K - 1].total))
+                    if (count == 2 * K && !(base + rs_vmax(lp + v0, v1 - v0) > s->top[2 * K - 1].total))
                         continue;
                     for (int v = v0; v < v1; v++) {
                         const float total = base + lp[v];

@@ -156,14 +156,15 @@ class TrainSeq2Seq(Seq2Seq):
         keys = self.attention_keys(memory)                     # [B, S, K]
         x = dec.dropout(dec.embedding(tgt_in))                 # [B, T, E]
         for index, cell in enumerate(dec.layers):
-            weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+            cell_weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
             h0 = state.hidden[index][None].contiguous()
             if isinstance(cell, torch.nn.LSTMCell):
                 c0 = state.cell[index][None].contiguous()
-                x = torch._VF.lstm(x, (h0, c0), weights, True, 1, 0.0, self.training,
+                x = torch._VF.lstm(x, (h0, c0), cell_weights, True, 1, 0.0, self.training,
                                    False, True)[0]
             else:
-                x = torch._VF.gru(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
+                x = torch._VF.gru(x, h0, cell_weights, True, 1, 0.0, self.training, False,
+                                  True)[0]
             if index < len(dec.layers) - 1 and self.layer_dropout > 0:
                 x = F.dropout(x, self.layer_dropout, self.training)
         o = x                                                  # [B, T, H]
