@@ -457,6 +457,19 @@ cdef class Engine:
     def source_vocab_size(self):
         return self.model.src_vocab
 
+    def int8_input_parts(self):
+        """Where the int8 kernel starts a new activation scale, per decoder matrix that has
+        any (tensor name -> column offsets), for tests."""
+        cdef rs_model *m = &self.model
+        cdef rs_linear *linears[3]
+        linears[0], linears[1], linears[2] = &m.dec[0].ih, &m.attentional, &m.readout_layer
+        parts = {}
+        for index, name in enumerate(("decoder.layers.0.ih", "decoder.attentional",
+                                      "decoder.readout")):
+            if RS_HAS_LINEAR(linears[index][0]) and linears[index].nqsplit:
+                parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
+        return parts
+
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,

@@ -158,3 +158,37 @@ def test_inspect_reports_int8(model_pair, capsys):
     # same parameter count: the scales are not parameters
     count = lambda text: text.split("parameters: ")[1].split(" ")[0]  # noqa: E731
     assert count(quantized) == count(original)
+
+
+_PARTS_BASE = {"format": "rnnsearch-model", "format_version": 1,
+               "encoder": {"embedding_size": 8, "cell": "gru", "hidden_size": 10,
+                           "bidirectional": True},   # memory width D = 20
+               "bridge": {"type": "dense"}}
+# decoder -> the int8 activation parts the format's concatenations imply (E = 6, H = 14)
+_PARTS = [
+    ({"score": "additive", "size": 9},
+     {"type": "bahdanau", "embedding_size": 6, "cell": "gru", "hidden_size": 14,
+      "readout": "maxout", "readout_size": 16},
+     {"decoder.layers.0.ih": [6], "decoder.readout": [14, 34]}),   # [y; c], [s; c; y]
+    ({"score": "additive", "size": 9},
+     {"type": "bahdanau", "embedding_size": 6, "cell": "gru", "hidden_size": 14,
+      "readout": "tanh", "readout_size": 16, "readout_inputs": ["context", "embedding"]},
+     {"decoder.layers.0.ih": [6], "decoder.readout": [20]}),       # [c; y]
+    ({"score": "general"},
+     {"type": "luong", "embedding_size": 6, "cell": "lstm", "hidden_size": 14,
+      "input_feeding": True, "attentional_layer": True},
+     {"decoder.layers.0.ih": [6], "decoder.attentional": [20]}),   # [y; h~], [c; s]
+    ({"score": "general"},
+     {"type": "luong", "embedding_size": 6, "cell": "lstm", "hidden_size": 14,
+      "input_feeding": False, "attentional_layer": True},
+     {"decoder.attentional": [20]}),                               # layer 0 reads y only
+]
+
+
+@pytest.mark.parametrize("case", range(len(_PARTS)))
+def test_int8_gives_each_concatenated_part_its_own_scale(tmp_path, case):
+    attention, decoder, expected = _PARTS[case]
+    config = dict(_PARTS_BASE, attention=attention, decoder=decoder)
+    write_random_model(str(tmp_path), config, 30, 25, seed=1)
+    tr = rnnsearch.Translator(str(tmp_path), compute_type="int8")
+    assert tr._engine.int8_input_parts() == expected
