@@ -51,3 +51,62 @@ def test_fast_forward_equals_reference(name):
         want = reference(src, lengths, tgt_in)
     assert got.shape == want.shape
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
+# --------------------------------------------------- data parallelism (--workers N)
+
+data_parallel = pytest.importorskip("data_parallel")
+
+LUONG = {**BASE, "attention": DECODERS["luong-lstm-2layers"][0],
+         "decoder": DECODERS["luong-lstm-2layers"][1]}
+
+
+def _batch(seed=5, size=7):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randint(3, 11, (int(n),), generator=g).tolist(),
+             torch.randint(3, 13, (int(m),), generator=g).tolist())
+            for n, m in zip(torch.randint(1, 6, (size,), generator=g),
+                            torch.randint(1, 7, (size,), generator=g))]
+
+
+def _gradients(model, replicas, pairs):
+    """Gradients of one training step's loss, the way train() computes them."""
+    tokens = sum(len(t) + 1 for _, t in pairs)
+    loss, _, _ = train_g2p.batch_loss(model, train_g2p.make_tensors(replicas.share(pairs),
+                                                                    0, 1, 2),
+                                      tokens, label_smoothing=0.1, bf16=False)
+    loss.backward()
+    replicas.sum_gradients(model.parameters())
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def _worker(rank, world, out_path):
+    replicas = data_parallel.Replicas(rank, world)
+    torch.manual_seed(100 + rank)          # different inits: the broadcast must fix them
+    model = train_g2p.TrainSeq2Seq(LUONG, 11, 13, dropout=0.0)
+    replicas.broadcast_parameters(model)
+    grads = _gradients(model, replicas, _batch())
+    clock = replicas.main_value(float(rank + 1))
+    words = [f"w{i}" for i in range(11)]
+    gathered = replicas.gather([w.upper() for w in replicas.share(words)])
+    if rank == 1:                         # what a non-main rank ends up with
+        torch.save({"state": model.state_dict(), "grads": grads, "clock": clock,
+                    "gathered": gathered}, out_path)
+
+
+def test_data_parallel_step_equals_one_process_on_the_whole_batch(tmp_path):
+    """Two workers, each on its share of a batch, sum to the gradient one process gets
+    on the whole batch, start from rank 0's parameters, read rank 0's clock and
+    reassemble shared lists in order."""
+    out = str(tmp_path / "rank1.pt")
+    data_parallel.run(2, _worker, out)
+    got = torch.load(out)
+    torch.manual_seed(100)
+    model = train_g2p.TrainSeq2Seq(LUONG, 11, 13, dropout=0.0)
+    for name, value in model.state_dict().items():
+        assert torch.equal(got["state"][name], value), name
+    want = _gradients(model, data_parallel.Replicas(0, 1), _batch())
+    for name, grad in want.items():
+        assert torch.allclose(got["grads"][name], grad, atol=1e-6, rtol=1e-5), name
+    assert got["clock"] == 1.0
+    assert got["gathered"] == [f"W{i}" for i in range(11)]
