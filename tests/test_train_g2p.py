@@ -70,13 +70,9 @@ def _batch(seed=5, size=7):
 
 
 def _gradients(model, replicas, pairs):
-    """Gradients of one training step's loss, the way train() computes them."""
-    tokens = sum(len(t) + 1 for _, t in pairs)
-    loss, _, _ = train_g2p.batch_loss(model, train_g2p.make_tensors(replicas.share(pairs),
-                                                                    0, 1, 2),
-                                      tokens, label_smoothing=0.1, bf16=False)
-    loss.backward()
-    replicas.sum_gradients(model.parameters())
+    """Gradients of one training step's loss, as train() computes them."""
+    train_g2p.backward_batch(model, pairs, lambda p: train_g2p.make_tensors(p, 0, 1, 2),
+                             replicas, label_smoothing=0.1, bf16=False)
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 

@@ -53,7 +53,10 @@ class Replicas:
 
     def __init__(self, rank: int, world: int):
         self.rank, self.world = rank, world
-        self.active = world > 1
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
 
     @property
     def is_main(self) -> bool:

@@ -305,6 +305,20 @@ def batch_loss(model, tensors, batch_tokens: int, label_smoothing: float, bf16: 
     return loss / batch_tokens, nll.item(), int(mask.sum())
 
 
+def backward_batch(model, pairs, tensors, replicas, label_smoothing: float, bf16: bool):
+    """One training step's gradients: this rank backpropagates its share of the batch
+    `pairs` (made into tensors by `tensors`, e.g. Data.tensors) and the gradients are
+    summed over ranks. Every rank knows the whole batch, so each normalises by the whole
+    batch's token count (each target plus its EOS) and the sum is the gradient one process
+    gets on the whole batch. Returns this rank's (summed NLL, target tokens)."""
+    batch_tokens = sum(len(t) + 1 for _, t in pairs)
+    loss, nll, tokens = batch_loss(model, tensors(replicas.share(pairs)), batch_tokens,
+                                   label_smoothing, bf16)
+    loss.backward()
+    replicas.sum_gradients(model.parameters())
+    return nll, tokens
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="model directory to write")
@@ -423,14 +437,9 @@ def train(rank: int, world: int, args) -> None:
                 continue                  # a last batch too small to share
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(elapsed)
-            # every rank knows the whole batch: normalising the local sums by its token
-            # count makes the summed gradients those of one process on the whole batch
-            batch_tokens = sum(len(t) + 1 for _, t in pairs)
-            loss_total, nll, tokens = batch_loss(model, data.tensors(replicas.share(pairs)),
-                                                 batch_tokens, args.label_smoothing, args.bf16)
             optimizer.zero_grad(set_to_none=True)
-            loss_total.backward()
-            replicas.sum_gradients(model.parameters())
+            nll, tokens = backward_batch(model, pairs, data.tensors, replicas,
+                                         args.label_smoothing, args.bf16)
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
             loss = nll / max(tokens, 1)             # this rank's share, for the log
