@@ -36,7 +36,9 @@ cosine down to 5 % of it at the end of the budget.  The dev split is decoded gre
 improvement of dev WER is exported at once to the output directory with
 `export_model_dir`, so the directory always holds the best model so far (and a run
 stopped early still leaves a usable model).  A checkpoint (state_dict + optimizer) of the
-latest and best models goes to OUTPUT_DIR.ckpt/ unless --no-checkpoint.
+latest and best models goes to OUTPUT_DIR.ckpt/ unless --no-checkpoint.  With --ema
+DECAY the dev scoring, the export and best.pt use an exponential moving average of the
+weights (weight_average.py) instead of the weights themselves; training is unchanged.
 
 --arch bahdanau: Bahdanau decoder (attend with s_{t-1}, then update; maxout readout),
 additive attention.  --arch luong: Luong decoder (general attention, attentional layer;
@@ -69,6 +71,7 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data_parallel  # noqa: E402
 import g2p_data  # noqa: E402
+from weight_average import WeightAverage  # noqa: E402
 from rnnsearch.reference import Seq2Seq, export_model_dir  # noqa: E402
 from rnnsearch.reference.modules import run_cell  # noqa: E402
 
@@ -354,6 +357,9 @@ def main(argv=None) -> None:
     ap.add_argument("--bf16", action="store_true",
                     help="bfloat16 autocast for the training forward (weights, optimizer and "
                          "dev decoding stay float32): ~1.9x faster on CPUs with AVX512-BF16")
+    ap.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                    help="score and export an exponential moving average of the weights "
+                         "(e.g. 0.999; 0 = the weights themselves)")
     ap.add_argument("--evals-per-epoch", type=int, default=2)
     ap.add_argument("--dev-limit", type=int, default=0, help="score only N dev words")
     ap.add_argument("--no-checkpoint", action="store_true")
@@ -384,6 +390,9 @@ def train(rank: int, world: int, args) -> None:
           flush=True)
     log("args:", vars(args), flush=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # every rank keeps the same average (the weights are the same on every rank), so the
+    # dev decoding can still be shared
+    average = WeightAverage(model, args.ema) if args.ema else None
     ckpt_dir = args.output.rstrip("/") + ".ckpt"
     best_wer, best_state, best_where = float("inf"), None, None
     batches_per_epoch = math.ceil(len(data.pairs) / args.batch_size)
@@ -400,19 +409,22 @@ def train(rank: int, world: int, args) -> None:
 
     def evaluate(epoch: int, step: int, loss: float, elapsed: float) -> None:
         nonlocal best_wer, best_state, best_where
-        s = dev_score(model, data, args.dev_limit, replicas)
+        scored = average.model if average else model
+        s = dev_score(scored, data, args.dev_limit, replicas)
         if not replicas.is_main:
             model.train()
             return
         improved = s.wer < best_wer
         if improved:
             best_wer, best_where = s.wer, f"epoch {epoch} step {step}"
-            best_state = copy.deepcopy(model.state_dict())
-            model.eval()
-            export_model_dir(model, args.output, data.source_vocab, data.target_vocab, config)
+            best_state = copy.deepcopy(scored.state_dict())
+            scored.eval()
+            export_model_dir(scored, args.output, data.source_vocab, data.target_vocab,
+                             config)
         if not args.no_checkpoint:
             os.makedirs(ckpt_dir, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "average": average.state_dict() if average else None,
                         "config": config, "args": vars(args), "epoch": epoch,
                         "step": step}, os.path.join(ckpt_dir, "last.pt"))
             if improved:
@@ -442,6 +454,8 @@ def train(rank: int, world: int, args) -> None:
                                          args.label_smoothing, args.bf16)
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
+            if average:
+                average.update(model)
             loss = nll / max(tokens, 1)             # this rank's share, for the log
             total += loss
             count += 1
@@ -462,7 +476,8 @@ def train(rank: int, world: int, args) -> None:
         if out_of_time:
             break
 
-    log(f"done after {elapsed / 60:.1f} min; best dev greedy WER "
+    scored_name = " (averaged weights)" if average else ""
+    log(f"done after {elapsed / 60:.1f} min; best dev greedy WER{scored_name} "
         f"{100 * best_wer:.2f}% at {best_where}; model in {args.output}", flush=True)
 
 
