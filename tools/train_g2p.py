@@ -276,14 +276,12 @@ def greedy_decode(model: Seq2Seq, data: Data, words: list[str], batch_size: int 
     return out
 
 
-def dev_score(model, data, limit: int = 0, replicas=None):
-    """Dev greedy score; with replicas each rank decodes its share of the words."""
+def dev_score(model, data, replicas, limit: int = 0):
+    """Dev greedy score; each rank decodes its share of the words (all of them when
+    there is one)."""
     entries = data.dev[:limit] if limit else data.dev
     words = [w for w, _ in entries]
-    if replicas is None:
-        predictions = greedy_decode(model, data, words)
-    else:
-        predictions = replicas.gather(greedy_decode(model, data, replicas.share(words)))
+    predictions = replicas.gather(greedy_decode(model, data, replicas.share(words)))
     return g2p_data.score(predictions, [p for _, p in entries])
 
 
@@ -410,7 +408,7 @@ def train(rank: int, world: int, args) -> None:
     def evaluate(epoch: int, step: int, loss: float, elapsed: float) -> None:
         nonlocal best_wer, best_state, best_where
         scored = average.model if average else model
-        s = dev_score(scored, data, args.dev_limit, replicas)
+        s = dev_score(scored, data, replicas, args.dev_limit)
         if not replicas.is_main:
             model.train()
             return

@@ -4,8 +4,13 @@ The model that trains keeps its own weights; a shadow copy follows them after ev
 optimizer step,  shadow <- d * shadow + (1 - d) * weights,  with the decay warmed up as
 d_n = min(decay, (1 + n) / (10 + n)) so that the first steps are not averaged with the
 random initialisation for thousands of steps.  Averaging the last couple of epochs of a
-noisy Adam trajectory lands nearer the middle of the basin the weights move around in,
-which is worth something when dev accuracy has flattened while the train loss still falls.
+noisy Adam trajectory lands nearer the middle of the basin the weights move around in.
+Measured on the default G2P recipe: 1-2 points of dev WER better while the learning rate
+is constant, but a tie once the cosine decay has run (the decay averages too; README).
+
+torch.optim.swa_utils.AveragedModel with an EMA avg_fn would do the same arithmetic, but
+it copies the weights outright on the first update, wraps the model (the exporter wants
+the Seq2Seq itself) and leaves buffers behind unless asked; this is the few lines we need.
 """
 from __future__ import annotations
 
