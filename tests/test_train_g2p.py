@@ -106,3 +106,22 @@ def test_data_parallel_step_equals_one_process_on_the_whole_batch(tmp_path):
         assert torch.allclose(got["grads"][name], grad, atol=1e-6, rtol=1e-5), name
     assert got["clock"] == 1.0
     assert got["gathered"] == [f"W{i}" for i in range(11)]
+
+
+def test_training_run_exports_the_averaged_model_it_scored(tmp_path, capsys):
+    """A (one-step) run end to end: the output directory is a model directory whose
+    weights are best.pt's, and with --ema those are the average's, not the live ones."""
+    out = str(tmp_path / "g2p")
+    train_g2p.main(["--minutes", "0.001", "--arch", "luong", "--cell", "lstm",
+                    "--embedding", "8", "--hidden", "8", "--decoder-hidden", "8",
+                    "--batch-size", "16", "--dev-limit", "20", "--ema", "0.9", "-o", out])
+    assert "best dev greedy WER (averaged weights)" in capsys.readouterr().out
+    best = torch.load(os.path.join(out + ".ckpt", "best.pt"))["model"]
+    last = torch.load(os.path.join(out + ".ckpt", "last.pt"))
+    from rnnsearch.reference.export import load_model_dir
+    exported = load_model_dir(out)[0].state_dict()
+    assert exported.keys() == best.keys() == last["model"].keys()
+    for name, value in exported.items():
+        assert torch.equal(value, best[name]), name
+        assert torch.equal(value, last["average"]["model"][name]), name
+    assert any(not torch.equal(best[name], last["model"][name]) for name in best)
