@@ -52,7 +52,7 @@ def test_accuracy_on_test_words(translator, test_words):
     results = translator.translate_batch(words, beam_size=5, max_decoding_length=64)
     score = g2p_data.score([r.hypotheses[0] for r in results], refs)
     # a regression guard for the shipped model (tools/eval_g2p.py: full test split numbers)
-    assert score.wer < 0.29 and score.per < 0.075, str(score)   # measured: 23.2% / 6.1%
+    assert score.wer < 0.29 and score.per < 0.075, str(score)   # measured: 24.8% / 5.9%
 
 
 @pytest.mark.parametrize("beam_size", [1, 5])

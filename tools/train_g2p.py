@@ -5,7 +5,7 @@
     python tools/train_g2p.py --minutes 60 --workers 2 --threads 1 --arch luong \
         --cell lstm --encoder-layers 2 --hidden 256 --decoder-layers 2 --decoder-hidden 256 \
         --batch-size 256 --bf16 --dropout 0.2 --layer-dropout 0.2 --evals-per-epoch 1 \
-        --seed 1 -o runs/g2p
+        --constant-fraction 0 --seed 1 -o runs/g2p
 
 Two worker processes, not two torch threads: at these sizes torch gains almost nothing
 from a second intra-op thread (4.0 vs 3.9 batches/s measured), while two processes that
@@ -30,8 +30,10 @@ Dropout (embeddings, between encoder and decoder layers, the output layer's inpu
 training-only: in eval mode it is the identity, so the exported weights are used exactly
 as the spec says.
 
-The learning rate is constant for the first half of the time budget, then follows a
-cosine down to 5 % of it at the end of the budget.  The dev split is decoded greedily
+The learning rate follows a cosine from its peak at the start down to 5 % of it at the
+end of the time budget (--constant-fraction F holds it constant for the first F of the
+budget first; measured on the shipped recipe, dev greedy WER after the hour: F = 0.7:
+28.39 % (with --ema), 0.5: 28.06 %, 0.25: 27.94 %, 0: 26.98 %, so the default is 0).  The dev split is decoded greedily
 (batched, same algorithm as the spec's K = 1 search) several times per epoch; every
 improvement of dev WER is exported at once to the output directory with
 `export_model_dir`, so the directory always holds the best model so far (and a run
@@ -334,7 +336,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr-fraction", type=float, default=0.05)
-    ap.add_argument("--constant-fraction", type=float, default=0.5,
+    ap.add_argument("--constant-fraction", type=float, default=0.0,
                     help="part of the budget at constant learning rate before cosine decay")
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--dropout", type=float, default=0.1)
