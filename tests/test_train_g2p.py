@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
 train_g2p = pytest.importorskip("train_g2p")
 
-from rnnsearch.reference import Seq2Seq  # noqa: E402
+from rnnsearch.reference import Seq2Seq, load_model_dir  # noqa: E402
 
 BASE = {
     "format": "rnnsearch-model", "format_version": 1,
@@ -118,7 +118,6 @@ def test_training_run_exports_the_averaged_model_it_scored(tmp_path, capsys):
     assert "best dev greedy WER (averaged weights)" in capsys.readouterr().out
     best = torch.load(os.path.join(out + ".ckpt", "best.pt"))["model"]
     last = torch.load(os.path.join(out + ".ckpt", "last.pt"))
-    from rnnsearch.reference.export import load_model_dir
     exported = load_model_dir(out)[0].state_dict()
     assert exported.keys() == best.keys() == last["model"].keys()
     for name, value in exported.items():

@@ -33,14 +33,15 @@ as the spec says.
 The learning rate follows a cosine from its peak at the start down to 5 % of it at the
 end of the time budget (--constant-fraction F holds it constant for the first F of the
 budget first; measured on the shipped recipe, dev greedy WER after the hour: F = 0.7:
-28.39 % (with --ema), 0.5: 28.06 %, 0.25: 27.94 %, 0: 26.98 %, so the default is 0).  The dev split is decoded greedily
-(batched, same algorithm as the spec's K = 1 search) several times per epoch; every
-improvement of dev WER is exported at once to the output directory with
-`export_model_dir`, so the directory always holds the best model so far (and a run
-stopped early still leaves a usable model).  A checkpoint (state_dict + optimizer) of the
-latest and best models goes to OUTPUT_DIR.ckpt/ unless --no-checkpoint.  With --ema
-DECAY the dev scoring, the export and best.pt use an exponential moving average of the
-weights (weight_average.py) instead of the weights themselves; training is unchanged.
+28.39 % (with --ema), 0.5: 28.06 %, 0.25: 27.94 %, 0: 26.98 %, so the default is 0).
+The dev split is decoded greedily (batched, same algorithm as the spec's K = 1 search)
+several times per epoch; every improvement of dev WER is exported at once to the output
+directory with `export_model_dir`, so the directory always holds the best model so far
+(and a run stopped early still leaves a usable model).  A checkpoint (state_dict +
+optimizer) of the latest and best models goes to OUTPUT_DIR.ckpt/ unless
+--no-checkpoint.  With --ema DECAY the dev scoring, the export and best.pt use an
+exponential moving average of the weights (weight_average.py) instead of the weights
+themselves; training is unchanged.
 
 --arch bahdanau: Bahdanau decoder (attend with s_{t-1}, then update; maxout readout),
 additive attention.  --arch luong: Luong decoder (general attention, attentional layer;
@@ -322,6 +323,18 @@ def backward_batch(model, pairs, tensors, replicas, label_smoothing: float, bf16
     return nll, tokens
 
 
+def learning_rate(progress: float, peak: float, constant_fraction: float,
+                  min_fraction: float) -> float:
+    """The schedule at `progress` (elapsed / budget): `peak` for the first
+    `constant_fraction`, then a cosine down to `min_fraction * peak` at 1 (and after)."""
+    x = min(progress, 1.0)
+    if x <= constant_fraction:
+        return peak
+    decay = (x - constant_fraction) / max(1e-9, 1 - constant_fraction)
+    low = peak * min_fraction
+    return low + (peak - low) * 0.5 * (1 + math.cos(math.pi * decay))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="model directory to write")
@@ -398,15 +411,6 @@ def train(rank: int, world: int, args) -> None:
     batches_per_epoch = math.ceil(len(data.pairs) / args.batch_size)
     eval_every = max(1, batches_per_epoch // max(1, args.evals_per_epoch))
 
-    def lr_at(elapsed: float) -> float:
-        x = min(elapsed / budget, 1.0)
-        c = args.constant_fraction
-        if x <= c:
-            return args.lr
-        progress = (x - c) / max(1e-9, 1 - c)
-        low = args.lr * args.min_lr_fraction
-        return low + (args.lr - low) * 0.5 * (1 + math.cos(math.pi * progress))
-
     def evaluate(epoch: int, step: int, loss: float, elapsed: float) -> None:
         nonlocal best_wer, best_state, best_where
         scored = average.model if average else model
@@ -448,7 +452,8 @@ def train(rank: int, world: int, args) -> None:
             if len(pairs) < world:
                 continue                  # a last batch too small to share
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(elapsed)
+                group["lr"] = learning_rate(elapsed / budget, args.lr, args.constant_fraction,
+                                            args.min_lr_fraction)
             optimizer.zero_grad(set_to_none=True)
             nll, tokens = backward_batch(model, pairs, data.tensors, replicas,
                                          args.label_smoothing, args.bf16)
