@@ -124,3 +124,18 @@ def test_training_run_exports_the_averaged_model_it_scored(tmp_path, capsys):
         assert torch.equal(value, best[name]), name
         assert torch.equal(value, last["average"]["model"][name]), name
     assert any(not torch.equal(best[name], last["model"][name]) for name in best)
+
+
+def test_learning_rate_schedule():
+    """Constant for the first fraction, then a cosine from the peak to min_fraction of it
+    (the default, constant_fraction 0, decays from the first step)."""
+    lr = train_g2p.learning_rate
+    assert lr(0.0, 2.0, 0.0, 0.05) == 2.0
+    assert lr(0.5, 2.0, 0.0, 0.05) == pytest.approx((2.0 + 0.1) / 2)       # cos(pi/2) = 0
+    assert lr(0.25, 2.0, 0.0, 0.05) == pytest.approx(0.1 + 1.9 * (1 + 2 ** -0.5) / 2)
+    assert lr(1.0, 2.0, 0.0, 0.05) == pytest.approx(0.1)
+    assert lr(3.0, 2.0, 0.0, 0.05) == pytest.approx(0.1)                     # past the budget
+    assert lr(0.4, 2.0, 0.5, 0.05) == 2.0                                    # held
+    assert lr(0.75, 2.0, 0.5, 0.05) == pytest.approx((2.0 + 0.1) / 2)      # half-way down
+    values = [lr(i / 100, 2.0, 0.0, 0.05) for i in range(101)]
+    assert all(a > b for a, b in zip(values, values[1:]))
