@@ -7,109 +7,9 @@ cimport numpy as cnp
 from libc.stdlib cimport malloc
 from libc.string cimport memset
 
+from rs_engine cimport *
+
 cnp.import_array()
-
-cdef extern from "rs_model.h" nogil:
-    ctypedef struct rs_linear:
-        const float *w
-        const float *b
-        int out
-        int input "in"
-        const float *packed
-        const signed char *qweight
-        const signed char *wq
-        const float *wq_scale
-        int qsplit[3]
-        int nqsplit
-    ctypedef struct rs_rnn:
-        int cell
-        int reset_after
-        int input
-        int hidden
-        rs_linear ih
-        rs_linear hh
-        rs_linear hh_rz
-        rs_linear hh_n
-    ctypedef struct rs_model:
-        const float *src_embedding
-        int src_vocab, src_embedding_size
-        int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
-        rs_rnn enc[16][2]
-        int enc_width
-        int bridge, bridge_from, bridge_activation, lstm_cell
-        rs_linear bridge_hidden[16]
-        rs_linear bridge_cell[16]
-        int has_attention, score
-        float dot_scale
-        rs_linear att_key, att_query
-        const float *att_v
-        int key_width
-        const float *tgt_embedding
-        int tgt_vocab, tgt_embedding_size
-        int decoder, dec_layers, dec_hidden, dec_residual
-        rs_rnn dec[16]
-        int input_feeding
-        rs_linear attentional
-        int attentional_activation
-        int readout, readout_state, readout_context, readout_embedding
-        rs_linear readout_layer
-        rs_linear output
-        int attentional_width
-        int bos_id, eos_id
-    ctypedef struct rs_options:
-        int beam_size, num_hypotheses, min_length, max_length
-        float length_penalty, coverage_penalty
-        int normalize_scores, return_attention, threads
-        const int *suppress
-        int num_suppress
-    ctypedef struct rs_hypothesis:
-        int length
-        int *tokens
-        float score
-        float *attention
-    ctypedef struct rs_result:
-        int count
-        rs_hypothesis *hyps
-    int rs_translate(const rs_model *model, const rs_options *options, int batch,
-                     const int *ids, int stride, const int *lengths,
-                     rs_result *results, char *err, size_t err_size)
-    void rs_free_results(rs_result *results, int batch)
-    bint RS_HAS_LINEAR(rs_linear L)
-
-cdef extern from "rs_kernels.h" nogil:
-    const char *rs_kernel_isa()
-    ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
-                               int ys, int accumulate, int o_begin, int o_end)
-    rs_gemm_fn rs_gemm_named(const char *isa)
-    int rs_pack_linear(rs_linear *L, float **owned)
-    float *rs_pack_weights(const float *w, int out, int input)
-    float rs_log_softmax(float *x, int n, float *tmp)
-
-cdef extern from "rs_decoder.h" nogil:
-    void rs_decoder_mark_input_parts(rs_model *m)
-
-cdef extern from "rs_gemm_int8.h" nogil:
-    int rs_quantize_linear(rs_linear *L, void **owned)
-    int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
-                     int accumulate)
-    const char *rs_int8_isa()
-
-cdef extern from "rs_vmath.h" nogil:
-    void rs_vexp(float *x, int n)
-    void rs_vtanh(float *x, int n)
-    void rs_vsigmoid(float *x, int n)
-
-cdef extern from "stdlib.h" nogil:
-    void free(void *ptr)
-
-cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_DONTNEED
-
-cdef extern from "unistd.h" nogil:
-    long sysconf(int name)
-    int _SC_PAGESIZE
-
 
 cdef void release_pages(const void *start, size_t nbytes) nogil:
     """Drop the resident pages of a memory-mapped weight that has been repacked: it is
@@ -307,8 +207,8 @@ cdef class Engine:
             self._pack_rnn(&m.dec[l])
             self._pack(&m.bridge_hidden[l])
             self._pack(&m.bridge_cell[l])
-        self._pack(&m.att_key)
-        self._pack(&m.att_query)
+        self._pack(&m.attention.key)
+        self._pack(&m.attention.query)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
@@ -345,19 +245,8 @@ cdef class Engine:
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
 
-        m.has_attention = att is not None
-        m.dot_scale = 1.0
-        m.key_width = m.enc_width
         if att is not None:
-            m.score = _SCORES[att["score"]]
-            if "attention.scale" in tensors:
-                m.dot_scale = float(tensors["attention.scale"][0])
-            m.att_key = self._linear(tensors, "attention.key")
-            m.att_query = self._linear(tensors, "attention.query")
-            if "attention.v" in tensors:
-                m.att_v = self._ptr(tensors["attention.v"])
-            if RS_HAS_LINEAR(m.att_key):
-                m.key_width = m.att_key.out
+            self._attention(att, tensors, dec["hidden_size"])
 
         m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
         m.tgt_vocab, m.tgt_embedding_size = tensors["decoder.embedding.weight"].shape
@@ -381,6 +270,23 @@ cdef class Engine:
         m.bos_id = bos_id
         m.eos_id = eos_id
         self._pack_all()
+
+    cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
+        cdef rs_attention *a = &self.model.attention
+        a.ops = rs_attention_named(att["type"].encode())
+        if a.ops == NULL:
+            raise ValueError(f"attention type {att['type']!r} is not in this engine")
+        a.score = _SCORES[att["score"]]
+        a.dot_scale = float(tensors["attention.scale"][0]) if "attention.scale" in tensors else 1.0
+        a.key = self._linear(tensors, "attention.key")
+        a.query = self._linear(tensors, "attention.query")
+        if "attention.v" in tensors:
+            a.v = self._ptr(tensors["attention.v"])
+        a.query_width = query_width
+        a.memory_width = self.model.enc_width
+        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
+        a.context_width = a.memory_width
+        return 0
 
     cdef const float *_ptr(self, array) except? NULL:
         array = np.asarray(array)

@@ -1,40 +1,41 @@
-/* Score functions (docs/model-format.md, "attention"), softmax over the source, context. */
+/* The attention registry and what every type shares: the keys computed once per batch and
+ * the weighted sum of the memory. The types themselves live in rs_attention_<type>.c. */
 #include "rs_attention.h"
 
-#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rs_kernels.h"
-#include "rs_vmath.h"
 
-static float additive_score(const rs_model *m, const float *q, const float *k, int width,
-                            float *tmp) {
-    for (int a = 0; a < width; a++) tmp[a] = q[a] + k[a];
-    rs_vtanh(tmp, width);
-    if (!m->att_v) {
-        float s = 0.0f;
-        for (int a = 0; a < width; a++) s += tmp[a];
-        return s;
+extern const rs_attention_ops rs_attention_global;
+
+static const rs_attention_ops *const TYPES[] = {&rs_attention_global};
+
+const rs_attention_ops *rs_attention_named(const char *name) {
+    for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
+        if (strcmp(TYPES[i]->name, name) == 0) return TYPES[i];
+    return NULL;
+}
+
+int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
+    const int B = enc->batch, S = enc->max_len, D = a->memory_width;
+    if (!a->ops || !RS_HAS_LINEAR(a->key)) {
+        enc->key_width = D;
+        enc->keys = enc->memory; /* keys are the memory itself */
+        return 0;
     }
-    return rs_dot_inline(m->att_v, tmp, width);
+    enc->key_width = a->key.out;
+    enc->keys = calloc((size_t)B * S * enc->key_width + 1, sizeof(float));
+    if (!enc->keys) return 1;
+    for (int b = 0; b < B; b++)
+        rs_linear_forward(&a->key, enc->lengths[b], enc->memory + (size_t)b * S * D, D,
+                          enc->keys + (size_t)b * S * enc->key_width, enc->key_width, 0);
+    return 0;
 }
 
 RS_CLONES
-void rs_attend(const rs_model *m, const float *query, const float *keys, int key_width,
-               const float *memory, int len, float *probs, float *context, float *tmp) {
-    const int D = m->enc_width;
-    float scale = 1.0f;
-    if (m->score == RS_SCORE_DOT) scale = m->dot_scale;
-    else if (m->score == RS_SCORE_SCALED_DOT) scale = 1.0f / sqrtf((float)m->dec_hidden);
-
-    for (int j = 0; j < len; j++) {
-        const float *k = keys + (size_t)j * key_width;
-        if (m->score == RS_SCORE_ADDITIVE)
-            probs[j] = additive_score(m, query, k, key_width, tmp);
-        else
-            probs[j] = scale * rs_dot_inline(query, k, key_width);
-    }
-    rs_softmax(probs, len);
+void rs_attention_context(const float *probs, const float *memory, int len, int D,
+                          float *context) {
     memset(context, 0, sizeof(float) * D);
     for (int j = 0; j < len; j++) {
         const float a = probs[j], *h = memory + (size_t)j * D;

@@ -1,13 +1,59 @@
-/* Global attention for one decoder row against its own sentence's keys and memory. */
+/* The attention interface: what a decoder step asks of an attention type.
+ *
+ * An attention type is one table of functions (rs_attention_ops) in one C file, listed in
+ * rs_attention.c's registry. The decoder calls it for a block of rows (hypotheses of
+ * several sentences) per step; the beam search never sees it.
+ *
+ * State: a type may carry floats from one step to the next for every row (previous
+ * weights, cumulative weights, a position). It says how many (state_floats); the decoder
+ * allocates them with the other recurrent state, starts each row with init_row, hands
+ * them to step to read and update in place, copies them with the row when the beam
+ * reorders hypotheses, and frees them with the batch. Because the state is plain floats,
+ * reorder and release need nothing from the type. */
 #ifndef RS_ATTENTION_H
 #define RS_ATTENTION_H
 
+#include <stddef.h>
+
+#include "rs_encoder.h"
 #include "rs_model.h"
 
-/* query: the decoder's query vector, already projected by W_q for additive attention with
- * a query projection. Writes probs[0..len) (softmax over the sentence) and
- * context[0..D_m). tmp holds key_width floats. */
-void rs_attend(const rs_model *m, const float *query, const float *keys, int key_width,
-               const float *memory, int len, float *probs, float *context, float *tmp);
+/* One step of attention for `rows` rows. */
+typedef struct {
+    int rows;
+    int step;               /* decoding step: 0 for the first target token */
+    const float *query;     /* [rows, query_width]: the decoder's query (Bahdanau: the
+                               previous top-layer output; Luong: the new one) */
+    const int *sentence;    /* [rows]: the sentence of enc each row belongs to */
+    const rs_encoded *enc;  /* memory, keys (rs_attention_prepare) and source lengths */
+    float *state;           /* [rows, state_floats]: read and updated in place */
+    float *probs;           /* out [rows, enc->max_len]: the weights over the source */
+    float *context;         /* out [rows, context_width] */
+    float *work;            /* work_floats(a, rows, enc->max_len) floats of scratch */
+} rs_attention_step;
+
+typedef struct rs_attention_ops {
+    const char *name;       /* the config's attention.type */
+    /* per-row state floats for sources of up to max_source positions (0: stateless) */
+    size_t (*state_floats)(const rs_attention *a, int max_source);
+    /* scratch floats of one step over up to `rows` rows */
+    size_t (*work_floats)(const rs_attention *a, int rows, int max_source);
+    /* the state of a row starting a sentence of `length` positions (the row holds
+       state_floats(a, max_source) floats) */
+    void (*init_row)(const rs_attention *a, int length, int max_source, float *state);
+    void (*step)(const rs_attention *a, const rs_attention_step *s);
+} rs_attention_ops;
+
+/* The type called `name`, or NULL. */
+const rs_attention_ops *rs_attention_named(const char *name);
+
+/* Once per batch, after encoding: the keys every position is scored against
+ * (enc->keys, enc->key_width): the key projection of the memory, or the memory itself.
+ * Returns non-zero when out of memory. */
+int rs_attention_prepare(const rs_attention *a, rs_encoded *enc);
+
+/* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
+void rs_attention_context(const float *probs, const float *memory, int len, int D,
+                          float *context);
 
 #endif

@@ -12,10 +12,13 @@
 
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
 
+static int context_width(const rs_model *m) {
+    return m->attention.ops ? m->attention.context_width : 0;
+}
+
 static int concat_width(const rs_model *m) {
     /* the widest concatenation a step builds: luong's [c; s] or bahdanau's readout input */
-    int w = m->enc_width + m->dec_hidden + m->tgt_embedding_size;
-    return w;
+    return context_width(m) + m->dec_hidden + m->tgt_embedding_size;
 }
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
@@ -25,8 +28,9 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     size_t hidden = m->output.in;
     if (RS_HAS_LINEAR(m->readout_layer) && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
     if (RS_HAS_LINEAR(m->attentional) && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
-    size_t query = Hd;
-    if (RS_HAS_LINEAR(m->att_query) && (size_t)m->att_query.out > query) query = m->att_query.out;
+    const rs_attention *att = &m->attention;
+    const size_t att_floats = att->ops ? att->ops->state_floats(att, max_source) : 0;
+    const size_t att_work = att->ops ? att->ops->work_floats(att, capacity, max_source) : 0;
     memset(a, 0, sizeof(*a));
     memset(b, 0, sizeof(*b));
     memset(w, 0, sizeof(*w));
@@ -38,7 +42,10 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
         states[i]->c = calloc(L * cap * Hd, sizeof(float));
         states[i]->feed = calloc(cap * (m->attentional_width ? m->attentional_width : 1), sizeof(float));
         states[i]->top = calloc(cap * Hd, sizeof(float));
-        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top) goto fail;
+        states[i]->att = calloc(cap * att_floats + 1, sizeof(float));
+        states[i]->att_floats = att_floats;
+        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att)
+            goto fail;
     }
     w->embedding = calloc(cap * m->tgt_embedding_size, sizeof(float));
     w->x0 = calloc(cap * first_input_width(m), sizeof(float));
@@ -46,13 +53,12 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->layer_b = calloc(cap * Hd, sizeof(float));
     w->xg = calloc(cap * GH, sizeof(float));
     w->rnn_scratch = calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
-    w->query = calloc(cap * query, sizeof(float));
-    w->context = calloc(cap * m->enc_width, sizeof(float));
-    w->tmp = calloc((size_t)(m->key_width > 0 ? m->key_width : 1), sizeof(float));
+    w->context = calloc(cap * context_width(m) + 1, sizeof(float));
+    w->att_work = calloc(att_work + 1, sizeof(float));
     w->concat = calloc(cap * concat_width(m), sizeof(float));
     w->hidden = calloc(cap * hidden, sizeof(float));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
-        !w->query || !w->context || !w->tmp || !w->concat || !w->hidden)
+        !w->context || !w->att_work || !w->concat || !w->hidden)
         goto fail;
     return 0;
 fail:
@@ -64,11 +70,11 @@ void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_wor
     rs_decoder_state *states[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         free(states[i]->h); free(states[i]->c); free(states[i]->feed); free(states[i]->top);
+        free(states[i]->att);
         memset(states[i], 0, sizeof(*states[i]));
     }
     free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
-    free(w->rnn_scratch); free(w->query); free(w->context); free(w->tmp); free(w->concat);
-    free(w->hidden);
+    free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
     memset(w, 0, sizeof(*w));
 }
 
@@ -87,6 +93,9 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
         memcpy(st->top + (size_t)r * Hd, enc->init_h + ((size_t)(L - 1) * B + s) * Hd, sizeof(float) * Hd);
         if (m->attentional_width)
             memset(st->feed + (size_t)r * m->attentional_width, 0, sizeof(float) * m->attentional_width);
+        if (st->att_floats)
+            m->attention.ops->init_row(&m->attention, enc->lengths[s], enc->max_len,
+                                       st->att + (size_t)r * st->att_floats);
     }
 }
 
@@ -104,26 +113,21 @@ void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capac
         }
         memcpy(to->top + (size_t)r * Hd, from->top + (size_t)p * Hd, sizeof(float) * Hd);
         if (Da) memcpy(to->feed + (size_t)r * Da, from->feed + (size_t)p * Da, sizeof(float) * Da);
+        if (from->att_floats)
+            memcpy(to->att + (size_t)r * from->att_floats, from->att + (size_t)p * from->att_floats,
+                   sizeof(float) * from->att_floats);
     }
 }
 
-/* Attention for every row; query rows have width query_width. */
-static void attend_rows(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
-                        const int *sentence, const float *query, int query_width,
+/* The attention type's step for every row; the query rows are H_d wide. */
+static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int rows,
+                        const int *sentence, const float *query, rs_decoder_state *st,
                         rs_decoder_work *w, float *probs) {
-    const int S = enc->max_len, D = m->enc_width;
-    int qw = query_width;
-    if (RS_HAS_LINEAR(m->att_query)) {
-        rs_linear_forward(&m->att_query, rows, query, query_width, w->query, m->att_query.out, 0);
-        query = w->query;
-        qw = m->att_query.out;
-    }
-    for (int r = 0; r < rows; r++) {
-        const int s = sentence[r];
-        rs_attend(m, query + (size_t)r * qw, enc->keys + (size_t)s * S * enc->key_width,
-                  enc->key_width, enc->memory + (size_t)s * S * D, lengths[s],
-                  probs + (size_t)r * S, w->context + (size_t)r * D, w->tmp);
-    }
+    const rs_attention_step step = {
+        .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
+        .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
+    };
+    m->attention.ops->step(&m->attention, &step);
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */
@@ -143,9 +147,9 @@ void rs_decoder_mark_input_parts(rs_model *m) {
        attentional layer [c; s], the readout [state; context; embedding] (those present) */
     if (m->dec_layers > 0 && m->dec[0].ih.in > m->tgt_embedding_size)
         add_split(&m->dec[0].ih, m->tgt_embedding_size);
-    add_split(&m->attentional, m->enc_width);
+    add_split(&m->attentional, context_width(m));
     const int present[3] = {m->readout_state, m->readout_context, m->readout_embedding};
-    const int width[3] = {m->dec_hidden, m->enc_width, m->tgt_embedding_size};
+    const int width[3] = {m->dec_hidden, context_width(m), m->tgt_embedding_size};
     for (int k = 0, at = 0; k < 3; k++)
         if (present[k]) {
             if (at > 0) add_split(&m->readout_layer, at);
@@ -153,10 +157,10 @@ void rs_decoder_mark_input_parts(rs_model *m) {
         }
 }
 
-void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
+void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
                      const int *tokens, const int *sentence, rs_decoder_state *st,
                      rs_decoder_work *w, float *logits, float *probs) {
-    const int Hd = m->dec_hidden, Et = m->tgt_embedding_size, D = m->enc_width;
+    const int Hd = m->dec_hidden, Et = m->tgt_embedding_size, D = context_width(m);
     const int cap = w->capacity, V = m->tgt_vocab;
     const int GH = rs_rnn_gates(m->dec[0].cell) * Hd;
 
@@ -167,7 +171,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *length
     const float *x = w->embedding;
     int xw = Et;
     if (m->decoder == RS_DECODER_BAHDANAU) {
-        attend_rows(m, enc, lengths, rows, sentence, st->top, Hd, w, probs);
+        attend_rows(m, enc, t, rows, sentence, st->top, st, w, probs);
         concat_rows(rows, w->x0, w->embedding, Et, w->context, D);
         x = w->x0;
         xw = Et + D;
@@ -195,7 +199,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *length
     const float *final_in = o;
     int final_w = Hd;
     if (m->decoder == RS_DECODER_LUONG) {
-        attend_rows(m, enc, lengths, rows, sentence, o, Hd, w, probs);
+        attend_rows(m, enc, t, rows, sentence, o, st, w, probs);
         concat_rows(rows, w->concat, w->context, D, o, Hd);
         final_in = w->concat;
         final_w = D + Hd;

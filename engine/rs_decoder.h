@@ -11,12 +11,14 @@ typedef struct {
     float *c;    /* [dec_layers, capacity, H_d] (LSTM) */
     float *feed; /* [capacity, D_a] previous attentional vector (luong input feeding) */
     float *top;  /* [capacity, H_d] previous step's output (bahdanau query) */
+    float *att;  /* [capacity, att_floats] the attention type's per-row state */
+    size_t att_floats;
 } rs_decoder_state;
 
 /* Scratch buffers of one step, sized once per batch. */
 typedef struct {
     int capacity, max_source;
-    float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *query, *context, *tmp;
+    float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *context, *att_work;
     float *concat, *hidden;
 } rs_decoder_work;
 
@@ -37,10 +39,10 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
 void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capacity,
                        const rs_decoder_state *from, rs_decoder_state *to);
 
-/* Advance every row by one token: tokens[r] is row r's previous token, sentence[r] its
- * sentence in enc (with lengths). Writes logits [rows, V] and, with attention, the
- * attention probabilities [rows, enc->max_len]. */
-void rs_decoder_step(const rs_model *m, const rs_encoded *enc, const int *lengths, int rows,
+/* Advance every row by one token (decoding step t, 0 for the first target token):
+ * tokens[r] is row r's previous token, sentence[r] its sentence in enc. Writes logits
+ * [rows, V] and, with attention, the attention probabilities [rows, enc->max_len]. */
+void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
                      const int *tokens, const int *sentence, rs_decoder_state *st,
                      rs_decoder_work *w, float *logits, float *probs);
 

@@ -1,5 +1,5 @@
-/* The encoder: embeddings, stacked (bi)directional RNN layers, attention keys computed
- * once per sentence, and the bridge to the decoder's initial state.
+/* The encoder: embeddings, stacked (bi)directional RNN layers and the bridge to the
+ * decoder's initial state. (Attention keys are the attention's: rs_attention_prepare.)
  *
  * Sentences come sorted by length, longest first, so that at time step k the sentences
  * still running are a prefix of the batch and one block product serves them all; the
@@ -66,6 +66,7 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     memset(out, 0, sizeof(*out));
     out->batch = B;
     out->max_len = S;
+    out->lengths = lengths;
 
     ALLOC(in, (size_t)B * S * wide);
     ALLOC(outbuf, (size_t)B * S * wide);
@@ -123,17 +124,6 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     /* `in` now holds the memory [B, S, D_m] */
     out->memory = in;
     in = NULL;
-
-    if (m->has_attention && RS_HAS_LINEAR(m->att_key)) {
-        out->key_width = m->att_key.out;
-        ALLOC(out->keys, (size_t)B * S * out->key_width);
-        for (int b = 0; b < B; b++)
-            rs_linear_forward(&m->att_key, lengths[b], out->memory + (size_t)b * S * De, De,
-                              out->keys + (size_t)b * S * out->key_width, out->key_width, 0);
-    } else {
-        out->key_width = De;
-        out->keys = out->memory; /* keys are the memory itself */
-    }
 
     ALLOC(out->init_h, (size_t)Ld * B * Hd);
     ALLOC(out->init_c, (size_t)Ld * B * Hd);

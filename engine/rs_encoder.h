@@ -1,5 +1,4 @@
-/* The encoder and bridge: source ids in, memory, attention keys and the decoder's
- * initial states out. */
+/* The encoder and bridge: source ids in, memory and the decoder's initial states out. */
 #ifndef RS_ENCODER_H
 #define RS_ENCODER_H
 
@@ -9,8 +8,10 @@
 
 typedef struct {
     int batch, max_len;
+    const int *lengths; /* [batch]: the caller's source lengths */
     float *memory;    /* [batch, max_len, D_m]; positions past a sentence's length unused */
-    float *keys;      /* [batch, max_len, key_width]; == memory when keys are not projected */
+    float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
+                         == memory when keys are not projected */
     int key_width;
     float *init_h;    /* [dec_layers, batch, H_d] */
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */

@@ -140,7 +140,6 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
  * vectorises them (a single running max or sum is one long dependency chain, which made
  * log-softmax a tenth of a batched NMT decode over a 32k vocabulary), and every
  * instruction set still gives the same result, because the order is in the C code. */
-#define LANES 16
 
 float rs_vmax(const float *x, int n) {
     float lanes[LANES], m = -INFINITY;

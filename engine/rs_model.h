@@ -46,6 +46,22 @@ typedef struct rs_linear {
  * they are laid out), or float weights quantized at load. */
 #define RS_HAS_LINEAR(L) ((L).w != NULL || (L).wq != NULL || (L).qweight != NULL)
 
+/* The decoder's attention: which type computes it (rs_attention.h) and the weights the
+ * types share. A type with weights of its own adds them here. */
+struct rs_attention_ops;
+typedef struct {
+    const struct rs_attention_ops *ops; /* NULL: the decoder has no attention */
+    rs_score_kind score;
+    float dot_scale;     /* dot: a learned scalar on the score (1 if none) */
+    rs_linear key;       /* general / additive key projection, w may be NULL */
+    rs_linear query;     /* additive query projection, w may be NULL */
+    const float *v;      /* additive, NULL = ones */
+    int query_width;     /* the decoder's query before any projection (H_d) */
+    int memory_width;    /* D_m: one encoder position */
+    int key_width;       /* a key as the scores read it: key.out, or D_m */
+    int context_width;   /* what the decoder receives per row */
+} rs_attention;
+
 typedef struct {
     rs_cell_kind cell;
     int reset_after; /* GRU only */
@@ -68,13 +84,7 @@ typedef struct {
     rs_lstm_cell_init lstm_cell;
     rs_linear bridge_hidden[RS_MAX_LAYERS], bridge_cell[RS_MAX_LAYERS];
 
-    /* attention */
-    int has_attention; rs_score_kind score;
-    float dot_scale;
-    rs_linear att_key;   /* general / additive key projection, w may be NULL */
-    rs_linear att_query; /* additive query projection, w may be NULL */
-    const float *att_v;  /* additive, NULL = ones */
-    int key_width;       /* width of a precomputed key */
+    rs_attention attention;
 
     /* decoder */
     const float *tgt_embedding; int tgt_vocab, tgt_embedding_size;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_attention.h"
 #include "rs_decoder.h"
 #include "rs_encoder.h"
 #include "rs_kernels.h"
@@ -137,7 +138,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                             size_t err_size) {
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
-    const int keep_att = m->has_attention && (o->return_attention || o->coverage_penalty != 0.0f);
+    const int keep_att = m->attention.ops && (o->return_attention || o->coverage_penalty != 0.0f);
     int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
     float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
@@ -180,6 +181,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     }
     if (rs_encode(m, nb, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
     have_enc = 1;
+    if (rs_attention_prepare(&m->attention, &enc)) goto oom;
 
     const int cap = nb * K;
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
@@ -211,7 +213,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
 
     for (int t = 0; t < o->max_length && rows > 0; t++) {
         const int last = t == o->max_length - 1;
-        rs_decoder_step(m, &enc, sorted_len, rows, row_token, row_sent, cur, &work, logits, probs);
+        rs_decoder_step(m, &enc, t, rows, row_token, row_sent, cur, &work, logits, probs);
         for (int r = 0; r < rows; r++) {
             float *lp = logits + (size_t)r * V;
             if (isnan(rs_log_softmax(lp, V, exp_tmp))) {

@@ -1,0 +1,113 @@
+# The C engine's interface as the Cython wrapper (_engine.pyx) cimports it: the structs of
+# rs_model.h and the functions it calls. Keep in step with the headers.
+from libc.stddef cimport size_t
+
+cdef extern from "rs_model.h" nogil:
+    ctypedef struct rs_linear:
+        const float *w
+        const float *b
+        int out
+        int input "in"
+        const float *packed
+        const signed char *qweight
+        const signed char *wq
+        const float *wq_scale
+        int qsplit[3]
+        int nqsplit
+    ctypedef struct rs_rnn:
+        int cell
+        int reset_after
+        int input
+        int hidden
+        rs_linear ih
+        rs_linear hh
+        rs_linear hh_rz
+        rs_linear hh_n
+    ctypedef struct rs_attention_ops:
+        pass
+    ctypedef struct rs_attention:
+        const rs_attention_ops *ops
+        int score
+        float dot_scale
+        rs_linear key
+        rs_linear query
+        const float *v
+        int query_width, memory_width, key_width, context_width
+    ctypedef struct rs_model:
+        const float *src_embedding
+        int src_vocab, src_embedding_size
+        int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
+        rs_rnn enc[16][2]
+        int enc_width
+        int bridge, bridge_from, bridge_activation, lstm_cell
+        rs_linear bridge_hidden[16]
+        rs_linear bridge_cell[16]
+        rs_attention attention
+        const float *tgt_embedding
+        int tgt_vocab, tgt_embedding_size
+        int decoder, dec_layers, dec_hidden, dec_residual
+        rs_rnn dec[16]
+        int input_feeding
+        rs_linear attentional
+        int attentional_activation
+        int readout, readout_state, readout_context, readout_embedding
+        rs_linear readout_layer
+        rs_linear output
+        int attentional_width
+        int bos_id, eos_id
+    ctypedef struct rs_options:
+        int beam_size, num_hypotheses, min_length, max_length
+        float length_penalty, coverage_penalty
+        int normalize_scores, return_attention, threads
+        const int *suppress
+        int num_suppress
+    ctypedef struct rs_hypothesis:
+        int length
+        int *tokens
+        float score
+        float *attention
+    ctypedef struct rs_result:
+        int count
+        rs_hypothesis *hyps
+    int rs_translate(const rs_model *model, const rs_options *options, int batch,
+                     const int *ids, int stride, const int *lengths,
+                     rs_result *results, char *err, size_t err_size)
+    void rs_free_results(rs_result *results, int batch)
+    bint RS_HAS_LINEAR(rs_linear L)
+
+cdef extern from "rs_kernels.h" nogil:
+    const char *rs_kernel_isa()
+    ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
+                               int ys, int accumulate, int o_begin, int o_end)
+    rs_gemm_fn rs_gemm_named(const char *isa)
+    int rs_pack_linear(rs_linear *L, float **owned)
+    float *rs_pack_weights(const float *w, int out, int input)
+    float rs_log_softmax(float *x, int n, float *tmp)
+
+cdef extern from "rs_attention.h" nogil:
+    const rs_attention_ops *rs_attention_named(const char *name)
+
+cdef extern from "rs_decoder.h" nogil:
+    void rs_decoder_mark_input_parts(rs_model *m)
+
+cdef extern from "rs_gemm_int8.h" nogil:
+    int rs_quantize_linear(rs_linear *L, void **owned)
+    int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                     int accumulate)
+    const char *rs_int8_isa()
+
+cdef extern from "rs_vmath.h" nogil:
+    void rs_vexp(float *x, int n)
+    void rs_vtanh(float *x, int n)
+    void rs_vsigmoid(float *x, int n)
+
+cdef extern from "stdlib.h" nogil:
+    void free(void *ptr)
+
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_DONTNEED
+
+cdef extern from "unistd.h" nogil:
+    long sysconf(int name)
+    int _SC_PAGESIZE
