@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 
 from .model_dir import WEIGHTS_FILE, load_model_dir
+from .model_spec import scale_names
 
 
 def describe(path: str) -> str:
     files = load_model_dir(path)
     c = files.config
     enc, dec, att, bridge = c["encoder"], c["decoder"], c["attention"], c["bridge"]
-    from .quantize import scale_names
     scales = scale_names(files.tensors)
     params = sum(int(t.size) for name, t in files.tensors.items() if name not in scales)
     size = os.path.getsize(os.path.join(path, WEIGHTS_FILE))

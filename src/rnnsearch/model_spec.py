@@ -308,10 +308,27 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
     return specs
 
 
+# int8 weights (docs/model-format.md, "int8 weights"): a matrix may be stored as int8 rows
+# with a float32 companion `<name>_scale` of per-row scales. The names are part of the schema
+# (check_tensors reads them), so they live here; rnnsearch.quantize writes such tensors.
+SCALE_SUFFIX = "_scale"
+
+
+def is_quantizable(name: str, shape: tuple) -> bool:
+    """Matrices of linear maps; embeddings are looked up, not multiplied, so stay float."""
+    return len(shape) == 2 and ".embedding." not in name
+
+
+def scale_names(tensors: dict) -> set[str]:
+    """The `<name>_scale` companions of the int8 matrices among `tensors`."""
+    import numpy as np
+    return {name + SCALE_SUFFIX for name, value in tensors.items() if value.dtype == np.int8}
+
+
 def _check_scale(tensors: dict, name: str, rows: int, where: str) -> None:
     """An int8 matrix needs `<name>_scale`: float32 [rows], finite and positive."""
     import numpy as np
-    scale = tensors.get(name + "_scale")
+    scale = tensors.get(name + SCALE_SUFFIX)
     if scale is None:
         raise ModelError(f"{where}: int8 tensor '{name}' has no '{name}_scale' "
                          f"(float32 [{rows}])")
@@ -327,7 +344,6 @@ def check_tensors(config: dict, tensors: dict, source_vocab_size: int,
                   target_vocab_size: int, where: str = "model.safetensors") -> None:
     """ModelError naming the first missing, extra, mis-shaped or non-float32 tensor."""
     import numpy as np
-    from .quantize import is_quantizable, scale_names
     specs = expected_tensors(config, source_vocab_size, target_vocab_size)
     extra = sorted(set(tensors) - set(specs) - scale_names(tensors))
     if extra:

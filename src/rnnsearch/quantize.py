@@ -10,17 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SCALE_SUFFIX = "_scale"
-
-
-def is_quantizable(name: str, shape: tuple) -> bool:
-    """Matrices of linear maps; embeddings are looked up, not multiplied, so stay float."""
-    return len(shape) == 2 and ".embedding." not in name
-
-
-def scale_names(tensors: dict[str, np.ndarray]) -> set[str]:
-    """The `<name>_scale` companions of the int8 matrices among `tensors`."""
-    return {name + SCALE_SUFFIX for name, value in tensors.items() if value.dtype == np.int8}
+from .model_dir import load_model_dir, write_model_dir
+from .model_spec import SCALE_SUFFIX, is_quantizable, scale_names
 
 
 def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +46,6 @@ def dequantize_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def quantize_model_dir(source: str, output: str) -> None:
     """Write `output`: the model directory `source` with int8 weights (may be the same
     path; every file is replaced atomically)."""
-    from .model_dir import load_model_dir, write_model_dir
     files = load_model_dir(source)
     tensors = quantize_tensors({k: np.array(v) for k, v in files.tensors.items()})
     write_model_dir(output, files.config, tensors, files.source_vocab.tokens,
