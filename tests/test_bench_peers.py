@@ -1,4 +1,4 @@
-"""The peer benchmark (rnnsearch.bench_peers, `rnnsearch bench --compare`) in its tiniest
+"""The peer benchmark (rnnsearch.bench.peers, `rnnsearch bench --compare`) in its tiniest
 mode: the small model exported to ONNX, converted, checked identical across rnnsearch,
 ONNX Runtime and PyTorch, timed, and reported."""
 import json
@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from rnnsearch.bench_peers import ENGINES, top_k  # noqa: E402
+from rnnsearch.bench.peers import ENGINES, top_k  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
 
 TINY = ["--quick", "--size", "small", "--threads", "1", "--repeat", "1", "--sentences", "1",
@@ -59,7 +59,7 @@ def test_conversion_failure_falls_back_to_export(tmp_path, monkeypatch):
     import torch
 
     import rnnsearch
-    from rnnsearch import bench_peers
+    from rnnsearch.bench import peers as bench_peers
     from rnnsearch.convert import onnx_format
 
     def refuse(*args, **kwargs):

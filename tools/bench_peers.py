@@ -1,5 +1,5 @@
 """rnnsearch vs ONNX Runtime vs PyTorch eager on one model: identity check, timings and the
-memory-bandwidth / sgemm floors. The implementation is rnnsearch.bench_peers (also
+memory-bandwidth / sgemm floors. The implementation is rnnsearch.bench.peers (also
 `rnnsearch bench --compare`); see its docstring.
 
     python tools/bench_peers.py              # small and nmt sizes, ~10 minutes on 2 cores
@@ -13,7 +13,7 @@ import sys
 for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[variable] = "1"
 
-from rnnsearch.bench_peers import main  # noqa: E402  (after the environment is set)
+from rnnsearch.bench.peers import main  # noqa: E402  (after the environment is set)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -144,7 +144,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from .bench.runner import run_bench
     return run_bench(args)
 
 
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
-    from .bench import add_bench_arguments
+    from .bench.runner import add_bench_arguments
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
     return parser

@@ -42,11 +42,11 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from .bench import random_sources
-from .errors import ModelError
-from .random_model import vocabularies
-from .reference import export_model_dir, random_model
-from .reference.modules import DecoderState
+from .sources import random_sources
+from ..errors import ModelError
+from ..random_model import vocabularies
+from ..reference import export_model_dir, random_model
+from ..reference.modules import DecoderState
 
 BEAM = 5
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -217,7 +217,7 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
                         ) -> tuple[str, str | None]:
     """Convert the ONNX graphs with rnnsearch's converter -> (model directory, None); if the
     converter refuses them, export the torch model directly -> (directory, the reason)."""
-    from .convert.onnx_format import convert_onnx
+    from ..convert.onnx_format import convert_onnx
     source_vocab, target_vocab = vocabularies(size.source_vocab, size.target_vocab)
     path = os.path.join(directory, "converted")
     try:
@@ -343,7 +343,7 @@ class RnnsearchEngine:
         self._translators = {}
 
     def translator(self, threads: int = 1):
-        from .translator import Translator
+        from ..translator import Translator
         if threads not in self._translators:
             self._translators[threads] = Translator(self.model_dir, intra_threads=threads,
                                                     compute_type=self.compute_type)
@@ -726,7 +726,7 @@ def print_size(result: SizeResult, args, machine: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     resolve_defaults(args)
-    from ._engine import kernel_isa
+    from .._engine import kernel_isa
     machine = {"bandwidth": measure_bandwidth(), "sgemm": measure_sgemm(),
                "kernels": kernel_isa(), "cores": os.cpu_count(), "torch": torch.__version__,
                "onnxruntime": ort.__version__}

@@ -1,6 +1,6 @@
 """`rnnsearch bench`: decoding speed of rnnsearch and, when torch is installed, of the PyTorch
 reference on the same weights in the same run. `rnnsearch bench --compare ...` runs the peer
-benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench_peers).
+benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench.peers).
 
 Every case forces a fixed target length (min = max decoding length) so that every engine
 does the same amount of work; results are medians over repeated runs, engines alternate
@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+from .sources import random_sources
 
 CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-greedy": (32, 1), "b32-beam5": (32, 5)}
 
@@ -39,11 +39,6 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "onnxruntime). Every argument after --compare is its own; see "
                         "'rnnsearch bench --compare --help'. For its sgemm floor run it with "
                         "OPENBLAS_NUM_THREADS=1")
-
-
-def random_sources(vocab_size: int, count: int, length: int, seed: int = 0) -> list[list[int]]:
-    rng = np.random.default_rng(seed)
-    return [list(rng.integers(4, vocab_size, length)) for _ in range(count)]
 
 
 def _time_rnnsearch(translator, sources, batch, beam, length):
@@ -72,8 +67,8 @@ def _load_reference(model_dir: str, threads: int):
         import torch
     except ImportError:
         return None
-    from .reference import load_model_dir as load_torch_model
-    from .reference import search
+    from ..reference import load_model_dir as load_torch_model
+    from ..reference import search
     torch.set_num_threads(threads)
     model, bos, eos = load_torch_model(model_dir)
     return model, search, bos, eos
@@ -81,7 +76,7 @@ def _load_reference(model_dir: str, threads: int):
 
 def _run_compare(argv: list[str]) -> int:
     try:
-        from .bench_peers import main
+        from .peers import main
     except ImportError as e:
         print(f"rnnsearch bench --compare needs torch, onnx and onnxruntime: {e}",
               file=sys.stderr)
@@ -92,9 +87,9 @@ def _run_compare(argv: list[str]) -> int:
 def run_bench(args) -> int:
     if args.compare is not None:
         return _run_compare(args.compare)
-    from ._engine import kernel_isa
-    from .random_model import sized_config, write_random_model
-    from .translator import Translator
+    from .._engine import kernel_isa
+    from ..random_model import sized_config, write_random_model
+    from ..translator import Translator
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
