@@ -1,5 +1,9 @@
-"""`rnnsearch bench --compare` (also tools/bench_peers.py): rnnsearch against what a user
-would otherwise deploy, PyTorch eager and ONNX Runtime, on the same model in one process.
+"""`rnnsearch bench --compare`: rnnsearch against what a user would otherwise deploy,
+PyTorch eager and ONNX Runtime, on the same model in one process.
+
+    rnnsearch bench --compare             # small and nmt sizes, ~10 minutes on 2 cores
+    rnnsearch bench --compare --quick     # a smoke run, well under a minute
+    rnnsearch bench --compare --size nmt --repeat 7 --threads 1,2,4 --json out.json
 
 Per model size:
 1. a random model is built with the PyTorch reference (`rnnsearch.reference`), exported
@@ -19,10 +23,11 @@ then (rnnsearch: min = max decoding length), so all do the same work. The peers 
 beam search a user would write: all sentences x beam as rows of one batch, one decoder
 call per step, top-k over beam x vocabulary, states reordered by row index.
 
-NumPy's BLAS must use one thread for the sgemm floor: tools/bench_peers.py sets
-OPENBLAS_NUM_THREADS=1 (and OMP/MKL) before NumPy loads; from the command line run
-`OPENBLAS_NUM_THREADS=1 rnnsearch bench --compare`, else only PyTorch's sgemm (pinned to
-one thread at run time) is measured.
+NumPy's BLAS must use one thread for the sgemm floor, and it reads its thread count from
+the environment when NumPy loads: `rnnsearch bench --compare` therefore runs this module in
+a child process (`python -m rnnsearch.bench.peers`) with OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and MKL_NUM_THREADS set to 1. Run any other way without them, only
+PyTorch's sgemm (pinned to one thread at run time) is measured.
 """
 from __future__ import annotations
 
@@ -676,3 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nidentity check FAILED: the engines disagree (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":   # how `rnnsearch bench --compare` runs it (bench/runner.py)
+    sys.exit(main())

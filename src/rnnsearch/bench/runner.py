@@ -1,6 +1,7 @@
 """`rnnsearch bench`: decoding speed of rnnsearch and, when torch is installed, of the PyTorch
 reference on the same weights in the same run. `rnnsearch bench --compare ...` runs the peer
-benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench.peers).
+benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench.peers) in a child
+process whose NumPy BLAS runs on one thread.
 
 Every case forces a fixed target length (min = max decoding length) so that every engine
 does the same amount of work; results are medians over repeated runs, engines alternate
@@ -9,15 +10,19 @@ within each repetition so that machine drift hits both alike.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
+from .floors import BLAS_THREAD_VARIABLES
 from .sources import random_sources
 
 CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-greedy": (32, 1), "b32-beam5": (32, 5)}
+PEER_PACKAGES = ("torch", "onnx", "onnxruntime")
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,8 +42,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the peer benchmark instead: rnnsearch vs ONNX Runtime vs PyTorch "
                         "on one model exported to ONNX and converted (needs torch, onnx, "
                         "onnxruntime). Every argument after --compare is its own; see "
-                        "'rnnsearch bench --compare --help'. For its sgemm floor run it with "
-                        "OPENBLAS_NUM_THREADS=1")
+                        "'rnnsearch bench --compare --help'. It runs in a child process with "
+                        "NumPy's BLAS on one thread, for the single-core sgemm floor")
 
 
 def _time_rnnsearch(translator, sources, batch, beam, length):
@@ -75,13 +80,22 @@ def _load_reference(model_dir: str, threads: int):
 
 
 def _run_compare(argv: list[str]) -> int:
-    try:
-        from .peers import main
-    except ImportError as e:
-        print(f"rnnsearch bench --compare needs torch, onnx and onnxruntime: {e}",
-              file=sys.stderr)
+    """The peer harness in a child process: NumPy's BLAS takes its thread count from the
+    environment when it loads (in this process it has loaded already), and the sgemm floor
+    must be one core's. The report comes back through this process's stdout, so that
+    whoever captures that sees it; progress lines go straight to stderr."""
+    missing = [name for name in PEER_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"rnnsearch bench --compare needs torch, onnx and onnxruntime: "
+              f"{', '.join(missing)} not installed", file=sys.stderr)
         return 1
-    return main(argv)
+    single_threaded = {variable: "1" for variable in BLAS_THREAD_VARIABLES}
+    with subprocess.Popen([sys.executable, "-m", "rnnsearch.bench.peers", *argv],
+                          env={**os.environ, **single_threaded}, stdout=subprocess.PIPE,
+                          text=True) as harness:
+        for line in harness.stdout:
+            sys.stdout.write(line)
+    return harness.returncode
 
 
 def run_bench(args) -> int:
