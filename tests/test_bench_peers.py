@@ -60,7 +60,7 @@ def test_conversion_failure_falls_back_to_export(tmp_path, monkeypatch):
 
     import rnnsearch
     from rnnsearch.bench import peers as bench_peers
-    from rnnsearch.convert import onnx_format
+    from rnnsearch.convert import onnx as onnx_format
 
     def refuse(*args, **kwargs):
         raise rnnsearch.ModelError("decoder graph: unsupported")

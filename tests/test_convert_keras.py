@@ -16,7 +16,7 @@ if keras.backend.backend() != "torch":   # keras was imported earlier with anoth
 
 import rnnsearch  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
-from rnnsearch.convert.keras_format import convert_keras  # noqa: E402
+from rnnsearch.convert.keras import convert_keras  # noqa: E402
 
 from oracle_search import assert_same_results, beam_search  # noqa: E402
 
@@ -585,7 +585,7 @@ def test_char_level_vocabularies(tmp_path):
 
 
 def test_plain_vocabulary_formats(tmp_path):
-    from rnnsearch.convert.keras_format import load_vocabulary
+    from rnnsearch.convert.keras.mapping import load_vocabulary
     path = tmp_path / "v.txt"
     path.write_text("\n[UNK]\nhello\n world\n")             # TextVectorization.get_vocabulary()
     info = load_vocabulary(str(path))

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 import rnnsearch  # noqa: E402
 from rnnsearch import ModelError  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
-from rnnsearch.convert import opennmt_py  # noqa: E402
+from rnnsearch.convert.opennmt import converter as opennmt_py  # noqa: E402
 
 from framework_fixtures import fixture_dir, fixture_names, load_expected  # noqa: E402
 

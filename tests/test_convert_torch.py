@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 import rnnsearch  # noqa: E402
 from oracle_search import assert_same_results, beam_search  # noqa: E402
 from rnnsearch.cli import main  # noqa: E402
-from rnnsearch.convert.torch_state_dict import convert_state_dict  # noqa: E402
+from rnnsearch.convert.torch import convert_state_dict  # noqa: E402
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 SRC = SPECIALS + [f"s{i}" for i in range(20)]

@@ -223,7 +223,7 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
                         ) -> tuple[str, str | None]:
     """Convert the ONNX graphs with rnnsearch's converter -> (model directory, None); if the
     converter refuses them, export the torch model directly -> (directory, the reason)."""
-    from ..convert.onnx_format import convert_onnx
+    from ..convert.onnx import convert_onnx
     source_vocab, target_vocab = vocabularies(size.source_vocab, size.target_vocab)
     path = os.path.join(directory, "converted")
     try:
@@ -639,7 +639,7 @@ def print_size(result: SizeResult, args, machine: dict) -> None:
         print(f"\n!!! ONNX CONVERSION FAILED: {result.conversion_failure}\n"
               f"!!! the rnnsearch model directory was written by export_model_dir instead")
     else:
-        print("\nrnnsearch model: converted from the ONNX graphs by rnnsearch.convert.onnx_format")
+        print("\nrnnsearch model: converted from the ONNX graphs by rnnsearch.convert.onnx")
     verdict = "PASSED (rnnsearch fp32 = ONNX Runtime = PyTorch)" if not result.check_problems \
         else "FAILED: " + "; ".join(result.check_problems)
     print(f"identity check, greedy and beam {BEAM} on {args.batch_size} sentences: {verdict}")

@@ -1,10 +1,13 @@
 """Converters: framework exports in, one canonical model directory out.
 
-Each format lives in its own module exposing
+Each format lives in its own subpackage (onnx/, torch/, opennmt/, joeynmt/, keras/), whose
+__init__ exposes
     DESCRIPTION: str
     add_arguments(parser: argparse.ArgumentParser) -> None
     convert(args: argparse.Namespace) -> None     # writes args.output with write_model_dir
-and is listed in FORMATS. `rnnsearch convert --from FORMAT ... -o DIR` dispatches here.
+and its Python entry point, and is listed in FORMATS. `rnnsearch convert --from FORMAT ...
+-o DIR` dispatches here. Helpers shared by several formats live in common/; a format's
+subpackage imports from there and from the package root, never from another format's.
 """
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ import importlib
 # format name -> module (imported only when that format is used: each may need its own
 # optional dependency, e.g. onnx or torch)
 FORMATS = {
-    "onnx": "rnnsearch.convert.onnx_format",
-    "torch": "rnnsearch.convert.torch_state_dict",
-    "opennmt-py": "rnnsearch.convert.opennmt_py",
+    "onnx": "rnnsearch.convert.onnx",
+    "torch": "rnnsearch.convert.torch",
+    "opennmt-py": "rnnsearch.convert.opennmt",
     "joeynmt": "rnnsearch.convert.joeynmt",
-    "keras": "rnnsearch.convert.keras_format",
+    "keras": "rnnsearch.convert.keras",
 }
 
 

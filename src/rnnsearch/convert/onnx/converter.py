@@ -20,9 +20,9 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
-from .external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab, sections,
-                         vocab_from_metadata)
+from ...errors import ModelError
+from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
+                                     sections, vocab_from_metadata)
 
 DESCRIPTION = "ONNX encoder + decoder-step graphs (torch.onnx.export, tf2onnx)"
 
@@ -69,7 +69,7 @@ def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, tar
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("the ONNX converter needs the 'onnx' package: "
                          "pip install 'rnnsearch[onnx]'") from e
-    from .onnx_graph import check_model
+    from .graph import check_model
 
     models = {}
     for tag, path in (("encoder", encoder), ("decoder", decoder)):
@@ -96,14 +96,14 @@ def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, tar
     base = sections(options if options is not None else argparse.Namespace())
     config, tensors = analyze(models["encoder"], models["decoder"], dict(links or {}),
                               set(zero_states or ()), base, vocabs)
-    from ..model_dir import write_model_dir
+    from ...model_dir import write_model_dir
     write_model_dir(output, config, tensors, vocabs["source"], vocabs["target"])
     return config
 
 
 # ---- probe run ------------------------------------------------------------------------
 def _all_dims(models) -> set[int]:
-    from .onnx_graph import input_infos
+    from .graph import input_infos
     dims = set()
     for m in models:
         for init in m.graph.initializer:
@@ -152,7 +152,7 @@ def _is_int(dtype) -> bool:
 
 
 def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: dict):
-    from .onnx_graph import input_infos, run_all
+    from .graph import input_infos, run_all
 
     rng = np.random.default_rng(1234)
     enc_inputs = input_infos(enc_model)
@@ -226,7 +226,7 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
         raise ModelError("encoder graph: cannot tell which source axis is the batch")
     src_ids = enc_values[src_name] if batch_axis == 0 else enc_values[src_name].T
 
-    from .onnx_graph import Graph, Probe
+    from .graph import Graph, Probe
     probe = Probe(B, S)
     shapes = {o: np.asarray(enc_values[o]).shape for o in enc_outputs}
     static_links, state_links, masks, step = {}, {}, [], []
@@ -312,12 +312,12 @@ def _rnn_sequence_length(model, values) -> int | None:
 
 def _build(g, links, zeros, base, vocabs, src_name, token_name, step_names, src_ids,
            state_links):
-    from .onnx_affine import AffineWalker
-    from .onnx_bridge import analyze_bridge
-    from .onnx_decoder import analyze_decoder
-    from .onnx_encoder import analyze_encoder
-    from .onnx_graph import Registry
-    from ..model_spec import FORMAT_NAME, FORMAT_VERSION
+    from .affine import AffineWalker
+    from .bridge import analyze_bridge
+    from .decoder import analyze_decoder
+    from .encoder import analyze_encoder
+    from .graph import Registry
+    from ...model_spec import FORMAT_NAME, FORMAT_VERSION
 
     walker = AffineWalker(g)
     reg = Registry(g)
@@ -364,6 +364,6 @@ def _build(g, links, zeros, base, vocabs, src_name, token_name, step_names, src_
                        tensors["encoder.embedding.weight"].shape[0],
                        tensors["decoder.embedding.weight"].shape[0],
                        tensors["decoder.output.weight"].shape[0])
-    from .onnx_check import verify
+    from .check import verify
     verify(g, config, tensors, enc, dec, src_ids, links, zeros)
     return config, tensors

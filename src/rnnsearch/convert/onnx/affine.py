@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .onnx_graph import Graph
+from .graph import Graph
 
 LAYOUT_OPS = {"Identity", "Dropout", "Cast", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
               "Expand", "Flatten", "Tile"}

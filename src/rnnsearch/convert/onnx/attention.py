@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
-from .onnx_affine import AffineWalker
-from .onnx_encoder import EncoderInfo, memory_matrix
-from .onnx_graph import Graph, Node, Registry, plain
+from ...errors import ModelError
+from .affine import AffineWalker
+from .encoder import EncoderInfo, memory_matrix
+from .graph import Graph, Node, Registry, plain
 
 _THROUGH = ("Identity", "Cast", "Dropout", "Squeeze", "Unsqueeze", "Reshape", "Transpose",
             "Flatten")
@@ -113,7 +113,7 @@ def decide_merge(g: Graph, walker: AffineWalker, reg: Registry, enc: EncoderInfo
             raise ModelError(f"decoder: the attention's weighted sum reads "
                              f"{_describe_atom(g, atom)}, which is not the top encoder "
                              "layer's output")
-        from .onnx_encoder import relative_to_cat
+        from .encoder import relative_to_cat
         cat += relative_to_cat(m, keys[0], top.hidden, top.directions)
     if np.any(np.abs(aff.bias) > 1e-6):
         raise ModelError("decoder: the attention's weighted sum reads a projection of the "

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 
 @dataclass(frozen=True)

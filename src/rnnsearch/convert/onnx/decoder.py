@@ -1,5 +1,5 @@
 """Decoder-step graph analysis: target embedding, cells and their layer order, the
-attention (onnx_attention), the attentional / readout layer and the output layer.
+attention (attention.py), the attentional / readout layer and the output layer.
 
 Meanings used for atoms (Registry keys): ("emb",) the target embedding of the previous
 token, ("input", name, row) a row of a per-step decoder input (a layer's previous hidden
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
-from .onnx_affine import Affine, AffineWalker, stack
-from .onnx_attention import (analyze_scores, decide_merge, find_attention_softmax,
+from ...errors import ModelError
+from .affine import Affine, AffineWalker, stack
+from .attention import (analyze_scores, decide_merge, find_attention_softmax,
                              find_context)
-from .onnx_cells import CANONICAL_GATES, Cell, find_cells, find_rnn_cells
-from .onnx_encoder import EncoderInfo
-from .onnx_graph import Graph, Registry, plain
+from .cells import CANONICAL_GATES, Cell, find_cells, find_rnn_cells
+from .encoder import EncoderInfo
+from .graph import Graph, Registry, plain
 
 EMB, CTX = ("emb",), ("ctx",)
 

@@ -2,7 +2,7 @@
 and the same cells unrolled into elementwise operators (what nn.LSTMCell, nn.GRUCell and
 nn.RNNCell, or hand-written cells, export to).
 
-A cell is described by its gate pre-activations as affine forms (onnx_affine) over the
+A cell is described by its gate pre-activations as affine forms (affine.py) over the
 layer input(s) and the previous hidden state, so the gate order of a fused weight, the
 split into separate Linear layers and the bias placement do not matter: each gate is
 found by its place in the cell's formula.
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
-from .onnx_affine import Affine, AffineWalker, poly
-from .onnx_encoder import read_rnn_op
-from .onnx_graph import RNN_OPS, Graph, Node
+from ...errors import ModelError
+from .affine import Affine, AffineWalker, poly
+from .encoder import read_rnn_op
+from .graph import RNN_OPS, Graph, Node
 
 CANONICAL_GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"),
                    "rnn_tanh": ("h",), "rnn_relu": ("h",)}

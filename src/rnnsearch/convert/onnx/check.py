@@ -1,13 +1,13 @@
-"""The ONNX converter's final check: the converted model, run in NumPy (onnx_verify), must
+"""The ONNX converter's final check: the converted model, run in NumPy (verify.py), must
 reproduce the ONNX graphs' memory, initial states, attention weights, new states and
 log-probabilities on the probe inputs."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
-from .onnx_graph import Graph, plain
-from .onnx_verify import Reference, log_softmax
+from ...errors import ModelError
+from .graph import Graph, plain
+from .verify import Reference, log_softmax
 
 
 def _close(ours, theirs, what: str) -> None:

@@ -40,8 +40,9 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
-from .external_vocab import add_vocab_arguments, check_vocabularies, read_vocab, sections
+from ...errors import ModelError
+from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
+                                     sections)
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
@@ -237,8 +238,8 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                        target_vocab: list, output: str) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
     an architecture config (see the module docstring); returns the written config."""
-    from ..model_dir import write_model_dir
-    from ..model_spec import FORMAT_NAME, FORMAT_VERSION, Dimensions, normalize_config
+    from ...model_dir import write_model_dir
+    from ...model_spec import FORMAT_NAME, FORMAT_VERSION, Dimensions, normalize_config
 
     m = _Mapping(mapping)
     config = dict(config)

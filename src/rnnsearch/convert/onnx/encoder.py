@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
-from . import layouts
-from .onnx_affine import AffineWalker
-from .onnx_graph import RNN_OPS, Graph, Node, Registry, plain
+from ...errors import ModelError
+from ..common import layouts
+from .affine import AffineWalker
+from .graph import RNN_OPS, Graph, Node, Registry, plain
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}

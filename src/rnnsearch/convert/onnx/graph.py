@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 # operators that only move, select or copy values (no arithmetic)
 MOVEMENT_OPS = {"Identity", "Cast", "Dropout", "Transpose", "Reshape", "Squeeze", "Unsqueeze",

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
-from .onnx_affine import AffineWalker
-from .onnx_decoder import DecoderInfo
-from .onnx_encoder import EncoderInfo, memory_matrix, relative_to_cat
-from .onnx_graph import Graph, Registry, plain
+from ...errors import ModelError
+from .affine import AffineWalker
+from .decoder import DecoderInfo
+from .encoder import EncoderInfo, memory_matrix, relative_to_cat
+from .graph import Graph, Registry, plain
 
 _ROW_MOVES = ("Identity", "Cast", "Dropout", "Unsqueeze", "Squeeze", "Reshape", "Transpose",
               "Expand", "Tile", "Flatten")

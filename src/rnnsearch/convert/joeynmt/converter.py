@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from ..errors import ModelError
-from .opennmt_py import load_checkpoint, sanitize_vocabulary, to_numpy
+from ...errors import ModelError
+from ..opennmt.converter import load_checkpoint, sanitize_vocabulary, to_numpy
 
 DESCRIPTION = "JoeyNMT recurrent model (model directory, or .ckpt + config.yaml)"
 
@@ -309,7 +309,7 @@ def _unescape_spaces(tokens: list[str]) -> list[str]:
 
 
 def convert(args: argparse.Namespace) -> None:
-    from ..model_dir import write_model_dir
+    from ...model_dir import write_model_dir
     checkpoint, config_path = _locate(args)
     config = _read_config(config_path)
     data = config.get("data") or {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import ModelError
-from ..vocab import Vocabulary
+from ...errors import ModelError
+from ...vocab import Vocabulary
 
 DEFAULT_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
 

@@ -4,7 +4,7 @@ Reads the TRAINING model (two inputs: source ids and target ids; one output: tar
 probabilities or logits), finds the encoder, bridge, attention and decoder by following the
 graph from the output back to the inputs, and maps them onto the canonical "luong" decoder
 (update, then attend; no input feeding) or, without attention, the "none" decoder.
-Neither Keras nor TensorFlow is needed: files are read with h5py (keras_io.py).
+Neither Keras nor TensorFlow is needed: files are read with h5py (files.py).
 See docs/convert-keras.md for the supported layers and patterns.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
-from . import layouts
-from .keras_io import Call, KerasModel, Layer, Ref, load_keras
+from ...errors import ModelError
+from ..common import layouts
+from .files import Call, KerasModel, Layer, Ref, load_keras
 
 DESCRIPTION = ("Keras functional seq2seq with attention (.keras, legacy .h5, or .weights.h5 "
                "with --keras-config)")
@@ -99,7 +99,7 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
                   pad_to_length: int | None = None, source_padding: str = "post",
                   ignore_padding: bool = False) -> dict:
     """Convert; returns the config written. ModelError on anything unsupported."""
-    from ..model_dir import write_model_dir
+    from ...model_dir import write_model_dir
 
     graph = load_keras(model_path, keras_config)
     plan = _Mapper(graph).map()

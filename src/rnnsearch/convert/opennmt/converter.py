@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 DESCRIPTION = "OpenNMT-py checkpoint (.pt, 1.x-3.x) of an rnn/brnn LSTM/GRU model"
 
@@ -545,7 +545,7 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
 
 
 def convert(args: argparse.Namespace) -> None:
-    from ..model_dir import write_model_dir
+    from ...model_dir import write_model_dir
     checkpoint = load_checkpoint(args.checkpoint)
     config, tensors, source_vocab, target_vocab = build(checkpoint, args.checkpoint)
     write_model_dir(args.output, config, tensors, source_vocab, target_vocab)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model_spec import normalize_config
+from ...model_spec import normalize_config
 
 
 def _sigmoid(x):
