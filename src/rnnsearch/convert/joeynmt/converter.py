@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ...errors import ModelError
-from ..opennmt.converter import load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.checkpoint import load_checkpoint, sanitize_vocabulary, to_numpy
 
 DESCRIPTION = "JoeyNMT recurrent model (model directory, or .ckpt + config.yaml)"
 
