@@ -585,7 +585,7 @@ def test_char_level_vocabularies(tmp_path):
 
 
 def test_plain_vocabulary_formats(tmp_path):
-    from rnnsearch.convert.keras.mapping import load_vocabulary
+    from rnnsearch.convert.keras.vocab import load_vocabulary
     path = tmp_path / "v.txt"
     path.write_text("\n[UNK]\nhello\n world\n")             # TextVectorization.get_vocabulary()
     info = load_vocabulary(str(path))

@@ -1,9 +1,13 @@
 """`rnnsearch convert --from keras`: a Keras functional training model -> a model directory
 (docs/convert-keras.md).
 
-    files.py    .keras / .h5 / .weights.h5 files read with h5py: the layer graph and weights
-    mapping.py  the graph mapped onto the canonical model, and the converter entry
+    converter.py  options and the entry (convert_keras)
+    files.py      .keras / .h5 / .weights.h5 files read with h5py: the layer graph, weights
+    walker.py     the graph read a layer at a time (Dense, LSTM/GRU stacks, Embedding)
+    mapping.py    the whole graph mapped onto the canonical model's roles (a Plan)
+    tensors.py    a Plan -> the canonical config and tensors
+    vocab.py      Keras vocabularies -> rnnsearch's, with the special tokens
 """
-from .mapping import DESCRIPTION, add_arguments, convert, convert_keras
+from .converter import DESCRIPTION, add_arguments, convert, convert_keras
 
 __all__ = ["DESCRIPTION", "add_arguments", "convert", "convert_keras"]
