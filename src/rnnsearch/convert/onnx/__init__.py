@@ -1,5 +1,5 @@
 """`rnnsearch convert --from onnx`: an encoder graph and a decoder-step graph -> a model
-directory (docs/convert-onnx-torch.md).
+directory (docs/convert-onnx.md).
 
     converter.py  options, loading, the analysis in order, writing (convert_onnx)
     graph.py      both graphs as one, run once on probe inputs

@@ -7,7 +7,7 @@ The decoder-step graph maps the previous target token, the previous states (and 
 previous attentional vector for Luong input feeding) and the memory to the logits (or
 log-probabilities) and new states. Decoder inputs that carry encoder outputs are matched
 by name (or --link DEC=ENC); the memory is also found by shape. How the architecture is
-read from the graphs, and what is supported, is in docs/convert-onnx-torch.md.
+read from the graphs, and what is supported, is in docs/convert-onnx.md.
 
 Every conversion is checked: the converted model is run in NumPy on the same probe inputs
 as the ONNX graphs (onnx.reference) and must reproduce their memory, initial states,

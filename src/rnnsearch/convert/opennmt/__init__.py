@@ -1,5 +1,5 @@
 """`rnnsearch convert --from opennmt-py`: an OpenNMT-py RNN checkpoint -> a model directory
-(docs/convert-opennmt-joeynmt.md). build(checkpoint) gives the config, tensors and
+(docs/convert-opennmt.md). build(checkpoint) gives the config, tensors and
 vocabularies without writing anything."""
 from .converter import DESCRIPTION, add_arguments, build, convert
 
