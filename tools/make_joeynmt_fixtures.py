@@ -13,7 +13,7 @@ reads only model_state when testing). Then JoeyNMT itself translates ten sentenc
 All runs use max_output_length 30.
 
 JoeyNMT pins its own torch; install it only into a throwaway virtualenv that reuses the
-installed torch (see docs/convert-opennmt.md):
+installed torch (see tests/fixtures/README.md):
   python -m venv --system-site-packages /tmp/fw-venv
   /tmp/fw-venv/bin/pip install --no-deps joeynmt==2.3.0
   /tmp/fw-venv/bin/pip install sacrebleu subword-nmt sentencepiece tensorboard matplotlib

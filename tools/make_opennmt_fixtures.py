@@ -11,7 +11,7 @@ by OpenNMT-py itself:
 All runs use -length_penalty none -max_length 30 (and -max_length_ratio 0 on 3.x).
 
 OpenNMT-py pins its own torch; never install it next to the project. Make throwaway
-virtualenvs that reuse the installed torch (see docs/convert-opennmt.md):
+virtualenvs that reuse the installed torch (see tests/fixtures/README.md):
   python -m venv --system-site-packages /tmp/fw-venv
   /tmp/fw-venv/bin/pip install --no-deps OpenNMT-py==3.5.1
   /tmp/fw-venv/bin/pip install pyonmttok configargparse sacrebleu rapidfuzz pyahocorasick

@@ -1,5 +1,5 @@
 """`rnnsearch convert --from joeynmt`: a JoeyNMT recurrent model -> a model directory
-(docs/convert-opennmt.md). build(config, state, ...) gives the config and tensors
+(docs/convert-joeynmt.md). build(config, state, ...) gives the config and tensors
 without writing anything."""
 from .converter import DESCRIPTION, add_arguments, build, convert
 

@@ -2,8 +2,8 @@
 model directory.
 
 JoeyNMT need not be installed: the checkpoint is read with torch.load (weights only), the
-configuration with PyYAML. See docs/convert-opennmt.md for the mapping and the
-options that are refused.
+configuration with PyYAML. See docs/convert-joeynmt.md for the mapping and the options
+that are refused.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Reads checkpoints of OpenNMT-py 1.x, 2.x and 3.x (the `model`/`generator`/`vocab
 dictionary written by `onmt_train`, or a 3.x `.pt` whose weights sit in a `.safetensors`
 file beside it) without OpenNMT-py installed: the pickled options and vocabulary objects are
 read by a restricted unpickler (common/checkpoint.py) that builds inert stand-ins for
-OpenNMT/torchtext classes and refuses anything else. See docs/convert-opennmt.md for
-the mapping and the options that are refused.
+OpenNMT/torchtext classes and refuses anything else. See docs/convert-opennmt.md for the
+mapping and the options that are refused.
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="a state_dict saved with torch.save (or a dict holding one under "
                         "'state_dict', 'model_state_dict' or 'model')")
     g.add_argument("--mapping", required=True, metavar="MAPPING.json",
-                   help="JSON: role -> your module name (see docs/convert-onnx.md)")
+                   help="JSON: role -> your module name (see docs/convert-torch.md)")
     g.add_argument("--config", required=True, metavar="ARCH.json",
                    help="JSON: the encoder, bridge, attention and decoder sections of "
                         "config.json")
