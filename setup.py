@@ -1,10 +1,11 @@
-"""Builds the compiled engine (engine/*.c and the Cython wrapper) into rnnsearch._engine."""
+"""Builds the compiled engine (engine/*.c and the Cython wrapper) into rnnsearch._engine, and
+installs the repository's models/ directory as the package rnnsearch.models."""
 import glob
 import sys
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 # -ffp-contract=off: the same arithmetic in every code path, so a row's result never
 # depends on which kernel variant or row block computed it.
@@ -21,4 +22,12 @@ engine = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 
-setup(ext_modules=cythonize([engine], compiler_directives={"language_level": 3}))
+setup(
+    # The shipped models live at the top of the repository, not in src/, and install inside
+    # the package (as rnnsearch.models), where Translator() looks for the default one.
+    packages=find_packages("src") + ["rnnsearch.models"],
+    package_dir={"": "src", "rnnsearch.models": "models"},
+    package_data={"rnnsearch.models": ["*/*"]},
+    exclude_package_data={"rnnsearch.models": ["__pycache__/*"]},
+    ext_modules=cythonize([engine], compiler_directives={"language_level": 3}),
+)

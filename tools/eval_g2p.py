@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import g2p_data  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                             "src", "rnnsearch", "models", "g2p-en")
+                             "models", "g2p-en")
 
 
 class EngineDecoder:

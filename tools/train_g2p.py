@@ -79,7 +79,7 @@ from rnnsearch.reference import Seq2Seq, export_model_dir  # noqa: E402
 from rnnsearch.reference.modules import run_cell  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUTPUT = os.path.join(ROOT, "src", "rnnsearch", "models", "g2p-en")
+DEFAULT_OUTPUT = os.path.join(ROOT, "models", "g2p-en")
 
 
 def model_config(args) -> dict:

@@ -1,8 +1,8 @@
 """The Python API: Translator and TranslationResult (CTranslate2-style)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from importlib import resources
 
 import numpy as np
 
@@ -10,7 +10,8 @@ from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
 
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "g2p-en")
+# the repository's models/, installed as the package rnnsearch.models (setup.py)
+DEFAULT_MODEL = str(resources.files("rnnsearch.models").joinpath("g2p-en"))
 COMPUTE_TYPES = ("float32", "int8")
 
 
