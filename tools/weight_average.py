@@ -6,7 +6,8 @@ d_n = min(decay, (1 + n) / (10 + n)) so that the first steps are not averaged wi
 random initialisation for thousands of steps.  Averaging the last couple of epochs of a
 noisy Adam trajectory lands nearer the middle of the basin the weights move around in.
 Measured on the default G2P recipe: 1-2 points of dev WER better while the learning rate
-is constant, but a tie once the cosine decay has run (the decay averages too; README).
+is constant, but a tie once the cosine decay has run (the decay averages too;
+models/g2p-en/MODEL_CARD.md).
 
 torch.optim.swa_utils.AveragedModel with an EMA avg_fn would do the same arithmetic, but
 it copies the weights outright on the first update, wraps the model (the exporter wants
