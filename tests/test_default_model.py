@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import rnnsearch
-from rnnsearch.translator import DEFAULT_MODEL
+from rnnsearch.translator import default_model_path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
 g2p_data = pytest.importorskip("g2p_data")
@@ -61,7 +61,7 @@ def test_identical_to_the_pytorch_model(translator, test_words, beam_size):
     from rnnsearch.reference import load_model_dir
     from rnnsearch.reference.search import translate
     torch.set_num_threads(1)
-    model, bos, eos = load_model_dir(DEFAULT_MODEL)
+    model, bos, eos = load_model_dir(default_model_path())
     words = [g2p_data.word_to_chars(w) for w, _ in test_words[:100]]
     engine = translator.translate_batch(words, beam_size=beam_size, num_hypotheses=beam_size,
                                         max_decoding_length=64, return_scores=True)

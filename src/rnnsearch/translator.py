@@ -10,8 +10,14 @@ from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
 
-# the repository's models/, installed as the package rnnsearch.models (setup.py)
-DEFAULT_MODEL = str(resources.files("rnnsearch.models").joinpath("g2p-en"))
+DEFAULT_MODEL_NAME = "g2p-en"
+
+
+def default_model_path() -> str:
+    """The embedded default model: the repository's models/, installed as the package
+    rnnsearch.models (setup.py)."""
+    return str(resources.files("rnnsearch.models").joinpath(DEFAULT_MODEL_NAME))
+
 COMPUTE_TYPES = ("float32", "int8")
 
 
@@ -35,7 +41,7 @@ class Translator:
                              f"choose one of {list(COMPUTE_TYPES)}")
         if not isinstance(intra_threads, int) or intra_threads < 1:
             raise ValueError(f"intra_threads must be a positive integer, got {intra_threads!r}")
-        self.model_path = model_path or DEFAULT_MODEL
+        self.model_path = model_path or default_model_path()
         self.intra_threads = intra_threads
         self.compute_type = compute_type
         self.files: ModelFiles = load_model_dir(self.model_path)
