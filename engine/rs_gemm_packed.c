@@ -9,6 +9,7 @@
  * + the old y when accumulating, whatever the tile shape: a row's result does not depend
  * on the other rows of the block. */
 #include "rs_gemm.h"
+#include "rs_platform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 
 float *rs_pack_weights(const float *w, int out, int in) {
     const int panels = (out + PANEL - 1) / PANEL;
-    float *packed = aligned_alloc(64, ((size_t)panels * in * PANEL * sizeof(float) + 63) / 64 * 64 + 64);
+    float *packed = rs_aligned_alloc(64, (size_t)panels * in * PANEL * sizeof(float) + 64);
     if (!packed) return NULL;
     for (int p = 0; p < panels; p++)
         for (int i = 0; i < in; i++) {
