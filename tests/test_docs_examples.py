@@ -109,6 +109,7 @@ def test_every_block_is_tagged_and_every_skip_says_why(page):
                 f"{where}: a block that installs packages must be skipped (say why)"
 
 
+@pytest.mark.skipif(os.name == "nt", reason="the examples are POSIX shell")
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page_examples_run_as_written(page, tmp_path, monkeypatch):
     blocks, needs = parse(page)
