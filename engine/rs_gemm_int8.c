@@ -60,6 +60,20 @@ static inline int panel_block(int in_pad) {
     return pb < 4 ? 4 : pb / 4 * 4;
 }
 
+void rs_int8_panels(const rs_int8_rows_fn *by_rows, int max_rows, const rs_linear *L,
+                    int rows, const void *xq, int pitch, size_t row_bytes, const float *sx,
+                    float *y, int ys, int accumulate) {
+    const int panels = (L->out + 15) / 16, pb = panel_block(pitch);
+    for (int p0 = 0; p0 < panels; p0 += pb) {
+        const int pz = p0 + pb < panels ? p0 + pb : panels;
+        for (int r = 0; r < rows; r += max_rows) {
+            const int R = rows - r < max_rows ? rows - r : max_rows;
+            by_rows[R](L, p0, pz, (const char *)xq + (size_t)r * row_bytes, pitch, sx + r,
+                       y + (size_t)r * ys, ys, accumulate);
+        }
+    }
+}
+
 /* Per-thread scratch for the quantized rows: grown when needed, freed at thread exit. */
 static rs_tls_key scratch_key;
 static int scratch_key_made;
@@ -313,8 +327,9 @@ static inline __attribute__((always_inline)) TVNNI void tile_vnni(
 }
 
 #define ROWS_VNNI(R)                                                                         \
-    static TVNNI void rows_vnni_##R(const rs_linear *L, int pa, int pz, const uint8_t *xq,   \
+    static TVNNI void rows_vnni_##R(const rs_linear *L, int pa, int pz, const void *x,       \
                                     int pitch, const float *sx, float *y, int ys, int acc) { \
+        const uint8_t *xq = x;                                                               \
         int p = pa;                                                                          \
         for (; p + 4 <= pz; p += 4) tile_vnni_##R##x4(L, p, xq, pitch, sx, y, ys, acc);       \
         switch (pz - p) {                                                                    \
@@ -326,19 +341,11 @@ static inline __attribute__((always_inline)) TVNNI void tile_vnni(
     }
 ROWS_VNNI(1) ROWS_VNNI(2) ROWS_VNNI(3) ROWS_VNNI(4) ROWS_VNNI(5) ROWS_VNNI(6)
 
-static TVNNI void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
-                            const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, int, const uint8_t *, int, const float *, float *, int, int);
-    static const fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3, rows_vnni_4, rows_vnni_5, rows_vnni_6};
-    const int panels = (L->out + 15) / 16, pb = panel_block(pitch);
-    for (int p0 = 0; p0 < panels; p0 += pb) {
-        const int pz = p0 + pb < panels ? p0 + pb : panels;
-        for (int r = 0; r < rows; r += 6) {
-            const int R = rows - r < 6 ? rows - r : 6;
-            by_rows[R](L, p0, pz, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys, ys,
-                       accumulate);
-        }
-    }
+static void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
+                      const float *sx, float *y, int ys, int accumulate) {
+    static const rs_int8_rows_fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3,
+                                               rows_vnni_4, rows_vnni_5, rows_vnni_6};
+    rs_int8_panels(by_rows, 6, L, rows, xq, pitch, (size_t)pitch, sx, y, ys, accumulate);
 }
 
 #define TAVX2 __attribute__((target("avx2,fma")))
@@ -382,25 +389,19 @@ static inline __attribute__((always_inline)) TAVX2 void store_avx2(
 TILE_AVX2(1) TILE_AVX2(2) TILE_AVX2(3) TILE_AVX2(4)
 
 #define ROWS_AVX2(R)                                                                         \
-    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const int16_t *xq,   \
+    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const void *xq,      \
                                     int pitch16, const float *sx, float *y, int ys, int acc) { \
-        for (int p = pa; p < pz; p++) tile_avx2_##R(L, p, xq, pitch16, sx, y, ys, acc);      \
+        for (int p = pa; p < pz; p++)                                                        \
+            tile_avx2_##R(L, p, (const int16_t *)xq, pitch16, sx, y, ys, acc);               \
     }
 ROWS_AVX2(1) ROWS_AVX2(2) ROWS_AVX2(3) ROWS_AVX2(4)
 
-static TAVX2 void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
-                            const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, int, const int16_t *, int, const float *, float *, int, int);
-    static const fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3, rows_avx2_4};
-    const int panels = (L->out + 15) / 16, pb = panel_block(pitch16);
-    for (int p0 = 0; p0 < panels; p0 += pb) {
-        const int pz = p0 + pb < panels ? p0 + pb : panels;
-        for (int r = 0; r < rows; r += 4) {
-            const int R = rows - r < 4 ? rows - r : 4;
-            by_rows[R](L, p0, pz, xq + (size_t)r * pitch16, pitch16, sx + r, y + (size_t)r * ys,
-                       ys, accumulate);
-        }
-    }
+static void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
+                      const float *sx, float *y, int ys, int accumulate) {
+    static const rs_int8_rows_fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3,
+                                               rows_avx2_4};
+    rs_int8_panels(by_rows, 4, L, rows, xq, pitch16, sizeof(int16_t) * (size_t)pitch16, sx, y,
+                   ys, accumulate);
 }
 #endif
 

@@ -4,6 +4,7 @@
 #ifndef RS_GEMM_INT8_KERNELS_H
 #define RS_GEMM_INT8_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rs_model.h"
@@ -16,6 +17,16 @@ static inline float rs_int8_finish(int32_t acc, float sx, const rs_linear *L, in
     if (L->b) v = v + L->b[o];
     return accumulate ? *y + v : v;
 }
+
+/* How the panel kernels walk a product (rs_gemm_int8.c): outputs in L2-sized blocks of
+ * 16-output panels, and in each block the rows in tiles of up to max_rows; by_rows[R]
+ * computes R rows (their activations `row_bytes` apart from xq, `pitch` in the kernel's
+ * own unit) over panels [p0, p1). */
+typedef void (*rs_int8_rows_fn)(const rs_linear *L, int p0, int p1, const void *xq, int pitch,
+                                const float *sx, float *y, int ys, int accumulate);
+void rs_int8_panels(const rs_int8_rows_fn *by_rows, int max_rows, const rs_linear *L,
+                    int rows, const void *xq, int pitch, size_t row_bytes, const float *sx,
+                    float *y, int ys, int accumulate);
 
 /* AArch64 only (rs_gemm_int8_neon.c). xq: `rows` rows of int8 activations, `pitch` bytes apart;
  * sx: their scales.

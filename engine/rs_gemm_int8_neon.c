@@ -15,7 +15,7 @@
 #include "rs_gemm_int8_kernels.h"
 
 #if defined(__aarch64__) || defined(_M_ARM64)
-#include <arm_neon.h>
+#include "rs_neon.h"
 #include <string.h>
 
 #if defined(__linux__)
@@ -49,12 +49,6 @@
 #define HAVE_DOT 0
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#define ALWAYS_INLINE __forceinline
-#else
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#endif
-
 int rs_int8_neon_has_dot(void) {
 #if !HAVE_DOT
     return 0;
@@ -76,14 +70,14 @@ int rs_int8_neon_has_dot(void) {
 /* ------------------------------------------------------------- widening (all AArch64) */
 
 /* acc += x[0..16) * w[0..16) as int32 lanes (pairs of int16 products). */
-static ALWAYS_INLINE int32x4_t mla16(int32x4_t acc, int8x16_t x, int8x16_t w) {
+static RS_ALWAYS_INLINE int32x4_t mla16(int32x4_t acc, int8x16_t x, int8x16_t w) {
     int16x8_t p = vmull_s8(vget_low_s8(x), vget_low_s8(w));
     p = vmlal_s8(p, vget_high_s8(x), vget_high_s8(w));
     return vpadalq_s16(acc, p);
 }
 
 /* R rows (1..4) x O outputs (1..4) starting at output o. */
-static ALWAYS_INLINE void tile_widen(const int R, const int O, const rs_linear *L, int o,
+static RS_ALWAYS_INLINE void tile_widen(const int R, const int O, const rs_linear *L, int o,
                                      const int8_t *xq, int pitch, const float *sx, float *y,
                                      int ys, int accumulate) {
     const int in = L->in;
@@ -132,10 +126,6 @@ void rs_int8_neon(const rs_linear *L, int rows, const int8_t *xq, int pitch, con
 /* ------------------------------------------------------------- sdot (DotProd) */
 #if HAVE_DOT
 
-/* Panels per block, as in rs_gemm_int8.c: every row tile runs over one L2-sized block
- * of weights before the next. */
-#define DOT_L2_BLOCK_BYTES (256 * 1024)
-
 static void store_panel(const int32x4_t acc[4], float sx, const rs_linear *L, int o,
                         float *y, int accumulate) {
     int32_t sums[16];
@@ -159,7 +149,7 @@ static void store_panel(const int32x4_t acc[4], float sx, const rs_linear *L, in
     }
 
 /* R rows (1..4) against panel p (16 outputs). */
-static ALWAYS_INLINE TDOT void tile_dot(const int R, const rs_linear *L, int p,
+static RS_ALWAYS_INLINE TDOT void tile_dot(const int R, const rs_linear *L, int p,
                                         const int8_t *xq, int pitch, const float *sx,
                                         float *y, int ys, int accumulate) {
     const int in4 = pitch / 4;
@@ -192,27 +182,18 @@ static ALWAYS_INLINE TDOT void tile_dot(const int R, const rs_linear *L, int p,
 }
 
 #define ROWS_DOT(R)                                                                      \
-    static TDOT void rows_dot_##R(const rs_linear *L, int pa, int pz, const int8_t *xq,  \
+    static TDOT void rows_dot_##R(const rs_linear *L, int pa, int pz, const void *xq,    \
                                   int pitch, const float *sx, float *y, int ys, int acc) { \
-        for (int p = pa; p < pz; p++) tile_dot(R, L, p, xq, pitch, sx, y, ys, acc);      \
+        for (int p = pa; p < pz; p++)                                                    \
+            tile_dot(R, L, p, (const int8_t *)xq, pitch, sx, y, ys, acc);                \
     }
 ROWS_DOT(1) ROWS_DOT(2) ROWS_DOT(3) ROWS_DOT(4)
 
 void rs_int8_neon_dot(const rs_linear *L, int rows, const int8_t *xq, int pitch,
                       const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, int, const int8_t *, int, const float *, float *, int, int);
-    static const fn by_rows[5] = {NULL, rows_dot_1, rows_dot_2, rows_dot_3, rows_dot_4};
-    const int panels = (L->out + 15) / 16;
-    int pb = DOT_L2_BLOCK_BYTES / (16 * (pitch > 0 ? pitch : 1));
-    if (pb < 1) pb = 1;
-    for (int p0 = 0; p0 < panels; p0 += pb) {
-        const int pz = p0 + pb < panels ? p0 + pb : panels;
-        for (int r = 0; r < rows; r += 4) {
-            const int R = rows - r < 4 ? rows - r : 4;
-            by_rows[R](L, p0, pz, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys,
-                       ys, accumulate);
-        }
-    }
+    static const rs_int8_rows_fn by_rows[5] = {NULL, rows_dot_1, rows_dot_2, rows_dot_3,
+                                               rows_dot_4};
+    rs_int8_panels(by_rows, 4, L, rows, xq, pitch, (size_t)pitch, sx, y, ys, accumulate);
 }
 #else   /* a compiler without DotProd intrinsics: never called, rs_int8_neon_has_dot is 0 */
 void rs_int8_neon_dot(const rs_linear *L, int rows, const int8_t *xq, int pitch,

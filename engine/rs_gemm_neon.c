@@ -10,24 +10,9 @@
 #include "rs_gemm.h"
 
 #if defined(__aarch64__) || defined(_M_ARM64)
-#include <arm_neon.h>
-
-#if defined(_MSC_VER) && !defined(__clang__)
-#define ALWAYS_INLINE __forceinline
-#else
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#endif
+#include "rs_neon.h"
 
 #define PANEL 16
-/* Panels per block: every row tile runs over one block before the next, so the weights
- * stream from memory once per call. 256 KB of panels fits the L2 of the cores this runs
- * on (Cortex-A72 and later, Neoverse, Apple). */
-#define L2_BLOCK_BYTES (256 * 1024)
-
-static inline int panel_block(int in) {
-    int pb = L2_BLOCK_BYTES / (int)(sizeof(float) * PANEL * (in > 0 ? in : 1));
-    return pb < 1 ? 1 : pb;
-}
 
 /* y[o .. o + 16) from one accumulated panel: + bias, then the old y added to it. */
 static inline void store_panel(const float32x4_t acc[4], const rs_linear *L, int o, float *y,
@@ -65,7 +50,7 @@ static inline void store_panel(const float32x4_t acc[4], const rs_linear *L, int
     }
 
 /* R rows (1..4) of x against panel p. */
-static ALWAYS_INLINE void tile(
+static RS_ALWAYS_INLINE void tile(
     const int R, const rs_linear *L, int p, const float *x, int xs, float *y, int ys,
     int accumulate) {
     const int in = L->in;
@@ -101,18 +86,12 @@ static ALWAYS_INLINE void tile(
     }
 ROWS(1) ROWS(2) ROWS(3) ROWS(4)
 
+/* Tiles of up to 4 rows: 16 accumulators, 4 weight vectors and 4 row vectors of the 32
+ * registers. */
 void rs_gemm_packed_neon(const rs_linear *L, int rows, const float *x, int xs, float *y,
                          int ys, int accumulate, int o_begin, int o_end) {
-    typedef void (*rows_fn)(const rs_linear *, int, int, const float *, int, float *, int, int);
-    static const rows_fn by_rows[5] = {NULL, rows_1, rows_2, rows_3, rows_4};
-    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
-    for (int p0 = pa; p0 < pz; p0 += pb) {
-        const int p1 = p0 + pb < pz ? p0 + pb : pz;
-        for (int r = 0; r < rows; r += 4) {
-            const int R = rows - r < 4 ? rows - r : 4;
-            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
-        }
-    }
+    static const rs_panel_rows_fn by_rows[5] = {NULL, rows_1, rows_2, rows_3, rows_4};
+    rs_gemm_panels(by_rows, 4, L, rows, x, xs, y, ys, accumulate, o_begin, o_end);
 }
 
 #endif

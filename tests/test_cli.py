@@ -54,6 +54,7 @@ def test_failed_translation_leaves_no_partial_file(small_model_dir, tmp_path):
     done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--batch-size", "1"])
     assert done.returncode == 1
     assert "longer than the model allows" in done.stderr
+    assert "pass --truncate to cut it" in done.stderr   # the flag, not the API's truncate=True
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
     done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--truncate", "-q"])

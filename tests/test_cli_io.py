@@ -212,16 +212,6 @@ def test_messages_name_the_flags(small_model_dir, args, flags):
         assert api_name not in done.stderr
 
 
-def test_too_long_sources_point_at_truncate(small_model_dir, tmp_path):
-    model = tmp_path / "m"
-    shutil.copytree(small_model_dir, model)
-    config = json.loads((model / "config.json").read_text())
-    config["source"]["max_length"] = 2
-    (model / "config.json").write_text(json.dumps(config))
-    done = run(["translate", "-m", str(model)], "s1 s2 s3\n")
-    assert done.returncode == 1 and "pass --truncate to cut it" in done.stderr
-
-
 # ------------------------------------------------------------------ the wrong kind of model
 
 def _ctranslate2_dir(path):
