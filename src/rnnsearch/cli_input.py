@@ -38,9 +38,9 @@ class InputLines:
         if self.from_stdin:
             try:
                 self._fd = sys.stdin.fileno()
-            except (AttributeError, OSError, ValueError):   # stdin replaced by a text object
+            except (AttributeError, OSError, ValueError):   # no stdin, or a text object
                 self.streaming, self.encoding = False, "utf-8"
-                self._data = sys.stdin.read().encode("utf-8")
+                self._data = sys.stdin.read().encode("utf-8") if sys.stdin else b""
                 return
             self.streaming = not stat.S_ISREG(os.fstat(self._fd).st_mode)
             self._data = None if self.streaming else _read_all(self._fd)
