@@ -4,6 +4,8 @@ translates batches of token ids with the GIL released. Inputs are checked here, 
 code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
+
+from rnnsearch import source_options
 from libc.stdlib cimport malloc
 from libc.string cimport memset
 
@@ -29,6 +31,8 @@ _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
 _SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
 _DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
+_SOURCE_KINDS = {"ids": 0, "one_hot": 0, "features": 1}   # one-hot sources arrive as ids
+_SUBSAMPLE_MODES = {"concat": 0, "stride": 1}
 
 
 def kernel_isa(str compute_type="float32"):
@@ -193,9 +197,11 @@ cdef class Engine:
         cdef rs_model *m = &self.model
         cdef int l, d
         rs_decoder_mark_input_parts(m)
+        self._pack(&m.source.input_projection)
         for l in range(m.enc_layers):
             for d in range(2 if m.enc_bidirectional else 1):
                 self._pack_rnn(&m.enc[l][d])
+            self._pack(&m.source.projection[l])
         for l in range(m.dec_layers):
             self._pack_rnn(&m.dec[l])
             self._pack(&m.bridge_hidden[l])
@@ -218,14 +224,16 @@ cdef class Engine:
         if enc["num_layers"] > MAX_LAYERS or dec["num_layers"] > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} layers are supported")
         cdef rs_model *m = &self.model
-        m.src_embedding = self._ptr(tensors["encoder.embedding.weight"])
-        m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
+        if "encoder.embedding.weight" in tensors:
+            m.src_embedding = self._ptr(tensors["encoder.embedding.weight"])
+            m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
         m.enc_layers = enc["num_layers"]
         m.enc_bidirectional = enc["bidirectional"]
         m.enc_merge_sum = enc["merge"] == "sum"
         m.enc_residual = enc["residual"]
-        m.enc_hidden = enc["hidden_size"]
-        m.enc_width = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+        m.enc_hidden = enc["hidden_size"] or 0
+        m.enc_width = source_options.rnn_width(enc)
+        self._source_stage(config, tensors)
         for l in range(enc["num_layers"]):
             for d, name in enumerate(("forward", "backward") if enc["bidirectional"] else ("forward",)):
                 self._rnn(&m.enc[l][d], tensors, f"encoder.layers.{l}.{name}", enc)
@@ -264,6 +272,28 @@ cdef class Engine:
         m.eos_id = eos_id
         self._pack_all()
 
+    cdef int _source_stage(self, dict config, dict tensors) except -1:
+        """What the encoder reads (embeddings or frames) and how it reshapes time."""
+        cdef rs_source_stage *s = &self.model.source
+        enc = config["encoder"]
+        s.kind = _SOURCE_KINDS[config["source"]["kind"]]
+        s.feature_size = config["source"]["feature_size"] or 0
+        s.input_projection = self._linear(tensors, "encoder.input_projection")
+        if enc["input_projection"] is not None:
+            s.input_activation = _ACTIVATIONS[enc["input_projection"]["activation"]]
+        else:
+            s.input_activation = _ACTIVATIONS["identity"]
+        s.width = source_options.input_width(config)
+        s.mode = _SUBSAMPLE_MODES[enc["subsample_mode"]]
+        for index, factor in enumerate(source_options.factors(enc)):
+            s.factors[index] = factor
+        for l in range(enc["num_layers"]):
+            s.projection[l] = self._linear(tensors, f"encoder.layers.{l}.projection")
+        s.projection_activation = _ACTIVATIONS[
+            enc["projection"]["activation"] if enc["projection"] else "identity"]
+        self.model.memory_width = source_options.memory_width(config)
+        return 0
+
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
         cdef rs_attention *a = &self.model.attention
         a.ops = rs_attention_named(att["type"].encode())
@@ -275,8 +305,9 @@ cdef class Engine:
         a.query = self._linear(tensors, "attention.query")
         if "attention.v" in tensors:
             a.v = self._ptr(tensors["attention.v"])
+        a.score_relu = att["score_activation"] == "relu"
         a.query_width = query_width
-        a.memory_width = self.model.enc_width
+        a.memory_width = self.model.memory_width
         a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
         a.context_width = a.memory_width
         return 0
@@ -369,6 +400,30 @@ cdef class Engine:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
 
+    cdef int _options(self, rs_options *opt, int beam_size, int num_hypotheses,
+                      int min_length, int max_length, float length_penalty,
+                      float coverage_penalty, bint normalize_scores, bint return_attention,
+                      int threads) except -1:
+        opt.beam_size = beam_size
+        opt.num_hypotheses = num_hypotheses
+        opt.min_length = min_length
+        opt.max_length = max_length
+        opt.length_penalty = length_penalty
+        opt.coverage_penalty = coverage_penalty
+        opt.normalize_scores = normalize_scores
+        opt.return_attention = return_attention
+        opt.threads = threads
+        return 0
+
+    def _suppressed(self, suppress):
+        """The suppressed target ids, checked, as a non-empty int array (and its count)."""
+        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
+        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
+            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
+        if self.model.eos_id in suppress_np:
+            raise ValueError("the end-of-sentence token cannot be suppressed")
+        return (suppress_np if suppress_np.size else np.zeros(1, np.intc)), suppress_np.size
+
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
@@ -376,6 +431,9 @@ cdef class Engine:
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
         None), best first."""
+        if self.model.source.kind != 0:
+            raise ValueError("this model reads feature frames, not token ids "
+                             "(translate_features)")
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -388,23 +446,11 @@ cdef class Engine:
         if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
             raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
         cdef rs_options opt
-        opt.beam_size = beam_size
-        opt.num_hypotheses = num_hypotheses
-        opt.min_length = min_length
-        opt.max_length = max_length
-        opt.length_penalty = length_penalty
-        opt.coverage_penalty = coverage_penalty
-        opt.normalize_scores = normalize_scores
-        opt.return_attention = return_attention
-        opt.threads = threads
-        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
-        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
-            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
-        if self.model.eos_id in suppress_np:
-            raise ValueError("the end-of-sentence token cannot be suppressed")
-        cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
+        self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
+                      coverage_penalty, normalize_scores, return_attention, threads)
+        suppress_np, opt.num_suppress = self._suppressed(suppress)
+        cdef int[::1] suppress_view = suppress_np
         opt.suppress = &suppress_view[0]
-        opt.num_suppress = suppress_np.size
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -416,33 +462,81 @@ cdef class Engine:
         with nogil:
             status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride, &lengths[0],
                                   results, err, sizeof(err))
-        if status:
-            free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
-        cdef int i, h, n
-        cdef rs_hypothesis *hyp
-        output = []
-        try:
-            for i in range(batch):
-                hyps = []
-                for h in range(results[i].count):
-                    hyp = &results[i].hyps[h]
-                    n = hyp.length
-                    tokens = [hyp.tokens[k] for k in range(n)]
-                    attention = None
-                    if hyp.attention != NULL:
-                        attention = np.empty((n, lengths[i]), dtype=np.float32)
-                        if n * lengths[i]:
-                            attention[...] = np.asarray(<float[:n * lengths[i]]> hyp.attention).reshape(n, lengths[i])
-                    hyps.append((tokens, hyp.score, attention))
-                output.append(hyps)
-        finally:
-            rs_free_results(results, batch)
-            free(results)
-        return output
+        return _collect(results, batch, status, err)
+
+    def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
+                           int min_length=0, int max_length=200, float length_penalty=0.0,
+                           float coverage_penalty=0.0, bint normalize_scores=False,
+                           bint return_attention=False, int threads=1, suppress=()):
+        """sources: list of float32 C-contiguous arrays [T, F] of finite frames (checked by
+        the caller, rnnsearch.features); otherwise as translate. Attention rows have one
+        column per memory position."""
+        if self.model.source.kind != 1:
+            raise ValueError("this model reads token ids, not feature frames (translate)")
+        cdef int batch = len(sources)
+        if batch == 0:
+            return []
+        cdef int F = self.model.source.feature_size
+        for source in sources:
+            if not (isinstance(source, np.ndarray) and source.dtype == np.float32
+                    and source.ndim == 2 and source.shape[1] == F):
+                raise ValueError(f"feature sources must be float32 arrays [T, {F}]")
+        lengths_np = np.array([s.shape[0] for s in sources], dtype=np.intc)
+        cdef int stride = max(1, int(lengths_np.max()))
+        frames_np = np.zeros((batch, stride, F), dtype=np.float32)
+        for b, source in enumerate(sources):
+            frames_np[b, :source.shape[0]] = source
+        cdef rs_options opt
+        self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
+                      coverage_penalty, normalize_scores, return_attention, threads)
+        suppress_np, opt.num_suppress = self._suppressed(suppress)
+        cdef int[::1] suppress_view = suppress_np
+        opt.suppress = &suppress_view[0]
+        cdef float[:, :, ::1] frames = frames_np
+        cdef int[::1] lengths = lengths_np
+        cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
+        if results == NULL:
+            raise MemoryError()
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0], stride,
+                                           &lengths[0], results, err, sizeof(err))
+        return _collect(results, batch, status, err)
+
+
+cdef list _collect(rs_result *results, int batch, int status, char *err):
+    """The engine's results as Python lists (and the results freed), or its error raised:
+    ValueError for a bad option, MemoryError, EngineError otherwise."""
+    if status:
+        free(results)
+        message = err.decode("utf-8", "replace")
+        if "must be" in message:
+            raise ValueError(message)
+        if "out of memory" in message:
+            raise MemoryError(message)
+        from rnnsearch.errors import EngineError
+        raise EngineError(message)
+    cdef int i, h, n, width
+    cdef rs_hypothesis *hyp
+    output = []
+    try:
+        for i in range(batch):
+            hyps = []
+            width = results[i].attention_width
+            for h in range(results[i].count):
+                hyp = &results[i].hyps[h]
+                n = hyp.length
+                tokens = [hyp.tokens[k] for k in range(n)]
+                attention = None
+                if hyp.attention != NULL:
+                    attention = np.empty((n, width), dtype=np.float32)
+                    if n * width:
+                        attention[...] = np.asarray(<float[:n * width]> hyp.attention).reshape(n, width)
+                hyps.append((tokens, hyp.score, attention))
+            output.append(hyps)
+    finally:
+        rs_free_results(results, batch)
+        free(results)
+    return output

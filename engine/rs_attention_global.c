@@ -1,6 +1,6 @@
 /* Global attention (docs/model-format.md, "attention"): every source position is scored
- * against the query with dot, scaled dot, general or additive scores, softmax over the
- * sentence, context = the weighted sum of the memory. Stateless. */
+ * against the query with dot, scaled dot, general or additive (tanh or relu) scores,
+ * softmax over the sentence, context = the weighted sum of the memory. Stateless. */
 #include <math.h>
 
 #include "rs_attention.h"
@@ -26,7 +26,10 @@ static size_t work_floats(const rs_attention *a, int rows, int max_source) {
 static float additive_score(const rs_attention *a, const float *q, const float *k, int width,
                             float *tmp) {
     for (int i = 0; i < width; i++) tmp[i] = q[i] + k[i];
-    rs_vtanh(tmp, width);
+    if (a->score_relu)
+        for (int i = 0; i < width; i++) tmp[i] = tmp[i] > 0.0f ? tmp[i] : 0.0f;
+    else
+        rs_vtanh(tmp, width);
     if (!a->v) {
         float s = 0.0f;
         for (int i = 0; i < width; i++) s += tmp[i];

@@ -1,4 +1,5 @@
-/* The encoder and bridge: source ids in, memory and the decoder's initial states out. */
+/* The encoder and bridge: sources (ids or feature frames) in, memory and the decoder's
+ * initial states out. */
 #ifndef RS_ENCODER_H
 #define RS_ENCODER_H
 
@@ -8,7 +9,8 @@
 
 typedef struct {
     int batch, max_len;
-    const int *lengths; /* [batch]: the caller's source lengths */
+    int *lengths;     /* [batch]: memory positions per sentence (the source lengths unless
+                         the encoder subsamples) */
     float *memory;    /* [batch, max_len, D_m]; positions past a sentence's length unused */
     float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
                          == memory when keys are not projected */
@@ -17,9 +19,11 @@ typedef struct {
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
 } rs_encoded;
 
-/* lengths must be sorted in non-increasing order, each >= 1 and <= S. */
-int rs_encode(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
-              int S, rs_encoded *out, char *err, size_t err_size);
+/* Encode sources order[0..batch) of `input`, whose lengths must be non-increasing and
+ * >= 1. Fails (non-zero, message in err) when out of memory or when subsampling leaves a
+ * sentence no positions. */
+int rs_encode(const rs_model *m, int batch, const rs_input *input, const int *order,
+              rs_encoded *out, char *err, size_t err_size);
 void rs_encoded_free(rs_encoded *e);
 
 #endif

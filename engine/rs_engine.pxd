@@ -32,13 +32,26 @@ cdef extern from "rs_model.h" nogil:
         rs_linear key
         rs_linear query
         const float *v
+        int score_relu
         int query_width, memory_width, key_width, context_width
+    ctypedef struct rs_source_stage:
+        int kind
+        int feature_size
+        rs_linear input_projection
+        int input_activation
+        int width
+        int mode
+        int factors[17]
+        rs_linear projection[16]
+        int projection_activation
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
         int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
         rs_rnn enc[16][2]
         int enc_width
+        rs_source_stage source
+        int memory_width
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[16]
         rs_linear bridge_cell[16]
@@ -69,9 +82,13 @@ cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_result:
         int count
         rs_hypothesis *hyps
+        int attention_width
     int rs_translate(const rs_model *model, const rs_options *options, int batch,
                      const int *ids, int stride, const int *lengths,
                      rs_result *results, char *err, size_t err_size)
+    int rs_translate_features(const rs_model *model, const rs_options *options, int batch,
+                              const float *features, int stride, const int *lengths,
+                              rs_result *results, char *err, size_t err_size)
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
 

@@ -133,13 +133,13 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
     return 0;
 }
 
-static int translate_serial(const rs_model *m, const rs_options *o, int batch, const int *ids,
-                            int stride, const int *lengths, rs_result *results, char *err,
+static int translate_serial(const rs_model *m, const rs_options *o, int batch,
+                            const rs_input *input, rs_result *results, char *err,
                             size_t err_size) {
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
     const int keep_att = m->attention.ops && (o->return_attention || o->coverage_penalty != 0.0f);
-    int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
+    int *order = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
     float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     sentence_search *ss = NULL;
@@ -155,7 +155,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     order = malloc(sizeof(int) * (batch ? batch : 1));
     if (!order) goto oom;
     for (int b = 0; b < batch; b++) {
-        if (lengths[b] > 0) order[nb++] = b;
+        if (rs_input_length(input, b) > 0) order[nb++] = b;
         else {
             results[b].count = 1;
             results[b].hyps = calloc(1, sizeof(rs_hypothesis));
@@ -168,20 +168,16 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     /* longest first (stable), so the encoder's running sentences form a prefix */
     for (int i = 1; i < nb; i++) {
         int v = order[i], j = i;
-        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
+        while (j > 0 && rs_input_length(input, order[j - 1]) < rs_input_length(input, v)) {
+            order[j] = order[j - 1];
+            j--;
+        }
         order[j] = v;
     }
-    S = lengths[order[0]];
-    sorted_len = malloc(sizeof(int) * nb);
-    sorted_ids = malloc(sizeof(int) * (size_t)nb * S);
-    if (!sorted_len || !sorted_ids) goto oom;
-    for (int i = 0; i < nb; i++) {
-        sorted_len[i] = lengths[order[i]];
-        memcpy(sorted_ids + (size_t)i * S, ids + (size_t)order[i] * stride, sizeof(int) * sorted_len[i]);
-    }
-    if (rs_encode(m, nb, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
+    if (rs_encode(m, nb, input, order, &enc, err, err_size)) goto fail;
     have_enc = 1;
     if (rs_attention_prepare(&m->attention, &enc)) goto oom;
+    S = enc.max_len; /* memory positions: fewer than source positions when subsampled */
 
     const int cap = nb * K;
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
@@ -199,7 +195,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         !logits || !probs || !exp_tmp || !ss)
         goto oom;
     for (int i = 0; i < nb; i++) {
-        ss[i].length = sorted_len[i];
+        ss[i].length = enc.lengths[i];
         ss[i].live = 1;
         ss[i].finished = malloc(sizeof(finished_hyp) * 2 * K);
         ss[i].top = malloc(sizeof(candidate) * 2 * K);
@@ -296,6 +292,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         res->hyps = calloc(count ? count : 1, sizeof(rs_hypothesis));
         if (!res->hyps) goto oom;
         res->count = count;
+        res->attention_width = s->length;
         for (int h = 0; h < count; h++)
             if (build_hypothesis(s, K, &s->finished[h], o->return_attention, &res->hyps[h])) goto oom;
     }
@@ -312,7 +309,7 @@ cleanup:
     free(ss);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len); free(sorted_ids);
+    free(order);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
     free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
     return status;
@@ -325,8 +322,9 @@ cleanup:
 typedef struct {
     const rs_model *m;
     const rs_options *o;
-    int count, stride;
-    int *ids, *lengths, *index;
+    int count;
+    rs_input input; /* the call's sources, seen through index */
+    int *index;
     rs_result *results;
     int status;
     char err[256];
@@ -334,16 +332,17 @@ typedef struct {
 
 static void *run_group(void *arg) {
     group_job *g = arg;
-    g->status = translate_serial(g->m, g->o, g->count, g->ids, g->stride, g->lengths, g->results,
-                                 g->err, sizeof(g->err));
+    g->status = translate_serial(g->m, g->o, g->count, &g->input, g->results, g->err,
+                                 sizeof(g->err));
     return NULL;
 }
 
-int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
-                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+static int translate_input(const rs_model *m, const rs_options *o, int batch,
+                           const rs_input *input, rs_result *results, char *err,
+                           size_t err_size) {
     int T = o->threads < 1 ? 1 : o->threads;
     if (T > batch) T = batch;
-    if (T <= 1) return translate_serial(m, o, batch, ids, stride, lengths, results, err, err_size);
+    if (T <= 1) return translate_serial(m, o, batch, input, results, err, err_size);
     if (validate(m, o, err, err_size)) return 1;
 
     int status = 0;
@@ -355,7 +354,10 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     for (int b = 0; b < batch; b++) order[b] = b;
     for (int i = 1; i < batch; i++) { /* longest first, stable */
         int v = order[i], j = i;
-        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
+        while (j > 0 && rs_input_length(input, order[j - 1]) < rs_input_length(input, v)) {
+            order[j] = order[j - 1];
+            j--;
+        }
         order[j] = v;
     }
     rs_options serial = *o;
@@ -364,19 +366,21 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
         group_job *job = &jobs[g];
         job->m = m;
         job->o = &serial;
-        job->stride = stride > 0 ? stride : 1;
         job->count = (batch - g + T - 1) / T;
-        job->ids = malloc(sizeof(int) * (size_t)job->count * job->stride);
-        job->lengths = malloc(sizeof(int) * job->count);
         job->index = malloc(sizeof(int) * job->count);
+        job->input.rows = malloc(sizeof(int) * job->count);
         job->results = calloc(job->count, sizeof(rs_result));
-        if (!job->ids || !job->lengths || !job->index || !job->results) { status = 1; goto done; }
+        if (!job->index || !job->input.rows || !job->results) { status = 1; goto done; }
+        int *rows = (int *)job->input.rows;
         for (int k = 0; k < job->count; k++) {
             int b = order[g + k * T];
             job->index[k] = b;
-            job->lengths[k] = lengths[b];
-            memcpy(job->ids + (size_t)k * job->stride, ids + (size_t)b * stride, sizeof(int) * lengths[b]);
+            rows[k] = rs_input_row(input, b);
         }
+        job->input.ids = input->ids;
+        job->input.features = input->features;
+        job->input.stride = input->stride;
+        job->input.lengths = input->lengths;
     }
     for (int g = 1; g < T; g++)
         started[g] = rs_thread_start(&threads[g], run_group, &jobs[g]) == 0;
@@ -402,11 +406,24 @@ done:
     if (jobs)
         for (int g = 0; g < T; g++) {
             if (jobs[g].results) rs_free_results(jobs[g].results, jobs[g].count);
-            free(jobs[g].ids); free(jobs[g].lengths); free(jobs[g].index); free(jobs[g].results);
+            free(jobs[g].index); free((int *)jobs[g].input.rows); free(jobs[g].results);
         }
     free(order); free(jobs); free(threads); free(started);
     if (status) memset(results, 0, sizeof(rs_result) * batch);
     return status;
+}
+
+int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
+                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+    const rs_input input = {.ids = ids, .stride = stride, .lengths = lengths};
+    return translate_input(m, o, batch, &input, results, err, err_size);
+}
+
+int rs_translate_features(const rs_model *m, const rs_options *o, int batch,
+                          const float *features, int stride, const int *lengths,
+                          rs_result *results, char *err, size_t err_size) {
+    const rs_input input = {.features = features, .stride = stride, .lengths = lengths};
+    return translate_input(m, o, batch, &input, results, err, err_size);
 }
 
 void rs_free_results(rs_result *results, int batch) {

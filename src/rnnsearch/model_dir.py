@@ -10,6 +10,7 @@ import numpy as np
 from .errors import ModelError
 from .model_kind import describe_directory, describe_file
 from .model_spec import FORMAT_NAME, FORMAT_VERSION, check_tensors, normalize_config
+from .source_options import check_vocabulary_size
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
 
@@ -22,7 +23,7 @@ class ModelFiles:
     path: str
     config: dict                     # normalized: every default filled in
     tensors: dict[str, np.ndarray]   # float32 (or int8 + scales), memory-mapped
-    source_vocab: Vocabulary
+    source_vocab: Vocabulary | None  # None: a features model reads no tokens
     target_vocab: Vocabulary
 
 
@@ -46,15 +47,19 @@ def load_model_dir(path: str) -> ModelFiles:
                          f"{describe_directory(path)}")
     config = normalize_config(raw)
     specials = config["special_tokens"]
-    source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
+    source_vocab = None
+    if config["source"]["kind"] != "features":
+        source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
+        needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"),
+                                                            ("eos", "add_eos"))
+                                          if config["source"][flag]]
+        source_vocab.require(specials, needed_source, "source")
+        check_vocabulary_size(config, len(source_vocab), source_vocab.where)
     target_vocab = Vocabulary.load(os.path.join(path, config["target"]["vocabulary"]))
-    needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"), ("eos", "add_eos"))
-                                      if config["source"][flag]]
-    source_vocab.require(specials, needed_source, "source")
     target_vocab.require(specials, ["bos", "eos", "unk"], "target")
     tensors, _ = read_safetensors(os.path.join(path, WEIGHTS_FILE))
-    check_tensors(config, tensors, len(source_vocab), len(target_vocab),
-                  where=os.path.join(path, WEIGHTS_FILE))
+    check_tensors(config, tensors, len(source_vocab) if source_vocab else None,
+                  len(target_vocab), where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
 
 
@@ -64,10 +69,11 @@ def _what_it_is(path: str) -> str:
 
 
 def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
-                    source_vocab: list[str], target_vocab: list[str]) -> None:
+                    source_vocab: list[str] | None, target_vocab: list[str]) -> None:
     """Validate against the schema, then write config, weights and vocabularies.
 
-    Each file is written atomically, and nothing is written unless validation passes.
+    Each file is written atomically, and nothing is written unless validation passes. A
+    features model (source.kind 'features') has no source vocabulary: pass None.
     """
     config = dict(config)
     config.setdefault("format", FORMAT_NAME)
@@ -76,12 +82,15 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
     # float32, except int8 matrices and their scales (rnnsearch.quantize)
     tensors = {name: value if isinstance(value, np.ndarray) and value.dtype == np.int8
                else np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
-    check_tensors(normalized, tensors, len(source_vocab), len(target_vocab),
-                  where="tensors to write")
-    source = Vocabulary(list(source_vocab))
+    check_vocabulary_size(normalized, len(source_vocab) if source_vocab else None,
+                          "source vocabulary to write")
+    check_tensors(normalized, tensors, len(source_vocab) if source_vocab else None,
+                  len(target_vocab), where="tensors to write")
+    source = Vocabulary(list(source_vocab)) if source_vocab else None
     target = Vocabulary(list(target_vocab))
     os.makedirs(path, exist_ok=True)
-    source.save(os.path.join(path, normalized["source"]["vocabulary"]))
+    if source is not None:
+        source.save(os.path.join(path, normalized["source"]["vocabulary"]))
     target.save(os.path.join(path, normalized["target"]["vocabulary"]))
     write_safetensors(os.path.join(path, WEIGHTS_FILE), tensors,
                       metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from . import source_options
 from .errors import ModelError
 
 FORMAT_NAME = "rnnsearch-model"
@@ -24,16 +25,23 @@ _SCHEMA = {
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
                "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
-               "pad_to_length": None, "padding": "post", "per_word": False},
+               "pad_to_length": None, "padding": "post", "per_word": False,
+               # source_options.py: token ids, one-hot vectors or feature frames
+               "kind": "ids", "feature_size": None},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
                "word_separator": " | ", "suppress_tokens": []},
-    "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
+    # embedding_size, cell and hidden_size are required as source_options.py says (feature
+    # sources have no embeddings, an encoder of 0 layers no cells)
+    "encoder": {"embedding_size": None, "cell": None, "hidden_size": None,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
-                "residual": False, "gru_reset_after": True},
+                "residual": False, "gru_reset_after": True,
+                "input_projection": None, "subsample": None, "subsample_mode": "concat",
+                "projection": None},
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
                "lstm_cell": "zeros"},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
-                  "query_projection": True, "key_projection": True},
+                  "query_projection": True, "key_projection": True,
+                  "score_activation": "tanh"},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
@@ -46,7 +54,6 @@ _CHOICES = {
     ("source", "tokenizer"): ("whitespace", "chars"),
     ("source", "padding"): ("post", "pre"),
     ("target", "tokenizer"): ("whitespace", "chars"),
-    ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
     ("bridge", "type"): ("zeros", "last", "dense", "mean"),
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
@@ -54,12 +61,13 @@ _CHOICES = {
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
     ("attention", "type"): ("global",),
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
+    ("attention", "score_activation"): ("tanh", "relu"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
 }
-_POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
+_POSITIVE_INTS = {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
     ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length")}
@@ -136,6 +144,7 @@ def normalize_config(config: dict) -> dict:
 
 
 def _check_consistency(config: dict) -> None:
+    source_options.normalize_source(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:
@@ -147,6 +156,9 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] in ("last", "dense") and not enc["num_layers"]:
+        raise ModelError(f"config.json: bridge.type {bridge['type']!r} reads the encoder "
+                         "layers' final states; an encoder of 0 layers has none")
     if bridge["from"] == "all_layers" and bridge["type"] != "dense":
         raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
                          f"got {bridge['type']!r}")
@@ -179,6 +191,9 @@ def _check_consistency(config: dict) -> None:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
                              f"width ({dims.memory_width}) = decoder.hidden_size "
                              f"({dec['hidden_size']})")
+        if att["score_activation"] != "tanh" and att["score"] != "additive":
+            raise ModelError(f"config.json: attention.score_activation applies to additive "
+                             f"scores, not {att['score']!r}")
         if att["score"] == "additive":
             if att["query_projection"] or att["key_projection"]:
                 if att["size"] is None:
@@ -210,11 +225,10 @@ class Dimensions:
     def of(config: dict) -> "Dimensions":
         enc, dec, att = config["encoder"], config["decoder"], config["attention"]
         # a dense bridge reads one layer's final states, or all layers', directions concatenated
-        bridge_in = enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * (
+        bridge_in = (enc["hidden_size"] or 0) * (2 if enc["bidirectional"] else 1) * (
             enc["num_layers"] if config["bridge"]["from"] == "all_layers" else 1)
-        merged = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat"
-                                       else 1)
-        memory = merged
+        merged = source_options.rnn_width(enc)
+        memory = source_options.memory_width(config)
         hd = dec["hidden_size"]
         attn_width = memory
         if att is not None and att["score"] == "general":
@@ -261,11 +275,11 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                              config["decoder"])
     dims = Dimensions.of(config)
     hd = dec["hidden_size"]
-    specs = {"encoder.embedding.weight": TensorSpec((source_vocab_size, enc["embedding_size"])),
-             "decoder.embedding.weight": TensorSpec((target_vocab_size, dec["embedding_size"]))}
+    specs = {name: TensorSpec(shape, optional) for name, (shape, optional) in
+             source_options.tensors(config, source_vocab_size).items()}
+    specs["decoder.embedding.weight"] = TensorSpec((target_vocab_size, dec["embedding_size"]))
     directions = ("forward", "backward") if enc["bidirectional"] else ("forward",)
-    for layer in range(enc["num_layers"]):
-        width = enc["embedding_size"] if layer == 0 else dims.encoder_width
+    for layer, width in enumerate(source_options.layer_input_widths(config)):
         for direction in directions:
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
+from .source_options import memory_length
 from .tokenizers import detokenize, tokenize
 
 DEFAULT_MODEL_NAME = "g2p-en"
@@ -48,10 +49,11 @@ class Translator:
         config = self.files.config
         specials = config["special_tokens"]
         self.source_vocab, self.target_vocab = self.files.source_vocab, self.files.target_vocab
-        self._unk = self.source_vocab.ids[specials["unk"]]
-        self._src_bos = self.source_vocab.ids.get(specials["bos"])
-        self._src_eos = self.source_vocab.ids.get(specials["eos"])
-        self._src_pad = self.source_vocab.ids.get(specials["pad"])
+        source_ids = self.source_vocab.ids if self.source_vocab else {}  # none for features
+        self._unk = source_ids.get(specials["unk"])
+        self._src_bos = source_ids.get(specials["bos"])
+        self._src_eos = source_ids.get(specials["eos"])
+        self._src_pad = source_ids.get(specials["pad"])
         if config["source"]["pad_to_length"] is not None and self._src_pad is None:
             raise ModelError(f"{self.model_path}: source.pad_to_length needs the padding token "
                              f"{specials['pad']!r} in the source vocabulary")
@@ -75,15 +77,28 @@ class Translator:
                                         else f"the end token {eos!r} cannot be suppressed"))
         return tuple(self.target_vocab.ids[t] for t in tokens)
 
+    def _require_tokens(self) -> None:
+        if self.config["source"]["kind"] == "features":
+            raise ValueError(f"this model reads feature arrays [T, "
+                             f"{self.config['source']['feature_size']}] (source.kind "
+                             "'features'), not tokens: use translate_features (or rnnsearch "
+                             "translate --features FILE)")
+
     def unknown_tokens(self, tokens: list[str]) -> list[str]:
         """The tokens of `tokens` that the source vocabulary lacks (they become UNK)."""
+        self._require_tokens()
         return [t for t in tokens if t not in self.source_vocab.ids]
 
     def source_ids(self, tokens: list[str], truncate: bool = False) -> list[int]:
+        return self._framed([self.source_vocab.ids.get(t, self._unk) for t in tokens],
+                            truncate)
+
+    def _framed(self, ids: list[int], truncate: bool) -> list[int]:
+        """Token ids as the encoder reads them: BOS/EOS and padding added as the config
+        says, or too long (ValueError unless truncated)."""
         src = self.config["source"]
-        if not tokens:
+        if not ids:
             return []
-        ids = [self.source_vocab.ids.get(t, self._unk) for t in tokens]
         extra = int(src["add_bos"]) + int(src["add_eos"])
         limit = (src["pad_to_length"] or src["max_length"]) - extra
         if len(ids) > limit:
@@ -111,11 +126,52 @@ class Translator:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
         produce, besides the model's own target.suppress_tokens."""
+        self._require_tokens()
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
             raise TypeError("source must be a list of token lists (lists of str); "
                             "use translate() for raw strings")
+        options = self._decoding_options(
+            beam_size, num_hypotheses, length_penalty, coverage_penalty, normalize_scores,
+            min_decoding_length, max_decoding_length, return_attention, suppress_tokens)
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        return self._results(self._engine.translate(ids, **options), return_scores,
+                             return_attention, [len(i) for i in ids])
+
+    def translate_features(self, features, beam_size: int = 5, num_hypotheses: int = 1,
+                           length_penalty: float = 0.0, coverage_penalty: float = 0.0,
+                           normalize_scores: bool = False, min_decoding_length: int = 0,
+                           max_decoding_length: int = 256, return_scores: bool = False,
+                           return_attention: bool = False, truncate: bool = False,
+                           suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+        """Translate array sources, with the options and results of translate_batch:
+        feature frames [T, F] (float32 or float64; source.kind 'features': speech frames,
+        image regions) or one-hot vectors [T, V] (source.kind 'one_hot'), a list of arrays
+        (lengths may differ) or one array [N, T, F]. Attention rows have one column per
+        memory position (T, or fewer when the encoder subsamples). ValueError/TypeError
+        name the input at fault (features[i])."""
+        from .features import feature_frames, one_hot_ids
+        src = self.config["source"]
+        if src["kind"] == "ids":
+            raise ValueError("this model reads token sequences (source.kind 'ids'), not "
+                             "arrays: use translate_batch")
+        options = self._decoding_options(
+            beam_size, num_hypotheses, length_penalty, coverage_penalty, normalize_scores,
+            min_decoding_length, max_decoding_length, return_attention, suppress_tokens)
+        if src["kind"] == "one_hot":
+            ids = [self._framed(i, truncate) for i in
+                   one_hot_ids(features, src["feature_size"], len(self.source_vocab))]
+            return self._results(self._engine.translate(ids, **options), return_scores,
+                                 return_attention, [len(i) for i in ids])
+        frames = feature_frames(features, self.config, truncate)
+        return self._results(self._engine.translate_features(frames, **options),
+                             return_scores, return_attention, [len(f) for f in frames])
+
+    def _decoding_options(self, beam_size, num_hypotheses, length_penalty, coverage_penalty,
+                          normalize_scores, min_decoding_length, max_decoding_length,
+                          return_attention, suppress_tokens) -> dict:
+        """The engine's options, checked (ValueError/TypeError naming the argument)."""
         for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
                             ("max_decoding_length", max_decoding_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -133,22 +189,24 @@ class Translator:
         if isinstance(suppress_tokens, str):
             raise TypeError("suppress_tokens must be a list of tokens")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
-        ids = [self.source_ids(list(s), truncate) for s in source]
-        raw = self._engine.translate(
-            ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
-            min_length=min_decoding_length, max_length=max_decoding_length,
-            length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-            normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress)
-        tokens = self.target_vocab.tokens
+        return dict(beam_size=beam_size, num_hypotheses=num_hypotheses,
+                    min_length=min_decoding_length, max_length=max_decoding_length,
+                    length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                    normalize_scores=normalize_scores, return_attention=return_attention,
+                    threads=self.intra_threads, suppress=suppress)
+
+    def _results(self, raw, return_scores: bool, return_attention: bool,
+                 source_lengths: list[int]) -> list[TranslationResult]:
+        tokens, encoder = self.target_vocab.tokens, self.config["encoder"]
         results = []
-        for src_ids, hyps in zip(ids, raw):
+        for length, hyps in zip(source_lengths, raw):
+            width = memory_length(encoder, length) if length else 0
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
-            if return_attention:
+            if return_attention:   # an attention-free decoder: zeros over the source
                 result.attention = [h[2] if h[2] is not None else
-                                    np.zeros((len(h[0]), len(src_ids)), np.float32)
+                                    np.zeros((len(h[0]), width), np.float32)
                                     for h in hyps]
             results.append(result)
         return results

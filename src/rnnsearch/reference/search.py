@@ -59,14 +59,15 @@ def _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_
 
 
 @torch.inference_mode()
-def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
+def translate(model: Seq2Seq, src_ids, bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
               suppress: tuple[int, ...] = ()) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
-    added here), best first. beam_size=1 is greedy search; `suppress` ids are never
-    produced."""
+    added here; or, for a feature model, a [T, F] array of frames), best first.
+    beam_size=1 is greedy search; `suppress` ids are never produced. Attention rows have
+    one column per memory position (fewer than T when the encoder subsamples)."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -74,8 +75,14 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
     was_training = model.training
     model.eval()
     try:
-        src = torch.tensor([src_ids], dtype=torch.long)
+        if model.config["source"]["kind"] == "features":
+            src = torch.as_tensor(np.asarray(src_ids, np.float32))[None]
+        else:
+            src = torch.tensor([list(src_ids)], dtype=torch.long)
         memory, state, mask = model.encode(src, torch.tensor([S]))
+        # the positions the memory counts (ESPnet's stride count can leave one more out)
+        valid = int(mask.sum())
+        memory, mask = memory[:, :valid], mask[:, :valid]
         keys = model.attention_keys(memory)
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
