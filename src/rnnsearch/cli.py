@@ -3,24 +3,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from .errors import EngineError, ModelError
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input line")
-    p.add_argument("--max-length", type=int, default=256, help="maximum output tokens")
-    p.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="GNMT length penalty alpha")
-    p.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT coverage penalty beta")
-    p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
+    # None: the model directory's `decoding` defaults (built in: beam 5, max length 256)
+    p.add_argument("--beam-size", type=int, help="beam width; 1 is greedy (default: the "
+                                                 "model's, else 5)")
+    p.add_argument("--n-best", type=int, help="hypotheses to print per input line")
+    p.add_argument("--max-length", type=int, help="maximum output tokens (default: the "
+                                                  "model's, else 256)")
+    p.add_argument("--min-length", type=int, help="minimum output tokens")
+    p.add_argument("--length-penalty", type=float, help="GNMT length penalty alpha")
+    p.add_argument("--coverage-penalty", type=float, help="GNMT coverage penalty beta")
+    p.add_argument("--normalize-scores", action="store_true", default=None,
+                   help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
-    p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
+    p.add_argument("--suppress", nargs="+", default=None, metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
+    p.add_argument("--replace-unk", action="store_true", default=None,
+                   help="replace <unk> in the output by the source token it attended to most "
+                        "(OpenNMT-py's -replace_unk)")
+    p.add_argument("--phrase-table", metavar="FILE",
+                   help="with --replace-unk: 'source|||target' lines; a source token found "
+                        "there is replaced by its target")
 
 
 def _read_lines(path: str | None) -> list[str]:
@@ -72,6 +83,17 @@ def cmd_translate(args) -> int:
 
     translator = Translator(args.model, intra_threads=args.threads,
                             compute_type=args.compute_type)
+    if args.plot_attention:
+        from .plot import require_matplotlib
+        require_matplotlib()
+        os.makedirs(args.plot_attention, exist_ok=True)
+    decoding = translator.decoding_options(
+        beam_size=args.beam_size, num_hypotheses=args.n_best,
+        max_decoding_length=args.max_length, min_decoding_length=args.min_length,
+        length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+        normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
+        replace_unk=args.replace_unk)
+    n_best = decoding["num_hypotheses"]
     lines = _read_lines(args.input)
     to_file = args.output not in (None, "-")
     progress = None
@@ -88,18 +110,19 @@ def cmd_translate(args) -> int:
             if not args.quiet:
                 _report_unknown(translator, units, first_line=start + 1)
             results = iter(translator.translate_batch(
-                [u for line in units for u in line], beam_size=args.beam_size,
-                num_hypotheses=args.n_best, max_decoding_length=args.max_length,
-                min_decoding_length=args.min_length, length_penalty=args.length_penalty,
-                coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, return_attention=args.with_alignment,
-                truncate=args.truncate,
-                suppress_tokens=args.suppress))
-            for line in units:
+                [u for line in units for u in line], **decoding,
+                return_scores=args.with_scores,
+                return_attention=args.with_alignment or bool(args.plot_attention),
+                truncate=args.truncate, phrase_table=args.phrase_table))
+            for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
-                for i in range(args.n_best):
+                for i in range(n_best):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
+                if args.plot_attention:
+                    from .plot import plot_line
+                    plot_line(translator, line, line_results, start + offset + 1,
+                              args.plot_attention, args.plot_svg)
             if progress is not None:
                 progress.update(len(batch))
     if progress is not None:
@@ -169,8 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--plot-attention", metavar="DIR",
+                   help="draw each line's attention (best hypothesis) as DIR/LINE.png "
+                        "(needs pip install \"rnnsearch[plot]\")")
+    p.add_argument("--plot-svg", action="store_true",
+                   help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)
+
+    from .cli_score import add_score_parser
+    add_score_parser(sub)
 
     _add_convert_parser(sub)
 
@@ -207,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
+    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
+            ImportError) as e:
         print(f"rnnsearch: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
