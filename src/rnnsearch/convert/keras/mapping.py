@@ -28,6 +28,9 @@ class Plan:
     parts: list[str]                  # output-side Concatenate inputs: "context" / "state"
     attentional: tuple | None         # (Layer, kernel, bias) of the Dense(tanh)
     output: tuple                     # (Layer, kernel, bias)
+    # (Layer, kernel [D_m, P], bias or None) of a linear Dense / TimeDistributed(Dense) the
+    # encoder outputs pass through before the attention reads them (keys and values)
+    memory_projection: tuple | None = None
     arrays: dict = field(default_factory=dict)   # layer name -> weight arrays
 
 
@@ -114,6 +117,7 @@ class Mapper(GraphWalker):
             if len(inputs) == 3 and self.resolve(inputs[2]) != value:
                 raise self.err(attention, "separate key and value tensors are not supported "
                                           "(the key must be the value, the encoder outputs)")
+            value, memory_projection = self._memory_projection(value)
             if state_ref is not None and query != state_ref:
                 raise self.err(attention, "the attention query must be the decoder output "
                                           "that is concatenated with the context")
@@ -130,6 +134,7 @@ class Mapper(GraphWalker):
             else:
                 attention_kind = "additive"
         else:
+            memory_projection = None
             if attentional is not None:
                 raise self.err(attentional[0], "a Dense(tanh) between decoder and output "
                                                "needs an attention context")
@@ -197,7 +202,25 @@ class Mapper(GraphWalker):
         source_length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
         return Plan(self.path, source_embedding, bool(source_cfg.get("mask_zero", False)),
                      source_length, target_embedding, encoder, decoder, merge, bridge,
-                     attention, attention_kind, parts, attentional, output, g.weights)
+                     attention, attention_kind, parts, attentional, output,
+                     memory_projection=memory_projection, arrays=g.weights)
+
+    def _memory_projection(self, value: Ref):
+        """(the encoder output ref, the projection or None): a linear Dense or
+        TimeDistributed(Dense) between the encoder outputs and the attention (a 2H-wide
+        bidirectional encoder meeting an H-wide decoder) is folded into the attention's keys
+        and the layer reading the context, since Σ_j a_j (W h_j + b) = W Σ_j a_j h_j + b."""
+        layer = self.layer(value)
+        if layer.class_name not in ("Dense", "TimeDistributed"):
+            return value, None
+        dense, kernel, bias, _ = self.dense(
+            value, ("linear",), "projection of the encoder outputs (a non-linear one cannot "
+                               "be folded into the attention)")
+        inner = self.resolve(self.call(value).inputs[0])
+        if self.layer(inner).class_name not in RNN_CLASSES + ("Bidirectional",):
+            raise self.err(dense, "expected the encoder's LSTM/GRU outputs before this "
+                                  "projection")
+        return inner, (dense, kernel, bias)
 
     def _state_producer(self, ref: Ref) -> Ref:
         layer = self.layer(ref)
