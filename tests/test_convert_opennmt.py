@@ -323,3 +323,36 @@ def test_a_checkpoint_without_tokenizer_transforms_is_marked_guessed(tmp_path):
         _convert(os.path.join(FIXTURES, "brnn_gru_mlp_feed", "model.pt"), out)
     config = rnnsearch.Translator(out).config
     assert config["source"]["tokenizer_guessed"] and config["target"]["tokenizer_guessed"]
+
+
+REPLACE_UNK = [n for n in NAMES if "greedy_replace_unk" in _expected(n)]
+
+
+@pytest.mark.parametrize("name", REPLACE_UNK)
+def test_replace_unk_equals_onmt_translate(translators, name):
+    """onmt_translate -replace_unk [-phrase_table] of OpenNMT-py 2.3.0 on a model whose
+    target vocabulary lacks letters it must produce: every hypothesis of the n-best list,
+    wherever the unreplaced hypotheses agree (all of greedy)."""
+    expected = _expected(name)
+    translator = translators[name]
+    table = os.path.join(FIXTURES, name, "phrase_table.txt")
+    replaced_somewhere = False
+    for key, beam, phrase_table in (("greedy_replace_unk", 1, None),
+                                    ("greedy_replace_unk_phrase_table", 1, table),
+                                    ("beam_replace_unk", 5, None),
+                                    ("beam_replace_unk_phrase_table", 5, table)):
+        options = dict(beam_size=beam, num_hypotheses=beam,
+                       max_decoding_length=expected["settings"]["max_length"])
+        plain = translator.translate_batch(expected["sources"], **options)
+        ours = translator.translate_batch(expected["sources"], replace_unk=True,
+                                          phrase_table=phrase_table, **options)
+        theirs_plain = expected["greedy" if beam == 1 else "beam"]
+        for i, (p, o, t) in enumerate(zip(plain, ours, expected[key])):
+            reference_plain = [theirs_plain[i]] if beam == 1 else theirs_plain[i]
+            for rank, (mine, reference) in enumerate(zip(p.hypotheses, reference_plain)):
+                if mine == reference["tokens"]:
+                    assert o.hypotheses[rank] == t[rank]["tokens"], (key, i, rank)
+                    replaced_somewhere |= o.hypotheses[rank] != mine
+            if beam == 1:
+                assert p.hypotheses[0] == reference_plain[0]["tokens"]
+    assert replaced_somewhere
