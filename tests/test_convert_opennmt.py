@@ -298,7 +298,7 @@ def test_recorded_subword_models_are_carried_over(tmp_path, name):
     opt = checkpoint["opt"]
     kind = opt.transforms[0]
     opt.src_subword_model = str(tmp_path / "gone" / "src.model")  # the trainer's scratch file
-    with pytest.raises(ModelError, match="gone.*not here: pass the file with --source-"):
+    with pytest.raises(ModelError, match="gone.*not here: pass the file with --(source-spm|bpe)"):
         opennmt_py.carry_tokenizers(*_built(checkpoint), argparse.Namespace())
     files = _subword_options(os.path.join(FIXTURES, name))
     opt.src_subword_model = files["source_spm" if kind == "sentencepiece"
