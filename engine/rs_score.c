@@ -19,7 +19,7 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
              float *totals, char *err, size_t err_size) {
     int status = 1, have_enc = 0, have_dec = 0;
     const int V = m->tgt_vocab;
-    int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
+    int *order = NULL, *sorted_len = NULL;
     int *row_sent = NULL, *row_token = NULL, *next_sent = NULL, *parent = NULL;
     float *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     rs_encoded enc;
@@ -34,25 +34,18 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
             return 1;
         }
     }
-    /* longest source first (stable), as rs_encode wants */
     order = malloc(sizeof(int) * batch);
     if (!order) goto oom;
-    for (int i = 0; i < batch; i++) {
-        int j = i;
-        while (j > 0 && src_lengths[order[j - 1]] < src_lengths[i]) { order[j] = order[j - 1]; j--; }
-        order[j] = i;
-    }
-    const int S = src_lengths[order[0]];
+    for (int i = 0; i < batch; i++) order[i] = i;
     sorted_len = malloc(sizeof(int) * batch);
-    sorted_ids = malloc(sizeof(int) * (size_t)batch * S);
-    if (!sorted_len || !sorted_ids) goto oom;
-    for (int i = 0; i < batch; i++) {
-        sorted_len[i] = src_lengths[order[i]];
-        memcpy(sorted_ids + (size_t)i * S, src + (size_t)order[i] * src_stride, sizeof(int) * sorted_len[i]);
+    if (!sorted_len) goto oom;
+    switch (rs_encode_sentences(m, batch, order, src, src_stride, src_lengths, sorted_len, &enc,
+                                err, err_size)) {
+    case 1: goto oom;
+    case 2: goto fail;
     }
-    if (rs_encode(m, batch, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
     have_enc = 1;
-    if (rs_attention_prepare(&m->attention, &enc)) goto oom;
+    const int S = enc.max_len;
     if (rs_decoder_alloc(m, batch, S, &sa, &sb, &work)) goto oom;
     have_dec = 1;
     row_sent = malloc(sizeof(int) * batch); row_token = malloc(sizeof(int) * batch);
@@ -108,7 +101,7 @@ fail:
 cleanup:
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len); free(sorted_ids);
+    free(order); free(sorted_len);
     free(row_sent); free(row_token); free(next_sent); free(parent);
     free(logits); free(probs); free(exp_tmp);
     return status;

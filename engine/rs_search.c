@@ -140,7 +140,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
     const int keep_att = m->attention.ops && (o->return_attention || o->coverage_penalty != 0.0f);
-    int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
+    int *order = NULL, *sorted_len = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
     float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     sentence_search *ss = NULL;
@@ -166,23 +166,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         }
     }
     if (nb == 0) { free(order); return 0; }
-    /* longest first (stable), so the encoder's running sentences form a prefix */
-    for (int i = 1; i < nb; i++) {
-        int v = order[i], j = i;
-        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
-        order[j] = v;
-    }
-    S = lengths[order[0]];
     sorted_len = malloc(sizeof(int) * nb);
-    sorted_ids = malloc(sizeof(int) * (size_t)nb * S);
-    if (!sorted_len || !sorted_ids) goto oom;
-    for (int i = 0; i < nb; i++) {
-        sorted_len[i] = lengths[order[i]];
-        memcpy(sorted_ids + (size_t)i * S, ids + (size_t)order[i] * stride, sizeof(int) * sorted_len[i]);
+    if (!sorted_len) goto oom;
+    switch (rs_encode_sentences(m, nb, order, ids, stride, lengths, sorted_len, &enc, err, err_size)) {
+    case 1: goto oom;
+    case 2: goto fail;
     }
-    if (rs_encode(m, nb, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
     have_enc = 1;
-    if (rs_attention_prepare(&m->attention, &enc)) goto oom;
+    S = enc.max_len;
 
     const int cap = nb * K;
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
@@ -324,7 +315,7 @@ cleanup:
     free(ss);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len); free(sorted_ids);
+    free(order); free(sorted_len);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
     free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
     return status;

@@ -7,7 +7,6 @@ import random
 import sys
 import warnings
 
-import numpy as np
 import pytest
 
 import rnnsearch
@@ -42,12 +41,17 @@ def _unseen(seed):
     return lines
 
 
+def _corpus_file(directory, seed):
+    corpus = directory / "corpus.txt"
+    corpus.write_text("\n".join(_corpus(400, seed)) + "\n", encoding="utf-8")
+    return corpus
+
+
 @pytest.fixture(scope="module")
 def spm_models(tmp_path_factory):
     """A unigram and a BPE SentencePiece model trained on the same small corpus."""
     work = tmp_path_factory.mktemp("spm")
-    corpus = work / "corpus.txt"
-    corpus.write_text("\n".join(_corpus(400, 0)) + "\n", encoding="utf-8")
+    corpus = _corpus_file(work, 0)
     models = {}
     for kind in ("unigram", "bpe"):
         prefix = str(work / kind)
@@ -61,8 +65,7 @@ def spm_models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bpe_codes(tmp_path_factory):
     work = tmp_path_factory.mktemp("bpe")
-    corpus = work / "corpus.txt"
-    corpus.write_text("\n".join(_corpus(400, 1)) + "\n", encoding="utf-8")
+    corpus = _corpus_file(work, 1)
     codes = work / "codes"
     with open(corpus, encoding="utf-8") as infile, open(codes, "w", encoding="utf-8") as out:
         learn_bpe.learn_bpe(infile, out, 60)
@@ -126,6 +129,15 @@ def _model_with_tokenizer(path, kind, model_file, vocab_pieces):
     return vocab
 
 
+def _spm_model(tmp_path, path):
+    """A random model directory whose vocabularies are the SentencePiece model's pieces."""
+    reference = spm.SentencePieceProcessor(model_file=path)
+    model = str(tmp_path / "m")
+    _model_with_tokenizer(model, "sentencepiece", path,
+                          [reference.id_to_piece(i) for i in range(reference.get_piece_size())])
+    return model
+
+
 def test_model_directory_carries_sentencepiece(tmp_path, spm_models):
     path = spm_models["unigram"]
     reference = spm.SentencePieceProcessor(model_file=path)
@@ -162,11 +174,7 @@ def test_model_directory_carries_bpe(tmp_path, bpe_codes):
 
 
 def test_missing_or_corrupt_tokenizer_file_is_a_model_error(tmp_path, spm_models):
-    path = spm_models["bpe"]
-    reference = spm.SentencePieceProcessor(model_file=path)
-    model = str(tmp_path / "m")
-    _model_with_tokenizer(model, "sentencepiece", path,
-                          [reference.id_to_piece(i) for i in range(reference.get_piece_size())])
+    model = _spm_model(tmp_path, spm_models["bpe"])
     name = json.load(open(os.path.join(model, "config.json")))["source"]["tokenizer_model"]
     with open(os.path.join(model, name), "wb") as f:
         f.write(b"not a sentencepiece model")
@@ -187,12 +195,7 @@ def test_missing_package_is_a_clear_model_error(tmp_path, spm_models, monkeypatc
 
 
 def test_text_the_tokenizer_cannot_encode_becomes_unk_with_a_warning(tmp_path, spm_models):
-    path = spm_models["unigram"]
-    reference = spm.SentencePieceProcessor(model_file=path)
-    model = str(tmp_path / "m")
-    _model_with_tokenizer(model, "sentencepiece", path,
-                          [reference.id_to_piece(i) for i in range(reference.get_piece_size())])
-    tr = rnnsearch.Translator(model)
+    tr = rnnsearch.Translator(_spm_model(tmp_path, spm_models["unigram"]))
     for text in ["日本語 ☃", "bad \ud800 surrogate", "\x00\x01"]:
         with pytest.warns(UserWarning, match="unknown to the model|not valid Unicode"):
             out = tr.translate([text], beam_size=2, max_decoding_length=5)
@@ -200,11 +203,8 @@ def test_text_the_tokenizer_cannot_encode_becomes_unk_with_a_warning(tmp_path, s
 
 
 def test_tokenizer_model_must_stay_inside_the_directory(tmp_path, spm_models):
-    model = str(tmp_path / "m")
     path = spm_models["unigram"]
-    reference = spm.SentencePieceProcessor(model_file=path)
-    _model_with_tokenizer(model, "sentencepiece", path,
-                          [reference.id_to_piece(i) for i in range(reference.get_piece_size())])
+    model = _spm_model(tmp_path, path)
     config_path = os.path.join(model, "config.json")
     config = json.load(open(config_path))
     for bad in ("../outside.model", "/etc/passwd", ""):
@@ -218,4 +218,3 @@ def test_tokenizer_model_must_stay_inside_the_directory(tmp_path, spm_models):
     json.dump(config, open(config_path, "w"))
     with pytest.raises(ModelError, match="outside the model directory"):
         rnnsearch.Translator(model)
-    np.testing.assert_equal(True, True)

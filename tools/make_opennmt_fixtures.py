@@ -122,7 +122,9 @@ REPLACE_UNK_MODELS = {
         "OpenNMT-py 2.x, target vocabulary of 9 letters (the rest <unk>), translated with "
         "-replace_unk (and a phrase table)"),
 }
-PHRASE_TABLE = ["j|||J", "k|||K", "x|||X"]  # source|||target, as OpenNMT-py reads it
+# source|||target, as OpenNMT-py reads it: every letter but "i" (so a replaced token is found
+# in the table, or not), and an entry no source has
+PHRASE_TABLE = [f"{c}|||{c.upper()}" for c in "abcdefghjkl"] + ["x|||X"]
 # raw sentences the subword fixtures translate: 1-4 words, one with characters never seen
 SUBWORD_TEXTS = ["abc", "de f", "ghi jk l", "a b c d", "lkj ihg", "fed cba ab", "kal",
                  "bad cab fig", "zq ab", "jjj kkk"]

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 
+from .cli_options import add_model_and_output
 from .errors import EngineError, ModelError
 
 
@@ -178,11 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
-    p.add_argument("-m", "--model", default=None,
-                   help="model directory (default: the embedded English G2P model)")
+    add_model_and_output(p)
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file, written completely or not at all (default stdout)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
     p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],

@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from .cli_options import add_model_and_output
+
 
 def add_score_parser(sub) -> None:
     p = sub.add_parser("score", help="score target lines given source lines (forced decoding)")
-    p.add_argument("-m", "--model", default=None,
-                   help="model directory (default: the embedded English G2P model)")
+    add_model_and_output(p)
     p.add_argument("-s", "--source", required=True, help="source lines (raw text)")
     p.add_argument("-t", "--target", required=True,
                    help="target lines (raw text, tokenized with the model's target tokenizer)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file, written completely or not at all (default stdout)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
     p.add_argument("--with-tokens", action="store_true",
                    help="append ' ||| ' and every scored token with its log-probability")

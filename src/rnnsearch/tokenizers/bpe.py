@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 
 from ..errors import ModelError
+from .files import read_model_file
 
 SEPARATOR = "@@"
 _END = "</w>"
-MAX_CODES_BYTES = 256 * 1024 * 1024
 _JOINER = re.compile(r"(@@ )|(@@ ?$)")
 
 
@@ -24,15 +24,7 @@ def read_codes(path: str) -> tuple[tuple[int, ...], dict[tuple[str, str], int]]:
     """(version, {pair: rank}) of a subword-nmt codes file; ModelError naming the file and
     line on any fault. Among repeated pairs the first (lowest) rank counts, as in
     subword-nmt."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CODES_BYTES + 1)
-    except FileNotFoundError as e:
-        raise ModelError(f"BPE codes file not found: {path}") from e
-    except OSError as e:
-        raise ModelError(f"cannot read BPE codes {path}: {e}") from e
-    if len(raw) > MAX_CODES_BYTES:
-        raise ModelError(f"{path}: BPE codes file larger than {MAX_CODES_BYTES} bytes")
+    raw = read_model_file(path, "BPE codes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

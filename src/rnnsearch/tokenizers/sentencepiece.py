@@ -12,8 +12,8 @@ import re
 import warnings
 
 from ..errors import ModelError
+from .files import read_model_file
 
-MAX_MODEL_BYTES = 256 * 1024 * 1024
 # lone surrogates (e.g. from undecodable bytes read with surrogateescape) are not text the
 # C++ library accepts; they become U+FFFD, which a model's vocabulary does not hold (-> UNK)
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -35,15 +35,7 @@ class SentencePieceTokenizer:
     def __init__(self, path: str, lowercase: bool = False):
         self.path = path
         self.lowercase = lowercase
-        try:
-            with open(path, "rb") as f:
-                proto = f.read(MAX_MODEL_BYTES + 1)
-        except FileNotFoundError as e:
-            raise ModelError(f"SentencePiece model file not found: {path}") from e
-        except OSError as e:
-            raise ModelError(f"cannot read SentencePiece model {path}: {e}") from e
-        if len(proto) > MAX_MODEL_BYTES:
-            raise ModelError(f"{path}: SentencePiece model larger than {MAX_MODEL_BYTES} bytes")
+        proto = read_model_file(path, "SentencePiece model")
         spm = _module()
         try:
             self.processor = spm.SentencePieceProcessor(model_proto=proto)

@@ -14,16 +14,18 @@ from ...tokenizers import FILE_KINDS, tokenizer_section
 SIDES = ("source", "target")
 
 
+OPTIONS = (("--source-spm", "SentencePiece model that cuts source text into the model's "
+                            "pieces"),
+           ("--target-spm", "SentencePiece model that joins target pieces into text"),
+           ("--bpe-codes", "subword-nmt BPE codes for both sides ('@@ ' joiner)"),
+           ("--source-bpe-codes", "BPE codes for the source only"),
+           ("--target-bpe-codes", "BPE codes for the target only"))
+
+
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("subword tokenizers (copied into the model directory)")
-    g.add_argument("--source-spm", metavar="FILE",
-                   help="SentencePiece model that cuts source text into the model's pieces")
-    g.add_argument("--target-spm", metavar="FILE",
-                   help="SentencePiece model that joins target pieces into text")
-    g.add_argument("--bpe-codes", metavar="FILE",
-                   help="subword-nmt BPE codes for both sides ('@@ ' joiner)")
-    g.add_argument("--source-bpe-codes", metavar="FILE", help="BPE codes for the source only")
-    g.add_argument("--target-bpe-codes", metavar="FILE", help="BPE codes for the target only")
+    group = parser.add_argument_group("subword tokenizers (copied into the model directory)")
+    for option, text in OPTIONS:
+        group.add_argument(option, metavar="FILE", help=text)
 
 
 def given_tokenizers(args) -> dict[str, tuple[str, str] | None]:
