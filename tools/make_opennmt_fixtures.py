@@ -9,16 +9,20 @@ by OpenNMT-py itself:
   oracle_beam  OpenNMT-py's own model (its encoder, decoder and generator, one step at a
                time) driven by tests/oracle_search.py, the spec's beam search (K = 5, N = 5)
 All runs use -length_penalty none -max_length 30 (and -max_length_ratio 0 on 3.x).
+Subword fixtures (SUBWORD_MODELS) also translate raw text through the same transforms
+(raw_greedy, raw_beam); the replace_unk fixture (REPLACE_UNK_MODELS) also translates with
+-replace_unk, with and without a phrase table (tests/fixtures/README.md).
 
 OpenNMT-py pins its own torch; never install it next to the project. Make throwaway
 virtualenvs that reuse the installed torch (see tests/fixtures/README.md):
   python -m venv --system-site-packages /tmp/fw-venv
   /tmp/fw-venv/bin/pip install --no-deps OpenNMT-py==3.5.1
-  /tmp/fw-venv/bin/pip install pyonmttok configargparse sacrebleu rapidfuzz pyahocorasick
+  /tmp/fw-venv/bin/pip install pyonmttok configargparse sacrebleu rapidfuzz pyahocorasick \
+      subword-nmt sentencepiece
   python -m venv --system-site-packages /tmp/fw2-venv
   /tmp/fw2-venv/bin/pip install --no-deps OpenNMT-py==2.3.0 torchtext==0.5.0
   /tmp/fw2-venv/bin/pip install --no-deps configargparse pyonmttok sentencepiece
-  /tmp/fw2-venv/bin/pip install sacrebleu
+  /tmp/fw2-venv/bin/pip install sacrebleu subword-nmt six tqdm
 then
   python tools/make_opennmt_fixtures.py --onmt3 /tmp/fw-venv --onmt2 /tmp/fw2-venv
 (OpenNMT-py 3.5 imports spacy and fasttext for transforms it never uses here; the tool
