@@ -47,3 +47,9 @@ def test_translator_replaces_from_its_own_attention(small_model_dir):
     for hyp, attention, new in zip(plain.hypotheses, plain.attention, replaced.hypotheses):
         assert new == [source[int(np.argmax(row))] if token == "<unk>" else token
                        for token, row in zip(hyp, attention)]
+
+
+def test_phrase_table_without_replace_unk_is_an_error(small_model_dir, tmp_path):
+    translator = rnnsearch.Translator(small_model_dir)
+    with pytest.raises(ValueError, match="only used with replace_unk"):
+        translator.translate_batch([["s1"]], phrase_table={"s1": "x"})

@@ -221,6 +221,8 @@ class Translator:
         replacing = bool(decoding["replace_unk"])
         if replacing and self.config["attention"] is None:
             raise ValueError("replace_unk needs attention, and this model has none")
+        if phrase_table is not None and not replacing:
+            raise ValueError("a phrase_table is only used with replace_unk")
         table = load_phrase_table(phrase_table) if isinstance(phrase_table, str) else \
             phrase_table
         raw = self._engine.translate(
