@@ -56,6 +56,7 @@ def build(spec, seed=0):
     hidden = spec.get("units", 10)
     bidirectional, merge = spec.get("bidirectional", False), spec.get("merge", "concat")
     hd = 2 * hidden if bidirectional and merge == "concat" else hidden
+    hd = spec.get("dec_units", hd)   # a decoder narrower than the encoder (projections)
     enc_cell, dec_cell = spec.get("enc_cell", "lstm"), spec.get("dec_cell", "lstm")
     reset_after = spec.get("reset_after", True)
     source = keras.Input((spec.get("source_length"),), dtype="int32", name="source")
@@ -70,11 +71,15 @@ def build(spec, seed=0):
         outputs = rnn(x)
         x = outputs[0]
         states = outputs[1:]
+        dense = spec.get("bridge") == "dense"   # Dense(tanh) over [forward; backward]
         if bidirectional:
             half = len(states) // 2
             combine = L.Concatenate if merge == "concat" else L.Add
-            states = [combine(name=f"bridge{layer}_{k}")([f, b])
+            states = [combine(name=f"{'bcat' if dense else 'bridge'}{layer}_{k}")([f, b])
                       for k, (f, b) in enumerate(zip(states[:half], states[half:]))]
+        if dense:
+            states = [L.Dense(spec["dec_units"], activation="tanh",
+                              name=f"bridge{layer}_{k}")(s) for k, s in enumerate(states)]
         encoder_states.append(states)
     memory = x
     if spec.get("projection"):   # 2H-wide encoder outputs projected to the decoder's width
@@ -86,7 +91,7 @@ def build(spec, seed=0):
     bridge = spec.get("bridge", "last")
     for layer in range(spec.get("dec_layers", 1)):
         initial = None if bridge == "zeros" else \
-            encoder_states[layer if bridge == "last" else -1]
+            encoder_states[layer if bridge in ("last", "dense") else -1]
         if initial is not None and dec_cell == "gru":
             initial = initial[:1]
         y = _rnn(dec_cell, hd, f"dec{layer}", reset_after)(y, initial_state=initial)[0]
@@ -165,10 +170,13 @@ class KerasDecoder:
         for layer in range(spec.get("enc_layers", 1)):
             outputs = self.get(f"enc{layer}")(x)
             x, states = outputs[0], list(outputs[1:])
+            dense = spec.get("bridge") == "dense"
             if spec.get("bidirectional") and spec.get("bridge", "last") != "zeros":
                 half = len(states) // 2
-                states = [self.get(f"bridge{layer}_{k}")([f, b])
+                states = [self.get(f"{'bcat' if dense else 'bridge'}{layer}_{k}")([f, b])
                           for k, (f, b) in enumerate(zip(states[:half], states[half:]))]
+            if dense:
+                states = [self.get(f"bridge{layer}_{k}")(s) for k, s in enumerate(states)]
             per_layer.append([_np(s) for s in states])
         hd = spec.get("units", 10) * (2 if spec.get("bidirectional") and
                                       spec.get("merge", "concat") == "concat" else 1)
@@ -180,8 +188,8 @@ class KerasDecoder:
             if spec.get("bridge", "last") == "zeros":
                 initial.append([np.zeros((1, hd), np.float32)] * n_states)
             else:
-                initial.append(per_layer[layer if spec.get("bridge", "last") == "last"
-                                         else -1][:n_states])
+                initial.append(per_layer[layer if spec.get("bridge", "last") in
+                                         ("last", "dense") else -1][:n_states])
         return _np(x), initial
 
     def step_function(self, memory):
@@ -292,6 +300,13 @@ SPECS = {
     "bilstm_td_projection_concat_unscaled_sc": dict(
         bidirectional=True, projection="td", dec_units=10, bridge="zeros",
         attention=("concat", False), order="sc", file="keras"),
+    # ... and its decoder started from Dense(tanh) over the concatenated final states
+    "bilstm_dense_projection_dense_bridge_additive": dict(
+        bidirectional=True, projection="dense", dec_units=10, bridge="dense",
+        attention=("additive", True), order="sc", attentional=12, file="keras"),
+    "bigru_dense_bridge_no_attention": dict(
+        enc_cell="gru", dec_cell="gru", bidirectional=True, dec_units=10, bridge="dense",
+        file="keras"),
 }
 
 

@@ -51,6 +51,7 @@ def build(plan: Plan) -> tuple[dict, dict]:
                          plan.path)
     tensors["encoder.embedding.weight"] = src_emb
     tensors["decoder.embedding.weight"] = tgt_emb
+    tensors.update(plan.bridge_tensors)
     for i, rnn in enumerate(enc):
         _rnn_tensors(rnn, f"encoder.layers.{i}", tensors)
     for i, rnn in enumerate(dec):
