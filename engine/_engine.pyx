@@ -139,6 +139,28 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+def _id_matrix(rows, int vocab, str what):
+    """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
+    to be in [0, vocab)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.intc)
+    ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
+    for b, row in enumerate(rows):
+        if len(row):
+            ids[b, :len(row)] = row
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"{what} ids must be in [0, {vocab})")
+    return ids, lengths
+
+
+def _raise_engine_error(message):
+    if "must be" in message:
+        raise ValueError(message)
+    if "out of memory" in message:
+        raise MemoryError(message)
+    from rnnsearch.errors import EngineError
+    raise EngineError(message)
+
+
 cdef class Engine:
     cdef rs_model model
     cdef list _keep    # arrays the model points into
@@ -400,10 +422,34 @@ cdef class Engine:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
 
-    cdef int _options(self, rs_options *opt, int beam_size, int num_hypotheses,
-                      int min_length, int max_length, float length_penalty,
-                      float coverage_penalty, bint normalize_scores, bint return_attention,
-                      int threads) except -1:
+    def _suppressed(self, suppress):
+        """The suppressed target ids, checked (a non-empty array and the count)."""
+        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
+        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
+            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
+        if self.model.eos_id in suppress_np:
+            raise ValueError("the end-of-sentence token cannot be suppressed")
+        return (suppress_np if suppress_np.size else np.zeros(1, np.intc)), suppress_np.size
+
+    def _prefixes(self, prefixes, int batch):
+        """(prefix matrix, lengths) of the target prefixes, checked, or (None, None)."""
+        if prefixes is None:
+            return None, None
+        if len(prefixes) != batch:
+            raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
+        prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
+        if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
+                  == self.model.eos_id):
+            raise ValueError("a target prefix cannot contain the end-of-sentence token")
+        return prefix_np, prefix_lengths_np
+
+    cdef int _options(self, rs_options *opt, int beam_size, int num_hypotheses, int min_length,
+                      int max_length, float length_penalty, float coverage_penalty,
+                      bint normalize_scores, bint return_attention, int threads,
+                      cnp.ndarray suppress_np, int num_suppress, prefix_np,
+                      prefix_lengths_np) except -1:
+        """Fill opt; the arrays must outlive the call that reads opt."""
+        cdef cnp.ndarray prefix, prefix_lengths
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -413,22 +459,24 @@ cdef class Engine:
         opt.normalize_scores = normalize_scores
         opt.return_attention = return_attention
         opt.threads = threads
+        opt.suppress = <const int *> cnp.PyArray_DATA(suppress_np)
+        opt.num_suppress = num_suppress
+        opt.prefix = NULL
+        opt.prefix_lengths = NULL
+        opt.prefix_stride = 0
+        if prefix_np is not None:
+            prefix, prefix_lengths = prefix_np, prefix_lengths_np
+            opt.prefix = <const int *> cnp.PyArray_DATA(prefix)
+            opt.prefix_lengths = <const int *> cnp.PyArray_DATA(prefix_lengths)
+            opt.prefix_stride = prefix_np.shape[1]
         return 0
-
-    def _suppressed(self, suppress):
-        """The suppressed target ids, checked, as a non-empty int array (and its count)."""
-        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
-        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
-            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
-        if self.model.eos_id in suppress_np:
-            raise ValueError("the end-of-sentence token cannot be suppressed")
-        return (suppress_np if suppress_np.size else np.zeros(1, np.intc)), suppress_np.size
 
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=()):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
+        (not EOS); prefixes: None, or per sentence a list of target ids to force first
         (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
         None), best first."""
         if self.model.source.kind != 0:
@@ -437,20 +485,14 @@ cdef class Engine:
         cdef int batch = len(sources)
         if batch == 0:
             return []
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        cdef int stride = max(1, int(lengths_np.max()))
-        ids_np = np.zeros((batch, stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            if len(source):
-                ids_np[b, :len(source)] = source
-        if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        cdef int stride = ids_np.shape[1]
+        suppress_np, num_suppress = self._suppressed(suppress)
+        prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
-                      coverage_penalty, normalize_scores, return_attention, threads)
-        suppress_np, opt.num_suppress = self._suppressed(suppress)
-        cdef int[::1] suppress_view = suppress_np
-        opt.suppress = &suppress_view[0]
+                      coverage_penalty, normalize_scores, return_attention, threads,
+                      suppress_np, num_suppress, prefix_np, prefix_lengths_np)
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -467,10 +509,11 @@ cdef class Engine:
     def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
                            int min_length=0, int max_length=200, float length_penalty=0.0,
                            float coverage_penalty=0.0, bint normalize_scores=False,
-                           bint return_attention=False, int threads=1, suppress=()):
-        """sources: list of float32 C-contiguous arrays [T, F] of finite frames (checked by
-        the caller, rnnsearch.features); otherwise as translate. Attention rows have one
-        column per memory position."""
+                           bint return_attention=False, int threads=1, suppress=(),
+                           prefixes=None):
+        """sources: list of float32 arrays [T, F] of finite frames (checked by the caller,
+        rnnsearch.features); otherwise as translate. Attention rows have one column per
+        memory position."""
         if self.model.source.kind != 1:
             raise ValueError("this model reads token ids, not feature frames (translate)")
         cdef int batch = len(sources)
@@ -479,19 +522,19 @@ cdef class Engine:
         cdef int F = self.model.source.feature_size
         for source in sources:
             if not (isinstance(source, np.ndarray) and source.dtype == np.float32
-                    and source.ndim == 2 and source.shape[1] == F):
-                raise ValueError(f"feature sources must be float32 arrays [T, {F}]")
+                    and source.ndim == 2 and source.shape[1] == F and source.shape[0] >= 1):
+                raise ValueError(f"feature sources must be float32 arrays [T >= 1, {F}]")
         lengths_np = np.array([s.shape[0] for s in sources], dtype=np.intc)
-        cdef int stride = max(1, int(lengths_np.max()))
+        cdef int stride = int(lengths_np.max())
         frames_np = np.zeros((batch, stride, F), dtype=np.float32)
         for b, source in enumerate(sources):
             frames_np[b, :source.shape[0]] = source
+        suppress_np, num_suppress = self._suppressed(suppress)
+        prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
-                      coverage_penalty, normalize_scores, return_attention, threads)
-        suppress_np, opt.num_suppress = self._suppressed(suppress)
-        cdef int[::1] suppress_view = suppress_np
-        opt.suppress = &suppress_view[0]
+                      coverage_penalty, normalize_scores, return_attention, threads,
+                      suppress_np, num_suppress, prefix_np, prefix_lengths_np)
         cdef float[:, :, ::1] frames = frames_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -505,19 +548,49 @@ cdef class Engine:
                                            &lengths[0], results, err, sizeof(err))
         return _collect(results, batch, status, err)
 
+    def score(self, list sources, list targets):
+        """Forced decoding: sources and targets are lists of id lists (every source
+        non-empty; targets without BOS/EOS). Returns, per sentence, (log-probabilities of
+        the target tokens and then EOS as a float32 array, their total)."""
+        if self.model.source.kind != 0:
+            raise ValueError("scoring needs token sources; this model reads feature frames")
+        cdef int batch = len(sources)
+        if batch != len(targets):
+            raise ValueError(f"{batch} sources but {len(targets)} targets")
+        if batch == 0:
+            return []
+        src_np, src_len_np = _id_matrix(sources, self.model.src_vocab, "source")
+        tgt_np, tgt_len_np = _id_matrix(targets, self.model.tgt_vocab, "target")
+        if src_len_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(src_len_np))} is empty: an empty source "
+                             "is not run through the model, so it has no scores")
+        cdef int[:, ::1] src = src_np
+        cdef int[::1] src_len = src_len_np
+        cdef int[:, ::1] tgt = tgt_np
+        cdef int[::1] tgt_len = tgt_len_np
+        cdef int src_stride = src_np.shape[1], tgt_stride = tgt_np.shape[1]
+        log_probs_np = np.zeros((batch, tgt_stride + 1), np.float32)
+        totals_np = np.zeros(batch, np.float32)
+        cdef float[:, ::1] log_probs = log_probs_np
+        cdef float[::1] totals = totals_np
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_score(&self.model, batch, &src[0, 0], src_stride, &src_len[0],
+                              &tgt[0, 0], tgt_stride, &tgt_len[0], &log_probs[0, 0],
+                              &totals[0], err, sizeof(err))
+        if status:
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return [(log_probs_np[b, :tgt_len_np[b] + 1].copy(), float(totals_np[b]))
+                for b in range(batch)]
+
 
 cdef list _collect(rs_result *results, int batch, int status, char *err):
-    """The engine's results as Python lists (and the results freed), or its error raised:
-    ValueError for a bad option, MemoryError, EngineError otherwise."""
+    """The engine's results as Python lists (and the results freed), or its error raised."""
     if status:
         free(results)
-        message = err.decode("utf-8", "replace")
-        if "must be" in message:
-            raise ValueError(message)
-        if "out of memory" in message:
-            raise MemoryError(message)
-        from rnnsearch.errors import EngineError
-        raise EngineError(message)
+        _raise_engine_error(err.decode("utf-8", "replace"))
     cdef int i, h, n, width
     cdef rs_hypothesis *hyp
     output = []

@@ -26,4 +26,11 @@ int rs_encode(const rs_model *m, int batch, const rs_input *input, const int *or
               rs_encoded *out, char *err, size_t err_size);
 void rs_encoded_free(rs_encoded *e);
 
+/* Encode sources order[0..n) of `input` (each of length >= 1) and prepare their attention
+ * keys; order is sorted longest first (stable) in place and sentence i of *enc is
+ * order[i]. Returns 0, 1 when out of memory, or 2 with rs_encode's message in err; on
+ * failure *enc holds nothing. (rs_encode_batch.c) */
+int rs_encode_sentences(const rs_model *m, int n, int *order, const rs_input *input,
+                        rs_encoded *enc, char *err, size_t err_size);
+
 #endif

@@ -35,6 +35,7 @@ typedef struct {
     int n_finished;
     finished_hyp *finished;
     candidate *top;
+    const int *prefix; int prefix_len; /* forced first tokens (target_prefix) */
 } sentence_search;
 
 static int grow_history(sentence_search *s, int K, int keep_attention) {
@@ -165,18 +166,11 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
         }
     }
     if (nb == 0) { free(order); return 0; }
-    /* longest first (stable), so the encoder's running sentences form a prefix */
-    for (int i = 1; i < nb; i++) {
-        int v = order[i], j = i;
-        while (j > 0 && rs_input_length(input, order[j - 1]) < rs_input_length(input, v)) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = v;
+    switch (rs_encode_sentences(m, nb, order, input, &enc, err, err_size)) {
+    case 1: goto oom;
+    case 2: goto fail;
     }
-    if (rs_encode(m, nb, input, order, &enc, err, err_size)) goto fail;
     have_enc = 1;
-    if (rs_attention_prepare(&m->attention, &enc)) goto oom;
     S = enc.max_len; /* memory positions: fewer than source positions when subsampled */
 
     const int cap = nb * K;
@@ -197,6 +191,10 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     for (int i = 0; i < nb; i++) {
         ss[i].length = enc.lengths[i];
         ss[i].live = 1;
+        if (o->prefix) {
+            ss[i].prefix = o->prefix + (size_t)order[i] * o->prefix_stride;
+            ss[i].prefix_len = o->prefix_lengths[order[i]];
+        }
         ss[i].finished = malloc(sizeof(finished_hyp) * 2 * K);
         ss[i].top = malloc(sizeof(candidate) * 2 * K);
         if (!ss[i].finished || !ss[i].top || grow_history(&ss[i], K, keep_att)) goto oom;
@@ -229,7 +227,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
                     memcpy(s->att + ((size_t)t * K + k) * s->length, probs + (size_t)(r0 + k) * S,
                            sizeof(float) * s->length);
             int count = 0;
-            for (int k = 0; k < n; k++) {
+            if (t < s->prefix_len) {
+                /* a prefix token is forced (n == 1 here); as in CTranslate2, the score
+                   starts after the prefix */
+                s->top[0].total = 0.0f;
+                s->top[0].flat = s->prefix[t];
+                count = 1;
+            }
+            for (int k = 0; k < n && t >= s->prefix_len; k++) {
                 const float base = row_score[r0 + k], *lp = logits + (size_t)(r0 + k) * V;
                 for (int v0 = 0; v0 < V; v0 += SCAN_CHUNK) {
                     const int v1 = v0 + SCAN_CHUNK < V ? v0 + SCAN_CHUNK : V;
@@ -321,10 +326,11 @@ cleanup:
  * the same as in a serial call, so results are identical. */
 typedef struct {
     const rs_model *m;
-    const rs_options *o;
     int count;
-    rs_input input; /* the call's sources, seen through index */
+    rs_input input; /* the call's sources, seen through the group's rows */
     int *index;
+    int *prefix, *prefix_lengths; /* the group's target prefixes, or NULL */
+    rs_options options;
     rs_result *results;
     int status;
     char err[256];
@@ -332,7 +338,7 @@ typedef struct {
 
 static void *run_group(void *arg) {
     group_job *g = arg;
-    g->status = translate_serial(g->m, g->o, g->count, &g->input, g->results, g->err,
+    g->status = translate_serial(g->m, &g->options, g->count, &g->input, g->results, g->err,
                                  sizeof(g->err));
     return NULL;
 }
@@ -365,22 +371,30 @@ static int translate_input(const rs_model *m, const rs_options *o, int batch,
     for (int g = 0; g < T; g++) {
         group_job *job = &jobs[g];
         job->m = m;
-        job->o = &serial;
         job->count = (batch - g + T - 1) / T;
-        job->index = malloc(sizeof(int) * job->count);
+        job->input = *input;
         job->input.rows = malloc(sizeof(int) * job->count);
+        job->index = malloc(sizeof(int) * job->count);
         job->results = calloc(job->count, sizeof(rs_result));
-        if (!job->index || !job->input.rows || !job->results) { status = 1; goto done; }
-        int *rows = (int *)job->input.rows;
+        job->options = serial;
+        if (o->prefix) {
+            job->prefix = malloc(sizeof(int) * (size_t)job->count * (o->prefix_stride > 0 ? o->prefix_stride : 1));
+            job->prefix_lengths = malloc(sizeof(int) * job->count);
+            job->options.prefix = job->prefix;
+            job->options.prefix_lengths = job->prefix_lengths;
+            if (!job->prefix || !job->prefix_lengths) { status = 1; goto done; }
+        }
+        if (!job->input.rows || !job->index || !job->results) { status = 1; goto done; }
         for (int k = 0; k < job->count; k++) {
             int b = order[g + k * T];
             job->index[k] = b;
-            rows[k] = rs_input_row(input, b);
+            ((int *)job->input.rows)[k] = rs_input_row(input, b);
+            if (o->prefix) {
+                job->prefix_lengths[k] = o->prefix_lengths[b];
+                memcpy(job->prefix + (size_t)k * o->prefix_stride, o->prefix + (size_t)b * o->prefix_stride,
+                       sizeof(int) * o->prefix_lengths[b]);
+            }
         }
-        job->input.ids = input->ids;
-        job->input.features = input->features;
-        job->input.stride = input->stride;
-        job->input.lengths = input->lengths;
     }
     for (int g = 1; g < T; g++)
         started[g] = rs_thread_start(&threads[g], run_group, &jobs[g]) == 0;
@@ -406,7 +420,8 @@ done:
     if (jobs)
         for (int g = 0; g < T; g++) {
             if (jobs[g].results) rs_free_results(jobs[g].results, jobs[g].count);
-            free(jobs[g].index); free((int *)jobs[g].input.rows); free(jobs[g].results);
+            free((int *)jobs[g].input.rows); free(jobs[g].index); free(jobs[g].results);
+            free(jobs[g].prefix); free(jobs[g].prefix_lengths);
         }
     free(order); free(jobs); free(threads); free(started);
     if (status) memset(results, 0, sizeof(rs_result) * batch);
