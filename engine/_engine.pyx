@@ -31,7 +31,7 @@ def _is_memory_mapped(array):
     return False
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3, "pooling": 4}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
@@ -209,6 +209,11 @@ cdef class Engine:
             self._pack(&m.bridge_cell[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
+        self._pack(&m.attention.value)
+        self._pack(&m.attention.position)
+        self._pack(&m.attention.chunk_key)
+        self._pack(&m.attention.chunk_query)
+        self._pack(&m.pooling.projection)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
@@ -244,6 +249,8 @@ cdef class Engine:
         for l in range(dec["num_layers"]):
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+        if enc["pooling"] is not None:
+            self._pooling(enc["pooling"], tensors)
 
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
@@ -284,8 +291,56 @@ cdef class Engine:
             a.v = self._ptr(tensors["attention.v"])
         a.query_width = query_width
         a.memory_width = self.model.enc_width
-        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
-        a.context_width = a.memory_width
+        self._attention_options(att, tensors)
+        return 0
+
+    cdef int _attention_options(self, dict att, dict tensors) except -1:
+        """hard, gate, key_value and the local / monotonic / mocha weights
+        (docs/model-format.md, "attention")."""
+        cdef rs_attention *a = &self.model.attention
+        kv = att["key_value"] or {}
+        a.key_split = kv.get("split") or 0
+        key_in = a.key_split or a.memory_width
+        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else key_in
+        a.value = self._linear(tensors, "attention.value")
+        a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
+        a.hard = att["hard"]
+        if att["gate"]:
+            a.gate_w = self._ptr(tensors["attention.gate.weight"].reshape(-1))
+            a.gate_b = float(tensors["attention.gate.bias"][0]) \
+                if "attention.gate.bias" in tensors else 0.0
+        local = att["local"]
+        if local is not None:
+            a.local_predictive = local["mode"] == "predictive"
+            a.local_window = local["window"]
+            a.local_gaussian = local["gaussian"]
+            a.local_round = local["center"] == "round"
+            a.local_zero_pad = local["edges"] == "zero_pad"
+            if a.local_predictive:
+                a.position = self._linear(tensors, "attention.position")
+                a.position_v = self._ptr(tensors["attention.position.v"])
+        if att["type"] in ("monotonic", "mocha"):
+            a.energy_bias = float(tensors["attention.energy_bias"][0]) \
+                if "attention.energy_bias" in tensors else 0.0
+            if "attention.energy_gain" in tensors:  # Raffel et al. 2017, eq. 16: g v / |v|
+                v = tensors.get("attention.v")
+                v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
+                gain = float(tensors["attention.energy_gain"][0])
+                a.v = self._ptr((gain * v / np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                                .astype(np.float32))
+        if att["type"] == "mocha":
+            a.chunk_size = att["mocha"]["chunk_size"]
+            a.chunk_key = self._linear(tensors, "attention.chunk.key")
+            a.chunk_query = self._linear(tensors, "attention.chunk.query")
+            a.chunk_v = self._ptr(tensors["attention.chunk.v"])
+        return 0
+
+    cdef int _pooling(self, dict pooling, dict tensors) except -1:
+        cdef rs_pooling *p = &self.model.pooling
+        p.rows = pooling["rows"]
+        p.size = pooling["size"]
+        p.projection = self._linear(tensors, "encoder.pooling.projection")
+        p.query = self._ptr(tensors["encoder.pooling.query.weight"])
         return 0
 
     cdef const float *_ptr(self, array) except? NULL:
@@ -375,6 +430,46 @@ cdef class Engine:
             if RS_HAS_LINEAR(linears[index][0]) and linears[index].nqsplit:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
+
+    @property
+    def pooled_rows(self):
+        """encoder.pooling's rows (0: the model has no pooling)."""
+        return self.model.pooling.rows
+
+    def encode(self, list sources, bint return_weights=False):
+        """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,
+        D_m], and with return_weights the pooling weights [batch, rows, longest source]."""
+        cdef int batch = len(sources)
+        if self.model.pooling.rows == 0:
+            raise ValueError("this model has no encoder.pooling to embed sentences with")
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if batch and lengths_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
+                             "to pool")
+        cdef int stride = max(1, int(lengths_np.max())) if batch else 1
+        ids_np = np.zeros((max(batch, 1), stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if batch and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef int rows = self.model.pooling.rows, width = self.model.enc_width
+        out = np.zeros((max(batch, 1), rows, width), np.float32)
+        weights = np.zeros((max(batch, 1), rows, stride), np.float32)
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np if batch else np.ones(1, np.intc)
+        cdef float[:, :, ::1] out_view = out
+        cdef float[:, :, ::1] weights_view = weights
+        cdef char err[512]
+        err[0] = 0
+        cdef int status = 0
+        if batch:
+            with nogil:
+                status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
+                                  &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
+        if status:
+            message = err.decode("utf-8", "replace")
+            raise MemoryError(message) if "out of memory" in message else ValueError(message)
+        return (out[:batch], weights[:batch]) if return_weights else out[:batch]
 
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
