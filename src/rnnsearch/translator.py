@@ -153,6 +153,27 @@ class Translator:
             results.append(result)
         return results
 
+    def encode(self, source: list[list[str]], return_weights: bool = False,
+               truncate: bool = False):
+        """Sentence embeddings: for each pre-tokenized sentence, the encoder's
+        self-attentive pooling (config encoder.pooling; docs/model-format.md, "pooling") as
+        a float32 array [rows, D_m] (flatten it for one vector). With return_weights, also
+        the pooling weights [rows, source length] per sentence: (embeddings, weights).
+        Sentences must be non-empty; the model must have encoder.pooling."""
+        if isinstance(source, (str, bytes)) or not all(
+                isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
+                for s in source):
+            raise TypeError("source must be a list of token lists (lists of str)")
+        if self.config["encoder"]["pooling"] is None:
+            raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
+                             "sentences with")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        embeddings, weights = self._engine.encode(ids, return_weights=True)
+        embeddings = list(embeddings)
+        if not return_weights:
+            return embeddings
+        return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
     def tokenize(self, text: str) -> list[str]:
         src = self.config["source"]
         return tokenize(text, src["tokenizer"], src["lowercase"])
