@@ -326,8 +326,11 @@ cdef class Engine:
                 v = tensors.get("attention.v")
                 v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
                 gain = float(tensors["attention.energy_gain"][0])
-                a.v = self._ptr((gain * v / np.sqrt(np.sum(v.astype(np.float64) ** 2)))
-                                .astype(np.float32))
+                norm = float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                if not (norm > 0 and np.isfinite(norm) and np.isfinite(gain)):
+                    raise ValueError("attention.energy_gain: g v / |v| needs a finite gain and "
+                                     f"a finite, non-zero attention.v (|v| = {norm})")
+                a.v = self._ptr((gain * v / norm).astype(np.float32))
         if att["type"] == "mocha":
             a.chunk_size = att["mocha"]["chunk_size"]
             a.chunk_key = self._linear(tensors, "attention.chunk.key")
