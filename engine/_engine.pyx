@@ -319,6 +319,8 @@ cdef class Engine:
             if a.local_predictive:
                 a.position = self._linear(tensors, "attention.position")
                 a.position_v = self._ptr(tensors["attention.position.v"])
+                a.position_v_bias = float(tensors["attention.position.v_bias"][0]) \
+                    if "attention.position.v_bias" in tensors else 0.0
         if att["type"] in ("monotonic", "mocha"):
             a.energy_bias = float(tensors["attention.energy_bias"][0]) \
                 if "attention.energy_bias" in tensors else 0.0

@@ -1,6 +1,6 @@
 /* Local attention (Luong et al. 2015, section 3.2; docs/model-format.md, "local"): only a
  * window of 2D+1 positions around p_t is scored. local-m: p_t = t (the decoding step);
- * local-p: p_t = S sigmoid(v_p . tanh(W_p h_t + b_p)) (eq. 9). The window is
+ * local-p: p_t = S sigmoid(v_p . tanh(W_p h_t + b_p) + c_p) (eq. 9, with optional biases). The window is
  * [c - D, c + D] with c = floor(p_t) (or round(p_t)); positions outside the sentence are
  * left out of the softmax ("clip") or take part as zero memory vectors ("zero_pad", as
  * OpenNMT's Lua LocalAttention does). With the Gaussian, the softmax weights are
@@ -37,7 +37,7 @@ static void positions(const rs_attention *a, const rs_attention_step *s, float *
     rs_linear_forward(&a->position, s->rows, s->query, a->query_width, hidden, P, 0);
     rs_vtanh(hidden, s->rows * P);
     for (int r = 0; r < s->rows; r++) {
-        const float x = rs_dot_inline(a->position_v, hidden + (size_t)r * P, P);
+        const float x = rs_dot_inline(a->position_v, hidden + (size_t)r * P, P) + a->position_v_bias;
         p[r] = (float)s->enc->lengths[s->sentence[r]] * (1.0f / (1.0f + expf(-x)));
     }
 }

@@ -41,6 +41,7 @@ cdef extern from "rs_model.h" nogil:
         int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
         rs_linear position
         const float *position_v
+        float position_v_bias
         float energy_bias
         int chunk_size
         rs_linear chunk_key, chunk_query

@@ -74,6 +74,7 @@ typedef struct {
     int local_predictive, local_window, local_gaussian, local_round, local_zero_pad;
     rs_linear position;      /* local-p: W_p (and b_p) */
     const float *position_v; /* local-p: v_p */
+    float position_v_bias;   /* local-p: a bias inside the sigmoid (0 in the paper) */
     /* monotonic and mocha (rs_attention_monotonic.c); v is already g v / |v| */
     float energy_bias;       /* r */
     int chunk_size;          /* mocha: w */

@@ -51,7 +51,7 @@ def test_local_p_is_windowed_attention(score, edges):
                                              attention.initial_state(mask))
         # Luong et al. 2015, eq. 9 and 10, with the Gaussian folded into the values
         p = lengths * torch.sigmoid(attention.position_v @ torch.tanh(
-            attention.position(query)).T)
+            attention.position(query)).T + attention.position_v_bias)
         s = torch.arange(memory.size(1))[None, :].float()
         window = mask & ((s - torch.floor(p)[:, None]).abs() <= D)
         gauss = torch.exp(-(s - p[:, None]) ** 2 / (2 * (D / 2) ** 2))

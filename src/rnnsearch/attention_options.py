@@ -158,6 +158,7 @@ def attention_tensors(att: dict, query_width: int, memory_width: int) -> dict:
         size = att["local"]["position_size"]
         specs.update(_linear("attention.position", size, query_width))
         specs["attention.position.v"] = ((size,), False)
+        specs["attention.position.v_bias"] = ((1,), True)
     if att["type"] in ("monotonic", "mocha"):
         specs["attention.energy_bias"] = ((1,), True)
         if att["score"] == "additive":

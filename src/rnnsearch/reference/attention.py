@@ -17,9 +17,9 @@ from ..attention_options import context_width, key_input_width, value_input_widt
 
 class Attention(nn.Module):
     """Parameters under the spec's tensor names (reference.export.spec_parameters): key,
-    query (Linear), v, scale; gate, value (Linear); position (Linear) and position_v
-    (local-p); energy_bias, energy_gain (monotonic, mocha); chunk_query, chunk_key
-    (Linear) and chunk_v (mocha). Absent ones are None."""
+    query (Linear), v, scale; gate, value (Linear); position (Linear), position_v and
+    position_v_bias (local-p); energy_bias, energy_gain (monotonic, mocha); chunk_query,
+    chunk_key (Linear) and chunk_v (mocha). Absent ones are None."""
 
     def __init__(self, att: dict, query_width: int, memory_width: int):
         super().__init__()
@@ -46,11 +46,12 @@ class Attention(nn.Module):
         if kv.get("value_size") is not None:
             self.value = nn.Linear(value_input_width(att, memory_width), kv["value_size"])
         self.local = att["local"]
-        self.position = self.position_v = None
+        self.position = self.position_v = self.position_v_bias = None
         if self.local is not None and self.local["mode"] == "predictive":
             self.position = nn.Linear(query_width, self.local["position_size"])
             self.position_v = nn.Parameter(torch.empty(self.local["position_size"]))
             nn.init.uniform_(self.position_v, -1.0, 1.0)
+            self.position_v_bias = nn.Parameter(torch.zeros(1))
         self.energy_bias = self.energy_gain = None
         if self.type in ("monotonic", "mocha"):
             self.energy_bias = nn.Parameter(torch.zeros(1))
@@ -148,7 +149,8 @@ class Attention(nn.Module):
         options, D = self.local, self.local["window"]
         lengths = mask.sum(dim=1).to(query.dtype)
         if options["mode"] == "predictive":
-            p = lengths * torch.sigmoid(torch.tanh(self.position(query)) @ self.position_v)
+            p = lengths * torch.sigmoid(torch.tanh(self.position(query)) @ self.position_v
+                                        + self.position_v_bias)
         else:
             p = step.to(query.dtype)
         centre = torch.floor(p) if options["center"] == "floor" else torch.round(p)

@@ -14,6 +14,7 @@ ARCHITECTURE = ("encoder", "bridge", "attention", "decoder")
 LINEARS = {"key": "key", "query": "query", "gate": "gate", "value": "value",
            "position": "position", "chunk_query": "chunk.query", "chunk_key": "chunk.key"}
 VECTORS = {"v": "v", "scale": "scale", "position_v": "position.v",
+           "position_v_bias": "position.v_bias",
            "energy_bias": "energy_bias", "energy_gain": "energy_gain", "chunk_v": "chunk.v"}
 
 
@@ -139,6 +140,8 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
         attention.energy_gain.uniform_(1.0, 3.0)
     if attention is not None and attention.energy_bias is not None:
         attention.energy_bias.uniform_(-0.5, 0.5)
+    if attention is not None and attention.position_v_bias is not None:
+        attention.position_v_bias.uniform_(-0.5, 0.5)
 
     generator = torch.Generator().manual_seed(seed + 1)
     B, S, T = 16, 7, 6
