@@ -87,13 +87,23 @@ size_t rs_attention_query_floats(const rs_attention *a, int rows) {
     return projected + (size_t)a->key_width;
 }
 
-int rs_attention_queries(const rs_attention *a, int rows, const float *query, float *work,
-                         const float **out) {
-    *out = query;
-    if (!RS_HAS_LINEAR(a->query)) return a->query_width;
-    rs_linear_forward(&a->query, rows, query, a->query_width, work, a->query.out, 0);
-    *out = work;
-    return a->query.out;
+rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_attention_step *s) {
+    rs_attention_queries_t q = {s->query, a->query_width, s->work};
+    if (!RS_HAS_LINEAR(a->query)) return q;
+    rs_linear_forward(&a->query, s->rows, s->query, a->query_width, s->work, a->query.out, 0);
+    q.rows = s->work;
+    q.width = a->query.out;
+    q.scratch = s->work + (size_t)s->rows * a->query.out;
+    return q;
+}
+
+size_t rs_attention_no_state(const rs_attention *a, int max_source) {
+    (void)a; (void)max_source;
+    return 0;
+}
+
+void rs_attention_no_init(const rs_attention *a, int length, int max_source, float *state) {
+    (void)a; (void)length; (void)max_source; (void)state;
 }
 
 /* inlined into the score loop's clone for each instruction set */

@@ -60,10 +60,19 @@ void rs_attention_run(const rs_attention *a, const rs_attention_step *s);
 /* Scratch floats of the query projection (rs_attention_queries) plus one key's worth. */
 size_t rs_attention_query_floats(const rs_attention *a, int rows);
 
-/* The rows' queries as the scores read them: projected by attention.query into work when
- * there is one, else as given. Returns the width; *out points at row 0. */
-int rs_attention_queries(const rs_attention *a, int rows, const float *query, float *work,
-                         const float **out);
+/* The rows' queries as the scores read them: projected by attention.query into s->work
+ * when there is one, else as given; then the scratch that follows them in s->work:
+ * key_width floats for the scores, then the type's own. */
+typedef struct {
+    const float *rows; /* row r at rows + r * width */
+    int width;
+    float *scratch;
+} rs_attention_queries_t;
+rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_attention_step *s);
+
+/* For stateless types: no state floats, nothing to initialise. */
+size_t rs_attention_no_state(const rs_attention *a, int max_source);
+void rs_attention_no_init(const rs_attention *a, int length, int max_source, float *state);
 
 /* Scores e_j, j in [lo, hi), of one row's (projected) query against the keys of its
  * sentence (keys row j at keys + j * key_width) with the score function; tmp holds

@@ -5,15 +5,6 @@
 #include "rs_attention.h"
 #include "rs_kernels.h"
 
-static size_t no_state(const rs_attention *a, int max_source) {
-    (void)a; (void)max_source;
-    return 0;
-}
-
-static void no_init(const rs_attention *a, int length, int max_source, float *state) {
-    (void)a; (void)length; (void)max_source; (void)state;
-}
-
 static size_t work_floats(const rs_attention *a, int rows, int max_source) {
     (void)max_source;
     return rs_attention_query_floats(a, rows);
@@ -22,13 +13,12 @@ static size_t work_floats(const rs_attention *a, int rows, int max_source) {
 static void step(const rs_attention *a, const rs_attention_step *s) {
     const rs_encoded *enc = s->enc;
     const int S = enc->max_len, KW = enc->key_width, VW = enc->value_width;
-    const float *query;
-    const int qw = rs_attention_queries(a, s->rows, s->query, s->work, &query);
-    float *tmp = query == s->work ? s->work + (size_t)s->rows * qw : s->work;
+    const rs_attention_queries_t q = rs_attention_queries(a, s);
+    float *tmp = q.scratch;
     for (int r = 0; r < s->rows; r++) {
         const int b = s->sentence[r], len = enc->lengths[b];
         float *probs = s->probs + (size_t)r * S;
-        rs_attention_scores(a, query + (size_t)r * qw, enc->keys + (size_t)b * S * KW, KW, 0,
+        rs_attention_scores(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW, KW, 0,
                             len, probs, tmp);
         rs_softmax(probs, len);
         rs_attention_read(a, probs, 0, len, enc->values + (size_t)b * S * VW, VW,
@@ -38,8 +28,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
 
 const rs_attention_ops rs_attention_global = {
     .name = "global",
-    .state_floats = no_state,
+    .state_floats = rs_attention_no_state,
     .work_floats = work_floats,
-    .init_row = no_init,
+    .init_row = rs_attention_no_init,
     .step = step,
 };

@@ -13,15 +13,6 @@
 #include "rs_kernels.h"
 #include "rs_vmath.h"
 
-static size_t no_state(const rs_attention *a, int max_source) {
-    (void)a; (void)max_source;
-    return 0;
-}
-
-static void no_init(const rs_attention *a, int length, int max_source, float *state) {
-    (void)a; (void)length; (void)max_source; (void)state;
-}
-
 /* queries and score scratch, the key of a zero memory vector (zero_pad), the rows'
  * positions, then local-p's position layer for every row */
 static size_t work_floats(const rs_attention *a, int rows, int max_source) {
@@ -63,9 +54,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     const rs_encoded *enc = s->enc;
     const int S = enc->max_len, KW = enc->key_width, VW = enc->value_width;
     const int D = a->local_window;
-    const float *query;
-    const int qw = rs_attention_queries(a, s->rows, s->query, s->work, &query);
-    float *tmp = query == s->work ? s->work + (size_t)s->rows * qw : s->work;
+    const rs_attention_queries_t q = rs_attention_queries(a, s);
+    float *tmp = q.scratch;
     float *pad_key = tmp + KW, *p_rows = pad_key + KW, *hidden = p_rows + s->rows;
     if (a->local_predictive) positions(a, s, hidden, p_rows);
     for (int i = 0; i < KW; i++) pad_key[i] = RS_HAS_LINEAR(a->key) && a->key.b ? a->key.b[i] : 0.0f;
@@ -81,12 +71,12 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const int hi = hi_w > len ? len : hi_w < lo ? lo : (int)hi_w;
         memset(probs, 0, sizeof(float) * len);
         const float *keys = enc->keys + (size_t)b * S * KW;
-        rs_attention_scores(a, query + (size_t)r * qw, keys, KW, lo, hi, probs + lo, tmp);
+        rs_attention_scores(a, q.rows + (size_t)r * q.width, keys, KW, lo, hi, probs + lo, tmp);
         int pads = 0;
         float pad = 0.0f;
         if (a->local_zero_pad) {
             pads = 2 * D + 1 - (hi - lo);
-            rs_attention_scores(a, query + (size_t)r * qw, pad_key, KW, 0, 1, &pad, tmp);
+            rs_attention_scores(a, q.rows + (size_t)r * q.width, pad_key, KW, 0, 1, &pad, tmp);
         }
         if (hi > lo || pads) softmax_with_pads(probs + lo, hi - lo, pads, pad);
         if (a->local_gaussian)
@@ -100,8 +90,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
 
 const rs_attention_ops rs_attention_local = {
     .name = "local",
-    .state_floats = no_state,
+    .state_floats = rs_attention_no_state,
     .work_floats = work_floats,
-    .init_row = no_init,
+    .init_row = rs_attention_no_init,
     .step = step,
 };

@@ -49,9 +49,8 @@ static int choose(const rs_attention *a, const float *query, const float *keys, 
 static void step(const rs_attention *a, const rs_attention_step *s) {
     const rs_encoded *enc = s->enc;
     const int S = enc->max_len, KW = enc->key_width, VW = enc->value_width;
-    const float *query;
-    const int qw = rs_attention_queries(a, s->rows, s->query, s->work, &query);
-    float *tmp = query == s->work ? s->work + (size_t)s->rows * qw : s->work;
+    const rs_attention_queries_t q = rs_attention_queries(a, s);
+    float *tmp = q.scratch;
     const int mocha = RS_HAS_LINEAR(a->chunk_query);
     const int C = mocha ? a->chunk_query.out : 0;
     float *chunk_q = tmp + KW, *chunk_tmp = chunk_q + (size_t)s->rows * C;
@@ -64,7 +63,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         memset(probs, 0, sizeof(float) * len);
         const int previous = (int)state[0];
         const int j = previous < 0 ? -1
-                                   : choose(a, query + (size_t)r * qw, enc->keys + (size_t)b * S * KW,
+                                   : choose(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW,
                                             KW, previous, len, tmp);
         state[0] = (float)j;
         if (j < 0) {
