@@ -306,7 +306,7 @@ cdef class Engine:
         a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
         a.hard = att["hard"]
         if att["gate"]:
-            a.gate_w = self._ptr(tensors["attention.gate.weight"].reshape(-1))
+            a.gate_w = self._ptr(self._matrix(tensors, "attention.gate.weight").reshape(-1))
             a.gate_b = float(tensors["attention.gate.bias"][0]) \
                 if "attention.gate.bias" in tensors else 0.0
         local = att["local"]
@@ -345,8 +345,16 @@ cdef class Engine:
         p.rows = pooling["rows"]
         p.size = pooling["size"]
         p.projection = self._linear(tensors, "encoder.pooling.projection")
-        p.query = self._ptr(tensors["encoder.pooling.query.weight"])
+        p.query = self._ptr(self._matrix(tensors, "encoder.pooling.query.weight"))
         return 0
+
+    def _matrix(self, dict tensors, str name):
+        """A matrix the engine reads as float32 rows (not through a kernel): an int8 one is
+        dequantized with its per-row scales."""
+        weight = tensors[name]
+        if weight.dtype == np.int8:
+            return weight.astype(np.float32) * tensors[name + "_scale"][:, None]
+        return weight
 
     cdef const float *_ptr(self, array) except? NULL:
         array = np.asarray(array)

@@ -138,3 +138,17 @@ def test_unknown_engine_type_is_a_clear_error(tmp_path):
     config["attention"]["type"] = "nearby"
     with pytest.raises(ValueError, match="attention type 'nearby'"):
         Engine(config, files.tensors, 2, 3)
+
+
+def test_int8_models_with_options(tmp_path):
+    """Quantized directories keep working: the gate and pooling vectors that the engine
+    reads directly (not through a matrix kernel) are dequantized at load."""
+    from rnnsearch.quantize import quantize_model_dir
+    config = _with("attention.gate", True, CONFIGS["pooling"])
+    write_random_model(str(tmp_path / "f"), config, 20, 20)
+    quantize_model_dir(str(tmp_path / "f"), str(tmp_path / "q"))
+    sentence = [["s1", "s2", "s3", "s4"]]
+    for compute_type in ("float32", "int8"):
+        translator = rnnsearch.Translator(str(tmp_path / "q"), compute_type=compute_type)
+        assert translator.translate_batch(sentence, beam_size=2)[0].hypotheses[0]
+        assert translator.encode(sentence)[0].shape == (2, 10)

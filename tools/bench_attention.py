@@ -83,8 +83,9 @@ def main(argv=None) -> int:
                     times[name].append((spent[args.steps] - spent[1]) /
                                        (args.sentences * (args.steps - 1)))
             rows.append((S, {name: float(np.median(t[1:] or t)) for name, t in times.items()}))
-    print(f"`python tools/bench_attention.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
-          f" (LSTM {args.hidden}x2 encoder, Luong LSTM {2 * args.hidden} decoder with input "
+    command = " ".join(["python tools/bench_attention.py"] +
+                       (argv if argv is not None else sys.argv[1:]))
+    print(f"`{command}` (LSTM {args.hidden}x2 encoder, Luong LSTM {2 * args.hidden} decoder with input "
           f"feeding, vocabulary {args.vocab}; greedy, batch 1; CPU ms per decoder step, "
           "encoding excluded; ratio to global)\n")
     print("| source length | " + " | ".join(names) + " |")
