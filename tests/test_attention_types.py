@@ -15,7 +15,7 @@ from rnnsearch.reference import translate as reference_translate  # noqa: E402
 
 V_SOURCE, V_TARGET = 30, 25
 E, H = 8, 12
-MAX_LENGTH = 30
+MAX_LENGTH = 20
 
 
 def _config(attention, decoder="luong", cell="gru", input_feeding=False, bridge="zeros",
@@ -91,7 +91,7 @@ MATRIX = {
 }
 
 
-def _sources(count=10, seed=0):
+def _sources(count=8, seed=0):
     rng = np.random.default_rng(seed)
     lengths = [1, 2, 3, 100] + list(np.linspace(4, 99, count - 4).astype(int))
     return [list(rng.integers(0, V_SOURCE, n)) for n in lengths]
