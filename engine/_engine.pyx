@@ -144,6 +144,30 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+cdef class _TokenReporter:
+    """Hands each token the C search reports to a Python callable, taking the GIL only for
+    that call. The first exception ends every sentence and is raised after the search."""
+    cdef object callback
+    cdef object error
+
+    def __cinit__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+cdef int _report_token(void *ctx, int sentence, int step, int token, float log_prob,
+                       int is_last) noexcept nogil:
+    with gil:
+        reporter = <_TokenReporter> ctx
+        if reporter.error is not None:
+            return 1
+        try:
+            return 1 if reporter.callback(sentence, step, token, log_prob, is_last != 0) else 0
+        except BaseException as error:   # KeyboardInterrupt too: stop, raise it afterwards
+            reporter.error = error
+            return 1
+
+
 cdef class Engine:
     cdef rs_model model
     cdef list _keep    # arrays the model points into
@@ -379,10 +403,11 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=()):
+                  bint return_attention=False, int threads=1, suppress=(), on_token=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
-        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
-        None), best first."""
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -395,6 +420,12 @@ cdef class Engine:
         if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
             raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
         cdef rs_options opt
+        memset(&opt, 0, sizeof(rs_options))
+        cdef _TokenReporter reporter = None
+        if on_token is not None:
+            reporter = _TokenReporter(on_token)
+            opt.on_token = _report_token
+            opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -432,6 +463,10 @@ cdef class Engine:
                 raise MemoryError(message)
             from rnnsearch.errors import EngineError
             raise EngineError(message)
+        if reporter is not None and reporter.error is not None:
+            rs_free_results(results, batch)
+            free(results)
+            raise reporter.error
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []

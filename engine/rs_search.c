@@ -124,6 +124,10 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
         snprintf(err, n, "num_hypotheses must be between 1 and beam_size (%d), got %d", o->beam_size, o->num_hypotheses);
         return 1;
     }
+    if (o->on_token && o->beam_size != 1) {
+        snprintf(err, n, "beam_size must be 1 with a token callback (beam search knows no token before it ends), got %d", o->beam_size);
+        return 1;
+    }
     if (o->max_length < 1) { snprintf(err, n, "max_decoding_length must be >= 1, got %d", o->max_length); return 1; }
     if (o->min_length < 0 || o->min_length > o->max_length) {
         snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
@@ -248,10 +252,17 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     }
                 }
             }
+            /* greedy: report the chosen token; the caller may end the sentence with it */
+            int stop = 0;
+            if (o->on_token && count > 0) {
+                const int v = s->top[0].flat % V;
+                stop = o->on_token(o->on_token_ctx, order[row_sent[r0]], t, v,
+                                   logits[(size_t)r0 * V + v], v == eos || last) != 0;
+            }
             int live = 0;
             for (int i = 0; i < count; i++) {
                 const int k = s->top[i].flat / V, v = s->top[i].flat % V;
-                if (v == eos || last) {
+                if (v == eos || last || (i == 0 && stop)) {
                     if (i < K) {
                         finished_hyp *f = &s->finished[s->n_finished++];
                         f->step = t;
@@ -324,7 +335,8 @@ cleanup:
  * the same as in a serial call, so results are identical. */
 typedef struct {
     const rs_model *m;
-    const rs_options *o;
+    rs_options o; /* threads 1; a token callback goes through report_token */
+    const rs_options *caller;
     int count, stride;
     int *ids, *lengths, *index;
     rs_result *results;
@@ -332,9 +344,15 @@ typedef struct {
     char err[256];
 } group_job;
 
+/* The group's sentence index -> the caller's batch index. */
+static int report_token(void *ctx, int sentence, int step, int token, float log_prob, int is_last) {
+    const group_job *g = ctx;
+    return g->caller->on_token(g->caller->on_token_ctx, g->index[sentence], step, token, log_prob, is_last);
+}
+
 static void *run_group(void *arg) {
     group_job *g = arg;
-    g->status = translate_serial(g->m, g->o, g->count, g->ids, g->stride, g->lengths, g->results,
+    g->status = translate_serial(g->m, &g->o, g->count, g->ids, g->stride, g->lengths, g->results,
                                  g->err, sizeof(g->err));
     return NULL;
 }
@@ -358,12 +376,16 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
         while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
         order[j] = v;
     }
-    rs_options serial = *o;
-    serial.threads = 1;
     for (int g = 0; g < T; g++) {
         group_job *job = &jobs[g];
         job->m = m;
-        job->o = &serial;
+        job->o = *o;
+        job->o.threads = 1;
+        job->caller = o;
+        if (o->on_token) {
+            job->o.on_token = report_token;
+            job->o.on_token_ctx = job;
+        }
         job->stride = stride > 0 ? stride : 1;
         job->count = (batch - g + T - 1) / T;
         job->ids = malloc(sizeof(int) * (size_t)job->count * job->stride);
