@@ -6,6 +6,7 @@ from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
@@ -106,11 +107,13 @@ class Translator:
                         coverage_penalty: float = 0.0, normalize_scores: bool = False,
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
-                        truncate: bool = False,
-                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+                        truncate: bool = False, suppress_tokens: list[str] = (),
+                        callback=None) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens."""
+        produce, besides the model's own target.suppress_tokens. callback (beam_size 1):
+        called with a streaming.GenerationStepResult for every token as it is decoded; a
+        true return ends that sentence there (CTranslate2's callback)."""
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
@@ -120,6 +123,9 @@ class Translator:
                             ("max_decoding_length", max_decoding_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if callback is not None and beam_size != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={beam_size}")
         if num_hypotheses > beam_size:
             raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
                              f"({beam_size})")
@@ -139,7 +145,9 @@ class Translator:
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress)
+            threads=self.intra_threads, suppress=suppress,
+            on_token=None if callback is None else
+            streaming.token_reporter(callback, self.target_vocab.tokens))
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):
@@ -152,6 +160,19 @@ class Translator:
                                     for h in hyps]
             results.append(result)
         return results
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
 
     def tokenize(self, text: str) -> list[str]:
         src = self.config["source"]
