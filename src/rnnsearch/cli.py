@@ -6,6 +6,7 @@ import contextlib
 import sys
 
 from .errors import EngineError, ModelError
+from .lines import line_hypothesis
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
@@ -42,27 +43,12 @@ def _report_unknown(translator, units: list[list[list[str]]], first_line: int) -
 
 def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
                        with_alignment: bool) -> str:
-    """The i-th hypothesis of a line (of each of its words for per-word models, joined;
-    their scores summed); empty with score -inf when the beam has fewer. Alignments are
-    appended after ' ||| ' as source-target position pairs (Pharaoh format, positions
-    counted over the whole line)."""
-    texts, score, pairs, src_offset, tgt_offset = [], 0.0, [], 0, 0
-    for unit, result in zip(line, line_results):
-        if i < len(result.hypotheses):
-            texts.append(translator.detokenize(result.hypotheses[i]))
-            if with_scores:
-                score += result.scores[i]
-            if with_alignment:
-                pairs += [f"{src_offset + s}-{tgt_offset + t}" for s, t in
-                          translator.hard_alignment(result.attention[i], len(unit))]
-                tgt_offset += len(result.hypotheses[i])
-        else:
-            texts.append("")
-            score = float("-inf")
-        src_offset += len(unit)
-    text = translator.join_words(texts)
+    """The i-th hypothesis of a line (lines.line_hypothesis), with its score before a tab
+    and its alignment after ' ||| ' as source-target position pairs (Pharaoh format)."""
+    text, score, pairs = line_hypothesis(translator, line, line_results, i, with_scores,
+                                         with_alignment)
     if with_alignment:
-        text += " ||| " + " ".join(pairs)
+        text += " ||| " + " ".join(f"{s}-{t}" for s, t in pairs)
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
@@ -143,6 +129,11 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.server import run
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     from .bench.runner import run_bench
     return run_bench(args)
@@ -177,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
     p.add_argument("model", help="model directory")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("serve", help="HTTP server with dynamic batching "
+                                     '(pip install "rnnsearch[serve]")')
+    from .serve.config import add_arguments as add_serve_arguments
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
     from .bench.runner import add_bench_arguments
