@@ -53,6 +53,9 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
 
 
 def cmd_translate(args) -> int:
+    if args.ray is not None:
+        from .distributed import translate_command
+        return translate_command(args)
     from .safetensors_io import atomic_write
     from .translator import Translator
 
@@ -160,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="translate -i on a Ray cluster ('auto', 'ray://HOST:10001', or "
+                        "'local' for this machine) into JSON lines files in -o DIR "
+                        '(pip install "rnnsearch[ray]")')
+    p.add_argument("--ray-actors", type=int, default=2,
+                   help="with --ray: translators (actors) in the pool (default 2)")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)
 

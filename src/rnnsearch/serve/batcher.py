@@ -82,12 +82,12 @@ class DynamicBatcher:
 
     def __init__(self, translator, max_batch_size: int = 64, max_latency_ms: float = 5.0,
                  workers: int = 1, max_queue: int = 4096,
-                 on_batch: Callable[[int, float], None] | None = None):
+                 on_batch: Callable[[int, int, float], None] | None = None):
         self.translator = translator
         self.max_batch_size = max_batch_size
         self.max_latency = max_latency_ms / 1000.0
         self.max_queue = max_queue
-        self.on_batch = on_batch     # (sentences, seconds) after every engine batch
+        self.on_batch = on_batch     # (sentences, requests, seconds) after each engine batch
         self._groups: dict[tuple, deque[_Waiting]] = {}
         self._waiting = 0
         self._busy = 0
@@ -190,7 +190,8 @@ class DynamicBatcher:
                     self._decode([item for item in batch if item.job is job])
             return
         if self.on_batch is not None:
-            self.on_batch(len(batch), time.perf_counter() - started)
+            self.on_batch(len(batch), len({id(item.job) for item in batch}),
+                          time.perf_counter() - started)
         for item, result in zip(batch, results):
             item.job.deliver(item.index, result)
 

@@ -29,6 +29,9 @@ class Metrics:
         self.batch_sentences = Histogram("rnnsearch_batch_sentences",
                                          "sentences in each engine batch",
                                          buckets=BATCH_BUCKETS, registry=r)
+        self.batch_requests = Histogram("rnnsearch_batch_requests",
+                                        "requests whose sentences share each engine batch",
+                                        buckets=BATCH_BUCKETS, registry=r)
         self.batch_seconds = Histogram("rnnsearch_batch_seconds",
                                        "time the engine took for each batch",
                                        buckets=LATENCY_BUCKETS, registry=r)
@@ -40,9 +43,10 @@ class Metrics:
         Gauge("rnnsearch_busy_workers", "workers decoding a batch now",
               registry=r).set_function(busy)
 
-    def on_batch(self, sentences: int, seconds: float) -> None:
+    def on_batch(self, sentences: int, requests: int, seconds: float) -> None:
         """The batcher's report after every engine batch (in a worker thread)."""
         self.batch_sentences.observe(sentences)
+        self.batch_requests.observe(requests)
         self.batch_seconds.observe(seconds)
         self.sentences.inc(sentences)
 

@@ -5,6 +5,7 @@ request in flight finish (up to --graceful-timeout), then runs the application's
 which lets the batcher finish what is queued."""
 from __future__ import annotations
 
+import signal
 import sys
 
 from .config import ServerConfig
@@ -33,6 +34,9 @@ def run(args) -> int:
     translator = Translator(config.model, intra_threads=config.threads,
                             compute_type=config.compute_type)
     app = create_app(translator, config)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it
+    # found: make that an orderly exit (status 0), as the shutdown was
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
                 access_log=config.access_log, limit_concurrency=config.max_connections,
                 timeout_graceful_shutdown=config.graceful_timeout, server_header=False)
