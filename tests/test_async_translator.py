@@ -4,22 +4,20 @@ import asyncio
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from rnnsearch import Translator
 from rnnsearch.async_translator import AsyncTranslator
+from sentences import random_sentences
 
 
 @pytest.fixture(scope="module")
-def translator(small_model_dir):
-    return Translator(small_model_dir)
+def translator(small_translator):
+    return small_translator
 
 
 def _sources(translator, n, seed=0):
-    rng = np.random.default_rng(seed)
-    vocab = translator.source_vocab.tokens[4:]
-    return [[str(rng.choice(vocab)) for _ in range(rng.integers(1, 12))] for _ in range(n)]
+    return random_sentences(translator, n, seed)
 
 
 def test_results_equal_the_translator(translator):

@@ -3,22 +3,20 @@ what it keeps apart, what it drops, and that every sentence gets its offline res
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from rnnsearch import Translator
 from rnnsearch.serve.batcher import DynamicBatcher, Job, QueueFull
+from sentences import random_sentences
 
 
 @pytest.fixture(scope="module")
-def translator(small_model_dir):
-    return Translator(small_model_dir)
+def translator(small_translator):
+    return small_translator
 
 
 def _sources(translator, n, seed=0):
-    rng = np.random.default_rng(seed)
-    vocab = translator.source_vocab.tokens[4:]
-    return [[str(rng.choice(vocab)) for _ in range(rng.integers(1, 10))] for _ in range(n)]
+    return random_sentences(translator, n, seed, longest=9)
 
 
 class Batches(list):

@@ -46,40 +46,48 @@ def _lines(n, seed=0):
     return lines
 
 
+def _same_as_offline(rows, lines, offline, beam_size) -> None:
+    assert [row["text"] for row in rows] == lines
+    assert [row["translation"] for row in rows] == offline.translate(lines, beam_size=beam_size)
+
+
+def _corpus_file(tmp_path, lines):
+    """The lines written as a text file, and an output directory beside it."""
+    source = tmp_path / "corpus.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return source, tmp_path / "out"
+
+
+def _written_rows(directory) -> list[dict]:
+    """The JSON lines Ray Data wrote, its files in name order (their block order)."""
+    return [json.loads(line) for path in sorted(glob.glob(str(directory / "*.json")))
+            for line in open(path, encoding="utf-8")]
+
+
 def test_translate_dataset_is_identical_and_in_order(local_ray, offline):
     lines = _lines(600)
     ds = ray.data.from_items([{"text": line, "id": i} for i, line in enumerate(lines)])
     rows = translate_dataset(ds, actors=2, batch_size=37, beam_size=2).take_all()
     assert [row["id"] for row in rows] == list(range(len(lines)))
-    assert [row["text"] for row in rows] == lines
-    assert [row["translation"] for row in rows] == offline.translate(lines, beam_size=2)
+    _same_as_offline(rows, lines, offline, beam_size=2)
 
 
 def test_translate_files_writes_json_lines_in_order(local_ray, offline, tmp_path):
     lines = _lines(300, seed=1)
-    source = tmp_path / "corpus.txt"
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
+    source, out = _corpus_file(tmp_path, lines)
     translate_files(str(source), str(out), actors=2, batch_size=50, beam_size=2)
-    rows = [json.loads(line) for path in sorted(glob.glob(str(out / "*.json")))
-            for line in open(path, encoding="utf-8")]
-    assert [row["text"] for row in rows] == lines
-    assert [row["translation"] for row in rows] == offline.translate(lines, beam_size=2)
+    _same_as_offline(_written_rows(out), lines, offline, beam_size=2)
 
 
 def test_command_line_joins_the_running_cluster(local_ray, offline, tmp_path):
     lines = _lines(60, seed=2)
-    source = tmp_path / "in.txt"
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
+    source, out = _corpus_file(tmp_path, lines)
     done = subprocess.run([sys.executable, "-m", "rnnsearch", "translate", "--ray", "auto",
                            "-i", str(source), "-o", str(out), "--beam-size", "1",
                            "--ray-actors", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = [json.loads(line) for path in sorted(glob.glob(str(out / "*.json")))
-            for line in open(path, encoding="utf-8")]
-    assert [row["translation"] for row in rows] == offline.translate(lines, beam_size=1)
+    _same_as_offline(_written_rows(out), lines, offline, beam_size=1)
     refused = subprocess.run([sys.executable, "-m", "rnnsearch", "translate", "--ray", "auto"],
                              capture_output=True, text=True, timeout=60, input="a\n")
     assert refused.returncode == 1 and "-i INPUT" in refused.stderr
@@ -128,8 +136,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_its_batches_retried(local_ray,
             os.kill(killed, signal.SIGKILL)
         rows += [dict(zip(batch, values)) for values in zip(*batch.values())]
     assert killed is not None
-    assert [row["text"] for row in rows] == lines
-    assert [row["translation"] for row in rows] == offline.translate(lines, beam_size=2)
+    _same_as_offline(rows, lines, offline, beam_size=2)
 
 
 def test_bad_arguments():

@@ -5,23 +5,20 @@ import ctypes
 import gc
 import threading
 
-import numpy as np
 import pytest
 
 from rnnsearch import Translator
 from rnnsearch.streaming import GenerationStepResult, split_batches
+from sentences import random_sentences
 
 
 @pytest.fixture(scope="module")
-def translator(small_model_dir):
-    return Translator(small_model_dir)
+def translator(small_translator):
+    return small_translator
 
 
 def _sources(translator, n, seed=0, longest=12):
-    rng = np.random.default_rng(seed)
-    vocab = translator.source_vocab.tokens[4:]
-    return [[str(rng.choice(vocab)) for _ in range(rng.integers(0, longest + 1))]
-            for _ in range(n)]
+    return random_sentences(translator, n, seed, shortest=0, longest=longest)
 
 
 def _same(a, b):

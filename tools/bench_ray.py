@@ -11,7 +11,6 @@ the output checked against the Translator's, as a Markdown table with the comman
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import statistics
 import sys
@@ -19,29 +18,23 @@ import tempfile
 import time
 
 import numpy as np
+from bench_common import add_model_arguments, bench_model, random_words
 
 from rnnsearch import Translator
-from rnnsearch.random_model import sized_config, write_random_model
-
-LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 
 def corpus(args, translator) -> list[str]:
-    rng = np.random.default_rng(0)
     if args.size is None:
-        return ["".join(rng.choice(LETTERS, size=rng.integers(3, 11)))
-                for _ in range(args.sentences)]
+        return random_words(args.sentences)
+    rng = np.random.default_rng(0)
     vocab = translator.source_vocab.tokens[4:]
     return [" ".join(rng.choice(vocab, size=args.source_length)) for _ in range(args.sentences)]
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("-m", "--model", default=None, help="model directory (default: G2P)")
-    p.add_argument("--size", default=None, choices=["small", "medium", "nmt"],
-                   help="a random model of this size instead")
+    add_model_arguments(p)
     p.add_argument("--sentences", type=int, default=20_000)
-    p.add_argument("--source-length", type=int, default=20, help="random models only")
     p.add_argument("--actors", type=int, default=2, help="the pool compared with one actor")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--beam-size", type=int, default=5)
@@ -54,11 +47,7 @@ def main(argv=None) -> int:
     from rnnsearch.distributed import translate_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path, label = args.model, args.model or "default G2P (per word)"
-        if args.size is not None:
-            model_path, label = os.path.join(tmp, "model"), f"random '{args.size}'"
-            config, src, tgt = sized_config(args.size)
-            write_random_model(model_path, config, src, tgt)
+        model_path, label = bench_model(args, tmp)
         translator = Translator(model_path)
         lines = corpus(args, translator)
         options = {"beam_size": args.beam_size}
@@ -93,7 +82,7 @@ def main(argv=None) -> int:
 
     one, many = statistics.median(times[1]), statistics.median(times[args.actors])
     n = len(lines)
-    print(f"\n`python tools/bench_ray.py {shlex.join(argv or sys.argv[1:])}` (median of "
+    print(f"\n`{shlex.join(['python', 'tools/bench_ray.py', *(argv or sys.argv[1:])])}` (median of "
           f"{args.repeat}; {n} sentences, beam {args.beam_size}, batches of {args.batch_size};"
           f" output checked against the Translator's)\n")
     print("| model | one Translator, in process | Ray, 1 actor | "

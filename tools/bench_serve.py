@@ -28,11 +28,9 @@ import tempfile
 import time
 
 import numpy as np
+from bench_common import add_model_arguments, bench_model, random_words
 
 from rnnsearch import Translator
-from rnnsearch.random_model import sized_config, write_random_model
-
-LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 
 def workload(args, translator) -> tuple[list[dict], dict]:
@@ -40,9 +38,7 @@ def workload(args, translator) -> tuple[list[dict], dict]:
     rng = np.random.default_rng(0)
     options = {"beam_size": args.beam_size}
     if args.model is None and args.size is None:     # G2P: single words
-        words = ["".join(rng.choice(LETTERS, size=rng.integers(3, 11)))
-                 for _ in range(args.requests)]
-        return [{"texts": [w], **options} for w in words], options
+        return [{"texts": [w], **options} for w in random_words(args.requests)], options
     # random model: random sentences of fixed source and target length (no EOS to wait for)
     options.update(min_decoding_length=args.target_length,
                    max_decoding_length=args.target_length)
@@ -137,9 +133,7 @@ def start_server(args, model_path, port):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("-m", "--model", default=None, help="model directory (default: G2P)")
-    p.add_argument("--size", default=None, choices=["small", "medium", "nmt"],
-                   help="a random model of this size instead")
+    add_model_arguments(p)
     p.add_argument("--clients", type=int, default=64, help="concurrent connections")
     p.add_argument("--requests", type=int, default=4000, help="single-sentence requests")
     p.add_argument("--beam-size", type=int, default=5)
@@ -147,17 +141,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="server: intra threads per batch")
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--max-latency-ms", type=float, default=5.0)
-    p.add_argument("--source-length", type=int, default=20, help="random models only")
     p.add_argument("--target-length", type=int, default=20, help="random models only")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path, label = args.model, args.model or "default G2P (per word)"
-        if args.size is not None:
-            model_path, label = os.path.join(tmp, "model"), f"random '{args.size}'"
-            config, src, tgt = sized_config(args.size)
-            write_random_model(model_path, config, src, tgt)
+        model_path, label = bench_model(args, tmp)
         engine_threads = args.workers * args.threads
         translator = Translator(model_path, intra_threads=engine_threads)
         model_path = translator.model_path
@@ -186,7 +175,7 @@ def main(argv=None) -> int:
             server.wait(timeout=120)
 
     offline, online = statistics.median(rates), statistics.median(served)
-    print(f"\n`python tools/bench_serve.py {shlex.join(argv or sys.argv[1:])}` "
+    print(f"\n`{shlex.join(['python', 'tools/bench_serve.py', *(argv or sys.argv[1:])])}` "
           f"(median of {args.repeat}; {len(bodies)} single-sentence requests from "
           f"{args.clients} clients; answers checked against offline)\n")
     print("| model | beam | engine threads (workers x threads) | offline batched sent/s | "

@@ -47,42 +47,36 @@ class ServerConfig:
             raise ValueError(f"--port must be in [0, 65535], got {self.port}")
 
 
+# settings that are a number with a help text: (name, help); the type and default come
+# from ServerConfig
+NUMBERS = [
+    ("workers", "engine batches decoded at once, by threads sharing one model (e.g. the "
+                "number of cores / --threads)"),
+    ("threads", "intra-op threads of each batch"),
+    ("max_batch_size", "most sentences in one engine batch"),
+    ("max_latency_ms", "how long an idle worker waits for more sentences to join a batch"),
+    ("max_queue", "sentences waiting before requests get 503"),
+    ("max_request_bytes", "largest request body"),
+    ("max_sentences", "most sentences in one request, counting each word for per-word models"),
+    ("max_beam_size", "largest beam_size a request may ask for"),
+    ("max_decoding_length", "largest max_decoding_length a request may ask for"),
+    ("timeout", "seconds a request may take before 504"),
+    ("max_connections", "open connections before 503"),
+    ("graceful_timeout", "seconds shutdown (SIGTERM, Ctrl-C) waits for requests in flight"),
+]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = ServerConfig()
     p.add_argument("-m", "--model", default=None,
                    help="model directory (default: the embedded English G2P model)")
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
-    p.add_argument("--workers", type=int, default=d.workers,
-                   help="engine batches decoded at once, by threads sharing one model "
-                        f"(default {d.workers}; e.g. the number of cores / --threads)")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help=f"intra-op threads of each batch (default {d.threads})")
     p.add_argument("--compute-type", default=d.compute_type, choices=["float32", "int8"])
-    p.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
-                   help=f"most sentences in one engine batch (default {d.max_batch_size})")
-    p.add_argument("--max-latency-ms", type=float, default=d.max_latency_ms,
-                   help="how long an idle worker waits for more sentences to join a "
-                        f"batch (default {d.max_latency_ms})")
-    p.add_argument("--max-queue", type=int, default=d.max_queue,
-                   help=f"sentences waiting before requests get 503 (default {d.max_queue})")
-    p.add_argument("--max-request-bytes", type=int, default=d.max_request_bytes,
-                   help=f"largest request body (default {d.max_request_bytes})")
-    p.add_argument("--max-sentences", type=int, default=d.max_sentences,
-                   help="most sentences in one request, counting each word for per-word "
-                        f"models (default {d.max_sentences})")
-    p.add_argument("--max-beam-size", type=int, default=d.max_beam_size,
-                   help=f"largest beam_size a request may ask for (default {d.max_beam_size})")
-    p.add_argument("--max-decoding-length", type=int, default=d.max_decoding_length,
-                   help="largest max_decoding_length a request may ask for "
-                        f"(default {d.max_decoding_length})")
-    p.add_argument("--timeout", type=float, default=d.timeout,
-                   help=f"seconds a request may take before 504 (default {d.timeout:g})")
-    p.add_argument("--max-connections", type=int, default=d.max_connections,
-                   help=f"open connections before 503 (default {d.max_connections})")
-    p.add_argument("--graceful-timeout", type=float, default=d.graceful_timeout,
-                   help="seconds shutdown (SIGTERM, Ctrl-C) waits for requests in flight "
-                        f"(default {d.graceful_timeout:g})")
+    for name, text in NUMBERS:
+        default = getattr(d, name)
+        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                       help=f"{text} (default {default:g})")
     p.add_argument("--log-level", default=d.log_level,
                    choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request")
