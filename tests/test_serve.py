@@ -284,6 +284,11 @@ def test_timeout_and_full_queue_answer_and_the_server_recovers():
         assert 503 in (second.status_code, third.status_code)
         busy = second if second.status_code == 503 else third
         assert "server busy" in busy.json()["error"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            # a body that never arrives in full is given up after --timeout
+            raw.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                        b"\r\n{\"texts\": ")
+            assert raw.recv(4096).startswith(b"HTTP/1.1 408 ")
         time.sleep(1.0)   # the timed-out work drains; a small request then fits in time
         quick = server.post("/translate", {"tokens": [["a"]], "beam_size": 1})
         assert quick.status_code in (200, 504)

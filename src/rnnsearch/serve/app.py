@@ -66,7 +66,12 @@ class TranslationService:
                                       on_batch=self.metrics.on_batch)
 
     async def _request(self, request: Request, streaming: bool) -> TranslateRequest:
-        body = await read_body(request, self.config.max_request_bytes)
+        try:   # a client that sends its body slowly must not hold a connection forever
+            body = await asyncio.wait_for(read_body(request, self.config.max_request_bytes),
+                                          self.config.timeout)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"request body not received within "
+                                    f"{self.config.timeout:g} s (--timeout)") from None
         return parse_request(body, self.translator, self.config, streaming)
 
     def _submit(self, job: Job) -> Job:

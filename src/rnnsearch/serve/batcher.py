@@ -144,6 +144,9 @@ class DynamicBatcher:
                 return
             try:
                 self._decode(batch)
+            except Exception as error:   # never lose the worker: fail the batch's requests
+                for item in batch:
+                    item.job.fail(error)
             finally:
                 with self._ready:
                     self._busy -= 1
