@@ -75,8 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compute-type", default=d.compute_type, choices=["float32", "int8"])
     for name, text in NUMBERS:
         default = getattr(d, name)
+        shown = f"{default:g}" if isinstance(default, float) else default
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
-                       help=f"{text} (default {default:g})")
+                       metavar="N", help=f"{text} (default {shown})")
     p.add_argument("--log-level", default=d.log_level,
                    choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request")
