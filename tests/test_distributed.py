@@ -22,6 +22,8 @@ LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 @pytest.fixture(scope="module")
 def local_ray():
+    if ray.is_initialized():   # another test's instance: this one wants exactly 2 CPUs
+        ray.shutdown()
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level="warning")

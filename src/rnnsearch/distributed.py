@@ -111,6 +111,11 @@ def translate_command(args) -> int:
         raise ValueError("--ray writes the best translation only (no --n-best, "
                          "--with-scores or --with-alignment)")
     connect(args.ray)
+    import ray
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if args.ray_actors * args.threads > cpus:   # the pool would wait for CPUs forever
+        raise ValueError(f"--ray-actors {args.ray_actors} x --threads {args.threads} needs "
+                         f"{args.ray_actors * args.threads} CPUs; the cluster has {cpus:g}")
     translate_files(args.input, args.output, args.model, actors=args.ray_actors,
                     batch_size=args.batch_size, intra_threads=args.threads,
                     compute_type=args.compute_type, beam_size=args.beam_size,
