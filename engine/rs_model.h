@@ -117,6 +117,10 @@ typedef struct {
      * whether it ends the sentence); a nonzero return ends that sentence there. NULL (the
      * default) costs nothing. It may be called from several threads at once. */
     rs_token_fn on_token; void *on_token_ctx;
+    /* target prefixes (NULL: none): sentence b's first prefix_lengths[b] tokens are
+       prefix[b * prefix_stride ...], forced as in CTranslate2 (their log-probabilities are
+       not part of the score; they are part of the hypothesis and its length) */
+    const int *prefix; const int *prefix_lengths; int prefix_stride;
 } rs_options;
 
 typedef struct {

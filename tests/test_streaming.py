@@ -183,3 +183,16 @@ def test_closing_generate_tokens_stops_the_search_and_frees_it(translator):
     assert threading.active_count() == threads_before   # the decoding thread has ended
     # a search holds kilobytes; a leak of 350 bytes per stopped search would show
     assert grown < 100 * 1024, f"{grown} bytes still allocated after 300 stopped streams"
+
+
+def test_generate_tokens_with_a_target_prefix_yields_what_follows_it(translator):
+    source = _sources(translator, 1, seed=13)[0] or ["s1"]
+    prefix = translator.target_vocab.tokens[5:7]
+    whole = translator.translate_batch([source], beam_size=1, target_prefix=[prefix],
+                                       max_decoding_length=30)[0].hypotheses[0]
+    steps = list(translator.generate_tokens(source, target_prefix=prefix,
+                                            max_decoding_length=30))
+    eos = translator.config["special_tokens"]["eos"]
+    assert whole[:2] == prefix
+    assert steps[0].step == 2                      # steps count the forced tokens, as CT2
+    assert [s.token for s in steps if s.token != eos] == whole[2:]

@@ -107,9 +107,10 @@ def translate_command(args) -> int:
     if args.input in (None, "-") or args.output in (None, "-"):
         raise ValueError("--ray reads -i INPUT (files or a directory) and writes JSON lines "
                          "into -o OUTPUT_DIR; stdin/stdout are not distributed")
-    if args.n_best != 1 or args.with_scores or args.with_alignment:
+    if args.n_best not in (None, 1) or args.with_scores or args.with_alignment or \
+            args.plot_attention:
         raise ValueError("--ray writes the best translation only (no --n-best, "
-                         "--with-scores or --with-alignment)")
+                         "--with-scores, --with-alignment or --plot-attention)")
     connect(args.ray)
     import ray
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -122,6 +123,7 @@ def translate_command(args) -> int:
                     max_decoding_length=args.max_length, min_decoding_length=args.min_length,
                     length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
                     normalize_scores=args.normalize_scores, truncate=args.truncate,
-                    suppress_tokens=args.suppress)
+                    suppress_tokens=args.suppress, replace_unk=args.replace_unk,
+                    phrase_table=args.phrase_table)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

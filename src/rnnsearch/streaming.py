@@ -149,6 +149,8 @@ def greedy_options(options: dict) -> dict:
     for name in ("callback", "num_hypotheses"):
         if name in options:
             raise TypeError(f"generate_tokens takes no {name} option")
+    if options.get("target_prefix") is not None:   # one sentence: its prefix, as CTranslate2
+        options["target_prefix"] = [options["target_prefix"]]
     return options
 
 
