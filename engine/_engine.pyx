@@ -135,6 +135,30 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+cdef class _TokenReporter:
+    """Hands each token the C search reports to a Python callable, taking the GIL only for
+    that call. The first exception ends every sentence and is raised after the search."""
+    cdef object callback
+    cdef object error
+
+    def __cinit__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+cdef int _report_token(void *ctx, int sentence, int step, int token, float log_prob,
+                       int is_last) noexcept nogil:
+    with gil:
+        reporter = <_TokenReporter> ctx
+        if reporter.error is not None:
+            return 1
+        try:
+            return 1 if reporter.callback(sentence, step, token, log_prob, is_last != 0) else 0
+        except BaseException as error:   # KeyboardInterrupt too: stop, raise it afterwards
+            reporter.error = error
+            return 1
+
+
 def _id_matrix(rows, int vocab, str what):
     """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
     to be in [0, vocab)."""
@@ -502,17 +526,25 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(), prefixes=None):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                  on_token=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS); prefixes: None, or per sentence a list of target ids to force first
-        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
-        None), best first."""
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
         ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
         cdef int stride = ids_np.shape[1]
         cdef rs_options opt
+        memset(&opt, 0, sizeof(rs_options))
+        cdef _TokenReporter reporter = None
+        if on_token is not None:
+            reporter = _TokenReporter(on_token)
+            opt.on_token = _report_token
+            opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -561,6 +593,10 @@ cdef class Engine:
         if status:
             free(results)
             _raise_engine_error(err.decode("utf-8", "replace"))
+        if reporter is not None and reporter.error is not None:
+            rs_free_results(results, batch)
+            free(results)
+            raise reporter.error
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []

@@ -73,12 +73,16 @@ cdef extern from "rs_model.h" nogil:
         rs_linear output
         int attentional_width
         int bos_id, eos_id
+    ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                                int is_last) noexcept nogil
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
         int normalize_scores, return_attention, threads
         const int *suppress
         int num_suppress
+        rs_token_fn on_token
+        void *on_token_ctx
         const int *prefix
         const int *prefix_lengths
         int prefix_stride

@@ -130,6 +130,9 @@ typedef struct {
     int bos_id, eos_id;
 } rs_model;
 
+typedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                           int is_last);
+
 typedef struct {
     int beam_size, num_hypotheses;
     int min_length, max_length;
@@ -138,6 +141,11 @@ typedef struct {
     int return_attention;
     int threads; /* sentences are split into this many groups decoded in parallel */
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
+    /* Greedy search only (beam_size 1): called after every step with each live sentence's
+     * chosen token (its index in the batch, the step, the token, its log-probability, and
+     * whether it ends the sentence); a nonzero return ends that sentence there. NULL (the
+     * default) costs nothing. It may be called from several threads at once. */
+    rs_token_fn on_token; void *on_token_ctx;
     /* target prefixes (NULL: none): sentence b's first prefix_lengths[b] tokens are
        prefix[b * prefix_stride ...], forced as in CTranslate2 (their log-probabilities are
        not part of the score; they are part of the hypothesis and its length) */

@@ -7,6 +7,7 @@ from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .replace_unk import load_phrase_table, replace_unknown
@@ -177,7 +178,8 @@ class Translator:
                         truncate: bool = False, suppress_tokens: list[str] | None = None,
                         target_prefix: list[list[str] | None] | None = None,
                         replace_unk: bool | None = None,
-                        phrase_table: str | dict | None = None) -> list[TranslationResult]:
+                        phrase_table: str | dict | None = None,
+                        callback=None) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -187,7 +189,9 @@ class Translator:
         their log-probabilities are not part of the score). replace_unk: replace every UNK
         in the output by the source token its attention weighs most, or by that token's
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
-        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk)."""
+        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
+        with a streaming.GenerationStepResult for every token as it is decoded; a true return
+        ends that sentence there (CTranslate2's callback)."""
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
@@ -206,6 +210,9 @@ class Translator:
         if num_hypotheses > beam_size:
             raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
                              f"({beam_size})")
+        if callback is not None and beam_size != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={beam_size}")
         if not isinstance(min_decoding_length, int) or not \
                 0 <= min_decoding_length <= max_decoding_length:
             raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
@@ -231,7 +238,9 @@ class Translator:
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=decoding["normalize_scores"],
             return_attention=return_attention or replacing, threads=self.intra_threads,
-            suppress=suppress, prefixes=prefixes)
+            suppress=suppress, prefixes=prefixes,
+            on_token=None if callback is None else
+            streaming.token_reporter(callback, self.target_vocab.tokens))
         tokens = self.target_vocab.tokens
         unk = self.config["special_tokens"]["unk"]
         results = []
@@ -268,6 +277,19 @@ class Translator:
         if not return_weights:
             return embeddings
         return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
 
     def score_batch(self, source: list[list[str]], target: list[list[str]]
                     ) -> list[ScoringResult]:
