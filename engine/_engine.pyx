@@ -24,7 +24,7 @@ def _is_memory_mapped(array):
     return False
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3, "pooling": 4}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
@@ -139,6 +139,30 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+cdef class _TokenReporter:
+    """Hands each token the C search reports to a Python callable, taking the GIL only for
+    that call. The first exception ends every sentence and is raised after the search."""
+    cdef object callback
+    cdef object error
+
+    def __cinit__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+cdef int _report_token(void *ctx, int sentence, int step, int token, float log_prob,
+                       int is_last) noexcept nogil:
+    with gil:
+        reporter = <_TokenReporter> ctx
+        if reporter.error is not None:
+            return 1
+        try:
+            return 1 if reporter.callback(sentence, step, token, log_prob, is_last != 0) else 0
+        except BaseException as error:   # KeyboardInterrupt too: stop, raise it afterwards
+            reporter.error = error
+            return 1
+
+
 def _id_matrix(rows, int vocab, str what):
     """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
     to be in [0, vocab)."""
@@ -230,6 +254,11 @@ cdef class Engine:
             self._pack(&m.bridge_cell[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
+        self._pack(&m.attention.value)
+        self._pack(&m.attention.position)
+        self._pack(&m.attention.chunk_key)
+        self._pack(&m.attention.chunk_query)
+        self._pack(&m.pooling.projection)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
@@ -267,6 +296,8 @@ cdef class Engine:
         for l in range(dec["num_layers"]):
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+        if enc["pooling"] is not None:
+            self._pooling(enc["pooling"], tensors)
 
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
@@ -330,9 +361,72 @@ cdef class Engine:
         a.score_relu = att["score_activation"] == "relu"
         a.query_width = query_width
         a.memory_width = self.model.memory_width
-        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
-        a.context_width = a.memory_width
+        self._attention_options(att, tensors)
         return 0
+
+    cdef int _attention_options(self, dict att, dict tensors) except -1:
+        """hard, gate, key_value and the local / monotonic / mocha weights
+        (docs/model-format.md, "attention")."""
+        cdef rs_attention *a = &self.model.attention
+        kv = att["key_value"] or {}
+        a.key_split = kv.get("split") or 0
+        key_in = a.key_split or a.memory_width
+        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else key_in
+        a.value = self._linear(tensors, "attention.value")
+        a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
+        a.hard = att["hard"]
+        if att["gate"]:
+            gate = self._matrix(tensors, "attention.gate.weight")
+            a.gate_rows = gate.shape[0]
+            a.gate_w = self._ptr(np.ascontiguousarray(gate).reshape(-1))
+            if "attention.gate.bias" in tensors:
+                a.gate_b = self._ptr(tensors["attention.gate.bias"])
+        local = att["local"]
+        if local is not None:
+            a.local_predictive = local["mode"] == "predictive"
+            a.local_window = local["window"]
+            a.local_gaussian = local["gaussian"]
+            a.local_round = local["center"] == "round"
+            a.local_zero_pad = local["edges"] == "zero_pad"
+            if a.local_predictive:
+                a.position = self._linear(tensors, "attention.position")
+                a.position_v = self._ptr(tensors["attention.position.v"])
+                a.position_v_bias = float(tensors["attention.position.v_bias"][0]) \
+                    if "attention.position.v_bias" in tensors else 0.0
+        if att["type"] in ("monotonic", "mocha"):
+            a.energy_bias = float(tensors["attention.energy_bias"][0]) \
+                if "attention.energy_bias" in tensors else 0.0
+            if "attention.energy_gain" in tensors:  # Raffel et al. 2017, eq. 16: g v / |v|
+                v = tensors.get("attention.v")
+                v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
+                gain = float(tensors["attention.energy_gain"][0])
+                norm = float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                if not (norm > 0 and np.isfinite(norm) and np.isfinite(gain)):
+                    raise ValueError("attention.energy_gain: g v / |v| needs a finite gain and "
+                                     f"a finite, non-zero attention.v (|v| = {norm})")
+                a.v = self._ptr((gain * v / norm).astype(np.float32))
+        if att["type"] == "mocha":
+            a.chunk_size = att["mocha"]["chunk_size"]
+            a.chunk_key = self._linear(tensors, "attention.chunk.key")
+            a.chunk_query = self._linear(tensors, "attention.chunk.query")
+            a.chunk_v = self._ptr(tensors["attention.chunk.v"])
+        return 0
+
+    cdef int _pooling(self, dict pooling, dict tensors) except -1:
+        cdef rs_pooling *p = &self.model.pooling
+        p.rows = pooling["rows"]
+        p.size = pooling["size"]
+        p.projection = self._linear(tensors, "encoder.pooling.projection")
+        p.query = self._ptr(self._matrix(tensors, "encoder.pooling.query.weight"))
+        return 0
+
+    def _matrix(self, dict tensors, str name):
+        """A matrix the engine reads as float32 rows (not through a kernel): an int8 one is
+        dequantized with its per-row scales."""
+        weight = tensors[name]
+        if weight.dtype == np.int8:
+            return weight.astype(np.float32) * tensors[name + "_scale"][:, None]
+        return weight
 
     cdef const float *_ptr(self, array) except? NULL:
         array = np.asarray(array)
@@ -422,6 +516,46 @@ cdef class Engine:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
 
+    @property
+    def pooled_rows(self):
+        """encoder.pooling's rows (0: the model has no pooling)."""
+        return self.model.pooling.rows
+
+    def encode(self, list sources, bint return_weights=False):
+        """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,
+        D_m], and with return_weights the pooling weights [batch, rows, longest source]."""
+        cdef int batch = len(sources)
+        if self.model.pooling.rows == 0:
+            raise ValueError("this model has no encoder.pooling to embed sentences with")
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if batch and lengths_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
+                             "to pool")
+        cdef int stride = max(1, int(lengths_np.max())) if batch else 1
+        ids_np = np.zeros((max(batch, 1), stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if batch and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef int rows = self.model.pooling.rows, width = self.model.memory_width
+        out = np.zeros((max(batch, 1), rows, width), np.float32)
+        weights = np.zeros((max(batch, 1), rows, stride), np.float32)
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np if batch else np.ones(1, np.intc)
+        cdef float[:, :, ::1] out_view = out
+        cdef float[:, :, ::1] weights_view = weights
+        cdef char err[512]
+        err[0] = 0
+        cdef int status = 0
+        if batch:
+            with nogil:
+                status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
+                                  &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
+        if status:
+            message = err.decode("utf-8", "replace")
+            raise MemoryError(message) if "out of memory" in message else ValueError(message)
+        return (out[:batch], weights[:batch]) if return_weights else out[:batch]
+
     def _suppressed(self, suppress):
         """The suppressed target ids, checked (a non-empty array and the count)."""
         suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
@@ -447,9 +581,13 @@ cdef class Engine:
                       int max_length, float length_penalty, float coverage_penalty,
                       bint normalize_scores, bint return_attention, int threads,
                       cnp.ndarray suppress_np, int num_suppress, prefix_np,
-                      prefix_lengths_np) except -1:
-        """Fill opt; the arrays must outlive the call that reads opt."""
+                      prefix_lengths_np, _TokenReporter reporter) except -1:
+        """Fill opt; the arrays and the reporter must outlive the call that reads opt."""
         cdef cnp.ndarray prefix, prefix_lengths
+        memset(opt, 0, sizeof(rs_options))
+        if reporter is not None:
+            opt.on_token = _report_token
+            opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -474,11 +612,13 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(), prefixes=None):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                  on_token=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS); prefixes: None, or per sentence a list of target ids to force first
-        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
-        None), best first."""
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first."""
         if self.model.source.kind != 0:
             raise ValueError("this model reads feature frames, not token ids "
                              "(translate_features)")
@@ -490,9 +630,10 @@ cdef class Engine:
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
+        cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
                       coverage_penalty, normalize_scores, return_attention, threads,
-                      suppress_np, num_suppress, prefix_np, prefix_lengths_np)
+                      suppress_np, num_suppress, prefix_np, prefix_lengths_np, reporter)
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -504,13 +645,13 @@ cdef class Engine:
         with nogil:
             status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride, &lengths[0],
                                   results, err, sizeof(err))
-        return _collect(results, batch, status, err)
+        return _collect(results, batch, status, err, reporter)
 
     def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
                            int min_length=0, int max_length=200, float length_penalty=0.0,
                            float coverage_penalty=0.0, bint normalize_scores=False,
                            bint return_attention=False, int threads=1, suppress=(),
-                           prefixes=None):
+                           prefixes=None, on_token=None):
         """sources: list of float32 arrays [T, F] of finite frames (checked by the caller,
         rnnsearch.features); otherwise as translate. Attention rows have one column per
         memory position."""
@@ -532,9 +673,10 @@ cdef class Engine:
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
+        cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
                       coverage_penalty, normalize_scores, return_attention, threads,
-                      suppress_np, num_suppress, prefix_np, prefix_lengths_np)
+                      suppress_np, num_suppress, prefix_np, prefix_lengths_np, reporter)
         cdef float[:, :, ::1] frames = frames_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -546,7 +688,7 @@ cdef class Engine:
         with nogil:
             status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0], stride,
                                            &lengths[0], results, err, sizeof(err))
-        return _collect(results, batch, status, err)
+        return _collect(results, batch, status, err, reporter)
 
     def score(self, list sources, list targets):
         """Forced decoding: sources and targets are lists of id lists (every source
@@ -586,11 +728,17 @@ cdef class Engine:
                 for b in range(batch)]
 
 
-cdef list _collect(rs_result *results, int batch, int status, char *err):
-    """The engine's results as Python lists (and the results freed), or its error raised."""
+cdef list _collect(rs_result *results, int batch, int status, char *err,
+                   _TokenReporter reporter):
+    """The engine's results as Python lists (and the results freed), or its error (or the
+    token callback's exception) raised."""
     if status:
         free(results)
         _raise_engine_error(err.decode("utf-8", "replace"))
+    if reporter is not None and reporter.error is not None:
+        rs_free_results(results, batch)
+        free(results)
+        raise reporter.error
     cdef int i, h, n, width
     cdef rs_hypothesis *hyp
     output = []

@@ -43,7 +43,8 @@ def _checked(index: int, array, width: int, what: str) -> np.ndarray:
                          f"{width}")
     if array.shape[0] == 0:
         raise ValueError(f"{where} is empty (0 rows); this model needs at least one")
-    frames = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):   # a float64 beyond float32's range: reported below
+        frames = np.ascontiguousarray(array, dtype=np.float32)
     finite = np.isfinite(frames)
     if not finite.all():
         row = int(np.argmin(finite.all(axis=1)))

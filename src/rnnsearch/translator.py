@@ -7,6 +7,7 @@ from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .source_options import memory_length
@@ -193,7 +194,8 @@ class Translator:
                         truncate: bool = False, suppress_tokens: list[str] | None = None,
                         target_prefix: list[list[str] | None] | None = None,
                         replace_unk: bool | None = None,
-                        phrase_table: str | dict | None = None) -> list[TranslationResult]:
+                        phrase_table: str | dict | None = None,
+                        callback=None) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -203,7 +205,9 @@ class Translator:
         their log-probabilities are not part of the score). replace_unk: replace every UNK
         in the output by the source token its attention weighs most, or by that token's
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
-        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk)."""
+        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
+        with a streaming.GenerationStepResult for every token as it is decoded; a true return
+        ends that sentence there (CTranslate2's callback)."""
         self._require_tokens()
         self._check_source(source)
         decoding, suppress = self._decoding(
@@ -222,7 +226,7 @@ class Translator:
             phrase_table
         raw = self._engine.translate(
             ids, return_attention=return_attention or replacing, prefixes=prefixes,
-            **self._engine_options(decoding, suppress))
+            **self._engine_options(decoding, suppress, callback))
         unk = self.config["special_tokens"]["unk"]
         results = self._results(raw, [len(i) for i in ids], return_scores)
         for sentence, result in zip(source, results):
@@ -311,14 +315,21 @@ class Translator:
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
         return decoding, suppress
 
-    def _engine_options(self, decoding: dict, suppress: tuple[int, ...]) -> dict:
+    def _engine_options(self, decoding: dict, suppress: tuple[int, ...], callback=None) -> dict:
+        """The engine's keyword arguments for a call's decoding options; callback (beam_size
+        1): a streaming.GenerationStepResult per token (translate_batch)."""
+        if callback is not None and decoding["beam_size"] != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={decoding['beam_size']}")
         return dict(beam_size=decoding["beam_size"], num_hypotheses=decoding["num_hypotheses"],
                     min_length=decoding["min_decoding_length"],
                     max_length=decoding["max_decoding_length"],
                     length_penalty=decoding["length_penalty"],
                     coverage_penalty=decoding["coverage_penalty"],
                     normalize_scores=decoding["normalize_scores"],
-                    threads=self.intra_threads, suppress=suppress)
+                    threads=self.intra_threads, suppress=suppress,
+                    on_token=None if callback is None else
+                    streaming.token_reporter(callback, self.target_vocab.tokens))
 
     def _results(self, raw, source_lengths: list[int], return_scores: bool
                  ) -> list[TranslationResult]:
@@ -335,6 +346,37 @@ class Translator:
                 result.scores = [float(h[1]) for h in hyps]
             results.append(result)
         return results
+
+    def encode(self, source: list[list[str]], return_weights: bool = False,
+               truncate: bool = False):
+        """Sentence embeddings: for each pre-tokenized sentence, the encoder's
+        self-attentive pooling (config encoder.pooling; docs/model-format.md, "pooling") as
+        a float32 array [rows, D_m] (flatten it for one vector). With return_weights, also
+        the pooling weights [rows, source length] per sentence: (embeddings, weights).
+        Sentences must be non-empty; the model must have encoder.pooling."""
+        self._check_source(source)
+        if self.config["encoder"]["pooling"] is None:
+            raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
+                             "sentences with")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        embeddings, weights = self._engine.encode(ids, return_weights=True)
+        embeddings = list(embeddings)
+        if not return_weights:
+            return embeddings
+        return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
 
     def score_batch(self, source: list[list[str]], target: list[list[str]]
                     ) -> list[ScoringResult]:
