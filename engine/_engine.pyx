@@ -622,30 +622,13 @@ cdef class Engine:
         if self.model.source.kind != 0:
             raise ValueError("this model reads feature frames, not token ids "
                              "(translate_features)")
-        cdef int batch = len(sources)
-        if batch == 0:
+        if not sources:
             return []
         ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
-        cdef int stride = ids_np.shape[1]
-        suppress_np, num_suppress = self._suppressed(suppress)
-        prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
-        cdef rs_options opt
-        cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
-        self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
-                      coverage_penalty, normalize_scores, return_attention, threads,
-                      suppress_np, num_suppress, prefix_np, prefix_lengths_np, reporter)
-        cdef int[:, ::1] ids = ids_np
-        cdef int[::1] lengths = lengths_np
-        cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
-        if results == NULL:
-            raise MemoryError()
-        cdef char err[512]
-        err[0] = 0
-        cdef int status
-        with nogil:
-            status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride, &lengths[0],
-                                  results, err, sizeof(err))
-        return _collect(results, batch, status, err, reporter)
+        return self._decode(ids_np, None, lengths_np, (
+            beam_size, num_hypotheses, min_length, max_length, length_penalty,
+            coverage_penalty, normalize_scores, return_attention, threads), suppress,
+            prefixes, on_token)
 
     def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
                            int min_length=0, int max_length=200, float length_penalty=0.0,
@@ -657,8 +640,7 @@ cdef class Engine:
         memory position."""
         if self.model.source.kind != 1:
             raise ValueError("this model reads token ids, not feature frames (translate)")
-        cdef int batch = len(sources)
-        if batch == 0:
+        if not sources:
             return []
         cdef int F = self.model.source.feature_size
         for source in sources:
@@ -666,28 +648,49 @@ cdef class Engine:
                     and source.ndim == 2 and source.shape[1] == F and source.shape[0] >= 1):
                 raise ValueError(f"feature sources must be float32 arrays [T >= 1, {F}]")
         lengths_np = np.array([s.shape[0] for s in sources], dtype=np.intc)
-        cdef int stride = int(lengths_np.max())
-        frames_np = np.zeros((batch, stride, F), dtype=np.float32)
+        frames_np = np.zeros((len(sources), int(lengths_np.max()), F), dtype=np.float32)
         for b, source in enumerate(sources):
             frames_np[b, :source.shape[0]] = source
+        return self._decode(None, frames_np, lengths_np, (
+            beam_size, num_hypotheses, min_length, max_length, length_penalty,
+            coverage_penalty, normalize_scores, return_attention, threads), suppress,
+            prefixes, on_token)
+
+    def _decode(self, ids_np, frames_np, lengths_np, tuple search, suppress, prefixes,
+                on_token):
+        """Run the search over ids [B, S] or frames [B, S, F] (one of them None); search:
+        (beam_size, num_hypotheses, min_length, max_length, length_penalty,
+        coverage_penalty, normalize_scores, return_attention, threads)."""
+        cdef int batch = lengths_np.shape[0]
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
         cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
+        beam_size, num_hypotheses, min_length, max_length, length_penalty, \
+            coverage_penalty, normalize_scores, return_attention, threads = search
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
                       coverage_penalty, normalize_scores, return_attention, threads,
                       suppress_np, num_suppress, prefix_np, prefix_lengths_np, reporter)
-        cdef float[:, :, ::1] frames = frames_np
         cdef int[::1] lengths = lengths_np
+        cdef int[:, ::1] ids
+        cdef float[:, :, ::1] frames
+        cdef int stride
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
         if results == NULL:
             raise MemoryError()
         cdef char err[512]
         err[0] = 0
         cdef int status
-        with nogil:
-            status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0], stride,
-                                           &lengths[0], results, err, sizeof(err))
+        if ids_np is not None:
+            ids, stride = ids_np, ids_np.shape[1]
+            with nogil:
+                status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride,
+                                      &lengths[0], results, err, sizeof(err))
+        else:
+            frames, stride = frames_np, frames_np.shape[1]
+            with nogil:
+                status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0],
+                                               stride, &lengths[0], results, err, sizeof(err))
         return _collect(results, batch, status, err, reporter)
 
     def score(self, list sources, list targets):

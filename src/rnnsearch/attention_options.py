@@ -52,6 +52,11 @@ def _merge(where: str, given, defaults: dict) -> dict:
     return merged
 
 
+# shared with source_options.py, whose option objects merge over their defaults the same way
+REQUIRED = _REQUIRED
+merge_object = _merge
+
+
 def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
     """Check the options of the attention section in place, filling the defaults of the
     sub-objects; ModelError naming the field on any fault."""

@@ -4,10 +4,12 @@ dense feature frames), the features' input projection, subsampling between layer
 pyramid of Listen, Attend and Spell, ESPnet's strides) and ESPnet's per-layer projections.
 
 model_spec.py calls these from normalize_config, Dimensions and expected_tensors; this
-module imports nothing above errors.py. Tensors are returned as {name: (shape, optional)}.
+module imports nothing above errors.py and attention_options.py. Tensors are returned as
+{name: (shape, optional)}.
 """
 from __future__ import annotations
 
+from .attention_options import REQUIRED, merge_object
 from .errors import ModelError
 
 SOURCE_KINDS = ("ids", "one_hot", "features")
@@ -17,9 +19,8 @@ CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 DEFAULT_VOCABULARY = "source_vocabulary.txt"
 MAX_FACTOR = 64          # a subsampling factor beyond this is a typo, not a model
 
-_REQUIRED = object()
-INPUT_PROJECTION = {"size": _REQUIRED, "activation": "identity"}
-PROJECTION = {"size": _REQUIRED, "activation": "tanh"}
+INPUT_PROJECTION = {"size": REQUIRED, "activation": "identity"}
+PROJECTION = {"size": REQUIRED, "activation": "tanh"}
 # source keys that mean nothing for feature frames: they must keep these values
 _TOKEN_ONLY = {"lowercase": False, "add_bos": False, "add_eos": False, "pad_to_length": None,
                "per_word": False}
@@ -35,19 +36,10 @@ def _positive(where: str, value, minimum: int = 1, maximum: int | None = None) -
 
 
 def _merge(where: str, given, defaults: dict) -> dict:
-    if not isinstance(given, dict):
+    """An {size, activation} object over its defaults, checked."""
+    if given is not None and not isinstance(given, dict):
         raise ModelError(f"config.json: {where} = {given!r}; expected an object or null")
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ModelError(f"config.json: unknown key(s) in {where}: {sorted(unknown)}")
-    merged = {}
-    for key, default in defaults.items():
-        if key in given:
-            merged[key] = given[key]
-        elif default is _REQUIRED:
-            raise ModelError(f"config.json: {where}.{key} is required")
-        else:
-            merged[key] = default
+    merged = merge_object(where, given, defaults)
     _positive(f"{where}.size", merged["size"])
     if merged["activation"] not in ACTIVATIONS:
         raise ModelError(f"config.json: {where}.activation = {merged['activation']!r}; "

@@ -239,20 +239,15 @@ class Translator:
                 result.attention = []
         return results
 
-    def translate_features(self, features, beam_size: int | None = None,
-                           num_hypotheses: int | None = None,
-                           length_penalty: float | None = None,
-                           coverage_penalty: float | None = None,
-                           normalize_scores: bool | None = None,
-                           min_decoding_length: int | None = None,
-                           max_decoding_length: int | None = None,
-                           return_scores: bool = False, return_attention: bool = False,
-                           truncate: bool = False, suppress_tokens: list[str] | None = None,
-                           target_prefix: list[list[str] | None] | None = None
-                           ) -> list[TranslationResult]:
-        """Translate array sources, with the options and results of translate_batch:
-        feature frames [T, F] (float32 or float64; source.kind 'features': speech frames,
-        image regions) or one-hot vectors [T, V] (source.kind 'one_hot', read as the
+    def translate_features(self, features, return_scores: bool = False,
+                           return_attention: bool = False, truncate: bool = False,
+                           target_prefix: list[list[str] | None] | None = None,
+                           callback=None, **decoding) -> list[TranslationResult]:
+        """Translate array sources, with the options and results of translate_batch
+        (`decoding`: beam_size, num_hypotheses, length_penalty, coverage_penalty,
+        normalize_scores, min/max_decoding_length, suppress_tokens; replace_unk does not
+        apply): feature frames [T, F] (float32 or float64; source.kind 'features': speech
+        frames, image regions) or one-hot vectors [T, V] (source.kind 'one_hot', read as the
         tokens they spell, BOS/EOS/padding added as for tokens). A list of arrays (lengths
         may differ) or one array [N, T, F]. Attention rows have one column per memory
         position (T, or fewer when the encoder subsamples). Errors name the input at fault
@@ -262,12 +257,10 @@ class Translator:
         if src["kind"] == "ids":
             raise ValueError("this model reads token sequences (source.kind 'ids'), not "
                              "arrays: use translate_batch")
-        decoding, suppress = self._decoding(
-            beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
-            coverage_penalty=coverage_penalty, normalize_scores=normalize_scores,
-            min_decoding_length=min_decoding_length, max_decoding_length=max_decoding_length,
-            suppress_tokens=suppress_tokens, replace_unk=False)
-        options = self._engine_options(decoding, suppress)
+        if "replace_unk" in decoding:
+            raise TypeError("replace_unk applies to token sources, not translate_features")
+        decoding, suppress = self._decoding(**decoding)
+        options = self._engine_options(decoding, suppress, callback)
         if src["kind"] == "one_hot":
             ids = [self._framed(i, truncate) for i in
                    one_hot_ids(features, src["feature_size"], len(self.source_vocab))]
