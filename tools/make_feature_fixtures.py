@@ -1,6 +1,6 @@
 """Train the small user-style PyTorch models over feature sources that the tests convert
 and decode (tests/fixtures/README.md, "Feature sources"), on the synthetic tasks of
-tests/feature_tasks.py, and write them to tests/fixtures/features/ (the ESPnet fixture below is not made yet):
+tests/feature_tasks.py, and write them to tests/fixtures/features/:
 
   show_attend_tell.pt      the captioning tutorial's decoder (relu attention, a gate per
                            context dimension, output from h) naming coloured shapes
