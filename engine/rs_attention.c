@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_norm.h"
 
 extern const rs_attention_ops rs_attention_global;
 
@@ -27,9 +28,12 @@ int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
     enc->key_width = a->key.out;
     enc->keys = calloc((size_t)B * S * enc->key_width + 1, sizeof(float));
     if (!enc->keys) return 1;
-    for (int b = 0; b < B; b++)
-        rs_linear_forward(&a->key, enc->lengths[b], enc->memory + (size_t)b * S * D, D,
-                          enc->keys + (size_t)b * S * enc->key_width, enc->key_width, 0);
+    for (int b = 0; b < B; b++) {
+        float *keys = enc->keys + (size_t)b * S * enc->key_width;
+        rs_linear_forward(&a->key, enc->lengths[b], enc->memory + (size_t)b * S * D, D, keys,
+                          enc->key_width, 0);
+        rs_norm_rows(&a->key_norm, enc->lengths[b], keys, enc->key_width, enc->key_width);
+    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "rs_attention.h"
 #include "rs_kernels.h"
+#include "rs_norm.h"
 #include "rs_vmath.h"
 
 static size_t no_state(const rs_attention *a, int max_source) {
@@ -59,6 +60,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     float *tmp = s->work;
     if (RS_HAS_LINEAR(a->query)) {
         rs_linear_forward(&a->query, s->rows, query, qw, s->work, a->query.out, 0);
+        rs_norm_rows(&a->query_norm, s->rows, s->work, a->query.out, a->query.out);
         query = s->work;
         qw = a->query.out;
         tmp = s->work + (size_t)s->rows * qw;
