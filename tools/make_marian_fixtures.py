@@ -88,6 +88,10 @@ MODELS = {
     "amun_legacy_output": (300, "--type amun --seed 6", "yml",
                            "amun with the untransposed output matrix ff_logit_W of older "
                            "Amun/Nematus files"),
+    # refused: a transformer (one update; no expected output)
+    "refused_transformer": (1, "--type transformer --seed 7 --enc-depth 1 --dec-depth 1 "
+                               "--transformer-heads 2 --transformer-dim-ffn 16", "yml",
+                            "a Marian transformer, which the converter refuses"),
 }
 
 
@@ -167,13 +171,15 @@ def main() -> None:
         if name == "amun_legacy_output":
             _legacy_output(model_dir)
         _relative_decoder_yml(model_dir)
+        dest = os.path.join(FIXTURES, name)
+        shutil.rmtree(dest, ignore_errors=True)
+        _keep(model_dir, dest)
+        if name.startswith("refused_"):
+            continue
         expected = {"pymarian": pymarian.__version__, "what": what, "train_options": options,
                     "sources": SOURCES,
                     "decodings": {key: {"options": opts, "nbest": _decode(model_dir, opts)}
                                   for key, opts in DECODINGS.items()}}
-        dest = os.path.join(FIXTURES, name)
-        shutil.rmtree(dest, ignore_errors=True)
-        _keep(model_dir, dest)
         with open(os.path.join(dest, "expected.json"), "w") as f:
             json.dump(expected, f, indent=1)
             f.write("\n")

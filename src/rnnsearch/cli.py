@@ -21,6 +21,15 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
+    g = p.add_argument_group("Marian's search (docs/convert-marian.md)")
+    g.add_argument("--shrinking-beam", action="store_true",
+                   help="a finished hypothesis leaves the beam, which narrows (Marian)")
+    g.add_argument("--length-normalization", type=float, default=0.0, metavar="A",
+                   help="divide scores by length^A (Marian's --normalize)")
+    g.add_argument("--word-penalty", type=float, default=0.0, metavar="W",
+                   help="subtract W * length from scores (Marian's --word-penalty)")
+    g.add_argument("--max-length-factor", type=float, default=0.0, metavar="F",
+                   help="at most F * source length tokens (Marian's --max-length-factor)")
 
 
 def _read_lines(path: str | None) -> list[str]:
@@ -66,10 +75,29 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
+def _marian_lines(translator, line_number: int, line, line_results, args, kind) -> list[str]:
+    """marian-decoder's lines for one input line (--output-format marian|marian-nbest)."""
+    from .marian_output import result_lines
+    if len(line) != 1:
+        raise ValueError("--output-format marian needs a model that translates whole lines "
+                         "(not source.per_word)")
+    result = line_results[0]
+    texts = [translator.detokenize(h) for h in result.hypotheses]
+    return result_lines(line_number, texts, result, args.n_best,
+                        args.output_format == "marian-nbest", kind)
+
+
 def cmd_translate(args) -> int:
     from .safetensors_io import atomic_write
     from .translator import Translator
 
+    marian = args.output_format != "plain"
+    kind = None
+    if args.alignment is not None:
+        from .marian_output import parse_alignment
+        if not marian:
+            raise ValueError("--alignment needs --output-format marian or marian-nbest")
+        kind = parse_alignment(args.alignment)
     translator = Translator(args.model, intra_threads=args.threads,
                             compute_type=args.compute_type)
     lines = _read_lines(args.input)
@@ -92,11 +120,20 @@ def cmd_translate(args) -> int:
                 num_hypotheses=args.n_best, max_decoding_length=args.max_length,
                 min_decoding_length=args.min_length, length_penalty=args.length_penalty,
                 coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, return_attention=args.with_alignment,
-                truncate=args.truncate,
-                suppress_tokens=args.suppress))
-            for line in units:
+                return_scores=args.with_scores or marian,
+                return_attention=args.with_alignment or kind is not None,
+                truncate=args.truncate, suppress_tokens=args.suppress,
+                shrinking_beam=args.shrinking_beam,
+                length_normalization=args.length_normalization,
+                word_penalty=args.word_penalty, max_length_factor=args.max_length_factor,
+                include_eos_attention=marian))
+            for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
+                if marian:
+                    for text in _marian_lines(translator, start + offset, line, line_results,
+                                              args, kind):
+                        out.write(text + "\n")
+                    continue
                 for i in range(args.n_best):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
@@ -168,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-alignment", action="store_true",
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
+    p.add_argument("--output-format", choices=["plain", "marian", "marian-nbest"],
+                   default="plain", help="marian: lines as marian-decoder prints them; "
+                   "marian-nbest: its --n-best lines (line ||| text ||| F0= log-prob ||| "
+                   "score), --n-best of them per input line")
+    p.add_argument("--alignment", default=None, metavar="TYPE",
+                   help="with a marian output format: soft, hard or a threshold (Marian's "
+                        "--alignment)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)

@@ -26,6 +26,8 @@ class TranslationResult:
     hypotheses: list[list[str]]
     scores: list[float] = field(default_factory=list)
     attention: list[np.ndarray] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)  # with return_scores: the sums of
+                                                          # log-probabilities, unpenalised
 
 
 class Translator:
@@ -107,10 +109,21 @@ class Translator:
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
                         truncate: bool = False,
-                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+                        suppress_tokens: list[str] = (), shrinking_beam: bool = False,
+                        length_normalization: float = 0.0, word_penalty: float = 0.0,
+                        max_length_factor: float = 0.0,
+                        include_eos_attention: bool = False) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens."""
+        produce, besides the model's own target.suppress_tokens.
+
+        Marian's search (docs/model-format.md, "Decoding"): shrinking_beam (a finished
+        hypothesis leaves the beam, which narrows), length_normalization a and
+        word_penalty w (score = (log-probability - w * length) / length^a, the length
+        counting EOS; Marian's --normalize and --word-penalty), max_length_factor (at most
+        ceil(factor * source length) tokens, the source counted as the model reads it;
+        --max-length-factor), include_eos_attention (the attention has a row for the EOS
+        step too, as Marian's alignments do)."""
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
@@ -127,9 +140,14 @@ class Translator:
                 0 <= min_decoding_length <= max_decoding_length:
             raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
         for name, value in (("length_penalty", length_penalty),
-                            ("coverage_penalty", coverage_penalty)):
+                            ("coverage_penalty", coverage_penalty),
+                            ("length_normalization", length_normalization),
+                            ("word_penalty", word_penalty),
+                            ("max_length_factor", max_length_factor)):
             if not np.isfinite(value):
                 raise ValueError(f"{name} must be finite")
+        if max_length_factor < 0:
+            raise ValueError(f"max_length_factor must be >= 0, got {max_length_factor!r}")
         if isinstance(suppress_tokens, str):
             raise TypeError("suppress_tokens must be a list of tokens")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
@@ -139,13 +157,17 @@ class Translator:
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress)
+            threads=self.intra_threads, suppress=suppress, shrinking_beam=shrinking_beam,
+            length_normalization=length_normalization, word_penalty=word_penalty,
+            max_length_factor=max_length_factor, eos_attention=include_eos_attention,
+            return_log_prob=True)
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
+                result.log_probs = [float(h[3]) for h in hyps]
             if return_attention:
                 result.attention = [h[2] if h[2] is not None else
                                     np.zeros((len(h[0]), len(src_ids)), np.float32)
