@@ -11,6 +11,7 @@ import math
 from .errors import ModelError
 
 STACKINGS = ("layerwise", "separate", "alternating")
+MAX_CELL_DEPTH = 16
 LAYER_NORMS = ("none", "joint", "split")
 START_EMBEDDINGS = ("bos", "zeros")
 EPSILONS = (("encoder", "layer_norm_eps"), ("decoder", "layer_norm_eps"),
@@ -31,6 +32,11 @@ def check(config: dict) -> None:
         config[section][key] = float(value)
     enc, dec, att, bridge = (config["encoder"], config["decoder"], config["attention"],
                              config["bridge"])
+    for section, key in (("encoder", "cell_depth"), ("decoder", "cell_depth"),
+                         ("decoder", "base_cell_depth")):
+        if config[section][key] > MAX_CELL_DEPTH:
+            raise ModelError(f"config.json: {section}.{key} = {config[section][key]}; at most "
+                             f"{MAX_CELL_DEPTH} cells per layer")
     for name, section in (("encoder", enc), ("decoder", dec)):
         deep = section["cell_depth"] > 1 or section["layer_norm"] != "none" or (
             name == "decoder" and dec["type"] == "conditional")
