@@ -88,6 +88,9 @@ MODELS = {
     "amun_legacy_output": (300, "--type amun --seed 6", "yml",
                            "amun with the untransposed output matrix ff_logit_W of older "
                            "Amun/Nematus files"),
+    "s2s_spm": (300, "--type s2s --seed 8 --dim-vocabs 28 28 --tied-embeddings-all", "spm",
+                "a joint SentencePiece vocabulary (vocab.spm) that Marian trains itself: "
+                "raw text in and out"),
     # refused: a transformer (one update; no expected output)
     "refused_transformer": (1, "--type transformer --seed 7 --enc-depth 1 --dec-depth 1 "
                                "--transformer-heads 2 --transformer-dim-ffn 16", "yml",
@@ -100,8 +103,8 @@ def _train(work: str, name: str, updates: int, options: str, vocab_kind: str) ->
 
     out = os.path.join(work, name)
     os.makedirs(out)
-    if vocab_kind == "joint":
-        vocabs = [os.path.join(out, "vocab.yml")] * 2
+    if vocab_kind in ("joint", "spm"):
+        vocabs = [os.path.join(out, "vocab." + ("spm" if vocab_kind == "spm" else "yml"))] * 2
     else:
         vocabs = [os.path.join(out, "vocab.src.yml"), os.path.join(out, "vocab.tgt.yml")]
     cli = (f"--model {out}/model.npz --train-sets {work}/train.src {work}/train.tgt "
@@ -123,7 +126,8 @@ def _decode(model_dir: str, options: str) -> list[str]:
     import pymarian
 
     vocabs = [v for v in ("vocab.src.yml", "vocab.tgt.yml")
-              if os.path.exists(os.path.join(model_dir, v))] or ["vocab.yml", "vocab.yml"]
+              if os.path.exists(os.path.join(model_dir, v))] or \
+        [v for v in ("vocab.yml", "vocab.spm") if os.path.exists(os.path.join(model_dir, v))] * 2
     vocab_paths = " ".join(os.path.join(model_dir, v) for v in vocabs)
     translator = pymarian.Translator(
         f"--models {model_dir}/model.npz --vocabs {vocab_paths} --n-best "
