@@ -50,6 +50,8 @@ def _search_options(options: dict) -> dict:
 @pytest.fixture(scope="module", params=NAMES)
 def converted(request, tmp_path_factory):
     name = request.param
+    if os.path.exists(os.path.join(FIXTURES, name, "vocab.spm")):
+        pytest.skip("SentencePiece vocabularies: not converted yet (docs/convert-marian.md)")
     out = str(tmp_path_factory.mktemp(name) / "model")
     assert cli_main(["convert", "--from", "marian",
                      os.path.join(FIXTURES, name, "model.npz"), "-o", out]) == 0
