@@ -4,6 +4,7 @@ fixture sentence and search setting (greedy; beam 5 with --normalize 0.6; beam 5
 --normalize 1, --word-penalty 0.5, --max-length-factor 1.2): the same hypotheses in the same
 order, scores and log-probabilities within 1e-4 (Marian prints 6 significant digits), soft
 alignments within 1e-5, hard and thresholded alignments identical. Then refusals."""
+import importlib
 import io
 import os
 import shlex
@@ -34,7 +35,7 @@ def _options(text: str) -> dict:
 def _parse(line: str) -> dict:
     """One Marian n-best line: index ||| text ||| alignment ||| F0= logprob ||| score."""
     index, text, align, f0, score = line.split(" ||| ")
-    return {"index": int(index), "tokens": text.split(), "alignment": align,
+    return {"index": int(index), "text": text, "tokens": text.split(), "alignment": align,
             "log_prob": float(f0.split("=")[1]), "score": float(score)}
 
 
@@ -51,7 +52,9 @@ def _search_options(options: dict) -> dict:
 def converted(request, tmp_path_factory):
     name = request.param
     if os.path.exists(os.path.join(FIXTURES, name, "vocab.spm")):
-        pytest.skip("SentencePiece vocabularies: not converted yet (docs/convert-marian.md)")
+        pytest.importorskip("sentencepiece")
+        if not hasattr(importlib.import_module("rnnsearch.tokenizers"), "tokenizer_section"):
+            pytest.skip("SentencePiece vocabularies need rnnsearch's SentencePiece tokenizer")
     out = str(tmp_path_factory.mktemp(name) / "model")
     assert cli_main(["convert", "--from", "marian",
                      os.path.join(FIXTURES, name, "model.npz"), "-o", out]) == 0
@@ -65,7 +68,7 @@ def _close(got: float, want: float) -> bool:
 def test_decodes_as_marian(converted):
     name, translator = converted
     expected = load_expected("marian", name)
-    sources = [s.split() for s in expected["sources"]]
+    sources = [translator.tokenize(s) for s in expected["sources"]]  # SentencePiece or spaces
     for setting, decoding in expected["decodings"].items():
         options = _options(decoding["options"])
         kind = parse_alignment(options["alignment"])
@@ -80,7 +83,8 @@ def test_decodes_as_marian(converted):
             if not source:  # Marian: K empty hypotheses; rnnsearch: one (docs)
                 assert result.hypotheses == [[]] and all(not w["tokens"] for w in want), where
                 continue
-            assert result.hypotheses == [w["tokens"] for w in want], where
+            assert [translator.detokenize(h) for h in result.hypotheses] == \
+                [w["text"] for w in want], where
             for h, w in enumerate(want):
                 assert _close(result.scores[h], w["score"]), (where, h)
                 assert _close(result.log_probs[h], w["log_prob"]), (where, h)
@@ -127,8 +131,9 @@ def test_cli_prints_marian_nbest_lines(tmp_path):
 
 
 def test_converted_config(tmp_path):
-    config, tensors, source, target = build(os.path.join(FIXTURES, "nematus_deep_ln",
-                                                          "model.npz"))
+    config, tensors, source, target, files = build(os.path.join(FIXTURES, "nematus_deep_ln",
+                                                                 "model.npz"))
+    assert files == {}  # no tokenizer model to copy for .yml vocabularies
     assert config["decoder"]["type"] == "conditional"
     assert config["decoder"]["base_cell_depth"] == 4
     assert config["encoder"]["cell_depth"] == 2 and config["encoder"]["layer_norm"] == "split"

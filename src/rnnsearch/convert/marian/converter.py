@@ -57,8 +57,9 @@ def _vocabularies(vocab_paths: list[str], options: dict) -> dict:
 
 def build(model_path: str, vocab_paths: list[str] | None = None,
           decoder_config: str | None = None, model_config: str | None = None
-          ) -> tuple[dict, dict, list[str], list[str]]:
-    """(config, tensors, source tokens, target tokens) without writing anything."""
+          ) -> tuple[dict, dict, list[str], list[str], dict[str, str]]:
+    """(config, tensors, source tokens, target tokens, tokenizer files to copy into the
+    model directory) without writing anything."""
     items = files.read_npz(model_path)
     raw, where = files.model_options(items, model_path, model_config)
     options = marian_options.normalize(raw, where)
@@ -69,8 +70,6 @@ def build(model_path: str, vocab_paths: list[str] | None = None,
     canonical = names.canonical_items(items, options)
     sections, tensors = mapping.architecture(canonical, options, model_path)
     source, target = sides["source"], sides["target"]
-    if "spm" in (source["kind"], target["kind"]):
-        raise ModelError("SentencePiece (.spm) vocabularies are not converted yet")
     suppress = [target["unk"]] + sorted(t for t in target["tokens"] if t in _CONTROL_PIECES)
     config = {
         # Marian reads no BOS: the first step's embedding is zeros; EOS stands in for the
@@ -81,14 +80,33 @@ def build(model_path: str, vocab_paths: list[str] | None = None,
         "target": {"suppress_tokens": suppress},
         **sections,
     }
-    return config, tensors, source["tokens"], target["tokens"]
+    tokenizer_files = {}
+    for side, vocab in sides.items():
+        if vocab["kind"] == "spm":  # Marian encodes and decodes the text with it
+            fields, side_files = _sentencepiece_section(side, vocab["path"])
+            config[side].update(fields)
+            tokenizer_files.update(side_files)
+    return config, tensors, source["tokens"], target["tokens"], tokenizer_files
+
+
+def _sentencepiece_section(side: str, path: str) -> tuple[dict, dict]:
+    """The tokenizer fields and files of a side whose vocabulary is a SentencePiece model."""
+    try:
+        from ...tokenizers import tokenizer_section
+    except ImportError as e:
+        raise ModelError(f"{path}: a SentencePiece vocabulary needs rnnsearch's SentencePiece "
+                         "tokenizer, which this rnnsearch lacks") from e
+    return tokenizer_section("sentencepiece", side, path)
 
 
 def convert_marian(model_path: str, output: str, vocab_paths: list[str] | None = None,
                    decoder_config: str | None = None, model_config: str | None = None) -> None:
-    config, tensors, source, target = build(model_path, vocab_paths, decoder_config,
-                                            model_config)
-    write_model_dir(output, config, tensors, source, target)
+    config, tensors, source, target, tokenizer_files = build(model_path, vocab_paths,
+                                                             decoder_config, model_config)
+    if tokenizer_files:
+        write_model_dir(output, config, tensors, source, target, files=tokenizer_files)
+    else:
+        write_model_dir(output, config, tensors, source, target)
 
 
 def convert(args: argparse.Namespace) -> None:
