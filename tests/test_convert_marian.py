@@ -264,3 +264,17 @@ def test_cli_help_lists_options(capsys):
     text = capsys.readouterr().out
     for option in ("--vocabs", "--decoder-config", "--model-config"):
         assert option in text
+
+
+def test_vocabularies_of_a_moved_model(tmp_path):
+    """decoder.yml names the vocabularies by their paths at training time: a model moved
+    since then finds them beside the YAML; without a decoder.yml --vocabs is needed."""
+    path = _copy_fixture(tmp_path)
+    decoder = path + ".decoder.yml"
+    with open(decoder, "w") as f:
+        f.write("relative-paths: false\nmodels:\n  - /gone/model.npz\nvocabs:\n"
+                "  - /gone/train/vocab.src.yml\n  - /gone/train/vocab.tgt.yml\n")
+    assert build(path)[2][:2] == ["</s>", "<unk>"]
+    os.remove(decoder)
+    with pytest.raises(rnnsearch.ModelError, match="--vocabs"):
+        build(path)

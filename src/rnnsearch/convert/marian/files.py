@@ -87,7 +87,8 @@ def decoder_options(npz_path: str, yml_path: str | None = None) -> tuple[dict, s
 
 def resolve_vocab_paths(decoder: dict, decoder_path: str | None) -> list[str]:
     """The vocabularies a decoder.yml names: relative to the YAML's directory (Marian with
-    relative-paths, and the usual layout), else as written."""
+    relative-paths), the file of that name beside the YAML (a model moved since training),
+    else as written."""
     vocabs = decoder.get("vocabs")
     if not isinstance(vocabs, list) or len(vocabs) != 2 or \
             not all(isinstance(v, str) for v in vocabs):
@@ -96,8 +97,8 @@ def resolve_vocab_paths(decoder: dict, decoder_path: str | None) -> list[str]:
     base = os.path.dirname(os.path.abspath(decoder_path)) if decoder_path else ""
     paths = []
     for vocab in vocabs:
-        beside = os.path.join(base, vocab)
-        paths.append(beside if os.path.isfile(beside) else vocab)
+        candidates = [os.path.join(base, vocab), os.path.join(base, os.path.basename(vocab))]
+        paths.append(next((c for c in candidates if os.path.isfile(c)), vocab))
     return paths
 
 
