@@ -141,6 +141,28 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+def _id_matrix(rows, int vocab, str what):
+    """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
+    to be in [0, vocab)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.intc)
+    ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
+    for b, row in enumerate(rows):
+        if len(row):
+            ids[b, :len(row)] = row
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"{what} ids must be in [0, {vocab})")
+    return ids, lengths
+
+
+def _raise_engine_error(message):
+    if "must be" in message:
+        raise ValueError(message)
+    if "out of memory" in message:
+        raise MemoryError(message)
+    from rnnsearch.errors import EngineError
+    raise EngineError(message)
+
+
 cdef class Engine:
     cdef rs_model model
     cdef list _keep    # arrays the model points into
@@ -478,25 +500,20 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(),
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
                   bint shrinking_beam=False, float length_normalization=0.0,
                   float word_penalty=0.0, float max_length_factor=0.0,
                   bint eos_attention=False, bint return_log_prob=False):
         """sources: list of lists of source ids; suppress: target ids never to produce
+        (not EOS); prefixes: None, or per sentence a list of target ids to force first
         (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
         None), best first; with return_log_prob, (token ids, score, attention, sum of
         log-probabilities). The other options: rs_options in rs_model.h."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        cdef int stride = max(1, int(lengths_np.max()))
-        ids_np = np.zeros((batch, stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            if len(source):
-                ids_np[b, :len(source)] = source
-        if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        cdef int stride = ids_np.shape[1]
         cdef rs_options opt
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
@@ -520,6 +537,23 @@ cdef class Engine:
         cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
         opt.suppress = &suppress_view[0]
         opt.num_suppress = suppress_np.size
+        cdef int[:, ::1] prefix_view
+        cdef int[::1] prefix_lengths_view
+        opt.prefix = NULL
+        opt.prefix_lengths = NULL
+        opt.prefix_stride = 0
+        if prefixes is not None:
+            if len(prefixes) != batch:
+                raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
+            prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
+            if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
+                      == self.model.eos_id):
+                raise ValueError("a target prefix cannot contain the end-of-sentence token")
+            prefix_view = prefix_np
+            prefix_lengths_view = prefix_lengths_np
+            opt.prefix = &prefix_view[0, 0]
+            opt.prefix_lengths = &prefix_lengths_view[0]
+            opt.prefix_stride = prefix_np.shape[1]
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -533,13 +567,7 @@ cdef class Engine:
                                   results, err, sizeof(err))
         if status:
             free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
+            _raise_engine_error(err.decode("utf-8", "replace"))
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []
@@ -565,3 +593,38 @@ cdef class Engine:
             rs_free_results(results, batch)
             free(results)
         return output
+
+    def score(self, list sources, list targets):
+        """Forced decoding: sources and targets are lists of id lists (every source
+        non-empty; targets without BOS/EOS). Returns, per sentence, (log-probabilities of
+        the target tokens and then EOS as a float32 array, their total)."""
+        cdef int batch = len(sources)
+        if batch != len(targets):
+            raise ValueError(f"{batch} sources but {len(targets)} targets")
+        if batch == 0:
+            return []
+        src_np, src_len_np = _id_matrix(sources, self.model.src_vocab, "source")
+        tgt_np, tgt_len_np = _id_matrix(targets, self.model.tgt_vocab, "target")
+        if src_len_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(src_len_np))} is empty: an empty source "
+                             "is not run through the model, so it has no scores")
+        cdef int[:, ::1] src = src_np
+        cdef int[::1] src_len = src_len_np
+        cdef int[:, ::1] tgt = tgt_np
+        cdef int[::1] tgt_len = tgt_len_np
+        cdef int src_stride = src_np.shape[1], tgt_stride = tgt_np.shape[1]
+        log_probs_np = np.zeros((batch, tgt_stride + 1), np.float32)
+        totals_np = np.zeros(batch, np.float32)
+        cdef float[:, ::1] log_probs = log_probs_np
+        cdef float[::1] totals = totals_np
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_score(&self.model, batch, &src[0, 0], src_stride, &src_len[0],
+                              &tgt[0, 0], tgt_stride, &tgt_len[0], &log_probs[0, 0],
+                              &totals[0], err, sizeof(err))
+        if status:
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return [(log_probs_np[b, :tgt_len_np[b] + 1].copy(), float(totals_np[b]))
+                for b in range(batch)]

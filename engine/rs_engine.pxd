@@ -81,6 +81,9 @@ cdef extern from "rs_model.h" nogil:
         int eos_attention, return_attention, threads
         const int *suppress
         int num_suppress
+        const int *prefix
+        const int *prefix_lengths
+        int prefix_stride
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -96,6 +99,12 @@ cdef extern from "rs_model.h" nogil:
                      rs_result *results, char *err, size_t err_size)
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
+
+cdef extern from "rs_score.h" nogil:
+    int rs_score(const rs_model *m, int batch, const int *src, int src_stride,
+                 const int *src_lengths, const int *tgt, int tgt_stride,
+                 const int *tgt_lengths, float *log_probs, float *totals, char *err,
+                 size_t err_size)
 
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()

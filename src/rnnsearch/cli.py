@@ -1,4 +1,4 @@
-"""The `rnnsearch` command line: translate, inspect, bench."""
+"""The `rnnsearch` command line: translate, score, convert, inspect, bench."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import re
 import sys
 
 from . import __version__
+from .cli_options import add_model_and_output
 from .errors import EngineError, ModelError
 
 # the exit status of a process killed by SIGPIPE (128 + 13), what `cat` gives under `| head`
@@ -19,31 +20,42 @@ _FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
                "min_decoding_length": "--min-length", "max_decoding_length": "--max-length",
                "length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
                "suppress_tokens": "--suppress", "truncate=True": "--truncate",
+               "replace_unk": "--replace-unk", "phrase_table": "--phrase-table",
                "length_normalization": "--length-normalization",
                "word_penalty": "--word-penalty", "max_length_factor": "--max-length-factor"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input line")
-    p.add_argument("--max-length", type=int, default=256, help="maximum output tokens")
-    p.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="GNMT length penalty alpha")
-    p.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT coverage penalty beta")
-    p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
+    # None: the model directory's `decoding` defaults (built in: beam 5, max length 256)
+    p.add_argument("--beam-size", type=int, help="beam width; 1 is greedy (default: the "
+                                                 "model's, else 5)")
+    p.add_argument("--n-best", type=int, help="hypotheses to print per input line")
+    p.add_argument("--max-length", type=int, help="maximum output tokens (default: the "
+                                                  "model's, else 256)")
+    p.add_argument("--min-length", type=int, help="minimum output tokens")
+    p.add_argument("--length-penalty", type=float, help="GNMT length penalty alpha")
+    p.add_argument("--coverage-penalty", type=float, help="GNMT coverage penalty beta")
+    p.add_argument("--normalize-scores", action="store_true", default=None,
+                   help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
-    p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
+    p.add_argument("--suppress", nargs="+", default=None, metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
-    g = p.add_argument_group("Marian's search (docs/convert-marian.md)")
-    g.add_argument("--shrinking-beam", action="store_true",
+    p.add_argument("--replace-unk", action="store_true", default=None,
+                   help="replace <unk> in the output by the source token it attended to most "
+                        "(OpenNMT-py's -replace_unk)")
+    p.add_argument("--phrase-table", metavar="FILE",
+                   help="with --replace-unk: 'source|||target' lines; a source token found "
+                        "there is replaced by its target")
+    g = p.add_argument_group("Marian's search (docs/convert-marian.md; default: the model's)")
+    g.add_argument("--shrinking-beam", action="store_true", default=None,
                    help="a finished hypothesis leaves the beam, which narrows (Marian)")
-    g.add_argument("--length-normalization", type=float, default=0.0, metavar="A",
+    g.add_argument("--length-normalization", type=float, metavar="A",
                    help="divide scores by length^A (Marian's --normalize)")
-    g.add_argument("--word-penalty", type=float, default=0.0, metavar="W",
+    g.add_argument("--word-penalty", type=float, metavar="W",
                    help="subtract W * length from scores (Marian's --word-penalty)")
-    g.add_argument("--max-length-factor", type=float, default=0.0, metavar="F",
+    g.add_argument("--max-length-factor", type=float, metavar="F",
                    help="at most F * source length tokens (Marian's --max-length-factor)")
 
 
@@ -99,7 +111,8 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
-def _marian_lines(translator, line_number: int, line, line_results, args, kind) -> list[str]:
+def _marian_lines(translator, line_number: int, line, line_results, n_best: int,
+                  output_format: str, kind) -> list[str]:
     """marian-decoder's lines for one input line (--output-format marian|marian-nbest)."""
     from .marian_output import result_lines
     if len(line) != 1:
@@ -107,8 +120,8 @@ def _marian_lines(translator, line_number: int, line, line_results, args, kind) 
                          "(not source.per_word)")
     result = line_results[0]
     texts = [translator.detokenize(h) for h in result.hypotheses]
-    return result_lines(line_number, texts, result, args.n_best,
-                        args.output_format == "marian-nbest", kind)
+    return result_lines(line_number, texts, result, n_best, output_format == "marian-nbest",
+                        kind)
 
 
 def cmd_translate(args) -> int:
@@ -126,6 +139,18 @@ def cmd_translate(args) -> int:
     with _in_flag_terms():
         translator = Translator(args.model, intra_threads=args.threads,
                                 compute_type=args.compute_type)
+        decoding = translator.decoding_options(
+            beam_size=args.beam_size, num_hypotheses=args.n_best,
+            max_decoding_length=args.max_length, min_decoding_length=args.min_length,
+            length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+            normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
+            replace_unk=args.replace_unk, shrinking_beam=args.shrinking_beam,
+            length_normalization=args.length_normalization, word_penalty=args.word_penalty,
+            max_length_factor=args.max_length_factor)
+    if args.plot_attention:
+        from .plot import require_matplotlib
+        require_matplotlib()
+        os.makedirs(args.plot_attention, exist_ok=True)
     source = InputLines(args.input, args.encoding)
     to_file = args.output not in (None, "-")
     progress, say = None, lambda message: print(message, file=sys.stderr)
@@ -146,28 +171,26 @@ def cmd_translate(args) -> int:
                 _report_unknown(translator, units, start + 1, say)
             with _in_flag_terms():
                 results = iter(translator.translate_batch(
-                    [u for line in units for u in line], beam_size=args.beam_size,
-                    num_hypotheses=args.n_best, max_decoding_length=args.max_length,
-                    min_decoding_length=args.min_length, length_penalty=args.length_penalty,
-                    coverage_penalty=args.coverage_penalty,
-                    normalize_scores=args.normalize_scores,
+                    [u for line in units for u in line], **decoding,
                     return_scores=args.with_scores or marian,
-                    return_attention=args.with_alignment or kind is not None,
-                    truncate=args.truncate, suppress_tokens=args.suppress,
-                    shrinking_beam=args.shrinking_beam,
-                    length_normalization=args.length_normalization,
-                    word_penalty=args.word_penalty, max_length_factor=args.max_length_factor,
-                    include_eos_attention=marian))
+                    return_attention=args.with_alignment or bool(args.plot_attention)
+                    or kind is not None, include_eos_attention=marian,
+                    truncate=args.truncate, phrase_table=args.phrase_table))
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
                 if marian:
                     for text in _marian_lines(translator, start + offset, line, line_results,
-                                              args, kind):
+                                              decoding["num_hypotheses"],
+                                              args.output_format, kind):
                         out.write(text + "\n")
                     continue
-                for i in range(args.n_best):
+                for i in range(decoding["num_hypotheses"]):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
+                if args.plot_attention:
+                    from .plot import plot_line
+                    plot_line(translator, line, line_results, start + offset + 1,
+                              args.plot_attention, args.plot_svg)
             out.flush()   # each batch's lines go out before the next batch is read
             start += len(batch)
             if progress is not None:
@@ -226,11 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
-    p.add_argument("-m", "--model", default=None,
-                   help="model directory (default: the embedded English G2P model)")
+    add_model_and_output(p)
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file, written completely or not at all (default stdout)")
     p.add_argument("--encoding", default="utf-8",
                    help="the input's text encoding, for stdin and -i alike (default utf-8)")
     p.add_argument("--batch-size", type=int, default=32,
@@ -252,8 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with a marian output format: soft, hard or a threshold (Marian's "
                         "--alignment)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--plot-attention", metavar="DIR",
+                   help="draw each line's attention (best hypothesis) as DIR/LINE.png "
+                        "(needs pip install \"rnnsearch[plot]\")")
+    p.add_argument("--plot-svg", action="store_true",
+                   help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)
+
+    from .cli_score import add_score_parser
+    add_score_parser(sub)
 
     _add_convert_parser(sub)
 
@@ -304,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         # whoever reads the output has stopped (| head -1): stop quietly, as cat does
         _discard_stdout()
         return BROKEN_PIPE_STATUS
-    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
+    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
+            ImportError) as e:
         print(f"rnnsearch: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

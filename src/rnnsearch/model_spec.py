@@ -7,6 +7,7 @@ and with which shapes. Converters, the exporter and the loader all go through it
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 from . import model_spec_deep as deep
@@ -24,9 +25,10 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
+               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
                "pad_to_length": None, "padding": "post", "per_word": False},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
+               "tokenizer_model": None, "tokenizer_guessed": False,
                "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
@@ -50,12 +52,24 @@ _SCHEMA = {
                 "start_embedding": "bos", "cell_depth": 1, "base_cell_depth": 2,
                 "layer_norm": "none", "layer_norm_eps": 1e-5, "readout_layer_norm": False,
                 "readout_layer_norm_eps": 1e-5},
+    # the translator's defaults for this model (a caller's own options override them)
+    "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
+                 "coverage_penalty": 0.0, "normalize_scores": False,
+                 "min_decoding_length": 0, "max_decoding_length": 256,
+                 "suppress_tokens": [], "replace_unk": False,
+                 # model_spec_deep: Marian's search
+                 "shrinking_beam": False, "length_normalization": 0.0, "word_penalty": 0.0,
+                 "max_length_factor": 0.0},
 }
+# sections that may be left out entirely (every key has a default)
+_OPTIONAL_SECTIONS = ("special_tokens", "source", "target", "bridge", "decoding")
+TOKENIZERS = ("whitespace", "chars", "sentencepiece", "bpe")
+TOKENIZERS_WITH_FILES = ("sentencepiece", "bpe")
 
 _CHOICES = {
-    ("source", "tokenizer"): ("whitespace", "chars"),
+    ("source", "tokenizer"): TOKENIZERS,
     ("source", "padding"): ("post", "pre"),
-    ("target", "tokenizer"): ("whitespace", "chars"),
+    ("target", "tokenizer"): TOKENIZERS,
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
     ("bridge", "type"): ("zeros", "last", "dense", "mean"),
@@ -78,13 +92,20 @@ _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size", "cell_depth",
                              "base_cell_depth")} | {
-    ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length")}
+    ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length"),
+    ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
+    ("decoding", "max_decoding_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection"), ("bridge", "layer_norm"), ("attention", "layer_norm"),
-          ("decoder", "readout_layer_norm")}
+          ("attention", "key_projection"), ("source", "tokenizer_guessed"),
+          ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
+          ("decoding", "replace_unk"), ("bridge", "layer_norm"), ("attention", "layer_norm"),
+          ("decoder", "readout_layer_norm"), ("decoding", "shrinking_beam")}
+_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty"),
+                   ("decoding", "length_normalization"), ("decoding", "word_penalty"),
+                   ("decoding", "max_length_factor")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
 
@@ -96,12 +117,28 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {value!r}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
         raise ModelError(f"{where} = {value!r}; expected a string")
-    if (section, key) == ("target", "suppress_tokens") and not (
+    if (section, key) in (("target", "suppress_tokens"), ("decoding", "suppress_tokens")) and not (
             isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
         raise ModelError(f"{where} = {value!r}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ModelError(f"{where} = {value!r}; expected a positive integer")
+    if (section, key) == ("decoding", "min_decoding_length") and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ModelError(f"{where} = {value!r}; expected an integer >= 0")
+    if (section, key) in _FINITE_NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value)):
+        raise ModelError(f"{where} = {value!r}; expected a finite number")
+    if key == "tokenizer_model" and value is not None and not _is_plain_file_name(value):
+        raise ModelError(f"{where} = {value!r}; expected the name of a file inside the model "
+                         "directory (no directories)")
+
+
+def _is_plain_file_name(value) -> bool:
+    """A file name that stays inside the model directory."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value \
+        and "\\" not in value and "\0" not in value
 
 
 def normalize_config(config: dict) -> dict:
@@ -128,8 +165,7 @@ def normalize_config(config: dict) -> dict:
                 raise ModelError("config.json: attention must be null for decoder.type 'none'")
             config["attention"] = None
             continue
-        given = config.get(section, {} if section in ("special_tokens", "source", "target",
-                                                      "bridge") else None)
+        given = config.get(section, {} if section in _OPTIONAL_SECTIONS else None)
         if not isinstance(given, dict):
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
         unknown = set(given) - set(fields)
@@ -152,7 +188,33 @@ def normalize_config(config: dict) -> dict:
     return config
 
 
+def _check_tokenizers_and_decoding(config: dict) -> None:
+    for side in ("source", "target"):
+        section = config[side]
+        needs_file = section["tokenizer"] in TOKENIZERS_WITH_FILES
+        if needs_file and section["tokenizer_model"] is None:
+            raise ModelError(f"config.json: {side}.tokenizer '{section['tokenizer']}' needs "
+                             f"{side}.tokenizer_model (its file in the model directory)")
+        if not needs_file and section["tokenizer_model"] is not None:
+            raise ModelError(f"config.json: {side}.tokenizer_model is set but "
+                             f"{side}.tokenizer '{section['tokenizer']}' reads no file")
+    decoding = config["decoding"]
+    if decoding["num_hypotheses"] > decoding["beam_size"]:
+        raise ModelError(f"config.json: decoding.num_hypotheses ({decoding['num_hypotheses']}) "
+                         f"exceeds decoding.beam_size ({decoding['beam_size']})")
+    if decoding["min_decoding_length"] > decoding["max_decoding_length"]:
+        raise ModelError("config.json: decoding.min_decoding_length exceeds "
+                         "decoding.max_decoding_length")
+    for key in ("length_penalty", "coverage_penalty", "length_normalization", "word_penalty",
+                "max_length_factor"):
+        decoding[key] = float(decoding[key])
+    if decoding["max_length_factor"] < 0:
+        raise ModelError(f"config.json: decoding.max_length_factor = "
+                         f"{decoding['max_length_factor']}; expected a number >= 0")
+
+
 def _check_consistency(config: dict) -> None:
+    _check_tokenizers_and_decoding(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:

@@ -69,16 +69,17 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
-              suppress: tuple[int, ...] = (), shrinking_beam: bool = False,
-              length_normalization: float = 0.0, word_penalty: float = 0.0,
-              max_length_factor: float = 0.0, eos_attention: bool = False
-              ) -> list[Hypothesis]:
+              suppress: tuple[int, ...] = (), prefix: tuple[int, ...] = (),
+              shrinking_beam: bool = False, length_normalization: float = 0.0,
+              word_penalty: float = 0.0, max_length_factor: float = 0.0,
+              eos_attention: bool = False) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
     added here), best first. beam_size=1 is greedy search; `suppress` ids are never
-    produced. Marian's search: shrinking_beam (finished hypotheses leave the beam),
-    length_normalization a and word_penalty w (score (total - w |Y|) / |Y|^a),
-    max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS step's
-    attention row kept)."""
+    produced; `prefix` ids are forced first (CTranslate2's target_prefix: part of the
+    hypothesis, not of the score). Marian's search: shrinking_beam (finished hypotheses
+    leave the beam), length_normalization a and word_penalty w (score (total - w |Y|) /
+    |Y|^a), max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS
+    step's attention row kept)."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -96,7 +97,8 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
                       word_penalty=word_penalty, eos_attention=eos_attention)
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
-                                coverage_penalty, normalize_scores, tuple(suppress), **marian)
+                                coverage_penalty, normalize_scores, tuple(suppress),
+                                tuple(prefix), **marian)
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -110,7 +112,7 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
-                 alpha, beta, normalize, suppress=(), shrinking_beam=False,
+                 alpha, beta, normalize, suppress=(), prefix=(), shrinking_beam=False,
                  length_normalization=0.0, word_penalty=0.0, eos_attention=False
                  ) -> list[Hypothesis]:
     S = memory.size(1)
@@ -138,6 +140,9 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         # Marian's beam narrows by one for every finished hypothesis
         width = K - len(finished) if shrinking_beam else 2 * K
         candidates = [int(i) for i in best_candidates(totals, width) if totals[i] != -np.inf]
+        if t < len(prefix):  # the one live hypothesis takes the prefix token; total 0
+            totals[prefix[t]] = 0.0
+            candidates = [prefix[t]]
 
         next_tokens, next_totals, next_rows, parents = [], [], [], []
         for rank, flat in enumerate(candidates):
