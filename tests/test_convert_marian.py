@@ -33,8 +33,10 @@ def _options(text: str) -> dict:
 
 
 def _parse(line: str) -> dict:
-    """One Marian n-best line: index ||| text ||| alignment ||| F0= logprob ||| score."""
-    index, text, align, f0, score = line.split(" ||| ")
+    """One Marian n-best line: index ||| text [||| alignment] ||| F0= logprob ||| score."""
+    fields = line.split(" ||| ")
+    index, text, f0, score = fields[0], fields[1], fields[-2], fields[-1]
+    align = fields[2] if len(fields) == 5 else None
     return {"index": int(index), "text": text, "tokens": text.split(), "alignment": align,
             "log_prob": float(f0.split("=")[1]), "score": float(score)}
 
@@ -70,13 +72,17 @@ def test_decodes_as_marian(converted):
     expected = load_expected("marian", name)
     sources = [translator.tokenize(s) for s in expected["sources"]]  # SentencePiece or spaces
     for setting, decoding in expected["decodings"].items():
-        options = _options(decoding["options"])
-        kind = parse_alignment(options["alignment"])
-        K = int(options["beam-size"])
+        if setting == "decoder_yml":  # marian-decoder -c model.npz.decoder.yml: no options,
+            options, kind = {}, None  # the converted model's decoding defaults instead
+            K = expected["decoder_yml"].get("beam-size", 12)
+        else:
+            options = _search_options(_options(decoding["options"]))
+            kind = parse_alignment(_options(decoding["options"])["alignment"])
+            K = options["beam_size"]
         lines = [_parse(line) for line in decoding["nbest"]]
         results = translator.translate_batch(sources, num_hypotheses=K, return_scores=True,
                                              return_attention=True, include_eos_attention=True,
-                                             **_search_options(options))
+                                             **options)
         for i, (source, result) in enumerate(zip(sources, results)):
             want = [line for line in lines if line["index"] == i]
             where = f"{name} {setting} sentence {i} {expected['sources'][i]!r}"
@@ -88,6 +94,8 @@ def test_decodes_as_marian(converted):
             for h, w in enumerate(want):
                 assert _close(result.scores[h], w["score"]), (where, h)
                 assert _close(result.log_probs[h], w["log_prob"]), (where, h)
+                if kind is None:
+                    continue
                 if kind == "soft":
                     marian = np.array([[float(a) for a in row.split(",")]
                                        for row in w["alignment"].split()])
@@ -144,6 +152,38 @@ def test_converted_config(tmp_path):
     # tied output: the target embedding is the output matrix
     np.testing.assert_array_equal(tensors["decoder.output.weight"],
                                   tensors["decoder.embedding.weight"])
+    # marian-decoder's options saved with the model are its decoding defaults
+    assert config["decoding"] == {"beam_size": 12, "shrinking_beam": True,
+                                  "length_normalization": 0.0, "word_penalty": 0.0,
+                                  "max_length_factor": 3.0, "max_decoding_length": 3000}
+    config = build(os.path.join(FIXTURES, "s2s_deep_ln_tied", "model.npz"))[0]
+    assert config["decoding"]["beam_size"] == 4 and config["decoding"]["word_penalty"] == 0.3
+
+
+def test_sentencepiece_vocabulary(tmp_path):
+    """A .spm vocabulary becomes the tokenizer: raw text in, raw text out, as marian-decoder
+    (the pieces come from the SentencePiece model; the file is copied into the directory)."""
+    pytest.importorskip("sentencepiece")
+    name = "s2s_spm"
+    out = str(tmp_path / "model")
+    convert_marian(os.path.join(FIXTURES, name, "model.npz"), out)
+    translator = rnnsearch.Translator(out)
+    assert translator.config["source"]["tokenizer"] == "sentencepiece"
+    assert os.path.isfile(os.path.join(out, translator.config["target"]["tokenizer_model"]))
+    expected = load_expected("marian", name)
+    best = [_parse(line) for line in expected["decodings"]["decoder_yml"]["nbest"]]
+    want = [next(b["text"] for b in best if b["index"] == i)
+            for i in range(len(expected["sources"]))]
+    with pytest.warns(UserWarning, match="unknown"):  # "z": SentencePiece's <unk>
+        assert translator.translate(expected["sources"]) == want  # the model's defaults
+
+
+def test_bad_decoder_options(tmp_path):
+    path = _copy_fixture(tmp_path)
+    with open(path + ".decoder.yml", "a") as f:
+        f.write("beam-size: 0\n")
+    with pytest.raises(rnnsearch.ModelError, match="beam-size"):
+        build(path)
 
 
 def _copy_fixture(tmp_path, name="s2s_base") -> str:

@@ -22,7 +22,8 @@ throwaway virtualenv (see tests/fixtures/README.md):
   /tmp/marian-venv/bin/pip install pymarian==1.12.42 numpy
 then
   /tmp/marian-venv/bin/python tools/make_marian_fixtures.py          # about 2 minutes
-(`--only NAME...` rebuilds some fixtures, `--work DIR` keeps the scratch files.)
+(`--only NAME...` rebuilds some fixtures, `--work DIR` keeps the scratch files,
+`--decode-only` decodes the committed models again without training.)
 """
 from __future__ import annotations
 
@@ -48,13 +49,20 @@ SOURCES = [
     "l k j i h g f e", "c a f z e", "b i d g e h a l c j",
 ]
 
-# the search options each fixture is decoded with (all with --n-best and --mini-batch 1)
+# the search options each fixture is decoded with (all with --n-best and --mini-batch 1);
+# DECODER_YML: marian-decoder -c model.npz.decoder.yml, the options saved with the model
+DECODER_YML = "-c model.npz.decoder.yml"
 DECODINGS = {
     "greedy": "--beam-size 1 --normalize 0 --alignment hard",
     "beam5": "--beam-size 5 --normalize 0.6 --alignment soft",
     "beam5_penalties": "--beam-size 5 --normalize 1 --word-penalty 0.5 "
                        "--max-length-factor 1.2 --alignment 0.2",
+    "decoder_yml": DECODER_YML,
 }
+# search options written into a fixture's model.npz.decoder.yml (the trainer writes its
+# validation defaults, beam-size 12 and normalize 0), as a user sets them there
+DECODER_OPTIONS = {"s2s_deep_ln_tied": {"beam-size": 4, "normalize": 0.8,
+                                        "word-penalty": 0.3, "max-length-factor": 2.0}}
 
 COMMON = ("--dim-emb 16 --dim-rnn 24 --mini-batch 32 --cpu-threads 1 "
           "--learn-rate 0.01 --workspace 256 --disp-freq 1000 --quiet")
@@ -123,21 +131,41 @@ def _legacy_output(model_dir: str) -> None:
 
 
 def _decode(model_dir: str, options: str) -> list[str]:
+    """marian-decoder's n-best lines, from the options given (and, for DECODER_YML, only
+    from the model's model.npz.decoder.yml: -c)."""
     import pymarian
 
-    vocabs = [v for v in ("vocab.src.yml", "vocab.tgt.yml")
-              if os.path.exists(os.path.join(model_dir, v))] or \
-        [v for v in ("vocab.yml", "vocab.spm") if os.path.exists(os.path.join(model_dir, v))] * 2
-    vocab_paths = " ".join(os.path.join(model_dir, v) for v in vocabs)
+    if options == DECODER_YML:
+        model = f"-c {model_dir}/model.npz.decoder.yml"
+    else:
+        vocabs = [v for v in ("vocab.src.yml", "vocab.tgt.yml")
+                  if os.path.exists(os.path.join(model_dir, v))] or \
+            [v for v in ("vocab.yml", "vocab.spm")
+             if os.path.exists(os.path.join(model_dir, v))] * 2
+        vocab_paths = " ".join(os.path.join(model_dir, v) for v in vocabs)
+        model = f"--models {model_dir}/model.npz --vocabs {vocab_paths} {options}"
     translator = pymarian.Translator(
-        f"--models {model_dir}/model.npz --vocabs {vocab_paths} --n-best "
-        f"--mini-batch 1 --maxi-batch 1 --cpu-threads 1 --quiet {options}")
+        f"{model} --n-best --mini-batch 1 --maxi-batch 1 --cpu-threads 1 --quiet")
     return [line for output in translator.translate(SOURCES) for line in output.split("\n")]
 
 
-def _relative_decoder_yml(model_dir: str) -> None:
+def _record(model_dir: str, dest: str, name: str) -> None:
+    import pymarian
+
+    _, options, _, what = MODELS[name]
+    expected = {"pymarian": pymarian.__version__, "what": what, "train_options": options,
+                "decoder_yml": DECODER_OPTIONS.get(name, {}), "sources": SOURCES,
+                "decodings": {key: {"options": opts, "nbest": _decode(model_dir, opts)}
+                              for key, opts in DECODINGS.items()}}
+    with open(os.path.join(dest, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+
+
+def _relative_decoder_yml(model_dir: str, name: str) -> None:
     """The trainer's model.npz.decoder.yml names the model and vocabularies by the paths
-    used in training; point it at the files beside it instead (relative-paths)."""
+    used in training; point it at the files beside it instead (relative-paths), and set
+    the search options DECODER_OPTIONS gives, as a user edits that file."""
     import yaml
 
     path = os.path.join(model_dir, "model.npz.decoder.yml")
@@ -146,6 +174,7 @@ def _relative_decoder_yml(model_dir: str) -> None:
     options["relative-paths"] = True
     options["models"] = [os.path.basename(p) for p in options["models"]]
     options["vocabs"] = [os.path.basename(p) for p in options["vocabs"]]
+    options.update(DECODER_OPTIONS.get(name, {}))
     with open(path, "w") as f:
         yaml.safe_dump(options, f, sort_keys=False)
 
@@ -161,10 +190,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="fixture names to rebuild")
     parser.add_argument("--work", help="keep the scratch files here")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="decode the committed models again (no training)")
     args = parser.parse_args()
-    import pymarian
 
     names = args.only or list(MODELS)
+    if args.decode_only:
+        for name in names:
+            if not name.startswith("refused_"):
+                _record(os.path.join(FIXTURES, name), os.path.join(FIXTURES, name), name)
+        return
     work = args.work or tempfile.mkdtemp(prefix="marian-fixtures-")
     os.makedirs(work, exist_ok=True)
     write_reversal_task(work, "dev", "tgt")
@@ -174,19 +209,12 @@ def main() -> None:
         model_dir = _train(work, name, updates, options, vocab_kind)
         if name == "amun_legacy_output":
             _legacy_output(model_dir)
-        _relative_decoder_yml(model_dir)
+        _relative_decoder_yml(model_dir, name)
         dest = os.path.join(FIXTURES, name)
         shutil.rmtree(dest, ignore_errors=True)
         _keep(model_dir, dest)
-        if name.startswith("refused_"):
-            continue
-        expected = {"pymarian": pymarian.__version__, "what": what, "train_options": options,
-                    "sources": SOURCES,
-                    "decodings": {key: {"options": opts, "nbest": _decode(model_dir, opts)}
-                                  for key, opts in DECODINGS.items()}}
-        with open(os.path.join(dest, "expected.json"), "w") as f:
-            json.dump(expected, f, indent=1)
-            f.write("\n")
+        if not name.startswith("refused_"):
+            _record(model_dir, dest, name)
     if not args.work:
         shutil.rmtree(work)
 

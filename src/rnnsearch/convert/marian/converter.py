@@ -6,14 +6,18 @@ Marian need not be installed: the .npz is read with NumPy, the YAML files with P
 from __future__ import annotations
 
 import argparse
+import math
 
 from ...errors import ModelError
 from ...model_dir import write_model_dir
+from ...tokenizers import tokenizer_section
 from . import files, mapping, names
 from . import options as marian_options
 
 DESCRIPTION = "Marian RNN model (model.npz of --type s2s, nematus or amun)"
 
+# marian-decoder's --max-length: the longest source it reads (its EOS included)
+SOURCE_MAX_LENGTH = 1000
 # byte-fallback control pieces Marian never outputs (DefaultVocab / SentencePiece)
 _CONTROL_PIECES = {f"<0x{i:02X}>" for i in range(32)}
 
@@ -70,14 +74,19 @@ def build(model_path: str, vocab_paths: list[str] | None = None,
     canonical = names.canonical_items(items, options)
     sections, tensors = mapping.architecture(canonical, options, model_path)
     source, target = sides["source"], sides["target"]
-    suppress = [target["unk"]] + sorted(t for t in target["tokens"] if t in _CONTROL_PIECES)
+    # marian-decoder never outputs <unk> (unless --allow-unk) nor byte-fallback control
+    # pieces (unless --allow-special)
+    suppress = [] if _flag(decoder, "allow-unk", decoder_path) else [target["unk"]]
+    if not _flag(decoder, "allow-special", decoder_path):
+        suppress += sorted(t for t in target["tokens"] if t in _CONTROL_PIECES)
     config = {
         # Marian reads no BOS: the first step's embedding is zeros; EOS stands in for the
         # BOS and padding tokens the format names
         "special_tokens": {"pad": source["eos"], "unk": source["unk"], "bos": target["eos"],
                            "eos": target["eos"]},
-        "source": {"add_eos": True},
+        "source": {"add_eos": True, "max_length": SOURCE_MAX_LENGTH},
         "target": {"suppress_tokens": suppress},
+        "decoding": _decoding(decoder, decoder_path),
         **sections,
     }
     tokenizer_files = {}
@@ -91,22 +100,46 @@ def build(model_path: str, vocab_paths: list[str] | None = None,
 
 def _sentencepiece_section(side: str, path: str) -> tuple[dict, dict]:
     """The tokenizer fields and files of a side whose vocabulary is a SentencePiece model."""
-    try:
-        from ...tokenizers import tokenizer_section
-    except ImportError as e:
-        raise ModelError(f"{path}: a SentencePiece vocabulary needs rnnsearch's SentencePiece "
-                         "tokenizer, which this rnnsearch lacks") from e
     return tokenizer_section("sentencepiece", side, path)
+
+
+def _flag(decoder: dict, key: str, where: str | None) -> bool:
+    value = decoder.get(key, False)
+    if not isinstance(value, bool):
+        raise ModelError(f"{where}: {key} = {value!r}; expected true or false")
+    return value
+
+
+def _number(decoder: dict, key: str, default: float, where: str | None, low: float,
+            integer: bool = False) -> float:
+    value = decoder.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < low or (integer and value != int(value)):
+        bound = f" >= {low:g}" if low > -math.inf else ""
+        raise ModelError(f"{where}: {key} = {value!r}; expected "
+                         f"{'an integer' if integer else 'a finite number'}{bound}")
+    return int(value) if integer else float(value)
+
+
+def _decoding(decoder: dict, where: str | None) -> dict:
+    """marian-decoder's search options saved with the model (Marian's defaults where absent:
+    beam 12, --normalize 0, --word-penalty 0, --max-length-factor 3) as the model directory's
+    decoding defaults, with Marian's search."""
+    factor = _number(decoder, "max-length-factor", 3.0, where, 1e-6)
+    return {"beam_size": _number(decoder, "beam-size", 12, where, 1, integer=True),
+            "shrinking_beam": True,
+            "length_normalization": _number(decoder, "normalize", 0.0, where, -math.inf),
+            "word_penalty": _number(decoder, "word-penalty", 0.0, where, -math.inf),
+            "max_length_factor": factor,
+            # the factor is the limit; this only bounds it for the longest source allowed
+            "max_decoding_length": max(1, math.ceil(factor * SOURCE_MAX_LENGTH))}
 
 
 def convert_marian(model_path: str, output: str, vocab_paths: list[str] | None = None,
                    decoder_config: str | None = None, model_config: str | None = None) -> None:
     config, tensors, source, target, tokenizer_files = build(model_path, vocab_paths,
                                                              decoder_config, model_config)
-    if tokenizer_files:
-        write_model_dir(output, config, tensors, source, target, files=tokenizer_files)
-    else:
-        write_model_dir(output, config, tensors, source, target)
+    write_model_dir(output, config, tensors, source, target, files=tokenizer_files)
 
 
 def convert(args: argparse.Namespace) -> None:
