@@ -129,7 +129,7 @@ void rs_decoder_attend(const rs_model *m, const rs_encoded *enc, int t, int rows
         .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
         .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
     };
-    m->attention.ops->step(&m->attention, &step);
+    rs_attention_run(&m->attention, &step);
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */

@@ -4,7 +4,6 @@ fixture sentence and search setting (greedy; beam 5 with --normalize 0.6; beam 5
 --normalize 1, --word-penalty 0.5, --max-length-factor 1.2): the same hypotheses in the same
 order, scores and log-probabilities within 1e-4 (Marian prints 6 significant digits), soft
 alignments within 1e-5, hard and thresholded alignments identical. Then refusals."""
-import importlib
 import io
 import os
 import shlex
@@ -55,8 +54,6 @@ def converted(request, tmp_path_factory):
     name = request.param
     if os.path.exists(os.path.join(FIXTURES, name, "vocab.spm")):
         pytest.importorskip("sentencepiece")
-        if not hasattr(importlib.import_module("rnnsearch.tokenizers"), "tokenizer_section"):
-            pytest.skip("SentencePiece vocabularies need rnnsearch's SentencePiece tokenizer")
     out = str(tmp_path_factory.mktemp(name) / "model")
     assert cli_main(["convert", "--from", "marian",
                      os.path.join(FIXTURES, name, "model.npz"), "-o", out]) == 0

@@ -88,14 +88,14 @@ def cell_tensors(prefix: str, section: dict, first_depth: int = 1) -> dict:
     return specs
 
 
-def conditional_tensors(dec: dict, memory_width: int) -> dict:
+def conditional_tensors(dec: dict, context_width: int) -> dict:
     """Layer 0 of a conditional decoder beyond its first cell (decoder.layers.0): the cell
     after the attention (depth.1, reading the context) and the transitions after it."""
     g, hidden = 3 * dec["hidden_size"], dec["hidden_size"]
     specs = {}
     if dec["base_cell_depth"] > 1:
         prefix = "decoder.layers.0.depth.1"
-        specs = {f"{prefix}.weight_ih": ((g, memory_width), False),
+        specs = {f"{prefix}.weight_ih": ((g, context_width), False),
                  f"{prefix}.weight_hh": ((g, hidden), False),
                  f"{prefix}.bias_ih": ((g,), True), f"{prefix}.bias_hh": ((g,), True)}
         if dec["layer_norm"] != "none":

@@ -7,6 +7,7 @@ from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
 from .replace_unk import load_phrase_table, replace_unknown
@@ -181,6 +182,7 @@ class Translator:
                         target_prefix: list[list[str] | None] | None = None,
                         replace_unk: bool | None = None,
                         phrase_table: str | dict | None = None,
+                        callback=None,
                         shrinking_beam: bool | None = None,
                         length_normalization: float | None = None,
                         word_penalty: float | None = None,
@@ -195,7 +197,9 @@ class Translator:
         their log-probabilities are not part of the score). replace_unk: replace every UNK
         in the output by the source token its attention weighs most, or by that token's
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
-        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk).
+        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
+        with a streaming.GenerationStepResult for every token as it is decoded; a true return
+        ends that sentence there (CTranslate2's callback).
 
         Marian's search (docs/model-format.md, "Decoding"; also decoding defaults):
         shrinking_beam (a finished hypothesis leaves the beam, which narrows),
@@ -227,6 +231,9 @@ class Translator:
         if num_hypotheses > beam_size:
             raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
                              f"({beam_size})")
+        if callback is not None and beam_size != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={beam_size}")
         if not isinstance(min_decoding_length, int) or not \
                 0 <= min_decoding_length <= max_decoding_length:
             raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
@@ -257,7 +264,10 @@ class Translator:
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=decoding["normalize_scores"],
             return_attention=return_attention or replacing, threads=self.intra_threads,
-            suppress=suppress, prefixes=prefixes, shrinking_beam=decoding["shrinking_beam"],
+            suppress=suppress, prefixes=prefixes,
+            on_token=None if callback is None else
+            streaming.token_reporter(callback, self.target_vocab.tokens),
+            shrinking_beam=decoding["shrinking_beam"],
             length_normalization=length_normalization, word_penalty=word_penalty,
             max_length_factor=max_length_factor, eos_attention=include_eos_attention,
             return_log_prob=True)
@@ -280,6 +290,37 @@ class Translator:
                 result.attention = attention
             results.append(result)
         return results
+
+    def encode(self, source: list[list[str]], return_weights: bool = False,
+               truncate: bool = False):
+        """Sentence embeddings: for each pre-tokenized sentence, the encoder's
+        self-attentive pooling (config encoder.pooling; docs/model-format.md, "pooling") as
+        a float32 array [rows, D_m] (flatten it for one vector). With return_weights, also
+        the pooling weights [rows, source length] per sentence: (embeddings, weights).
+        Sentences must be non-empty; the model must have encoder.pooling."""
+        self._check_source(source)
+        if self.config["encoder"]["pooling"] is None:
+            raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
+                             "sentences with")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        embeddings, weights = self._engine.encode(ids, return_weights=True)
+        embeddings = list(embeddings)
+        if not return_weights:
+            return embeddings
+        return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
 
     def score_batch(self, source: list[list[str]], target: list[list[str]]
                     ) -> list[ScoringResult]:
