@@ -7,6 +7,14 @@ from .model_dir import WEIGHTS_FILE, load_model_dir
 from .model_spec import scale_names
 
 
+def _deep(section: dict) -> str:
+    """Deep transition and layer normalisation of a section's GRUs, if any."""
+    parts = [f"cell depth {section['cell_depth']}"] if section["cell_depth"] > 1 else []
+    if section["layer_norm"] != "none":
+        parts.append(f"layer norm {section['layer_norm']}")
+    return "".join(f", {p}" for p in parts)
+
+
 def _tokenizer(side: dict) -> str:
     text = side["tokenizer"]
     if side["tokenizer_model"]:
@@ -36,7 +44,9 @@ def _encoder(enc: dict) -> str:
         direction = f"bidirectional ({enc['merge']})" if enc["bidirectional"] else \
             "unidirectional"
         text = f"{enc['num_layers']} x {enc['cell']} {enc['hidden_size']}, {direction}" \
-            f"{', residual' if enc['residual'] else ''}"
+            f"{', residual' if enc['residual'] else ''}" \
+            f"{', ' + enc['stacking'] + ' stacks' if enc['stacking'] != 'layerwise' else ''}" \
+            f"{_deep(enc)}"
     if enc["embedding_size"]:
         text += f"; embeddings {enc['embedding_size']}"
     if enc["subsample"]:
@@ -68,8 +78,9 @@ def describe(path: str) -> str:
                            + (", gate per dimension" if att["gate_per_dimension"] else
                               ", gate" if att["gate"] else "")),
         f"decoder:    {dec['type']}, {dec['num_layers']} x {dec['cell']} {dec['hidden_size']}"
-        f"; embeddings {dec['embedding_size']}"
-        + (f"; readout {dec['readout']}" if dec["type"] == "bahdanau" else "")
+        f"{_deep(dec)}; embeddings {dec['embedding_size']}"
+        + (f"; {dec['base_cell_depth']} cells in layer 0" if dec["type"] == "conditional" else "")
+        + (f"; readout {dec['readout']}" if dec["type"] in ("bahdanau", "conditional") else "")
         + (f"; input feeding {'on' if dec['input_feeding'] else 'off'}" if dec["type"] == "luong"
            else ""),
         f"vocabulary: source {source_vocab}, target {len(files.target_vocab)}",

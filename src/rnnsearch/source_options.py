@@ -119,9 +119,11 @@ def _normalize_time_options(enc: dict, layers: int) -> None:
         if not layers:
             raise ModelError("config.json: encoder.projection needs encoder layers")
         enc["projection"] = _merge("encoder.projection", enc["projection"], PROJECTION)
-    if enc["residual"] and (enc["subsample"] is not None or enc["projection"] is not None):
-        raise ModelError("config.json: encoder.residual cannot be combined with "
-                         "encoder.subsample or encoder.projection")
+    for key in ("residual", "stacking"):
+        if enc.get(key) not in (False, "layerwise", None) and \
+                (enc["subsample"] is not None or enc["projection"] is not None):
+            raise ModelError(f"config.json: encoder.{key} = {enc[key]!r} cannot be combined "
+                             "with encoder.subsample or encoder.projection")
 
 
 # ---- widths ------------------------------------------------------------------------------
@@ -157,7 +159,10 @@ def layer_input_widths(config: dict) -> list[int]:
         return []
     widths = [_reduced(enc, input_width(config), factors(enc)[0])]
     for layer in range(1, enc["num_layers"]):
-        widths.append(layer_output_width(config, layer - 1))
+        if enc.get("stacking", "layerwise") != "layerwise":
+            widths.append(enc["hidden_size"])   # each direction reads its own stack
+        else:
+            widths.append(layer_output_width(config, layer - 1))
     return widths
 
 
