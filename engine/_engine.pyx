@@ -146,6 +146,7 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
 
 cdef class Engine:
     cdef rs_model model
+    cdef rs_copy_generator copy_generator
     cdef list _keep    # arrays the model points into
     cdef list _owned   # addresses of packed weight buffers to free
     cdef set _mapped   # addresses of weights that point into the memory-mapped file
@@ -153,6 +154,7 @@ cdef class Engine:
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
+        memset(&self.copy_generator, 0, sizeof(rs_copy_generator))
         self._keep = []
         self._owned = []
         self._mapped = set()
@@ -212,12 +214,17 @@ cdef class Engine:
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
+        if m.copy != NULL:
+            self._pack(&self.copy_generator.attention.key)
+            self._pack(&self.copy_generator.attention.query)
+            self._pack(&self.copy_generator.gate)
         return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
-                 str compute_type="float32"):
+                 str compute_type="float32", int pad_id=-1):
         """config: normalized config.json; tensors: validated float32 arrays;
-        compute_type "int8" quantizes every matrix (per output row) at load."""
+        compute_type "int8" quantizes every matrix (per output row) at load; pad_id: the
+        target padding token (models with a copy generator)."""
         if compute_type not in ("float32", "int8"):
             raise ValueError(f"unknown compute_type {compute_type!r}")
         self._int8 = compute_type == "int8"
@@ -267,25 +274,45 @@ cdef class Engine:
         m.readout_embedding = "embedding" in inputs
         m.readout_layer = self._linear(tensors, "decoder.readout")
         m.output = self._linear(tensors, "decoder.output")
+        if config.get("copy") is not None:
+            self._copy(config["copy"], tensors, m.output.input, pad_id)
         m.bos_id = bos_id
         m.eos_id = eos_id
         self._pack_all()
 
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
-        cdef rs_attention *a = &self.model.attention
+        return self._fill_attention(&self.model.attention, att, tensors, "attention",
+                                    query_width)
+
+    cdef int _fill_attention(self, rs_attention *a, dict att, dict tensors, str prefix,
+                             int query_width) except -1:
         a.ops = rs_attention_named(att["type"].encode())
         if a.ops == NULL:
             raise ValueError(f"attention type {att['type']!r} is not in this engine")
         a.score = _SCORES[att["score"]]
-        a.dot_scale = float(tensors["attention.scale"][0]) if "attention.scale" in tensors else 1.0
-        a.key = self._linear(tensors, "attention.key")
-        a.query = self._linear(tensors, "attention.query")
-        if "attention.v" in tensors:
-            a.v = self._ptr(tensors["attention.v"])
+        a.dot_scale = float(tensors[prefix + ".scale"][0]) if prefix + ".scale" in tensors else 1.0
+        a.key = self._linear(tensors, prefix + ".key")
+        a.query = self._linear(tensors, prefix + ".query")
+        if prefix + ".v" in tensors:
+            a.v = self._ptr(tensors[prefix + ".v"])
         a.query_width = query_width
         a.memory_width = self.model.enc_width
         a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
         a.context_width = a.memory_width
+        return 0
+
+    cdef int _copy(self, dict copy, dict tensors, int hidden_width, int pad_id) except -1:
+        """OpenNMT-py's copy generator: its switch, and its own copy attention unless it
+        reuses the decoder's (queried with the vector the output layer reads)."""
+        cdef rs_copy_generator *g = &self.copy_generator
+        if not 0 <= pad_id < self.model.tgt_vocab:
+            raise ValueError("a copy generator needs the target padding token")
+        g.pad_id = pad_id
+        g.gate = self._linear(tensors, "copy.gate")
+        if not copy["reuse_attention"]:
+            self._fill_attention(&g.attention, {"type": "global", "score": copy["score"]},
+                                 tensors, "copy.attention", hidden_width)
+        self.model.copy = g
         return 0
 
     cdef const float *_ptr(self, array) except? NULL:
@@ -451,5 +478,136 @@ cdef class Engine:
                 output.append(hyps)
         finally:
             rs_free_results(results, batch)
+            free(results)
+        return output
+
+    def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
+                          copy=None):
+        """One OpenNMT-py batch with OpenNMT-py's own search (rs_search_opennmt.h).
+        sources: source id lists in the batch's order (none empty); options: the fields of
+        rs_onmt_options; ignore: target ids -ignore_when_blocking spares; seeds: one per
+        sentence (sampling); copy: (source maps, collapse lists, word counts) of the
+        sentences' dynamic vocabularies for a model with a copy generator. Returns, per
+        sentence, (attention width, [(ids, score, attention or None, attention cut)])."""
+        cdef int batch = len(sources)
+        if batch == 0:
+            return []
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if lengths_np.min() < 1:
+            raise ValueError("an OpenNMT-py batch cannot hold an empty source")
+        cdef int stride = int(lengths_np.max())
+        ids_np = np.zeros((batch, stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab:
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef rs_onmt_options opt
+        memset(&opt, 0, sizeof(rs_onmt_options))
+        opt.version = options["version"]
+        opt.beam_size = options["beam_size"]
+        opt.n_best = options["n_best"]
+        opt.min_length = options["min_length"]
+        max_np = np.array(options["max_lengths"], dtype=np.intc).reshape(-1)
+        if max_np.size != batch:
+            raise ValueError("one max_length per sentence")
+        cdef int[::1] max_view = max_np
+        opt.max_lengths = &max_view[0]
+        opt.length_penalty = options["length_penalty"]
+        opt.alpha = options["alpha"]
+        opt.coverage_penalty = options["coverage_penalty"]
+        opt.beta = options["beta"]
+        opt.stepwise_penalty = options["stepwise_penalty"]
+        opt.block_ngram_repeat = options["block_ngram_repeat"]
+        opt.ratio = options["ratio"]
+        opt.ban_unk = options["ban_unk"]
+        opt.unk_id = options["unk_id"]
+        opt.sampling = options["sampling"]
+        opt.top_k = options["top_k"]
+        opt.top_p = options["top_p"]
+        opt.temperature = options["temperature"]
+        opt.per_sentence = options["per_sentence"]
+        opt.return_attention = options["return_attention"]
+        if not 0 <= opt.unk_id < self.model.tgt_vocab:
+            raise ValueError("the unknown-word id must be a target id")
+        ignore_np = np.array(sorted(set(ignore)), dtype=np.intc).reshape(-1)
+        cdef int[::1] ignore_view = ignore_np if ignore_np.size else np.zeros(1, np.intc)
+        opt.ignore_ids = &ignore_view[0]
+        opt.num_ignore = ignore_np.size
+        seeds_np = np.zeros(batch, dtype=np.uint64)
+        if seeds is not None:
+            seeds_np[:] = np.array(seeds, dtype=np.uint64)
+        cdef uint64_t[::1] seeds_view = seeds_np
+        opt.seeds = &seeds_view[0]
+        cdef rs_copy_inputs copy_in
+        cdef rs_copy_inputs *copy_ptr = NULL
+        cdef int[:, ::1] map_view
+        cdef int[:, ::1] collapse_view
+        cdef int[::1] words_view
+        if self.model.copy != NULL:
+            if copy is None:
+                raise ValueError("this model copies source words: pass the sentences' "
+                                 "dynamic vocabularies")
+            maps, collapses, words = copy
+            width = max(1, max(len(c) for c in collapses))
+            map_np = np.full((batch, stride), -1, dtype=np.intc)
+            collapse_np = np.full((batch, width), -1, dtype=np.intc)
+            for b in range(batch):
+                if len(maps[b]) != len(sources[b]) or len(collapses[b]) != words[b]:
+                    raise ValueError("dynamic vocabulary sizes disagree with the sources")
+                map_np[b, :len(maps[b])] = maps[b]
+                collapse_np[b, :len(collapses[b])] = collapses[b]
+            words_np = np.array(words, dtype=np.intc)
+            if map_np.max() >= width or collapse_np.max() >= self.model.tgt_vocab or \
+                    np.any(map_np >= words_np[:, None]):
+                raise ValueError("dynamic vocabulary ids out of range")
+            map_view = map_np
+            collapse_view = collapse_np
+            words_view = words_np
+            copy_in.src_map = &map_view[0, 0]
+            copy_in.stride = stride
+            copy_in.collapse = &collapse_view[0, 0]
+            copy_in.words = &words_view[0]
+            copy_in.max_words = width
+            copy_ptr = &copy_in
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np
+        cdef rs_onmt_result *results = <rs_onmt_result *> malloc(sizeof(rs_onmt_result) * batch)
+        if results == NULL:
+            raise MemoryError()
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_translate_opennmt(&self.model, &opt, batch, &ids[0, 0], stride,
+                                          &lengths[0], copy_ptr, results, err, sizeof(err))
+        if status:
+            free(results)
+            message = err.decode("utf-8", "replace")
+            if "must be" in message or "needs" in message:
+                raise ValueError(message)
+            if "out of memory" in message:
+                raise MemoryError(message)
+            from rnnsearch.errors import EngineError
+            raise EngineError(message)
+        cdef int i, h, n, w
+        cdef rs_onmt_hypothesis *hyp
+        output = []
+        try:
+            for i in range(batch):
+                w = results[i].width
+                hyps = []
+                for h in range(results[i].count):
+                    hyp = &results[i].hyps[h]
+                    n = hyp.length
+                    attention = None
+                    if hyp.attention != NULL:
+                        attention = np.empty((n, w), dtype=np.float32)
+                        if n * w:
+                            attention[...] = np.asarray(<float[:n * w]> hyp.attention).reshape(n, w)
+                    hyps.append(([hyp.tokens[k] for k in range(n)], hyp.score, attention,
+                                 hyp.attention_cut))
+                output.append((w, hyps))
+        finally:
+            rs_onmt_free_results(results, batch)
             free(results)
         return output

@@ -20,6 +20,7 @@ typedef struct {
     int capacity, max_source;
     float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *context, *att_work;
     float *concat, *hidden;
+    const float *output_input; /* after a step: the rows the output layer read */
 } rs_decoder_work;
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,

@@ -33,6 +33,10 @@ cdef extern from "rs_model.h" nogil:
         rs_linear query
         const float *v
         int query_width, memory_width, key_width, context_width
+    ctypedef struct rs_copy_generator:  # rs_copy.h
+        rs_attention attention
+        rs_linear gate
+        int pad_id
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -54,6 +58,7 @@ cdef extern from "rs_model.h" nogil:
         rs_linear readout_layer
         rs_linear output
         int attentional_width
+        const rs_copy_generator *copy
         int bos_id, eos_id
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
@@ -111,3 +116,44 @@ cdef extern from "sys/mman.h" nogil:
 cdef extern from "unistd.h" nogil:
     long sysconf(int name)
     int _SC_PAGESIZE
+
+cdef extern from "rs_copy.h" nogil:
+    ctypedef struct rs_copy_inputs:
+        const int *src_map
+        int stride
+        const int *collapse
+        const int *words
+        int max_words
+
+from libc.stdint cimport uint64_t
+
+cdef extern from "rs_search_opennmt.h" nogil:
+    ctypedef struct rs_onmt_options:
+        int version, beam_size, n_best, min_length
+        const int *max_lengths
+        int length_penalty
+        double alpha
+        int coverage_penalty
+        double beta
+        int stepwise_penalty, block_ngram_repeat
+        const int *ignore_ids
+        int num_ignore
+        double ratio
+        int ban_unk, unk_id, sampling, top_k
+        double top_p, temperature
+        const uint64_t *seeds
+        int per_sentence, return_attention
+    ctypedef struct rs_onmt_hypothesis:
+        int length
+        int *tokens
+        float score
+        float *attention
+        int attention_cut
+    ctypedef struct rs_onmt_result:
+        int count, width
+        rs_onmt_hypothesis *hyps
+    int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
+                             const int *ids, int stride, const int *lengths,
+                             const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
+                             size_t err_size)
+    void rs_onmt_free_results(rs_onmt_result *results, int batch)

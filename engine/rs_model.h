@@ -97,6 +97,9 @@ typedef struct {
     rs_linear readout_layer;
     rs_linear output;
     int attentional_width;
+    /* OpenNMT-py's copy generator (rs_copy.h), which mixes copying into the output layer;
+       NULL: a plain softmax output. Only OpenNMT-py's search (rs_search_opennmt.c) runs it. */
+    const struct rs_copy_generator *copy;
 
     int bos_id, eos_id;
 } rs_model;

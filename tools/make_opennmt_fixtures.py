@@ -33,7 +33,9 @@ import shutil
 import sys
 import tempfile
 
-from fixture_common import run_command as _run, write_reversal_task
+from fixture_common import run_command as _run
+from opennmt_decoding import runs_for
+from opennmt_training import stub_modules, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opennmt")
@@ -45,10 +47,19 @@ SOURCES = [
     "a", "b c", "d e f", "g h i j", "k l a b c", "d d e e f f", "a b c d e f g",
     "l k j i h g f e", "c a f z e", "b i d g e h a l c",
 ]
+# the copy task's sentences: numbers in both vocabularies, in the source vocabulary only, in
+# neither (copied from the source text), an unknown letter, a repeated number
+COPY_SOURCES = [
+    "a 12", "b 47 c", "d e 30 f", "g h 11 i j", "k 41 l a b", "d 45 d e 45 e",
+    "a b c 33 d e f", "l k 19 j i h g f", "c a f z e", "b 12 d g 44 e h a l",
+]
 
-COMMON = {"word_vec_size": 16, "batch_size": 64, "batch_type": "sents", "optim": "adam",
-          "learning_rate": 0.01, "dropout": 0.0, "report_every": 100, "seed": 1,
-          "encoder_type": "rnn", "decoder_type": "rnn", "train_steps": 400}
+# the models every decoding option runs on (the others: the defaults and greedy)
+FULL = {"brnn_lstm_general_feed_2layers", "rnn_gru_mlp_bridge", "rnn_lstm_noattention",
+        "brnn_lstm_general_coverage", "v2_rnn_lstm_general_bridge",
+        "v2_brnn_lstm_general_copy_mlp", "v2_rnn_gru_mlp_copy_reuse_coverage_bridge",
+        "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge", "v1_rnn_lstm_general_2layers",
+        "v0_brnn_lstm_dot_copy_general"}
 
 # name -> (OpenNMT-py major version, options, what it exercises)
 MODELS = {
@@ -93,97 +104,124 @@ MODELS = {
         "brnn LSTM, 3 layers, mlp attention with input feeding, bridge mixing the layers' "
         "final states (bridge.from all_layers)"),
 }
-# trained briefly, converted never: the converter must refuse them (tests check the message)
-REFUSED = {
-    "refused_rnn_coverage_attn": (3, {
-        "rnn_type": "LSTM", "layers": 1, "hidden_size": 16, "global_attention": "general",
-        "input_feed": 1, "coverage_attn": True, "train_steps": 1},
-        "coverage attention: the memory bank changes every step"),
-}
-
-
+# copy attention, coverage attention and the older OpenNMT-py versions (name -> (version,
+# options, what)); "_task": copy trains on the copy task of tools/opennmt_training.py
+MODELS.update({
+    "brnn_lstm_general_coverage": (3, {
+        "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 32,
+        "global_attention": "general", "input_feed": 1, "coverage_attn": True,
+        "lambda_coverage": 0.5},
+        "brnn LSTM, general attention with coverage_attn (linear_cover trained, unused when "
+        "translating)"),
+    "v2_brnn_lstm_general_copy_mlp": (2, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "general", "input_feed": 1, "copy_attn": True,
+        "copy_attn_type": "mlp", "train_steps": 600},
+        "OpenNMT-py 2.x copy attention (pointer-generator): its own mlp copy attention beside "
+        "the general one"),
+    "v2_rnn_gru_mlp_copy_reuse_coverage_bridge": (2, {
+        "_task": "copy", "rnn_type": "GRU", "layers": 1, "rnn_size": 32,
+        "global_attention": "mlp", "input_feed": 1, "copy_attn": True,
+        "reuse_copy_attn": True, "coverage_attn": True, "lambda_coverage": 1.0,
+        "bridge": True, "train_steps": 600},
+        "OpenNMT-py 2.x GRU, copy attention reusing the mlp attention, coverage_attn, bridge"),
+    "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge": (1, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "mlp", "copy_attn": True, "reuse_copy_attn": True,
+        "copy_loss_by_seqlength": True, "coverage_attn": True, "lambda_coverage": 1.0,
+        "bridge": True, "train_steps": 600},
+        "OpenNMT-py 1.2.0, the summarization recipe's model: brnn LSTM, mlp attention reused "
+        "for copying, coverage_attn, bridge"),
+    "v1_rnn_lstm_general_2layers": (1, {
+        "rnn_type": "LSTM", "layers": 2, "rnn_size": 32, "global_attention": "general",
+        "input_feed": 1},
+        "OpenNMT-py 1.2.0 checkpoint (torchtext fields), 2-layer LSTM, general attention"),
+    "v0_brnn_lstm_dot_copy_general": (0, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "dot", "copy_attn": True,
+        "copy_attn_type": "general", "train_steps": 600},
+        "OpenNMT-py 0.9.2 (from its source tree), brnn LSTM, dot attention, copy attention "
+        "with its own general attention"),
+})
 def _env(work):
-    stubs = os.path.join(work, "stubs")
-    os.makedirs(stubs, exist_ok=True)
-    for name in ("spacy", "fasttext"):
-        with open(os.path.join(stubs, name + ".py"), "w") as f:
-            f.write("# empty stand-in: OpenNMT-py imports it for transforms not used here\n")
-    env = dict(os.environ, PYTHONPATH=stubs, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
-               OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=stub_modules(work), TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+               OMP_NUM_THREADS="1")
     env.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
     return env
 
 
-def _write_data(work):
-    write_reversal_task(work, "valid", "tgt")
-    with open(os.path.join(work, "test.src"), "w") as f:
-        f.write("\n".join(SOURCES) + "\n")
+def _test_sources(work, task):
+    path = os.path.join(work, f"test-{task}.src")
+    with open(path, "w") as f:
+        f.write("\n".join(COPY_SOURCES if task == "copy" else SOURCES) + "\n")
+    return path
 
 
-def _data_options(work):
-    return {"src_vocab": os.path.join(work, "vocab.src"),
-            "tgt_vocab": os.path.join(work, "vocab.tgt"),
-            "data": {"corpus_1": {"path_src": os.path.join(work, "train.src"),
-                                  "path_tgt": os.path.join(work, "train.tgt")},
-                     "valid": {"path_src": os.path.join(work, "valid.src"),
-                               "path_tgt": os.path.join(work, "valid.tgt")}}}
-
-
-def build_model(name, version, options, venv, work, env):
-    """Train with OpenNMT-py's own commands; returns the released checkpoint's path."""
-    run_dir = os.path.join(work, name)
-    os.makedirs(run_dir, exist_ok=True)
-    config = dict(COMMON, **_data_options(work), **options)
-    steps = config["train_steps"]
-    config.update(save_model=os.path.join(run_dir, "model"), save_checkpoint_steps=steps,
-                  valid_steps=10 * steps)
-    config_path = os.path.join(run_dir, "train.yaml")
-    with open(config_path, "w") as f:
-        json.dump(config, f, indent=1)  # JSON is YAML
-    if not os.path.exists(os.path.join(work, "vocab.src")):
-        vocab_config = os.path.join(run_dir, "vocab.yaml")
-        with open(vocab_config, "w") as f:
-            json.dump(dict(_data_options(work), save_data=os.path.join(run_dir, "data"),
-                           overwrite=True), f)
-        _run([os.path.join(venv, "bin", "onmt_build_vocab"), "-config", vocab_config,
-              "-n_sample", "-1"], env)
-    _run([os.path.join(venv, "bin", "onmt_train"), "-config", config_path], env)
-    trained = os.path.join(run_dir, f"model_step_{steps}.pt")
-    released = os.path.join(run_dir, "model.pt")
-    _run([os.path.join(venv, "bin", "onmt_release_model"), "-m", trained, "-o", released], env)
-    return released
+def _translate(name, version, task, options, what, venvs, work, env, source0, target):
+    """expected.json: OpenNMT-py's own translations of the fixture (0.9.2's checkpoint also
+    by 1.2.0, since 0.9.2's beam search no longer runs)."""
+    attention = options.get("global_attention", "general") != "none"
+    runs = runs_for(max(version, 1), attention, name in FULL)
+    data = {"trained_by": None, "model": what}
+    merged = []
+    for decoder in ([0, 1] if version == 0 else [version]):
+        spec_path = os.path.join(work, name, f"decode-v{decoder}.json")
+        part_path = os.path.join(work, name, f"decoded-v{decoder}.json")
+        with open(spec_path, "w") as f:
+            json.dump({"version": decoder, "model": os.path.join(target, "model.pt"),
+                       "sources": _test_sources(work, task), "output": part_path,
+                       "legacy": decoder == version and version >= 2 and not
+                       options.get("copy_attn"), "runs": runs}, f)
+        decode_env = env if decoder else dict(env, PYTHONPATH=os.pathsep.join(
+            [source0, env["PYTHONPATH"]]))
+        _run([os.path.join(venvs[decoder], "bin", "python"), os.path.abspath(__file__),
+              "--worker", spec_path], decode_env, cwd=source0 if decoder == 0 else work)
+        with open(part_path) as f:
+            part = json.load(f)
+        merged += part.pop("runs")
+        if decoder == version:
+            data.update(part, trained_by=part["framework"])
+        data.pop("framework", None)
+    data["runs"] = merged
+    _write_expected(os.path.join(target, "expected.json"), data)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--onmt3", required=True, help="virtualenv with OpenNMT-py 3.x")
     parser.add_argument("--onmt2", required=True, help="virtualenv with OpenNMT-py 2.x")
+    parser.add_argument("--onmt1", required=True, help="virtualenv with OpenNMT-py 1.x")
+    parser.add_argument("--onmt0", required=True,
+                        help="virtualenv for OpenNMT-py 0.9.2 (torchtext 0.4.0)")
+    parser.add_argument("--onmt0-source", required=True,
+                        help="OpenNMT-py 0.9.2's source tree (git archive of its tag)")
     parser.add_argument("--work", default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--only", nargs="*", help="fixture names to rebuild")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="keep the committed checkpoints, only translate them again")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train and release the checkpoints, translate nothing")
     args = parser.parse_args()
-    work = args.work or tempfile.mkdtemp(prefix="onmt-fixtures-")
+    work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="onmt-fixtures-"))
     os.makedirs(work, exist_ok=True)
     env = _env(work)
-    _write_data(work)
-    venvs = {3: args.onmt3, 2: args.onmt2}
-    for name, (version, options, what) in {**MODELS, **REFUSED}.items():
+    venvs = {3: args.onmt3, 2: args.onmt2, 1: args.onmt1, 0: args.onmt0}
+    source0 = os.path.abspath(args.onmt0_source)
+    for name, (version, options, what) in MODELS.items():
         if args.only and name not in args.only:
             continue
         print(f"{name}: {what}", file=sys.stderr)
-        work_v = os.path.join(work, f"v{version}")
-        os.makedirs(work_v, exist_ok=True)
-        for f in ("train.src", "train.tgt", "valid.src", "valid.tgt", "test.src"):
-            shutil.copy(os.path.join(work, f), work_v)
-        checkpoint = build_model(name, version, options, venvs[version], work_v, env)
+        options = dict(options)
+        task = options.pop("_task", "reverse")
         target = os.path.join(FIXTURES, name)
         os.makedirs(target, exist_ok=True)
-        shutil.copy(checkpoint, os.path.join(target, "model.pt"))
-        if name in REFUSED:
+        if not args.decode_only:
+            checkpoint = train(name, version, task, options, venvs[version], work, env,
+                               source0)
+            shutil.copy(checkpoint, os.path.join(target, "model.pt"))
+        if args.train_only:
             continue
-        _run([os.path.join(venvs[version], "bin", "python"), os.path.abspath(__file__),
-              "--worker", str(version), os.path.join(target, "model.pt"),
-              os.path.join(work_v, "test.src"), os.path.join(target, "expected.json"), what],
-             env, cwd=work_v)
+        _translate(name, version, task, options, what, venvs, work, env, source0, target)
         print(f"  wrote {target}", file=sys.stderr)
 
 
@@ -307,34 +345,61 @@ def _oracle(version, model_path, sources):
     return results
 
 
-def worker(version, model_path, src_path, output, what):
+def worker(spec_path):
+    """Translate one fixture model with this virtualenv's OpenNMT-py as the spec says."""
     import onmt
+    from opennmt_decoding import run_all
+    with open(spec_path) as f:
+        spec = json.load(f)
+    version, model_path, src_path = spec["version"], spec["model"], spec["sources"]
     with open(src_path) as f:
         sources = [line.split() for line in f]
-    out = os.path.join(os.path.dirname(src_path), "pred.txt")
-    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
-    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
-    oracle = _oracle(version, model_path, sources)
-    agree = [b[0]["tokens"] == o[0]["tokens"] for b, o in zip(beam, oracle)]
-    data = {
-        "framework": f"OpenNMT-py {getattr(onmt, '__version__', version)}",
-        "model": what,
-        "sources": sources,
-        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
-                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
-                     "n_best": BEAM},
-        "greedy": [g[0] for g in greedy],
-        "beam": beam,
-        "oracle_beam": oracle,
-        "beam_top_agrees_with_oracle": agree,
-    }
-    with open(output, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-        f.write("\n")
+    work = os.path.dirname(spec_path)
+    framework = f"OpenNMT-py {getattr(onmt, '__version__', None) or '0.9.2'}"
+    data = {"framework": framework, "sources": sources}
+    if spec["legacy"]:  # the comparisons with the engine's default search
+        out = os.path.join(work, "pred.txt")
+        greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
+        beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+        oracle = _oracle(version, model_path, sources)
+        data.update({
+            "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
+                         "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
+                         "n_best": BEAM},
+            "greedy": [g[0] for g in greedy],
+            "beam": beam,
+            "oracle_beam": oracle,
+            "beam_top_agrees_with_oracle": [b[0]["tokens"] == o[0]["tokens"]
+                                            for b, o in zip(beam, oracle)],
+        })
+    data["runs"] = [dict(run, decoded_by=framework)
+                    for run in run_all(version, model_path, src_path, spec["runs"], work)]
+    with open(spec["output"], "w", encoding="utf-8") as f:
+        json.dump(data, f)
+
+
+def _write_expected(path: str, data: dict) -> None:
+    """expected.json with one line per sentence's results (small, readable diffs)."""
+    parts = []
+    for key, value in data.items():
+        if key != "runs":
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+            continue
+        items = []
+        for run in value:
+            head = json.dumps({k: v for k, v in run.items() if k != "results"},
+                              ensure_ascii=False)
+            if "results" in run:
+                body = ",\n    ".join(json.dumps(r, ensure_ascii=False) for r in run["results"])
+                head = head[:-1] + ', "results": [\n    ' + body + "]}"
+            items.append("  " + head)
+        parts.append(' "runs": [\n' + ",\n".join(items) + "]")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("{\n" + ",\n".join(parts) + "\n}\n")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+        worker(sys.argv[2])
     else:
         main()

@@ -59,7 +59,8 @@ class Translator:
                                           "config.json: target.suppress_tokens", ModelError)
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
-                              self.target_vocab.ids[specials["eos"]], compute_type)
+                              self.target_vocab.ids[specials["eos"]], compute_type,
+                              self.target_vocab.ids.get(specials["pad"], -1))
 
     @property
     def config(self) -> dict:
@@ -107,10 +108,32 @@ class Translator:
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
                         truncate: bool = False,
-                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+                        suppress_tokens: list[str] = (), search: str = "default",
+                        **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens."""
+        produce, besides the model's own target.suppress_tokens.
+
+        search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
+        names (n_best, length_penalty="wu", alpha, block_ngram_repeat, ...; see
+        rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
+        if search == "opennmt":
+            from .opennmt_search import from_translate_batch
+            return from_translate_batch(self, source, dict(
+                beam_size=beam_size, num_hypotheses=num_hypotheses,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                normalize_scores=normalize_scores, min_decoding_length=min_decoding_length,
+                max_decoding_length=max_decoding_length, return_scores=return_scores,
+                return_attention=return_attention, truncate=truncate,
+                suppress_tokens=suppress_tokens), opennmt_options)
+        if search != "default":
+            raise ValueError(f"search must be 'default' or 'opennmt', got {search!r}")
+        if opennmt_options:
+            raise TypeError(f"unexpected option(s) {sorted(opennmt_options)} (OpenNMT-py's "
+                            "options need search='opennmt')")
+        if self.config["copy"] is not None:
+            raise ValueError("this model copies source words (OpenNMT-py copy attention), "
+                             "which only search='opennmt' decodes")
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):

@@ -1,0 +1,420 @@
+/* OpenNMT-py's beam search (onmt/translate/beam_search.py with decode_strategy.py and
+ * penalties.py), rule for rule, and the entry point of its searches.
+ *
+ * Every unfinished sentence keeps beam_size rows. Each step, every row's log-probabilities
+ * (EOS banned before min_length, UNK under -ban_unk_token) are added to the row's score;
+ * divided by the length penalty of the length the hypothesis would have (counting the start
+ * token, so n + 1 for n tokens); tokens completing a repeated n-gram are blocked; the best
+ * beam_size of the sentence's rows x words are kept, their scores multiplied back by the
+ * penalty. The coverage penalty of the attention summed so far is subtracted from the
+ * kept candidates (or, -stepwise_penalty, from the row scores before the next step). Kept
+ * candidates that end in EOS (all of them at max_length) become hypotheses; their rows stay
+ * in the beam with a score of -65504 (3.x) or -1e10 (1.x, 2.x). A sentence is done when its
+ * best candidate of the step ended (2.x, 1.x: ever ended) and it has n_best hypotheses
+ * (2.x: beam_size) -- or, with -ratio r, when the best candidate's score / (r x source
+ * length) is no better than the best finished score / length. Its n_best best (stable)
+ * come out.
+ *
+ * Quirks kept because they change outputs: 2.x evaluates the end of every sentence of the
+ * batch whenever one sentence of it finished a hypothesis, 3.x only of that sentence; the
+ * source length of -ratio and of the attention kept for -replace_unk is read at the
+ * sentence's position in the batch from a per-row array (2.x: the batch as it started). */
+#include "rs_search_opennmt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_onmt_batch.h"
+
+typedef struct {
+    int done;
+    int capacity;   /* history steps allocated */
+    int *tok, *par; /* [step, K]: the token chosen by slot k at step t, and its parent slot */
+    float *att;     /* [step, K, S] the attention slot k's parent computed at step t */
+    int top_finished;   /* 1.x, 2.x: its best candidate has ended at some step */
+    float best2;        /* -ratio: best finished score / length (2.x: a float tensor) */
+    double best3;       /* (3.x: a Python float) */
+    onmt_hyps hyps;
+} beam_sentence;
+
+typedef struct {
+    float total;
+    int flat; /* slot * W + word */
+} candidate;
+
+/* -block_ngram_repeat: the n-grams a row position has seen (OpenNMT-py's forbidden_tokens,
+ * one dictionary per row). They follow the chosen parents every step but are not moved
+ * when finished sentences leave the batch, so from then on a row position reads the
+ * n-grams of whichever hypothesis held it before -- as OpenNMT-py does. */
+typedef struct {
+    int count, capacity;
+    int *grams; /* [count, n] */
+} gram_list;
+
+static int grams_inherit(gram_list *to, const gram_list *from, const int *window, int n,
+                         const rs_onmt_options *o) {
+    int add = 1;
+    for (int k = 0; k < n && add; k++)
+        for (int i = 0; i < o->num_ignore; i++)
+            if (o->ignore_ids[i] == window[k]) add = 0;
+    const int need = from->count + add;
+    if (need > to->capacity) {
+        const int capacity = need > 2 * to->capacity ? need : 2 * to->capacity;
+        int *grams = realloc(to->grams, sizeof(int) * (size_t)capacity * n);
+        if (!grams) return 1;
+        to->grams = grams;
+        to->capacity = capacity;
+    }
+    memcpy(to->grams, from->grams, sizeof(int) * (size_t)from->count * n);
+    to->count = from->count;
+    if (add) memcpy(to->grams + (size_t)to->count++ * n, window, sizeof(int) * n);
+    return 0;
+}
+
+/* Block every token that follows the row's last n - 1 tokens in one of its n-grams (for
+ * n = 1 OpenNMT-py's key, seq[-0:], is the whole sequence and matches nothing). */
+static void grams_block(const gram_list *g, int n, const int *seq, int length, float *row) {
+    if (n <= 1) return;
+    const int *key = seq + length - (n - 1);
+    for (int i = 0; i < g->count; i++) {
+        const int *gram = g->grams + (size_t)i * n;
+        if (memcmp(gram, key, sizeof(int) * (n - 1)) == 0) row[gram[n - 1]] = ONMT_BLOCKED;
+    }
+}
+
+static int grow(beam_sentence *s, int K, int S, int keep_attention) {
+    const int capacity = s->capacity ? 2 * s->capacity : 32;
+    int *tok = realloc(s->tok, sizeof(int) * (size_t)capacity * K);
+    if (tok) s->tok = tok;
+    int *par = realloc(s->par, sizeof(int) * (size_t)capacity * K);
+    if (par) s->par = par;
+    if (!tok || !par) return 1;
+    if (keep_attention) {
+        float *att = realloc(s->att, sizeof(float) * (size_t)capacity * K * S);
+        if (!att) return 1;
+        s->att = att;
+    }
+    s->capacity = capacity;
+    return 0;
+}
+
+/* The tokens of slot k after step t, start token first: out[0..t+1]. */
+static void path(const beam_sentence *s, int K, int t, int k, int bos, int *out) {
+    out[0] = bos;
+    for (int u = t; u >= 0; u--) {
+        out[u + 1] = s->tok[(size_t)u * K + k];
+        k = s->par[(size_t)u * K + k];
+    }
+}
+
+/* Keep the best `limit` candidates, best first; among equal totals the smaller index. */
+static void offer(candidate *top, int *count, int limit, float total, int flat) {
+    if (*count == limit && !(total > top[limit - 1].total)) return;
+    int i = *count < limit ? (*count)++ : limit - 1;
+    while (i > 0 && total > top[i - 1].total) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i].total = total;
+    top[i].flat = flat;
+}
+
+/* A finished slot's hypothesis: its tokens (without the start token) and attention rows. */
+static int add_hypothesis(const onmt_batch *x, beam_sentence *s, int K, int t, int k,
+                          float score, int cut, int width, int *seq) {
+    const int n = t + 1, S = x->S;
+    path(s, K, t, k, x->m->bos_id, seq);
+    int *tokens = malloc(sizeof(int) * n);
+    float *attention = NULL;
+    if (!tokens) return 1;
+    memcpy(tokens, seq + 1, sizeof(int) * n);
+    if (x->o->return_attention && s->att) {
+        attention = malloc(sizeof(float) * (size_t)n * width);
+        if (!attention) {
+            free(tokens);
+            return 1;
+        }
+        for (int u = t; u >= 0; u--) {
+            memcpy(attention + (size_t)u * width, s->att + ((size_t)u * K + k) * S,
+                   sizeof(float) * width);
+            k = s->par[(size_t)u * K + k];
+        }
+    }
+    return onmt_hyps_add(&s->hyps, score, n, tokens, attention, cut);
+}
+
+int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t err_size) {
+    const rs_onmt_options *o = x->o;
+    const int B = x->batch, K = o->beam_size, W = x->W, S = x->S, V3 = o->version >= 3;
+    const int eos = x->m->eos_id, cap = B * K;
+    const int cov = o->coverage_penalty != RS_ONMT_COVERAGE_NONE;
+    const int keep_att = o->return_attention && x->m->attention.ops;
+    int status = 1;
+    beam_sentence *ss = calloc(B, sizeof(beam_sentence));
+    int *live = malloc(sizeof(int) * B), *next_live = malloc(sizeof(int) * B);
+    int *row_sent = calloc(cap, sizeof(int)), *tokens = malloc(sizeof(int) * cap);
+    int *parent = malloc(sizeof(int) * cap), *finished = malloc(sizeof(int) * cap);
+    int *chosen_token = malloc(sizeof(int) * cap), *chosen_parent = malloc(sizeof(int) * cap);
+    float *base = malloc(sizeof(float) * cap), *score = malloc(sizeof(float) * cap);
+    float *prev_penalty = calloc(cap, sizeof(float));
+    float *coverage = calloc((size_t)cap * S, sizeof(float));
+    float *next_coverage = calloc((size_t)cap * S, sizeof(float));
+    float *summed = malloc(sizeof(float) * S);
+    int longest = 0;
+    for (int b = 0; b < B; b++) longest = o->max_lengths[b] > longest ? o->max_lengths[b] : longest;
+    int *seq = malloc(sizeof(int) * (longest + 2));
+    int *initial_length = malloc(sizeof(int) * B);
+    candidate *top = malloc(sizeof(candidate) * K);
+    const int n_gram = o->block_ngram_repeat;
+    gram_list *forbidden = n_gram > 0 ? calloc(cap, sizeof(gram_list)) : NULL;
+    gram_list *next_forbidden = n_gram > 0 ? calloc(cap, sizeof(gram_list)) : NULL;
+    if ((n_gram > 0 && (!forbidden || !next_forbidden)) || !ss || !live || !next_live || !row_sent || !tokens || !parent || !finished ||
+        !chosen_token || !chosen_parent || !base || !score || !prev_penalty || !coverage ||
+        !next_coverage || !summed || !seq || !initial_length || !top)
+        goto oom;
+
+    int n_live = B;
+    for (int i = 0; i < B; i++) {
+        live[i] = i;
+        initial_length[i] = x->lengths[i];
+        ss[i].best2 = -1e10f;
+        ss[i].best3 = -1e10;
+        if (grow(&ss[i], K, S, keep_att)) goto oom;
+        for (int k = 0; k < K; k++) {
+            const int r = i * K + k;
+            row_sent[r] = i;
+            tokens[r] = x->m->bos_id;
+            base[r] = k == 0 ? 0.0f : -INFINITY;
+        }
+    }
+    onmt_batch_start_rows(x, n_live * K, row_sent);
+
+    for (int t = 0; t < longest && n_live > 0; t++) {
+        const int rows = n_live * K, length = t + 1; /* len(alive_seq) before this step */
+        if (onmt_batch_step(x, t, rows, tokens, row_sent, err, err_size)) goto fail;
+        const double lp = onmt_length_penalty(o, length + 1);
+        const float lpf = (float)lp;
+        const int divide = !(V3 && lp == 1.0);
+        int any_finished = 0;
+        for (int i = 0; i < n_live; i++) {
+            beam_sentence *s = &ss[live[i]];
+            const int b = live[i], width = onmt_attention_width(x, b);
+            if (t >= s->capacity && grow(s, K, S, keep_att)) goto oom;
+            for (int k = 0; k < K; k++) {
+                const int r = i * K + k;
+                float *row = x->log_probs + (size_t)r * W;
+                if (o->stepwise_penalty && cov && t > 0) {
+                    const float *a = x->attention + (size_t)r * S, *c = coverage + (size_t)r * S;
+                    for (int j = 0; j < width; j++) summed[j] = c[j] + a[j];
+                    base[r] += prev_penalty[r];
+                    base[r] -= onmt_coverage_penalty(o, summed, width);
+                }
+                onmt_ban_tokens(x, length, row);
+                for (int v = 0; v < W; v++) row[v] += base[r];
+                if (divide)
+                    for (int v = 0; v < W; v++) row[v] /= lpf;
+                if (n_gram > 0 && length >= n_gram) {
+                    path(s, K, t - 1, k, x->m->bos_id, seq);
+                    grams_block(&forbidden[r], n_gram, seq, length, row);
+                }
+            }
+            int count = 0;
+            for (int k = 0; k < K; k++) {
+                const float *row = x->log_probs + (size_t)(i * K + k) * W;
+                for (int v = 0; v < W; v++) offer(top, &count, K, row[v], k * W + v);
+            }
+            for (int j = 0; j < K; j++) {
+                const int r = i * K + j, k = top[j].flat / W, v = top[j].flat % W;
+                const int from = i * K + k;
+                s->tok[(size_t)t * K + j] = v;
+                s->par[(size_t)t * K + j] = k;
+                chosen_token[r] = v;
+                chosen_parent[r] = from;
+                score[r] = top[j].total;
+                base[r] = top[j].total * lpf;
+                if (keep_att)
+                    memcpy(s->att + ((size_t)t * K + j) * S, x->attention + (size_t)from * S,
+                           sizeof(float) * S);
+                if (cov) {
+                    const float *a = x->attention + (size_t)from * S;
+                    float *c = next_coverage + (size_t)r * S;
+                    for (int q = 0; q < S; q++)
+                        c[q] = t == 0 ? a[q] : coverage[(size_t)from * S + q] + a[q];
+                    prev_penalty[r] = t == 0 ? 0.0f : onmt_coverage_penalty(o, c, width);
+                    if (!o->stepwise_penalty) score[r] -= onmt_coverage_penalty(o, c, width);
+                }
+                finished[r] = v == eos || t == o->max_lengths[b] - 1;
+                any_finished |= finished[r];
+            }
+        }
+        if (cov) {
+            float *tmp = coverage; coverage = next_coverage; next_coverage = tmp;
+        }
+        if (n_gram > 0 && length + 1 >= n_gram) { /* maybe_update_forbidden_tokens */
+            for (int i = 0; i < n_live; i++)
+                for (int j = 0; j < K; j++) {
+                    const int r = i * K + j;
+                    path(&ss[live[i]], K, t, j, x->m->bos_id, seq);
+                    if (grams_inherit(&next_forbidden[r], &forbidden[chosen_parent[r]],
+                                      seq + length + 1 - n_gram, n_gram, o))
+                        goto oom;
+                }
+            gram_list *tmp = forbidden; forbidden = next_forbidden; next_forbidden = tmp;
+        }
+        /* update_finished: only when some row of the batch ended */
+        int n_next = 0;
+        for (int i = 0; i < n_live; i++) {
+            beam_sentence *s = &ss[live[i]];
+            const int b = live[i], r0 = i * K;
+            int any = 0, all = 1;
+            for (int j = 0; j < K; j++) {
+                any |= finished[r0 + j];
+                all &= finished[r0 + j];
+            }
+            if (any_finished) {
+                for (int j = 0; j < K; j++)
+                    if (finished[r0 + j]) base[r0 + j] = ONMT_FINISHED(o->version);
+                if (!V3 && finished[r0]) s->top_finished = 1;
+            }
+            if (any_finished && (any || !(V3 || o->per_sentence))) {
+                /* the source length OpenNMT-py reads at index i of a per-row array */
+                const int q = i / K;
+                const int read_length = o->per_sentence ? x->lengths[b]
+                                        : V3 ? x->lengths[live[q]] : initial_length[q];
+                for (int j = 0; j < K; j++) {
+                    if (!finished[r0 + j]) continue;
+                    if (o->ratio > 0) {
+                        if (V3) {
+                            const double v = (double)score[r0 + j] / (t + 3);
+                            if (v > s->best3) s->best3 = v;
+                        } else {
+                            const float v = score[r0 + j] / (float)(t + 3);
+                            if (s->best2 < v) s->best2 = v;
+                        }
+                    }
+                    if (add_hypothesis(x, s, K, t, j, score[r0 + j], read_length,
+                                       onmt_attention_width(x, b), seq))
+                        goto oom;
+                }
+                int finish;
+                if (o->ratio > 0) {
+                    const float pred_len = (float)read_length * (float)o->ratio;
+                    const float top_score = score[r0] / pred_len;
+                    finish = (V3 ? top_score <= s->best3 : top_score <= s->best2) || all;
+                } else {
+                    finish = V3 ? finished[r0] : s->top_finished;
+                }
+                const int need = o->version == 2 ? K : o->n_best;
+                if (finish && s->hyps.count >= need) s->done = 1;
+            }
+            if (!s->done) next_live[n_next++] = i;
+        }
+        /* the surviving sentences' rows, each continuing its chosen parent */
+        for (int ni = 0; ni < n_next; ni++) {
+            const int i = next_live[ni];
+            for (int j = 0; j < K; j++) {
+                const int from = i * K + j, to = ni * K + j;
+                parent[to] = chosen_parent[from];
+                tokens[to] = chosen_token[from];
+                base[to] = base[from];
+                prev_penalty[to] = prev_penalty[from];
+                if (cov && to != from)
+                    memcpy(coverage + (size_t)to * S, coverage + (size_t)from * S, sizeof(float) * S);
+                if (n_gram > 0 && o->per_sentence && to != from) { /* a batch of its own */
+                    gram_list g = forbidden[to]; forbidden[to] = forbidden[from]; forbidden[from] = g;
+                }
+            }
+        }
+        for (int ni = 0; ni < n_next; ni++) {
+            const int b = live[next_live[ni]];
+            for (int j = 0; j < K; j++) row_sent[ni * K + j] = b;
+            next_live[ni] = b;
+        }
+        memcpy(live, next_live, sizeof(int) * n_next);
+        n_live = n_next;
+        onmt_batch_reorder(x, n_live * K, parent);
+    }
+    for (int b = 0; b < B; b++)
+        if (onmt_hyps_take_best(&ss[b].hyps, o->n_best, onmt_attention_width(x, b), &results[b]))
+            goto oom;
+    status = 0;
+    goto done;
+oom:
+    snprintf(err, err_size, "out of memory while decoding a batch of %d sentences (beam %d)", B, K);
+fail:
+    status = 1;
+done:
+    if (ss)
+        for (int b = 0; b < B; b++) {
+            free(ss[b].tok); free(ss[b].par); free(ss[b].att);
+            onmt_hyps_free(&ss[b].hyps);
+        }
+    free(ss); free(live); free(next_live); free(row_sent); free(tokens); free(parent);
+    free(finished); free(chosen_token); free(chosen_parent); free(base); free(score);
+    free(prev_penalty); free(coverage); free(next_coverage); free(summed); free(seq);
+    free(initial_length); free(top);
+    for (int r = 0; forbidden && r < cap; r++) free(forbidden[r].grams);
+    for (int r = 0; next_forbidden && r < cap; r++) free(next_forbidden[r].grams);
+    free(forbidden); free(next_forbidden);
+    return status;
+}
+
+/* ------------------------------------------------------------------ entry */
+
+static int validate(const rs_model *m, const rs_onmt_options *o, const rs_copy_inputs *copy,
+                    char *err, size_t n) {
+    if (o->version < 1 || o->version > 3) { snprintf(err, n, "OpenNMT-py version must be 1, 2 or 3, got %d", o->version); return 1; }
+    if (o->beam_size < 1) { snprintf(err, n, "beam_size must be >= 1, got %d", o->beam_size); return 1; }
+    if (o->n_best < 1) { snprintf(err, n, "n_best must be >= 1, got %d", o->n_best); return 1; }
+    if (o->min_length < 0) { snprintf(err, n, "min_length must be >= 0, got %d", o->min_length); return 1; }
+    if (o->unk_id < 0 || o->unk_id >= m->tgt_vocab) { snprintf(err, n, "the unknown-word id must be a target id"); return 1; }
+    if (o->coverage_penalty != RS_ONMT_COVERAGE_NONE && !m->attention.ops) {
+        snprintf(err, n, "coverage_penalty must be 'none' for a model without attention");
+        return 1;
+    }
+    if (m->copy && !copy) { snprintf(err, n, "the copy generator needs the sentences' dynamic vocabularies"); return 1; }
+    if (o->sampling && !o->seeds) { snprintf(err, n, "sampling needs the sentences' seeds"); return 1; }
+    return 0;
+}
+
+int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
+                         const int *ids, int stride, const int *lengths,
+                         const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
+                         size_t err_size) {
+    memset(results, 0, sizeof(rs_onmt_result) * (size_t)(batch > 0 ? batch : 0));
+    if (batch <= 0) return 0;
+    if (validate(m, o, copy, err, err_size)) return 1;
+    for (int b = 0; b < batch; b++) {
+        if (lengths[b] < 1) {
+            snprintf(err, err_size, "every source of an OpenNMT-py batch must have a token");
+            return 1;
+        }
+        if (o->max_lengths[b] < 1) {
+            snprintf(err, err_size, "max_length must be >= 1, got %d", o->max_lengths[b]);
+            return 1;
+        }
+    }
+    const int paths = o->sampling ? (o->version >= 2 ? o->beam_size : 1) : o->beam_size;
+    onmt_batch x;
+    if (onmt_batch_open(&x, m, o, batch, ids, stride, lengths, copy, batch * paths, err, err_size))
+        return 1;
+    const int status = o->sampling ? onmt_greedy_search(&x, results, err, err_size)
+                                   : onmt_beam_search(&x, results, err, err_size);
+    onmt_batch_close(&x);
+    if (status) rs_onmt_free_results(results, batch);
+    return status;
+}
+
+void rs_onmt_free_results(rs_onmt_result *results, int batch) {
+    for (int b = 0; b < batch; b++) {
+        for (int h = 0; h < results[b].count; h++) {
+            free(results[b].hyps[h].tokens);
+            free(results[b].hyps[h].attention);
+        }
+        free(results[b].hyps);
+        results[b].hyps = NULL;
+        results[b].count = 0;
+    }
+}

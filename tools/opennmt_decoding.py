@@ -1,0 +1,166 @@
+"""onmt_translate's decoding options, run by OpenNMT-py itself on the fixture models (for
+make_opennmt_fixtures.py). The worker half runs inside an OpenNMT-py virtualenv.
+
+Each run is one onmt_translate command over the fixture's ten sentences with the given flags
+(everything else at that release's defaults, -batch_size 30 included: the ten sentences form
+one batch, as a user's file would); the expected outputs are every sentence's n-best list
+with scores. Sampling runs translate the sentences SAMPLE_REPEATS times (1.x: one sample a
+run) or with many paths, for a statistical comparison.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+SUMMARIZATION = {"beam_size": 10, "min_length": 35, "stepwise_penalty": True,
+                 "coverage_penalty": "summary", "beta": 5, "length_penalty": "wu",
+                 "alpha": 0.9, "block_ngram_repeat": 3,
+                 "ignore_when_blocking": [".", "</t>", "<t>"]}
+SAMPLE_REPEATS = 20
+
+# name -> (flags, which models: "all", "attention" (the model attends), "sampling")
+RUNS = {
+    "defaults": ({}, "all"),
+    "defaults_nbest": ({"n_best": 5}, "all"),
+    "greedy": ({"beam_size": 1}, "all"),
+    "none_nbest": ({"length_penalty": "none", "n_best": 5}, "search"),
+    "avg": ({"length_penalty": "avg", "alpha": 1.0, "n_best": 3}, "search"),
+    "wu": ({"length_penalty": "wu", "alpha": 0.9, "n_best": 3}, "search"),
+    "wu_greedy": ({"beam_size": 1, "length_penalty": "wu", "alpha": 0.9}, "search"),
+    "min_length": ({"min_length": 8, "n_best": 3}, "search"),
+    "min_length_greedy": ({"beam_size": 1, "min_length": 8}, "search"),
+    "max_length": ({"max_length": 3, "n_best": 5}, "search"),
+    "block_ngram": ({"block_ngram_repeat": 2, "min_length": 9, "n_best": 3}, "search"),
+    "block_ngram_ignore": ({"block_ngram_repeat": 3, "min_length": 12,
+                            "ignore_when_blocking": [".", "</t>", "<t>", "L"], "n_best": 3},
+                           "search"),
+    "block_ngram_1": ({"block_ngram_repeat": 1, "n_best": 2}, "search"),
+    "ratio": ({"ratio": 0.5, "n_best": 2}, "search"),
+    "beam10": ({"beam_size": 10, "n_best": 10}, "search"),
+    "batch1": ({"batch_size": 1, "n_best": 3, "min_length": 4}, "search"),
+    "batch3": ({"batch_size": 3, "n_best": 3, "min_length": 4}, "search"),
+    "batch_tokens": ({"batch_size": 20, "batch_type": "tokens", "n_best": 2}, "search"),
+    "ban_unk": ({"ban_unk_token": True, "n_best": 3}, "search2"),
+    "max_length_ratio": ({"max_length_ratio": 0.5, "n_best": 2}, "search3"),
+    "max_length_ratio_batch3": ({"max_length_ratio": 0.5, "batch_size": 3}, "search3"),
+    "coverage_wu": ({"coverage_penalty": "wu", "beta": 0.2, "n_best": 3, "batch_size": 1},
+                    "attention"),
+    "coverage_wu_batch": ({"coverage_penalty": "wu", "beta": 0.2, "n_best": 2}, "attention"),
+    "coverage_wu_stepwise": ({"coverage_penalty": "wu", "beta": 0.2, "stepwise_penalty": True,
+                              "n_best": 3, "batch_size": 1}, "attention"),
+    "coverage_summary": ({"coverage_penalty": "summary", "beta": 5, "n_best": 3},
+                         "attention"),
+    "coverage_summary_stepwise": ({"coverage_penalty": "summary", "beta": 5,
+                                   "stepwise_penalty": True, "n_best": 3}, "attention"),
+    "summarization": (dict(SUMMARIZATION, n_best=3), "attention"),
+    "summarization_greedy": (dict(SUMMARIZATION, beam_size=1), "attention"),
+    "sample_topk": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7, "seed": 7},
+                    "sampling"),
+    "sample_topp": ({"random_sampling_topp": 0.8, "seed": 7}, "sampling2"),
+    "sample_full": ({"random_sampling_topk": -1, "random_sampling_temp": 1.5, "seed": 7},
+                    "sampling"),
+    "sample_paths": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7, "seed": 7,
+                      "beam_size": 10, "n_best": 10}, "sampling2"),
+    "greedy_temp": ({"random_sampling_topk": 1, "random_sampling_temp": 0.5}, "search2"),
+}
+
+
+def runs_for(version: int, attention: bool, full: bool) -> dict:
+    """The runs a model gets: every model the defaults; `full` models every option their
+    release has (2.x/3.x-only flags on those releases)."""
+    chosen = {}
+    for name, (flags, kind) in RUNS.items():
+        if kind == "all" or (full and (
+                kind in ("search", "sampling") or
+                (kind in ("search2", "sampling2") and version >= 2) or
+                (kind == "search3" and version >= 3) or
+                (kind == "attention" and attention))):
+            chosen[name] = dict(flags)
+    for name, flags in chosen.items():
+        flags.setdefault("beam_size", 1) if name.startswith("sample") else None
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# worker side: inside an OpenNMT-py virtualenv
+
+
+def _argv(flags: dict) -> list[str]:
+    out = []
+    for name, value in flags.items():
+        if value is True:
+            out.append(f"-{name}")
+        elif isinstance(value, list):
+            out += [f"-{name}"] + [str(v) for v in value]
+        elif value is not False:
+            out += [f"-{name}", str(value)]
+    return out
+
+
+def onmt_translate(version: int, model: str, src_path: str, out_path: str, flags: dict):
+    """onmt_translate's own code path with `flags`; returns (scores, predictions) per
+    sentence, n_best of each."""
+    argv = ["-model", model, "-src", src_path, "-output", out_path] + _argv(flags)
+    if version == 3:
+        from onmt.bin.translate import _get_parser
+        from onmt.inference_engine import InferenceEnginePY
+        from onmt.utils.misc import set_random_seed
+        from onmt.utils.parse import ArgumentParser
+        opt = _get_parser().parse_args(argv)
+        ArgumentParser.validate_translate_opts(opt)
+        ArgumentParser._get_all_transform_translate(opt)
+        ArgumentParser._validate_transforms_opts(opt)
+        ArgumentParser.validate_translate_opts_dynamic(opt)
+        set_random_seed(opt.seed, False)
+        engine = InferenceEnginePY(opt)
+        try:
+            scores, predictions = engine.infer_file()
+        finally:
+            engine.terminate()
+        return scores, predictions
+    if version == 0:
+        sys.argv = ["translate.py"] + argv
+        import translate as onmt0_translate  # 0.9.2's translate.py, from its source tree
+        from onmt.translate.translator import build_translator
+        opt = onmt0_translate._get_parser().parse_args(argv)
+        translator = build_translator(opt, report_score=False)
+    else:
+        from onmt.bin.translate import _get_parser
+        from onmt.translate.translator import build_translator
+        from onmt.utils.logging import init_logger
+        from onmt.utils.parse import ArgumentParser
+        opt = _get_parser().parse_args(argv)
+        ArgumentParser.validate_translate_opts(opt)
+        translator = build_translator(opt, logger=init_logger(), report_score=False)
+    with open(src_path, "rb") as f:
+        lines = f.readlines()
+    return translator.translate(src=lines, batch_size=opt.batch_size,
+                                batch_type=opt.batch_type, phrase_table=opt.phrase_table)
+
+
+def run_all(version: int, model: str, src_path: str, runs: dict, work: str) -> list[dict]:
+    """Every run; a run OpenNMT-py cannot do is recorded with its error."""
+    import traceback
+    with open(src_path, encoding="utf-8") as f:
+        sentences = [line.rstrip("\n") for line in f]
+    out = []
+    for name, flags in runs.items():
+        repeats = SAMPLE_REPEATS if name.startswith("sample") and flags["beam_size"] == 1 \
+            else 2 if name.startswith("sample") else 1
+        path = src_path
+        if repeats > 1:
+            path = os.path.join(work, "repeated.src")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("\n".join(sentences * repeats) + "\n")
+        record = {"name": name, "flags": flags, "repeats": repeats}
+        try:
+            scores, predictions = onmt_translate(version, model, path,
+                                                 os.path.join(work, "pred.txt"), flags)
+            record["results"] = [[[text, float(score)] for text, score in zip(p, s)]
+                                 for p, s in zip(predictions, scores)]
+        except Exception as e:  # noqa: BLE001 - OpenNMT-py's own failure is the fixture
+            record["error"] = f"{type(e).__name__}: {e}"
+            record["traceback"] = traceback.format_exc().splitlines()[-3:]
+        out.append(record)
+        print(f"    {name}: {'error' if 'error' in record else 'ok'}", file=sys.stderr)
+    return out
