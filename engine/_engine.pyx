@@ -73,6 +73,26 @@ def elementwise(str name, x):
     return out
 
 
+def torch_topk(values, int k):
+    """The indices torch.topk(values, k) returns on CPU, equal values included, as the
+    engine reproduces them (rs_topk_torch.h), for tests."""
+    cdef float[::1] v = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    cdef int n = v.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError("k must be in [1, len(values)]")
+    cdef rs_ranked *work = <rs_ranked *> malloc(sizeof(rs_ranked) * n)
+    cdef rs_ranked *out = <rs_ranked *> malloc(sizeof(rs_ranked) * k)
+    if work == NULL or out == NULL:
+        free(work)
+        free(out)
+        raise MemoryError()
+    rs_torch_topk(&v[0], n, k, work, out)
+    indices = [out[i].index for i in range(k)]
+    free(work)
+    free(out)
+    return indices
+
+
 def linear_int8(x, weight, bias=None, splits=()):
     """x W^T + b through this CPU's int8 kernel (weights quantized per row; x quantized
     per row and per part between the column offsets `splits`), for tests."""
@@ -482,13 +502,14 @@ cdef class Engine:
         return output
 
     def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
-                          copy=None):
+                          copy=None, draws=None):
         """One OpenNMT-py batch with OpenNMT-py's own search (rs_search_opennmt.h).
         sources: source id lists in the batch's order (none empty); options: the fields of
         rs_onmt_options; ignore: target ids -ignore_when_blocking spares; seeds: one per
         sentence (sampling); copy: (source maps, collapse lists, word counts) of the
         sentences' dynamic vocabularies for a model with a copy generator. Returns, per
-        sentence, (attention width, [(ids, score, attention or None, attention cut)])."""
+        sentence, (attention width, [(ids, score, attention or None, attention cut)]).
+        draws: per sentence, the uniform draws sampling uses instead of its own."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -538,6 +559,20 @@ cdef class Engine:
             seeds_np[:] = np.array(seeds, dtype=np.uint64)
         cdef uint64_t[::1] seeds_view = seeds_np
         opt.seeds = &seeds_view[0]
+        cdef double[:, ::1] draws_view
+        if draws is not None:
+            if len(draws) != batch:
+                raise ValueError("one list of draws per sentence")
+            stride_d = max(1, max(len(d) for d in draws))
+            draws_np = np.full((batch, stride_d), np.nan)
+            for b, d in enumerate(draws):
+                values = np.asarray(d, dtype=np.float64).reshape(-1)
+                if values.size and not np.all((values >= 0) & (values < 1)):
+                    raise ValueError("random draws must be in [0, 1)")
+                draws_np[b, :values.size] = values
+            draws_view = draws_np
+            opt.draws = &draws_view[0, 0]
+            opt.draws_stride = stride_d
         cdef rs_copy_inputs copy_in
         cdef rs_copy_inputs *copy_ptr = NULL
         cdef int[:, ::1] map_view

@@ -75,6 +75,5 @@ void rs_copy_step(const rs_copy_generator *g, const rs_model *m, const rs_encode
                 o[collapse[x]] += copy[x];
                 copy[x] = COLLAPSED_COPY_PROB;
             }
-        for (int v = 0; v < W; v++) o[v] = logf(o[v]);
     }
 }

@@ -7,7 +7,8 @@
  *   P_gen  = softmax(W h~ + b) with the padding token at -inf, times (1 - p)
  *   P_copy[x] = sum of p * a_j over the source positions j holding dynamic word x
  *   every dynamic word x >= 1 that the target vocabulary has (id t) moves its mass to
- *   P_gen[t] and keeps 1e-10; log-probabilities over V + (dynamic words) come out.
+ *   P_gen[t] and keeps 1e-10; probabilities over V + (dynamic words) come out (OpenNMT-py
+ *   takes their log: log 0 = -inf).
  *
  * a is the copy attention: the decoder's own attention (reuse_copy_attn), or a second
  * global attention queried with h~ that OpenNMT-py computes without a padding mask: over
@@ -47,7 +48,7 @@ size_t rs_copy_work_floats(const rs_copy_generator *g, int rows, int max_source)
 /* One step for `rows` rows: hidden [rows, D_a] is the vector the output layer read, logits
  * [rows, V] its output (overwritten). The copy attention lands in copy_probs [rows,
  * enc->max_len] (the decoder's probs when reused: pass the same array as decoder_probs);
- * out receives log-probabilities [rows, V + in->max_words]. */
+ * out receives probabilities [rows, V + in->max_words]. */
 void rs_copy_step(const rs_copy_generator *g, const rs_model *m, const rs_encoded *copy_enc,
                   const rs_copy_inputs *in, int rows, int t, const int *sentence,
                   const float *hidden, float *logits, const float *decoder_probs,

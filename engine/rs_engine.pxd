@@ -142,6 +142,8 @@ cdef extern from "rs_search_opennmt.h" nogil:
         int ban_unk, unk_id, sampling, top_k
         double top_p, temperature
         const uint64_t *seeds
+        const double *draws
+        int draws_stride
         int per_sentence, return_attention
     ctypedef struct rs_onmt_hypothesis:
         int length
@@ -157,3 +159,9 @@ cdef extern from "rs_search_opennmt.h" nogil:
                              const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
                              size_t err_size)
     void rs_onmt_free_results(rs_onmt_result *results, int batch)
+
+cdef extern from "rs_topk_torch.h" nogil:
+    ctypedef struct rs_ranked:
+        float value
+        int index
+    void rs_torch_topk(const float *values, int n, int k, rs_ranked *work, rs_ranked *out)

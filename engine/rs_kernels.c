@@ -159,9 +159,8 @@ float rs_vmax(const float *x, int n) {
     return nan ? NAN : m;
 }
 
-float rs_log_softmax(float *x, int n, float *tmp) {
-    const float m = rs_vmax(x, n);
-    if (isnan(m) || isinf(m)) return m;
+/* m + log(sum exp(x - m)) for the row's finite maximum m */
+static float logsumexp_from(const float *x, int n, float m, float *tmp) {
     int i;
     for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
@@ -171,8 +170,19 @@ float rs_log_softmax(float *x, int n, float *tmp) {
     double sum = 0.0;
     for (; i < n; i++) sum += tmp[i];
     for (int l = 0; l < LANES; l++) sum += acc[l];
-    const float shift = m + (float)log(sum);
-    for (i = 0; i < n; i++) x[i] -= shift;
+    return m + (float)log(sum);
+}
+
+float rs_logsumexp(const float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    return isnan(m) || isinf(m) ? m : logsumexp_from(x, n, m, tmp);
+}
+
+float rs_log_softmax(float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    if (isnan(m) || isinf(m)) return m;
+    const float shift = logsumexp_from(x, n, m, tmp);
+    for (int i = 0; i < n; i++) x[i] -= shift;
     return m;
 }
 

@@ -101,6 +101,8 @@ int onmt_batch_open(onmt_batch *x, const rs_model *m, const rs_onmt_options *o, 
     ALLOC(x->probs, (size_t)capacity * S);
     ALLOC(x->exp_tmp, x->W);
     ALLOC(x->log_probs, (size_t)capacity * x->W);
+    ALLOC(x->shift, capacity);
+    x->probabilities = m->copy != NULL;
     ALLOC(x->attention, (size_t)capacity * S);
     return 0;
 
@@ -120,7 +122,7 @@ void onmt_batch_close(onmt_batch *x) {
     free(x->copy_map); free(x->copy_collapse); free(x->copy_words);
     free(x->dec_tokens); free(x->dec_sentence); free(x->logits); free(x->probs);
     free(x->copy_probs); free(x->copy_work); free(x->exp_tmp); free(x->log_probs);
-    free(x->attention);
+    free(x->attention); free(x->shift);
     memset(x, 0, sizeof(*x));
 }
 
@@ -141,8 +143,9 @@ int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int
         x->dec_tokens[r] = tokens[r] < V ? tokens[r] : x->o->unk_id; /* a copied word */
         x->dec_sentence[r] = x->encoded[sentence[r]];
     }
+    /* without a copy generator the logits are the scores (W = V) */
     rs_decoder_step(m, &x->enc, t, rows, x->dec_tokens, x->dec_sentence, x->cur, &x->work,
-                    x->logits, x->probs);
+                    m->copy ? x->logits : x->log_probs, x->probs);
     const float *seen = x->probs; /* the attention the search sees */
     const rs_encoded *seen_enc = &x->enc;
     if (m->copy) {
@@ -155,12 +158,12 @@ int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int
         }
     } else {
         for (int r = 0; r < rows; r++) {
-            float *row = x->log_probs + (size_t)r * W;
-            memcpy(row, x->logits + (size_t)r * V, sizeof(float) * V);
-            if (isnan(rs_log_softmax(row, V, x->exp_tmp))) {
+            const float shift = rs_logsumexp(x->log_probs + (size_t)r * W, V, x->exp_tmp);
+            if (isnan(shift)) {
                 snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
                 return 1;
             }
+            x->shift[r] = isinf(shift) ? 0.0f : shift; /* as rs_log_softmax leaves such rows */
         }
     }
     if (m->attention.ops)
@@ -171,6 +174,16 @@ int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int
             memset(dst + valid, 0, sizeof(float) * (S - valid));
         }
     return 0;
+}
+
+void onmt_batch_materialize(onmt_batch *x, int rows) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x->log_probs + (size_t)r * x->W;
+        if (x->probabilities)
+            for (int v = 0; v < x->W; v++) row[v] = logf(row[v]);
+        else
+            for (int v = 0; v < x->W; v++) row[v] -= x->shift[r];
+    }
 }
 
 void onmt_batch_reorder(onmt_batch *x, int rows, const int *parent) {

@@ -7,6 +7,7 @@
 #ifndef RS_ONMT_BATCH_H
 #define RS_ONMT_BATCH_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "rs_copy.h"
@@ -40,7 +41,10 @@ typedef struct {
     int capacity;
     int *dec_tokens, *dec_sentence;
     float *logits, *probs, *copy_probs, *copy_work, *exp_tmp;
-    float *log_probs;       /* [capacity, W] */
+    /* a step's scores, [capacity, W]: logits whose log-probability is the value minus the
+       row's shift (shift[r] = logsumexp), or probabilities (copy models: log of the value) */
+    float *log_probs, *shift;
+    int probabilities;
     float *attention;       /* [capacity, S]: the attention the search sees, zero past
                                what the model attended to */
 } onmt_batch;
@@ -56,10 +60,20 @@ void onmt_batch_close(onmt_batch *x);
 void onmt_batch_start_rows(onmt_batch *x, int rows, const int *sentence);
 
 /* One decoder step: tokens[r] is row r's previous token (copied words are fed back as UNK),
- * sentence[r] its sentence (batch order). Fills x->log_probs and x->attention. Returns
- * non-zero (message in err) when the model produced NaN. */
+ * sentence[r] its sentence (batch order). Fills x->log_probs (with x->shift) and
+ * x->attention. Returns non-zero (message in err) when the model produced NaN. */
 int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int *sentence,
                     char *err, size_t err_size);
+
+/* The log-probability of entry v of row r (OpenNMT-py's log_softmax, or log of the copy
+ * generator's probability). */
+static inline float onmt_log_prob(const onmt_batch *x, int r, int v) {
+    const float value = x->log_probs[(size_t)r * x->W + v];
+    return x->probabilities ? logf(value) : value - x->shift[r];
+}
+
+/* Turn rows 0..rows-1 of x->log_probs into log-probabilities in place. */
+void onmt_batch_materialize(onmt_batch *x, int rows);
 
 /* Row i of the next step continues row parent[i]. */
 void onmt_batch_reorder(onmt_batch *x, int rows, const int *parent);

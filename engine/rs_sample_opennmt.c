@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "rs_onmt_batch.h"
+#include "rs_topk_torch.h"
 
 #define FILTERED -10000.0f
 
@@ -35,22 +36,17 @@ static uint64_t next_random(uint64_t *state) {
 /* uniform in [0, 1) with 53 bits */
 static double uniform(uint64_t *state) { return (double)(next_random(state) >> 11) * 0x1.0p-53; }
 
-typedef struct {
-    float value;
-    int index;
-} ranked;
-
 static int by_value_desc(const void *a, const void *b) {
-    const ranked *x = a, *y = b;
+    const rs_ranked *x = a, *y = b;
     if (x->value != y->value) return x->value < y->value ? 1 : -1;
     return x->index - y->index;
 }
 
 /* sample_topp: keep the most probable tokens while their cumulated probability is below p,
  * and the first one that reaches it. */
-static void filter_top_p(float *logits, int n, double p, ranked *sorted) {
-    for (int v = 0; v < n; v++) sorted[v] = (ranked){logits[v], v};
-    qsort(sorted, n, sizeof(ranked), by_value_desc);
+static void filter_top_p(float *logits, int n, double p, rs_ranked *sorted) {
+    for (int v = 0; v < n; v++) sorted[v] = (rs_ranked){logits[v], v};
+    qsort(sorted, n, sizeof(rs_ranked), by_value_desc);
     const float top = sorted[0].value;
     float total = 0.0f;
     for (int i = 0; i < n; i++) total += expf(sorted[i].value - top);
@@ -66,20 +62,33 @@ static void filter_top_p(float *logits, int n, double p, ranked *sorted) {
 }
 
 /* sample_topk: keep every token not below the k-th largest value. */
-static void filter_top_k(float *logits, int n, int k, ranked *sorted) {
-    for (int v = 0; v < n; v++) sorted[v] = (ranked){logits[v], v};
-    qsort(sorted, n, sizeof(ranked), by_value_desc);
+static void filter_top_k(float *logits, int n, int k, rs_ranked *sorted) {
+    for (int v = 0; v < n; v++) sorted[v] = (rs_ranked){logits[v], v};
+    qsort(sorted, n, sizeof(rs_ranked), by_value_desc);
     const float kth = sorted[(k < n ? k : n) - 1].value;
     for (int v = 0; v < n; v++)
         if (logits[v] < kth) logits[v] = FILTERED;
 }
 
-static int draw(const float *logits, int n, uint64_t *state) {
+/* The sentence's next uniform draw: from the caller's list, or from its stream (NaN when
+ * the caller's list is exhausted). */
+typedef struct {
+    uint64_t state;
+    const double *given;
+    int used, available;
+} draws;
+
+static double next_draw(draws *d) {
+    if (!d->given) return uniform(&d->state);
+    return d->used < d->available ? d->given[d->used++] : NAN;
+}
+
+static int draw(const float *logits, int n, double u) {
     float top = logits[0];
     for (int v = 1; v < n; v++) top = logits[v] > top ? logits[v] : top;
     double total = 0.0;
     for (int v = 0; v < n; v++) total += exp((double)logits[v] - top);
-    const double target = uniform(state) * total;
+    const double target = u * total;
     double cumulated = 0.0;
     int last = 0;
     for (int v = 0; v < n; v++) {
@@ -93,19 +102,20 @@ static int draw(const float *logits, int n, uint64_t *state) {
 }
 
 /* sample_with_temperature: the token and its score. */
-static int pick(const rs_onmt_options *o, float *row, int n, uint64_t *state, ranked *sorted,
-                float *score) {
+static int pick(const rs_onmt_options *o, float *row, int n, draws *stream, rs_ranked *sorted,
+                rs_ranked *work, float *score) {
     if (o->temperature == 0.0 || o->top_k == 1) {
-        int best = 0;
-        for (int v = 1; v < n; v++)
-            if (row[v] > row[best]) best = v;
-        *score = o->temperature > 0 ? row[best] / (float)o->temperature : row[best];
-        return best;
+        rs_ranked best;
+        rs_torch_topk(row, n, 1, work, &best);
+        *score = o->temperature > 0 ? best.value / (float)o->temperature : best.value;
+        return best.index;
     }
     for (int v = 0; v < n; v++) row[v] /= (float)o->temperature;
     if (o->top_p > 0) filter_top_p(row, n, o->top_p, sorted);
     if (o->top_k > 0) filter_top_k(row, n, o->top_k, sorted);
-    const int token = draw(row, n, state);
+    const double u = next_draw(stream);
+    if (isnan(u)) return -1;
+    const int token = draw(row, n, u);
     *score = row[token];
     return token;
 }
@@ -125,12 +135,16 @@ int onmt_greedy_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t
     int *history = malloc(sizeof(int) * (size_t)cap * L);
     float *att = keep_att ? malloc(sizeof(float) * (size_t)cap * L * S) : NULL;
     float *total = calloc(cap, sizeof(float)), *last = calloc(cap, sizeof(float));
-    uint64_t *streams = malloc(sizeof(uint64_t) * B);
-    ranked *sorted = malloc(sizeof(ranked) * W);
+    draws *streams = malloc(sizeof(draws) * B);
+    rs_ranked *sorted = malloc(sizeof(rs_ranked) * W);
+    rs_ranked *work = malloc(sizeof(rs_ranked) * W);
     if (!hyps || !row_sent || !row_origin || !tokens || !keep || !history ||
-        (keep_att && !att) || !total || !last || !streams || !sorted)
+        (keep_att && !att) || !total || !last || !streams || !sorted || !work)
         goto oom;
-    for (int b = 0; b < B; b++) streams[b] = o->seeds[b];
+    for (int b = 0; b < B; b++)
+        streams[b] = (draws){o->seeds ? o->seeds[b] : 0,
+                             o->draws ? o->draws + (size_t)b * o->draws_stride : NULL, 0,
+                             o->draws_stride};
     int rows = cap;
     for (int r = 0; r < rows; r++) {
         row_sent[r] = r / paths;
@@ -141,12 +155,18 @@ int onmt_greedy_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t
 
     for (int t = 0; t < L && rows > 0; t++) {
         if (onmt_batch_step(x, t, rows, tokens, row_sent, err, err_size)) goto fail;
+        onmt_batch_materialize(x, rows);
         const float lp = (float)onmt_length_penalty(o, t + 2);
         int n_keep = 0;
         for (int r = 0; r < rows; r++) {
             float *row = x->log_probs + (size_t)r * W, score;
             onmt_ban_tokens(x, t + 1, row);
-            const int token = pick(o, row, W, &streams[row_sent[r]], sorted, &score);
+            const int token = pick(o, row, W, &streams[row_sent[r]], sorted, work, &score);
+            if (token < 0) {
+                snprintf(err, err_size, "sentence %d needs more than the %d random draws "
+                         "given", row_sent[r], o->draws_stride);
+                goto fail;
+            }
             const int o_r = row_origin[r];
             total[o_r] += score;
             last[o_r] = score;
@@ -197,6 +217,6 @@ fail:
 done:
     for (int b = 0; hyps && b < B; b++) onmt_hyps_free(&hyps[b]);
     free(hyps); free(row_sent); free(row_origin); free(tokens); free(keep); free(history);
-    free(att); free(total); free(last); free(streams); free(sorted);
+    free(att); free(total); free(last); free(streams); free(sorted); free(work);
     return status;
 }

@@ -26,7 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_kernels.h"
 #include "rs_onmt_batch.h"
+#include "rs_onmt_ngrams.h"
+#include "rs_topk_torch.h"
 
 typedef struct {
     int done;
@@ -38,51 +41,6 @@ typedef struct {
     double best3;       /* (3.x: a Python float) */
     onmt_hyps hyps;
 } beam_sentence;
-
-typedef struct {
-    float total;
-    int flat; /* slot * W + word */
-} candidate;
-
-/* -block_ngram_repeat: the n-grams a row position has seen (OpenNMT-py's forbidden_tokens,
- * one dictionary per row). They follow the chosen parents every step but are not moved
- * when finished sentences leave the batch, so from then on a row position reads the
- * n-grams of whichever hypothesis held it before -- as OpenNMT-py does. */
-typedef struct {
-    int count, capacity;
-    int *grams; /* [count, n] */
-} gram_list;
-
-static int grams_inherit(gram_list *to, const gram_list *from, const int *window, int n,
-                         const rs_onmt_options *o) {
-    int add = 1;
-    for (int k = 0; k < n && add; k++)
-        for (int i = 0; i < o->num_ignore; i++)
-            if (o->ignore_ids[i] == window[k]) add = 0;
-    const int need = from->count + add;
-    if (need > to->capacity) {
-        const int capacity = need > 2 * to->capacity ? need : 2 * to->capacity;
-        int *grams = realloc(to->grams, sizeof(int) * (size_t)capacity * n);
-        if (!grams) return 1;
-        to->grams = grams;
-        to->capacity = capacity;
-    }
-    memcpy(to->grams, from->grams, sizeof(int) * (size_t)from->count * n);
-    to->count = from->count;
-    if (add) memcpy(to->grams + (size_t)to->count++ * n, window, sizeof(int) * n);
-    return 0;
-}
-
-/* Block every token that follows the row's last n - 1 tokens in one of its n-grams (for
- * n = 1 OpenNMT-py's key, seq[-0:], is the whole sequence and matches nothing). */
-static void grams_block(const gram_list *g, int n, const int *seq, int length, float *row) {
-    if (n <= 1) return;
-    const int *key = seq + length - (n - 1);
-    for (int i = 0; i < g->count; i++) {
-        const int *gram = g->grams + (size_t)i * n;
-        if (memcmp(gram, key, sizeof(int) * (n - 1)) == 0) row[gram[n - 1]] = ONMT_BLOCKED;
-    }
-}
 
 static int grow(beam_sentence *s, int K, int S, int keep_attention) {
     const int capacity = s->capacity ? 2 * s->capacity : 32;
@@ -109,16 +67,41 @@ static void path(const beam_sentence *s, int K, int t, int k, int bos, int *out)
     }
 }
 
-/* Keep the best `limit` candidates, best first; among equal totals the smaller index. */
-static void offer(candidate *top, int *count, int limit, float total, int flat) {
-    if (*count == limit && !(total > top[limit - 1].total)) return;
-    int i = *count < limit ? (*count)++ : limit - 1;
-    while (i > 0 && total > top[i - 1].total) {
-        top[i] = top[i - 1];
-        i--;
+#define CHUNK 64
+
+/* Offer a row's candidates to the sentence's top-k as OpenNMT-py scores them: (the
+ * log-probability, a banned EOS/UNK's replaced, + the row's score) / the length penalty,
+ * the tokens blocked by -block_ngram_repeat at ONMT_BLOCKED; index slot * W + word. The
+ * values are computed here rather than stored: a run of words none of which can enter
+ * (their largest bound) is skipped, which changes nothing. */
+static void offer_row(const onmt_batch *x, int r, int slot, float base, float lpf, int length,
+                      const int *blocked, int n_blocked, rs_topk_stream *top) {
+    const rs_onmt_options *o = x->o;
+    const int W = x->W, eos = x->m->eos_id, unk = o->unk_id;
+    const int ban_eos = length <= o->min_length, ban_unk = o->ban_unk;
+    const float banned = (ONMT_BANNED(o->version) + base) / lpf;
+    const float *raw = x->log_probs + (size_t)r * W;
+    for (int v0 = 0; v0 < W; v0 += CHUNK) {
+        const int v1 = v0 + CHUNK < W ? v0 + CHUNK : W;
+        int special = (ban_eos && eos >= v0 && eos < v1) || (ban_unk && unk >= v0 && unk < v1);
+        for (int i = 0; i < n_blocked && !special; i++)
+            special = blocked[i] >= v0 && blocked[i] < v1;
+        if (!special) {
+            const float m = rs_vmax(raw + v0, v1 - v0); /* the scores grow with the raw value */
+            const float bound = x->probabilities ? (logf(m) + base) / lpf
+                                                 : ((m - x->shift[r]) + base) / lpf;
+            if (rs_topk_stream_ignores(top, bound)) continue;
+        }
+        for (int v = v0; v < v1; v++) {
+            float value = (onmt_log_prob(x, r, v) + base) / lpf;
+            if (special) {
+                if ((ban_eos && v == eos) || (ban_unk && v == unk)) value = banned;
+                for (int i = 0; i < n_blocked; i++)
+                    if (blocked[i] == v) value = ONMT_BLOCKED;
+            }
+            rs_topk_stream_offer(top, value, slot * W + v);
+        }
     }
-    top[i].total = total;
-    top[i].flat = flat;
 }
 
 /* A finished slot's hypothesis: its tokens (without the start token) and attention rows. */
@@ -166,13 +149,15 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
     for (int b = 0; b < B; b++) longest = o->max_lengths[b] > longest ? o->max_lengths[b] : longest;
     int *seq = malloc(sizeof(int) * (longest + 2));
     int *initial_length = malloc(sizeof(int) * B);
-    candidate *top = malloc(sizeof(candidate) * K);
+    rs_ranked *top = malloc(sizeof(rs_ranked) * K);
+    rs_ranked *ranking = malloc(sizeof(rs_ranked) * (size_t)K * W);
     const int n_gram = o->block_ngram_repeat;
-    gram_list *forbidden = n_gram > 0 ? calloc(cap, sizeof(gram_list)) : NULL;
-    gram_list *next_forbidden = n_gram > 0 ? calloc(cap, sizeof(gram_list)) : NULL;
-    if ((n_gram > 0 && (!forbidden || !next_forbidden)) || !ss || !live || !next_live || !row_sent || !tokens || !parent || !finished ||
+    onmt_ngrams *forbidden = n_gram > 0 ? onmt_ngrams_new(cap, n_gram, o->version == 1,
+                                                          o->ignore_ids, o->num_ignore) : NULL;
+    int *windows = n_gram > 0 ? malloc(sizeof(int) * (size_t)cap * n_gram) : NULL;
+    if ((n_gram > 0 && (!forbidden || !windows)) || !ss || !live || !next_live || !row_sent || !tokens || !parent || !finished ||
         !chosen_token || !chosen_parent || !base || !score || !prev_penalty || !coverage ||
-        !next_coverage || !summed || !seq || !initial_length || !top)
+        !next_coverage || !summed || !seq || !initial_length || !top || !ranking)
         goto oom;
 
     int n_live = B;
@@ -194,46 +179,41 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
     for (int t = 0; t < longest && n_live > 0; t++) {
         const int rows = n_live * K, length = t + 1; /* len(alive_seq) before this step */
         if (onmt_batch_step(x, t, rows, tokens, row_sent, err, err_size)) goto fail;
-        const double lp = onmt_length_penalty(o, length + 1);
-        const float lpf = (float)lp;
-        const int divide = !(V3 && lp == 1.0);
+        /* (3.x divides only when the penalty is not 1: the same, x / 1 being x) */
+        const float lpf = (float)onmt_length_penalty(o, length + 1);
         int any_finished = 0;
         for (int i = 0; i < n_live; i++) {
             beam_sentence *s = &ss[live[i]];
             const int b = live[i], width = onmt_attention_width(x, b);
             if (t >= s->capacity && grow(s, K, S, keep_att)) goto oom;
+            rs_topk_stream stream;
+            rs_topk_stream_start(&stream, K * W, K, ranking);
             for (int k = 0; k < K; k++) {
                 const int r = i * K + k;
-                float *row = x->log_probs + (size_t)r * W;
                 if (o->stepwise_penalty && cov && t > 0) {
                     const float *a = x->attention + (size_t)r * S, *c = coverage + (size_t)r * S;
                     for (int j = 0; j < width; j++) summed[j] = c[j] + a[j];
                     base[r] += prev_penalty[r];
                     base[r] -= onmt_coverage_penalty(o, summed, width);
                 }
-                onmt_ban_tokens(x, length, row);
-                for (int v = 0; v < W; v++) row[v] += base[r];
-                if (divide)
-                    for (int v = 0; v < W; v++) row[v] /= lpf;
+                const int *blocked = NULL;
+                int n_blocked = 0;
                 if (n_gram > 0 && length >= n_gram) {
                     path(s, K, t - 1, k, x->m->bos_id, seq);
-                    grams_block(&forbidden[r], n_gram, seq, length, row);
+                    n_blocked = onmt_ngrams_blocked(forbidden, r, seq, length, &blocked);
                 }
+                offer_row(x, r, k, base[r], lpf, length, blocked, n_blocked, &stream);
             }
-            int count = 0;
-            for (int k = 0; k < K; k++) {
-                const float *row = x->log_probs + (size_t)(i * K + k) * W;
-                for (int v = 0; v < W; v++) offer(top, &count, K, row[v], k * W + v);
-            }
+            rs_topk_stream_finish(&stream, top);
             for (int j = 0; j < K; j++) {
-                const int r = i * K + j, k = top[j].flat / W, v = top[j].flat % W;
+                const int r = i * K + j, k = top[j].index / W, v = top[j].index % W;
                 const int from = i * K + k;
                 s->tok[(size_t)t * K + j] = v;
                 s->par[(size_t)t * K + j] = k;
                 chosen_token[r] = v;
                 chosen_parent[r] = from;
-                score[r] = top[j].total;
-                base[r] = top[j].total * lpf;
+                score[r] = top[j].value;
+                base[r] = top[j].value * lpf;
                 if (keep_att)
                     memcpy(s->att + ((size_t)t * K + j) * S, x->attention + (size_t)from * S,
                            sizeof(float) * S);
@@ -255,13 +235,11 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
         if (n_gram > 0 && length + 1 >= n_gram) { /* maybe_update_forbidden_tokens */
             for (int i = 0; i < n_live; i++)
                 for (int j = 0; j < K; j++) {
-                    const int r = i * K + j;
                     path(&ss[live[i]], K, t, j, x->m->bos_id, seq);
-                    if (grams_inherit(&next_forbidden[r], &forbidden[chosen_parent[r]],
-                                      seq + length + 1 - n_gram, n_gram, o))
-                        goto oom;
+                    memcpy(windows + (size_t)(i * K + j) * n_gram, seq + length + 1 - n_gram,
+                           sizeof(int) * n_gram);
                 }
-            gram_list *tmp = forbidden; forbidden = next_forbidden; next_forbidden = tmp;
+            if (onmt_ngrams_advance(forbidden, rows, chosen_parent, windows)) goto oom;
         }
         /* update_finished: only when some row of the batch ended */
         int n_next = 0;
@@ -322,9 +300,8 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
                 prev_penalty[to] = prev_penalty[from];
                 if (cov && to != from)
                     memcpy(coverage + (size_t)to * S, coverage + (size_t)from * S, sizeof(float) * S);
-                if (n_gram > 0 && o->per_sentence && to != from) { /* a batch of its own */
-                    gram_list g = forbidden[to]; forbidden[to] = forbidden[from]; forbidden[from] = g;
-                }
+                if (n_gram > 0 && o->per_sentence && to != from) /* a batch of its own */
+                    onmt_ngrams_move(forbidden, to, from);
             }
         }
         for (int ni = 0; ni < n_next; ni++) {
@@ -354,10 +331,9 @@ done:
     free(ss); free(live); free(next_live); free(row_sent); free(tokens); free(parent);
     free(finished); free(chosen_token); free(chosen_parent); free(base); free(score);
     free(prev_penalty); free(coverage); free(next_coverage); free(summed); free(seq);
-    free(initial_length); free(top);
-    for (int r = 0; forbidden && r < cap; r++) free(forbidden[r].grams);
-    for (int r = 0; next_forbidden && r < cap; r++) free(next_forbidden[r].grams);
-    free(forbidden); free(next_forbidden);
+    free(initial_length); free(top); free(ranking);
+    onmt_ngrams_free(forbidden);
+    free(windows);
     return status;
 }
 
@@ -375,7 +351,7 @@ static int validate(const rs_model *m, const rs_onmt_options *o, const rs_copy_i
         return 1;
     }
     if (m->copy && !copy) { snprintf(err, n, "the copy generator needs the sentences' dynamic vocabularies"); return 1; }
-    if (o->sampling && !o->seeds) { snprintf(err, n, "sampling needs the sentences' seeds"); return 1; }
+    if (o->sampling && !o->seeds && !o->draws) { snprintf(err, n, "sampling needs the sentences' seeds or draws"); return 1; }
     return 0;
 }
 

@@ -32,6 +32,9 @@ typedef struct {
        filtered distribution at temperature (top_k 1 or temperature 0: the best token) */
     int sampling; int top_k; double top_p; double temperature;
     const uint64_t *seeds; /* [batch]: each sentence's random stream */
+    /* or the uniform draws in [0, 1) to use instead, each sentence's in the order its rows
+       draw them (a step's rows in turn): draws[b * draws_stride ..], NaN past the last */
+    const double *draws; int draws_stride;
     /* 0: OpenNMT-py's batch rules (its attention spans the batch's longest source, some
        rules look across the batch); 1: every sentence as a batch of its own */
     int per_sentence;

@@ -161,9 +161,10 @@ def _translate(name, version, task, options, what, venvs, work, env, source0, ta
     """expected.json: OpenNMT-py's own translations of the fixture (0.9.2's checkpoint also
     by 1.2.0, since 0.9.2's beam search no longer runs)."""
     attention = options.get("global_attention", "general") != "none"
-    runs = runs_for(max(version, 1), attention, name in FULL)
+    runs = runs_for(max(version, 1), attention, task == "copy", name in FULL)
     data = {"trained_by": None, "model": what}
     merged = []
+    os.makedirs(os.path.join(work, name), exist_ok=True)
     for decoder in ([0, 1] if version == 0 else [version]):
         spec_path = os.path.join(work, name, f"decode-v{decoder}.json")
         part_path = os.path.join(work, name, f"decoded-v{decoder}.json")

@@ -18,7 +18,11 @@ SUMMARIZATION = {"beam_size": 10, "min_length": 35, "stepwise_penalty": True,
                  "ignore_when_blocking": [".", "</t>", "<t>"]}
 SAMPLE_REPEATS = 20
 
-# name -> (flags, which models: "all", "attention" (the model attends), "sampling")
+# name -> (flags, which models: "all"; "search", "sampling" (the models every option runs
+# on), with the releases that have them (2: 2.x and 3.x, 3: 3.x); "attention" (models that
+# attend); "summary" (the copy models: forcing 35 tokens out of a model trained on 7 only
+# drives it into loops whose scores tie exactly, and which of exactly tied candidates wins
+# then depends on the last bits of every sum))
 RUNS = {
     "defaults": ({}, "all"),
     "defaults_nbest": ({"n_best": 5}, "all"),
@@ -52,20 +56,27 @@ RUNS = {
                          "attention"),
     "coverage_summary_stepwise": ({"coverage_penalty": "summary", "beta": 5,
                                    "stepwise_penalty": True, "n_best": 3}, "attention"),
-    "summarization": (dict(SUMMARIZATION, n_best=3), "attention"),
-    "summarization_greedy": (dict(SUMMARIZATION, beam_size=1), "attention"),
+    "summarization": (dict(SUMMARIZATION, n_best=3), "summary"),
+    "summarization_greedy": (dict(SUMMARIZATION, beam_size=1), "summary"),
     "sample_topk": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7, "seed": 7},
                     "sampling"),
     "sample_topp": ({"random_sampling_topp": 0.8, "seed": 7}, "sampling2"),
     "sample_full": ({"random_sampling_topk": -1, "random_sampling_temp": 1.5, "seed": 7},
                     "sampling"),
+    # the same sampling with OpenNMT-py's random draws replaced by recorded ones
+    # (one sentence per batch, so each draw belongs to one known sentence and step)
+    "sample_topk_injected": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7,
+                              "batch_size": 1}, "sampling"),
+    "sample_topp_injected": ({"random_sampling_topp": 0.8, "batch_size": 1}, "sampling2"),
+    "sample_full_injected": ({"random_sampling_topk": -1, "random_sampling_temp": 1.5,
+                              "batch_size": 1}, "sampling"),
     "sample_paths": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7, "seed": 7,
                       "beam_size": 10, "n_best": 10}, "sampling2"),
     "greedy_temp": ({"random_sampling_topk": 1, "random_sampling_temp": 0.5}, "search2"),
 }
 
 
-def runs_for(version: int, attention: bool, full: bool) -> dict:
+def runs_for(version: int, attention: bool, copy: bool, full: bool) -> dict:
     """The runs a model gets: every model the defaults; `full` models every option their
     release has (2.x/3.x-only flags on those releases)."""
     chosen = {}
@@ -74,7 +85,7 @@ def runs_for(version: int, attention: bool, full: bool) -> dict:
                 kind in ("search", "sampling") or
                 (kind in ("search2", "sampling2") and version >= 2) or
                 (kind == "search3" and version >= 3) or
-                (kind == "attention" and attention))):
+                (kind == "attention" and attention) or (kind == "summary" and copy))):
             chosen[name] = dict(flags)
     for name, flags in chosen.items():
         flags.setdefault("beam_size", 1) if name.startswith("sample") else None
@@ -138,6 +149,48 @@ def onmt_translate(version: int, model: str, src_path: str, out_path: str, flags
                                 batch_type=opt.batch_type, phrase_table=opt.phrase_table)
 
 
+class InjectedDraws:
+    """Replaces torch's categorical sampling (2.x/3.x: Categorical.sample, 1.x:
+    Multinomial.sample) by inverse-CDF sampling (categories in index order) from a recorded
+    stream of uniform draws, one per row: the draws can be replayed elsewhere."""
+
+    def __init__(self, seed: int):
+        import numpy as np
+        self.random = np.random.RandomState(seed)
+        self.used = []
+
+    def _indices(self, logits):
+        import numpy as np
+        import torch
+        rows = logits.reshape(-1, logits.shape[-1]).double().numpy()
+        out = []
+        for row in rows:
+            u = float(self.random.random_sample())
+            self.used.append(u)
+            cumulated = np.cumsum(np.exp(row - row.max()))
+            out.append(int(np.searchsorted(cumulated, u * cumulated[-1], side="right")))
+        return torch.tensor(out, dtype=torch.long).reshape(logits.shape[:-1])
+
+    def __enter__(self):
+        import torch.distributions as d
+        injected = self
+        self.saved = d.Categorical.sample, d.Multinomial.sample
+
+        def categorical(dist, sample_shape=()):
+            return injected._indices(dist.logits)
+
+        def multinomial(dist, sample_shape=()):
+            import torch
+            index = injected._indices(dist.logits)
+            return torch.nn.functional.one_hot(index, dist.logits.shape[-1]).float()
+        d.Categorical.sample, d.Multinomial.sample = categorical, multinomial
+        return self
+
+    def __exit__(self, *exc):
+        import torch.distributions as d
+        d.Categorical.sample, d.Multinomial.sample = self.saved
+
+
 def run_all(version: int, model: str, src_path: str, runs: dict, work: str) -> list[dict]:
     """Every run; a run OpenNMT-py cannot do is recorded with its error."""
     import traceback
@@ -154,8 +207,13 @@ def run_all(version: int, model: str, src_path: str, runs: dict, work: str) -> l
                 f.write("\n".join(sentences * repeats) + "\n")
         record = {"name": name, "flags": flags, "repeats": repeats}
         try:
-            scores, predictions = onmt_translate(version, model, path,
-                                                 os.path.join(work, "pred.txt"), flags)
+            import contextlib
+            injected = InjectedDraws(11) if name.endswith("_injected") else None
+            with injected or contextlib.nullcontext():
+                scores, predictions = onmt_translate(version, model, path,
+                                                     os.path.join(work, "pred.txt"), flags)
+            if injected:
+                record["draws"] = injected.used
             record["results"] = [[[text, float(score)] for text, score in zip(p, s)]
                                  for p, s in zip(predictions, scores)]
         except Exception as e:  # noqa: BLE001 - OpenNMT-py's own failure is the fixture

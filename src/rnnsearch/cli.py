@@ -67,8 +67,11 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
 
 
 def cmd_translate(args) -> int:
+    from . import cli_opennmt
     from .safetensors_io import atomic_write
     from .translator import Translator
+
+    cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
 
     translator = Translator(args.model, intra_threads=args.threads,
                             compute_type=args.compute_type)
@@ -81,6 +84,11 @@ def cmd_translate(args) -> int:
     output = atomic_write(args.output, "w", encoding="utf-8") if to_file else \
         contextlib.nullcontext(sys.stdout)
     with output as out:
+        if args.search == "opennmt":  # OpenNMT-py batches the whole input its own way
+            cli_opennmt.translate_lines(translator, lines, args, out)
+            lines = []
+            if progress is not None:
+                progress.update(progress.total)
         for start in range(0, len(lines), args.batch_size):
             batch = lines[start:start + args.batch_size]
             # a line is one token sequence, or one per word for per-word models (G2P)
@@ -170,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     _add_decoding_options(p)
+    from .cli_opennmt import add_arguments as add_opennmt_arguments
+    add_opennmt_arguments(p)
     p.set_defaults(func=cmd_translate)
 
     _add_convert_parser(sub)

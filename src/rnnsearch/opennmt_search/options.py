@@ -142,6 +142,9 @@ def _check(o: OpenNMTOptions) -> None:
     if o.opennmt_version == 1 and o.beam_size != 1 and o.random_sampling_topk != 1:
         raise ValueError("Can either do beam search OR random sampling (OpenNMT-py 1.x: "
                          "random_sampling_topk needs beam_size 1)")
+    if o.opennmt_version == 1 and o.sampling and o.block_ngram_repeat > 0:
+        raise ValueError("block_ngram_repeat: OpenNMT-py 1.x's greedy search asserts "
+                         "block_ngram_repeat == 0")
     paths = o.beam_size if o.sampling and o.opennmt_version >= 2 else \
         (1 if o.sampling else o.beam_size)
     if o.n_best > paths:

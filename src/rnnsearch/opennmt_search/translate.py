@@ -50,11 +50,17 @@ def _engine_options(o: OpenNMTOptions, unk_id: int, return_attention: bool) -> d
 
 
 def translate(translator, source: list[list[str]], return_scores: bool = False,
-              return_attention: bool = False, truncate: bool = False, **flags) -> list:
+              return_attention: bool = False, truncate: bool = False, random_draws=None,
+              **flags) -> list:
     """Decode `source` (token lists) as onmt_translate would with `flags`; returns a
-    TranslationResult per sentence (hypotheses best first, n_best of them)."""
+    TranslationResult per sentence (hypotheses best first, n_best of them).
+    random_draws: for sampling, each sentence's uniform draws in [0, 1) in the order its
+    rows use them (one per row and step), instead of the engine's own: replays another
+    sampler's draws."""
     from ..translator import TranslationResult
     o = resolve(flags, translator.config.get("decoding", {}).get("opennmt_version"))
+    if random_draws is not None and (not o.sampling or len(random_draws) != len(source)):
+        raise ValueError("random_draws: one list per sentence, for sampling only")
     _check_against_model(translator, o)
     specials = translator.config["special_tokens"]
     target = translator.target_vocab
@@ -81,7 +87,8 @@ def translate(translator, source: list[list[str]], return_scores: bool = False,
                        [len(vocabularies[b].words) for b in members])
         raw = translator._engine.translate_opennmt(
             [ids[b] for b in members], dict(engine_options), ignore=ignore,
-            seeds=[seeds[b] for b in members] if seeds else None, copy=dynamic)
+            seeds=[seeds[b] for b in members] if seeds else None, copy=dynamic,
+            draws=[random_draws[b] for b in members] if random_draws is not None else None)
         for b, (width, hyps) in zip(members, raw):
             results[b] = _result(translator, source[b], hyps, vocabularies[b], return_scores,
                                  return_attention)
