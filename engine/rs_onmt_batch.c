@@ -135,42 +135,59 @@ int onmt_attention_width(const onmt_batch *x, int b) {
     return x->o->per_sentence ? x->lengths[b] : x->S;
 }
 
-int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int *sentence,
-                    char *err, size_t err_size) {
+/* The decoder state of positions first, first + 1, ... as a state of its own (the state's
+ * arrays hold rows at a fixed stride, layers `capacity` rows apart: rs_decoder.h). */
+static rs_decoder_state rows_from(const onmt_batch *x, int first) {
     const rs_model *m = x->m;
-    const int V = x->V, W = x->W, S = x->S;
-    for (int r = 0; r < rows; r++) {
-        x->dec_tokens[r] = tokens[r] < V ? tokens[r] : x->o->unk_id; /* a copied word */
-        x->dec_sentence[r] = x->encoded[sentence[r]];
+    rs_decoder_state view = *x->cur;
+    view.h += (size_t)first * m->dec_hidden;
+    view.c += (size_t)first * m->dec_hidden;
+    view.feed += (size_t)first * (m->attentional_width ? m->attentional_width : 1);
+    view.top += (size_t)first * m->dec_hidden;
+    view.att += (size_t)first * view.att_floats;
+    return view;
+}
+
+int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens,
+                    const int *sentence, char *err, size_t err_size) {
+    const rs_model *m = x->m;
+    const int V = x->V, W = x->W, S = x->S, end = first + rows;
+    for (int p = first; p < end; p++) {
+        x->dec_tokens[p] = tokens[p] < V ? tokens[p] : x->o->unk_id; /* a copied word */
+        x->dec_sentence[p] = x->encoded[sentence[p]];
     }
+    rs_decoder_state view = rows_from(x, first);
     /* without a copy generator the logits are the scores (W = V) */
-    rs_decoder_step(m, &x->enc, t, rows, x->dec_tokens, x->dec_sentence, x->cur, &x->work,
-                    m->copy ? x->logits : x->log_probs, x->probs);
+    rs_decoder_step(m, &x->enc, t, rows, x->dec_tokens + first, x->dec_sentence + first, &view,
+                    &x->work, m->copy ? x->logits + (size_t)first * V
+                                      : x->log_probs + (size_t)first * W,
+                    x->probs + (size_t)first * S);
     const float *seen = x->probs; /* the attention the search sees */
     const rs_encoded *seen_enc = &x->enc;
     if (m->copy) {
-        rs_copy_step(m->copy, m, &x->copy_enc, &x->copy, rows, t, x->dec_sentence,
-                     x->work.output_input, x->logits, x->probs, x->copy_probs, x->log_probs,
-                     x->copy_work);
+        rs_copy_step(m->copy, m, &x->copy_enc, &x->copy, rows, t, x->dec_sentence + first,
+                     x->work.output_input, x->logits + (size_t)first * V,
+                     x->probs + (size_t)first * S, x->copy_probs + (size_t)first * S,
+                     x->log_probs + (size_t)first * W, x->copy_work);
         if (m->copy->attention.ops) {
             seen = x->copy_probs;
             seen_enc = &x->copy_enc;
         }
     } else {
-        for (int r = 0; r < rows; r++) {
-            const float shift = rs_logsumexp(x->log_probs + (size_t)r * W, V, x->exp_tmp);
+        for (int p = first; p < end; p++) {
+            const float shift = rs_logsumexp(x->log_probs + (size_t)p * W, V, x->exp_tmp);
             if (isnan(shift)) {
                 snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
                 return 1;
             }
-            x->shift[r] = isinf(shift) ? 0.0f : shift; /* as rs_log_softmax leaves such rows */
+            x->shift[p] = isinf(shift) ? 0.0f : shift; /* as rs_log_softmax leaves such rows */
         }
     }
     if (m->attention.ops)
-        for (int r = 0; r < rows; r++) {
-            const int e = x->dec_sentence[r], valid = seen_enc->lengths[e];
-            float *dst = x->attention + (size_t)r * S;
-            memcpy(dst, seen + (size_t)r * S, sizeof(float) * valid);
+        for (int p = first; p < end; p++) {
+            const int valid = seen_enc->lengths[x->dec_sentence[p]];
+            float *dst = x->attention + (size_t)p * S;
+            memcpy(dst, seen + (size_t)p * S, sizeof(float) * valid);
             memset(dst + valid, 0, sizeof(float) * (S - valid));
         }
     return 0;

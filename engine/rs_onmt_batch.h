@@ -59,11 +59,12 @@ void onmt_batch_close(onmt_batch *x);
 /* Row r starts sentence sentence[r] (batch order). */
 void onmt_batch_start_rows(onmt_batch *x, int rows, const int *sentence);
 
-/* One decoder step: tokens[r] is row r's previous token (copied words are fed back as UNK),
- * sentence[r] its sentence (batch order). Fills x->log_probs (with x->shift) and
- * x->attention. Returns non-zero (message in err) when the model produced NaN. */
-int onmt_batch_step(onmt_batch *x, int t, int rows, const int *tokens, const int *sentence,
-                    char *err, size_t err_size);
+/* One decoder step for the rows at positions first .. first + rows - 1: tokens[p] is the
+ * previous token at position p (copied words are fed back as UNK), sentence[p] its sentence
+ * (batch order). Fills those positions of x->log_probs (with x->shift) and x->attention.
+ * Returns non-zero (message in err) when the model produced NaN. */
+int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens,
+                    const int *sentence, char *err, size_t err_size);
 
 /* The log-probability of entry v of row r (OpenNMT-py's log_softmax, or log of the copy
  * generator's probability). */

@@ -154,7 +154,7 @@ int onmt_greedy_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t
     onmt_batch_start_rows(x, rows, row_sent);
 
     for (int t = 0; t < L && rows > 0; t++) {
-        if (onmt_batch_step(x, t, rows, tokens, row_sent, err, err_size)) goto fail;
+        if (onmt_batch_step(x, t, 0, rows, tokens, row_sent, err, err_size)) goto fail;
         onmt_batch_materialize(x, rows);
         const float lp = (float)onmt_length_penalty(o, t + 2);
         int n_keep = 0;

@@ -128,12 +128,45 @@ static int add_hypothesis(const onmt_batch *x, beam_sentence *s, int K, int t, i
     return onmt_hyps_add(&s->hyps, score, n, tokens, attention, cut);
 }
 
+/* Rows are decoded at block positions: those whose candidates can win first, then the
+ * "cold" ones -- a finished hypothesis kept in the beam, and at the first step every copy
+ * of the start but one -- whose every candidate is at most their score (-65504, -1e10,
+ * -inf) over the length penalty. A cold row is decoded only when that bound could still
+ * enter its sentence's top-k (a starved beam, or a vocabulary too small for torch's partial
+ * sort, whose ties depend on every value): then its sentence is chosen again with it. */
+typedef struct {
+    int *pos;     /* [cap] logical row (sentence i, slot k: i * K + k) -> block position */
+    int *cold;    /* [cap] by logical row */
+    int *token, *sentence; /* [cap] by position: the previous token, the sentence */
+    int hot;      /* positions [0, hot) hold the rows that are not cold */
+} row_layout;
+
+/* Place `rows` logical rows: the ones not cold first, in order, then the cold ones. */
+static void place_rows(row_layout *l, int rows, const int *token, const int *sentence) {
+    int p = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) l->hot = p;
+        for (int r = 0; r < rows; r++)
+            if (l->cold[r] == pass) {
+                l->pos[r] = p;
+                l->token[p] = token[r];
+                l->sentence[p] = sentence[r];
+                p++;
+            }
+    }
+}
+
 int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t err_size) {
     const rs_onmt_options *o = x->o;
     const int B = x->batch, K = o->beam_size, W = x->W, S = x->S, V3 = o->version >= 3;
     const int eos = x->m->eos_id, cap = B * K;
     const int cov = o->coverage_penalty != RS_ONMT_COVERAGE_NONE;
+    const int stepwise = cov && o->stepwise_penalty;
     const int keep_att = o->return_attention && x->m->attention.ops;
+    /* cold rows may wait when torch's partial sort chooses (only values above its k-th
+       count) and every score is bounded (a stepwise coverage penalty of beta < 0 could
+       raise a finished row's score) */
+    const int lazy = (long)K * 64 <= (long)K * W && !(stepwise && o->beta < 0);
     int status = 1;
     beam_sentence *ss = calloc(B, sizeof(beam_sentence));
     int *live = malloc(sizeof(int) * B), *next_live = malloc(sizeof(int) * B);
@@ -141,10 +174,14 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
     int *parent = malloc(sizeof(int) * cap), *finished = malloc(sizeof(int) * cap);
     int *chosen_token = malloc(sizeof(int) * cap), *chosen_parent = malloc(sizeof(int) * cap);
     float *base = malloc(sizeof(float) * cap), *score = malloc(sizeof(float) * cap);
+    float *step_base = malloc(sizeof(float) * cap);
+    int *have_base = malloc(sizeof(int) * cap);
     float *prev_penalty = calloc(cap, sizeof(float));
     float *coverage = calloc((size_t)cap * S, sizeof(float));
     float *next_coverage = calloc((size_t)cap * S, sizeof(float));
     float *summed = malloc(sizeof(float) * S);
+    row_layout layout = {malloc(sizeof(int) * cap), calloc(cap, sizeof(int)),
+                         malloc(sizeof(int) * cap), malloc(sizeof(int) * cap), 0};
     int longest = 0;
     for (int b = 0; b < B; b++) longest = o->max_lengths[b] > longest ? o->max_lengths[b] : longest;
     int *seq = malloc(sizeof(int) * (longest + 2));
@@ -155,9 +192,11 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
     onmt_ngrams *forbidden = n_gram > 0 ? onmt_ngrams_new(cap, n_gram, o->version == 1,
                                                           o->ignore_ids, o->num_ignore) : NULL;
     int *windows = n_gram > 0 ? malloc(sizeof(int) * (size_t)cap * n_gram) : NULL;
-    if ((n_gram > 0 && (!forbidden || !windows)) || !ss || !live || !next_live || !row_sent || !tokens || !parent || !finished ||
-        !chosen_token || !chosen_parent || !base || !score || !prev_penalty || !coverage ||
-        !next_coverage || !summed || !seq || !initial_length || !top || !ranking)
+    if ((n_gram > 0 && (!forbidden || !windows)) || !ss || !live || !next_live || !row_sent ||
+        !tokens || !parent || !finished || !chosen_token || !chosen_parent || !base ||
+        !score || !step_base || !have_base || !prev_penalty || !coverage || !next_coverage ||
+        !summed || !layout.pos || !layout.cold || !layout.token || !layout.sentence || !seq ||
+        !initial_length || !top || !ranking)
         goto oom;
 
     int n_live = B;
@@ -172,53 +211,73 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
             row_sent[r] = i;
             tokens[r] = x->m->bos_id;
             base[r] = k == 0 ? 0.0f : -INFINITY;
+            layout.cold[r] = lazy && k > 0;
         }
     }
-    onmt_batch_start_rows(x, n_live * K, row_sent);
+    place_rows(&layout, n_live * K, tokens, row_sent);
+    onmt_batch_start_rows(x, n_live * K, layout.sentence);
 
     for (int t = 0; t < longest && n_live > 0; t++) {
         const int rows = n_live * K, length = t + 1; /* len(alive_seq) before this step */
-        if (onmt_batch_step(x, t, rows, tokens, row_sent, err, err_size)) goto fail;
+        if (onmt_batch_step(x, t, 0, layout.hot, layout.token, layout.sentence, err, err_size))
+            goto fail;
+        int cold_decoded = layout.hot == rows;
         /* (3.x divides only when the penalty is not 1: the same, x / 1 being x) */
         const float lpf = (float)onmt_length_penalty(o, length + 1);
+        memset(have_base, 0, sizeof(int) * rows);
         int any_finished = 0;
         for (int i = 0; i < n_live; i++) {
             beam_sentence *s = &ss[live[i]];
             const int b = live[i], width = onmt_attention_width(x, b);
             if (t >= s->capacity && grow(s, K, S, keep_att)) goto oom;
             rs_topk_stream stream;
-            rs_topk_stream_start(&stream, K * W, K, ranking);
-            for (int k = 0; k < K; k++) {
-                const int r = i * K + k;
-                if (o->stepwise_penalty && cov && t > 0) {
-                    const float *a = x->attention + (size_t)r * S, *c = coverage + (size_t)r * S;
-                    for (int j = 0; j < width; j++) summed[j] = c[j] + a[j];
-                    base[r] += prev_penalty[r];
-                    base[r] -= onmt_coverage_penalty(o, summed, width);
+            for (int attempt = 0;; attempt++) {
+                rs_topk_stream_start(&stream, K * W, K, ranking);
+                float cold_bound = -INFINITY;
+                for (int k = 0; k < K; k++) {
+                    const int r = i * K + k, p = layout.pos[r];
+                    if (layout.cold[r] && !cold_decoded) {
+                        const float bound = (base[r] + (stepwise && t > 0 ? prev_penalty[r] : 0.0f)) / lpf;
+                        cold_bound = bound > cold_bound ? bound : cold_bound;
+                        continue;
+                    }
+                    if (!have_base[r]) {
+                        step_base[r] = base[r];
+                        if (stepwise && t > 0) {
+                            const float *a = x->attention + (size_t)p * S, *c = coverage + (size_t)r * S;
+                            for (int j = 0; j < width; j++) summed[j] = c[j] + a[j];
+                            step_base[r] += prev_penalty[r];
+                            step_base[r] -= onmt_coverage_penalty(o, summed, width);
+                        }
+                        have_base[r] = 1;
+                    }
+                    const int *blocked = NULL;
+                    int n_blocked = 0;
+                    if (n_gram > 0 && length >= n_gram) {
+                        path(s, K, t - 1, k, x->m->bos_id, seq);
+                        n_blocked = onmt_ngrams_blocked(forbidden, r, seq, length, &blocked);
+                    }
+                    offer_row(x, p, k, step_base[r], lpf, length, blocked, n_blocked, &stream);
                 }
-                const int *blocked = NULL;
-                int n_blocked = 0;
-                if (n_gram > 0 && length >= n_gram) {
-                    path(s, K, t - 1, k, x->m->bos_id, seq);
-                    n_blocked = onmt_ngrams_blocked(forbidden, r, seq, length, &blocked);
-                }
-                offer_row(x, r, k, base[r], lpf, length, blocked, n_blocked, &stream);
+                if (cold_decoded || rs_topk_stream_ignores(&stream, cold_bound)) break;
+                /* a cold row could enter: decode them all, and choose this sentence again */
+                if (onmt_batch_step(x, t, layout.hot, rows - layout.hot, layout.token,
+                                    layout.sentence, err, err_size))
+                    goto fail;
+                cold_decoded = 1;
             }
             rs_topk_stream_finish(&stream, top);
             for (int j = 0; j < K; j++) {
                 const int r = i * K + j, k = top[j].index / W, v = top[j].index % W;
                 const int from = i * K + k;
+                const float *a = x->attention + (size_t)layout.pos[from] * S;
                 s->tok[(size_t)t * K + j] = v;
                 s->par[(size_t)t * K + j] = k;
                 chosen_token[r] = v;
                 chosen_parent[r] = from;
                 score[r] = top[j].value;
-                base[r] = top[j].value * lpf;
-                if (keep_att)
-                    memcpy(s->att + ((size_t)t * K + j) * S, x->attention + (size_t)from * S,
-                           sizeof(float) * S);
+                if (keep_att) memcpy(s->att + ((size_t)t * K + j) * S, a, sizeof(float) * S);
                 if (cov) {
-                    const float *a = x->attention + (size_t)from * S;
                     float *c = next_coverage + (size_t)r * S;
                     for (int q = 0; q < S; q++)
                         c[q] = t == 0 ? a[q] : coverage[(size_t)from * S + q] + a[q];
@@ -228,6 +287,7 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
                 finished[r] = v == eos || t == o->max_lengths[b] - 1;
                 any_finished |= finished[r];
             }
+            for (int j = 0; j < K; j++) base[i * K + j] = top[j].value * lpf;
         }
         if (cov) {
             float *tmp = coverage; coverage = next_coverage; next_coverage = tmp;
@@ -289,15 +349,17 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
             }
             if (!s->done) next_live[n_next++] = i;
         }
-        /* the surviving sentences' rows, each continuing its chosen parent */
+        /* the surviving sentences' rows, each continuing its chosen parent (a row that
+           just finished is cold next step) */
         for (int ni = 0; ni < n_next; ni++) {
             const int i = next_live[ni];
             for (int j = 0; j < K; j++) {
                 const int from = i * K + j, to = ni * K + j;
-                parent[to] = chosen_parent[from];
+                parent[to] = layout.pos[chosen_parent[from]];
                 tokens[to] = chosen_token[from];
                 base[to] = base[from];
                 prev_penalty[to] = prev_penalty[from];
+                finished[to] = finished[from];
                 if (cov && to != from)
                     memcpy(coverage + (size_t)to * S, coverage + (size_t)from * S, sizeof(float) * S);
                 if (n_gram > 0 && o->per_sentence && to != from) /* a batch of its own */
@@ -311,7 +373,12 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
         }
         memcpy(live, next_live, sizeof(int) * n_next);
         n_live = n_next;
-        onmt_batch_reorder(x, n_live * K, parent);
+        /* the next block: position p continues the row at position parent_at[p] */
+        int *parent_at = chosen_parent; /* free now: reused for the positions' parents */
+        for (int r = 0; r < n_live * K; r++) layout.cold[r] = lazy && finished[r];
+        place_rows(&layout, n_live * K, tokens, row_sent);
+        for (int r = 0; r < n_live * K; r++) parent_at[layout.pos[r]] = parent[r];
+        onmt_batch_reorder(x, n_live * K, parent_at);
     }
     for (int b = 0; b < B; b++)
         if (onmt_hyps_take_best(&ss[b].hyps, o->n_best, onmt_attention_width(x, b), &results[b]))
@@ -330,8 +397,9 @@ done:
         }
     free(ss); free(live); free(next_live); free(row_sent); free(tokens); free(parent);
     free(finished); free(chosen_token); free(chosen_parent); free(base); free(score);
-    free(prev_penalty); free(coverage); free(next_coverage); free(summed); free(seq);
-    free(initial_length); free(top); free(ranking);
+    free(step_base); free(have_base); free(prev_penalty); free(coverage); free(next_coverage);
+    free(summed); free(layout.pos); free(layout.cold); free(layout.token); free(layout.sentence);
+    free(seq); free(initial_length); free(top); free(ranking);
     onmt_ngrams_free(forbidden);
     free(windows);
     return status;

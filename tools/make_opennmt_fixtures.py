@@ -53,13 +53,18 @@ COPY_SOURCES = [
     "a 12", "b 47 c", "d e 30 f", "g h 11 i j", "k 41 l a b", "d 45 d e 45 e",
     "a b c 33 d e f", "l k 19 j i h g f", "c a f z e", "b 12 d g 44 e h a l",
 ]
+WIDE_SOURCES = [
+    "a 120", "b 287 c", "d e 130 f", "g h 111 i j", "k 241 l a b", "d 145 d e 145 e",
+    "a b c 233 d e f", "l k 199 j i h g f", "c a f z e 299", "b 112 d g 244 e h a l",
+]
 
 # the models every decoding option runs on (the others: the defaults and greedy)
 FULL = {"brnn_lstm_general_feed_2layers", "rnn_gru_mlp_bridge", "rnn_lstm_noattention",
         "brnn_lstm_general_coverage", "v2_rnn_lstm_general_bridge",
         "v2_brnn_lstm_general_copy_mlp", "v2_rnn_gru_mlp_copy_reuse_coverage_bridge",
         "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge", "v1_rnn_lstm_general_2layers",
-        "v0_brnn_lstm_dot_copy_general"}
+        "v0_brnn_lstm_dot_copy_general", "v2_rnn_lstm_dot_copy_general_wide",
+        "rnn_gru_general_wide"}
 
 # name -> (OpenNMT-py major version, options, what it exercises)
 MODELS = {
@@ -136,6 +141,16 @@ MODELS.update({
         "rnn_type": "LSTM", "layers": 2, "rnn_size": 32, "global_attention": "general",
         "input_feed": 1},
         "OpenNMT-py 1.2.0 checkpoint (torchtext fields), 2-layer LSTM, general attention"),
+    "v2_rnn_lstm_dot_copy_general_wide": (2, {
+        "_task": "copy_wide", "rnn_type": "LSTM", "layers": 1, "rnn_size": 32,
+        "global_attention": "dot", "input_feed": 1, "copy_attn": True,
+        "copy_attn_type": "general", "train_steps": 600},
+        "OpenNMT-py 2.x copy model with vocabularies of 120 (over 64: torch.topk's partial "
+        "sort)"),
+    "rnn_gru_general_wide": (3, {
+        "_task": "copy_wide", "rnn_type": "GRU", "layers": 1, "hidden_size": 32,
+        "global_attention": "general", "input_feed": 1, "train_steps": 600},
+        "rnn GRU on vocabularies of 120 (over 64: torch.topk's partial sort)"),
     "v0_brnn_lstm_dot_copy_general": (0, {
         "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
         "rnn_size": 32, "global_attention": "dot", "copy_attn": True,
@@ -153,7 +168,8 @@ def _env(work):
 def _test_sources(work, task):
     path = os.path.join(work, f"test-{task}.src")
     with open(path, "w") as f:
-        f.write("\n".join(COPY_SOURCES if task == "copy" else SOURCES) + "\n")
+        f.write("\n".join({"copy": COPY_SOURCES, "copy_wide": WIDE_SOURCES}.get(task, SOURCES))
+                + "\n")
     return path
 
 
@@ -161,7 +177,8 @@ def _translate(name, version, task, options, what, venvs, work, env, source0, ta
     """expected.json: OpenNMT-py's own translations of the fixture (0.9.2's checkpoint also
     by 1.2.0, since 0.9.2's beam search no longer runs)."""
     attention = options.get("global_attention", "general") != "none"
-    runs = runs_for(max(version, 1), attention, task == "copy", name in FULL)
+    copy = bool(options.get("copy_attn"))
+    runs = runs_for(max(version, 1), attention, copy, name in FULL)
     data = {"trained_by": None, "model": what}
     merged = []
     os.makedirs(os.path.join(work, name), exist_ok=True)

@@ -11,6 +11,7 @@ Two toy tasks, seeded:
   copy     the same over letters and numbers 10-49, numbers kept as they are and a final
            "." added ("a 12 b" -> "B 12 A ."); the vocabularies are cut (source 30, target
            24 words) so that most numbers can only be produced by copying them
+  copy_wide  the same with numbers 100-299 and vocabularies of 120 words
 """
 from __future__ import annotations
 
@@ -20,9 +21,14 @@ import random
 
 from fixture_common import run_command, write_reversal_task
 
-COPY_NUMBERS = [str(n) for n in range(10, 50)]
 COPY_LETTERS = list("abcdefghijkl")
-COPY_VOCAB_SIZES = {"src_vocab_size": 30, "tgt_vocab_size": 24}
+# task -> (the numbers, the vocabulary sizes)
+COPY_TASKS = {
+    "copy": ([str(n) for n in range(10, 50)], {"src_vocab_size": 30, "tgt_vocab_size": 24}),
+    # vocabularies of over 64 words: torch.topk then partial-sorts (see rs_topk_torch.h)
+    "copy_wide": ([str(n) for n in range(100, 300)],
+                  {"src_vocab_size": 120, "tgt_vocab_size": 120}),
+}
 
 # options every fixture model shares, by OpenNMT-py's own names
 COMMON = {"word_vec_size": 16, "batch_size": 64, "optim": "adam", "learning_rate": 0.01,
@@ -30,14 +36,14 @@ COMMON = {"word_vec_size": 16, "batch_size": 64, "optim": "adam", "learning_rate
           "decoder_type": "rnn", "train_steps": 400}
 
 
-def write_copy_task(work: str) -> None:
-    """train (3000) and valid (50) pairs of the copy task."""
+def write_copy_task(work: str, numbers: list[str]) -> None:
+    """train (3000) and valid (50) pairs of a copy task."""
     rng = random.Random(7)
     for split, count in (("train", 3000), ("valid", 50)):
         with open(os.path.join(work, f"{split}.src"), "w") as s, \
                 open(os.path.join(work, f"{split}.tgt"), "w") as t:
             for _ in range(count):
-                x = [rng.choice(COPY_NUMBERS) if rng.random() < 0.3 else rng.choice(COPY_LETTERS)
+                x = [rng.choice(numbers) if rng.random() < 0.3 else rng.choice(COPY_LETTERS)
                      for _ in range(rng.randint(2, 7))]
                 s.write(" ".join(x) + "\n")
                 t.write(" ".join(w.upper() for w in reversed(x)) + " .\n")
@@ -47,7 +53,7 @@ def write_task(work: str, task: str) -> None:
     if task == "reverse":
         write_reversal_task(work, "valid", "tgt")
     else:
-        write_copy_task(work)
+        write_copy_task(work, COPY_TASKS[task][0])
 
 
 def _flags(options: dict) -> list[str]:
@@ -70,7 +76,7 @@ def train(name: str, version: int, task: str, options: dict, venv: str, work: st
         write_task(data_dir, task)
     run_dir = os.path.join(work, name)
     os.makedirs(run_dir, exist_ok=True)
-    options = dict(COMMON, **(COPY_VOCAB_SIZES if task == "copy" else {}), **options)
+    options = dict(COMMON, **(COPY_TASKS[task][1] if task in COPY_TASKS else {}), **options)
     steps = options["train_steps"]
     trained = os.path.join(run_dir, f"model_step_{steps}.pt")
     released = os.path.join(run_dir, "model.pt")
