@@ -11,15 +11,6 @@ from rs_engine cimport *
 
 cnp.import_array()
 
-cdef void release_pages(const void *start, size_t nbytes) nogil:
-    """Drop the resident pages of a memory-mapped weight that has been repacked: it is
-    never read again, so it should not count twice in the process's memory."""
-    cdef size_t page = <size_t> sysconf(_SC_PAGESIZE)
-    cdef size_t begin = (<size_t> start + page - 1) // page * page
-    cdef size_t end = (<size_t> start + nbytes) // page * page
-    if end > begin:
-        madvise(<void *> begin, end - begin, MADV_DONTNEED)
-
 MAX_LAYERS = 16
 
 
@@ -123,7 +114,7 @@ def linear_int8(x, weight, bias=None, splits=()):
         if rs_gemm_int8(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, 0):
             raise MemoryError()
     finally:
-        free(owned)
+        rs_aligned_free(owned)
     return out
 
 
@@ -160,7 +151,7 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
         fn(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, accumulate, 0, lin.out)
     elif xv.shape[0] and lin.out and not lin.input:
         out += 0 if bias is None else np.asarray(bias, np.float32)
-    free(packed)
+    rs_aligned_free(packed)
     return out
 
 
@@ -182,7 +173,7 @@ cdef class Engine:
     def __dealloc__(self):
         cdef size_t address
         for address in self._owned:
-            free(<void *> address)
+            rs_aligned_free(<void *> address)
         self._owned = []
 
     cdef int _pack(self, rs_linear *lin) except -1:
@@ -203,10 +194,12 @@ cdef class Engine:
         return 0
 
     cdef void _release(self, rs_linear *lin):
+        # a memory-mapped weight that has been repacked is never read again: it should
+        # not count twice in the process's memory
         if <size_t> lin.w in self._mapped:
-            release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
+            rs_release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
         if <size_t> lin.wq in self._mapped:
-            release_pages(lin.wq, <size_t> lin.out * lin.input)
+            rs_release_pages(lin.wq, <size_t> lin.out * lin.input)
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         self._pack(&rnn.ih)

@@ -109,14 +109,9 @@ cdef extern from "rs_vmath.h" nogil:
 cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
 
-cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_DONTNEED
-
-cdef extern from "unistd.h" nogil:
-    long sysconf(int name)
-    int _SC_PAGESIZE
-
+cdef extern from "rs_platform.h" nogil:
+    void rs_aligned_free(void *p)
+    void rs_release_pages(const void *start, size_t nbytes)
 cdef extern from "rs_copy.h" nogil:
     ctypedef struct rs_copy_inputs:
         const int *src_map

@@ -2,7 +2,6 @@
  * exactly as docs/model-format.md, "Decoding", describes. Finished sentences leave the
  * block; hypotheses are rebuilt from back-pointers at the end. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "rs_encoder.h"
 #include "rs_kernels.h"
 #include "rs_model.h"
+#include "rs_platform.h"
 
 typedef struct {
     int step, parent, token; /* token -1: ended by EOS */
@@ -349,7 +349,7 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     int status = 0;
     int *order = malloc(sizeof(int) * batch);
     group_job *jobs = calloc(T, sizeof(group_job));
-    pthread_t *threads = calloc(T, sizeof(pthread_t));
+    rs_thread *threads = calloc(T, sizeof(rs_thread));
     int *started = calloc(T, sizeof(int));
     if (!order || !jobs || !threads || !started) { status = 1; goto done; }
     for (int b = 0; b < batch; b++) order[b] = b;
@@ -379,10 +379,10 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
         }
     }
     for (int g = 1; g < T; g++)
-        started[g] = pthread_create(&threads[g], NULL, run_group, &jobs[g]) == 0;
+        started[g] = rs_thread_start(&threads[g], run_group, &jobs[g]) == 0;
     run_group(&jobs[0]);
     for (int g = 1; g < T; g++) {
-        if (started[g]) pthread_join(threads[g], NULL);
+        if (started[g]) rs_thread_join(&threads[g]);
         else run_group(&jobs[g]); /* could not start a thread: do its share here */
     }
     for (int g = 0; g < T; g++)

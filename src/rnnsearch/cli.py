@@ -3,9 +3,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import re
 import sys
 
+from . import __version__
 from .errors import EngineError, ModelError
+
+# the exit status of a process killed by SIGPIPE (128 + 13), what `cat` gives under `| head`
+BROKEN_PIPE_STATUS = 141
+
+# the API's argument names as the translate command's flags, for its error messages
+_FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
+               "beam_size": "--beam-size", "num_hypotheses": "--n-best",
+               "min_decoding_length": "--min-length", "max_decoding_length": "--max-length",
+               "length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
+               "suppress_tokens": "--suppress", "truncate=True": "--truncate"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
@@ -23,21 +36,30 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
                         "-ban_unk_token)")
 
 
-def _read_lines(path: str | None) -> list[str]:
-    if path in (None, "-"):
-        return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n").rstrip("\r") for line in f]
+@contextlib.contextmanager
+def _in_flag_terms():
+    """Argument errors from the API, reworded with the command's flag names (--threads for
+    intra_threads); errors about the model's own files keep their field names."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except (ValueError, TypeError) as e:
+        message = str(e)
+        for name, flag in _FLAG_NAMES.items():
+            message = re.sub(rf"(?<![\w.-]){re.escape(name)}\b", flag, message)
+        raise type(e)(message) from e
 
 
-def _report_unknown(translator, units: list[list[list[str]]], first_line: int) -> None:
-    """Say on stderr which input symbols the model does not know (they become <unk>)."""
+def _report_unknown(translator, units: list[list[list[str]]], first_line: int, say) -> None:
+    """Say (on stderr, through `say`) which input symbols the model does not know (they
+    become <unk>)."""
     for offset, line in enumerate(units):
         unknown = [t for unit in line for t in translator.unknown_tokens(unit)]
         if unknown:
             shown = " ".join(repr(u) for u in dict.fromkeys(unknown))
-            print(f"rnnsearch: line {first_line + offset}: unknown to the model "
-                  f"(translated as <unk>): {shown}", file=sys.stderr)
+            say(f"rnnsearch: line {first_line + offset}: unknown to the model "
+                f"(translated as <unk>): {shown}")
 
 
 def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
@@ -68,34 +90,41 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
 
 def cmd_translate(args) -> int:
     from . import cli_opennmt
+    from .cli_input import InputLines
     from .safetensors_io import atomic_write
     from .translator import Translator
 
     cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
-
-    translator = Translator(args.model, intra_threads=args.threads,
-                            compute_type=args.compute_type)
-    lines = _read_lines(args.input)
+    with _in_flag_terms():
+        translator = Translator(args.model, intra_threads=args.threads,
+                                compute_type=args.compute_type)
+    source = InputLines(args.input, args.encoding)
     to_file = args.output not in (None, "-")
-    progress = None
+    progress, say = None, lambda message: print(message, file=sys.stderr)
     if to_file:
         from tqdm import tqdm
-        progress = tqdm(total=len(lines), unit="line", file=sys.stderr, disable=args.quiet)
+        progress = tqdm(total=source.count(), unit="line", file=sys.stderr, disable=args.quiet)
+        # messages go above the bar instead of through it
+        say = lambda message: tqdm.write(message, file=sys.stderr)  # noqa: E731
     output = atomic_write(args.output, "w", encoding="utf-8") if to_file else \
         contextlib.nullcontext(sys.stdout)
+    start = 0
     with output as out:
+        batches = source.batches(args.batch_size)
         if args.search == "opennmt":  # OpenNMT-py batches the whole input its own way
+            lines = [line for batch in batches for line in batch]
             cli_opennmt.translate_lines(translator, lines, args, out)
-            lines = []
+            batches = []
             if progress is not None:
-                progress.update(progress.total)
-        for start in range(0, len(lines), args.batch_size):
-            batch = lines[start:start + args.batch_size]
+                progress.update(len(lines))
+        # files in --batch-size batches; a pipe or terminal as its lines arrive
+        for batch in batches:
             # a line is one token sequence, or one per word for per-word models (G2P)
             units = [translator.split_line(line) for line in batch]
             if not args.quiet:
-                _report_unknown(translator, units, first_line=start + 1)
-            results = iter(translator.translate_batch(
+                _report_unknown(translator, units, start + 1, say)
+            with _in_flag_terms():
+                results = iter(translator.translate_batch(
                 [u for line in units for u in line], beam_size=args.beam_size,
                 num_hypotheses=args.n_best, max_decoding_length=args.max_length,
                 min_decoding_length=args.min_length, length_penalty=args.length_penalty,
@@ -108,6 +137,8 @@ def cmd_translate(args) -> int:
                 for i in range(args.n_best):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
+            out.flush()   # each batch's lines go out before the next batch is read
+            start += len(batch)
             if progress is not None:
                 progress.update(len(batch))
     if progress is not None:
@@ -160,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnsearch",
         description="Fast CPU decoding for attention-based RNN encoder-decoder models.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
@@ -168,7 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
     p.add_argument("-o", "--output", default=None,
                    help="output file, written completely or not at all (default stdout)")
-    p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
+    p.add_argument("--encoding", default="utf-8",
+                   help="the input's text encoding, for stdin and -i alike (default utf-8)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="lines per engine call (default 32); from a pipe or a terminal, the "
+                        "lines that have arrived, up to this many, so each line is answered "
+                        "as soon as it is read")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
     p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],
                    help="int8 quantizes the weights at load (faster, slightly less exact)")
@@ -210,6 +247,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush at exit does
+    not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
@@ -217,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # whoever reads the output has stopped (| head -1): stop quietly, as cat does
+        _discard_stdout()
+        return BROKEN_PIPE_STATUS
     except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
         print(f"rnnsearch: error: {e}", file=sys.stderr)
         return 1

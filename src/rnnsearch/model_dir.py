@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelError
+from .model_kind import describe_directory, describe_file
 from .model_spec import FORMAT_NAME, FORMAT_VERSION, check_tensors, normalize_config
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
@@ -26,7 +27,10 @@ class ModelFiles:
 
 
 def load_model_dir(path: str) -> ModelFiles:
-    """Read and validate everything; ModelError names the file and field at fault."""
+    """Read and validate everything; ModelError names the file and field at fault (or,
+    for another kind of model or a file, what it is and how to convert it)."""
+    if os.path.isfile(path):
+        raise ModelError(f"{path} is not a model directory: it is {describe_file(path)}")
     if not os.path.isdir(path):
         raise ModelError(f"model directory not found: {path}")
     config_path = os.path.join(path, CONFIG_FILE)
@@ -34,9 +38,12 @@ def load_model_dir(path: str) -> ModelFiles:
         with open(config_path, encoding="utf-8") as f:
             raw = json.load(f)
     except FileNotFoundError as e:
-        raise ModelError(f"{path}: no {CONFIG_FILE}") from e
+        raise ModelError(f"{path}: no {CONFIG_FILE}" + _what_it_is(path)) from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{config_path}: cannot parse: {e}") from e
+    if isinstance(raw, dict) and raw.get("format") != FORMAT_NAME and describe_directory(path):
+        raise ModelError(f"{path} is not an rnnsearch model directory: it is "
+                         f"{describe_directory(path)}")
     config = normalize_config(raw)
     specials = config["special_tokens"]
     source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
@@ -49,6 +56,11 @@ def load_model_dir(path: str) -> ModelFiles:
     check_tensors(config, tensors, len(source_vocab), len(target_vocab),
                   where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
+
+
+def _what_it_is(path: str) -> str:
+    described = describe_directory(path)
+    return f"; it is {described}" if described else ""
 
 
 def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],

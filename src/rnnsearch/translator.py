@@ -90,7 +90,7 @@ class Translator:
         if len(ids) > limit:
             if not truncate:
                 raise ValueError(f"source of {len(ids)} tokens is longer than the model allows "
-                                 f"({limit}); pass truncate=True (CLI: --truncate) to cut it")
+                                 f"({limit}); pass truncate=True to cut it")
             ids = ids[:limit]
         if src["add_bos"]:
             ids.insert(0, self._src_bos)

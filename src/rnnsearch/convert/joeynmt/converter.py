@@ -42,6 +42,9 @@ def _refuse(option: str, value, why: str = "") -> None:
 def _locate(args) -> tuple[str, str]:
     """(checkpoint, config.yaml)"""
     path = args.model
+    if not os.path.exists(path):
+        raise ModelError(f"JoeyNMT model not found: {path} (give the model directory or "
+                         "its .ckpt file)")
     if os.path.isdir(path):
         for name in _CHECKPOINT_NAMES:
             if os.path.isfile(os.path.join(path, name)):
@@ -66,7 +69,8 @@ def _read_config(path: str) -> dict:
     try:
         import yaml
     except ImportError as e:  # pragma: no cover
-        raise ModelError("reading a JoeyNMT config needs PyYAML (pip install pyyaml)") from e
+        raise ModelError("reading a JoeyNMT config needs PyYAML: pip install "
+                         "'rnnsearch[torch]'") from e
     try:
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)

@@ -214,7 +214,11 @@ def _state_dicts(checkpoint, path: str, copy: bool) -> dict:
         weights = base + ".safetensors"
         if not os.path.isfile(weights):
             raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
-        from safetensors.torch import load_file
+        try:
+            from safetensors.torch import load_file
+        except ImportError as e:
+            raise ModelError(f"{weights}: reading OpenNMT-py's .safetensors weights needs "
+                             "safetensors: pip install 'rnnsearch[torch]'") from e
         state = load_file(weights)
         generator = {k[len("generator."):]: v for k, v in state.items()
                      if k.startswith("generator.")}

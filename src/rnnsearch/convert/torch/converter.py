@@ -41,6 +41,7 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...model_kind import checkpoint_framework, convert_hint
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections)
 
@@ -96,14 +97,21 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     try:
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch); "
+        raise ModelError("reading a PyTorch checkpoint needs torch (pip install "
+                         "'rnnsearch[torch]', which pins the CPU build the project tests); "
                          "from Python, convert_state_dict also takes NumPy arrays") from e
     if not os.path.isfile(path):
         raise ModelError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelError(f"cannot load {path} with torch.load(weights_only=True): {e}") from e
+        framework = checkpoint_framework(path)
+        if framework:   # a training checkpoint, which pickles more than tensors
+            raise ModelError(f"{path} is a checkpoint of {framework}, not a state_dict: "
+                             f"{convert_hint(framework, path)}") from e
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot load {path} as a state_dict (torch.load with "
+                         f"weights_only=True: {first_line})") from e
     if key is not None:
         if not isinstance(obj, dict) or key not in obj:
             raise ModelError(f"{path}: no '{key}' in the checkpoint")
