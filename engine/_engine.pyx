@@ -155,6 +155,34 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
     return out
 
 
+def _raise_engine_error(str message):
+    """An engine failure as the exception the API documents: a bad argument (ValueError),
+    memory (MemoryError), or the engine's (EngineError)."""
+    if "must be" in message or "needs" in message:
+        raise ValueError(message)
+    if "out of memory" in message:
+        raise MemoryError(message)
+    from rnnsearch.errors import EngineError
+    raise EngineError(message)
+
+
+cdef list _hypotheses(rs_result *result, int width):
+    """(token ids, score, attention [length, width] or None) of each hypothesis."""
+    cdef int h, n
+    cdef rs_hypothesis *hyp
+    out = []
+    for h in range(result.count):
+        hyp = &result.hyps[h]
+        n = hyp.length
+        attention = None
+        if hyp.attention != NULL:
+            attention = np.empty((n, width), dtype=np.float32)
+            if n * width:
+                attention[...] = np.asarray(<float[:n * width]> hyp.attention).reshape(n, width)
+        out.append(([hyp.tokens[k] for k in range(n)], hyp.score, attention))
+    return out
+
+
 cdef class Engine:
     cdef rs_model model
     cdef rs_copy_generator copy_generator
@@ -465,30 +493,12 @@ cdef class Engine:
                                   results, err, sizeof(err))
         if status:
             free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
-        cdef int i, h, n
-        cdef rs_hypothesis *hyp
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        cdef int i
         output = []
         try:
             for i in range(batch):
-                hyps = []
-                for h in range(results[i].count):
-                    hyp = &results[i].hyps[h]
-                    n = hyp.length
-                    tokens = [hyp.tokens[k] for k in range(n)]
-                    attention = None
-                    if hyp.attention != NULL:
-                        attention = np.empty((n, lengths[i]), dtype=np.float32)
-                        if n * lengths[i]:
-                            attention[...] = np.asarray(<float[:n * lengths[i]]> hyp.attention).reshape(n, lengths[i])
-                    hyps.append((tokens, hyp.score, attention))
-                output.append(hyps)
+                output.append(_hypotheses(&results[i], lengths[i]))
         finally:
             rs_free_results(results, batch)
             free(results)
@@ -610,31 +620,14 @@ cdef class Engine:
                                           &lengths[0], copy_ptr, results, err, sizeof(err))
         if status:
             free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message or "needs" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
-        cdef int i, h, n, w
-        cdef rs_onmt_hypothesis *hyp
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        cdef int i, h
         output = []
         try:
             for i in range(batch):
-                w = results[i].width
-                hyps = []
-                for h in range(results[i].count):
-                    hyp = &results[i].hyps[h]
-                    n = hyp.length
-                    attention = None
-                    if hyp.attention != NULL:
-                        attention = np.empty((n, w), dtype=np.float32)
-                        if n * w:
-                            attention[...] = np.asarray(<float[:n * w]> hyp.attention).reshape(n, w)
-                    hyps.append(([hyp.tokens[k] for k in range(n)], hyp.score, attention,
-                                 hyp.attention_cut))
-                output.append((w, hyps))
+                hyps = _hypotheses(&results[i].result, results[i].width)
+                output.append((results[i].width,
+                               [hyp + (results[i].cuts[h],) for h, hyp in enumerate(hyps)]))
         finally:
             rs_onmt_free_results(results, batch)
             free(results)

@@ -140,15 +140,10 @@ cdef extern from "rs_search_opennmt.h" nogil:
         const double *draws
         int draws_stride
         int per_sentence, return_attention
-    ctypedef struct rs_onmt_hypothesis:
-        int length
-        int *tokens
-        float score
-        float *attention
-        int attention_cut
     ctypedef struct rs_onmt_result:
-        int count, width
-        rs_onmt_hypothesis *hyps
+        rs_result result
+        int width
+        int *cuts
     int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
                              const int *ids, int stride, const int *lengths,
                              const rs_copy_inputs *copy, rs_onmt_result *results, char *err,

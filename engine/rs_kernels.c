@@ -166,8 +166,7 @@ float rs_vmax(const float *x, int n) {
     return nan ? NAN : m;
 }
 
-/* m + log(sum exp(x - m)) for the row's finite maximum m */
-static float logsumexp_from(const float *x, int n, float m, float *tmp) {
+float rs_logsumexp_from(const float *x, int n, float m, float *tmp) {
     int i;
     for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
@@ -182,13 +181,13 @@ static float logsumexp_from(const float *x, int n, float m, float *tmp) {
 
 float rs_logsumexp(const float *x, int n, float *tmp) {
     const float m = rs_vmax(x, n);
-    return isnan(m) || isinf(m) ? m : logsumexp_from(x, n, m, tmp);
+    return isnan(m) || isinf(m) ? m : rs_logsumexp_from(x, n, m, tmp);
 }
 
 float rs_log_softmax(float *x, int n, float *tmp) {
     const float m = rs_vmax(x, n);
     if (isnan(m) || isinf(m)) return m;
-    const float shift = logsumexp_from(x, n, m, tmp);
+    const float shift = rs_logsumexp_from(x, n, m, tmp);
     for (int i = 0; i < n; i++) x[i] -= shift;
     return m;
 }

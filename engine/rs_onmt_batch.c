@@ -102,6 +102,8 @@ int onmt_batch_open(onmt_batch *x, const rs_model *m, const rs_onmt_options *o, 
     ALLOC(x->exp_tmp, x->W);
     ALLOC(x->log_probs, (size_t)capacity * x->W);
     ALLOC(x->shift, capacity);
+    x->chunks = (x->W + ONMT_CHUNK - 1) / ONMT_CHUNK;
+    ALLOC(x->chunk_max, (size_t)capacity * x->chunks);
     x->probabilities = m->copy != NULL;
     ALLOC(x->attention, (size_t)capacity * S);
     return 0;
@@ -122,7 +124,7 @@ void onmt_batch_close(onmt_batch *x) {
     free(x->copy_map); free(x->copy_collapse); free(x->copy_words);
     free(x->dec_tokens); free(x->dec_sentence); free(x->logits); free(x->probs);
     free(x->copy_probs); free(x->copy_work); free(x->exp_tmp); free(x->log_probs);
-    free(x->attention); free(x->shift);
+    free(x->attention); free(x->shift); free(x->chunk_max);
     memset(x, 0, sizeof(*x));
 }
 
@@ -146,6 +148,36 @@ static rs_decoder_state rows_from(const onmt_batch *x, int first) {
     view.top += (size_t)first * m->dec_hidden;
     view.att += (size_t)first * view.att_floats;
     return view;
+}
+
+/* The maximum of every ONMT_CHUNK values of a row into out, and of the row (NaN when the row
+ * has a NaN), in fixed lanes so that it vectorises. */
+RS_CLONES
+static float chunk_maxima(const float *x, int n, float *out) {
+    enum { LANES = 16 };
+    float row = -INFINITY;
+    int nan = 0;
+    for (int c = 0, v0 = 0; v0 < n; c++, v0 += ONMT_CHUNK) {
+        const int v1 = v0 + ONMT_CHUNK < n ? v0 + ONMT_CHUNK : n;
+        float lanes[LANES];
+        for (int l = 0; l < LANES; l++) lanes[l] = -INFINITY;
+        int v = v0;
+        for (; v + LANES <= v1; v += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const float value = x[v + l];
+                nan |= value != value;
+                lanes[l] = value > lanes[l] ? value : lanes[l];
+            }
+        float m = -INFINITY;
+        for (; v < v1; v++) {
+            nan |= x[v] != x[v];
+            m = x[v] > m ? x[v] : m;
+        }
+        for (int l = 0; l < LANES; l++) m = lanes[l] > m ? lanes[l] : m;
+        out[c] = m;
+        row = m > row ? m : row;
+    }
+    return nan ? NAN : row;
 }
 
 int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens,
@@ -173,15 +205,17 @@ int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens
             seen = x->copy_probs;
             seen_enc = &x->copy_enc;
         }
-    } else {
-        for (int p = first; p < end; p++) {
-            const float shift = rs_logsumexp(x->log_probs + (size_t)p * W, V, x->exp_tmp);
-            if (isnan(shift)) {
-                snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
-                return 1;
-            }
-            x->shift[p] = isinf(shift) ? 0.0f : shift; /* as rs_log_softmax leaves such rows */
+    }
+    for (int p = first; p < end; p++) {
+        const float *row = x->log_probs + (size_t)p * W;
+        const float top = chunk_maxima(row, W, x->chunk_max + (size_t)p * x->chunks);
+        if (isnan(top)) {
+            snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
+            return 1;
         }
+        /* log_softmax's shift (rs_log_softmax leaves a row with an infinite maximum be) */
+        if (!m->copy)
+            x->shift[p] = isinf(top) ? 0.0f : rs_logsumexp_from(row, V, top, x->exp_tmp);
     }
     if (m->attention.ops)
         for (int p = first; p < end; p++) {
@@ -267,16 +301,18 @@ int onmt_hyps_take_best(onmt_hyps *h, int n, int width, rs_onmt_result *result) 
     }
     const int count = h->count < n ? h->count : n;
     result->width = width;
-    result->count = 0;
-    result->hyps = calloc(count > 0 ? count : 1, sizeof(rs_onmt_hypothesis));
-    if (!result->hyps) return 1;
+    result->result.count = 0;
+    result->result.hyps = calloc(count > 0 ? count : 1, sizeof(rs_hypothesis));
+    result->cuts = calloc(count > 0 ? count : 1, sizeof(int));
+    if (!result->result.hyps || !result->cuts) return 1;
     for (int i = 0; i < count; i++) {
         onmt_hyp *v = &h->items[i];
-        result->hyps[i] = (rs_onmt_hypothesis){v->length, v->tokens, v->score, v->attention, v->cut};
+        result->result.hyps[i] = (rs_hypothesis){v->length, v->tokens, v->score, v->attention};
+        result->cuts[i] = v->cut;
         v->tokens = NULL;
         v->attention = NULL;
     }
-    result->count = count;
+    result->result.count = count;
     return 0;
 }
 

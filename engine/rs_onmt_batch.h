@@ -21,6 +21,7 @@
 #define ONMT_BANNED(version) ((version) >= 3 ? -65504.0f : -1e20f)
 #define ONMT_BLOCKED -10e20f
 #define ONMT_FINISHED(version) ((version) >= 3 ? -65504.0f : -1e10f)
+#define ONMT_CHUNK 64
 
 typedef struct {
     const rs_model *m;
@@ -45,6 +46,10 @@ typedef struct {
        row's shift (shift[r] = logsumexp), or probabilities (copy models: log of the value) */
     float *log_probs, *shift;
     int probabilities;
+    /* [capacity, chunks]: each row's maximum value over every ONMT_CHUNK of its scores (the
+       search skips a chunk none of whose words can be chosen) */
+    float *chunk_max;
+    int chunks;
     float *attention;       /* [capacity, S]: the attention the search sees, zero past
                                what the model attended to */
 } onmt_batch;

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_kernels.h"
 #include "rs_onmt_batch.h"
 #include "rs_onmt_ngrams.h"
 #include "rs_topk_torch.h"
@@ -42,18 +41,20 @@ typedef struct {
     onmt_hyps hyps;
 } beam_sentence;
 
+static int resize(void **items, size_t count, size_t size) {
+    void *grown = realloc(*items, count * size);
+    if (!grown) return 1;
+    *items = grown;
+    return 0;
+}
+
+/* Room for twice as many steps of the sentence's history. */
 static int grow(beam_sentence *s, int K, int S, int keep_attention) {
     const int capacity = s->capacity ? 2 * s->capacity : 32;
-    int *tok = realloc(s->tok, sizeof(int) * (size_t)capacity * K);
-    if (tok) s->tok = tok;
-    int *par = realloc(s->par, sizeof(int) * (size_t)capacity * K);
-    if (par) s->par = par;
-    if (!tok || !par) return 1;
-    if (keep_attention) {
-        float *att = realloc(s->att, sizeof(float) * (size_t)capacity * K * S);
-        if (!att) return 1;
-        s->att = att;
-    }
+    if (resize((void **)&s->tok, (size_t)capacity * K, sizeof(int)) ||
+        resize((void **)&s->par, (size_t)capacity * K, sizeof(int)) ||
+        (keep_attention && resize((void **)&s->att, (size_t)capacity * K * S, sizeof(float))))
+        return 1;
     s->capacity = capacity;
     return 0;
 }
@@ -67,8 +68,6 @@ static void path(const beam_sentence *s, int K, int t, int k, int bos, int *out)
     }
 }
 
-#define CHUNK 64
-
 /* Offer a row's candidates to the sentence's top-k as OpenNMT-py scores them: (the
  * log-probability, a banned EOS/UNK's replaced, + the row's score) / the length penalty,
  * the tokens blocked by -block_ngram_repeat at ONMT_BLOCKED; index slot * W + word. The
@@ -80,14 +79,14 @@ static void offer_row(const onmt_batch *x, int r, int slot, float base, float lp
     const int W = x->W, eos = x->m->eos_id, unk = o->unk_id;
     const int ban_eos = length <= o->min_length, ban_unk = o->ban_unk;
     const float banned = (ONMT_BANNED(o->version) + base) / lpf;
-    const float *raw = x->log_probs + (size_t)r * W;
-    for (int v0 = 0; v0 < W; v0 += CHUNK) {
-        const int v1 = v0 + CHUNK < W ? v0 + CHUNK : W;
+    const float *chunk_max = x->chunk_max + (size_t)r * x->chunks;
+    for (int c = 0, v0 = 0; v0 < W; c++, v0 += ONMT_CHUNK) {
+        const int v1 = v0 + ONMT_CHUNK < W ? v0 + ONMT_CHUNK : W;
         int special = (ban_eos && eos >= v0 && eos < v1) || (ban_unk && unk >= v0 && unk < v1);
         for (int i = 0; i < n_blocked && !special; i++)
             special = blocked[i] >= v0 && blocked[i] < v1;
         if (!special) {
-            const float m = rs_vmax(raw + v0, v1 - v0); /* the scores grow with the raw value */
+            const float m = chunk_max[c]; /* the scores grow with the raw value */
             const float bound = x->probabilities ? (logf(m) + base) / lpf
                                                  : ((m - x->shift[r]) + base) / lpf;
             if (rs_topk_stream_ignores(top, bound)) continue;
@@ -453,12 +452,8 @@ int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
 
 void rs_onmt_free_results(rs_onmt_result *results, int batch) {
     for (int b = 0; b < batch; b++) {
-        for (int h = 0; h < results[b].count; h++) {
-            free(results[b].hyps[h].tokens);
-            free(results[b].hyps[h].attention);
-        }
-        free(results[b].hyps);
-        results[b].hyps = NULL;
-        results[b].count = 0;
+        rs_free_results(&results[b].result, 1);
+        free(results[b].cuts);
+        results[b].cuts = NULL;
     }
 }

@@ -42,16 +42,11 @@ typedef struct {
 } rs_onmt_options;
 
 typedef struct {
-    int length;       /* tokens, EOS included when the hypothesis ended with it */
-    int *tokens;      /* target ids; >= V: dynamic (copied) word id - V */
-    float score;
-    float *attention; /* [length, width] or NULL */
-    int attention_cut; /* OpenNMT-py keeps columns [0, attention_cut) of it */
-} rs_onmt_hypothesis;
-
-typedef struct {
-    int count, width;  /* width: attention columns */
-    rs_onmt_hypothesis *hyps; /* best first */
+    rs_result result; /* the hypotheses, best first: tokens (EOS included when a hypothesis
+                         ended with it; ids >= V are copied words, V + dynamic id), score,
+                         attention [length, width] or NULL */
+    int width;        /* attention columns */
+    int *cuts;        /* [result.count]: OpenNMT-py keeps columns [0, cut) of each */
 } rs_onmt_result;
 
 /* Decode one OpenNMT-py batch (sentence b: ids[b*stride .. +lengths[b]], lengths >= 1).
