@@ -212,6 +212,15 @@ def test_copy_generator_mapping(name, reuse, score):
     assert ("copy.attention.key.weight" in tensors) == (score in ("general", "additive"))
 
 
+def test_release_is_recorded():
+    """search="opennmt" follows the rules of the release that wrote the checkpoint."""
+    for name in fixture_names("opennmt"):
+        trained_by = _expected(name)["trained_by"]
+        config, _, _, _ = opennmt_py.build(opennmt_py.load_checkpoint(
+            os.path.join(FIXTURES, name, "model.pt")))
+        assert config["opennmt"] == {"release": max(1, int(trained_by.split()[1][0]))}, name
+
+
 def test_copy_without_input_feeding_is_refused(tmp_path):
     checkpoint = _v3_checkpoint()
     checkpoint["opt"].copy_attn = True

@@ -42,6 +42,9 @@ _SCHEMA = {
                 "readout_inputs": ["state", "context", "embedding"]},
     # OpenNMT-py's copy generator (pointer-generator); null for a plain softmax output
     "copy": {"reuse_attention": False, "score": None, "size": None},
+    # the OpenNMT-py release whose checkpoint this was (search="opennmt" follows its rules
+    # and defaults); null for other models
+    "opennmt": {"release": REQUIRED},
 }
 
 _CHOICES = {
@@ -61,6 +64,7 @@ _CHOICES = {
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
     ("copy", "score"): (None, "dot", "general", "additive"),
+    ("opennmt", "release"): (1, 2, 3),
 }
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
@@ -110,8 +114,8 @@ def normalize_config(config: dict) -> dict:
     for section, fields in _SCHEMA.items():
         if not isinstance(fields, dict):
             continue
-        if section == "copy" and config.get("copy") is None:
-            config["copy"] = None  # optional: no copy generator
+        if section in ("copy", "opennmt") and config.get(section) is None:
+            config[section] = None  # optional sections
             continue
         if section == "attention" and is_attentionless:
             if config.get("attention") is not None:

@@ -72,7 +72,8 @@ NAMES = tuple(f.name for f in fields(OpenNMTOptions))
 
 def resolve(given: dict, version: int | None = None) -> OpenNMTOptions:
     """The options of one run: `given` (onmt_translate flag names) over the defaults of the
-    release `version` (given's opennmt_version wins). ValueError/TypeError name the flag."""
+    release `version` (the model's, from config.json's opennmt.release; given's
+    opennmt_version wins; 3 when neither says). ValueError/TypeError name the flag."""
     unknown = sorted(set(given) - set(NAMES))
     if unknown:
         raise TypeError(f"unknown OpenNMT-py option(s) {unknown}; onmt_translate's options "

@@ -301,6 +301,19 @@ def _bridge_weights(weight: np.ndarray, bias: np.ndarray, layers: int, direction
                               for layer, (w, b) in enumerate(result)]
 
 
+def opennmt_release(checkpoint) -> int:
+    """The OpenNMT-py release that wrote the checkpoint, as far as its search rules go: 3
+    (a vocabulary of token lists), 2 (torchtext fields, options with `transforms`), else 1
+    (1.x, and 0.x, whose checkpoints 1.x reads and whose own beam search no longer runs)."""
+    vocab = checkpoint.get("vocab")
+    if isinstance(vocab, dict) and (isinstance(vocab.get("src"), list) or
+                                    "decoder_start_token" in vocab):
+        return 3
+    if _Options(checkpoint.get("opt")).get("transforms", default=None) is not None:
+        return 2
+    return 1
+
+
 def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
     """(config, tensors, source vocabulary, target vocabulary) of an OpenNMT-py checkpoint."""
     if not isinstance(checkpoint, dict):
@@ -434,6 +447,7 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
         "attention": attention,
         "decoder": decoder,
         "copy": copy,
+        "opennmt": {"release": opennmt_release(checkpoint)},
     }
     return config, tensors, source_vocab, target_vocab
 
