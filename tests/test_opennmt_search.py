@@ -59,10 +59,12 @@ def _runs(kind):
     return cases
 
 
-def _decode(translator, sources, run, **extra):
+def _decode(translator, sources, run, fixture=None, **extra):
+    flags = dict(run["flags"], **extra)
+    if "phrase_table" in flags:  # a file beside the fixture's model
+        flags["phrase_table"] = os.path.join(FIXTURES, fixture, flags["phrase_table"])
     return translator.translate_batch(sources, search="opennmt", return_scores=True,
-                                      opennmt_version=VERSION[run["decoded_by"]],
-                                      **dict(run["flags"], **extra))
+                                      opennmt_version=VERSION[run["decoded_by"]], **flags)
 
 
 def _same(result, expected):
@@ -76,7 +78,7 @@ def _same(result, expected):
 def test_equals_onmt_translate(translators, name, run):
     """Every sentence's n-best list, in order, and its scores."""
     expected = load_expected("opennmt", name)
-    results = _decode(translators(name), expected["sources"], run)
+    results = _decode(translators(name), expected["sources"], run, name)
     for i, (result, reference) in enumerate(zip(results, run["results"])):
         same, got = _same(result, reference)
         assert same, (i, expected["sources"][i], got, reference)
@@ -152,6 +154,19 @@ def test_sampling_distribution_matches_onmt(translators, name, run):
             statistic += (observed - expected) ** 2 / expected
         dof += len(categories) - 1
     assert _chi_square_p(statistic, dof) > 1e-4, (statistic, dof)
+
+
+@pytest.mark.parametrize("name", ["v2_rnn_lstm_general_bridge", "v1_rnn_lstm_general_2layers",
+                                  "brnn_lstm_general_feed_2layers"])
+def test_defaults_are_the_checkpoints_releases(translators, name):
+    """With no flag at all, onmt_translate's defaults of the release that trained the model
+    (3.x: avg length penalty, max_length_ratio 1.25; 2.x/1.x: none, max_length 100)."""
+    expected = load_expected("opennmt", name)
+    run = next(r for r in expected["runs"] if r["name"] == "defaults_nbest")
+    results = translators(name).translate_batch(expected["sources"], search="opennmt",
+                                                n_best=5, return_scores=True)
+    for result, reference in zip(results, run["results"]):
+        assert _same(result, reference)[0]
 
 
 # ----- what OpenNMT-py refuses
@@ -236,6 +251,17 @@ def test_threads_give_the_serial_results(translators):
         for a, b in zip(serial, result):
             assert a.hypotheses == b.hypotheses and a.scores == b.scores
             assert all(np.array_equal(x, y) for x, y in zip(a.attention, b.attention))
+
+
+def test_intra_threads_decode_batches_at_once(translators, tmp_path):
+    """intra_threads=2 decodes OpenNMT-py batches two at a time, with the same results."""
+    name = "v2_rnn_lstm_dot_copy_general_wide"
+    sources = load_expected("opennmt", name)["sources"]
+    one = translators(name)
+    two = rnnsearch.Translator(one.model_path, intra_threads=2)
+    flags = dict(search="opennmt", batch_size=3, n_best=3, return_scores=True)
+    for a, b in zip(one.translate_batch(sources, **flags), two.translate_batch(sources, **flags)):
+        assert a.hypotheses == b.hypotheses and a.scores == b.scores
 
 
 def test_attention_rows_cover_the_tokens(translators):

@@ -1,6 +1,7 @@
 """rnnsearch (search="opennmt") against onmt_translate on the same OpenNMT-py model, one thread.
 
-    python tools/bench_opennmt.py --onmt /tmp/onmt3-venv [--preset nmt|summarization]
+    python tools/bench_opennmt.py --onmt /tmp/onmt3-venv [--preset nmt|small|tiny]
+    python tools/bench_opennmt.py --onmt /tmp/onmt2-venv --preset summarization
         [--sentences 60] [--repeat 3] [--work DIR]
 
 1. OpenNMT-py (in its own virtualenv, like tools/make_opennmt_fixtures.py) trains a model of
@@ -19,7 +20,8 @@
 Presets: nmt (OpenNMT-py's RNN defaults of 2.x: 2-layer LSTM, 500 hidden, 500 embeddings,
 general attention, input feeding; vocabularies of 20000), summarization (the CNN/DailyMail
 copy model: brnn 1 layer 512, 128 embeddings, mlp attention reused for copying, bridge;
-vocabularies of 50000), small (a 1-layer GRU of 256, vocabularies 8000).
+vocabularies of 50000), small (a 1-layer GRU of 256, vocabularies 8000), tiny (a brnn LSTM of
+64, vocabularies 1000).
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ PRESETS = {
                       " (copy attention)"),
     "small": ({"encoder_type": "rnn", "rnn_type": "GRU", "layers": 1, "word_vec_size": 128,
                "global_attention": "general", "input_feed": 1}, 256, 8000, ""),
+    "tiny": ({"encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1, "word_vec_size": 32,
+              "global_attention": "general", "input_feed": 1}, 64, 1000, ""),
 }
 SOURCE_LENGTH = (15, 25)
 
@@ -116,6 +120,9 @@ def main(argv=None) -> int:
     version = int(subprocess.run([python, "-c", "import onmt; print(onmt.__version__[0])"],
                                  env=_env(work), capture_output=True, text=True,
                                  check=True).stdout.strip())
+    if version >= 3 and PRESETS[args.preset][0].get("copy_attn"):
+        ap.error("OpenNMT-py 3.x cannot load its own copy-attention checkpoints (its issue "
+                 "#2503): run the summarization preset with a 2.x virtualenv")
     checkpoint = os.path.join(work, "model.pt")
     if not os.path.exists(checkpoint):
         make_model(args.onmt, args.preset, work, version)

@@ -1,26 +1,23 @@
 """Build the OpenNMT-py converter fixtures in tests/fixtures/opennmt/ with real OpenNMT-py.
 
-Each fixture is a tiny RNN model trained for a few hundred steps on a toy task (reverse a
-sequence of letters and upper-case it) by OpenNMT-py's own `onmt_build_vocab` and
-`onmt_train`, released with `onmt_release_model` (optimizer state dropped), then translated
-by OpenNMT-py itself:
+Each fixture is a tiny RNN model trained for a few hundred steps on a toy task by OpenNMT-py's
+own commands (3.5.1, 2.3.0, 1.2.0 and 0.9.2: tools/opennmt_training.py), released with its
+release tool (optimizer state dropped), then translated by OpenNMT-py itself:
+  runs         onmt_translate's own code path with its decoding options one by one and in
+               the summarization recipe (tools/opennmt_decoding.py), by the release that
+               trained the model (0.9.2's checkpoint also by 1.2.0)
+and, for the 2.x/3.x models without copy attention, the comparisons with the engine's
+default search:
   greedy       onmt_translate's code path, -beam_size 1
   beam         onmt_translate's code path, -beam_size 5 -n_best 5
   oracle_beam  OpenNMT-py's own model (its encoder, decoder and generator, one step at a
                time) driven by tests/oracle_search.py, the spec's beam search (K = 5, N = 5)
-All runs use -length_penalty none -max_length 30 (and -max_length_ratio 0 on 3.x).
+(these use -length_penalty none -max_length 30, and -max_length_ratio 0 on 3.x).
 
 OpenNMT-py pins its own torch; never install it next to the project. Make throwaway
-virtualenvs that reuse the installed torch (see tests/fixtures/README.md):
-  python -m venv --system-site-packages /tmp/fw-venv
-  /tmp/fw-venv/bin/pip install --no-deps OpenNMT-py==3.5.1
-  /tmp/fw-venv/bin/pip install pyonmttok configargparse sacrebleu rapidfuzz pyahocorasick
-  python -m venv --system-site-packages /tmp/fw2-venv
-  /tmp/fw2-venv/bin/pip install --no-deps OpenNMT-py==2.3.0 torchtext==0.5.0
-  /tmp/fw2-venv/bin/pip install --no-deps configargparse pyonmttok sentencepiece
-  /tmp/fw2-venv/bin/pip install sacrebleu
-then
-  python tools/make_opennmt_fixtures.py --onmt3 /tmp/fw-venv --onmt2 /tmp/fw2-venv
+virtualenvs that reuse torch 2.13.0, one per release, as tests/fixtures/README.md says, then
+  python tools/make_opennmt_fixtures.py --onmt3 /tmp/fw-venv --onmt2 /tmp/fw2-venv \
+      --onmt1 /tmp/fw1-venv --onmt0 /tmp/fw0-venv --onmt0-source /tmp/onmt-0.9.2
 (OpenNMT-py 3.5 imports spacy and fasttext for transforms it never uses here; the tool
 puts empty stand-in modules on the workers' PYTHONPATH instead of installing them.)
 """
@@ -34,7 +31,7 @@ import sys
 import tempfile
 
 from fixture_common import run_command as _run
-from opennmt_decoding import runs_for
+from opennmt_decoding import PHRASE_TABLE, PHRASE_TABLE_LINES, runs_for
 from opennmt_training import stub_modules, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +61,7 @@ FULL = {"brnn_lstm_general_feed_2layers", "rnn_gru_mlp_bridge", "rnn_lstm_noatte
         "v2_brnn_lstm_general_copy_mlp", "v2_rnn_gru_mlp_copy_reuse_coverage_bridge",
         "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge", "v1_rnn_lstm_general_2layers",
         "v0_brnn_lstm_dot_copy_general", "v2_rnn_lstm_dot_copy_general_wide",
-        "rnn_gru_general_wide"}
+        "rnn_gru_general_wide", "v2_rnn_lstm_general_wide", "v1_rnn_gru_dot_wide"}
 
 # name -> (OpenNMT-py major version, options, what it exercises)
 MODELS = {
@@ -147,6 +144,15 @@ MODELS.update({
         "copy_attn_type": "general", "train_steps": 600},
         "OpenNMT-py 2.x copy model with vocabularies of 120 (over 64: torch.topk's partial "
         "sort)"),
+    "v2_rnn_lstm_general_wide": (2, {
+        "_task": "copy_wide", "rnn_type": "LSTM", "layers": 1, "rnn_size": 32,
+        "global_attention": "general", "input_feed": 1, "train_steps": 600},
+        "OpenNMT-py 2.x on the wide copy task without copying: it says <unk> for the numbers "
+        "it lacks (-replace_unk)"),
+    "v1_rnn_gru_dot_wide": (1, {
+        "_task": "copy_wide", "rnn_type": "GRU", "layers": 1, "rnn_size": 32,
+        "global_attention": "dot", "train_steps": 600},
+        "OpenNMT-py 1.2.0 on the wide copy task without copying (-replace_unk)"),
     "rnn_gru_general_wide": (3, {
         "_task": "copy_wide", "rnn_type": "GRU", "layers": 1, "hidden_size": 32,
         "global_attention": "general", "input_feed": 1, "train_steps": 600},
@@ -181,6 +187,9 @@ def _translate(name, version, task, options, what, venvs, work, env, source0, ta
     runs = runs_for(max(version, 1), attention, copy, name in FULL)
     data = {"trained_by": None, "model": what}
     merged = []
+    if attention and name in FULL:
+        with open(os.path.join(target, PHRASE_TABLE), "w") as f:
+            f.write("\n".join(PHRASE_TABLE_LINES) + "\n")
     os.makedirs(os.path.join(work, name), exist_ok=True)
     for decoder in ([0, 1] if version == 0 else [version]):
         spec_path = os.path.join(work, name, f"decode-v{decoder}.json")
@@ -253,35 +262,12 @@ def _hyp(tokens, score):
 
 def _onmt_translate(version, model, src_path, beam, n_best, out_path):
     """onmt_translate's own code path (onmt.bin.translate), keeping the scores it returns."""
-    args = ["-model", model, "-src", src_path, "-output", out_path, "-beam_size", str(beam),
-            "-n_best", str(n_best), "-length_penalty", "none", "-max_length", str(MAX_LENGTH),
-            "-batch_size", "4", "-seed", "1"]
+    from opennmt_decoding import onmt_translate
+    flags = {"beam_size": beam, "n_best": n_best, "length_penalty": "none",
+             "max_length": MAX_LENGTH, "batch_size": 4, "seed": 1}
     if version == 3:
-        from onmt.bin.translate import _get_parser
-        from onmt.inference_engine import InferenceEnginePY
-        from onmt.utils.misc import set_random_seed
-        from onmt.utils.parse import ArgumentParser
-        opt = _get_parser().parse_args(args + ["-max_length_ratio", "0"])
-        ArgumentParser.validate_translate_opts(opt)
-        ArgumentParser._get_all_transform_translate(opt)
-        ArgumentParser._validate_transforms_opts(opt)
-        ArgumentParser.validate_translate_opts_dynamic(opt)
-        set_random_seed(opt.seed, False)
-        engine = InferenceEnginePY(opt)
-        scores, predictions = engine.infer_file()
-        engine.terminate()
-    else:
-        from onmt.bin.translate import _get_parser
-        from onmt.translate.translator import build_translator
-        from onmt.utils.logging import init_logger
-        from onmt.utils.parse import ArgumentParser
-        opt = _get_parser().parse_args(args)
-        ArgumentParser.validate_translate_opts(opt)
-        translator = build_translator(opt, logger=init_logger(), report_score=False)
-        with open(src_path, "rb") as f:
-            lines = f.readlines()
-        scores, predictions = translator.translate(src=lines, batch_size=4,
-                                                   batch_type="sents")
+        flags["max_length_ratio"] = 0
+    scores, predictions = onmt_translate(version, model, src_path, out_path, flags)
     with open(out_path, encoding="utf-8") as f:
         written = [line.rstrip("\n") for line in f]
     results = []

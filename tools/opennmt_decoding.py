@@ -17,6 +17,10 @@ SUMMARIZATION = {"beam_size": 10, "min_length": 35, "stepwise_penalty": True,
                  "alpha": 0.9, "block_ngram_repeat": 3,
                  "ignore_when_blocking": [".", "</t>", "<t>"]}
 SAMPLE_REPEATS = 20
+# the phrase table -phrase_table runs read: a file of that name beside the model
+PHRASE_TABLE = "phrase_table.txt"
+PHRASE_TABLE_LINES = ["120|||ONE-TWENTY", "299|||TWO-NINETY-NINE", "z|||ZED", "12|||TWELVE",
+                      "41|||FORTY-ONE", "287|||TWO-EIGHTY-SEVEN"]
 
 # name -> (flags, which models: "all"; "search", "sampling" (the models every option runs
 # on), with the releases that have them (2: 2.x and 3.x, 3: 3.x); "attention" (models that
@@ -70,6 +74,14 @@ RUNS = {
     "sample_topp_injected": ({"random_sampling_topp": 0.8, "batch_size": 1}, "sampling2"),
     "sample_full_injected": ({"random_sampling_topk": -1, "random_sampling_temp": 1.5,
                               "batch_size": 1}, "sampling"),
+    # -replace_unk: the models that produce <unk> are those on the wide copy task without
+    # a copy generator; 3.5.1's beam search crashes on it, its greedy search does not
+    "replace_unk": ({"replace_unk": True, "n_best": 3}, "attention"),
+    "replace_unk_phrase": ({"replace_unk": True, "phrase_table": PHRASE_TABLE, "n_best": 3},
+                           "attention"),
+    "replace_unk_batch3": ({"replace_unk": True, "batch_size": 3, "n_best": 2}, "attention"),
+    "replace_unk_greedy": ({"replace_unk": True, "phrase_table": PHRASE_TABLE,
+                            "random_sampling_topk": 1}, "attention2"),
     "sample_paths": ({"random_sampling_topk": 4, "random_sampling_temp": 0.7, "seed": 7,
                       "beam_size": 10, "n_best": 10}, "sampling2"),
     "greedy_temp": ({"random_sampling_topk": 1, "random_sampling_temp": 0.5}, "search2"),
@@ -85,7 +97,9 @@ def runs_for(version: int, attention: bool, copy: bool, full: bool) -> dict:
                 kind in ("search", "sampling") or
                 (kind in ("search2", "sampling2") and version >= 2) or
                 (kind == "search3" and version >= 3) or
-                (kind == "attention" and attention) or (kind == "summary" and copy))):
+                (kind == "attention" and attention) or
+                (kind == "attention2" and attention and version >= 2) or
+                (kind == "summary" and copy))):
             chosen[name] = dict(flags)
     for name, flags in chosen.items():
         flags.setdefault("beam_size", 1) if name.startswith("sample") else None
@@ -192,7 +206,8 @@ class InjectedDraws:
 
 
 def run_all(version: int, model: str, src_path: str, runs: dict, work: str) -> list[dict]:
-    """Every run; a run OpenNMT-py cannot do is recorded with its error."""
+    """Every run; a run OpenNMT-py cannot do is recorded with its error. A phrase table
+    flag names a file beside the model."""
     import traceback
     with open(src_path, encoding="utf-8") as f:
         sentences = [line.rstrip("\n") for line in f]
@@ -209,9 +224,12 @@ def run_all(version: int, model: str, src_path: str, runs: dict, work: str) -> l
         try:
             import contextlib
             injected = InjectedDraws(11) if name.endswith("_injected") else None
+            used = dict(flags)
+            if "phrase_table" in used:
+                used["phrase_table"] = os.path.join(os.path.dirname(model), used["phrase_table"])
             with injected or contextlib.nullcontext():
                 scores, predictions = onmt_translate(version, model, path,
-                                                     os.path.join(work, "pred.txt"), flags)
+                                                     os.path.join(work, "pred.txt"), used)
             if injected:
                 record["draws"] = injected.used
             record["results"] = [[[text, float(score)] for text, score in zip(p, s)]

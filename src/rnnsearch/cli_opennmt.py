@@ -8,37 +8,39 @@ from __future__ import annotations
 
 import argparse
 
-from .opennmt_search.options import BATCH_TYPES, COVERAGE_PENALTIES, LENGTH_PENALTIES
+from .opennmt_search.options import (BATCH_TYPES, COVERAGE_PENALTIES, LENGTH_PENALTIES,
+                                     OpenNMTOptions)
 
-# flag -> (type or action, help); None as type: a switch
-_FLAGS = {
-    "beam_size": (int, "beam size (1: greedy)"),
-    "n_best": (int, "hypotheses written per line"),
-    "min_length": (int, "minimum output tokens"),
-    "max_length": (int, "maximum output tokens"),
-    "max_length_ratio": (float, "3.x: cap the length at ratio x the batch's longest source "
-                                "+ 5"),
-    "ratio": (float, "stop a sentence by the ratio of scores (OpenNMT-py's -ratio)"),
-    "length_penalty": (LENGTH_PENALTIES, "length penalty"),
-    "alpha": (float, "length penalty weight"),
-    "coverage_penalty": (COVERAGE_PENALTIES, "coverage penalty"),
-    "beta": (float, "coverage penalty weight"),
-    "stepwise_penalty": (None, "apply the coverage penalty at every step"),
-    "block_ngram_repeat": (int, "block repeated n-grams of this size"),
-    "ignore_when_blocking": ("+", "tokens whose n-grams may repeat"),
-    "replace_unk": (None, "replace <unk> by the most attended source token"),
-    "phrase_table": (str, "source|||target pairs for -replace_unk"),
-    "ban_unk_token": (None, "never produce <unk>"),
-    "random_sampling_topk": (int, "sample from the k best tokens (-1: all)"),
-    "random_sampling_topp": (float, "sample from the smallest set of probability p"),
-    "random_sampling_temp": (float, "sampling temperature"),
-    "seed": (int, "random seed (-1: a fresh one)"),
-    "batch_size": (int, "sentences (or tokens) per OpenNMT-py batch (default 30)"),
-    "batch_type": (BATCH_TYPES, "what -batch_size counts"),
-    "opennmt_version": (int, "whose rules and defaults: 1, 2 or 3 (default: the "
-                             "checkpoint's)"),
-    "per_sentence": (None, "every sentence as a batch of its own"),
-}
+# onmt_translate's flags this command takes, and what each does
+_HELP = """
+beam_size             beam size (1: greedy)
+n_best                hypotheses written per line
+min_length            minimum output tokens
+max_length            maximum output tokens
+max_length_ratio      3.x: cap the length at ratio x the batch's longest source + 5
+ratio                 stop a sentence by the ratio of scores (OpenNMT-py's -ratio)
+length_penalty        length penalty
+alpha                 length penalty weight
+coverage_penalty      coverage penalty
+beta                  coverage penalty weight
+stepwise_penalty      apply the coverage penalty at every step
+block_ngram_repeat    block repeated n-grams of this size
+ignore_when_blocking  tokens whose n-grams may repeat
+replace_unk           replace <unk> by the most attended source token
+phrase_table          source|||target pairs for -replace_unk
+ban_unk_token         never produce <unk>
+random_sampling_topk  sample from the k best tokens (-1: all)
+random_sampling_topp  sample from the smallest set of probability p
+random_sampling_temp  sampling temperature
+seed                  random seed (-1: a fresh one)
+batch_size            sentences (or tokens) per OpenNMT-py batch (default 30)
+batch_type            what -batch_size counts
+opennmt_version       whose rules and defaults: 1, 2 or 3 (default: the checkpoint's)
+per_sentence          every sentence as a batch of its own
+"""
+_FLAGS = dict(line.split(None, 1) for line in _HELP.strip().splitlines())
+_CHOICES = {"length_penalty": LENGTH_PENALTIES, "coverage_penalty": COVERAGE_PENALTIES,
+            "batch_type": BATCH_TYPES}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,19 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(below)")
     group = parser.add_argument_group(
         "onmt_translate's options (with --search opennmt; -x or --x)")
-    for name, (kind, text) in _FLAGS.items():
-        names = [f"-{name}", f"--{name}"]
-        if kind is None:
-            group.add_argument(*names, dest=f"onmt_{name}", action="store_const", const=True,
-                               default=None, help=text)
-        elif kind == "+":
-            group.add_argument(*names, dest=f"onmt_{name}", nargs="+", default=None,
-                               metavar="TOKEN", help=text)
-        elif isinstance(kind, tuple):
-            group.add_argument(*names, dest=f"onmt_{name}", choices=kind, default=None,
-                               help=text)
-        else:
-            group.add_argument(*names, dest=f"onmt_{name}", type=kind, default=None, help=text)
+    defaults = OpenNMTOptions()
+    for name, text in _FLAGS.items():
+        kind = type(getattr(defaults, name))  # the option's type, from its default
+        how = {"action": "store_const", "const": True} if kind is bool else \
+            {"nargs": "+", "metavar": "TOKEN"} if kind is tuple else \
+            {"choices": _CHOICES[name]} if name in _CHOICES else {"type": kind}
+        group.add_argument(f"-{name}", f"--{name}", dest=f"onmt_{name}", default=None,
+                           help=text, **how)
     group.add_argument("-with_score", "--with_score", dest="onmt_with_score",
                        action="store_true", help="append a tab and the score")
     group.add_argument("-src", "--src", dest="input", default=None, help="same as -i")

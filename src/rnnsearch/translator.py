@@ -119,13 +119,14 @@ class Translator:
         rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
         if search == "opennmt":
             from .opennmt_search import from_translate_batch
-            return from_translate_batch(self, source, dict(
+            results = from_translate_batch(self, source, dict(
                 beam_size=beam_size, num_hypotheses=num_hypotheses,
                 length_penalty=length_penalty, coverage_penalty=coverage_penalty,
                 normalize_scores=normalize_scores, min_decoding_length=min_decoding_length,
                 max_decoding_length=max_decoding_length, return_scores=return_scores,
                 return_attention=return_attention, truncate=truncate,
                 suppress_tokens=suppress_tokens), opennmt_options)
+            return [TranslationResult(*fields) for fields in results]
         if search != "default":
             raise ValueError(f"search must be 'default' or 'opennmt', got {search!r}")
         if opennmt_options:

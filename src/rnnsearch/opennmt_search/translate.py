@@ -3,9 +3,11 @@ search="opennmt", **onmt_translate_options)` lands here."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..replace_unk import load_phrase_table, replace_unknown
 from .batches import max_lengths, onmt_batches
 from .copy_vocab import dynamic_vocabulary, output_tokens
 from .options import OpenNMTOptions, resolve
@@ -52,13 +54,13 @@ def _engine_options(o: OpenNMTOptions, unk_id: int, return_attention: bool) -> d
 def translate(translator, source: list[list[str]], return_scores: bool = False,
               return_attention: bool = False, truncate: bool = False, random_draws=None,
               **flags) -> list:
-    """Decode `source` (token lists) as onmt_translate would with `flags`; returns a
-    TranslationResult per sentence (hypotheses best first, n_best of them).
+    """Decode `source` (token lists) as onmt_translate would with `flags`; returns per
+    sentence (hypotheses best first, n_best of them; their scores; their attention), the
+    fields of a TranslationResult, the lists empty unless asked for.
     random_draws: for sampling, each sentence's uniform draws in [0, 1) in the order its
     rows use them (one per row and step), instead of the engine's own: replays another
     sampler's draws."""
-    from ..translator import TranslationResult
-    o = resolve(flags, translator.config.get("decoding", {}).get("opennmt_version"))
+    o = resolve(flags, (translator.config["opennmt"] or {}).get("release"))
     if random_draws is not None and (not o.sampling or len(random_draws) != len(source)):
         raise ValueError("random_draws: one list per sentence, for sampling only")
     _check_against_model(translator, o)
@@ -72,39 +74,64 @@ def translate(translator, source: list[list[str]], return_scores: bool = False,
                     if copy and s else None for s in source]
     seeds = _seeds(o.seed, len(source)) if o.sampling else None
     engine_options = _engine_options(o, unk_id, return_attention or o.replace_unk)
-    results = [TranslationResult([[]], [0.0] if return_scores else [],
-                                 [np.zeros((0, len(i)), np.float32)] if return_attention
-                                 else []) for i in ids]
+    results = [([[]], [0.0] if return_scores else [],   # an empty source: one empty result
+                [np.zeros((0, len(i)), np.float32)] if return_attention else []) for i in ids]
+    table = load_phrase_table(o.phrase_table) if o.phrase_table else None
     present = [b for b, i in enumerate(ids) if i]
     lengths = [len(ids[b]) for b in present]
-    for batch in onmt_batches(lengths, o.opennmt_version, o.batch_size, o.batch_type):
-        members = [present[i] for i in batch]
-        engine_options["max_lengths"] = max_lengths(o, [len(ids[b]) for b in members])
+
+    def decode(members):
+        options = dict(engine_options, max_lengths=max_lengths(o, [len(ids[b]) for b in members]))
         dynamic = None
         if copy:
             dynamic = ([vocabularies[b].source_map for b in members],
                        [vocabularies[b].collapse for b in members],
                        [len(vocabularies[b].words) for b in members])
-        raw = translator._engine.translate_opennmt(
-            [ids[b] for b in members], dict(engine_options), ignore=ignore,
+        return members, translator._engine.translate_opennmt(
+            [ids[b] for b in members], options, ignore=ignore,
             seeds=[seeds[b] for b in members] if seeds else None, copy=dynamic,
             draws=[random_draws[b] for b in members] if random_draws is not None else None)
-        for b, (width, hyps) in zip(members, raw):
-            results[b] = _result(translator, source[b], hyps, vocabularies[b], return_scores,
-                                 return_attention)
+
+    batches = [[present[i] for i in batch] for batch in
+               onmt_batches(lengths, o.opennmt_version, o.batch_size, o.batch_type)]
+    # the batches are independent: intra_threads decodes several at once (the engine
+    # releases the GIL), with the results of one at a time
+    with ThreadPoolExecutor(max_workers=max(1, min(translator.intra_threads,
+                                                   len(batches)))) as pool:
+        for members, raw in pool.map(decode, batches):
+            for b, (width, hyps) in zip(members, raw):
+                results[b] = _result(translator, source[b], hyps, vocabularies[b],
+                                     return_scores, return_attention, o, table)
     return results
 
 
-def _result(translator, tokens, hyps, vocabulary, return_scores, return_attention):
-    from ..translator import TranslationResult
-    eos = translator.target_vocab.ids[translator.config["special_tokens"]["eos"]]
-    out = TranslationResult([])
+def _replacements(translator, tokens, o: OpenNMTOptions) -> list[str]:
+    """What -replace_unk puts for a source position: the source token (2.x), or its
+    source-vocabulary token (3.x: an unknown source word gives <unk> back)."""
+    if o.opennmt_version < 3:
+        return list(tokens)
+    unk = translator.config["special_tokens"]["unk"]
+    return [t if t in translator.source_vocab.ids else unk for t in tokens]
+
+
+def _result(translator, tokens, hyps, vocabulary, return_scores, return_attention, o,
+            table):
+    specials = translator.config["special_tokens"]
+    eos = translator.target_vocab.ids[specials["eos"]]
+    hypotheses, scores, attentions = [], [], []
     for ids, score, attention, cut in hyps:
         if eos in ids:  # the hypothesis stops at its EOS (OpenNMT-py's _build_target_tokens)
             ids = ids[:ids.index(eos)]
-        out.hypotheses.append(output_tokens(ids, translator.target_vocab.tokens, vocabulary))
+        words = output_tokens(ids, translator.target_vocab.tokens, vocabulary)
+        if o.replace_unk:
+            # the attention columns OpenNMT-py keeps for this hypothesis, then the source's
+            kept = np.array(attention[:len(ids), :len(tokens)], dtype=np.float32)
+            kept[:, min(cut, len(tokens)):] = -np.inf
+            words = replace_unknown(words, kept, _replacements(translator, tokens, o),
+                                    specials["unk"], table)
+        hypotheses.append(words)
         if return_scores:
-            out.scores.append(float(score))
+            scores.append(float(score))
         if return_attention:
-            out.attention.append(np.ascontiguousarray(attention[:len(ids), :len(tokens)]))
-    return out
+            attentions.append(np.ascontiguousarray(attention[:len(ids), :len(tokens)]))
+    return hypotheses, scores, attentions
