@@ -127,7 +127,7 @@ static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int row
         .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
         .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
     };
-    m->attention.ops->step(&m->attention, &step);
+    rs_attention_run(&m->attention, &step);
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */

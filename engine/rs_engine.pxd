@@ -33,6 +33,23 @@ cdef extern from "rs_model.h" nogil:
         rs_linear query
         const float *v
         int query_width, memory_width, key_width, context_width
+        int hard
+        const float *gate_w
+        float gate_b
+        int key_split
+        rs_linear value
+        int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
+        rs_linear position
+        const float *position_v
+        float position_v_bias
+        float energy_bias
+        int chunk_size
+        rs_linear chunk_key, chunk_query
+        const float *chunk_v
+    ctypedef struct rs_pooling:
+        int rows, size
+        rs_linear projection
+        const float *query
     ctypedef struct rs_copy_generator:  # rs_copy.h
         rs_attention attention
         rs_linear gate
@@ -46,6 +63,7 @@ cdef extern from "rs_model.h" nogil:
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[16]
         rs_linear bridge_cell[16]
+        rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
@@ -60,12 +78,19 @@ cdef extern from "rs_model.h" nogil:
         int attentional_width
         const rs_copy_generator *copy
         int bos_id, eos_id
+    ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                                int is_last) noexcept nogil
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
         int normalize_scores, return_attention, threads
         const int *suppress
         int num_suppress
+        rs_token_fn on_token
+        void *on_token_ctx
+        const int *prefix
+        const int *prefix_lengths
+        int prefix_stride
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -80,6 +105,12 @@ cdef extern from "rs_model.h" nogil:
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
 
+cdef extern from "rs_score.h" nogil:
+    int rs_score(const rs_model *m, int batch, const int *src, int src_stride,
+                 const int *src_lengths, const int *tgt, int tgt_stride,
+                 const int *tgt_lengths, float *log_probs, float *totals, char *err,
+                 size_t err_size)
+
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()
     ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
@@ -91,6 +122,10 @@ cdef extern from "rs_kernels.h" nogil:
 
 cdef extern from "rs_attention.h" nogil:
     const rs_attention_ops *rs_attention_named(const char *name)
+
+cdef extern from "rs_pooling.h" nogil:
+    int rs_embed(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
+                 float *out, float *weights, char *err, size_t err_size)
 
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)

@@ -211,6 +211,10 @@ def test_copy_model_needs_search_opennmt(translators):
         tr.translate_batch([["a", "12"]], search="opennmt", copy_attn=False)
     with pytest.raises(TypeError, match="n_best"):
         tr.translate_batch([["a", "12"]], search="opennmt", num_hypotheses=2, beam_size=2)
+    with pytest.raises(ValueError, match="score_batch does not decode"):
+        tr.score_batch([["a", "12"]], [["12", "A"]])
+    with pytest.raises(ValueError, match="target_prefix is not supported"):
+        tr.translate_batch([["a", "12"]], search="opennmt", target_prefix=[["12"]])
 
 
 # ----- batches

@@ -48,7 +48,8 @@ def test_extras_and_metadata():
     assert any(r.startswith("h5py") for r in by_extra["keras"])
     assert any(r.startswith("onnx") for r in by_extra["onnx"])
     (everything,) = by_extra["all"]
-    assert set(re.search(r"\[(.*)\]", everything).group(1).split(",")) == {"torch", "onnx", "keras"}
+    assert set(re.search(r"\[(.*)\]", everything).group(1).split(",")) == {"torch", "onnx", "keras",
+                                                                       "sentencepiece", "plot"}
     meta = importlib.metadata.metadata("rnnsearch")
     assert meta["Version"] == rnnsearch.__version__
     assert meta["License-Expression"] == "MIT"

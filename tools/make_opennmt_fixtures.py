@@ -13,6 +13,11 @@ default search:
   oracle_beam  OpenNMT-py's own model (its encoder, decoder and generator, one step at a
                time) driven by tests/oracle_search.py, the spec's beam search (K = 5, N = 5)
 (these use -length_penalty none -max_length 30, and -max_length_ratio 0 on 3.x).
+Subword fixtures (SUBWORD_MODELS) also translate raw text through the same transforms
+(raw_greedy, raw_beam); the replace_unk fixture (REPLACE_UNK_MODELS) also translates with
+-replace_unk, with and without a phrase table (tests/fixtures/README.md). These are trained
+by OpenNMT-py 3.x/2.x's onmt_build_vocab and onmt_train here (build_model) and translated by
+text_worker.
 
 OpenNMT-py pins its own torch; never install it next to the project. Make throwaway
 virtualenvs that reuse torch 2.13.0, one per release, as tests/fixtures/README.md says, then
@@ -26,13 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
 
-from fixture_common import run_command as _run
+from fixture_common import LETTERS, run_command as _run, write_reversal_task
 from opennmt_decoding import PHRASE_TABLE, PHRASE_TABLE_LINES, runs_for
-from opennmt_training import stub_modules, train
+from opennmt_training import COMMON, stub_modules, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opennmt")
@@ -164,6 +170,42 @@ MODELS.update({
         "OpenNMT-py 0.9.2 (from its source tree), brnn LSTM, dot attention, copy attention "
         "with its own general attention"),
 })
+# Raw text through subword transforms: a second toy task (reverse a line of letter "words",
+# spaces included, upper-cased) whose text is cut into pieces by a SentencePiece model or
+# subword-nmt BPE codes the tool trains on the training data. OpenNMT-py trains on the
+# pieces (-transforms) and translates raw text with the same transforms; the model's files
+# are committed beside the checkpoint as source.*/target.* for the converter's --source-spm,
+# --target-spm and --bpe-codes. "_subword" names the transform.
+SUBWORD_MODELS = {
+    "spm_brnn_lstm_general_feed": (3, {
+        "_subword": "sentencepiece", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "hidden_size": 32, "global_attention": "general", "input_feed": 1, "bridge": False,
+        "train_steps": 600},
+        "SentencePiece transform on both sides; brnn LSTM, general attention, input feeding"),
+    "bpe_rnn_gru_mlp_bridge": (3, {
+        "_subword": "bpe", "rnn_type": "GRU", "layers": 1, "hidden_size": 32,
+        "global_attention": "mlp", "input_feed": 1, "bridge": True, "train_steps": 600},
+        "subword-nmt BPE transform on both sides; GRU, mlp attention, input feeding, bridge"),
+}
+# -replace_unk: a model whose target vocabulary lacks some letters (-tgt_vocab_size), so it
+# learns to produce <unk> where they belong; OpenNMT-py 2.3.0 translates with -replace_unk,
+# with and without a phrase table (3.5.1 replaces with the source *vocabulary* token and
+# its beam search fails on -replace_unk with RNN models, so 2.x is the reference).
+REPLACE_UNK_MODELS = {
+    "v2_replace_unk_rnn_lstm_general": (2, {
+        "rnn_type": "LSTM", "layers": 1, "rnn_size": 32, "global_attention": "general",
+        "input_feed": 1, "bridge": True, "tgt_vocab_size": 9},
+        "OpenNMT-py 2.x, target vocabulary of 9 letters (the rest <unk>), translated with "
+        "-replace_unk (and a phrase table)"),
+}
+# source|||target, as OpenNMT-py reads it: every letter but "i" (so a replaced token is found
+# in the table, or not), and an entry no source has
+UNK_PHRASE_TABLE = [f"{c}|||{c.upper()}" for c in "abcdefghjkl"] + ["x|||X"]
+# raw sentences the subword fixtures translate: 1-4 words, one with characters never seen
+SUBWORD_TEXTS = ["abc", "de f", "ghi jk l", "a b c d", "lkj ihg", "fed cba ab", "kal",
+                 "bad cab fig", "zq ab", "jjj kkk"]
+
+
 def _env(work):
     env = dict(os.environ, PYTHONPATH=stub_modules(work), TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
                OMP_NUM_THREADS="1")
@@ -213,6 +255,114 @@ def _translate(name, version, task, options, what, venvs, work, env, source0, ta
     _write_expected(os.path.join(target, "expected.json"), data)
 
 
+def _write_words_task(work):
+    """train/valid pairs of the raw-text task: 1-3 words of 1-4 letters -> the whole line
+    reversed and upper-cased ("abc de" -> "ED CBA"); test.txt holds SUBWORD_TEXTS."""
+    rng = random.Random(1)
+    for split, count in (("train", 3000), ("valid", 50)):
+        with open(os.path.join(work, f"{split}.src"), "w") as s, \
+                open(os.path.join(work, f"{split}.tgt"), "w") as t:
+            for _ in range(count):
+                words = ["".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 4)))
+                         for _ in range(rng.randint(1, 3))]
+                line = " ".join(words)
+                s.write(line + "\n")
+                t.write(line[::-1].upper() + "\n")
+    with open(os.path.join(work, "test.txt"), "w") as f:
+        f.write("\n".join(SUBWORD_TEXTS) + "\n")
+
+
+def _train_subword_models(kind, venv, work, env):
+    """SentencePiece models or BPE codes for both sides, trained on the training text by
+    the libraries OpenNMT-py uses (in its virtualenv). Returns the transform options."""
+    python = os.path.join(venv, "bin", "python")
+    options = {"transforms": [kind]}
+    for side in ("src", "tgt"):
+        data = os.path.join(work, f"train.{side}")
+        if kind == "sentencepiece":
+            prefix = os.path.join(work, f"{side}.spm")
+            script = ("import sentencepiece as s; s.SentencePieceTrainer.train(input=%r, "
+                      "model_prefix=%r, vocab_size=24, model_type='unigram', "
+                      "character_coverage=1.0, minloglevel=2)" % (data, prefix))
+            path = prefix + ".model"
+        else:
+            path = os.path.join(work, f"{side}.bpe.codes")
+            script = ("from subword_nmt.learn_bpe import learn_bpe; "
+                      "learn_bpe(open(%r), open(%r, 'w'), 12)" % (data, path))
+        _run([python, "-c", script], env)
+        options[f"{side}_subword_model"] = path
+    return options
+
+
+def _data_options(work):
+    return {"src_vocab": os.path.join(work, "vocab.src"),
+            "tgt_vocab": os.path.join(work, "vocab.tgt"),
+            "data": {"corpus_1": {"path_src": os.path.join(work, "train.src"),
+                                  "path_tgt": os.path.join(work, "train.tgt")},
+                     "valid": {"path_src": os.path.join(work, "valid.src"),
+                               "path_tgt": os.path.join(work, "valid.tgt")}}}
+
+
+def build_model(name, version, options, venv, work, env):
+    """Train a text fixture (3.x/2.x) with OpenNMT-py's own commands; returns the released
+    checkpoint's path."""
+    run_dir = os.path.join(work, name)
+    os.makedirs(run_dir, exist_ok=True)
+    options = dict(options)
+    subword = options.pop("_subword", None)
+    extra = _train_subword_models(subword, venv, work, env) if subword else {}
+    config = dict(COMMON, batch_type="sents", **_data_options(work), **options,
+                  **extra)
+    steps = config["train_steps"]
+    config.update(save_model=os.path.join(run_dir, "model"), save_checkpoint_steps=steps,
+                  valid_steps=10 * steps)
+    config_path = os.path.join(run_dir, "train.yaml")
+    with open(config_path, "w") as f:
+        json.dump(config, f, indent=1)  # JSON is YAML
+    if not os.path.exists(os.path.join(work, "vocab.src")):
+        vocab_config = os.path.join(run_dir, "vocab.yaml")
+        with open(vocab_config, "w") as f:
+            json.dump(dict(_data_options(work), save_data=os.path.join(run_dir, "data"),
+                           overwrite=True, **extra), f)
+        _run([os.path.join(venv, "bin", "onmt_build_vocab"), "-config", vocab_config,
+              "-n_sample", "-1"], env)
+    _run([os.path.join(venv, "bin", "onmt_train"), "-config", config_path], env)
+    trained = os.path.join(run_dir, f"model_step_{steps}.pt")
+    released = os.path.join(run_dir, "model.pt")
+    _run([os.path.join(venv, "bin", "onmt_release_model"), "-m", trained, "-o", released], env)
+    return released
+
+
+def _build_text_fixture(name, version, options, what, venvs, work, env):
+    """A subword or replace_unk fixture: trained in work/NAME, translated by text_worker."""
+    work_v = os.path.join(work, name)
+    os.makedirs(work_v, exist_ok=True)
+    target = os.path.join(FIXTURES, name)
+    os.makedirs(target, exist_ok=True)
+    if name in SUBWORD_MODELS:
+        _write_words_task(work_v)
+    else:
+        write_reversal_task(work_v, "valid", "tgt")
+        with open(os.path.join(work_v, "test.src"), "w") as f:
+            f.write("\n".join(SOURCES) + "\n")
+    checkpoint = build_model(name, version, options, venvs[version], work_v, env)
+    shutil.copy(checkpoint, os.path.join(target, "model.pt"))
+    mode = "plain"
+    if name in SUBWORD_MODELS:
+        mode = options["_subword"]
+        for side, long in (("src", "source"), ("tgt", "target")):
+            shutil.copy(os.path.join(work_v, f"{side}.{_EXT[mode]}"),
+                        os.path.join(target, f"{long}.{_EXT[mode]}"))
+    elif name in REPLACE_UNK_MODELS:
+        mode = "replace_unk"
+        with open(os.path.join(target, "phrase_table.txt"), "w") as f:
+            f.write("\n".join(UNK_PHRASE_TABLE) + "\n")
+    _run([os.path.join(venvs[version], "bin", "python"), os.path.abspath(__file__),
+          "--text-worker", str(version), os.path.join(target, "model.pt"),
+          os.path.join(work_v, "test.src"), os.path.join(target, "expected.json"), what, mode],
+         env, cwd=work_v)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--onmt3", required=True, help="virtualenv with OpenNMT-py 3.x")
@@ -250,6 +400,12 @@ def main():
             continue
         _translate(name, version, task, options, what, venvs, work, env, source0, target)
         print(f"  wrote {target}", file=sys.stderr)
+    for name, (version, options, what) in {**SUBWORD_MODELS, **REPLACE_UNK_MODELS}.items():
+        if args.only and name not in args.only or args.decode_only or args.train_only:
+            continue
+        print(f"{name}: {what}", file=sys.stderr)
+        _build_text_fixture(name, version, options, what, venvs, work, env)
+        print(f"  wrote {os.path.join(FIXTURES, name)}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,11 +416,12 @@ def _hyp(tokens, score):
     return {"tokens": list(tokens), "score": float(score)}
 
 
-def _onmt_translate(version, model, src_path, beam, n_best, out_path):
-    """onmt_translate's own code path (onmt.bin.translate), keeping the scores it returns."""
+def _onmt_translate(version, model, src_path, beam, n_best, out_path, extra=None):
+    """onmt_translate's own code path (onmt.bin.translate), keeping the scores it returns;
+    `extra`: more onmt_translate options by name (transforms, replace_unk, phrase_table)."""
     from opennmt_decoding import onmt_translate
     flags = {"beam_size": beam, "n_best": n_best, "length_penalty": "none",
-             "max_length": MAX_LENGTH, "batch_size": 4, "seed": 1}
+             "max_length": MAX_LENGTH, "batch_size": 4, "seed": 1, **(extra or {})}
     if version == 3:
         flags["max_length_ratio"] = 0
     scores, predictions = onmt_translate(version, model, src_path, out_path, flags)
@@ -275,7 +432,8 @@ def _onmt_translate(version, model, src_path, beam, n_best, out_path):
         hyps = []
         for j, (score, text) in enumerate(zip(sentence_scores, sentence_preds)):
             assert written[i * n_best + j] == text, (written[i * n_best + j], text)
-            hyps.append(_hyp(text.split(), float(score)))
+            hyps.append({"text": text, "score": float(score)} if extra and "transforms" in extra
+                        else _hyp(text.split(), float(score)))
         results.append(hyps)
     return results
 
@@ -382,6 +540,78 @@ def worker(spec_path):
         json.dump(data, f)
 
 
+def _subword_pieces(kind, work, texts):
+    """The source pieces OpenNMT-py's transform makes of each raw line (the libraries it
+    calls, the same way), written to test.src for the token-level runs."""
+    if kind == "sentencepiece":
+        import sentencepiece
+        model = sentencepiece.SentencePieceProcessor(
+            model_file=os.path.join(work, "src.spm.model"))
+        pieces = [model.encode(text, out_type=str) for text in texts]
+    else:
+        from subword_nmt.apply_bpe import BPE
+        with open(os.path.join(work, "src.bpe.codes"), encoding="utf-8") as codes:
+            bpe = BPE(codes)
+        pieces = [bpe.segment_tokens(text.split(" ")) for text in texts]
+    with open(os.path.join(work, "test.src"), "w", encoding="utf-8") as f:
+        f.write("\n".join(" ".join(p) for p in pieces) + "\n")
+    return pieces
+
+
+def text_worker(version, model_path, src_path, output, what, mode):
+    """Translate a subword or replace_unk fixture (greedy, beam, oracle and the mode's runs)."""
+    import onmt
+    work = os.path.dirname(src_path)
+    out = os.path.join(work, "pred.txt")
+    raw = {}
+    if mode in ("sentencepiece", "bpe"):
+        text_path = os.path.join(work, "test.txt")
+        with open(text_path, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f]
+        _subword_pieces(mode, work, texts)
+        transforms = {"transforms": mode,
+                      "src_subword_model": os.path.join(work, f"src.{_EXT[mode]}"),
+                      "tgt_subword_model": os.path.join(work, f"tgt.{_EXT[mode]}")}
+        raw = {"texts": texts,
+               "raw_greedy": [g[0] for g in _onmt_translate(version, model_path, text_path, 1,
+                                                            1, out, transforms)],
+               "raw_beam": _onmt_translate(version, model_path, text_path, BEAM, BEAM, out,
+                                           transforms)}
+    with open(src_path, encoding="utf-8") as f:
+        sources = [line.split() for line in f]
+    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
+    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+    if mode == "replace_unk":
+        table = {"phrase_table": os.path.join(os.path.dirname(output), "phrase_table.txt")}
+        for key, beam_size, options in (
+                ("greedy_replace_unk", 1, {"replace_unk": True}),
+                ("beam_replace_unk", BEAM, {"replace_unk": True}),
+                ("greedy_replace_unk_phrase_table", 1, {"replace_unk": True, **table}),
+                ("beam_replace_unk_phrase_table", BEAM, {"replace_unk": True, **table})):
+            raw[key] = _onmt_translate(version, model_path, src_path, beam_size, beam_size,
+                                       out, options)
+    oracle = _oracle(version, model_path, sources)
+    agree = [b[0]["tokens"] == o[0]["tokens"] for b, o in zip(beam, oracle)]
+    data = {
+        "trained_by": f"OpenNMT-py {getattr(onmt, '__version__', version)}",
+        "model": what,
+        "sources": sources,
+        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
+                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
+                     "n_best": BEAM},
+        "greedy": [g[0] for g in greedy],
+        "beam": beam,
+        "oracle_beam": oracle,
+        "beam_top_agrees_with_oracle": agree,
+        **raw,
+    }
+    with open(output, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+_EXT = {"sentencepiece": "spm.model", "bpe": "bpe.codes"}
+
 def _write_expected(path: str, data: dict) -> None:
     """expected.json with one line per sentence's results (small, readable diffs)."""
     parts = []
@@ -405,5 +635,8 @@ def _write_expected(path: str, data: dict) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--text-worker":
+        text_worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6],
+                    sys.argv[7])
     else:
         main()

@@ -1,4 +1,4 @@
-"""The `rnnsearch` command line: translate, inspect, bench."""
+"""The `rnnsearch` command line: translate, score, convert, inspect, bench."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,9 @@ import re
 import sys
 
 from . import __version__
+from .cli_options import add_model_and_output
 from .errors import EngineError, ModelError
+from .lines import line_hypothesis
 
 # the exit status of a process killed by SIGPIPE (128 + 13), what `cat` gives under `| head`
 BROKEN_PIPE_STATUS = 141
@@ -18,22 +20,33 @@ _FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
                "beam_size": "--beam-size", "num_hypotheses": "--n-best",
                "min_decoding_length": "--min-length", "max_decoding_length": "--max-length",
                "length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
-               "suppress_tokens": "--suppress", "truncate=True": "--truncate"}
+               "suppress_tokens": "--suppress", "truncate=True": "--truncate",
+               "replace_unk": "--replace-unk", "phrase_table": "--phrase-table"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input line")
-    p.add_argument("--max-length", type=int, default=256, help="maximum output tokens")
-    p.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="GNMT length penalty alpha")
-    p.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT coverage penalty beta")
-    p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
+    # None: the model directory's `decoding` defaults (built in: beam 5, max length 256)
+    p.add_argument("--beam-size", type=int, help="beam width; 1 is greedy (default: the "
+                                                 "model's, else 5)")
+    p.add_argument("--n-best", type=int, help="hypotheses to print per input line")
+    p.add_argument("--max-length", type=int, help="maximum output tokens (default: the "
+                                                  "model's, else 256)")
+    p.add_argument("--min-length", type=int, help="minimum output tokens")
+    p.add_argument("--length-penalty", type=float, help="GNMT length penalty alpha")
+    p.add_argument("--coverage-penalty", type=float, help="GNMT coverage penalty beta")
+    p.add_argument("--normalize-scores", action="store_true", default=None,
+                   help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
-    p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
+    p.add_argument("--suppress", nargs="+", default=None, metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
+    p.add_argument("--replace-unk", action="store_true", default=None,
+                   help="replace <unk> in the output by the source token it attended to most "
+                        "(OpenNMT-py's -replace_unk)")
+    p.add_argument("--phrase-table", metavar="FILE",
+                   help="with --replace-unk: 'source|||target' lines; a source token found "
+                        "there is replaced by its target")
 
 
 @contextlib.contextmanager
@@ -64,40 +77,38 @@ def _report_unknown(translator, units: list[list[list[str]]], first_line: int, s
 
 def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
                        with_alignment: bool) -> str:
-    """The i-th hypothesis of a line (of each of its words for per-word models, joined;
-    their scores summed); empty with score -inf when the beam has fewer. Alignments are
-    appended after ' ||| ' as source-target position pairs (Pharaoh format, positions
-    counted over the whole line)."""
-    texts, score, pairs, src_offset, tgt_offset = [], 0.0, [], 0, 0
-    for unit, result in zip(line, line_results):
-        if i < len(result.hypotheses):
-            texts.append(translator.detokenize(result.hypotheses[i]))
-            if with_scores:
-                score += result.scores[i]
-            if with_alignment:
-                pairs += [f"{src_offset + s}-{tgt_offset + t}" for s, t in
-                          translator.hard_alignment(result.attention[i], len(unit))]
-                tgt_offset += len(result.hypotheses[i])
-        else:
-            texts.append("")
-            score = float("-inf")
-        src_offset += len(unit)
-    text = translator.join_words(texts)
+    """The i-th hypothesis of a line (lines.line_hypothesis), with its score before a tab
+    and its alignment after ' ||| ' as source-target position pairs (Pharaoh format)."""
+    text, score, pairs = line_hypothesis(translator, line, line_results, i, with_scores,
+                                         with_alignment)
     if with_alignment:
-        text += " ||| " + " ".join(pairs)
+        text += " ||| " + " ".join(f"{s}-{t}" for s, t in pairs)
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
 def cmd_translate(args) -> int:
     from . import cli_opennmt
+    cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
+    if args.ray is not None:
+        from .distributed import translate_command
+        return translate_command(args)
     from .cli_input import InputLines
     from .safetensors_io import atomic_write
     from .translator import Translator
 
-    cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
     with _in_flag_terms():
         translator = Translator(args.model, intra_threads=args.threads,
                                 compute_type=args.compute_type)
+        decoding = translator.decoding_options(
+            beam_size=args.beam_size, num_hypotheses=args.n_best,
+            max_decoding_length=args.max_length, min_decoding_length=args.min_length,
+            length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+            normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
+            replace_unk=args.replace_unk)
+    if args.plot_attention:
+        from .plot import require_matplotlib
+        require_matplotlib()
+        os.makedirs(args.plot_attention, exist_ok=True)
     source = InputLines(args.input, args.encoding)
     to_file = args.output not in (None, "-")
     progress, say = None, lambda message: print(message, file=sys.stderr)
@@ -125,18 +136,19 @@ def cmd_translate(args) -> int:
                 _report_unknown(translator, units, start + 1, say)
             with _in_flag_terms():
                 results = iter(translator.translate_batch(
-                [u for line in units for u in line], beam_size=args.beam_size,
-                num_hypotheses=args.n_best, max_decoding_length=args.max_length,
-                min_decoding_length=args.min_length, length_penalty=args.length_penalty,
-                coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, return_attention=args.with_alignment,
-                truncate=args.truncate,
-                suppress_tokens=args.suppress))
-            for line in units:
+                    [u for line in units for u in line], **decoding,
+                    return_scores=args.with_scores,
+                    return_attention=args.with_alignment or bool(args.plot_attention),
+                    truncate=args.truncate, phrase_table=args.phrase_table))
+            for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
-                for i in range(args.n_best):
+                for i in range(decoding["num_hypotheses"]):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
+                if args.plot_attention:
+                    from .plot import plot_line
+                    plot_line(translator, line, line_results, start + offset + 1,
+                              args.plot_attention, args.plot_svg)
             out.flush()   # each batch's lines go out before the next batch is read
             start += len(batch)
             if progress is not None:
@@ -182,6 +194,11 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.server import run
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     from .bench.runner import run_bench
     return run_bench(args)
@@ -195,11 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
-    p.add_argument("-m", "--model", default=None,
-                   help="model directory (default: the embedded English G2P model)")
+    add_model_and_output(p)
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file, written completely or not at all (default stdout)")
     p.add_argument("--encoding", default="utf-8",
                    help="the input's text encoding, for stdin and -i alike (default utf-8)")
     p.add_argument("--batch-size", type=int, default=32,
@@ -214,16 +228,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="translate -i on a Ray cluster ('auto', 'ray://HOST:10001', or "
+                        "'local' for this machine) into JSON lines files in -o DIR "
+                        '(pip install "rnnsearch[ray]")')
+    p.add_argument("--ray-actors", type=int, default=2,
+                   help="with --ray: translators (actors) in the pool (default 2)")
+    p.add_argument("--plot-attention", metavar="DIR",
+                   help="draw each line's attention (best hypothesis) as DIR/LINE.png "
+                        "(needs pip install \"rnnsearch[plot]\")")
+    p.add_argument("--plot-svg", action="store_true",
+                   help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
     from .cli_opennmt import add_arguments as add_opennmt_arguments
     add_opennmt_arguments(p)
     p.set_defaults(func=cmd_translate)
+
+    from .cli_score import add_score_parser
+    add_score_parser(sub)
 
     _add_convert_parser(sub)
 
     p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
     p.add_argument("model", help="model directory")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("serve", help="HTTP server with dynamic batching "
+                                     '(pip install "rnnsearch[serve]")')
+    from .serve.config import add_arguments as add_serve_arguments
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
     from .bench.runner import add_bench_arguments
@@ -268,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         # whoever reads the output has stopped (| head -1): stop quietly, as cat does
         _discard_stdout()
         return BROKEN_PIPE_STATUS
-    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
+    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
+            ImportError) as e:
         print(f"rnnsearch: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

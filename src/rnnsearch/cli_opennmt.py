@@ -74,7 +74,9 @@ _OURS = {"beam_size": "-beam_size", "n_best": "-n_best", "max_length": "-max_len
          "min_length": "-min_length", "length_penalty": "-length_penalty and -alpha",
          "coverage_penalty": "-coverage_penalty and -beta",
          "normalize_scores": "-length_penalty avg", "suppress": "-ban_unk_token",
-         "with_scores": "-with_score", "with_alignment": None}
+         "with_scores": "-with_score", "replace_unk": "-replace_unk",
+         "phrase_table": "-phrase_table", "with_alignment": None, "plot_attention": None,
+         "ray": None}
 
 
 def check_arguments(args, defaults: argparse.Namespace) -> None:

@@ -52,10 +52,28 @@ def load_model_dir(path: str) -> ModelFiles:
                                       if config["source"][flag]]
     source_vocab.require(specials, needed_source, "source")
     target_vocab.require(specials, ["bos", "eos", "unk"], "target")
+    for side in ("source", "target"):
+        if config[side]["tokenizer_model"] is not None:
+            tokenizer_file(path, config, side)
     tensors, _ = read_safetensors(os.path.join(path, WEIGHTS_FILE))
     check_tensors(config, tensors, len(source_vocab), len(target_vocab),
                   where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
+
+
+def tokenizer_file(path: str, config: dict, side: str) -> str:
+    """The path of `side`'s tokenizer file (config `tokenizer_model`); ModelError when it is
+    missing or resolves outside the model directory (a symbolic link)."""
+    name = config[side]["tokenizer_model"]
+    full = os.path.join(path, name)
+    if not os.path.isfile(full):
+        raise ModelError(f"{path}: the {side} tokenizer file {name!r} "
+                         f"(config.json {side}.tokenizer_model) is missing")
+    inside = os.path.realpath(path)
+    if os.path.commonpath([inside, os.path.realpath(full)]) != inside:
+        raise ModelError(f"{full}: the {side} tokenizer file points outside the model "
+                         "directory")
+    return full
 
 
 def _what_it_is(path: str) -> str:
@@ -64,8 +82,11 @@ def _what_it_is(path: str) -> str:
 
 
 def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
-                    source_vocab: list[str], target_vocab: list[str]) -> None:
-    """Validate against the schema, then write config, weights and vocabularies.
+                    source_vocab: list[str], target_vocab: list[str],
+                    files: dict[str, str] | None = None) -> None:
+    """Validate against the schema, then write config, weights and vocabularies, and copy
+    `files` ({name inside the directory: path to copy}, e.g. tokenizer models from
+    rnnsearch.tokenizers.tokenizer_section) into it.
 
     Each file is written atomically, and nothing is written unless validation passes.
     """
@@ -80,7 +101,24 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
                   where="tensors to write")
     source = Vocabulary(list(source_vocab))
     target = Vocabulary(list(target_vocab))
+    files = dict(files or {})
+    for side in ("source", "target"):
+        name = normalized[side]["tokenizer_model"]
+        if name is not None and name not in files and \
+                not os.path.isfile(os.path.join(path, name)):
+            raise ModelError(f"config {side}.tokenizer_model = {name!r}: no such file given "
+                             "(pass it in files=)")
+    contents = {}
+    for name, source_path in files.items():
+        try:
+            with open(source_path, "rb") as f:
+                contents[name] = f.read()
+        except OSError as e:
+            raise ModelError(f"cannot read {source_path} (to copy as {name}): {e}") from e
     os.makedirs(path, exist_ok=True)
+    for name, data in contents.items():
+        with atomic_write(os.path.join(path, name), "wb") as f:
+            f.write(data)
     source.save(os.path.join(path, normalized["source"]["vocabulary"]))
     target.save(os.path.join(path, normalized["target"]["vocabulary"]))
     write_safetensors(os.path.join(path, WEIGHTS_FILE), tensors,

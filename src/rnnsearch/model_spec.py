@@ -7,8 +7,10 @@ and with which shapes. Converters, the exporter and the loader all go through it
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
+from . import attention_options
 from .errors import ModelError
 
 FORMAT_NAME = "rnnsearch-model"
@@ -23,17 +25,22 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
+               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
                "pad_to_length": None, "padding": "post", "per_word": False},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
+               "tokenizer_model": None, "tokenizer_guessed": False,
                "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
-                "residual": False, "gru_reset_after": True},
+                "residual": False, "gru_reset_after": True,
+                "pooling": None},
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
                "lstm_cell": "zeros"},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
-                  "query_projection": True, "key_projection": True},
+                  "query_projection": True, "key_projection": True,
+                  # attention_options.py: hard, gate, key_value and the per-type sub-objects
+                  "hard": False, "gate": False, "key_value": None, "local": None,
+                  "mocha": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
@@ -45,19 +52,28 @@ _SCHEMA = {
     # the OpenNMT-py release whose checkpoint this was (search="opennmt" follows its rules
     # and defaults); null for other models
     "opennmt": {"release": REQUIRED},
+    # the translator's defaults for this model (a caller's own options override them)
+    "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
+                 "coverage_penalty": 0.0, "normalize_scores": False,
+                 "min_decoding_length": 0, "max_decoding_length": 256,
+                 "suppress_tokens": [], "replace_unk": False},
 }
+# sections that may be left out entirely (every key has a default)
+_OPTIONAL_SECTIONS = ("special_tokens", "source", "target", "bridge", "decoding")
+TOKENIZERS = ("whitespace", "chars", "sentencepiece", "bpe")
+TOKENIZERS_WITH_FILES = ("sentencepiece", "bpe")
 
 _CHOICES = {
-    ("source", "tokenizer"): ("whitespace", "chars"),
+    ("source", "tokenizer"): TOKENIZERS,
     ("source", "padding"): ("post", "pre"),
-    ("target", "tokenizer"): ("whitespace", "chars"),
+    ("target", "tokenizer"): TOKENIZERS,
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
-    ("bridge", "type"): ("zeros", "last", "dense", "mean"),
+    ("bridge", "type"): ("zeros", "last", "dense", "mean", "pooling"),
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
-    ("attention", "type"): ("global",),
+    ("attention", "type"): ("global", "local", "monotonic", "mocha"),
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
@@ -70,12 +86,18 @@ _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
     ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length"),
-    ("copy", "size")}
+    ("copy", "size"),
+    ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
+    ("decoding", "max_decoding_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection"), ("copy", "reuse_attention")}
+          ("attention", "key_projection"), ("copy", "reuse_attention"),
+          ("source", "tokenizer_guessed"),
+          ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
+          ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate")}
+_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
 
@@ -87,12 +109,28 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {value!r}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
         raise ModelError(f"{where} = {value!r}; expected a string")
-    if (section, key) == ("target", "suppress_tokens") and not (
+    if (section, key) in (("target", "suppress_tokens"), ("decoding", "suppress_tokens")) and not (
             isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
         raise ModelError(f"{where} = {value!r}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ModelError(f"{where} = {value!r}; expected a positive integer")
+    if (section, key) == ("decoding", "min_decoding_length") and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ModelError(f"{where} = {value!r}; expected an integer >= 0")
+    if (section, key) in _FINITE_NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value)):
+        raise ModelError(f"{where} = {value!r}; expected a finite number")
+    if key == "tokenizer_model" and value is not None and not _is_plain_file_name(value):
+        raise ModelError(f"{where} = {value!r}; expected the name of a file inside the model "
+                         "directory (no directories)")
+
+
+def _is_plain_file_name(value) -> bool:
+    """A file name that stays inside the model directory."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value \
+        and "\\" not in value and "\0" not in value
 
 
 def normalize_config(config: dict) -> dict:
@@ -122,8 +160,7 @@ def normalize_config(config: dict) -> dict:
                 raise ModelError("config.json: attention must be null for decoder.type 'none'")
             config["attention"] = None
             continue
-        given = config.get(section, {} if section in ("special_tokens", "source", "target",
-                                                      "bridge") else None)
+        given = config.get(section, {} if section in _OPTIONAL_SECTIONS else None)
         if not isinstance(given, dict):
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
         unknown = set(given) - set(fields)
@@ -146,7 +183,30 @@ def normalize_config(config: dict) -> dict:
     return config
 
 
+def _check_tokenizers_and_decoding(config: dict) -> None:
+    for side in ("source", "target"):
+        section = config[side]
+        needs_file = section["tokenizer"] in TOKENIZERS_WITH_FILES
+        if needs_file and section["tokenizer_model"] is None:
+            raise ModelError(f"config.json: {side}.tokenizer '{section['tokenizer']}' needs "
+                             f"{side}.tokenizer_model (its file in the model directory)")
+        if not needs_file and section["tokenizer_model"] is not None:
+            raise ModelError(f"config.json: {side}.tokenizer_model is set but "
+                             f"{side}.tokenizer '{section['tokenizer']}' reads no file")
+    decoding = config["decoding"]
+    if decoding["num_hypotheses"] > decoding["beam_size"]:
+        raise ModelError(f"config.json: decoding.num_hypotheses ({decoding['num_hypotheses']}) "
+                         f"exceeds decoding.beam_size ({decoding['beam_size']})")
+    if decoding["min_decoding_length"] > decoding["max_decoding_length"]:
+        raise ModelError("config.json: decoding.min_decoding_length exceeds "
+                         "decoding.max_decoding_length")
+    for key in ("length_penalty", "coverage_penalty"):
+        decoding[key] = float(decoding[key])
+
+
 def _check_consistency(config: dict) -> None:
+    _check_tokenizers_and_decoding(config)
+    _normalize_options(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:
@@ -158,6 +218,8 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] == "pooling" and enc["pooling"] is None:
+        raise ModelError("config.json: bridge.type 'pooling' needs encoder.pooling")
     if bridge["from"] == "all_layers" and bridge["type"] != "dense":
         raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
                          f"got {bridge['type']!r}")
@@ -186,9 +248,9 @@ def _check_consistency(config: dict) -> None:
         if dec["readout"] == "maxout" and dec["readout_size"] % 2:
             raise ModelError("config.json: decoder.readout_size must be even for maxout")
     if att is not None:
-        if att["score"] in ("dot", "scaled_dot") and dims.memory_width != dec["hidden_size"]:
+        if att["score"] in ("dot", "scaled_dot") and dims.key_input_width != dec["hidden_size"]:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
-                             f"width ({dims.memory_width}) = decoder.hidden_size "
+                             f"(key) width ({dims.key_input_width}) = decoder.hidden_size "
                              f"({dec['hidden_size']})")
         if att["score"] == "additive":
             if att["query_projection"] or att["key_projection"]:
@@ -196,7 +258,7 @@ def _check_consistency(config: dict) -> None:
                     raise ModelError("config.json: attention.size is required for additive "
                                      "attention with projections")
             widths = {"query": att["size"] if att["query_projection"] else dec["hidden_size"],
-                      "key": att["size"] if att["key_projection"] else dims.memory_width}
+                      "key": att["size"] if att["key_projection"] else dims.key_input_width}
             if widths["query"] != widths["key"]:
                 raise ModelError(f"config.json: additive attention without projections needs "
                                  f"equal widths, got query {widths['query']} and key "
@@ -227,6 +289,16 @@ def _check_copy(config: dict, dims: "Dimensions") -> None:
         raise ModelError("config.json: copy.size is required for an additive copy attention")
 
 
+def _normalize_options(config: dict) -> None:
+    """The option objects of attention_options.py: checked, defaults filled."""
+    enc = config["encoder"]
+    memory = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+    attention_options.normalize_pooling(enc)
+    if config["attention"] is not None:
+        attention_options.normalize_attention(config["attention"], memory,
+                                              config["source"]["max_length"])
+
+
 @dataclass(frozen=True)
 class Dimensions:
     """Derived widths (names follow docs/model-format.md)."""
@@ -238,6 +310,9 @@ class Dimensions:
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
     bridge_input_width: int   # F: what a dense bridge reads
+    context_width: int = 0    # D_c: the attention's context (the values' width)
+    key_input_width: int = 0  # what the scores read of a position (key_value.split or D_m)
+    pooled_width: int = 0     # P: encoder.pooling's summary, rows x D_m
 
     @staticmethod
     def of(config: dict) -> "Dimensions":
@@ -249,24 +324,27 @@ class Dimensions:
                                        else 1)
         memory = merged
         hd = dec["hidden_size"]
-        attn_width = memory
+        key_in = attention_options.key_input_width(att, memory)
+        context = attention_options.context_width(att, memory)
+        attn_width = key_in
         if att is not None and att["score"] == "general":
             attn_width = hd
         elif att is not None and att["score"] == "additive":
-            attn_width = att["size"] if att["key_projection"] else memory
+            attn_width = att["size"] if att["key_projection"] else key_in
         d_a = dec["attentional_size"] or hd
-        widths = {"state": hd, "context": memory, "embedding": dec["embedding_size"]}
+        widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
         readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
-            out_in = d_a if dec["attentional_layer"] else memory + hd
+            out_in = d_a if dec["attentional_layer"] else context + hd
         elif dec["type"] == "bahdanau":
             rs = dec["readout_size"]
             out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
         else:
             out_in = hd
         return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
-                          bridge_in)
+                          bridge_in, context, key_in,
+                          attention_options.pooled_width(enc, memory))
 
 
 @dataclass(frozen=True)
@@ -287,6 +365,10 @@ def _linear(prefix: str, out: int, inp: int) -> dict:
     return {f"{prefix}.weight": TensorSpec((out, inp)), f"{prefix}.bias": TensorSpec((out,), True)}
 
 
+def _option_tensors(specs: dict) -> dict:
+    return {name: TensorSpec(shape, optional) for name, (shape, optional) in specs.items()}
+
+
 def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: int
                      ) -> dict[str, TensorSpec]:
     """Every tensor the (normalized) config may have, with its shape and whether optional."""
@@ -303,8 +385,10 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))
 
-    if bridge["type"] in ("dense", "mean"):
-        width = dims.memory_width if bridge["type"] == "mean" else dims.bridge_input_width
+    specs.update(_option_tensors(attention_options.pooling_tensors(enc, dims.memory_width)))
+    if bridge["type"] in ("dense", "mean", "pooling"):
+        width = {"mean": dims.memory_width, "pooling": dims.pooled_width}.get(
+            bridge["type"], dims.bridge_input_width)
         states = ["hidden"]
         if dec["cell"] == "lstm" and bridge["lstm_cell"] == "bridged":
             states.append("cell")
@@ -316,17 +400,19 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
         if att["score"] == "dot":
             specs["attention.scale"] = TensorSpec((1,), True)
         elif att["score"] == "general":
-            specs.update(_linear("attention.key", hd, dims.memory_width))
+            specs.update(_linear("attention.key", hd, dims.key_input_width))
         elif att["score"] == "additive":
             if att["key_projection"]:
-                specs.update(_linear("attention.key", att["size"], dims.memory_width))
+                specs.update(_linear("attention.key", att["size"], dims.key_input_width))
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+        specs.update(_option_tensors(attention_options.attention_tensors(
+            att, hd, dims.memory_width)))
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":
-        first_input += dims.memory_width
+        first_input += dims.context_width
     elif dec["type"] == "luong" and dec["input_feeding"]:
         first_input += dims.attentional_width
     for layer in range(dec["num_layers"]):
@@ -334,7 +420,7 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                                   first_input if layer == 0 else hd))
     if dec["type"] == "luong" and dec["attentional_layer"]:
         specs.update(_linear("decoder.attentional", dims.attentional_width,
-                             dims.memory_width + hd))
+                             dims.context_width + hd))
     if dec["type"] == "bahdanau" and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))
