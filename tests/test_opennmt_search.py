@@ -291,3 +291,31 @@ def test_fixture_inventory():
     with open(os.path.join(FIXTURES, "brnn_lstm_general_coverage", "expected.json")) as f:
         crashes = [r for r in json.load(f)["runs"] if "error" in r]
     assert any(r["name"].startswith("coverage") for r in crashes)  # 3.5.1's own crash
+
+
+def test_cli_writes_what_onmt_translate_writes(translators, tmp_path):
+    """rnnsearch translate --search opennmt with onmt_translate's own flags (the
+    summarization recipe on a 1.2.0 copy model): the same lines, n_best per sentence."""
+    import subprocess
+    import sys
+    name = "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge"
+    expected = load_expected("opennmt", name)
+    run = next(r for r in expected["runs"] if r["name"] == "summarization" and "results" in r)
+    source = tmp_path / "src.txt"
+    source.write_text("".join(" ".join(s) + "\n" for s in expected["sources"]))
+    argv = []
+    for flag, value in run["flags"].items():
+        if value is True:
+            argv.append(f"-{flag}")
+        elif isinstance(value, list):
+            argv += [f"-{flag}"] + [str(v) for v in value]
+        elif value is not False:
+            argv += [f"-{flag}", str(value)]
+    output = tmp_path / "out.txt"
+    subprocess.run([sys.executable, "-m", "rnnsearch", "translate", "--search", "opennmt",
+                    "-model", translators(name).model_path, "-src", str(source),
+                    "-output", str(output), "-q"] + argv, check=True)
+    lines = output.read_text(encoding="utf-8").splitlines()
+    n_best = run["flags"].get("n_best", 1)
+    assert lines == [hyps[i][0] if i < len(hyps) else "" for hyps in run["results"]
+                     for i in range(n_best)]

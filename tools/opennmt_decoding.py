@@ -75,7 +75,7 @@ RUNS = {
     "sample_full_injected": ({"random_sampling_topk": -1, "random_sampling_temp": 1.5,
                               "batch_size": 1}, "sampling"),
     # -replace_unk: the models that produce <unk> are those on the wide copy task without
-    # a copy generator; 3.5.1's beam search crashes on it, its greedy search does not
+    # a copy generator; 3.5.1 crashes on it (beam and greedy search: recorded as errors)
     "replace_unk": ({"replace_unk": True, "n_best": 3}, "attention"),
     "replace_unk_phrase": ({"replace_unk": True, "phrase_table": PHRASE_TABLE, "n_best": 3},
                            "attention"),
