@@ -303,14 +303,9 @@ def test_cli_writes_what_onmt_translate_writes(translators, tmp_path):
     run = next(r for r in expected["runs"] if r["name"] == "summarization" and "results" in r)
     source = tmp_path / "src.txt"
     source.write_text("".join(" ".join(s) + "\n" for s in expected["sources"]))
-    argv = []
-    for flag, value in run["flags"].items():
-        if value is True:
-            argv.append(f"-{flag}")
-        elif isinstance(value, list):
-            argv += [f"-{flag}"] + [str(v) for v in value]
-        elif value is not False:
-            argv += [f"-{flag}", str(value)]
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
+    from opennmt_decoding import flag_argv
+    argv = flag_argv(run["flags"])
     output = tmp_path / "out.txt"
     subprocess.run([sys.executable, "-m", "rnnsearch", "translate", "--search", "opennmt",
                     "-model", translators(name).model_path, "-src", str(source),

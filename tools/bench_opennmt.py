@@ -15,7 +15,8 @@
    thread each (torch.set_num_threads(1), intra_threads=1), alternating within every
    repetition, warm (one untimed run each first). Outputs must be identical.
 3. Prints a Markdown table: median [min-max] milliseconds per sentence (wall; CPU time of the
-   median run beside it) and how many times faster rnnsearch is.
+   median run beside it) and how many times faster rnnsearch is, by wall time and by CPU
+   time (on a shared machine the CPU ratio is the steadier one).
 
 Presets: nmt (OpenNMT-py's RNN defaults of 2.x: 2-layer LSTM, 500 hidden, 500 embeddings,
 general attention, input feeding; vocabularies of 20000), summarization (the CNN/DailyMail
@@ -153,13 +154,14 @@ def main(argv=None) -> int:
           f"{SOURCE_LENGTH[1]} tokens; onmt_translate's defaults, -beam_size 5; one thread; "
           f"outputs identical: {rows['identical']}")
     print()
-    print("| case | onmt_translate ms/sent. (CPU) | rnnsearch ms/sent. (CPU) | × |")
-    print("|---|---|---|---|")
+    print("| case | onmt_translate ms/sent. (CPU) | rnnsearch ms/sent. (CPU) | × | × CPU |")
+    print("|---|---|---|---|---|")
     for case in rows["cases"]:
         o, r = case["onmt"], case["rnnsearch"]
         print(f"| batch {case['batch']}, beam 5 | {o['median']:.1f} [{o['min']:.1f}–"
               f"{o['max']:.1f}] ({o['cpu']:.1f}) | {r['median']:.2f} [{r['min']:.2f}–"
-              f"{r['max']:.2f}] ({r['cpu']:.2f}) | {o['median'] / r['median']:.1f}× |")
+              f"{r['max']:.2f}] ({r['cpu']:.2f}) | {o['median'] / r['median']:.1f}× | "
+              f"{o['cpu'] / r['cpu']:.1f}× |")
     print()
     print("command: python tools/bench_opennmt.py " + " ".join(argv or sys.argv[1:]))
     return 0

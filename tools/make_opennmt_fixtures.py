@@ -507,6 +507,24 @@ def _oracle(version, model_path, sources):
     return results
 
 
+def _default_search_comparisons(version, model_path, src_path, sources, out):
+    """greedy, beam (K = N = 5) and oracle_beam, the runs the engine's default search is
+    compared with."""
+    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
+    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+    oracle = _oracle(version, model_path, sources)
+    return {
+        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
+                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
+                     "n_best": BEAM},
+        "greedy": [g[0] for g in greedy],
+        "beam": beam,
+        "oracle_beam": oracle,
+        "beam_top_agrees_with_oracle": [b[0]["tokens"] == o[0]["tokens"]
+                                        for b, o in zip(beam, oracle)],
+    }
+
+
 def worker(spec_path):
     """Translate one fixture model with this virtualenv's OpenNMT-py as the spec says."""
     import onmt
@@ -520,20 +538,8 @@ def worker(spec_path):
     framework = f"OpenNMT-py {getattr(onmt, '__version__', None) or '0.9.2'}"
     data = {"framework": framework, "sources": sources}
     if spec["legacy"]:  # the comparisons with the engine's default search
-        out = os.path.join(work, "pred.txt")
-        greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
-        beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
-        oracle = _oracle(version, model_path, sources)
-        data.update({
-            "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
-                         "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
-                         "n_best": BEAM},
-            "greedy": [g[0] for g in greedy],
-            "beam": beam,
-            "oracle_beam": oracle,
-            "beam_top_agrees_with_oracle": [b[0]["tokens"] == o[0]["tokens"]
-                                            for b, o in zip(beam, oracle)],
-        })
+        data.update(_default_search_comparisons(version, model_path, src_path, sources,
+                                                os.path.join(work, "pred.txt")))
     data["runs"] = [dict(run, decoded_by=framework)
                     for run in run_all(version, model_path, src_path, spec["runs"], work)]
     with open(spec["output"], "w", encoding="utf-8") as f:
@@ -579,8 +585,7 @@ def text_worker(version, model_path, src_path, output, what, mode):
                                            transforms)}
     with open(src_path, encoding="utf-8") as f:
         sources = [line.split() for line in f]
-    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
-    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+    compared = _default_search_comparisons(version, model_path, src_path, sources, out)
     if mode == "replace_unk":
         table = {"phrase_table": os.path.join(os.path.dirname(output), "phrase_table.txt")}
         for key, beam_size, options in (
@@ -590,19 +595,11 @@ def text_worker(version, model_path, src_path, output, what, mode):
                 ("beam_replace_unk_phrase_table", BEAM, {"replace_unk": True, **table})):
             raw[key] = _onmt_translate(version, model_path, src_path, beam_size, beam_size,
                                        out, options)
-    oracle = _oracle(version, model_path, sources)
-    agree = [b[0]["tokens"] == o[0]["tokens"] for b, o in zip(beam, oracle)]
     data = {
         "trained_by": f"OpenNMT-py {getattr(onmt, '__version__', version)}",
         "model": what,
         "sources": sources,
-        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
-                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
-                     "n_best": BEAM},
-        "greedy": [g[0] for g in greedy],
-        "beam": beam,
-        "oracle_beam": oracle,
-        "beam_top_agrees_with_oracle": agree,
+        **compared,
         **raw,
     }
     with open(output, "w", encoding="utf-8") as f:
@@ -611,6 +608,7 @@ def text_worker(version, model_path, src_path, output, what, mode):
 
 
 _EXT = {"sentencepiece": "spm.model", "bpe": "bpe.codes"}
+
 
 def _write_expected(path: str, data: dict) -> None:
     """expected.json with one line per sentence's results (small, readable diffs)."""

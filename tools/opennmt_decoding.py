@@ -110,7 +110,8 @@ def runs_for(version: int, attention: bool, copy: bool, full: bool) -> dict:
 # worker side: inside an OpenNMT-py virtualenv
 
 
-def _argv(flags: dict) -> list[str]:
+def flag_argv(flags: dict) -> list[str]:
+    """onmt_translate's command-line form of flags: True -> -name, a list -> -name v1 v2..."""
     out = []
     for name, value in flags.items():
         if value is True:
@@ -125,7 +126,7 @@ def _argv(flags: dict) -> list[str]:
 def onmt_translate(version: int, model: str, src_path: str, out_path: str, flags: dict):
     """onmt_translate's own code path with `flags`; returns (scores, predictions) per
     sentence, n_best of each."""
-    argv = ["-model", model, "-src", src_path, "-output", out_path] + _argv(flags)
+    argv = ["-model", model, "-src", src_path, "-output", out_path] + flag_argv(flags)
     if version == 3:
         from onmt.bin.translate import _get_parser
         from onmt.inference_engine import InferenceEnginePY
