@@ -307,7 +307,11 @@ int onmt_hyps_take_best(onmt_hyps *h, int n, int width, rs_onmt_result *result) 
     if (!result->result.hyps || !result->cuts) return 1;
     for (int i = 0; i < count; i++) {
         onmt_hyp *v = &h->items[i];
-        result->result.hyps[i] = (rs_hypothesis){v->length, v->tokens, v->score, v->attention};
+        /* log_prob: OpenNMT-py's search keeps no penalty-free sum (unused here) */
+        result->result.hyps[i] = (rs_hypothesis){.length = v->length, .tokens = v->tokens,
+                                                 .score = v->score, .log_prob = NAN,
+                                                 .attention = v->attention,
+                                                 .attention_rows = v->length};
         result->cuts[i] = v->cut;
         v->tokens = NULL;
         v->attention = NULL;

@@ -76,7 +76,9 @@ _OURS = {"beam_size": "-beam_size", "n_best": "-n_best", "max_length": "-max_len
          "normalize_scores": "-length_penalty avg", "suppress": "-ban_unk_token",
          "with_scores": "-with_score", "replace_unk": "-replace_unk",
          "phrase_table": "-phrase_table", "with_alignment": None, "plot_attention": None,
-         "ray": None}
+         "ray": None, "shrinking_beam": None, "length_normalization": None,
+         "word_penalty": None, "max_length_factor": None, "output_format": None,
+         "alignment": None}
 
 
 def check_arguments(args, defaults: argparse.Namespace) -> None:

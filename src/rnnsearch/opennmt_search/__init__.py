@@ -12,7 +12,8 @@ _RENAMED = {"num_hypotheses": "n_best", "min_decoding_length": "min_length",
             "max_decoding_length": "max_length", "normalize_scores": "length_penalty='avg'",
             "suppress_tokens": "ban_unk_token"}
 # translate_batch's options that OpenNMT-py's search does not have
-_UNSUPPORTED = ("target_prefix", "callback")
+_UNSUPPORTED = ("target_prefix", "callback", "shrinking_beam", "length_normalization",
+                "word_penalty", "max_length_factor", "include_eos_attention")
 
 
 def from_translate_batch(translator, source, arguments: dict, options: dict):
@@ -27,7 +28,7 @@ def from_translate_batch(translator, source, arguments: dict, options: dict):
                                       isinstance(value, (list, tuple)) and not value):
             raise TypeError(f"{name} is not an option of search='opennmt'; use {theirs}")
     for name in _UNSUPPORTED:
-        if arguments[name] is not None:
+        if arguments[name] not in (None, False):
             raise ValueError(f"{name} is not supported with search='opennmt'")
     flags = dict(options)
     for name in ("length_penalty", "coverage_penalty"):
