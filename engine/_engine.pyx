@@ -5,7 +5,7 @@ code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
 from libc.stdlib cimport malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from rs_engine cimport *
 
@@ -20,7 +20,11 @@ cdef void release_pages(const void *start, size_t nbytes) nogil:
     if end > begin:
         madvise(<void *> begin, end - begin, MADV_DONTNEED)
 
-MAX_LAYERS = 16
+# the engine's size limits (engine/rs_limits.h); rnnsearch.limits mirrors them
+LIMITS = {"layers": RS_MAX_LAYERS, "width": RS_MAX_WIDTH, "vocabulary": RS_MAX_VOCAB,
+          "source_length": RS_MAX_SOURCE_LENGTH, "decoding_length": RS_MAX_DECODING_LENGTH,
+          "beam": RS_MAX_BEAM, "batch": RS_MAX_BATCH, "block_elements": RS_MAX_BLOCK_ELEMENTS}
+MAX_LAYERS = RS_MAX_LAYERS
 
 
 def _is_memory_mapped(array):
@@ -145,17 +149,24 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
 
 
 cdef class Engine:
+    """The model laid out for the kernels. After __init__ nothing points into the model
+    file: matrices are packed or quantized into the engine's own memory (or copied, for the
+    portable kernel), every other array is copied, so a model file changed or truncated on
+    disk later cannot change or crash a loaded model. Weights are checked for NaN and inf
+    on the way (in the packing pass, which reads every matrix anyway)."""
     cdef rs_model model
-    cdef list _keep    # arrays the model points into
-    cdef list _owned   # addresses of packed weight buffers to free
-    cdef set _mapped   # addresses of weights that point into the memory-mapped file
+    cdef list _keep     # arrays the model points into (the engine's own memory)
+    cdef list _loading  # arrays read only while loading (views of the model file)
+    cdef list _owned    # addresses of packed weight buffers to free
+    cdef list _sources  # (start, end, tensor name, memory-mapped) of every weight given
     cdef bint _int8
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
         self._keep = []
+        self._loading = []
         self._owned = []
-        self._mapped = set()
+        self._sources = []
 
     def __dealloc__(self):
         cdef size_t address
@@ -163,34 +174,66 @@ cdef class Engine:
             free(<void *> address)
         self._owned = []
 
+    cdef tuple _source(self, const void *address):
+        """(tensor name, memory-mapped) of the weight holding `address`."""
+        cdef size_t at = <size_t> address
+        for start, end, name, mapped in self._sources:
+            if start <= at < end:
+                return name, mapped
+        return "?", False
+
     cdef int _pack(self, rs_linear *lin) except -1:
+        """Lay out one matrix for the kernel (packed float32 panels, or int8), refusing
+        NaN and inf; afterwards the linear no longer points into the model file."""
         cdef float *owned = NULL
         cdef void *qowned = NULL
-        if self._int8:
-            if rs_quantize_linear(lin, &qowned):
-                raise MemoryError("out of memory while quantizing weights")
-            if qowned != NULL:
-                self._owned.append(<size_t> qowned)
-                self._release(lin)
+        cdef int status
+        cdef size_t count = <size_t> lin.out * lin.input
+        if lin.w == NULL and lin.wq == NULL:
             return 0
-        if rs_pack_linear(lin, &owned):
-            raise MemoryError("out of memory while packing weights")
+        if self._int8:
+            status = rs_quantize_linear(lin, &qowned)
+        else:
+            status = rs_pack_linear(lin, &owned)
+        if status == 2:
+            from rnnsearch.errors import ModelError
+            raise ModelError(f"model.safetensors: tensor '{self._source(lin.w)[0]}' holds NaN "
+                             "or infinite values")
+        if status:
+            raise MemoryError("out of memory while laying out the weights")
+        if qowned != NULL:
+            self._owned.append(<size_t> qowned)
         if owned != NULL:
             self._owned.append(<size_t> owned)
-            self._release(lin)
+        if lin.w != NULL and self._source(lin.w)[1]:
+            if owned != NULL or qowned != NULL:
+                release_pages(lin.w, count * sizeof(float))
+                lin.w = NULL   # packed or quantized: the file's copy is never read again
+            else:              # the portable kernel reads W itself: give it its own copy
+                lin.w = self._copy(lin.w, count)
+        if lin.wq != NULL and self._source(lin.wq)[1]:
+            release_pages(lin.wq, count)
+            lin.wq = NULL      # laid out for the int8 kernel
         return 0
 
-    cdef void _release(self, rs_linear *lin):
-        if <size_t> lin.w in self._mapped:
-            release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
-        if <size_t> lin.wq in self._mapped:
-            release_pages(lin.wq, <size_t> lin.out * lin.input)
+    cdef float *_copy(self, const float *src, size_t count) except NULL:
+        cdef float *dst = <float *> aligned_alloc(64, (count * sizeof(float) + 63) // 64 * 64 + 64)
+        if dst == NULL:
+            raise MemoryError("out of memory while copying the weights")
+        self._owned.append(<size_t> dst)
+        memcpy(dst, src, count * sizeof(float))
+        return dst
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         self._pack(&rnn.ih)
         if rnn.cell == 1 and not rnn.reset_after:
             self._pack(&rnn.hh_rz)
             self._pack(&rnn.hh_n)
+            # hh itself is only the source of those two views
+            if rnn.hh.w != NULL and self._source(rnn.hh.w)[1]:
+                rnn.hh.w = NULL
+            if rnn.hh.wq != NULL and self._source(rnn.hh.wq)[1]:
+                rnn.hh.wq = NULL
         else:
             self._pack(&rnn.hh)
         return 0
@@ -222,10 +265,10 @@ cdef class Engine:
             raise ValueError(f"unknown compute_type {compute_type!r}")
         self._int8 = compute_type == "int8"
         enc, bridge, att, dec = config["encoder"], config["bridge"], config["attention"], config["decoder"]
-        if enc["num_layers"] > MAX_LAYERS or dec["num_layers"] > MAX_LAYERS:
-            raise ValueError(f"at most {MAX_LAYERS} layers are supported")
+        if enc["num_layers"] > RS_MAX_LAYERS or dec["num_layers"] > RS_MAX_LAYERS:
+            raise ValueError(f"at most {RS_MAX_LAYERS} layers are supported")
         cdef rs_model *m = &self.model
-        m.src_embedding = self._ptr(tensors["encoder.embedding.weight"])
+        m.src_embedding = self._ptr(tensors, "encoder.embedding.weight")
         m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
         m.enc_layers = enc["num_layers"]
         m.enc_bidirectional = enc["bidirectional"]
@@ -248,7 +291,7 @@ cdef class Engine:
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
 
-        m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
+        m.tgt_embedding = self._ptr(tensors, "decoder.embedding.weight")
         m.tgt_vocab, m.tgt_embedding_size = tensors["decoder.embedding.weight"].shape
         m.decoder = _DECODERS[dec["type"]]
         m.dec_layers = dec["num_layers"]
@@ -270,6 +313,7 @@ cdef class Engine:
         m.bos_id = bos_id
         m.eos_id = eos_id
         self._pack_all()
+        self._loading = []   # the model file is not referenced any more
 
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
         cdef rs_attention *a = &self.model.attention
@@ -277,28 +321,47 @@ cdef class Engine:
         if a.ops == NULL:
             raise ValueError(f"attention type {att['type']!r} is not in this engine")
         a.score = _SCORES[att["score"]]
-        a.dot_scale = float(tensors["attention.scale"][0]) if "attention.scale" in tensors else 1.0
+        a.dot_scale = self._ptr(tensors, "attention.scale")[0] if "attention.scale" in tensors \
+            else 1.0
         a.key = self._linear(tensors, "attention.key")
         a.query = self._linear(tensors, "attention.query")
         if "attention.v" in tensors:
-            a.v = self._ptr(tensors["attention.v"])
+            a.v = self._ptr(tensors, "attention.v")
         a.query_width = query_width
         a.memory_width = self.model.enc_width
         a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
         a.context_width = a.memory_width
         return 0
 
-    cdef const float *_ptr(self, array) except? NULL:
-        array = np.asarray(array)
+    cdef const float *_ptr(self, dict tensors, str name) except NULL:
+        """A float32 array the engine reads while translating (embeddings, biases, ...):
+        always in the engine's own memory, aligned, and checked for NaN and inf."""
+        array = np.asarray(tensors[name])
         if array.dtype != np.float32:
-            raise TypeError("weights must be float32")
-        if not array.flags.c_contiguous or array.ctypes.data % 4:
-            array = np.ascontiguousarray(array).copy()  # unaligned or strided: one aligned copy
-        elif _is_memory_mapped(array):
-            self._mapped.add(array.ctypes.data)
-        self._keep.append(array)
+            raise TypeError(f"weight '{name}' must be float32")
+        if _is_memory_mapped(array) or not array.flags.c_contiguous or array.ctypes.data % 4:
+            array = np.array(array, dtype=np.float32, order="C")
         cdef cnp.ndarray arr = array
-        return <const float *> cnp.PyArray_DATA(arr)
+        cdef const float *data = <const float *> cnp.PyArray_DATA(arr)
+        cdef size_t count = <size_t> array.size
+        if count == 0:   # a valid pointer all the same
+            arr = np.zeros(1, np.float32)
+            self._keep.append(arr)
+            return <const float *> cnp.PyArray_DATA(arr)
+        if rs_first_nonfinite(data, count) < count:
+            from rnnsearch.errors import ModelError
+            raise ModelError(f"model.safetensors: tensor '{name}' holds NaN or infinite values")
+        self._keep.append(array)
+        return data
+
+    cdef const void *_matrix(self, array, str name) except NULL:
+        """A matrix to be laid out by _pack: may point into the model file until then."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(array)
+        mapped = _is_memory_mapped(arr)
+        (self._loading if mapped else self._keep).append(arr)
+        start = <size_t> cnp.PyArray_DATA(arr)
+        self._sources.append((start, start + <size_t> arr.nbytes, name, mapped))
+        return <const void *> cnp.PyArray_DATA(arr)
 
     cdef int _weight(self, rs_linear *lin, dict tensors, str name) except -1:
         """Point lin at matrix `name`: float32, or int8 with per-row scales `name_scale`
@@ -306,18 +369,14 @@ cdef class Engine:
         weight = tensors[name]
         lin.out, lin.input = weight.shape
         if weight.dtype != np.int8:
-            lin.w = self._ptr(weight)
+            lin.w = <const float *> self._matrix(weight, name)
             return 0
         scale = tensors[name + "_scale"]
         if not self._int8:
-            lin.w = self._ptr(weight.astype(np.float32) * scale[:, None])
+            lin.w = <const float *> self._matrix(weight.astype(np.float32) * scale[:, None], name)
             return 0
-        cdef cnp.ndarray q = np.ascontiguousarray(weight)
-        if _is_memory_mapped(q):
-            self._mapped.add(q.ctypes.data)
-        self._keep.append(q)
-        lin.wq = <const signed char *> cnp.PyArray_DATA(q)
-        lin.wq_scale = self._ptr(scale)
+        lin.wq = <const signed char *> self._matrix(weight, name)
+        lin.wq_scale = self._ptr(tensors, name + "_scale")
         return 0
 
     cdef rs_linear _linear(self, dict tensors, str prefix) except *:
@@ -326,9 +385,8 @@ cdef class Engine:
         if tensors.get(prefix + ".weight") is None:
             return lin
         self._weight(&lin, tensors, prefix + ".weight")
-        bias = tensors.get(prefix + ".bias")
-        if bias is not None:
-            lin.b = self._ptr(bias)
+        if tensors.get(prefix + ".bias") is not None:
+            lin.b = self._ptr(tensors, prefix + ".bias")
         return lin
 
     cdef int _rnn(self, rs_rnn *rnn, dict tensors, str prefix, dict section) except -1:
@@ -339,9 +397,8 @@ cdef class Engine:
         for part in ("ih", "hh"):
             memset(&lin, 0, sizeof(rs_linear))
             self._weight(&lin, tensors, f"{prefix}.weight_{part}")
-            bias = tensors.get(f"{prefix}.bias_{part}")
-            if bias is not None:
-                lin.b = self._ptr(bias)
+            if tensors.get(f"{prefix}.bias_{part}") is not None:
+                lin.b = self._ptr(tensors, f"{prefix}.bias_{part}")
             if part == "ih":
                 rnn.ih = lin
                 rnn.input = lin.input
@@ -349,12 +406,13 @@ cdef class Engine:
                 rnn.hh = lin
         # views for GRU without reset_after: W_h{r,z} (rows 0..2H) and W_hn (rows 2H..3H)
         cdef int H = rnn.hidden
+        cdef size_t first_n = <size_t> 2 * H * H
         rnn.hh_rz = rnn.hh
         rnn.hh_rz.out = 2 * H
         rnn.hh_n = rnn.hh
         rnn.hh_n.out = H
-        rnn.hh_n.w = rnn.hh.w + 2 * H * H if rnn.hh.w != NULL else NULL
-        rnn.hh_n.wq = rnn.hh.wq + 2 * H * H if rnn.hh.wq != NULL else NULL
+        rnn.hh_n.w = rnn.hh.w + first_n if rnn.hh.w != NULL else NULL
+        rnn.hh_n.wq = rnn.hh.wq + first_n if rnn.hh.wq != NULL else NULL
         rnn.hh_n.wq_scale = rnn.hh.wq_scale + 2 * H if rnn.hh.wq_scale != NULL else NULL
         rnn.hh_n.b = rnn.hh.b + 2 * H if rnn.hh.b != NULL else NULL
         return 0

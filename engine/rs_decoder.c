@@ -233,7 +233,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
                 for (int r = 0; r < rows; r++)
                     for (int k = 0; k < R / 2; k++) {
                         const float a = w->hidden[(size_t)r * R + 2 * k], b = w->hidden[(size_t)r * R + 2 * k + 1];
-                        w->hidden[(size_t)r * (R / 2) + k] = a > b ? a : b;
+                        w->hidden[(size_t)r * (R / 2) + k] = a > b || a != a ? a : b;
                     }
                 final_w = R / 2;
             }

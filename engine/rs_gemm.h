@@ -24,5 +24,7 @@ void rs_gemm_packed_avx2(const rs_linear *L, int rows, const float *x, int xs, f
                          int ys, int accumulate, int o_begin, int o_end);
 /* W [out, in] -> a new 64-byte aligned panel buffer (free with free()), NULL if no memory. */
 float *rs_pack_weights(const float *w, int out, int in);
+/* The same, and *nonfinite = whether W holds NaN or inf. */
+float *rs_pack_weights_checked(const float *w, int out, int in, int *nonfinite);
 
 #endif

@@ -12,6 +12,7 @@
  *  - portable: plain [out, in] int8. */
 #include "rs_gemm_int8.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -141,7 +142,15 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
         if (L->w) {
             const float *row = L->w + (size_t)o * in;
             float m = 0.0f;
-            for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+            int bad = 0;
+            for (int i = 0; i < in; i++) {
+                m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+                bad |= !(fabsf(row[i]) <= FLT_MAX);
+            }
+            if (bad) {   /* non-finite weights: refused, never quantized to a guess */
+                free(block);
+                return 2;
+            }
             scale[o] = m > 0.0f ? m / 127.0f : 1.0f;
         } else {
             scale[o] = L->wq_scale[o];
@@ -180,7 +189,18 @@ static void quantize_rows(int kind, int rows, const float *x, int xs, int in, in
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * xs;
         float m = 0.0f;
-        for (int i = 0; i < in; i++) m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
+        int bad = 0;
+        for (int i = 0; i < in; i++) {
+            m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
+            bad |= !(fabsf(xr[i]) <= FLT_MAX);
+        }
+        if (bad) {
+            /* NaN or inf in the row: its outputs become NaN (never a finite guess), and the
+               search reports them */
+            sx[r] = NAN;
+            memset((char *)dst + (size_t)r * pitch, kind == Q_VNNI ? 128 : 0, (size_t)pitch);
+            continue;
+        }
         const float s = m > 0.0f ? m / 127.0f : 1.0f, inv = 1.0f / s;
         sx[r] = s;
         if (kind == Q_VNNI) {

@@ -10,25 +10,36 @@
  * on the other rows of the block. */
 #include "rs_gemm.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PANEL 16
 #define L2_BLOCK_BYTES (256 * 1024)
 
-float *rs_pack_weights(const float *w, int out, int in) {
+float *rs_pack_weights_checked(const float *w, int out, int in, int *nonfinite) {
     const int panels = (out + PANEL - 1) / PANEL;
     float *packed = aligned_alloc(64, ((size_t)panels * in * PANEL * sizeof(float) + 63) / 64 * 64 + 64);
     if (!packed) return NULL;
+    /* packing reads every weight once anyway, so checking them here costs next to nothing */
+    int bad = 0;
     for (int p = 0; p < panels; p++)
         for (int i = 0; i < in; i++) {
             float *dst = packed + ((size_t)p * in + i) * PANEL;
             for (int j = 0; j < PANEL; j++) {
                 const int o = p * PANEL + j;
                 dst[j] = o < out ? w[(size_t)o * in + i] : 0.0f;
+                bad |= !(fabsf(dst[j]) <= FLT_MAX);
             }
         }
+    *nonfinite = bad;
     return packed;
+}
+
+float *rs_pack_weights(const float *w, int out, int in) {
+    int nonfinite;
+    return rs_pack_weights_checked(w, out, in, &nonfinite);
 }
 
 static inline int panel_block(int in) {

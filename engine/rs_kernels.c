@@ -5,6 +5,7 @@
  * and a row's result does not depend on its neighbours. */
 #include "rs_kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -103,6 +104,16 @@ static void choose_gemm(void) {
     (void)want;
 }
 
+/* Set when a product could not run (int8 scratch out of memory and no float weights to
+ * fall back on); the search checks it after every step. Per thread, like the work. */
+static _Thread_local int kernel_failed = 0;
+
+int rs_kernel_failed(void) {
+    const int failed = kernel_failed;
+    kernel_failed = 0;
+    return failed;
+}
+
 void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     pthread_once(&gemm_once, choose_gemm);
@@ -110,17 +121,40 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
     /* int8 falls back to the float weights only if its scratch cannot be allocated */
     if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
     if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
-    else gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else if (L->w) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else kernel_failed = 1;
+}
+
+size_t rs_first_nonfinite(const float *x, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= FLT_MAX);
+    if (!bad) return n;
+    size_t i = 0;
+    while (fabsf(x[i]) <= FLT_MAX) i++;
+    return i;
 }
 
 int rs_pack_linear(rs_linear *L, float **owned) {
     pthread_once(&gemm_once, choose_gemm);
     *owned = NULL;
-    if (!packed_kernel || !L->w) return 0;
-    *owned = rs_pack_weights(L->w, L->out, L->in);
+    if (!L->w) return 0;
+    if (!packed_kernel)   /* the portable kernel reads W as it is: only check it */
+        return rs_first_nonfinite(L->w, (size_t)L->out * L->in) < (size_t)L->out * L->in ? 2 : 0;
+    int nonfinite = 0;
+    *owned = rs_pack_weights_checked(L->w, L->out, L->in, &nonfinite);
     if (!*owned) return 1;
+    if (nonfinite) {
+        free(*owned);
+        *owned = NULL;
+        return 2;
+    }
     L->packed = *owned;
     return 0;
+}
+
+int rs_kernel_packs(void) {
+    pthread_once(&gemm_once, choose_gemm);
+    return packed_kernel != NULL;
 }
 
 const char *rs_kernel_isa(void) {
@@ -133,7 +167,7 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
     if (act == RS_ACT_TANH)
         rs_vtanh(x, n);
     else if (act == RS_ACT_RELU)
-        for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN */
 }
 
 /* Max and sum run over LANES independent accumulators in a fixed order: the compiler

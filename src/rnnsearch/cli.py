@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import sys
 
 from .errors import EngineError, ModelError
@@ -26,7 +28,8 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
 def _read_lines(path: str | None) -> list[str]:
     if path in (None, "-"):
         return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    with open(path, encoding="utf-8") as f:
+    # newline="\n": a line ends at \n (or \r\n) only, as on stdin; a lone \r is text
+    with open(path, encoding="utf-8", newline="\n") as f:
         return [line.rstrip("\n").rstrip("\r") for line in f]
 
 
@@ -93,8 +96,8 @@ def cmd_translate(args) -> int:
                 min_decoding_length=args.min_length, length_penalty=args.length_penalty,
                 coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
                 return_scores=args.with_scores, return_attention=args.with_alignment,
-                truncate=args.truncate,
-                suppress_tokens=args.suppress))
+                truncate=args.truncate, suppress_tokens=args.suppress,
+                max_batch_size=args.batch_size))   # per-word models: words, not lines
             for line in units:
                 line_results = [next(results) for _ in line]
                 for i in range(args.n_best):
@@ -109,6 +112,10 @@ def cmd_translate(args) -> int:
 
 def cmd_convert(args) -> int:
     from .convert import load_format
+    if os.path.lexists(args.output) and not args.force and not (
+            os.path.isdir(args.output) and not os.listdir(args.output)):
+        raise ValueError(f"{args.output} already exists; pass --force to replace the model "
+                         "files in it")
     load_format(args.source_format).convert(args)
     if args.quantize == "int8":
         from .quantize import quantize_model_dir
@@ -130,6 +137,8 @@ def _add_convert_parser(sub) -> None:
     p.add_argument("--from", dest="source_format", required=True, choices=sorted(FORMATS),
                    help="the format of the input")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUTPUT even if it exists (its model files are replaced)")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="store the matrices as int8 with per-row scales (a quarter of the "
                         "size; decodes as compute_type int8 would)")
@@ -200,18 +209,57 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that files being written are
+    removed on the way out (atomic_write) instead of left behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    def handler(signum, frame):
+        raise _Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                previous[name] = signal.signal(getattr(signal, name), handler)
+            except ValueError:   # not the main thread: leave signals alone
+                pass
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
         print("rnnsearch: --batch-size must be >= 1", file=sys.stderr)
         return 2
     try:
-        return args.func(args)
+        with _signals_raise():
+            return args.func(args)
     except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
-        print(f"rnnsearch: error: {e}", file=sys.stderr)
+        print(f"rnnsearch: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except _Terminated as e:
+        return 128 + e.signum
+    except Exception as e:   # a bug: still one line, never a traceback
+        print(f"rnnsearch: internal error ({type(e).__name__}): {_one_line(e)} -- please "
+              "report it", file=sys.stderr)
+        return 70
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelError
-from .model_spec import FORMAT_NAME, FORMAT_VERSION, check_tensors, normalize_config
+from .model_spec import (FORMAT_NAME, FORMAT_VERSION, check_finite, check_tensors,
+                         normalize_config)
+from .safe_files import load_json, resolve_inside
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
 
@@ -27,25 +29,28 @@ class ModelFiles:
 
 def load_model_dir(path: str) -> ModelFiles:
     """Read and validate everything; ModelError names the file and field at fault."""
-    if not os.path.isdir(path):
-        raise ModelError(f"model directory not found: {path}")
-    config_path = os.path.join(path, CONFIG_FILE)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"model path must be a string, got {type(path).__name__}")
+    path = os.fspath(path)
     try:
-        with open(config_path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except FileNotFoundError as e:
-        raise ModelError(f"{path}: no {CONFIG_FILE}") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{config_path}: cannot parse: {e}") from e
+        is_dir = os.path.isdir(path)
+    except ValueError:   # NUL in the path
+        is_dir = False
+    if not is_dir:
+        raise ModelError(f"model directory not found: {path!r}")
+    # every file is read from inside the directory, as a bounded regular file
+    raw = load_json(resolve_inside(path, CONFIG_FILE, "config file"), "config file")
     config = normalize_config(raw)
     specials = config["special_tokens"]
-    source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
-    target_vocab = Vocabulary.load(os.path.join(path, config["target"]["vocabulary"]))
+    source_vocab = Vocabulary.load(resolve_inside(path, config["source"]["vocabulary"],
+                                                  "config.json: source.vocabulary"))
+    target_vocab = Vocabulary.load(resolve_inside(path, config["target"]["vocabulary"],
+                                                  "config.json: target.vocabulary"))
     needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"), ("eos", "add_eos"))
                                       if config["source"][flag]]
     source_vocab.require(specials, needed_source, "source")
     target_vocab.require(specials, ["bos", "eos", "unk"], "target")
-    tensors, _ = read_safetensors(os.path.join(path, WEIGHTS_FILE))
+    tensors, _ = read_safetensors(resolve_inside(path, WEIGHTS_FILE, "weights file"))
     check_tensors(config, tensors, len(source_vocab), len(target_vocab),
                   where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
@@ -66,8 +71,11 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
                else np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
     check_tensors(normalized, tensors, len(source_vocab), len(target_vocab),
                   where="tensors to write")
-    source = Vocabulary(list(source_vocab))
-    target = Vocabulary(list(target_vocab))
+    check_finite(tensors, where="tensors to write")
+    source = Vocabulary(list(source_vocab), where="source vocabulary")
+    target = Vocabulary(list(target_vocab), where="target vocabulary")
+    for vocab in (source, target):
+        vocab.check_encodable()
     os.makedirs(path, exist_ok=True)
     source.save(os.path.join(path, normalized["source"]["vocabulary"]))
     target.save(os.path.join(path, normalized["target"]["vocabulary"]))

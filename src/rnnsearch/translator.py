@@ -1,16 +1,20 @@
 """The Python API: Translator and TranslationResult (CTranslate2-style)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 
 from .errors import ModelError
+from .limits import (MAX_ABS_PENALTY, MAX_BATCH, MAX_BEAM, MAX_DECODING_LENGTH, MAX_THREADS,
+                     check_decoding_size, check_int, check_real)
 from .model_dir import ModelFiles, load_model_dir
 from .tokenizers import detokenize, tokenize
 
 DEFAULT_MODEL_NAME = "g2p-en"
+DEFAULT_MAX_BATCH_SIZE = 32   # sentences per engine call in translate()
 
 
 def default_model_path() -> str:
@@ -39,8 +43,12 @@ class Translator:
         if compute_type not in COMPUTE_TYPES:
             raise ValueError(f"compute_type {compute_type!r} is not supported; "
                              f"choose one of {list(COMPUTE_TYPES)}")
-        if not isinstance(intra_threads, int) or intra_threads < 1:
-            raise ValueError(f"intra_threads must be a positive integer, got {intra_threads!r}")
+        if isinstance(intra_threads, bool) or not isinstance(intra_threads, int) or \
+                not 1 <= intra_threads <= MAX_THREADS:
+            raise ValueError(f"intra_threads must be an integer from 1 to {MAX_THREADS}, got "
+                             f"{intra_threads!r}")
+        if model_path is not None and not isinstance(model_path, (str, os.PathLike)):
+            raise TypeError(f"model_path must be a path, got {type(model_path).__name__}")
         self.model_path = model_path or default_model_path()
         self.intra_threads = intra_threads
         self.compute_type = compute_type
@@ -60,6 +68,9 @@ class Translator:
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type)
+        # the engine holds its own copy of every weight: drop the file mapping, so that the
+        # file changing on disk cannot affect this Translator (docs/security.md)
+        self.files.tensors = {}
 
     @property
     def config(self) -> dict:
@@ -106,40 +117,45 @@ class Translator:
                         coverage_penalty: float = 0.0, normalize_scores: bool = False,
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
-                        truncate: bool = False,
-                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+                        truncate: bool = False, suppress_tokens: list[str] = (),
+                        max_batch_size: int = 0) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens."""
-        if isinstance(source, (str, bytes)) or not all(
-                isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
-                for s in source):
+        produce, besides the model's own target.suppress_tokens. max_batch_size: decode
+        at most this many sentences per engine call (0: all at once); results are the
+        same either way."""
+        if isinstance(source, (str, bytes)) or not isinstance(source, (list, tuple)) or \
+                not all(isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
+                        for s in source):
             raise TypeError("source must be a list of token lists (lists of str); "
                             "use translate() for raw strings")
-        for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
-                            ("max_decoding_length", max_decoding_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if num_hypotheses > beam_size:
-            raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
-                             f"({beam_size})")
-        if not isinstance(min_decoding_length, int) or not \
-                0 <= min_decoding_length <= max_decoding_length:
-            raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
+        check_int("beam_size", beam_size, 1, MAX_BEAM)
+        check_int("num_hypotheses", num_hypotheses, 1, beam_size)
+        check_int("max_decoding_length", max_decoding_length, 1, MAX_DECODING_LENGTH)
+        check_int("min_decoding_length", min_decoding_length, 0, max_decoding_length)
+        check_int("max_batch_size", max_batch_size, 0, MAX_BATCH)
         for name, value in (("length_penalty", length_penalty),
                             ("coverage_penalty", coverage_penalty)):
-            if not np.isfinite(value):
-                raise ValueError(f"{name} must be finite")
-        if isinstance(suppress_tokens, str):
-            raise TypeError("suppress_tokens must be a list of tokens")
+            check_real(name, value, -MAX_ABS_PENALTY, MAX_ABS_PENALTY)
+        if isinstance(suppress_tokens, str) or not isinstance(suppress_tokens, (list, tuple)) \
+                or not all(isinstance(t, str) for t in suppress_tokens):
+            raise TypeError("suppress_tokens must be a list of token strings")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
         ids = [self.source_ids(list(s), truncate) for s in source]
-        raw = self._engine.translate(
-            ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
-            min_length=min_decoding_length, max_length=max_decoding_length,
-            length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-            normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress)
+        keep_attention = bool(return_attention) or coverage_penalty != 0
+        raw = []
+        step = max_batch_size or max(1, len(ids))
+        for start in range(0, len(ids), step):
+            chunk = ids[start:start + step]
+            check_decoding_size(self.config, len(self.target_vocab), len(chunk), beam_size,
+                                max(map(len, chunk)), max_decoding_length, keep_attention)
+            raw += self._engine.translate(
+                chunk, beam_size=beam_size, num_hypotheses=num_hypotheses,
+                min_length=min_decoding_length, max_length=max_decoding_length,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                normalize_scores=bool(normalize_scores),
+                return_attention=bool(return_attention), threads=self.intra_threads,
+                suppress=suppress)
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):
@@ -191,9 +207,13 @@ class Translator:
     def translate(self, texts: list[str], **options) -> list[str]:
         """Translate raw strings with the model's own tokenizers; returns the best
         hypothesis of each, detokenized (per-word models: each word's, joined with the
-        word separator). Options are those of translate_batch."""
-        if isinstance(texts, str):
+        word separator). Options are those of translate_batch; sentences (for per-word
+        models: words) are decoded max_batch_size at a time (default 32), so one long line
+        of a per-word model costs no more memory than many short ones."""
+        if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or \
+                not all(isinstance(t, str) for t in texts):
             raise TypeError("translate takes a list of strings")
+        options.setdefault("max_batch_size", DEFAULT_MAX_BATCH_SIZE)
         units = [self.split_line(t) for t in texts]
         results = iter(self.translate_batch([u for line in units for u in line], **options))
         return [self.join_words([self.detokenize(next(results).hypotheses[0]) for _ in line])

@@ -23,6 +23,7 @@ import numpy as np
 from ...errors import ModelError
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections, vocab_from_metadata)
+from ..common.guard import input_errors
 
 DESCRIPTION = "ONNX encoder + decoder-step graphs (torch.onnx.export, tf2onnx)"
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_vocab_arguments(parser, required=False)
 
 
+@input_errors("ONNX converter")
 def convert(args: argparse.Namespace) -> None:
     links = {}
     for item in args.link:
@@ -59,6 +61,7 @@ def convert(args: argparse.Namespace) -> None:
                  links=links, zero_states=args.zero_state, options=args)
 
 
+@input_errors("ONNX converter")
 def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, target_vocab=None,
                  links: dict | None = None, zero_states=(), options=None) -> dict:
     """Convert; returns the written config. source_vocab / target_vocab: a file path, a list

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ..common.checkpoint import StandIn, load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.guard import input_errors
 
 DESCRIPTION = "OpenNMT-py checkpoint (.pt, 1.x-3.x) of an rnn/brnn LSTM/GRU model"
 
@@ -278,6 +279,7 @@ def _bridge_weights(weight: np.ndarray, bias: np.ndarray, layers: int, direction
                               for layer, (w, b) in enumerate(result)]
 
 
+@input_errors("OpenNMT-py converter")
 def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
     """(config, tensors, source vocabulary, target vocabulary) of an OpenNMT-py checkpoint."""
     if not isinstance(checkpoint, dict):
@@ -406,6 +408,7 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
     return config, tensors, source_vocab, target_vocab
 
 
+@input_errors("OpenNMT-py converter")
 def convert(args: argparse.Namespace) -> None:
     from ...model_dir import write_model_dir
     checkpoint = load_checkpoint(args.checkpoint)

@@ -43,6 +43,7 @@ import numpy as np
 from ...errors import ModelError
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections)
+from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
@@ -68,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_vocab_arguments(parser, required=True)
 
 
+@input_errors("PyTorch converter")
 def convert(args: argparse.Namespace) -> None:
     state_dict = load_checkpoint(args.checkpoint, args.state_dict_key)
     mapping = _read_json(args.mapping, "mapping")
@@ -234,6 +236,7 @@ def _is_multilayer(w: _Weights, module: str) -> bool:
     return f"{module}.weight_ih_l0" in w.sd
 
 
+@input_errors("PyTorch converter")
 def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list,
                        target_vocab: list, output: str) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
