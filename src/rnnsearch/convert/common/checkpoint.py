@@ -9,7 +9,6 @@ token lists a vocabulary file can hold.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import sys
 import types

@@ -21,6 +21,8 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import MAX_VOCAB
+from ...safe_files import require_regular_file
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections, vocab_from_metadata)
 from ..common.guard import input_errors
@@ -72,16 +74,19 @@ def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, tar
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("the ONNX converter needs the 'onnx' package: "
                          "pip install 'rnnsearch[onnx]'") from e
+    from .budget import check_initializers
     from .graph import check_model
 
     models = {}
     for tag, path in (("encoder", encoder), ("decoder", decoder)):
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise ModelError(f"{tag} graph not found: {path}")
+        require_regular_file(path, f"{tag} graph")
         try:
             models[tag] = onnx.load(path)
         except Exception as e:
             raise ModelError(f"cannot read the {tag} graph {path}: {e}") from e
+        check_initializers(models[tag], tag)
         check_model(models[tag], tag)
     vocabs = {}
     for side, given in (("source", source_vocab), ("target", target_vocab)):
@@ -202,7 +207,12 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
                      taken | {B})
     avoid = {vocabs["source"].index(specials[k]) for k in specials
              if specials[k] in vocabs["source"]}
-    ids_pool = np.array([i for i in range(V_s) if i not in avoid] or list(range(V_s)))
+    for side, rows in (("source", V_s), ("target", V_t)):
+        if not 0 < rows <= MAX_VOCAB:
+            raise ModelError(f"the {side} embedding has {rows} rows; expected 1 to {MAX_VOCAB}")
+    ids_pool = np.setdiff1d(np.arange(V_s), np.array(sorted(avoid), dtype=np.int64))
+    if ids_pool.size == 0:
+        ids_pool = np.arange(V_s)
 
     def encoder_feeds(batch_axis):
         dims = list(src_dims)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ModelError
+from .budget import Budget
 
 # operators that only move, select or copy values (no arithmetic)
 MOVEMENT_OPS = {"Identity", "Cast", "Dropout", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
@@ -116,7 +117,10 @@ def run_all(model, feeds: dict, tag: str) -> dict[str, np.ndarray]:
     probe.graph.output.extend([onnx.ValueInfoProto(name=n) for n in names])
     try:
         evaluator = ReferenceEvaluator(probe)
+        Budget(model, tag).watch(evaluator)
         results = evaluator.run(None, feeds)
+    except ModelError:
+        raise
     except Exception as e:  # the reference runtime names the failing operator
         shapes = ", ".join(f"{k} {list(np.shape(v))}" for k, v in feeds.items())
         raise ModelError(f"cannot run the {tag} graph on probe inputs ({shapes}): "

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from ...errors import ModelError
+from ...safe_files import require_regular_file
 from ..common.checkpoint import StandIn, load_checkpoint, sanitize_vocabulary, to_numpy
 from ..common.guard import input_errors
 
@@ -202,8 +203,12 @@ def _state_dicts(checkpoint, path: str) -> dict:
         weights = base + ".safetensors"
         if not os.path.isfile(weights):
             raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
+        require_regular_file(weights, "weights file")
         from safetensors.torch import load_file
-        state = load_file(weights)
+        try:
+            state = load_file(weights)
+        except Exception as e:   # the safetensors package's own error types
+            raise ModelError(f"{weights}: cannot read: {e}") from e
         generator = {k[len("generator."):]: v for k, v in state.items()
                      if k.startswith("generator.")}
         state = {k: v for k, v in state.items() if not k.startswith("generator.")}

@@ -35,12 +35,13 @@ weights (Bahdanau's bridge reads only the backward state: "concat_order": ["back
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import numpy as np
 
 from ...errors import ModelError
+from ...safe_files import load_json, require_regular_file
+from ..common.checkpoint import to_numpy
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections)
 from ..common.guard import input_errors
@@ -82,13 +83,7 @@ def convert(args: argparse.Namespace) -> None:
 
 
 def _read_json(path: str, what: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except FileNotFoundError as e:
-        raise ModelError(f"{what} file not found: {path}") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: cannot read the {what}: {e}") from e
+    value = load_json(path, f"{what} file")
     if not isinstance(value, dict):
         raise ModelError(f"{path}: the {what} must be a JSON object")
     return value
@@ -100,8 +95,9 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch); "
                          "from Python, convert_state_dict also takes NumPy arrays") from e
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ModelError(f"checkpoint not found: {path}")
+    require_regular_file(path, "checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -120,15 +116,15 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     return obj
 
 
-def _array(value) -> np.ndarray:
+def _array(value, name: str) -> np.ndarray:
     if hasattr(value, "detach"):
-        value = value.detach().cpu().float().numpy()
+        return to_numpy(value, f"state_dict['{name}']")   # bounded: may be a stride-0 view
     return np.asarray(value, dtype=np.float32)
 
 
 class _Weights:
     def __init__(self, state_dict: dict):
-        self.sd = {k: _array(v) for k, v in state_dict.items() if hasattr(v, "shape")}
+        self.sd = {k: _array(v, k) for k, v in state_dict.items() if hasattr(v, "shape")}
         self.used = set()
 
     def get(self, name: str, role: str, optional: bool = False):
