@@ -93,6 +93,11 @@ def _vocabulary_from_json(path: str, data) -> VocabularyInfo:
         info.char_level = bool(config.get("char_level", False))
         info.filters = config.get("filters") or ""
         info.num_words = config.get("num_words")
+        for key, value, kind in (("oov_token", info.oov, str), ("filters", info.filters, str),
+                                 ("num_words", info.num_words, int)):
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ModelError(f"{path}: the Tokenizer's {key} = {str(value)[:50]}; "
+                                 f"expected {kind.__name__} or null")
     elif data and all(isinstance(k, str) and k.isascii() and k.isdigit() for k in data) and \
             all(isinstance(v, str) for v in data.values()):              # index_word
         word_index = {v: int(k) for k, v in data.items()}

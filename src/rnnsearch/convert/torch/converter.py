@@ -162,10 +162,14 @@ class _Mapping:
             if unknown or "module" not in value:
                 raise ModelError(f"mapping '{role}': expected {{\"module\": ..., "
                                  f"\"concat_order\": [...]}}, got keys {sorted(value)}")
-            return value["module"], value.get("concat_order")
-        if isinstance(value, (str, list)):
-            return value, None
-        raise ModelError(f"mapping '{role}': expected a module name, a list or an object")
+            value, order = value["module"], value.get("concat_order")
+        else:
+            order = None
+        if isinstance(value, str) or (isinstance(value, list) and value and
+                                      all(isinstance(v, str) for v in value)):
+            return value, order
+        raise ModelError(f"mapping '{role}': expected a module name, a list of them or an "
+                         "object")
 
     def require(self, role: str, why: str):
         module, order = self.spec(role)
@@ -185,8 +189,8 @@ def _reorder(weight: np.ndarray, order, canonical: list, widths: dict, role: str
     """Columns of `weight` from the user's concatenation order to the canonical one."""
     if order is None:
         return weight
-    if not isinstance(order, list) or len(set(order)) != len(order) or \
-            any(p not in widths for p in order):
+    if not isinstance(order, list) or not all(isinstance(p, str) for p in order) or \
+            len(set(order)) != len(order) or any(p not in widths for p in order):
         raise ModelError(f"mapping '{role}': concat_order {order!r} must list distinct parts "
                          f"of {list(canonical)}")
     total = sum(widths[p] for p in order)

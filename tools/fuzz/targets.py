@@ -1,0 +1,271 @@
+"""Fuzz targets: one per loader of a model directory and per converter input parser.
+
+A target takes bytes, makes them one file of a real model (a model directory's config,
+weights or vocabulary; a converter's checkpoint, config, graph, archive or vocabulary),
+keeps the other files as they were (tools/fuzz/base, tests/fixtures), and runs what a user
+would run on it: load and translate, or convert. check() then says how it ended:
+
+    ok          loaded / converted (and, for model directories, translated)
+    refused     a documented exception: ModelError, EngineError, ValueError, TypeError
+    guarded     a ModelError from a converter's last-resort guard (convert/common/guard.py):
+                documented, but the input failed somewhere no check foresaw
+and any other exception is a finding, raised to the fuzzer. A crash kills the process and
+a hang or a memory blow-up is caught by the driver's limits (tools/fuzz.py).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BASE = os.path.join(HERE, "base")
+CORPUS = os.path.join(HERE, "corpus")
+REGRESSIONS = os.path.join(HERE, "regressions")
+JOEYNMT = os.path.join(ROOT, "tests", "fixtures", "joeynmt", "gru_bahdanau_bridge_feed")
+
+
+class Target:
+    """name: the target; fuzzed: the file the bytes become; family: the base folder."""
+    name = ""
+    fuzzed = ""
+    family = ""
+    description = ""
+
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix=f"rnnsearch-fuzz-{self.name}-")
+        source = JOEYNMT if self.family == "joeynmt" else os.path.join(BASE, self.family)
+        self.folder = os.path.join(self.work, "input")
+        shutil.copytree(source, self.folder,
+                        ignore=shutil.ignore_patterns("expected.json"))
+        self.output = os.path.join(self.work, "output")
+
+    def write(self, data: bytes) -> str:
+        path = os.path.join(self.folder, self.fuzzed)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def run(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- model directories
+
+class ModelDirTarget(Target):
+    family = "model"
+
+    def run(self, data: bytes) -> None:
+        import rnnsearch
+        self.write(data)
+        for compute_type in ("float32", "int8"):
+            translator = rnnsearch.Translator(self.folder, compute_type=compute_type)
+            vocab = translator.source_vocab.tokens
+            source = [vocab[i % len(vocab)] for i in range(3)]
+            translator.translate_batch([source, source[:1], []], beam_size=2,
+                                       num_hypotheses=2, max_decoding_length=6,
+                                       return_attention=True, coverage_penalty=0.2,
+                                       length_penalty=0.6)
+
+
+class ConfigTarget(ModelDirTarget):
+    name, fuzzed = "config", "config.json"
+    description = "config.json of a model directory (load, both compute types, translate)"
+
+
+class SafetensorsTarget(ModelDirTarget):
+    name, fuzzed = "safetensors", "model.safetensors"
+    description = "model.safetensors of a model directory (header and weights)"
+
+
+class VocabTarget(ModelDirTarget):
+    name, fuzzed = "vocab", "source_vocabulary.txt"
+    description = "a vocabulary file of a model directory"
+
+
+# ---------------------------------------------------------------- converters
+
+def _quiet():
+    """Converters print notes and warn about lossy choices; fuzzing makes many."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+class JoeyNMTTarget(Target):
+    family = "joeynmt"
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.convert.joeynmt import convert
+        self.write(data)
+        with _quiet():
+            convert(argparse.Namespace(model=self.folder, config=None, src_vocab=None,
+                                       trg_vocab=None, output=self.output))
+
+
+class JoeyNMTConfigTarget(JoeyNMTTarget):
+    name, fuzzed = "joeynmt_config", "config.yaml"
+    description = "JoeyNMT config.yaml (with the fixture's checkpoint and vocabularies)"
+
+
+class JoeyNMTCheckpointTarget(JoeyNMTTarget):
+    name, fuzzed = "joeynmt_checkpoint", "best.ckpt"
+    description = "JoeyNMT best.ckpt (torch zip + pickle)"
+
+
+class OpenNMTCheckpointTarget(Target):
+    name, fuzzed, family = "opennmt_checkpoint", "model.pt", "torch"
+    description = "OpenNMT-py checkpoint (.pt: torch zip + restricted pickle)"
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.convert.opennmt import convert
+        path = self.write(data)
+        with _quiet():
+            convert(argparse.Namespace(checkpoint=path, output=self.output))
+
+
+class TorchTarget(Target):
+    family = "torch"
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.convert.torch import convert
+        self.write(data)
+        f = self.folder
+        args = argparse.Namespace(
+            checkpoint=os.path.join(f, "model.pt"), mapping=os.path.join(f, "mapping.json"),
+            config=os.path.join(f, "config.json"), state_dict_key=None,
+            source_vocab=os.path.join(f, "source.txt"),
+            target_vocab=os.path.join(f, "target.txt"), output=self.output)
+        with _quiet():
+            convert(args)
+
+
+class TorchCheckpointTarget(TorchTarget):
+    name, fuzzed = "torch_checkpoint", "model.pt"
+    description = "PyTorch state_dict checkpoint (torch.load weights_only)"
+
+
+class TorchJsonTarget(TorchTarget):
+    """The bytes are the mapping or the architecture JSON, alternately by the first byte
+    (both are JSON objects the user writes)."""
+    name, fuzzed = "torch_json", "mapping.json"
+    description = "the torch converter's mapping / architecture JSON"
+
+    def write(self, data: bytes) -> str:
+        self.fuzzed = "config.json" if data[:1] == b" " else "mapping.json"
+        shutil.copy(os.path.join(BASE, "torch", "config.json"),
+                    os.path.join(self.folder, "config.json"))
+        shutil.copy(os.path.join(BASE, "torch", "mapping.json"),
+                    os.path.join(self.folder, "mapping.json"))
+        return super().write(data)
+
+
+class OnnxTarget(Target):
+    """The bytes are the encoder or the decoder graph: the decoder when they parse as a
+    graph with more than one input."""
+    name, fuzzed, family = "onnx", "encoder.onnx", "onnx"
+    description = "ONNX encoder or decoder graph (protobuf, then the probe run)"
+
+    def write(self, data: bytes) -> str:
+        for name in ("encoder.onnx", "decoder.onnx"):
+            shutil.copy(os.path.join(BASE, "onnx", name), os.path.join(self.folder, name))
+        self.fuzzed = "decoder.onnx" if b"memory" in data[:4096] and b"logp" in data \
+            else "encoder.onnx"
+        return super().write(data)
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.convert.onnx import convert_onnx
+        self.write(data)
+        f = self.folder
+        with _quiet():
+            convert_onnx(os.path.join(f, "encoder.onnx"), os.path.join(f, "decoder.onnx"),
+                         self.output, source_vocab=os.path.join(f, "source.txt"),
+                         target_vocab=os.path.join(f, "target.txt"))
+
+
+class KerasTarget(Target):
+    family = "keras"
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.convert.keras import convert_keras
+        path = self.write(data)
+        f = self.folder
+        with _quiet():
+            convert_keras(path if self.fuzzed.startswith("model") else
+                          os.path.join(f, "model.keras"), self.output,
+                          os.path.join(f, "source.json"), os.path.join(f, "target.json"),
+                          bos="<start>", eos="<end>")
+
+
+class KerasArchiveTarget(KerasTarget):
+    name, fuzzed = "keras_archive", "model.keras"
+    description = "Keras 3 .keras archive (zip of config.json + HDF5 weights)"
+
+
+class KerasH5Target(KerasTarget):
+    name, fuzzed = "keras_h5", "model.h5"
+    description = "Keras legacy .h5 model (HDF5)"
+
+
+class KerasVocabTarget(KerasTarget):
+    name, fuzzed = "keras_vocab", "source.json"
+    description = "Keras vocabulary (Tokenizer JSON, word_index, token list or lines)"
+
+
+TARGETS = {t.name: t for t in (
+    ConfigTarget, SafetensorsTarget, VocabTarget, JoeyNMTConfigTarget,
+    JoeyNMTCheckpointTarget, OpenNMTCheckpointTarget, TorchCheckpointTarget, TorchJsonTarget,
+    OnnxTarget, KerasArchiveTarget, KerasH5Target, KerasVocabTarget)}
+
+
+def classify(error: BaseException) -> str | None:
+    """'refused' or 'guarded' for a documented exception; None for a finding."""
+    from rnnsearch.errors import EngineError, ModelError
+    if isinstance(error, ModelError):
+        cause = error.__cause__
+        guarded = "the input is malformed or not supported" in str(error) and \
+            cause is not None and not isinstance(cause, ModelError)
+        return "guarded" if guarded else "refused"
+    if isinstance(error, (EngineError, ValueError, TypeError)):
+        return "refused"
+    return None
+
+
+def check(target: Target, data: bytes, guarded: dict | None = None) -> str:
+    """Run one input; returns the outcome, raises the exception if it is a finding.
+    guarded: collects, per place in the code, the first unforeseen failure the guard
+    caught (what to turn into a check of its own)."""
+    try:
+        target.run(data)
+    except Exception as e:
+        outcome = classify(e)
+        if outcome is None:
+            raise
+        if outcome == "guarded" and guarded is not None:
+            import traceback
+            frame = traceback.extract_tb(e.__cause__.__traceback__)[-1]
+            where = f"{os.path.basename(frame.filename)}:{frame.lineno}"
+            guarded.setdefault(where, f"{type(e.__cause__).__name__}: {e.__cause__}"[:200])
+        return outcome
+    return "ok"
+
+
+def seeds(name: str) -> list[tuple[str, bytes]]:
+    """The committed inputs of a target: seeds, then regression inputs."""
+    found = []
+    for folder in (os.path.join(CORPUS, name), os.path.join(REGRESSIONS, name)):
+        if os.path.isdir(folder):
+            for entry in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, entry), "rb") as f:
+                    found.append((os.path.join(folder, entry), f.read()))
+    return found
