@@ -45,7 +45,8 @@ def _import_all() -> None:
 
     import rnnsearch
     for module in pkgutil.walk_packages(rnnsearch.__path__, "rnnsearch."):
-        if module.name.startswith(("rnnsearch.bench", "rnnsearch.reference")):
+        if module.name.startswith(("rnnsearch.bench", "rnnsearch.reference")) or \
+                module.name.endswith("__main__"):
             continue
         try:
             importlib.import_module(module.name)
@@ -81,10 +82,12 @@ def _save(folder: str, kind: str, data: bytes) -> str:
 
 
 def run_mutate(target, seeds, args, stats) -> int:
-    from fuzz.mutate import mutate
+    from fuzz.mutate import mutate, structured
     from fuzz.targets import check
     rng = random.Random(args.seed)
     pool = [data for _, data in seeds]
+    # first the seeds and their structured corruptions, then random mutants
+    planned = pool + [bad for data in pool for bad in structured(data)]
     current = {}
     _rss_watchdog(args.rss_limit_mb, args.artifacts, current)
 
@@ -92,11 +95,11 @@ def run_mutate(target, seeds, args, stats) -> int:
         raise Finding(f"input took more than {args.timeout} s")
     signal.signal(signal.SIGALRM, on_alarm)
     deadline = time.monotonic() + args.seconds if args.seconds else None
-    inputs = iter(pool)
+    inputs = iter(planned)
     count = 0
     guarded = {}
     while True:
-        if args.iterations is not None and count >= args.iterations + len(pool):
+        if args.iterations is not None and count >= args.iterations + len(planned):
             break
         if deadline is not None and time.monotonic() > deadline:
             break
@@ -141,6 +144,7 @@ def run_atheris(target, seeds, args, stats) -> int:
 
     work = os.path.join(args.work, target.name)
     os.makedirs(work, exist_ok=True)
+    os.makedirs(args.artifacts, exist_ok=True)
     folders = [work] + [os.path.dirname(p) for p, _ in seeds[:1]]
     regressions = os.path.join(HERE, "fuzz", "regressions", target.name)
     if os.path.isdir(regressions):
@@ -151,6 +155,9 @@ def run_atheris(target, seeds, args, stats) -> int:
              f"-artifact_prefix={args.artifacts.rstrip('/')}/", "-print_final_stats=1"]
     if args.seed is not None:
         flags.append(f"-seed={args.seed + 1}")
+    dictionary = os.path.join(HERE, "fuzz", "dicts", f"{target.name}.dict")
+    if os.path.isfile(dictionary):
+        flags.append(f"-dict={dictionary}")
     atheris.Setup(flags + folders, one_input)
     atheris.Fuzz()   # exits the process when done
     return 0
@@ -166,7 +173,8 @@ def main(argv=None) -> int:
     run.add_argument("--engine", choices=("auto", "atheris", "mutate"), default="auto")
     run.add_argument("--seconds", type=float, default=None, help="time budget")
     run.add_argument("--iterations", type=int, default=None,
-                     help="mutate: mutants after the seeds (default: until --seconds)")
+                     help="mutate: random mutants after the seeds and their structured "
+                          "corruptions (default: until --seconds)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--timeout", type=int, default=30, help="seconds per input")
     run.add_argument("--rss-limit-mb", type=int, default=6144)

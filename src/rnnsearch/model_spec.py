@@ -262,7 +262,8 @@ class Dimensions:
             attn_width = att["size"] if att["key_projection"] else memory
         d_a = dec["attentional_size"] or hd
         widths = {"state": hd, "context": memory, "embedding": dec["embedding_size"]}
-        readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
+        readout_in = sum(widths[i] for i in dec["readout_inputs"]
+                         if isinstance(i, str) and i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
             out_in = d_a if dec["attentional_layer"] else memory + hd

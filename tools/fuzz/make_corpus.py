@@ -213,6 +213,39 @@ def keras_model() -> None:
     _seed("keras_vocab", "lines", ("\n".join(["", "<unk>"] + SRC[4:]) + "\n").encode())
 
 
+def _dict(name: str, tokens) -> None:
+    """A libFuzzer dictionary (tools/fuzz/dicts/NAME.dict): words the format is made of."""
+    folder = os.path.join(HERE, "dicts")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{name}.dict"), "w") as f:
+        for token in sorted(set(tokens)):
+            f.write(json.dumps(token) + "\n")
+
+
+def dictionaries() -> None:
+    from rnnsearch import model_spec
+    words = ['{', '}', '[', ']', ':', ',', 'null', 'true', 'false', '-1', '0', '1',
+             '1e999', '4294967296', '""']
+    schema = []
+    for section, fields in model_spec._SCHEMA.items():
+        schema.append(f'"{section}"')
+        if isinstance(fields, dict):
+            schema += [f'"{key}"' for key in fields]
+    schema += [f'"{v}"' for choices in model_spec._CHOICES.values() for v in choices]
+    _dict("config", words + schema + ['"rnnsearch-model"', '"format_version"'])
+    _dict("safetensors", words + ['"F32"', '"I8"', '"F16"', '"dtype"', '"shape"',
+                                  '"data_offsets"', '"__metadata__"', '"encoder.embedding.weight"',
+                                  '"decoder.output.weight"', '"attention.v"'])
+    _dict("joeynmt_config", ["model:", "encoder:", "decoder:", "data:", "src:", "trg:",
+                             "rnn_type:", "type:", "recurrent", "hidden_size:",
+                             "emb_size:", "attention:", "bahdanau", "luong", "init_hidden:",
+                             "bridge", "last", "zero", "voc_file:", "level:", "char",
+                             "special_symbols:", "unk_id:", "lang_tags:", "&a", "*a", "!!",
+                             "- ", ": ", "[", "]", "{", "}", "null", "1e999", "-1"])
+    _dict("torch_json", words + ['"module"', '"concat_order"', '"context"', '"embedding"',
+                                 '"state"'] + schema)
+
+
 def main() -> int:
     for folder in (BASE, CORPUS):
         if os.path.isdir(folder):
@@ -224,6 +257,7 @@ def main() -> int:
     torch_state_dict()
     onnx_graphs()
     keras_model()
+    dictionaries()
     sizes = {t: len(os.listdir(os.path.join(CORPUS, t))) for t in sorted(os.listdir(CORPUS))}
     print(f"seeds: {sizes}")
     return 0

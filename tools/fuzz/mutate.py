@@ -15,6 +15,23 @@ INTERESTING_VALUES = [None, True, False, 0, -1, 1, 2**31, 2**63, 10**100, -2**31
                       {"a": {"b": {"c": {}}}}, "1e999", "NaN"]
 
 
+def structured(data: bytes) -> list[bytes]:
+    """Deterministic corruptions of a real file, the way files really break: cut short at
+    several points, a block zeroed or overwritten with 0xff (a bad sector, a partial
+    write), a few bytes flipped in the middle."""
+    n = len(data)
+    out = [data[:cut] for cut in sorted({0, 8, n // 4, n // 2, 3 * n // 4, max(n - 1, 0)})]
+    for at, fill in ((n // 3, 0x00), (2 * n // 3, 0x00), (n // 2, 0xFF), (16, 0xFF)):
+        block = bytearray(data)
+        block[at:at + 256] = bytes([fill]) * len(block[at:at + 256])
+        out.append(bytes(block))
+    flipped = bytearray(data)
+    for at in range(n // 2, min(n, n // 2 + 4)):
+        flipped[at] ^= 0x55
+    out.append(bytes(flipped))
+    return out
+
+
 def mutate(data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
     """One mutant of `data` (others: seeds to splice with)."""
     if data[:1] in (b"{", b"[") and rng.random() < 0.5:
