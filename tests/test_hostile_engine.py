@@ -2,7 +2,6 @@
 non-finite numbers, and model files that change under a live Translator. Everything that
 could crash the process runs in a child process, so a crash fails the test instead of
 killing the run; everything that depends on the instruction set runs on each of them."""
-import json
 import os
 import shutil
 import subprocess
