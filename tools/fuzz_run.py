@@ -164,7 +164,7 @@ def run_atheris(target, seeds, args, stats) -> int:
 
 
 def main(argv=None) -> int:
-    from fuzz.targets import TARGETS, check, seeds
+    from fuzz.targets import TARGETS, check, make, seeds
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the targets")
@@ -187,10 +187,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     if args.command == "list":
-        for name, cls in TARGETS.items():
-            print(f"{name:<20} {cls.description}")
+        for name, (_, fuzzed, description) in TARGETS.items():
+            print(f"{name:<20} {description}")
         return 0
-    target = TARGETS[args.target]()
+    target = make(args.target)
     stats = collections.Counter()
     try:
         if args.command == "replay":

@@ -28,14 +28,13 @@ SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 SRC = SPECIALS + [f"s{i}" for i in range(8)]
 TGT = SPECIALS + [f"t{i}" for i in range(8)]
 
-MODEL_CONFIG = {
-    "format": "rnnsearch-model", "format_version": 1,
-    "encoder": {"embedding_size": 4, "cell": "gru", "hidden_size": 4, "bidirectional": True},
-    "bridge": {"type": "dense"},
-    "attention": {"score": "additive", "size": 4},
-    "decoder": {"type": "bahdanau", "embedding_size": 4, "cell": "lstm", "hidden_size": 4,
-                "readout": "maxout", "readout_size": 4},
-}
+TINY = {"embedding_size": 4, "hidden_size": 4}
+# biGRU encoder, dense bridge, additive attention, LSTM Bahdanau decoder with maxout
+MODEL_CONFIG = dict(format="rnnsearch-model", format_version=1, bridge={"type": "dense"},
+                    attention={"score": "additive", "size": 4},
+                    encoder=dict(TINY, cell="gru", bidirectional=True),
+                    decoder=dict(TINY, type="bahdanau", cell="lstm", readout="maxout",
+                                 readout_size=4))
 
 
 def _seed(target: str, name: str, data: bytes) -> None:
@@ -70,6 +69,9 @@ def model_dir() -> None:
                           "hidden_size": 8, "input_feeding": True},
                  source={"add_eos": True, "max_length": 16})
     _seed("config", "luong", json.dumps(luong, indent=1).encode())
+    rng = np.random.default_rng(5)
+    for index in range(4):   # the architecture target's bytes are choices
+        _seed("architecture", str(index), rng.integers(0, 256, 96, dtype=np.uint8).tobytes())
 
 
 def joeynmt() -> None:

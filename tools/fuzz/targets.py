@@ -31,13 +31,12 @@ JOEYNMT = os.path.join(ROOT, "tests", "fixtures", "joeynmt", "gru_bahdanau_bridg
 
 
 class Target:
-    """name: the target; fuzzed: the file the bytes become; family: the base folder."""
-    name = ""
-    fuzzed = ""
+    """A family of targets: the base folder they copy (family) and what they run; an
+    instance fuzzes one file of it (name: the target, fuzzed: the file the bytes become)."""
     family = ""
-    description = ""
 
-    def __init__(self):
+    def __init__(self, name: str, fuzzed: str, description: str):
+        self.name, self.fuzzed, self.description = name, fuzzed, description
         self.work = tempfile.mkdtemp(prefix=f"rnnsearch-fuzz-{self.name}-")
         source = JOEYNMT if self.family == "joeynmt" else os.path.join(BASE, self.family)
         self.folder = os.path.join(self.work, "input")
@@ -64,8 +63,11 @@ class ModelDirTarget(Target):
     family = "model"
 
     def run(self, data: bytes) -> None:
-        import rnnsearch
         self.write(data)
+        self.translate()
+
+    def translate(self) -> None:
+        import rnnsearch
         for compute_type in ("float32", "int8"):
             translator = rnnsearch.Translator(self.folder, compute_type=compute_type)
             vocab = translator.source_vocab.tokens
@@ -73,22 +75,72 @@ class ModelDirTarget(Target):
             translator.translate_batch([source, source[:1], []], beam_size=2,
                                        num_hypotheses=2, max_decoding_length=6,
                                        return_attention=True, coverage_penalty=0.2,
-                                       length_penalty=0.6)
+                                       length_penalty=0.6, truncate=True)
 
 
-class ConfigTarget(ModelDirTarget):
-    name, fuzzed = "config", "config.json"
-    description = "config.json of a model directory (load, both compute types, translate)"
+class _Picker:
+    """Choices driven by the fuzzer's bytes (zeros once they run out)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def byte(self) -> int:
+        self.at += 1
+        return self.data[self.at - 1] if self.at <= len(self.data) else 0
+
+    def choose(self, options):
+        return options[self.byte() % len(options)]
 
 
-class SafetensorsTarget(ModelDirTarget):
-    name, fuzzed = "safetensors", "model.safetensors"
-    description = "model.safetensors of a model directory (header and weights)"
+class ArchitectureTarget(ModelDirTarget):
+    """The bytes choose an architecture (each config key: left out, or one of its choices,
+    a boolean, a size from 1 to 8), the vocabulary sizes, the weights' seed and which
+    optional tensors exist; when the config is consistent, a random model of it is written
+    and loaded and translated as above: the engine over every combination the schema
+    allows, at tiny sizes."""
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch import model_spec
+        from rnnsearch.model_dir import write_model_dir
+        from rnnsearch.random_model import random_tensors, vocabularies
+        pick = _Picker(data)
+        config = {"format": "rnnsearch-model", "format_version": 1}
+        for section, fields in model_spec._SCHEMA.items():
+            if not isinstance(fields, dict) or section == "special_tokens":
+                continue
+            chosen = {}
+            for key, default in fields.items():
+                options = _options(section, key, default)
+                if options and (default is model_spec.REQUIRED or pick.byte() % 2):
+                    chosen[key] = pick.choose(options)
+            config[section] = chosen
+        if config["decoder"].get("type") == "none":
+            config["attention"] = None
+        model_spec.normalize_config(config)          # ModelError: an inconsistent choice
+        source, target = 4 + pick.byte() % 6, 4 + pick.byte() % 6
+        tensors = random_tensors(config, source, target, seed=pick.byte())
+        for name, spec in model_spec.expected_tensors(
+                model_spec.normalize_config(config), source, target).items():
+            if spec.optional and pick.byte() % 2:
+                del tensors[name]
+        shutil.rmtree(self.folder)
+        write_model_dir(self.folder, config, tensors, *vocabularies(source, target))
+        self.translate()
 
 
-class VocabTarget(ModelDirTarget):
-    name, fuzzed = "vocab", "source_vocabulary.txt"
-    description = "a vocabulary file of a model directory"
+def _options(section: str, key: str, default) -> list:
+    """What ArchitectureTarget may choose for a config key (empty: leave it alone)."""
+    from rnnsearch import model_spec
+    if (section, key) in model_spec._CHOICES:
+        return list(model_spec._CHOICES[(section, key)])
+    if (section, key) in model_spec._BOOLS:
+        return [False, True]
+    if (section, key) in model_spec._POSITIVE_INTS:
+        return [1, 2, 3, 4, 6, 8] + ([None] if default is None else [])
+    if key == "readout_inputs":
+        return [["state"], ["context"], ["embedding"], ["state", "context"],
+                ["state", "context", "embedding"], ["embedding", "context"]]
+    return []
 
 
 # ---------------------------------------------------------------- converters
@@ -113,19 +165,8 @@ class JoeyNMTTarget(Target):
                                        trg_vocab=None, output=self.output))
 
 
-class JoeyNMTConfigTarget(JoeyNMTTarget):
-    name, fuzzed = "joeynmt_config", "config.yaml"
-    description = "JoeyNMT config.yaml (with the fixture's checkpoint and vocabularies)"
-
-
-class JoeyNMTCheckpointTarget(JoeyNMTTarget):
-    name, fuzzed = "joeynmt_checkpoint", "best.ckpt"
-    description = "JoeyNMT best.ckpt (torch zip + pickle)"
-
-
-class OpenNMTCheckpointTarget(Target):
-    name, fuzzed, family = "opennmt_checkpoint", "model.pt", "torch"
-    description = "OpenNMT-py checkpoint (.pt: torch zip + restricted pickle)"
+class OpenNMTTarget(Target):
+    family = "torch"   # (any folder: the checkpoint is read alone)
 
     def run(self, data: bytes) -> None:
         from rnnsearch.convert.opennmt import convert
@@ -150,16 +191,9 @@ class TorchTarget(Target):
             convert(args)
 
 
-class TorchCheckpointTarget(TorchTarget):
-    name, fuzzed = "torch_checkpoint", "model.pt"
-    description = "PyTorch state_dict checkpoint (torch.load weights_only)"
-
-
 class TorchJsonTarget(TorchTarget):
-    """The bytes are the mapping or the architecture JSON, alternately by the first byte
+    """The bytes are the mapping or, when they start with a space, the architecture JSON
     (both are JSON objects the user writes)."""
-    name, fuzzed = "torch_json", "mapping.json"
-    description = "the torch converter's mapping / architecture JSON"
 
     def write(self, data: bytes) -> str:
         self.fuzzed = "config.json" if data[:1] == b" " else "mapping.json"
@@ -171,10 +205,9 @@ class TorchJsonTarget(TorchTarget):
 
 
 class OnnxTarget(Target):
-    """The bytes are the encoder or the decoder graph: the decoder when they parse as a
-    graph with more than one input."""
-    name, fuzzed, family = "onnx", "encoder.onnx", "onnx"
-    description = "ONNX encoder or decoder graph (protobuf, then the probe run)"
+    """The bytes are the encoder or the decoder graph: the decoder when they mention its
+    inputs and outputs (as the decoder seed and its mutants do)."""
+    family = "onnx"
 
     def write(self, data: bytes) -> str:
         for name in ("encoder.onnx", "decoder.onnx"):
@@ -207,25 +240,38 @@ class KerasTarget(Target):
                           bos="<start>", eos="<end>")
 
 
-class KerasArchiveTarget(KerasTarget):
-    name, fuzzed = "keras_archive", "model.keras"
-    description = "Keras 3 .keras archive (zip of config.json + HDF5 weights)"
+# name: (family, the file fuzzed, what it is)
+TARGETS = {
+    "config": (ModelDirTarget, "config.json",
+               "config.json of a model directory (load, both compute types, translate)"),
+    "safetensors": (ModelDirTarget, "model.safetensors",
+                    "model.safetensors of a model directory (header and weights)"),
+    "vocab": (ModelDirTarget, "source_vocabulary.txt", "a vocabulary file of a model directory"),
+    "architecture": (ArchitectureTarget, "",
+                     "every architecture of the schema at tiny sizes (random weights; the "
+                     "engine)"),
+    "joeynmt_config": (JoeyNMTTarget, "config.yaml",
+                       "JoeyNMT config.yaml (with the fixture's checkpoint and vocabularies)"),
+    "joeynmt_checkpoint": (JoeyNMTTarget, "best.ckpt", "JoeyNMT best.ckpt (torch zip + pickle)"),
+    "opennmt_checkpoint": (OpenNMTTarget, "model.pt",
+                           "OpenNMT-py checkpoint (.pt: torch zip + restricted pickle)"),
+    "torch_checkpoint": (TorchTarget, "model.pt",
+                         "PyTorch state_dict checkpoint (torch.load weights_only)"),
+    "torch_json": (TorchJsonTarget, "mapping.json",
+                   "the torch converter's mapping / architecture JSON"),
+    "onnx": (OnnxTarget, "encoder.onnx",
+             "ONNX encoder or decoder graph (protobuf, then the probe run)"),
+    "keras_archive": (KerasTarget, "model.keras",
+                      "Keras 3 .keras archive (zip of config.json + HDF5 weights)"),
+    "keras_h5": (KerasTarget, "model.h5", "Keras legacy .h5 model (HDF5)"),
+    "keras_vocab": (KerasTarget, "source.json",
+                    "Keras vocabulary (Tokenizer JSON, word_index, token list or lines)"),
+}
 
 
-class KerasH5Target(KerasTarget):
-    name, fuzzed = "keras_h5", "model.h5"
-    description = "Keras legacy .h5 model (HDF5)"
-
-
-class KerasVocabTarget(KerasTarget):
-    name, fuzzed = "keras_vocab", "source.json"
-    description = "Keras vocabulary (Tokenizer JSON, word_index, token list or lines)"
-
-
-TARGETS = {t.name: t for t in (
-    ConfigTarget, SafetensorsTarget, VocabTarget, JoeyNMTConfigTarget,
-    JoeyNMTCheckpointTarget, OpenNMTCheckpointTarget, TorchCheckpointTarget, TorchJsonTarget,
-    OnnxTarget, KerasArchiveTarget, KerasH5Target, KerasVocabTarget)}
+def make(name: str) -> Target:
+    family, fuzzed, description = TARGETS[name]
+    return family(name, fuzzed, description)
 
 
 def classify(error: BaseException) -> str | None:
