@@ -216,11 +216,16 @@ cdef class Engine:
             lin.wq = NULL      # laid out for the int8 kernel
         return 0
 
-    cdef float *_copy(self, const float *src, size_t count) except NULL:
+    cdef float *_allocate(self, size_t count) except NULL:
+        """count floats owned by the engine (64-byte aligned), freed with it."""
         cdef float *dst = <float *> aligned_alloc(64, (count * sizeof(float) + 63) // 64 * 64 + 64)
         if dst == NULL:
             raise MemoryError("out of memory while copying the weights")
         self._owned.append(<size_t> dst)
+        return dst
+
+    cdef float *_copy(self, const float *src, size_t count) except NULL:
+        cdef float *dst = self._allocate(count)
         memcpy(dst, src, count * sizeof(float))
         return dst
 
@@ -335,24 +340,29 @@ cdef class Engine:
 
     cdef const float *_ptr(self, dict tensors, str name) except NULL:
         """A float32 array the engine reads while translating (embeddings, biases, ...):
-        always in the engine's own memory, aligned, and checked for NaN and inf."""
+        always in the engine's own memory, aligned, and checked for NaN and inf (copied
+        and checked in one pass; the file's pages are released after)."""
         array = np.asarray(tensors[name])
         if array.dtype != np.float32:
             raise TypeError(f"weight '{name}' must be float32")
-        if _is_memory_mapped(array) or not array.flags.c_contiguous or array.ctypes.data % 4:
-            array = np.array(array, dtype=np.float32, order="C")
-        cdef cnp.ndarray arr = array
-        cdef const float *data = <const float *> cnp.PyArray_DATA(arr)
         cdef size_t count = <size_t> array.size
         if count == 0:   # a valid pointer all the same
-            arr = np.zeros(1, np.float32)
-            self._keep.append(arr)
-            return <const float *> cnp.PyArray_DATA(arr)
-        if rs_first_nonfinite(data, count) < count:
+            array = np.zeros(1, np.float32)
+        mapped = _is_memory_mapped(array)
+        if not array.flags.c_contiguous or array.ctypes.data % 4:
+            array, mapped = np.ascontiguousarray(array).copy(), False
+        cdef cnp.ndarray source = array
+        # the copy goes where the packed weights go (not a NumPy array: NumPy asks for
+        # huge pages, which a busy machine may have to compact memory for)
+        cdef float *kept = self._allocate(count) if mapped else NULL
+        if rs_copy_finite(kept, <const float *> cnp.PyArray_DATA(source), count) < count:
             from rnnsearch.errors import ModelError
             raise ModelError(f"model.safetensors: tensor '{name}' holds NaN or infinite values")
-        self._keep.append(array)
-        return data
+        if not mapped:
+            self._keep.append(array)
+            return <const float *> cnp.PyArray_DATA(source)
+        release_pages(cnp.PyArray_DATA(source), count * sizeof(float))
+        return kept
 
     cdef const void *_matrix(self, array, str name) except NULL:
         """A matrix to be laid out by _pack: may point into the model file until then."""

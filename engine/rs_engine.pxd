@@ -94,6 +94,7 @@ cdef extern from "rs_kernels.h" nogil:
     int rs_pack_linear(rs_linear *L, float **owned)
     int rs_kernel_packs()
     size_t rs_first_nonfinite(const float *x, size_t n)
+    size_t rs_copy_finite(float *dst, const float *src, size_t n)
     float *rs_pack_weights(const float *w, int out, int input)
     float rs_log_softmax(float *x, int n, float *tmp)
 

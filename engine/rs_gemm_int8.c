@@ -12,7 +12,8 @@
  *  - portable: plain [out, in] int8. */
 #include "rs_gemm_int8.h"
 
-#include <float.h>
+#include "rs_finite.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -142,12 +143,8 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
         if (L->w) {
             const float *row = L->w + (size_t)o * in;
             float m = 0.0f;
-            int bad = 0;
-            for (int i = 0; i < in; i++) {
-                m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
-                bad |= !(fabsf(row[i]) <= FLT_MAX);
-            }
-            if (bad) {   /* non-finite weights: refused, never quantized to a guess */
+            for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+            if (rs_any_nonfinite(row, (size_t)in)) {   /* non-finite weights: refused, never quantized to a guess */
                 free(block);
                 return 2;
             }
@@ -189,12 +186,8 @@ static void quantize_rows(int kind, int rows, const float *x, int xs, int in, in
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * xs;
         float m = 0.0f;
-        int bad = 0;
-        for (int i = 0; i < in; i++) {
-            m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
-            bad |= !(fabsf(xr[i]) <= FLT_MAX);
-        }
-        if (bad) {
+        for (int i = 0; i < in; i++) m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
+        if (rs_any_nonfinite(xr, (size_t)in)) {
             /* NaN or inf in the row: its outputs become NaN (never a finite guess), and the
                search reports them */
             sx[r] = NAN;

@@ -9,9 +9,8 @@
  * + the old y when accumulating, whatever the tile shape: a row's result does not depend
  * on the other rows of the block. */
 #include "rs_gemm.h"
+#include "rs_finite.h"
 
-#include <float.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,17 +21,20 @@ float *rs_pack_weights_checked(const float *w, int out, int in, int *nonfinite) 
     const int panels = (out + PANEL - 1) / PANEL;
     float *packed = aligned_alloc(64, ((size_t)panels * in * PANEL * sizeof(float) + 63) / 64 * 64 + 64);
     if (!packed) return NULL;
-    /* packing reads every weight once anyway, so checking them here costs next to nothing */
+    /* packing reads every weight once anyway: each panel is checked for NaN and inf
+       right after it is written, while it is still in cache */
     int bad = 0;
-    for (int p = 0; p < panels; p++)
+    for (int p = 0; p < panels; p++) {
+        float *panel = packed + (size_t)p * in * PANEL;
         for (int i = 0; i < in; i++) {
-            float *dst = packed + ((size_t)p * in + i) * PANEL;
+            float *dst = panel + (size_t)i * PANEL;
             for (int j = 0; j < PANEL; j++) {
                 const int o = p * PANEL + j;
                 dst[j] = o < out ? w[(size_t)o * in + i] : 0.0f;
-                bad |= !(fabsf(dst[j]) <= FLT_MAX);
             }
         }
+        bad |= rs_any_nonfinite(panel, (size_t)in * PANEL) != 0;
+    }
     *nonfinite = bad;
     return packed;
 }

@@ -5,12 +5,12 @@
  * and a row's result does not depend on its neighbours. */
 #include "rs_kernels.h"
 
-#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_finite.h"
 #include "rs_gemm.h"
 #include "rs_gemm_int8.h"
 #include "rs_vmath.h"
@@ -125,21 +125,29 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
     else kernel_failed = 1;
 }
 
-size_t rs_first_nonfinite(const float *x, size_t n) {
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= FLT_MAX);
+size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n) {
+    uint32_t bad = 0;
+    if (dst)
+        for (size_t i = 0; i < n; i++) {
+            dst[i] = src[i];
+            bad |= rs_nonfinite_bit(src[i]);
+        }
+    else
+        bad = rs_any_nonfinite(src, n);
     if (!bad) return n;
     size_t i = 0;
-    while (fabsf(x[i]) <= FLT_MAX) i++;
+    while (!rs_nonfinite_bit(src[i])) i++;
     return i;
 }
+
+size_t rs_first_nonfinite(const float *x, size_t n) { return rs_copy_finite(NULL, x, n); }
 
 int rs_pack_linear(rs_linear *L, float **owned) {
     pthread_once(&gemm_once, choose_gemm);
     *owned = NULL;
     if (!L->w) return 0;
     if (!packed_kernel)   /* the portable kernel reads W as it is: only check it */
-        return rs_first_nonfinite(L->w, (size_t)L->out * L->in) < (size_t)L->out * L->in ? 2 : 0;
+        return rs_any_nonfinite(L->w, (size_t)L->out * L->in) ? 2 : 0;
     int nonfinite = 0;
     *owned = rs_pack_weights_checked(L->w, L->out, L->in, &nonfinite);
     if (!*owned) return 1;

@@ -25,6 +25,8 @@ int rs_pack_linear(rs_linear *L, float **owned);
 int rs_kernel_packs(void);
 /* The index of the first NaN or inf among x[0..n), or n if all are finite. */
 size_t rs_first_nonfinite(const float *x, size_t n);
+/* The same, copying x into dst on the way (one pass over x). */
+size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n);
 /* Non-zero (once) if a product on this thread could not run since the last call. */
 int rs_kernel_failed(void);
 
