@@ -11,15 +11,6 @@ from rs_engine cimport *
 
 cnp.import_array()
 
-cdef void release_pages(const void *start, size_t nbytes) nogil:
-    """Drop the resident pages of a memory-mapped weight that has been repacked: it is
-    never read again, so it should not count twice in the process's memory."""
-    cdef size_t page = <size_t> sysconf(_SC_PAGESIZE)
-    cdef size_t begin = (<size_t> start + page - 1) // page * page
-    cdef size_t end = (<size_t> start + nbytes) // page * page
-    if end > begin:
-        madvise(<void *> begin, end - begin, MADV_DONTNEED)
-
 # the engine's size limits (engine/rs_limits.h); rnnsearch.limits mirrors them
 LIMITS = {"layers": RS_MAX_LAYERS, "width": RS_MAX_WIDTH, "vocabulary": RS_MAX_VOCAB,
           "source_length": RS_MAX_SOURCE_LENGTH, "decoding_length": RS_MAX_DECODING_LENGTH,
@@ -107,7 +98,7 @@ def linear_int8(x, weight, bias=None, splits=()):
         if rs_gemm_int8(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, 0):
             raise MemoryError()
     finally:
-        free(owned)
+        rs_aligned_free(owned)
     return out
 
 
@@ -144,8 +135,30 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
         fn(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, accumulate, 0, lin.out)
     elif xv.shape[0] and lin.out and not lin.input:
         out += 0 if bias is None else np.asarray(bias, np.float32)
-    free(packed)
+    rs_aligned_free(packed)
     return out
+
+
+def _id_matrix(rows, int vocab, str what):
+    """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
+    to be in [0, vocab)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.intc)
+    ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
+    for b, row in enumerate(rows):
+        if len(row):
+            ids[b, :len(row)] = row
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"{what} ids must be in [0, {vocab})")
+    return ids, lengths
+
+
+def _raise_engine_error(message):
+    if "must be" in message:
+        raise ValueError(message)
+    if "out of memory" in message:
+        raise MemoryError(message)
+    from rnnsearch.errors import EngineError
+    raise EngineError(message)
 
 
 cdef class Engine:
@@ -171,7 +184,7 @@ cdef class Engine:
     def __dealloc__(self):
         cdef size_t address
         for address in self._owned:
-            free(<void *> address)
+            rs_aligned_free(<void *> address)
         self._owned = []
 
     cdef tuple _source(self, const void *address):
@@ -207,18 +220,18 @@ cdef class Engine:
             self._owned.append(<size_t> owned)
         if lin.w != NULL and self._source(lin.w)[1]:
             if owned != NULL or qowned != NULL:
-                release_pages(lin.w, count * sizeof(float))
+                rs_release_pages(lin.w, count * sizeof(float))
                 lin.w = NULL   # packed or quantized: the file's copy is never read again
             else:              # the portable kernel reads W itself: give it its own copy
                 lin.w = self._copy(lin.w, count)
         if lin.wq != NULL and self._source(lin.wq)[1]:
-            release_pages(lin.wq, count)
+            rs_release_pages(lin.wq, count)
             lin.wq = NULL      # laid out for the int8 kernel
         return 0
 
     cdef float *_allocate(self, size_t count) except NULL:
         """count floats owned by the engine (64-byte aligned), freed with it."""
-        cdef float *dst = <float *> aligned_alloc(64, (count * sizeof(float) + 63) // 64 * 64 + 64)
+        cdef float *dst = <float *> rs_aligned_alloc(64, count * sizeof(float) + 64)
         if dst == NULL:
             raise MemoryError("out of memory while copying the weights")
         self._owned.append(<size_t> dst)
@@ -361,7 +374,7 @@ cdef class Engine:
         if not mapped:
             self._keep.append(array)
             return <const float *> cnp.PyArray_DATA(source)
-        release_pages(cnp.PyArray_DATA(source), count * sizeof(float))
+        rs_release_pages(cnp.PyArray_DATA(source), count * sizeof(float))
         return kept
 
     cdef const void *_matrix(self, array, str name) except NULL:
@@ -447,21 +460,16 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=()):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
+        (not EOS); prefixes: None, or per sentence a list of target ids to force first
         (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
         None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        cdef int stride = max(1, int(lengths_np.max()))
-        ids_np = np.zeros((batch, stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            if len(source):
-                ids_np[b, :len(source)] = source
-        if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        cdef int stride = ids_np.shape[1]
         cdef rs_options opt
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
@@ -480,6 +488,23 @@ cdef class Engine:
         cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
         opt.suppress = &suppress_view[0]
         opt.num_suppress = suppress_np.size
+        cdef int[:, ::1] prefix_view
+        cdef int[::1] prefix_lengths_view
+        opt.prefix = NULL
+        opt.prefix_lengths = NULL
+        opt.prefix_stride = 0
+        if prefixes is not None:
+            if len(prefixes) != batch:
+                raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
+            prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
+            if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
+                      == self.model.eos_id):
+                raise ValueError("a target prefix cannot contain the end-of-sentence token")
+            prefix_view = prefix_np
+            prefix_lengths_view = prefix_lengths_np
+            opt.prefix = &prefix_view[0, 0]
+            opt.prefix_lengths = &prefix_lengths_view[0]
+            opt.prefix_stride = prefix_np.shape[1]
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -493,13 +518,7 @@ cdef class Engine:
                                   results, err, sizeof(err))
         if status:
             free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
+            _raise_engine_error(err.decode("utf-8", "replace"))
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []
@@ -521,3 +540,38 @@ cdef class Engine:
             rs_free_results(results, batch)
             free(results)
         return output
+
+    def score(self, list sources, list targets):
+        """Forced decoding: sources and targets are lists of id lists (every source
+        non-empty; targets without BOS/EOS). Returns, per sentence, (log-probabilities of
+        the target tokens and then EOS as a float32 array, their total)."""
+        cdef int batch = len(sources)
+        if batch != len(targets):
+            raise ValueError(f"{batch} sources but {len(targets)} targets")
+        if batch == 0:
+            return []
+        src_np, src_len_np = _id_matrix(sources, self.model.src_vocab, "source")
+        tgt_np, tgt_len_np = _id_matrix(targets, self.model.tgt_vocab, "target")
+        if src_len_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(src_len_np))} is empty: an empty source "
+                             "is not run through the model, so it has no scores")
+        cdef int[:, ::1] src = src_np
+        cdef int[::1] src_len = src_len_np
+        cdef int[:, ::1] tgt = tgt_np
+        cdef int[::1] tgt_len = tgt_len_np
+        cdef int src_stride = src_np.shape[1], tgt_stride = tgt_np.shape[1]
+        log_probs_np = np.zeros((batch, tgt_stride + 1), np.float32)
+        totals_np = np.zeros(batch, np.float32)
+        cdef float[:, ::1] log_probs = log_probs_np
+        cdef float[::1] totals = totals_np
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_score(&self.model, batch, &src[0, 0], src_stride, &src_len[0],
+                              &tgt[0, 0], tgt_stride, &tgt_len[0], &log_probs[0, 0],
+                              &totals[0], err, sizeof(err))
+        if status:
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return [(log_probs_np[b, :tgt_len_np[b] + 1].copy(), float(totals_np[b]))
+                for b in range(batch)]

@@ -22,4 +22,13 @@ int rs_encode(const rs_model *m, int batch, const int *ids, int stride, const in
               int S, rs_encoded *out, char *err, size_t err_size);
 void rs_encoded_free(rs_encoded *e);
 
+/* Encode sentences order[0..n) of a batch (sentence b: ids[b*stride ..], lengths[b] >= 1)
+ * and prepare their attention keys; order is sorted longest first (stable) in place and
+ * sentence i of *enc is order[i], of length sorted_len[i] (an [n] buffer of the caller's
+ * that enc->lengths points to: it must outlive *enc). Returns 0, 1 when out of memory, or
+ * 2 with rs_encode's message in err; on failure *enc holds nothing. (rs_encode_batch.c) */
+int rs_encode_sentences(const rs_model *m, int n, int *order, const int *ids, int stride,
+                        const int *lengths, int *sorted_len, rs_encoded *enc, char *err,
+                        size_t err_size);
+
 #endif

@@ -72,6 +72,9 @@ cdef extern from "rs_model.h" nogil:
         int normalize_scores, return_attention, threads
         const int *suppress
         int num_suppress
+        const int *prefix
+        const int *prefix_lengths
+        int prefix_stride
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -85,6 +88,12 @@ cdef extern from "rs_model.h" nogil:
                      rs_result *results, char *err, size_t err_size)
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
+
+cdef extern from "rs_score.h" nogil:
+    int rs_score(const rs_model *m, int batch, const int *src, int src_stride,
+                 const int *src_lengths, const int *tgt, int tgt_stride,
+                 const int *tgt_lengths, float *log_probs, float *totals, char *err,
+                 size_t err_size)
 
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()
@@ -117,12 +126,8 @@ cdef extern from "rs_vmath.h" nogil:
 
 cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
-    void *aligned_alloc(size_t alignment, size_t size)
 
-cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_DONTNEED
-
-cdef extern from "unistd.h" nogil:
-    long sysconf(int name)
-    int _SC_PAGESIZE
+cdef extern from "rs_platform.h" nogil:
+    void *rs_aligned_alloc(size_t alignment, size_t size)
+    void rs_aligned_free(void *p)
+    void rs_release_pages(const void *start, size_t nbytes)

@@ -110,6 +110,10 @@ typedef struct {
     int return_attention;
     int threads; /* sentences are split into this many groups decoded in parallel */
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
+    /* target prefixes (NULL: none): sentence b's first prefix_lengths[b] tokens are
+       prefix[b * prefix_stride ...], forced as in CTranslate2 (their log-probabilities are
+       not part of the score; they are part of the hypothesis and its length) */
+    const int *prefix; const int *prefix_lengths; int prefix_stride;
 } rs_options;
 
 typedef struct {

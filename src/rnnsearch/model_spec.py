@@ -10,7 +10,8 @@ import copy
 from dataclasses import dataclass
 
 from .errors import ModelError
-from .limits import MAX_LAYERS, MAX_SOURCE_LENGTH, MAX_WIDTH
+from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
+                     MAX_SOURCE_LENGTH, MAX_WIDTH)
 from .safe_files import check_depth, check_relative_name
 
 FORMAT_NAME = "rnnsearch-model"
@@ -25,9 +26,10 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
+               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
                "pad_to_length": None, "padding": "post", "per_word": False},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
+               "tokenizer_model": None, "tokenizer_guessed": False,
                "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
@@ -42,12 +44,21 @@ _SCHEMA = {
                 "attentional_size": None, "attentional_activation": "tanh",
                 "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"]},
+    # the translator's defaults for this model (a caller's own options override them)
+    "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
+                 "coverage_penalty": 0.0, "normalize_scores": False,
+                 "min_decoding_length": 0, "max_decoding_length": 256,
+                 "suppress_tokens": [], "replace_unk": False},
 }
+# sections that may be left out entirely (every key has a default)
+_OPTIONAL_SECTIONS = ("special_tokens", "source", "target", "bridge", "decoding")
+TOKENIZERS = ("whitespace", "chars", "sentencepiece", "bpe")
+TOKENIZERS_WITH_FILES = ("sentencepiece", "bpe")
 
 _CHOICES = {
-    ("source", "tokenizer"): ("whitespace", "chars"),
+    ("source", "tokenizer"): TOKENIZERS,
     ("source", "padding"): ("post", "pre"),
-    ("target", "tokenizer"): ("whitespace", "chars"),
+    ("target", "tokenizer"): TOKENIZERS,
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
     ("bridge", "type"): ("zeros", "last", "dense", "mean"),
@@ -64,7 +75,9 @@ _CHOICES = {
 # positive integers and their upper bounds (the engine's limits, rnnsearch.limits)
 _POSITIVE_INTS = {("encoder", "num_layers"): MAX_LAYERS, ("decoder", "num_layers"): MAX_LAYERS,
                   ("source", "max_length"): MAX_SOURCE_LENGTH,
-                  ("source", "pad_to_length"): MAX_SOURCE_LENGTH} | {
+                  ("source", "pad_to_length"): MAX_SOURCE_LENGTH,
+                  ("decoding", "beam_size"): MAX_BEAM, ("decoding", "num_hypotheses"): MAX_BEAM,
+                  ("decoding", "max_decoding_length"): MAX_DECODING_LENGTH} | {
     (section, key): MAX_WIDTH for section, key in (
         ("encoder", "embedding_size"), ("encoder", "hidden_size"), ("decoder", "embedding_size"),
         ("decoder", "hidden_size"), ("decoder", "attentional_size"),
@@ -74,7 +87,10 @@ _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos")
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection")}
+          ("attention", "key_projection"), ("source", "tokenizer_guessed"),
+          ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
+          ("decoding", "replace_unk")}
+_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
 
@@ -87,7 +103,7 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {_short(value)}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
         raise ModelError(f"{where} = {_short(value)}; expected a string")
-    if (section, key) == ("target", "suppress_tokens") and not (
+    if (section, key) in (("target", "suppress_tokens"), ("decoding", "suppress_tokens")) and not (
             isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
         raise ModelError(f"{where} = {_short(value)}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
@@ -97,6 +113,25 @@ def _check_value(section: str, key: str, value):
                          f"{_POSITIVE_INTS[(section, key)]}")
     if (section, key) in _FILE_NAMES:
         check_relative_name(value, where)
+    if (section, key) == ("decoding", "min_decoding_length") and (
+            isinstance(value, bool) or not isinstance(value, int) or
+            not 0 <= value <= MAX_DECODING_LENGTH):
+        raise ModelError(f"{where} = {_short(value)}; expected an integer from 0 to "
+                         f"{MAX_DECODING_LENGTH}")
+    if (section, key) in _FINITE_NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not -MAX_ABS_PENALTY <= value <= MAX_ABS_PENALTY):   # False for NaN
+        raise ModelError(f"{where} = {_short(value)}; expected a finite number from "
+                         f"{-MAX_ABS_PENALTY} to {MAX_ABS_PENALTY}")
+    if key == "tokenizer_model" and value is not None and not _is_plain_file_name(value):
+        raise ModelError(f"{where} = {_short(value)}; expected the name of a file inside the "
+                         "model directory (no directories)")
+
+
+def _is_plain_file_name(value) -> bool:
+    """A file name that stays inside the model directory."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value \
+        and "\\" not in value and "\0" not in value
 
 
 def _short(value) -> str:
@@ -148,8 +183,7 @@ def normalize_config(config: dict) -> dict:
                 raise ModelError("config.json: attention must be null for decoder.type 'none'")
             config["attention"] = None
             continue
-        given = config.get(section, {} if section in ("special_tokens", "source", "target",
-                                                      "bridge") else None)
+        given = config.get(section, {} if section in _OPTIONAL_SECTIONS else None)
         if not isinstance(given, dict):
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
         unknown = set(given) - set(fields)
@@ -173,7 +207,29 @@ def normalize_config(config: dict) -> dict:
     return config
 
 
+def _check_tokenizers_and_decoding(config: dict) -> None:
+    for side in ("source", "target"):
+        section = config[side]
+        needs_file = section["tokenizer"] in TOKENIZERS_WITH_FILES
+        if needs_file and section["tokenizer_model"] is None:
+            raise ModelError(f"config.json: {side}.tokenizer '{section['tokenizer']}' needs "
+                             f"{side}.tokenizer_model (its file in the model directory)")
+        if not needs_file and section["tokenizer_model"] is not None:
+            raise ModelError(f"config.json: {side}.tokenizer_model is set but "
+                             f"{side}.tokenizer '{section['tokenizer']}' reads no file")
+    decoding = config["decoding"]
+    if decoding["num_hypotheses"] > decoding["beam_size"]:
+        raise ModelError(f"config.json: decoding.num_hypotheses ({decoding['num_hypotheses']}) "
+                         f"exceeds decoding.beam_size ({decoding['beam_size']})")
+    if decoding["min_decoding_length"] > decoding["max_decoding_length"]:
+        raise ModelError("config.json: decoding.min_decoding_length exceeds "
+                         "decoding.max_decoding_length")
+    for key in ("length_penalty", "coverage_penalty"):
+        decoding[key] = float(decoding[key])
+
+
 def _check_consistency(config: dict) -> None:
+    _check_tokenizers_and_decoding(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:

@@ -117,7 +117,8 @@ def load_checkpoint(path: str):
     try:
         import torch
     except ImportError as e:  # pragma: no cover
-        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch)") from e
+        raise ModelError("reading a PyTorch checkpoint needs torch: pip install "
+                         "'rnnsearch[torch]' (it pins the CPU build the project tests)") from e
     require_regular_file(path, "checkpoint")
     try:
         return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import sys
 
 import numpy as np
 
@@ -19,6 +18,8 @@ from ...limits import MAX_VOCAB_BYTES
 from ...safe_files import is_inside, load_yaml, read_text, require_regular_file
 from ..common.checkpoint import load_checkpoint, sanitize_vocabulary, to_numpy
 from ..common.guard import input_errors
+from ..common.tokenizer_options import add_tokenizer_arguments
+from .workflow import carry_tokenizers, decoding_defaults
 
 DESCRIPTION = "JoeyNMT recurrent model (model directory, or .ckpt + config.yaml)"
 
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: data.src.voc_file, else src_vocab.txt beside the config)")
     parser.add_argument("--trg-vocab", default=None, help="target vocabulary file "
                         "(default: data.trg.voc_file, else trg_vocab.txt beside the config)")
+    add_tokenizer_arguments(parser)
 
 
 def _refuse(option: str, value, why: str = "") -> None:
@@ -46,7 +48,8 @@ def _locate(args) -> tuple[str, str]:
     """(checkpoint, config.yaml)"""
     path = args.model
     if not os.path.exists(path):
-        raise ModelError(f"JoeyNMT model not found: {path}")
+        raise ModelError(f"JoeyNMT model not found: {path} (give the model directory or "
+                         "its .ckpt file)")
     if os.path.isdir(path):
         for name in _CHECKPOINT_NAMES:
             if os.path.isfile(os.path.join(path, name)):
@@ -366,17 +369,6 @@ def convert(args: argparse.Namespace) -> None:
         if _section(data, side, "data").get("level", "word") == "char":
             vocabs[side] = _unescape_spaces(vocabs[side])
         vocabs[side] = sanitize_vocabulary(vocabs[side], names[side])
-    write_model_dir(args.output, result, tensors, vocabs["src"], vocabs["trg"])
-    notes = []
-    for side in ("src", "trg"):
-        section = _section(data, side, "data")
-        if section.get("level", "word") == "bpe" or \
-                section.get("tokenizer_type", "none") not in ("none", None):
-            notes.append(f"{side}: {section.get('tokenizer_type')} subwords (apply them to "
-                         "the input / undo them on the output yourself)")
-        if _section(section, "tokenizer_cfg", f"data.{side}").get("pretokenizer", "none") \
-                != "none" or \
-                section.get("normalize", False):
-            notes.append(f"{side}: pretokenizer/normalize is JoeyNMT preprocessing")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    files = carry_tokenizers(result, data, config_path, args)
+    result["decoding"] = decoding_defaults(config.get("testing"), result["special_tokens"]["unk"])
+    write_model_dir(args.output, result, tensors, vocabs["src"], vocabs["trg"], files=files)

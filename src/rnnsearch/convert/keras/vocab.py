@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from ...errors import ModelError
 from ...limits import MAX_VOCAB_BYTES
-from ...safe_files import parse_json, read_text
+from ...safe_files import parse_json, read_bytes
 from .files import Layer
 from .mapping import Plan
+from .pickled import is_pickle, load_pickled_tokenizer
 
 AUTO_MARKERS = (("<start>", "<end>"), ("<sos>", "<eos>"), ("<s>", "</s>"), ("<bos>", "<eos>"),
                 ("[start]", "[end]"), ("startseq", "endseq"), ("sos", "eos"), ("\t", "\n"))
@@ -26,14 +27,23 @@ class VocabularyInfo:
     char_level: bool = False
     filters: str = ""
     num_words: int | None = None
+    tokenizer: bool = False          # read from a Tokenizer: its settings say how to split
 
 
 def load_vocabulary(path: str) -> VocabularyInfo:
-    """A Keras Tokenizer's to_json(), a JSON word_index {token: id}, index_word {id: token}
-    or token list, or a text file with one token per line. Id 0 is padding when no token
+    """A Keras Tokenizer's to_json() or the pickled Tokenizer itself, a JSON word_index
+    {token: id}, index_word {id: token} or token list, or a text file with one token per
+    line. Id 0 is padding when no token
     has it (Tokenizer ids start at 1; an empty first line in a text file, as
     TextVectorization.get_vocabulary() writes it, is padding too)."""
-    text = read_text(path, "vocabulary", MAX_VOCAB_BYTES)
+    raw = read_bytes(path, "vocabulary", MAX_VOCAB_BYTES)
+    if is_pickle(raw):   # pickle.dump(tokenizer, f)
+        return _vocabulary_from_json(path, {"config": load_pickled_tokenizer(path, raw)})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelError(f"cannot read vocabulary {path}: not UTF-8 text, JSON or a pickled "
+                         f"Keras Tokenizer ({e})") from e
     if text.lstrip()[:1] in ("{", "["):
         try:
             data = parse_json(text, path)
@@ -98,6 +108,7 @@ def _vocabulary_from_json(path: str, data) -> VocabularyInfo:
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise ModelError(f"{path}: the Tokenizer's {key} = {str(value)[:50]}; "
                                  f"expected {kind.__name__} or null")
+        info.tokenizer = True
     elif data and all(isinstance(k, str) and k.isascii() and k.isdigit() for k in data) and \
             all(isinstance(v, str) for v in data.values()):              # index_word
         word_index = {v: int(k) for k, v in data.items()}

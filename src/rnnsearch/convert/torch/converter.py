@@ -2,7 +2,9 @@
 
   --config arch.json    the architecture: the "encoder", "bridge", "attention" and "decoder"
                         sections of config.json (docs/model-format.md); may also hold
-                        "special_tokens", "source" and "target" (they win over the options)
+                        "special_tokens", "source", "target" and "decoding", merged field
+                        by field with the options (the same field set to two different
+                        values is an error)
   --mapping map.json    which of your modules plays which role, e.g.
     {"encoder.embedding": "enc.emb",      "encoder.rnn": "enc.lstm",
      "decoder.embedding": "dec.emb",      "decoder.rnn": "dec.cell",
@@ -40,10 +42,12 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...model_kind import checkpoint_framework, convert_hint
 from ...safe_files import load_json, require_regular_file
 from ..common.checkpoint import to_numpy
-from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
-                                     sections)
+from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
+                                     mark_guessed, merge_sections, read_vocab,
+                                     tokenizer_files)
 from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
@@ -75,11 +79,10 @@ def convert(args: argparse.Namespace) -> None:
     state_dict = load_checkpoint(args.checkpoint, args.state_dict_key)
     mapping = _read_json(args.mapping, "mapping")
     config = _read_json(args.config, "architecture config")
-    base = sections(args)
-    for key, value in base.items():
-        config.setdefault(key, value)
+    # the file's special_tokens/source/target and the options merge field by field
+    merge_sections(config, given_sections(args), args.config)
     convert_state_dict(state_dict, mapping, config, read_vocab(args.source_vocab),
-                       read_vocab(args.target_vocab), args.output)
+                       read_vocab(args.target_vocab), args.output, tokenizer_files(args))
 
 
 def _read_json(path: str, what: str) -> dict:
@@ -93,7 +96,8 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     try:
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch); "
+        raise ModelError("reading a PyTorch checkpoint needs torch (pip install "
+                         "'rnnsearch[torch]', which pins the CPU build the project tests); "
                          "from Python, convert_state_dict also takes NumPy arrays") from e
     if not os.path.exists(path):
         raise ModelError(f"checkpoint not found: {path}")
@@ -101,7 +105,13 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelError(f"cannot load {path} with torch.load(weights_only=True): {e}") from e
+        framework = checkpoint_framework(path)
+        if framework:   # a training checkpoint, which pickles more than tensors
+            raise ModelError(f"{path} is a checkpoint of {framework}, not a state_dict: "
+                             f"{convert_hint(framework, path)}") from e
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot load {path} as a state_dict (torch.load with "
+                         f"weights_only=True: {first_line})") from e
     if key is not None:
         if not isinstance(obj, dict) or key not in obj:
             raise ModelError(f"{path}: no '{key}' in the checkpoint")
@@ -238,18 +248,19 @@ def _is_multilayer(w: _Weights, module: str) -> bool:
 
 @input_errors("PyTorch converter")
 def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list,
-                       target_vocab: list, output: str) -> dict:
+                       target_vocab: list, output: str, files: dict | None = None) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
-    an architecture config (see the module docstring); returns the written config."""
+    an architecture config (see the module docstring); returns the written config.
+    files: tokenizer files to copy in (convert.common.tokenizer_options)."""
     from ...model_dir import write_model_dir
     from ...model_spec import FORMAT_NAME, FORMAT_VERSION, Dimensions, normalize_config
 
     m = _Mapping(mapping)
-    config = dict(config)
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
     config.setdefault("format", FORMAT_NAME)
     config.setdefault("format_version", FORMAT_VERSION)
-    for key, value in sections(argparse.Namespace()).items():
-        config.setdefault(key, value)
+    mark_guessed(config, "a state_dict records no tokenizer and the architecture file "
+                         "names none")
     cfg = normalize_config(config)
     dims = Dimensions.of(cfg)
     enc, br, att, dec = cfg["encoder"], cfg["bridge"], cfg["attention"], cfg["decoder"]
@@ -409,5 +420,5 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                        T["encoder.embedding.weight"].shape[0],
                        T["decoder.embedding.weight"].shape[0],
                        T["decoder.output.weight"].shape[0])
-    write_model_dir(output, config, T, list(source_vocab), list(target_vocab))
+    write_model_dir(output, config, T, list(source_vocab), list(target_vocab), files=files)
     return cfg
