@@ -26,7 +26,7 @@ def _is_memory_mapped(array):
     return False
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3, "pooling": 4}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
@@ -137,6 +137,30 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
         out += 0 if bias is None else np.asarray(bias, np.float32)
     rs_aligned_free(packed)
     return out
+
+
+cdef class _TokenReporter:
+    """Hands each token the C search reports to a Python callable, taking the GIL only for
+    that call. The first exception ends every sentence and is raised after the search."""
+    cdef object callback
+    cdef object error
+
+    def __cinit__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+cdef int _report_token(void *ctx, int sentence, int step, int token, float log_prob,
+                       int is_last) noexcept nogil:
+    with gil:
+        reporter = <_TokenReporter> ctx
+        if reporter.error is not None:
+            return 1
+        try:
+            return 1 if reporter.callback(sentence, step, token, log_prob, is_last != 0) else 0
+        except BaseException as error:   # KeyboardInterrupt too: stop, raise it afterwards
+            reporter.error = error
+            return 1
 
 
 def _id_matrix(rows, int vocab, str what):
@@ -270,6 +294,11 @@ cdef class Engine:
             self._pack(&m.bridge_cell[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
+        self._pack(&m.attention.value)
+        self._pack(&m.attention.position)
+        self._pack(&m.attention.chunk_key)
+        self._pack(&m.attention.chunk_query)
+        self._pack(&m.pooling.projection)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
@@ -305,6 +334,8 @@ cdef class Engine:
         for l in range(dec["num_layers"]):
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+        if enc["pooling"] is not None:
+            self._pooling(enc["pooling"], tensors)
 
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
@@ -347,15 +378,85 @@ cdef class Engine:
             a.v = self._ptr(tensors, "attention.v")
         a.query_width = query_width
         a.memory_width = self.model.enc_width
-        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
-        a.context_width = a.memory_width
+        self._attention_options(att, tensors)
         return 0
 
+    cdef int _attention_options(self, dict att, dict tensors) except -1:
+        """hard, gate, key_value and the local / monotonic / mocha weights
+        (docs/model-format.md, "attention"); like every weight, copied and checked for NaN
+        and inf (_ptr, _scalar)."""
+        cdef rs_attention *a = &self.model.attention
+        kv = att["key_value"] or {}
+        a.key_split = kv.get("split") or 0
+        key_in = a.key_split or a.memory_width
+        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else key_in
+        a.value = self._linear(tensors, "attention.value")
+        a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
+        a.hard = att["hard"]
+        if att["gate"]:
+            a.gate_w = self._floats(self._dequantized(tensors, "attention.gate.weight")
+                                    .reshape(-1), "attention.gate.weight")
+            a.gate_b = self._scalar(tensors, "attention.gate.bias")
+        local = att["local"]
+        if local is not None:
+            a.local_predictive = local["mode"] == "predictive"
+            a.local_window = local["window"]
+            a.local_gaussian = local["gaussian"]
+            a.local_round = local["center"] == "round"
+            a.local_zero_pad = local["edges"] == "zero_pad"
+            if a.local_predictive:
+                a.position = self._linear(tensors, "attention.position")
+                a.position_v = self._ptr(tensors, "attention.position.v")
+                a.position_v_bias = self._scalar(tensors, "attention.position.v_bias")
+        if att["type"] in ("monotonic", "mocha"):
+            a.energy_bias = self._scalar(tensors, "attention.energy_bias")
+            if "attention.energy_gain" in tensors:  # Raffel et al. 2017, eq. 16: g v / |v|
+                v = tensors.get("attention.v")
+                v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
+                gain = self._scalar(tensors, "attention.energy_gain")
+                norm = float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                if not (norm > 0 and np.isfinite(norm)):
+                    raise ValueError("attention.energy_gain: g v / |v| needs a finite gain and "
+                                     f"a finite, non-zero attention.v (|v| = {norm})")
+                a.v = self._floats((gain * v / norm).astype(np.float32), "attention.v")
+        if att["type"] == "mocha":
+            a.chunk_size = att["mocha"]["chunk_size"]
+            a.chunk_key = self._linear(tensors, "attention.chunk.key")
+            a.chunk_query = self._linear(tensors, "attention.chunk.query")
+            a.chunk_v = self._ptr(tensors, "attention.chunk.v")
+        return 0
+
+    cdef int _pooling(self, dict pooling, dict tensors) except -1:
+        cdef rs_pooling *p = &self.model.pooling
+        p.rows = pooling["rows"]
+        p.size = pooling["size"]
+        p.projection = self._linear(tensors, "encoder.pooling.projection")
+        p.query = self._floats(self._dequantized(tensors, "encoder.pooling.query.weight"),
+                               "encoder.pooling.query.weight")
+        return 0
+
+    def _dequantized(self, dict tensors, str name):
+        """A matrix the engine reads as float32 rows (not through a kernel): an int8 one is
+        dequantized with its per-row scales."""
+        weight = tensors[name]
+        if weight.dtype == np.int8:
+            return weight.astype(np.float32) * tensors[name + "_scale"][:, None]
+        return weight
+
+    cdef float _scalar(self, dict tensors, str name, float default=0.0) except? -1:
+        """A one-element tensor's value (checked like every weight), or default without it."""
+        return self._ptr(tensors, name)[0] if name in tensors else default
+
     cdef const float *_ptr(self, dict tensors, str name) except NULL:
-        """A float32 array the engine reads while translating (embeddings, biases, ...):
-        always in the engine's own memory, aligned, and checked for NaN and inf (copied
-        and checked in one pass; the file's pages are released after)."""
-        array = np.asarray(tensors[name])
+        """Tensor `name` as float32 the engine reads while translating (embeddings, biases,
+        ...): see _floats."""
+        return self._floats(tensors[name], name)
+
+    cdef const float *_floats(self, array, str name) except NULL:
+        """A float32 array the engine reads while translating: always in the engine's own
+        memory, aligned, and checked for NaN and inf (copied and checked in one pass; the
+        file's pages are released after). name: the tensor it comes from, for errors."""
+        array = np.asarray(array)
         if array.dtype != np.float32:
             raise TypeError(f"weight '{name}' must be float32")
         cdef size_t count = <size_t> array.size
@@ -457,20 +558,65 @@ cdef class Engine:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
 
+    @property
+    def pooled_rows(self):
+        """encoder.pooling's rows (0: the model has no pooling)."""
+        return self.model.pooling.rows
+
+    def encode(self, list sources, bint return_weights=False):
+        """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,
+        D_m], and with return_weights the pooling weights [batch, rows, longest source]."""
+        cdef int batch = len(sources)
+        if self.model.pooling.rows == 0:
+            raise ValueError("this model has no encoder.pooling to embed sentences with")
+        if batch == 0:
+            empty = np.zeros((0, self.model.pooling.rows, self.model.enc_width), np.float32)
+            return (empty, np.zeros((0, self.model.pooling.rows, 1), np.float32)) \
+                if return_weights else empty
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        if lengths_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
+                             "to pool")
+        cdef int stride = ids_np.shape[1]
+        cdef int rows = self.model.pooling.rows, width = self.model.enc_width
+        out = np.zeros((batch, rows, width), np.float32)
+        weights = np.zeros((batch, rows, stride), np.float32)
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np
+        cdef float[:, :, ::1] out_view = out
+        cdef float[:, :, ::1] weights_view = weights
+        cdef char err[512]
+        err[0] = 0
+        cdef int status = 0
+        with nogil:
+            status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
+                              &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
+        if status:
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return (out, weights) if return_weights else out
+
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(), prefixes=None):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                  on_token=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS); prefixes: None, or per sentence a list of target ids to force first
-        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
-        None), best first."""
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
         ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
         cdef int stride = ids_np.shape[1]
         cdef rs_options opt
+        memset(&opt, 0, sizeof(rs_options))
+        cdef _TokenReporter reporter = None
+        if on_token is not None:
+            reporter = _TokenReporter(on_token)
+            opt.on_token = _report_token
+            opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -519,6 +665,10 @@ cdef class Engine:
         if status:
             free(results)
             _raise_engine_error(err.decode("utf-8", "replace"))
+        if reporter is not None and reporter.error is not None:
+            rs_free_results(results, batch)
+            free(results)
+            raise reporter.error
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []

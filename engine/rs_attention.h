@@ -48,9 +48,52 @@ typedef struct rs_attention_ops {
 const rs_attention_ops *rs_attention_named(const char *name);
 
 /* Once per batch, after encoding: the keys every position is scored against
- * (enc->keys, enc->key_width): the key projection of the memory, or the memory itself.
- * Returns non-zero when out of memory. */
+ * (enc->keys, enc->key_width): the key projection of the memory (or of its key part), or
+ * the memory itself; the values the context sums (enc->values, enc->value_width); mocha's
+ * chunk keys. Returns non-zero when out of memory. */
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc);
+
+/* One step of the model's attention type for a block of rows, then the options every type
+ * shares (the context gate). The decoder calls this, not ops->step. */
+void rs_attention_run(const rs_attention *a, const rs_attention_step *s);
+
+/* Scratch floats of the query projection (rs_attention_queries) plus one key's worth. */
+size_t rs_attention_query_floats(const rs_attention *a, int rows);
+
+/* The rows' queries as the scores read them: projected by attention.query into s->work
+ * when there is one, else as given; then the scratch that follows them in s->work:
+ * key_width floats for the scores, then the type's own. */
+typedef struct {
+    const float *rows; /* row r at rows + r * width */
+    int width;
+    float *scratch;
+} rs_attention_queries_t;
+rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_attention_step *s);
+
+/* For stateless types: no state floats, nothing to initialise. */
+size_t rs_attention_no_state(const rs_attention *a, int max_source);
+void rs_attention_no_init(const rs_attention *a, int length, int max_source, float *state);
+
+/* Scores e_j, j in [lo, hi), of one row's (projected) query against the keys of its
+ * sentence (keys row j at keys + j * key_width) with the score function; tmp holds
+ * key_width floats. */
+void rs_attention_scores(const rs_attention *a, const float *query, const float *keys,
+                         int key_width, int lo, int hi, float *scores, float *tmp);
+
+/* v . tanh(q + k) over width entries (v NULL: all ones); tmp holds width floats. */
+float rs_attention_additive(const float *v, const float *q, const float *k, int width,
+                            float *tmp);
+
+/* The context of one row from its weights over [lo, hi): the weighted sum of the values,
+ * or with a->hard the value at the weights' first maximum (the weights become one-hot).
+ * An empty range gives a zero context. */
+void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
+                       const float *values, int value_width, float *context);
+
+/* A row whose scores came out NaN (weights that overflow float32): its weights and context
+ * become NaN, so that the scores turn NaN and the search raises its non-finite error
+ * instead of a type's selection (argmax, threshold, window) hiding the NaN. */
+void rs_attention_poison(float *probs, int len, float *context, int context_width);
 
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,

@@ -32,7 +32,11 @@ size_t rs_decoder_row_floats(const rs_model *m, int max_source) {
     w = max_size(w, (size_t)m->readout_layer.out);
     w = max_size(w, (size_t)m->attentional_width);
     const rs_attention *att = &m->attention;
-    if (att->ops) w = max_size(w, att->ops->state_floats(att, max_source));
+    if (att->ops) {
+        w = max_size(w, att->ops->state_floats(att, max_source));
+        /* a type's scratch per row (its projections: query, position, chunk query) */
+        w = max_size(w, att->ops->work_floats(att, 1, max_source));
+    }
     return w;
 }
 
@@ -142,7 +146,7 @@ static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int row
         .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
         .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
     };
-    m->attention.ops->step(&m->attention, &step);
+    rs_attention_run(&m->attention, &step);
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */

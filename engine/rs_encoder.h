@@ -13,6 +13,14 @@ typedef struct {
     float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
                          == memory when keys are not projected */
     int key_width;
+    float *values;    /* [batch, max_len, value_width], set by rs_attention_prepare: what
+                         the context sums; == memory unless key-value attention splits or
+                         projects it */
+    int value_width;
+    float *chunk_keys; /* [batch, max_len, chunk width]: mocha's chunk energy keys, or NULL */
+    int chunk_key_width;
+    float *pooled;    /* [batch, rows * D_m]: encoder.pooling's summary, or NULL */
+    float *pool_weights; /* [batch, rows, max_len]: its weights, or NULL */
     float *init_h;    /* [dec_layers, batch, H_d] */
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
 } rs_encoded;

@@ -44,6 +44,23 @@ cdef extern from "rs_model.h" nogil:
         rs_linear query
         const float *v
         int query_width, memory_width, key_width, context_width
+        int hard
+        const float *gate_w
+        float gate_b
+        int key_split
+        rs_linear value
+        int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
+        rs_linear position
+        const float *position_v
+        float position_v_bias
+        float energy_bias
+        int chunk_size
+        rs_linear chunk_key, chunk_query
+        const float *chunk_v
+    ctypedef struct rs_pooling:
+        int rows, size
+        rs_linear projection
+        const float *query
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -53,6 +70,7 @@ cdef extern from "rs_model.h" nogil:
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[RS_MAX_LAYERS]
         rs_linear bridge_cell[RS_MAX_LAYERS]
+        rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
@@ -66,12 +84,16 @@ cdef extern from "rs_model.h" nogil:
         rs_linear output
         int attentional_width
         int bos_id, eos_id
+    ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                                int is_last) noexcept nogil
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
         int normalize_scores, return_attention, threads
         const int *suppress
         int num_suppress
+        rs_token_fn on_token
+        void *on_token_ctx
         const int *prefix
         const int *prefix_lengths
         int prefix_stride
@@ -109,6 +131,10 @@ cdef extern from "rs_kernels.h" nogil:
 
 cdef extern from "rs_attention.h" nogil:
     const rs_attention_ops *rs_attention_named(const char *name)
+
+cdef extern from "rs_pooling.h" nogil:
+    int rs_embed(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
+                 float *out, float *weights, char *err, size_t err_size)
 
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)

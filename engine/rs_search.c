@@ -136,6 +136,10 @@ static int validate(const rs_model *m, const rs_options *o, int batch, const int
         snprintf(err, n, "num_hypotheses must be between 1 and beam_size (%d), got %d", o->beam_size, o->num_hypotheses);
         return 1;
     }
+    if (o->on_token && o->beam_size != 1) {
+        snprintf(err, n, "beam_size must be 1 with a token callback (beam search knows no token before it ends), got %d", o->beam_size);
+        return 1;
+    }
     if (o->max_length < 1 || o->max_length > RS_MAX_DECODING_LENGTH) {
         snprintf(err, n, "max_decoding_length must be between 1 and %d, got %d", RS_MAX_DECODING_LENGTH, o->max_length);
         return 1;
@@ -292,10 +296,18 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     }
                 }
             }
+            /* greedy: report the chosen token (not a forced prefix token, as CTranslate2);
+               the caller may end the sentence with it */
+            int stop = 0;
+            if (o->on_token && count > 0 && t >= s->prefix_len) {
+                const int v = s->top[0].token;
+                stop = o->on_token(o->on_token_ctx, order[row_sent[r0]], t, v,
+                                   logits[(size_t)r0 * V + v], v == eos || last) != 0;
+            }
             int live = 0;
             for (int i = 0; i < count; i++) {
                 const int k = s->top[i].hyp, v = s->top[i].token;
-                if (v == eos || last) {
+                if (v == eos || last || (i == 0 && stop)) {
                     if (i < K) {
                         finished_hyp *f = &s->finished[s->n_finished++];
                         f->step = t;
@@ -373,14 +385,21 @@ cleanup:
  * the same as in a serial call, so results are identical. */
 typedef struct {
     const rs_model *m;
+    const rs_options *caller; /* the caller's options: its token callback, if any */
     int count, stride;
     int *ids, *lengths, *index;
     int *prefix, *prefix_lengths; /* the group's target prefixes, or NULL */
-    rs_options options;
+    rs_options options; /* threads 1; a token callback goes through report_token */
     rs_result *results;
     int status;
     char err[256];
 } group_job;
+
+/* The group's sentence index -> the caller's batch index. */
+static int report_token(void *ctx, int sentence, int step, int token, float log_prob, int is_last) {
+    const group_job *g = ctx;
+    return g->caller->on_token(g->caller->on_token_ctx, g->index[sentence], step, token, log_prob, is_last);
+}
 
 static void *run_group(void *arg) {
     group_job *g = arg;
@@ -420,6 +439,11 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
         job->index = malloc(sizeof(int) * job->count);
         job->results = calloc(job->count, sizeof(rs_result));
         job->options = serial;
+        job->caller = o;
+        if (o->on_token) {
+            job->options.on_token = report_token;
+            job->options.on_token_ctx = job;
+        }
         if (o->prefix) {
             job->prefix = malloc(sizeof(int) * (size_t)job->count * (o->prefix_stride > 0 ? o->prefix_stride : 1));
             job->prefix_lengths = malloc(sizeof(int) * job->count);

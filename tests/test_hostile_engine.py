@@ -81,7 +81,7 @@ def test_cli_huge_beam_and_batch_is_one_line(small_model_dir):
                            "-q"], input="s1\n" * 3, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and "beam_size must be between" in done.stderr
+    assert done.stderr.count("\n") == 1 and "--beam-size must be between" in done.stderr
 
 
 def test_options_out_of_range_name_the_option(small_model_dir):

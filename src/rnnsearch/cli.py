@@ -11,6 +11,7 @@ import sys
 from . import __version__
 from .cli_options import add_model_and_output
 from .errors import EngineError, ModelError
+from .lines import line_hypothesis
 
 # the exit status of a process killed by SIGPIPE (128 + 13), what `cat` gives under `| head`
 BROKEN_PIPE_STATUS = 141
@@ -77,31 +78,19 @@ def _report_unknown(translator, units: list[list[list[str]]], first_line: int, s
 
 def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
                        with_alignment: bool) -> str:
-    """The i-th hypothesis of a line (of each of its words for per-word models, joined;
-    their scores summed); empty with score -inf when the beam has fewer. Alignments are
-    appended after ' ||| ' as source-target position pairs (Pharaoh format, positions
-    counted over the whole line)."""
-    texts, score, pairs, src_offset, tgt_offset = [], 0.0, [], 0, 0
-    for unit, result in zip(line, line_results):
-        if i < len(result.hypotheses):
-            texts.append(translator.detokenize(result.hypotheses[i]))
-            if with_scores:
-                score += result.scores[i]
-            if with_alignment:
-                pairs += [f"{src_offset + s}-{tgt_offset + t}" for s, t in
-                          translator.hard_alignment(result.attention[i], len(unit))]
-                tgt_offset += len(result.hypotheses[i])
-        else:
-            texts.append("")
-            score = float("-inf")
-        src_offset += len(unit)
-    text = translator.join_words(texts)
+    """The i-th hypothesis of a line (lines.line_hypothesis), with its score before a tab
+    and its alignment after ' ||| ' as source-target position pairs (Pharaoh format)."""
+    text, score, pairs = line_hypothesis(translator, line, line_results, i, with_scores,
+                                         with_alignment)
     if with_alignment:
-        text += " ||| " + " ".join(pairs)
+        text += " ||| " + " ".join(f"{s}-{t}" for s, t in pairs)
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
 def cmd_translate(args) -> int:
+    if args.ray is not None:
+        from .distributed import translate_command
+        return translate_command(args)
     from .cli_input import InputLines
     from .safetensors_io import atomic_write
     from .translator import Translator
@@ -204,6 +193,11 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.server import run
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     from .bench.runner import run_bench
     return run_bench(args)
@@ -233,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="translate -i on a Ray cluster ('auto', 'ray://HOST:10001', or "
+                        "'local' for this machine) into JSON lines files in -o DIR "
+                        '(pip install "rnnsearch[ray]")')
+    p.add_argument("--ray-actors", type=int, default=2,
+                   help="with --ray: translators (actors) in the pool (default 2)")
     p.add_argument("--plot-attention", metavar="DIR",
                    help="draw each line's attention (best hypothesis) as DIR/LINE.png "
                         "(needs pip install \"rnnsearch[plot]\")")
@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
     p.add_argument("model", help="model directory")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("serve", help="HTTP server with dynamic batching "
+                                     '(pip install "rnnsearch[serve]")')
+    from .serve.config import add_arguments as add_serve_arguments
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
     from .bench.runner import add_bench_arguments

@@ -19,6 +19,7 @@ MAX_DECODING_LENGTH = 65536       # target tokens
 MAX_BEAM = 4096                   # beam size
 MAX_BATCH = 16_777_216            # sentences in one engine call
 MAX_BLOCK_ELEMENTS = 2**31 - 1    # rows (batch x beam) x the widest row, in floats
+MAX_POOLED_WIDTH = 2**24          # encoder.pooling's summary: rows x memory width
 
 # ---- files
 MAX_CONFIG_BYTES = 16 * 2**20     # config.json and other JSON/YAML configs
@@ -75,6 +76,17 @@ def decoding_bytes(config: dict, vocab_size: int, batch: int, beam: int, source_
                                        + 4 * enc["hidden_size"])
     history = rows * max_length * (2 + (source_length if keep_attention else 0))
     return 4 * (rows * per_row + encoder + history)
+
+
+def check_embedding_size(batch: int, rows: int, memory_width: int, source_length: int) -> None:
+    """ValueError when Translator.encode's results (rows x (memory width + source length)
+    floats per sentence) cannot fit in this machine's memory."""
+    need = 4 * batch * rows * (memory_width + source_length)
+    have = physical_memory()
+    if need > have:
+        raise ValueError(f"embedding {batch} sentence(s) of up to {source_length} tokens needs "
+                         f"at least {need / 2**30:.1f} GiB, more than this machine's "
+                         f"{have / 2**30:.1f} GiB: embed fewer sentences at a time")
 
 
 def check_decoding_size(config: dict, vocab_size: int, batch: int, beam: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from . import attention_options
 from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
                      MAX_SOURCE_LENGTH, MAX_WIDTH)
@@ -33,11 +34,15 @@ _SCHEMA = {
                "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
-                "residual": False, "gru_reset_after": True},
+                "residual": False, "gru_reset_after": True,
+                "pooling": None},
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
                "lstm_cell": "zeros"},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
-                  "query_projection": True, "key_projection": True},
+                  "query_projection": True, "key_projection": True,
+                  # attention_options.py: hard, gate, key_value and the per-type sub-objects
+                  "hard": False, "gate": False, "key_value": None, "local": None,
+                  "mocha": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
@@ -61,11 +66,11 @@ _CHOICES = {
     ("target", "tokenizer"): TOKENIZERS,
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
-    ("bridge", "type"): ("zeros", "last", "dense", "mean"),
+    ("bridge", "type"): ("zeros", "last", "dense", "mean", "pooling"),
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
-    ("attention", "type"): ("global",),
+    ("attention", "type"): ("global", "local", "monotonic", "mocha"),
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
@@ -89,7 +94,7 @@ _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos")
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
           ("attention", "key_projection"), ("source", "tokenizer_guessed"),
           ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
-          ("decoding", "replace_unk")}
+          ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate")}
 _FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
@@ -230,6 +235,7 @@ def _check_tokenizers_and_decoding(config: dict) -> None:
 
 def _check_consistency(config: dict) -> None:
     _check_tokenizers_and_decoding(config)
+    _normalize_options(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:
@@ -241,6 +247,8 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] == "pooling" and enc["pooling"] is None:
+        raise ModelError("config.json: bridge.type 'pooling' needs encoder.pooling")
     if bridge["from"] == "all_layers" and bridge["type"] != "dense":
         raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
                          f"got {bridge['type']!r}")
@@ -270,9 +278,9 @@ def _check_consistency(config: dict) -> None:
         if dec["readout"] == "maxout" and dec["readout_size"] % 2:
             raise ModelError("config.json: decoder.readout_size must be even for maxout")
     if att is not None:
-        if att["score"] in ("dot", "scaled_dot") and dims.memory_width != dec["hidden_size"]:
+        if att["score"] in ("dot", "scaled_dot") and dims.key_input_width != dec["hidden_size"]:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
-                             f"width ({dims.memory_width}) = decoder.hidden_size "
+                             f"(key) width ({dims.key_input_width}) = decoder.hidden_size "
                              f"({dec['hidden_size']})")
         if att["score"] == "additive":
             if att["query_projection"] or att["key_projection"]:
@@ -280,13 +288,23 @@ def _check_consistency(config: dict) -> None:
                     raise ModelError("config.json: attention.size is required for additive "
                                      "attention with projections")
             widths = {"query": att["size"] if att["query_projection"] else dec["hidden_size"],
-                      "key": att["size"] if att["key_projection"] else dims.memory_width}
+                      "key": att["size"] if att["key_projection"] else dims.key_input_width}
             if widths["query"] != widths["key"]:
                 raise ModelError(f"config.json: additive attention without projections needs "
                                  f"equal widths, got query {widths['query']} and key "
                                  f"{widths['key']}")
     elif dec["type"] != "none":
         raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+
+
+def _normalize_options(config: dict) -> None:
+    """The option objects of attention_options.py: checked, defaults filled."""
+    enc = config["encoder"]
+    memory = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+    attention_options.normalize_pooling(enc, memory)
+    if config["attention"] is not None:
+        attention_options.normalize_attention(config["attention"], memory,
+                                              config["source"]["max_length"])
 
 
 @dataclass(frozen=True)
@@ -300,6 +318,9 @@ class Dimensions:
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
     bridge_input_width: int   # F: what a dense bridge reads
+    context_width: int = 0    # D_c: the attention's context (the values' width)
+    key_input_width: int = 0  # what the scores read of a position (key_value.split or D_m)
+    pooled_width: int = 0     # P: encoder.pooling's summary, rows x D_m
 
     @staticmethod
     def of(config: dict) -> "Dimensions":
@@ -311,25 +332,28 @@ class Dimensions:
                                        else 1)
         memory = merged
         hd = dec["hidden_size"]
-        attn_width = memory
+        key_in = attention_options.key_input_width(att, memory)
+        context = attention_options.context_width(att, memory)
+        attn_width = key_in
         if att is not None and att["score"] == "general":
             attn_width = hd
         elif att is not None and att["score"] == "additive":
-            attn_width = att["size"] if att["key_projection"] else memory
+            attn_width = att["size"] if att["key_projection"] else key_in
         d_a = dec["attentional_size"] or hd
-        widths = {"state": hd, "context": memory, "embedding": dec["embedding_size"]}
+        widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
         readout_in = sum(widths[i] for i in dec["readout_inputs"]
                          if isinstance(i, str) and i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
-            out_in = d_a if dec["attentional_layer"] else memory + hd
+            out_in = d_a if dec["attentional_layer"] else context + hd
         elif dec["type"] == "bahdanau":
             rs = dec["readout_size"]
             out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
         else:
             out_in = hd
         return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
-                          bridge_in)
+                          bridge_in, context, key_in,
+                          attention_options.pooled_width(enc, memory))
 
 
 @dataclass(frozen=True)
@@ -350,6 +374,10 @@ def _linear(prefix: str, out: int, inp: int) -> dict:
     return {f"{prefix}.weight": TensorSpec((out, inp)), f"{prefix}.bias": TensorSpec((out,), True)}
 
 
+def _option_tensors(specs: dict) -> dict:
+    return {name: TensorSpec(shape, optional) for name, (shape, optional) in specs.items()}
+
+
 def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: int
                      ) -> dict[str, TensorSpec]:
     """Every tensor the (normalized) config may have, with its shape and whether optional."""
@@ -366,8 +394,10 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))
 
-    if bridge["type"] in ("dense", "mean"):
-        width = dims.memory_width if bridge["type"] == "mean" else dims.bridge_input_width
+    specs.update(_option_tensors(attention_options.pooling_tensors(enc, dims.memory_width)))
+    if bridge["type"] in ("dense", "mean", "pooling"):
+        width = {"mean": dims.memory_width, "pooling": dims.pooled_width}.get(
+            bridge["type"], dims.bridge_input_width)
         states = ["hidden"]
         if dec["cell"] == "lstm" and bridge["lstm_cell"] == "bridged":
             states.append("cell")
@@ -379,17 +409,19 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
         if att["score"] == "dot":
             specs["attention.scale"] = TensorSpec((1,), True)
         elif att["score"] == "general":
-            specs.update(_linear("attention.key", hd, dims.memory_width))
+            specs.update(_linear("attention.key", hd, dims.key_input_width))
         elif att["score"] == "additive":
             if att["key_projection"]:
-                specs.update(_linear("attention.key", att["size"], dims.memory_width))
+                specs.update(_linear("attention.key", att["size"], dims.key_input_width))
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+        specs.update(_option_tensors(attention_options.attention_tensors(
+            att, hd, dims.memory_width)))
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":
-        first_input += dims.memory_width
+        first_input += dims.context_width
     elif dec["type"] == "luong" and dec["input_feeding"]:
         first_input += dims.attentional_width
     for layer in range(dec["num_layers"]):
@@ -397,7 +429,7 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                                   first_input if layer == 0 else hd))
     if dec["type"] == "luong" and dec["attentional_layer"]:
         specs.update(_linear("decoder.attentional", dims.attentional_width,
-                             dims.memory_width + hd))
+                             dims.context_width + hd))
     if dec["type"] == "bahdanau" and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))

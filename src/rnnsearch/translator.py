@@ -8,9 +8,10 @@ from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BATCH, MAX_BEAM, MAX_DECODING_LENGTH, MAX_THREADS,
-                     check_decoding_size, check_int, check_real)
+                     check_decoding_size, check_embedding_size, check_int, check_real)
 from .model_dir import ModelFiles, load_model_dir
 from .replace_unk import load_phrase_table, replace_unknown
 from .tokenizers import load_tokenizer
@@ -189,7 +190,8 @@ class Translator:
                         target_prefix: list[list[str] | None] | None = None,
                         replace_unk: bool | None = None,
                         phrase_table: str | dict | None = None,
-                        max_batch_size: int = 0) -> list[TranslationResult]:
+                        max_batch_size: int = 0,
+                        callback=None) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -201,7 +203,9 @@ class Translator:
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
         OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). max_batch_size: decode at
         most this many sentences per engine call (0: all at once); the results are the same
-        either way."""
+        either way. callback (beam_size 1): called with a streaming.GenerationStepResult for
+        every token as it is decoded; a true return ends that sentence there (CTranslate2's
+        callback)."""
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
@@ -224,6 +228,11 @@ class Translator:
             raise ValueError(f"min_decoding_length ({min_decoding_length}) must not exceed "
                              f"max_decoding_length ({max_decoding_length})")
         check_int("max_batch_size", max_batch_size, 0, MAX_BATCH)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        if callback is not None and beam_size != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={beam_size}")
         for name, value in (("length_penalty", length_penalty),
                             ("coverage_penalty", coverage_penalty)):
             check_real(name, value, -MAX_ABS_PENALTY, MAX_ABS_PENALTY)
@@ -254,7 +263,9 @@ class Translator:
                 normalize_scores=bool(decoding["normalize_scores"]),
                 return_attention=bool(return_attention or replacing),
                 threads=self.intra_threads, suppress=suppress,
-                prefixes=prefixes[start:start + step] if prefixes is not None else None)
+                prefixes=prefixes[start:start + step] if prefixes is not None else None,
+                on_token=None if callback is None else
+                streaming.token_reporter(callback, self.target_vocab.tokens, offset=start))
         tokens = self.target_vocab.tokens
         unk = self.config["special_tokens"]["unk"]
         results = []
@@ -273,6 +284,41 @@ class Translator:
                 result.attention = attention
             results.append(result)
         return results
+
+    def encode(self, source: list[list[str]], return_weights: bool = False,
+               truncate: bool = False):
+        """Sentence embeddings: for each pre-tokenized sentence, the encoder's
+        self-attentive pooling (config encoder.pooling; docs/model-format.md, "pooling") as
+        a float32 array [rows, D_m] (flatten it for one vector). With return_weights, also
+        the pooling weights [rows, source length] per sentence: (embeddings, weights).
+        Sentences must be non-empty; the model must have encoder.pooling."""
+        self._check_source(source)
+        if self.config["encoder"]["pooling"] is None:
+            raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
+                             "sentences with")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        enc = self.config["encoder"]
+        check_embedding_size(len(ids), enc["pooling"]["rows"],
+                             enc["hidden_size"] * (2 if enc["bidirectional"] else 1),
+                             max(map(len, ids), default=0))
+        embeddings, weights = self._engine.encode(ids, return_weights=True)
+        embeddings = list(embeddings)
+        if not return_weights:
+            return embeddings
+        return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
 
     def score_batch(self, source: list[list[str]], target: list[list[str]]
                     ) -> list[ScoringResult]:

@@ -76,6 +76,13 @@ class ModelDirTarget(Target):
                                        num_hypotheses=2, max_decoding_length=6,
                                        return_attention=True, coverage_penalty=0.2,
                                        length_penalty=0.6, truncate=True)
+            # the streaming path (greedy, a token callback that stops one sentence early)
+            list(translator.generate_tokens(source, max_decoding_length=4))
+            translator.translate_batch([source, source[:1]], beam_size=1,
+                                       max_decoding_length=4, truncate=True,
+                                       callback=lambda step: step.step >= 1)
+            if translator.config["encoder"]["pooling"] is not None:
+                translator.encode([source, source[:1]], return_weights=True, truncate=True)
 
 
 class _Picker:
@@ -94,22 +101,28 @@ class _Picker:
 
 class ArchitectureTarget(ModelDirTarget):
     """The bytes choose an architecture (each config key: left out, or one of its choices,
-    a boolean, a size from 1 to 8), the vocabulary sizes, the weights' seed and which
-    optional tensors exist; when the config is consistent, a random model of it is written
-    and loaded and translated as above: the engine over every combination the schema
-    allows, at tiny sizes."""
+    a boolean, a size from 1 to 8; the option objects of attention_options.py -- local,
+    mocha, key_value, encoder pooling -- left out or built key by key the same way), the
+    vocabulary sizes, the weights' seed and which optional tensors exist; when the config
+    is consistent, a random model of it is written and loaded and translated as above: the
+    engine over every combination the schema allows, at tiny sizes."""
 
     def run(self, data: bytes) -> None:
         from rnnsearch import model_spec
         from rnnsearch.model_dir import write_model_dir
         from rnnsearch.random_model import random_tensors, vocabularies
         pick = _Picker(data)
+        objects = _option_tables()
         config = {"format": "rnnsearch-model", "format_version": 1}
         for section, fields in model_spec._SCHEMA.items():
             if not isinstance(fields, dict) or section == "special_tokens":
                 continue
             chosen = {}
             for key, default in fields.items():
+                if (section, key) in objects:
+                    if pick.byte() % 2:
+                        chosen[key] = _option_object(pick, objects[(section, key)])
+                    continue
                 options = _options(section, key, default)
                 if options and (default is model_spec.REQUIRED or pick.byte() % 2):
                     chosen[key] = pick.choose(options)
@@ -126,6 +139,34 @@ class ArchitectureTarget(ModelDirTarget):
         shutil.rmtree(self.folder)
         write_model_dir(self.folder, config, tensors, *vocabularies(source, target))
         self.translate()
+
+
+def _option_tables() -> dict:
+    """The config keys that hold an option object: (its name, its keys and defaults)."""
+    from rnnsearch import attention_options as ao
+    return {("encoder", "pooling"): ("pooling", ao.POOLING),
+            ("attention", "key_value"): ("key_value", ao.KEY_VALUE),
+            ("attention", "local"): ("local", ao.LOCAL),
+            ("attention", "mocha"): ("mocha", ao.MOCHA)}
+
+
+
+def _option_object(pick: _Picker, table: tuple[str, dict]) -> dict:
+    """An option object with each key left out (if it has a default) or chosen:
+    one of its choices, a boolean or None, a size from 0 to 8."""
+    from rnnsearch import attention_options as ao
+    name, defaults = table
+    chosen = {}
+    for key, default in defaults.items():
+        if default is not ao._REQUIRED and not pick.byte() % 2:
+            continue
+        if (name, key) in ao._CHOICES:
+            chosen[key] = pick.choose(list(ao._CHOICES[(name, key)]))
+        elif key == "gaussian":
+            chosen[key] = pick.choose([None, False, True])
+        else:
+            chosen[key] = pick.choose([0, 1, 2, 3, 4, 6, 8] + ([None] if default is None else []))
+    return chosen
 
 
 def _options(section: str, key: str, default) -> list:

@@ -19,6 +19,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
+from .attention import Attention
+from .pooling import SelfAttentivePooling
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 
@@ -197,8 +199,9 @@ class Bridge(nn.Module):
             dec["hidden_size"]
         self.encoder_layers = enc["num_layers"]
         self.layers = nn.ModuleList()
-        if self.type in ("dense", "mean"):
+        if self.type in ("dense", "mean", "pooling"):
             width = memory_width if self.type == "mean" else \
+                memory_width * enc["pooling"]["rows"] if self.type == "pooling" else \
                 enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * \
                 (self.encoder_layers if self.source == "all_layers" else 1)
             for _ in range(self.num_layers):
@@ -210,12 +213,15 @@ class Bridge(nn.Module):
     def _merge(self, states: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(states, dim=-1) if self.merge == "concat" else sum(states)
 
-    def forward(self, memory, mask, finals):
-        """-> (hidden per decoder layer, cell per layer or None for non-LSTM decoders)."""
+    def forward(self, memory, mask, finals, pooled=None):
+        """-> (hidden per decoder layer, cell per layer or None for non-LSTM decoders).
+        pooled: encoder.pooling's summary [B, rows, D_m], which a `pooling` bridge reads."""
         zeros = memory.new_zeros(memory.size(0), self.hidden_size)
         mean = None
         if self.type == "mean":
             mean = memory.sum(dim=1) / mask.sum(dim=1, keepdim=True).to(memory.dtype)
+        elif self.type == "pooling":  # like mean, from the pooled summary, rows flattened
+            mean = pooled.flatten(1)
         hidden, cell = [], []
         for layer in range(self.num_layers):
             h = c = zeros
@@ -233,7 +239,7 @@ class Bridge(nn.Module):
                     h = self.activation(linears["hidden"](torch.cat(hs, dim=-1)))
                     if "cell" in linears:  # encoders without cell states give zeros
                         c = self.activation(linears["cell"](torch.cat(cs, dim=-1)))
-            elif self.type == "mean":
+            elif self.type in ("mean", "pooling"):
                 linears = self.layers[layer]
                 h = self.activation(linears["hidden"](mean))
                 if "cell" in linears:
@@ -245,44 +251,7 @@ class Bridge(nn.Module):
 
 # ------------------------------------------------------------------------ attention
 
-class Attention(nn.Module):
-    """Global attention. Parameters: key (Linear), query (Linear), v, scale as the spec's
-    attention.* tensors; absent ones are None."""
-
-    def __init__(self, att: dict, query_width: int, memory_width: int):
-        super().__init__()
-        self.score, self.query_width = att["score"], query_width
-        self.key = self.query = self.v = self.scale = None
-        if self.score == "general":
-            self.key = nn.Linear(memory_width, query_width)
-        elif self.score == "additive":
-            if att["key_projection"]:
-                self.key = nn.Linear(memory_width, att["size"])
-            if att["query_projection"]:
-                self.query = nn.Linear(query_width, att["size"])
-            width = att["size"] if att["key_projection"] else memory_width
-            self.v = nn.Parameter(torch.ones(width))  # the spec's default when absent
-        elif self.score == "dot":
-            self.scale = nn.Parameter(torch.ones(1))
-
-    def keys(self, memory: torch.Tensor) -> torch.Tensor:
-        """Computed once per batch of sentences: [B, S, key width]."""
-        return self.key(memory) if self.key is not None else memory
-
-    def forward(self, query, keys, memory, mask):
-        """query [B, H_d] -> context [B, D_m], weights [B, S]."""
-        if self.score == "additive":
-            q = self.query(query) if self.query is not None else query
-            scores = torch.tanh(q[:, None, :] + keys) @ self.v
-        else:
-            scores = torch.bmm(keys, query[:, :, None]).squeeze(2)
-            if self.score == "dot":
-                scores = scores * self.scale
-            elif self.score == "scaled_dot":
-                scores = scores / math.sqrt(self.query_width)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
-        return context, weights
+# The attention types: reference/attention.py (Attention).
 
 
 # -------------------------------------------------------------------------- decoder
@@ -294,19 +263,20 @@ class DecoderState:
     cell: list[torch.Tensor] | None       # per layer [B, H_d], LSTM decoders only
     output: torch.Tensor                  # o_{t-1} [B, H_d], the Bahdanau query
     feed: torch.Tensor | None             # h~_{t-1} [B, D_a], Luong input feeding only
+    attention: torch.Tensor | None = None  # the attention type's per-row state, or None
 
     def select(self, index: torch.Tensor) -> "DecoderState":
         """Rows `index` (e.g. the parents of the surviving beam hypotheses)."""
         pick = lambda x: None if x is None else x.index_select(0, index)  # noqa: E731
         return DecoderState([pick(h) for h in self.hidden],
                             None if self.cell is None else [pick(c) for c in self.cell],
-                            pick(self.output), pick(self.feed))
+                            pick(self.output), pick(self.feed), pick(self.attention))
 
 
 class Decoder(nn.Module):
     """Embedding, cells layers.{l}, and the attentional / readout / output layers."""
 
-    def __init__(self, dec: dict, vocab_size: int, memory_width: int, dropout: float):
+    def __init__(self, dec: dict, vocab_size: int, context_width: int, dropout: float):
         super().__init__()
         self.type, self.residual = dec["type"], dec["residual"]
         self.hidden_size, E = dec["hidden_size"], dec["embedding_size"]
@@ -316,7 +286,7 @@ class Decoder(nn.Module):
         self.attentional_width = dec["attentional_size"] or self.hidden_size
         self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
         self.embedding = nn.Embedding(vocab_size, E)
-        first = E + {"bahdanau": memory_width,
+        first = E + {"bahdanau": context_width,
                      "luong": self.attentional_width if self.input_feeding else 0,
                      "none": 0}[self.type]
         self.layers = nn.ModuleList(
@@ -325,12 +295,12 @@ class Decoder(nn.Module):
             for layer in range(dec["num_layers"]))
         self.attentional = self.readout = None
         if self.type == "luong":
-            output_width = memory_width + self.hidden_size  # [c; s]
+            output_width = context_width + self.hidden_size  # [c; s]
             if dec["attentional_layer"]:
                 self.attentional = nn.Linear(output_width, self.attentional_width)
                 output_width = self.attentional_width
         elif self.type == "bahdanau":
-            widths = {"state": self.hidden_size, "context": memory_width, "embedding": E}
+            widths = {"state": self.hidden_size, "context": context_width, "embedding": E}
             output_width = sum(widths[name] for name in self.readout_inputs)
             if self.readout_type != "none":
                 self.readout = nn.Linear(output_width, dec["readout_size"])
@@ -382,11 +352,16 @@ class Seq2Seq(nn.Module):
         self.encoder = Encoder(enc, source_vocab_size, dropout)
         memory_width = self.encoder.width
         self.bridge = Bridge(self.config["bridge"], enc, dec, memory_width)
+        self.pooling = None
+        if enc["pooling"] is not None:
+            self.pooling = SelfAttentivePooling(enc["pooling"], memory_width)
         self.attention = None
+        context_width = memory_width
         if dec["type"] != "none":
             self.attention = Attention(self.config["attention"], dec["hidden_size"],
                                        memory_width)
-        self.decoder = Decoder(dec, target_vocab_size, memory_width, dropout)
+            context_width = self.attention.context_width
+        self.decoder = Decoder(dec, target_vocab_size, context_width, dropout)
 
     @property
     def has_attention(self) -> bool:
@@ -398,11 +373,21 @@ class Seq2Seq(nn.Module):
         if int(lengths.min()) < 1:
             raise ValueError("encode needs non-empty sources")
         memory, mask, finals = self.encoder(src, lengths)
-        hidden, cell = self.bridge(memory, mask, finals)
+        pooled = self.pooling(memory, mask)[0] if self.pooling is not None else None
+        hidden, cell = self.bridge(memory, mask, finals, pooled)
         feed = None
         if self.decoder.input_feeding:
             feed = memory.new_zeros(memory.size(0), self.decoder.attentional_width)
-        return memory, DecoderState(hidden, cell, hidden[-1], feed), mask
+        attention = self.attention.initial_state(mask) if self.attention is not None else None
+        return memory, DecoderState(hidden, cell, hidden[-1], feed, attention), mask
+
+    def embed(self, src: torch.Tensor, lengths: torch.Tensor):
+        """Sentence embeddings: encoder.pooling's summary [B, rows, D_m] and its weights
+        [B, rows, S]."""
+        if self.pooling is None:
+            raise ValueError("this model has no encoder.pooling")
+        memory, mask, _ = self.encoder(src, lengths)
+        return self.pooling(memory, mask)
 
     def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
         return self.attention.keys(memory) if self.attention is not None else None
@@ -414,15 +399,16 @@ class Seq2Seq(nn.Module):
         if keys is None:
             keys = self.attention_keys(memory)
         embedded = dec.dropout(dec.embedding(tokens))
-        weights, feed = None, None
+        weights, feed, attention = None, None, state.attention
         if dec.type == "bahdanau":  # attend with o_{t-1}, then update
-            context, weights = self.attention(state.output, keys, memory, mask)
+            context, weights, attention = self.attention.step(state.output, keys, memory, mask,
+                                                              attention)
             o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
             final = dec.bahdanau_readout(o, context, embedded)
         elif dec.type == "luong":  # update, then attend with o_t
             x = torch.cat([embedded, state.feed], dim=-1) if dec.input_feeding else embedded
             o, hidden, cell = dec.layers_step(x, state)
-            context, weights = self.attention(o, keys, memory, mask)
+            context, weights, attention = self.attention.step(o, keys, memory, mask, attention)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))
@@ -431,7 +417,7 @@ class Seq2Seq(nn.Module):
             o, hidden, cell = dec.layers_step(embedded, state)
             final = o
         logits = dec.output(dec.dropout(final))
-        return logits, DecoderState(hidden, cell, o, feed), weights
+        return logits, DecoderState(hidden, cell, o, feed, attention), weights
 
     def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None):
         """As decode_logits, with log-probabilities [B, V] instead of logits."""

@@ -24,6 +24,8 @@ Roles (keys) and what their modules must be:
   attention.concat          nn.Linear over [query; memory] (Luong's "concat" score)
   attention.v     nn.Linear(A, 1) or a parameter of shape [A]; attention.scale a parameter
   decoder.attentional, decoder.readout, decoder.output    nn.Linear
+  attention.gate, .value, .key_value, .position, .position.v, .energy_gain, .energy_bias,
+  .chunk.*, encoder.pooling.*     the options' roles: attention_roles.py
 A value is a module name (the state_dict key prefix), a parameter name, or an object
 {"module": NAME, "concat_order": [...]} when the module reads a concatenation in another
 order than the canonical one. Part names: embedding, context, state, feed (the previous
@@ -48,6 +50,7 @@ from ..common.checkpoint import to_numpy
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
                                      mark_guessed, merge_sections, read_vocab,
                                      tokenizer_files)
+from . import attention_roles
 from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
@@ -55,7 +58,7 @@ DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 ROLES = ("encoder.embedding", "encoder.rnn", "bridge", "bridge.cell", "attention.key",
          "attention.query", "attention.concat", "attention.v", "attention.scale",
          "decoder.embedding", "decoder.rnn", "decoder.attentional", "decoder.readout",
-         "decoder.output")
+         "decoder.output") + attention_roles.ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -288,12 +291,13 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
     # bridge
     if br["from"] == "all_layers":  # concat_order names one layer's forward/backward parts
         raise ModelError("bridge.from = 'all_layers' is not supported by this converter")
-    if br["type"] in ("dense", "mean"):
+    if br["type"] in ("dense", "mean", "pooling"):
         H_e = enc["hidden_size"]
         widths = {"forward": H_e, "backward": H_e} if br["type"] == "dense" else \
-            {"memory": dims.memory_width}
+            {"memory": dims.memory_width} if br["type"] == "mean" else \
+            {"pooled": dims.pooled_width}
         canonical = ["forward", "backward"][:1 + int(enc["bidirectional"])] \
-            if br["type"] == "dense" else ["memory"]
+            if br["type"] == "dense" else list(widths)
         states = ["hidden"] + (["cell"] if dec["cell"] == "lstm" and
                                br["lstm_cell"] == "bridged" else [])
         for state in states:
@@ -308,12 +312,16 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                         canonical, widths)
 
     # attention
+    v_bias = None
     if att is not None:
         H_d = dec["hidden_size"]
+        key_rows = H_d if att["score"] == "general" else \
+            att["size"] if att["score"] == "additive" and att["key_projection"] else 0
+        attention_roles.split_key_value(w, m, att, key_rows, T)
         if att["score"] == "dot" and m.mapping.get("attention.scale"):
             name, _ = m.spec("attention.scale")
             T["attention.scale"] = w.get(name, "attention.scale").reshape(1)
-        elif att["score"] == "general":
+        elif att["score"] == "general" and "attention.key.weight" not in T:
             key, _ = m.spec("attention.key")
             query, _ = m.spec("attention.query")
             if (key is None) == (query is None):
@@ -347,19 +355,16 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                                      "both projections and size = the module's output size")
             else:
                 for part, flag in (("key", "key_projection"), ("query", "query_projection")):
-                    if att[flag]:
+                    if att[flag] and f"attention.{part}.weight" not in T:
                         name, _ = m.require(f"attention.{part}",
                                            f"additive attention with {flag}")
                         _linear(w, name, f"attention.{part}", T, f"attention.{part}")
             v, _ = m.spec("attention.v")
             if v is not None:
-                value = w.sd.get(f"{v}.weight")
-                if value is not None:           # an nn.Linear(A, 1): its bias shifts all
-                    w.used.update({f"{v}.weight", f"{v}.bias"})  # scores equally: dropped
-                    value = value.reshape(-1)
-                else:
-                    value = w.get(v, "attention.v").reshape(-1)
-                T["attention.v"] = value
+                # an nn.Linear(A, 1): its bias shifts all scores equally, so it is dropped,
+                # except from a monotonic energy (attention_roles: it joins r)
+                T["attention.v"], v_bias = attention_roles.vector(w, v, "attention.v")
+    attention_roles.option_tensors(w, m, cfg, v_bias, T, _linear)
 
     # decoder RNN
     module, order = m.require("decoder.rnn", "always needed")
