@@ -33,6 +33,8 @@ class TranslationResult:
     hypotheses: list[list[str]]
     scores: list[float] = field(default_factory=list)
     attention: list[np.ndarray] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)  # with return_scores: the sums of
+                                                          # log-probabilities, unpenalised
 
 
 @dataclass
@@ -53,7 +55,8 @@ class ScoringResult:
 # translate_batch's options that the model directory's `decoding` section gives defaults for
 DECODING_OPTIONS = ("beam_size", "num_hypotheses", "length_penalty", "coverage_penalty",
                     "normalize_scores", "min_decoding_length", "max_decoding_length",
-                    "suppress_tokens", "replace_unk")
+                    "suppress_tokens", "replace_unk", "shrinking_beam", "length_normalization",
+                    "word_penalty", "max_length_factor")
 
 
 class Translator:
@@ -191,7 +194,12 @@ class Translator:
                         replace_unk: bool | None = None,
                         phrase_table: str | dict | None = None,
                         max_batch_size: int = 0,
-                        callback=None) -> list[TranslationResult]:
+                        callback=None,
+                        shrinking_beam: bool | None = None,
+                        length_normalization: float | None = None,
+                        word_penalty: float | None = None,
+                        max_length_factor: float | None = None,
+                        include_eos_attention: bool = False) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -205,18 +213,31 @@ class Translator:
         most this many sentences per engine call (0: all at once); the results are the same
         either way. callback (beam_size 1): called with a streaming.GenerationStepResult for
         every token as it is decoded; a true return ends that sentence there (CTranslate2's
-        callback)."""
+        callback).
+
+        Marian's search (docs/model-format.md, "Decoding"; also decoding defaults):
+        shrinking_beam (a finished hypothesis leaves the beam, which narrows),
+        length_normalization a and word_penalty w (score = (log-probability - w * length) /
+        length^a, the length counting EOS; Marian's --normalize and --word-penalty),
+        max_length_factor (at most ceil(factor * source length) tokens, the source counted
+        as the model reads it; --max-length-factor). include_eos_attention: the attention
+        has a row for the EOS step too, as Marian's alignments do."""
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
             coverage_penalty=coverage_penalty, normalize_scores=normalize_scores,
             min_decoding_length=min_decoding_length, max_decoding_length=max_decoding_length,
-            suppress_tokens=suppress_tokens, replace_unk=replace_unk)
+            suppress_tokens=suppress_tokens, replace_unk=replace_unk,
+            shrinking_beam=shrinking_beam, length_normalization=length_normalization,
+            word_penalty=word_penalty, max_length_factor=max_length_factor)
         beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
         max_decoding_length = decoding["max_decoding_length"]
         min_decoding_length = decoding["min_decoding_length"]
         length_penalty, coverage_penalty = decoding["length_penalty"], decoding["coverage_penalty"]
         suppress_tokens = decoding["suppress_tokens"]
+        length_normalization, word_penalty = (decoding["length_normalization"],
+                                              decoding["word_penalty"])
+        max_length_factor = decoding["max_length_factor"]
         check_int("beam_size", beam_size, 1, MAX_BEAM)
         check_int("num_hypotheses", num_hypotheses, 1, MAX_BEAM)
         if num_hypotheses > beam_size:
@@ -234,8 +255,11 @@ class Translator:
             raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
                              f"before it ends), got beam_size={beam_size}")
         for name, value in (("length_penalty", length_penalty),
-                            ("coverage_penalty", coverage_penalty)):
+                            ("coverage_penalty", coverage_penalty),
+                            ("length_normalization", length_normalization),
+                            ("word_penalty", word_penalty)):
             check_real(name, value, -MAX_ABS_PENALTY, MAX_ABS_PENALTY)
+        check_real("max_length_factor", max_length_factor, 0, MAX_ABS_PENALTY)
         if isinstance(suppress_tokens, str) or not isinstance(suppress_tokens, (list, tuple)) \
                 or not all(isinstance(t, str) for t in suppress_tokens):
             raise TypeError("suppress_tokens must be a list of token strings")
@@ -265,7 +289,11 @@ class Translator:
                 threads=self.intra_threads, suppress=suppress,
                 prefixes=prefixes[start:start + step] if prefixes is not None else None,
                 on_token=None if callback is None else
-                streaming.token_reporter(callback, self.target_vocab.tokens, offset=start))
+                streaming.token_reporter(callback, self.target_vocab.tokens, offset=start),
+                shrinking_beam=bool(decoding["shrinking_beam"]),
+                length_normalization=length_normalization, word_penalty=word_penalty,
+                max_length_factor=max_length_factor, eos_attention=include_eos_attention,
+                return_log_prob=True)
         tokens = self.target_vocab.tokens
         unk = self.config["special_tokens"]["unk"]
         results = []
@@ -280,6 +308,7 @@ class Translator:
                     for h, a in zip(result.hypotheses, attention)]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
+                result.log_probs = [float(h[3]) for h in hyps]
             if return_attention:
                 result.attention = attention
             results.append(result)
