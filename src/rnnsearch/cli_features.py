@@ -6,35 +6,51 @@ holds arrays [T, F] (lengths may differ), taken in the order they were stored (n
 order). Files are read with allow_pickle=False."""
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 
 import numpy as np
 
+from .errors import ModelError
+from .limits import physical_memory
 from .lines import line_hypothesis
+from .safe_files import open_regular
 
 
 def read_feature_files(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     """(label, array) of every array of the files, in order, labelled FILE, FILE[i] or
-    FILE:NAME; ValueError naming the file on a bad one."""
+    FILE:NAME; ValueError naming the file on a bad one. Only regular files are read, and an
+    archive whose arrays would not fit in this machine's memory is refused unread."""
     arrays = []
     for path in paths:
+        if not os.path.lexists(path):
+            raise ValueError(f"--features: no such file: {path}")
         try:
-            loaded = np.load(path, allow_pickle=False)
-        except FileNotFoundError as e:
-            raise ValueError(f"--features: no such file: {path}") from e
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise ValueError(f"--features: {path} is not a NumPy .npy or .npz file of "
-                             f"numbers ({e})") from e
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                if not loaded.files:
-                    raise ValueError(f"--features: {path} holds no arrays")
-                arrays.extend(_checked(f"{path}:{name}", loaded[name], stack=False)
-                              for name in loaded.files)
-        else:
-            arrays.extend(_checked(path, loaded, stack=True))
+            with open_regular(path, "--features file") as f:
+                arrays.extend(_read(path, f))
+        except ModelError as e:
+            raise ValueError(str(e)) from e
     return arrays
+
+
+def _read(path: str, f) -> list[tuple[str, np.ndarray]]:
+    try:
+        loaded = np.load(f, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"--features: {path} is not a NumPy .npy or .npz file of "
+                         f"numbers ({e})") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return _checked(path, loaded, stack=True)
+    with loaded:
+        if not loaded.files:
+            raise ValueError(f"--features: {path} holds no arrays")
+        size = sum(info.file_size for info in loaded.zip.infolist())
+        if size > physical_memory():   # a zip bomb
+            raise ValueError(f"--features: {path} unpacks to {size} bytes, more than this "
+                             "machine's memory")
+        return [_checked(f"{path}:{name}", loaded[name], stack=False)
+                for name in loaded.files]
 
 
 def _checked(where: str, array: np.ndarray, stack: bool):

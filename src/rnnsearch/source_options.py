@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .attention_options import REQUIRED, merge_object
 from .errors import ModelError
+from .limits import MAX_LAYERS, MAX_WIDTH
 
 SOURCE_KINDS = ("ids", "one_hot", "features")
 SUBSAMPLE_MODES = ("concat", "stride")
@@ -40,7 +41,7 @@ def _merge(where: str, given, defaults: dict) -> dict:
     if given is not None and not isinstance(given, dict):
         raise ModelError(f"config.json: {where} = {given!r}; expected an object or null")
     merged = merge_object(where, given, defaults)
-    _positive(f"{where}.size", merged["size"])
+    _positive(f"{where}.size", merged["size"], 1, MAX_WIDTH)
     if merged["activation"] not in ACTIVATIONS:
         raise ModelError(f"config.json: {where}.activation = {merged['activation']!r}; "
                          f"expected one of {list(ACTIVATIONS)}")
@@ -56,7 +57,7 @@ def normalize_source(config: dict) -> None:
         raise ModelError(f"config.json: source.kind = {kind!r}; expected one of "
                          f"{list(SOURCE_KINDS)}")
     if kind == "features":
-        _positive("source.feature_size", src["feature_size"])
+        _positive("source.feature_size", src["feature_size"], 1, MAX_WIDTH)
         if src["vocabulary"] not in (None, DEFAULT_VOCABULARY):
             raise ModelError("config.json: source.vocabulary must be null for source.kind "
                              "'features' (feature frames have no vocabulary)")
@@ -72,23 +73,23 @@ def normalize_source(config: dict) -> None:
         if enc["input_projection"] is not None:
             enc["input_projection"] = _merge("encoder.input_projection",
                                              enc["input_projection"], INPUT_PROJECTION)
-        _positive("encoder.num_layers", enc["num_layers"], 0)
+        _positive("encoder.num_layers", enc["num_layers"], 0, MAX_LAYERS)
     else:
         if kind == "one_hot":   # the width of the one-hot vectors the framework read
-            _positive("source.feature_size", src["feature_size"])
+            _positive("source.feature_size", src["feature_size"], 1, MAX_WIDTH)
         elif src["feature_size"] is not None:
             raise ModelError("config.json: source.feature_size applies to source.kind "
                              "'features' and 'one_hot', not 'ids'")
         if src["vocabulary"] is None:
-            raise ModelError(f"config.json: source.vocabulary is required for source.kind "
-                             f"{kind!r}")
+            raise ModelError(f"config.json: source.vocabulary = None; expected a file name "
+                             f"(source.kind {kind!r} needs a vocabulary)")
         if enc["input_projection"] is not None:
             raise ModelError("config.json: encoder.input_projection applies to source.kind "
                              "'features'")
         if enc["embedding_size"] is None:
             raise ModelError("config.json: encoder.embedding_size is required")
-        _positive("encoder.embedding_size", enc["embedding_size"])
-        _positive("encoder.num_layers", enc["num_layers"])
+        _positive("encoder.embedding_size", enc["embedding_size"], 1, MAX_WIDTH)
+        _positive("encoder.num_layers", enc["num_layers"], 1, MAX_LAYERS)
     layers = enc["num_layers"]
     if layers:
         for key in ("cell", "hidden_size"):
@@ -97,8 +98,9 @@ def normalize_source(config: dict) -> None:
         if enc["cell"] not in CELLS:
             raise ModelError(f"config.json: encoder.cell = {enc['cell']!r}; expected one of "
                              f"{list(CELLS)}")
-        _positive("encoder.hidden_size", enc["hidden_size"])
+        _positive("encoder.hidden_size", enc["hidden_size"], 1, MAX_WIDTH)
     _normalize_time_options(enc, layers)
+    _check_stacked_widths(config)
 
 
 def _normalize_time_options(enc: dict, layers: int) -> None:
@@ -124,6 +126,21 @@ def _normalize_time_options(enc: dict, layers: int) -> None:
                 (enc["subsample"] is not None or enc["projection"] is not None):
             raise ModelError(f"config.json: encoder.{key} = {enc[key]!r} cannot be combined "
                              "with encoder.subsample or encoder.projection")
+
+
+def _check_stacked_widths(config: dict) -> None:
+    """Frame stacking (subsample_mode 'concat') multiplies a width by its factor: every
+    width it makes must stay within the engine's (rnnsearch.limits.MAX_WIDTH)."""
+    enc = config["encoder"]
+    if enc["subsample"] is None or enc["subsample_mode"] != "concat":
+        return
+    widths = [(0, _reduced(enc, input_width(config), factors(enc)[0]))] + \
+        [(layer + 1, reduced_output_width(config, layer)) for layer in range(enc["num_layers"])]
+    for index, width in widths:
+        if width > MAX_WIDTH:
+            raise ModelError(f"config.json: encoder.subsample[{index}] = "
+                             f"{enc['subsample'][index]} stacks frames {width} values wide; "
+                             f"at most {MAX_WIDTH} are supported")
 
 
 # ---- widths ------------------------------------------------------------------------------

@@ -591,7 +591,9 @@ def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
         workload = sentences[:args.sentences] if case.batch == 1 else batch_sentences
         result.timings.append((case, time_case(engines, case, workload, args.target_length,
                                                args.repeat)))
-    result.floors = size_floors(fp32.translator().files.tensors, result.timings, size,
+    from ..model_dir import load_model_dir   # the Translator keeps no view of the file
+    result.floors = size_floors(load_model_dir(fp32.translator().model_path).tensors,
+                                result.timings, size,
                                 args.batch_size, args.target_length, machine)
     return result
 
