@@ -114,8 +114,14 @@ class ArchitectureTarget(ModelDirTarget):
         pick = _Picker(data)
         objects = _option_tables()
         config = {"format": "rnnsearch-model", "format_version": 1}
-        for section, fields in model_spec._SCHEMA.items():
-            if not isinstance(fields, dict) or section == "special_tokens":
+        sections = [s for s, fields in model_spec._SCHEMA.items()
+                    if isinstance(fields, dict) and s != "special_tokens"]
+        # optional sections last, each behind a byte of its own, so that sections added to
+        # the schema later do not change what the committed seeds' bytes choose
+        late = [s for s in sections if s in OPTIONAL_SECTIONS]
+        for section in [s for s in sections if s not in late] + late:
+            fields = model_spec._SCHEMA[section]
+            if section in late and not pick.byte() % 2:
                 continue
             chosen = {}
             for key, default in fields.items():
@@ -139,6 +145,10 @@ class ArchitectureTarget(ModelDirTarget):
         shutil.rmtree(self.folder)
         write_model_dir(self.folder, config, tensors, *vocabularies(source, target))
         self.translate()
+
+
+# config sections that may be absent (null) as a whole
+OPTIONAL_SECTIONS = ("copy", "opennmt")
 
 
 def _option_tables() -> dict:
