@@ -22,7 +22,7 @@ import tempfile
 import time
 
 from .floors import BLAS_THREAD_VARIABLES
-from .sources import random_sources
+from .sources import model_or_random, random_sources
 
 CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-greedy": (32, 1), "b32-beam5": (32, 5)}
 PEER_PACKAGES = ("torch", "onnx", "onnxruntime")
@@ -108,7 +108,6 @@ def run_bench(args) -> int:
         from .scaling import main as run_scaling
         return run_scaling(args.scaling)
     from .._engine import kernel_isa
-    from ..random_model import sized_config, write_random_model
     from ..translator import Translator
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -116,13 +115,7 @@ def run_bench(args) -> int:
     if unknown:
         raise ValueError(f"unknown bench case(s) {unknown}; choose from {list(CASES)}")
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model
-        label = model_dir
-        if model_dir is None:
-            model_dir = os.path.join(tmp, "model")
-            config, src_size, tgt_size = sized_config(args.size)
-            write_random_model(model_dir, config, src_size, tgt_size)
-            label = f"random '{args.size}' model"
+        model_dir, label = model_or_random(args.model, args.size, tmp)
         translator = Translator(model_dir, intra_threads=args.threads)
         reference = None if args.no_torch else _load_reference(model_dir)
         vocab = len(translator.source_vocab)

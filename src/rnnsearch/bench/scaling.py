@@ -23,7 +23,7 @@ import tempfile
 
 import numpy as np
 
-from .sources import random_sources
+from .sources import model_or_random, random_sources
 from .timing import timed
 
 SOURCE_LENGTHS = "10,50,200,800"
@@ -149,18 +149,12 @@ def report(args, label: str, results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..random_model import sized_config, write_random_model
     from ..translator import Translator
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     resolve_defaults(args, argv)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir, label = args.model, args.model
-        if model_dir is None:
-            model_dir = os.path.join(tmp, "model")
-            config, source_size, target_size = sized_config(args.size)
-            write_random_model(model_dir, config, source_size, target_size)
-            label = f"random '{args.size}'"
+        model_dir, label = model_or_random(args.model, args.size, tmp)
         translator = Translator(model_dir, intra_threads=args.threads)
         results = measure(translator, args)
     print(report(args, label, results))
