@@ -123,6 +123,7 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # log(0) in the probe's softmax
+            warnings.simplefilter("ignore", UserWarning)  # "tokenization is a guess": ids only
             convert_onnx(graphs.encoder, graphs.decoder, path, source_vocab=source_vocab,
                          target_vocab=target_vocab)
         return path, None
