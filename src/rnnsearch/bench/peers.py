@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_defaults(args, argv: list[str]) -> None:
     quick = args.quick
-    args.command = "rnnsearch bench --compare " + " ".join(argv)
+    args.command = " ".join(["rnnsearch bench --compare", *argv])
     args.repeat = args.repeat or (2 if quick else 5)
     args.sentences = args.sentences or (2 if quick else 4)
     args.batch_size = args.batch_size or (4 if quick else 32)

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_defaults(args, argv: list[str]) -> None:
-    args.command = "rnnsearch bench --scaling " + " ".join(argv)
+    args.command = " ".join(["rnnsearch bench --scaling", *argv])
     quick = args.quick
     if quick and args.model is None and "--size" not in argv:
         args.size = "small"
@@ -132,17 +132,20 @@ def report(args, label: str, results: dict) -> str:
                     f"{w['step_ms'] / fitted:.2f}",
                     " / ".join(f"{v:.3f}" for v in w["interval_step_ms"])])
         lines.append("| " + " | ".join(cells) + " |")
-    increments = ", ".join(f"{s}→{t}: {1000 * v:.2f}"
-                           for (s, t), v in zip(zip(args.sources, args.sources[1:]),
-                                                wall["increments_ms_per_token"]))
+    pairs = list(zip(args.sources, args.sources[1:]))
+
+    def increments(analysis):
+        return ", ".join(f"{s}→{t}: {1000 * v:.2f}"
+                         for (s, t), v in zip(pairs, analysis["increments_ms_per_token"]))
     lines += ["",
               f"- per step = {wall['step_intercept_ms']:.3f} ms + "
               f"{1000 * wall['step_per_source_token_ms']:.3f} µs × source tokens (wall; CPU: "
               f"{cpu['step_intercept_ms']:.3f} ms + "
               f"{1000 * cpu['step_per_source_token_ms']:.3f} µs); 'per step vs a + b·S' is "
               f"each measured per-step cost over that line (1.00 = on it)",
-              f"- extra per-step cost per source token between consecutive lengths (µs, wall): "
-              f"{increments} — equal = linear, growing = faster than linear",
+              f"- extra per-step cost per source token between consecutive lengths (µs): wall "
+              f"{increments(wall)}; CPU {increments(cpu)} — equal = linear, growing = faster "
+              f"than linear",
               "- 'per step over T intervals': the per-step cost between consecutive target "
               "lengths; equal = nothing grows with the target history"]
     return "\n".join(lines)
