@@ -44,6 +44,10 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         for part, name in VECTORS.items():
             if getattr(attention, part) is not None:
                 names[f"attention.{name}"] = getattr(attention, part)
+        for part in ("key_norm", "query_norm"):
+            if getattr(attention, part) is not None:
+                for suffix, param in getattr(attention, part).named_parameters():
+                    names[f"attention.{part}.{suffix}"] = param
     for l, cell in enumerate(model.decoder.layers):
         for suffix, param in cell.named_parameters():  # weight_ih, weight_hh, bias_ih, bias_hh
             names[f"decoder.layers.{l}.{suffix}"] = param
@@ -52,6 +56,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         if linear is not None:
             names[f"decoder.{part}.weight"] = linear.weight
             names[f"decoder.{part}.bias"] = linear.bias
+    if model.decoder.readout_norm is not None:
+        for suffix, param in model.decoder.readout_norm.named_parameters():
+            names[f"decoder.readout_norm.{suffix}"] = param
     return names
 
 
