@@ -70,6 +70,26 @@ def elementwise(str name, x):
     return out
 
 
+def torch_topk(values, int k):
+    """The indices torch.topk(values, k) returns on CPU, equal values included, as the
+    engine reproduces them (rs_topk_torch.h), for tests."""
+    cdef float[::1] v = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    cdef int n = v.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError("k must be in [1, len(values)]")
+    cdef rs_ranked *work = <rs_ranked *> malloc(sizeof(rs_ranked) * n)
+    cdef rs_ranked *out = <rs_ranked *> malloc(sizeof(rs_ranked) * k)
+    if work == NULL or out == NULL:
+        free(work)
+        free(out)
+        raise MemoryError()
+    rs_torch_topk(&v[0], n, k, work, out)
+    indices = [out[i].index for i in range(k)]
+    free(work)
+    free(out)
+    return indices
+
+
 def linear_int8(x, weight, bias=None, splits=()):
     """x W^T + b through this CPU's int8 kernel (weights quantized per row; x quantized
     per row and per part between the column offsets `splits`), for tests."""
@@ -178,8 +198,10 @@ def _id_matrix(rows, int vocab, str what):
     return ids, lengths
 
 
-def _raise_engine_error(message):
-    if "must be" in message:
+def _raise_engine_error(str message):
+    """An engine failure as the exception the API documents: a bad argument (ValueError),
+    memory (MemoryError), or the engine's (EngineError)."""
+    if "must be" in message or "needs" in message:
         raise ValueError(message)
     if "out of memory" in message:
         raise MemoryError(message)
@@ -187,8 +209,29 @@ def _raise_engine_error(message):
     raise EngineError(message)
 
 
+cdef list _hypotheses(rs_result *result, int width, bint with_log_prob=False):
+    """(token ids, score, attention [attention rows, width] or None[, log-probability]) of
+    each hypothesis."""
+    cdef int h, n, rows
+    cdef rs_hypothesis *hyp
+    out = []
+    for h in range(result.count):
+        hyp = &result.hyps[h]
+        n = hyp.length
+        rows = hyp.attention_rows
+        attention = None
+        if hyp.attention != NULL:
+            attention = np.empty((rows, width), dtype=np.float32)
+            if rows * width:
+                attention[...] = np.asarray(<float[:rows * width]> hyp.attention).reshape(rows, width)
+        hypothesis = ([hyp.tokens[k] for k in range(n)], hyp.score, attention)
+        out.append(hypothesis + (hyp.log_prob,) if with_log_prob else hypothesis)
+    return out
+
+
 cdef class Engine:
     cdef rs_model model
+    cdef rs_copy_generator copy_generator
     cdef list _keep    # arrays the model points into
     cdef list _owned   # addresses of packed weight buffers to free
     cdef set _mapped   # addresses of weights that point into the memory-mapped file
@@ -196,6 +239,7 @@ cdef class Engine:
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
+        memset(&self.copy_generator, 0, sizeof(rs_copy_generator))
         self._keep = []
         self._owned = []
         self._mapped = set()
@@ -268,12 +312,17 @@ cdef class Engine:
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
+        if m.copy != NULL:
+            self._pack(&self.copy_generator.attention.key)
+            self._pack(&self.copy_generator.attention.query)
+            self._pack(&self.copy_generator.gate)
         return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
-                 str compute_type="float32"):
+                 str compute_type="float32", int pad_id=-1):
         """config: normalized config.json; tensors: validated float32 arrays;
-        compute_type "int8" quantizes every matrix (per output row) at load."""
+        compute_type "int8" quantizes every matrix (per output row) at load; pad_id: the
+        target padding token (models with a copy generator)."""
         if compute_type not in ("float32", "int8"):
             raise ValueError(f"unknown compute_type {compute_type!r}")
         self._int8 = compute_type == "int8"
@@ -343,26 +392,51 @@ cdef class Engine:
         if dec["readout_layer_norm"]:
             self._readout_parts(tensors, dec, att)
         m.output = self._linear(tensors, "decoder.output")
+        if config.get("copy") is not None:
+            self._copy(config["copy"], tensors, m.output.input, pad_id)
         m.bos_id = bos_id
         m.eos_id = eos_id
         self._pack_all()
 
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
+        self._fill_attention(&self.model.attention, att, tensors, "attention", query_width)
+        self._attention_options(att, tensors)
         cdef rs_attention *a = &self.model.attention
+        self._norm(&a.key_norm, tensors, "attention.key_norm", 0, att["layer_norm_eps"])
+        self._norm(&a.query_norm, tensors, "attention.query_norm", 0, att["layer_norm_eps"])
+        return 0
+
+    cdef int _fill_attention(self, rs_attention *a, dict att, dict tensors, str prefix,
+                             int query_width) except -1:
         a.ops = rs_attention_named(att["type"].encode())
         if a.ops == NULL:
             raise ValueError(f"attention type {att['type']!r} is not in this engine")
         a.score = _SCORES[att["score"]]
-        a.dot_scale = float(tensors["attention.scale"][0]) if "attention.scale" in tensors else 1.0
-        a.key = self._linear(tensors, "attention.key")
-        a.query = self._linear(tensors, "attention.query")
-        if "attention.v" in tensors:
-            a.v = self._ptr(tensors["attention.v"])
+        a.dot_scale = float(tensors[prefix + ".scale"][0]) if prefix + ".scale" in tensors else 1.0
+        a.key = self._linear(tensors, prefix + ".key")
+        a.query = self._linear(tensors, prefix + ".query")
+        if prefix + ".v" in tensors:
+            a.v = self._ptr(tensors[prefix + ".v"])
         a.query_width = query_width
         a.memory_width = self.model.enc_width
-        self._attention_options(att, tensors)
-        self._norm(&a.key_norm, tensors, "attention.key_norm", 0, att["layer_norm_eps"])
-        self._norm(&a.query_norm, tensors, "attention.query_norm", 0, att["layer_norm_eps"])
+        return 0
+
+    cdef int _copy(self, dict copy, dict tensors, int hidden_width, int pad_id) except -1:
+        """OpenNMT-py's copy generator: its switch, and its own copy attention unless it
+        reuses the decoder's (queried with the vector the output layer reads)."""
+        cdef rs_copy_generator *g = &self.copy_generator
+        if not 0 <= pad_id < self.model.tgt_vocab:
+            raise ValueError("a copy generator needs the target padding token")
+        g.pad_id = pad_id
+        g.gate = self._linear(tensors, "copy.gate")
+        if not copy["reuse_attention"]:
+            self._fill_attention(&g.attention, {"type": "global", "score": copy["score"]},
+                                 tensors, "copy.attention", hidden_width)
+            # a plain global attention: none of _attention_options' extras
+            g.attention.key_width = g.attention.key.out if RS_HAS_LINEAR(g.attention.key) \
+                else g.attention.memory_width
+            g.attention.context_width = g.attention.memory_width
+        self.model.copy = g
         return 0
 
     cdef int _norm(self, rs_norm *n, dict tensors, str prefix, int split, float eps) except -1:
@@ -713,29 +787,142 @@ cdef class Engine:
             rs_free_results(results, batch)
             free(results)
             raise reporter.error
-        cdef int i, h, n
-        cdef rs_hypothesis *hyp
+        cdef int i
         output = []
         try:
             for i in range(batch):
-                hyps = []
-                for h in range(results[i].count):
-                    hyp = &results[i].hyps[h]
-                    n = hyp.length
-                    tokens = [hyp.tokens[k] for k in range(n)]
-                    attention = None
-                    if hyp.attention != NULL:
-                        rows = hyp.attention_rows
-                        attention = np.empty((rows, lengths[i]), dtype=np.float32)
-                        if rows * lengths[i]:
-                            attention[...] = np.asarray(<float[:rows * lengths[i]]> hyp.attention).reshape(rows, lengths[i])
-                    if return_log_prob:
-                        hyps.append((tokens, hyp.score, attention, hyp.log_prob))
-                    else:
-                        hyps.append((tokens, hyp.score, attention))
-                output.append(hyps)
+                output.append(_hypotheses(&results[i], lengths[i], return_log_prob))
         finally:
             rs_free_results(results, batch)
+            free(results)
+        return output
+
+    def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
+                          copy=None, draws=None):
+        """One OpenNMT-py batch with OpenNMT-py's own search (rs_search_opennmt.h).
+        sources: source id lists in the batch's order (none empty); options: the fields of
+        rs_onmt_options; ignore: target ids -ignore_when_blocking spares; seeds: one per
+        sentence (sampling); copy: (source maps, collapse lists, word counts) of the
+        sentences' dynamic vocabularies for a model with a copy generator. Returns, per
+        sentence, (attention width, [(ids, score, attention or None, attention cut)]).
+        draws: per sentence, the uniform draws sampling uses instead of its own."""
+        cdef int batch = len(sources)
+        if batch == 0:
+            return []
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if lengths_np.min() < 1:
+            raise ValueError("an OpenNMT-py batch cannot hold an empty source")
+        cdef int stride = int(lengths_np.max())
+        ids_np = np.zeros((batch, stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab:
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef rs_onmt_options opt
+        memset(&opt, 0, sizeof(rs_onmt_options))
+        opt.version = options["version"]
+        opt.beam_size = options["beam_size"]
+        opt.n_best = options["n_best"]
+        opt.min_length = options["min_length"]
+        max_np = np.array(options["max_lengths"], dtype=np.intc).reshape(-1)
+        if max_np.size != batch:
+            raise ValueError("one max_length per sentence")
+        cdef int[::1] max_view = max_np
+        opt.max_lengths = &max_view[0]
+        opt.length_penalty = options["length_penalty"]
+        opt.alpha = options["alpha"]
+        opt.coverage_penalty = options["coverage_penalty"]
+        opt.beta = options["beta"]
+        opt.stepwise_penalty = options["stepwise_penalty"]
+        opt.block_ngram_repeat = options["block_ngram_repeat"]
+        opt.ratio = options["ratio"]
+        opt.ban_unk = options["ban_unk"]
+        opt.unk_id = options["unk_id"]
+        opt.sampling = options["sampling"]
+        opt.top_k = options["top_k"]
+        opt.top_p = options["top_p"]
+        opt.temperature = options["temperature"]
+        opt.per_sentence = options["per_sentence"]
+        opt.return_attention = options["return_attention"]
+        if not 0 <= opt.unk_id < self.model.tgt_vocab:
+            raise ValueError("the unknown-word id must be a target id")
+        ignore_np = np.array(sorted(set(ignore)), dtype=np.intc).reshape(-1)
+        cdef int[::1] ignore_view = ignore_np if ignore_np.size else np.zeros(1, np.intc)
+        opt.ignore_ids = &ignore_view[0]
+        opt.num_ignore = ignore_np.size
+        seeds_np = np.zeros(batch, dtype=np.uint64)
+        if seeds is not None:
+            seeds_np[:] = np.array(seeds, dtype=np.uint64)
+        cdef uint64_t[::1] seeds_view = seeds_np
+        opt.seeds = &seeds_view[0]
+        cdef double[:, ::1] draws_view
+        if draws is not None:
+            if len(draws) != batch:
+                raise ValueError("one list of draws per sentence")
+            stride_d = max(1, max(len(d) for d in draws))
+            draws_np = np.full((batch, stride_d), np.nan)
+            for b, d in enumerate(draws):
+                values = np.asarray(d, dtype=np.float64).reshape(-1)
+                if values.size and not np.all((values >= 0) & (values < 1)):
+                    raise ValueError("random draws must be in [0, 1)")
+                draws_np[b, :values.size] = values
+            draws_view = draws_np
+            opt.draws = &draws_view[0, 0]
+            opt.draws_stride = stride_d
+        cdef rs_copy_inputs copy_in
+        cdef rs_copy_inputs *copy_ptr = NULL
+        cdef int[:, ::1] map_view
+        cdef int[:, ::1] collapse_view
+        cdef int[::1] words_view
+        if self.model.copy != NULL:
+            if copy is None:
+                raise ValueError("this model copies source words: pass the sentences' "
+                                 "dynamic vocabularies")
+            maps, collapses, words = copy
+            width = max(1, max(len(c) for c in collapses))
+            map_np = np.full((batch, stride), -1, dtype=np.intc)
+            collapse_np = np.full((batch, width), -1, dtype=np.intc)
+            for b in range(batch):
+                if len(maps[b]) != len(sources[b]) or len(collapses[b]) != words[b]:
+                    raise ValueError("dynamic vocabulary sizes disagree with the sources")
+                map_np[b, :len(maps[b])] = maps[b]
+                collapse_np[b, :len(collapses[b])] = collapses[b]
+            words_np = np.array(words, dtype=np.intc)
+            if map_np.max() >= width or collapse_np.max() >= self.model.tgt_vocab or \
+                    np.any(map_np >= words_np[:, None]):
+                raise ValueError("dynamic vocabulary ids out of range")
+            map_view = map_np
+            collapse_view = collapse_np
+            words_view = words_np
+            copy_in.src_map = &map_view[0, 0]
+            copy_in.stride = stride
+            copy_in.collapse = &collapse_view[0, 0]
+            copy_in.words = &words_view[0]
+            copy_in.max_words = width
+            copy_ptr = &copy_in
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np
+        cdef rs_onmt_result *results = <rs_onmt_result *> malloc(sizeof(rs_onmt_result) * batch)
+        if results == NULL:
+            raise MemoryError()
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_translate_opennmt(&self.model, &opt, batch, &ids[0, 0], stride,
+                                          &lengths[0], copy_ptr, results, err, sizeof(err))
+        if status:
+            free(results)
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        cdef int i, h
+        output = []
+        try:
+            for i in range(batch):
+                hyps = _hypotheses(&results[i].result, results[i].width)
+                output.append((results[i].width,
+                               [hyp + (results[i].cuts[h],) for h, hyp in enumerate(hyps)]))
+        finally:
+            rs_onmt_free_results(results, batch)
             free(results)
         return output
 

@@ -256,5 +256,6 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
             final_in = w->hidden;
         }
     }
+    w->output_input = final_in;
     rs_linear_forward(&m->output, rows, final_in, final_w, logits, V, 0);
 }

@@ -20,6 +20,7 @@ typedef struct {
     int capacity, max_source;
     float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *context, *att_work;
     float *concat, *hidden;
+    const float *output_input; /* after a step: the rows the output layer read */
     float *part; /* one readout part's product (readout with layer normalisation) */
 } rs_decoder_work;
 

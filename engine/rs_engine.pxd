@@ -59,6 +59,10 @@ cdef extern from "rs_model.h" nogil:
         int rows, size
         rs_linear projection
         const float *query
+    ctypedef struct rs_copy_generator:  # rs_copy.h
+        rs_attention attention
+        rs_linear gate
+        int pad_id
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -89,6 +93,7 @@ cdef extern from "rs_model.h" nogil:
         rs_norm readout_norm[3]
         rs_linear output
         int attentional_width
+        const rs_copy_generator *copy
         int bos_id, eos_id
     ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
                                 int is_last) noexcept nogil
@@ -164,3 +169,46 @@ cdef extern from "stdlib.h" nogil:
 cdef extern from "rs_platform.h" nogil:
     void rs_aligned_free(void *p)
     void rs_release_pages(const void *start, size_t nbytes)
+cdef extern from "rs_copy.h" nogil:
+    ctypedef struct rs_copy_inputs:
+        const int *src_map
+        int stride
+        const int *collapse
+        const int *words
+        int max_words
+
+from libc.stdint cimport uint64_t
+
+cdef extern from "rs_search_opennmt.h" nogil:
+    ctypedef struct rs_onmt_options:
+        int version, beam_size, n_best, min_length
+        const int *max_lengths
+        int length_penalty
+        double alpha
+        int coverage_penalty
+        double beta
+        int stepwise_penalty, block_ngram_repeat
+        const int *ignore_ids
+        int num_ignore
+        double ratio
+        int ban_unk, unk_id, sampling, top_k
+        double top_p, temperature
+        const uint64_t *seeds
+        const double *draws
+        int draws_stride
+        int per_sentence, return_attention
+    ctypedef struct rs_onmt_result:
+        rs_result result
+        int width
+        int *cuts
+    int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
+                             const int *ids, int stride, const int *lengths,
+                             const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
+                             size_t err_size)
+    void rs_onmt_free_results(rs_onmt_result *results, int batch)
+
+cdef extern from "rs_topk_torch.h" nogil:
+    ctypedef struct rs_ranked:
+        float value
+        int index
+    void rs_torch_topk(const float *values, int n, int k, rs_ranked *work, rs_ranked *out)

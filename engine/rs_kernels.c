@@ -166,9 +166,7 @@ float rs_vmax(const float *x, int n) {
     return nan ? NAN : m;
 }
 
-float rs_log_softmax(float *x, int n, float *tmp) {
-    const float m = rs_vmax(x, n);
-    if (isnan(m) || isinf(m)) return m;
+float rs_logsumexp_from(const float *x, int n, float m, float *tmp) {
     int i;
     for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
@@ -178,8 +176,19 @@ float rs_log_softmax(float *x, int n, float *tmp) {
     double sum = 0.0;
     for (; i < n; i++) sum += tmp[i];
     for (int l = 0; l < LANES; l++) sum += acc[l];
-    const float shift = m + (float)log(sum);
-    for (i = 0; i < n; i++) x[i] -= shift;
+    return m + (float)log(sum);
+}
+
+float rs_logsumexp(const float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    return isnan(m) || isinf(m) ? m : rs_logsumexp_from(x, n, m, tmp);
+}
+
+float rs_log_softmax(float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    if (isnan(m) || isinf(m)) return m;
+    const float shift = rs_logsumexp_from(x, n, m, tmp);
+    for (int i = 0; i < n; i++) x[i] -= shift;
     return m;
 }
 

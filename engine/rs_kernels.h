@@ -50,6 +50,11 @@ void rs_apply_activation(rs_activation act, float *x, int n);
 /* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN).
  * tmp holds n floats. */
 float rs_log_softmax(float *x, int n, float *tmp);
+/* logsumexp(x), the shift rs_log_softmax subtracts (the maximum itself when that is
+ * infinite, NaN if the row has NaN). */
+float rs_logsumexp(const float *x, int n, float *tmp);
+/* The same for a row whose (finite) maximum m is known. */
+float rs_logsumexp_from(const float *x, int n, float m, float *tmp);
 
 /* max of x[0..n) (-inf for n == 0), NaN if any element is NaN; vectorised over fixed
  * lanes, so the same on every instruction set. */

@@ -160,6 +160,9 @@ typedef struct {
     rs_norm readout_norm[3];
     rs_linear output;
     int attentional_width;
+    /* OpenNMT-py's copy generator (rs_copy.h), which mixes copying into the output layer;
+       NULL: a plain softmax output. Only OpenNMT-py's search (rs_search_opennmt.c) runs it. */
+    const struct rs_copy_generator *copy;
 
     int bos_id, eos_id;
 } rs_model;

@@ -111,6 +111,8 @@ def _marian_lines(translator, line_number: int, line, line_results, n_best: int,
 
 
 def cmd_translate(args) -> int:
+    from . import cli_opennmt
+    cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
     if args.ray is not None:
         from .distributed import translate_command
         return translate_command(args)
@@ -152,8 +154,15 @@ def cmd_translate(args) -> int:
         contextlib.nullcontext(sys.stdout)
     start = 0
     with output as out:
+        batches = source.batches(args.batch_size)
+        if args.search == "opennmt":  # OpenNMT-py batches the whole input its own way
+            lines = [line for batch in batches for line in batch]
+            cli_opennmt.translate_lines(translator, lines, args, out)
+            batches = []
+            if progress is not None:
+                progress.update(len(lines))
         # files in --batch-size batches; a pipe or terminal as its lines arrive
-        for batch in source.batches(args.batch_size):
+        for batch in batches:
             # a line is one token sequence, or one per word for per-word models (G2P)
             units = [translator.split_line(line) for line in batch]
             if not args.quiet:
@@ -278,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot-svg", action="store_true",
                    help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
+    from .cli_opennmt import add_arguments as add_opennmt_arguments
+    add_opennmt_arguments(p)
     p.set_defaults(func=cmd_translate)
 
     from .cli_score import add_score_parser

@@ -57,6 +57,11 @@ _SCHEMA = {
                 "start_embedding": "bos", "cell_depth": 1, "base_cell_depth": 2,
                 "layer_norm": "none", "layer_norm_eps": 1e-5, "readout_layer_norm": False,
                 "readout_layer_norm_eps": 1e-5},
+    # OpenNMT-py's copy generator (pointer-generator); null for a plain softmax output
+    "copy": {"reuse_attention": False, "score": None, "size": None},
+    # the OpenNMT-py release whose checkpoint this was (search="opennmt" follows its rules
+    # and defaults); null for other models
+    "opennmt": {"release": REQUIRED},
     # the translator's defaults for this model (a caller's own options override them)
     "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
                  "coverage_penalty": 0.0, "normalize_scores": False,
@@ -91,6 +96,8 @@ _CHOICES = {
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
+    ("copy", "score"): (None, "dot", "general", "additive"),
+    ("opennmt", "release"): (1, 2, 3),
 }
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                                            "cell_depth")} | {
@@ -98,13 +105,15 @@ _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num
                              "attentional_size", "readout_size", "cell_depth",
                              "base_cell_depth")} | {
     ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length"),
+    ("copy", "size"),
     ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
     ("decoding", "max_decoding_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection"), ("source", "tokenizer_guessed"),
+          ("attention", "key_projection"), ("copy", "reuse_attention"),
+          ("source", "tokenizer_guessed"),
           ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
           ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate"),
           ("bridge", "layer_norm"), ("attention", "layer_norm"),
@@ -165,6 +174,9 @@ def normalize_config(config: dict) -> dict:
         config["decoder"].get("type") == "none"
     for section, fields in _SCHEMA.items():
         if not isinstance(fields, dict):
+            continue
+        if section in ("copy", "opennmt") and config.get(section) is None:
+            config[section] = None  # optional sections
             continue
         if section == "attention" and is_attentionless:
             if config.get("attention") is not None:
@@ -280,7 +292,29 @@ def _check_consistency(config: dict) -> None:
                                  f"{widths['key']}")
     elif dec["type"] != "none":
         raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+    _check_copy(config, dims)
     deep.check(config)
+
+
+def _check_copy(config: dict, dims: "Dimensions") -> None:
+    copy = config["copy"]
+    if copy is None:
+        return
+    if config["attention"] is None:
+        raise ModelError("config.json: copy needs a decoder with attention")
+    if copy["reuse_attention"]:
+        if copy["score"] is not None or copy["size"] is not None:
+            raise ModelError("config.json: copy.score and copy.size are for a copy attention "
+                             "of its own; leave them out with copy.reuse_attention")
+        return
+    if copy["score"] is None:
+        raise ModelError("config.json: copy.score is required unless copy.reuse_attention")
+    if copy["score"] == "dot" and dims.output_input_width != dims.memory_width:
+        raise ModelError(f"config.json: copy.score 'dot' needs the output layer's input width "
+                         f"({dims.output_input_width}) = the memory width "
+                         f"({dims.memory_width})")
+    if copy["score"] == "additive" and copy["size"] is None:
+        raise ModelError("config.json: copy.size is required for an additive copy attention")
 
 
 def _normalize_options(config: dict) -> None:
@@ -433,6 +467,18 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
     if dec["type"] in ("bahdanau", "conditional") and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))
+    copy = config["copy"]
+    if copy is not None:
+        # the switch and the copy attention read the vector the output layer reads
+        specs.update(_linear("copy.gate", 1, dims.output_input_width))
+        if copy["score"] == "general":
+            specs.update(_linear("copy.attention.key", dims.output_input_width,
+                                 dims.memory_width))
+        elif copy["score"] == "additive":
+            specs.update(_linear("copy.attention.key", copy["size"], dims.memory_width))
+            specs.update(_linear("copy.attention.query", copy["size"],
+                                 dims.output_input_width))
+            specs["copy.attention.v"] = TensorSpec((copy["size"],), True)
     return specs
 
 

@@ -86,7 +86,8 @@ class Translator:
                                           "config.json: target.suppress_tokens", ModelError)
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
-                              self.target_vocab.ids[specials["eos"]], compute_type)
+                              self.target_vocab.ids[specials["eos"]], compute_type,
+                              self.target_vocab.ids.get(specials["pad"], -1))
         self.source_tokenizer = load_tokenizer(
             config["source"]["tokenizer"], self.model_path, config["source"]["tokenizer_model"],
             config["source"]["lowercase"])
@@ -148,6 +149,11 @@ class Translator:
             options["num_hypotheses"] = min(options["num_hypotheses"], options["beam_size"])
         return options
 
+    def _refuse_copy(self, what: str) -> None:
+        if self.config["copy"] is not None:
+            raise ValueError(f"this model copies source words (OpenNMT-py copy attention), "
+                             f"which {what} does not decode: use search='opennmt'")
+
     def _check_source(self, source, what: str = "source") -> None:
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
@@ -187,7 +193,8 @@ class Translator:
                         length_normalization: float | None = None,
                         word_penalty: float | None = None,
                         max_length_factor: float | None = None,
-                        include_eos_attention: bool = False) -> list[TranslationResult]:
+                        include_eos_attention: bool = False, search: str = "default",
+                        **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -207,7 +214,32 @@ class Translator:
         length^a, the length counting EOS; Marian's --normalize and --word-penalty),
         max_length_factor (at most ceil(factor * source length) tokens, the source counted
         as the model reads it; --max-length-factor). include_eos_attention: the attention
-        has a row for the EOS step too, as Marian's alignments do."""
+        has a row for the EOS step too, as Marian's alignments do.
+
+        search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
+        names and its defaults (n_best, length_penalty="wu", alpha, block_ngram_repeat, ...;
+        see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
+        if search == "opennmt":
+            from .opennmt_search import from_translate_batch
+            results = from_translate_batch(self, source, dict(
+                beam_size=beam_size, num_hypotheses=num_hypotheses,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                normalize_scores=normalize_scores, min_decoding_length=min_decoding_length,
+                max_decoding_length=max_decoding_length, return_scores=return_scores,
+                return_attention=return_attention, truncate=truncate,
+                suppress_tokens=suppress_tokens, target_prefix=target_prefix,
+                replace_unk=replace_unk, phrase_table=phrase_table, callback=callback,
+                shrinking_beam=shrinking_beam, length_normalization=length_normalization,
+                word_penalty=word_penalty, max_length_factor=max_length_factor,
+                include_eos_attention=include_eos_attention),
+                opennmt_options)
+            return [TranslationResult(*fields) for fields in results]
+        if search != "default":
+            raise ValueError(f"search must be 'default' or 'opennmt', got {search!r}")
+        if opennmt_options:
+            raise TypeError(f"unexpected option(s) {sorted(opennmt_options)} (OpenNMT-py's "
+                            "options need search='opennmt')")
+        self._refuse_copy("translate_batch without search='opennmt'")
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
@@ -329,6 +361,7 @@ class Translator:
         total. The total equals the beam search's total for the same tokens (its score
         without length or coverage penalty). Unknown target tokens are scored as UNK; empty
         sources are refused (they never run through the model)."""
+        self._refuse_copy("score_batch")
         self._check_source(source)
         self._check_source(target, "target")
         if len(source) != len(target):
