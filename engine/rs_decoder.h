@@ -24,6 +24,11 @@ typedef struct {
     float *part; /* one readout part's product (readout with layer normalisation) */
 } rs_decoder_work;
 
+/* The most floats one row of a decoder (or encoder) block holds at once (the vocabulary,
+ * the gates, a concatenation, the source, the attention state). The kernels count a
+ * block's elements in int, so rows x this must stay within RS_MAX_BLOCK_ELEMENTS. */
+size_t rs_decoder_row_floats(const rs_model *m, int max_source);
+
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w);
 void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w);

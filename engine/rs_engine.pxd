@@ -2,6 +2,17 @@
 # rs_model.h and the functions it calls. Keep in step with the headers.
 from libc.stddef cimport size_t
 
+cdef extern from "rs_limits.h" nogil:
+    enum:
+        RS_MAX_LAYERS
+        RS_MAX_WIDTH
+        RS_MAX_VOCAB
+        RS_MAX_SOURCE_LENGTH
+        RS_MAX_DECODING_LENGTH
+        RS_MAX_BEAM
+        RS_MAX_BATCH
+        RS_MAX_BLOCK_ELEMENTS
+
 cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_linear:
         const float *w
@@ -67,20 +78,20 @@ cdef extern from "rs_model.h" nogil:
         const float *src_embedding
         int src_vocab, src_embedding_size
         int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
-        rs_rnn enc[16][2]
+        rs_rnn enc[RS_MAX_LAYERS][2]
         int enc_width
         int enc_stacking
         int bridge, bridge_from, bridge_activation, lstm_cell
-        rs_linear bridge_hidden[16]
-        rs_linear bridge_cell[16]
-        rs_norm bridge_hidden_norm[16]
-        rs_norm bridge_cell_norm[16]
+        rs_linear bridge_hidden[RS_MAX_LAYERS]
+        rs_linear bridge_cell[RS_MAX_LAYERS]
+        rs_norm bridge_hidden_norm[RS_MAX_LAYERS]
+        rs_norm bridge_cell_norm[RS_MAX_LAYERS]
         rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
         int decoder, dec_layers, dec_hidden, dec_residual
-        rs_rnn dec[16]
+        rs_rnn dec[RS_MAX_LAYERS]
         int start_zeros
         rs_rnn cond_cell
         int input_feeding
@@ -139,6 +150,9 @@ cdef extern from "rs_kernels.h" nogil:
                                int ys, int accumulate, int o_begin, int o_end)
     rs_gemm_fn rs_gemm_named(const char *isa)
     int rs_pack_linear(rs_linear *L, float **owned)
+    int rs_kernel_packs()
+    size_t rs_first_nonfinite(const float *x, size_t n)
+    size_t rs_copy_finite(float *dst, const float *src, size_t n)
     float *rs_pack_weights(const float *w, int out, int input)
     float rs_log_softmax(float *x, int n, float *tmp)
 
@@ -167,6 +181,7 @@ cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
 
 cdef extern from "rs_platform.h" nogil:
+    void *rs_aligned_alloc(size_t alignment, size_t size)
     void rs_aligned_free(void *p)
     void rs_release_pages(const void *start, size_t nbytes)
 cdef extern from "rs_copy.h" nogil:

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import sys
 
 from . import __version__
@@ -173,7 +174,8 @@ def cmd_translate(args) -> int:
                     return_scores=args.with_scores or marian,
                     return_attention=args.with_alignment or bool(args.plot_attention)
                     or kind is not None, include_eos_attention=marian,
-                    truncate=args.truncate, phrase_table=args.phrase_table))
+                    truncate=args.truncate, phrase_table=args.phrase_table,
+                    max_batch_size=args.batch_size))   # per-word models: words, not lines
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
                 if marian:
@@ -200,6 +202,10 @@ def cmd_translate(args) -> int:
 
 def cmd_convert(args) -> int:
     from .convert import load_format
+    if os.path.lexists(args.output) and not args.force and not (
+            os.path.isdir(args.output) and not os.listdir(args.output)):
+        raise ValueError(f"{args.output} already exists; pass --force to replace the model "
+                         "files in it")
     load_format(args.source_format).convert(args)
     if args.quantize == "int8":
         from .quantize import quantize_model_dir
@@ -221,6 +227,8 @@ def _add_convert_parser(sub) -> None:
     p.add_argument("--from", dest="source_format", required=True, choices=sorted(FORMATS),
                    help="the format of the input")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUTPUT even if it exists (its model files are replaced)")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="store the matrices as int8 with per-row scales (a quarter of the "
                         "size; decodes as compute_type int8 would)")
@@ -338,23 +346,62 @@ def _discard_stdout() -> None:
         pass
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that files being written are
+    removed on the way out (atomic_write) instead of left behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    def handler(signum, frame):
+        raise _Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                previous[name] = signal.signal(getattr(signal, name), handler)
+            except ValueError:   # not the main thread: leave signals alone
+                pass
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
         print("rnnsearch: --batch-size must be >= 1", file=sys.stderr)
         return 2
     try:
-        return args.func(args)
+        with _signals_raise():
+            return args.func(args)
     except BrokenPipeError:
         # whoever reads the output has stopped (| head -1): stop quietly, as cat does
         _discard_stdout()
         return BROKEN_PIPE_STATUS
     except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
             ImportError) as e:
-        print(f"rnnsearch: error: {e}", file=sys.stderr)
+        print(f"rnnsearch: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except _Terminated as e:
+        return 128 + e.signum
+    except Exception as e:   # a bug: still one line, never a traceback
+        print(f"rnnsearch: internal error ({type(e).__name__}): {_one_line(e)} -- please "
+              "report it", file=sys.stderr)
+        return 70
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

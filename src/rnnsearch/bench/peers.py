@@ -334,8 +334,10 @@ def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
         workload = sentences[:args.sentences] if case.batch == 1 else batch_sentences
         result.timings.append((case, time_case(fp32_engines + int8_engines, case, workload,
                                                args.target_length, args.repeat)))
-    result.floors = size_floors(fp32_engines[0].translator().files.tensors, result.timings,
-                                size, args.batch_size, args.target_length, machine)
+    from ..model_dir import load_model_dir   # the Translator keeps no view of the file
+    result.floors = size_floors(load_model_dir(fp32_engines[0].translator().model_path).tensors,
+                                result.timings, size, args.batch_size, args.target_length,
+                                machine)
     return result
 
 

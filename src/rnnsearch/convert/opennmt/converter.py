@@ -15,7 +15,9 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...safe_files import require_regular_file
 from ..common.checkpoint import StandIn, load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.guard import input_errors
 from ..common.tokenizer_options import add_tokenizer_arguments
 from .transforms import carry_tokenizers  # noqa: F401 (tests call it here)
 
@@ -216,12 +218,16 @@ def _state_dicts(checkpoint, path: str, copy: bool) -> dict:
         weights = base + ".safetensors"
         if not os.path.isfile(weights):
             raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
+        require_regular_file(weights, "weights file")
         try:
             from safetensors.torch import load_file
         except ImportError as e:
             raise ModelError(f"{weights}: reading OpenNMT-py's .safetensors weights needs "
                              "safetensors: pip install 'rnnsearch[torch]'") from e
-        state = load_file(weights)
+        try:
+            state = load_file(weights)
+        except Exception as e:   # the safetensors package's own error types
+            raise ModelError(f"{weights}: cannot read: {e}") from e
         generator = {k[len("generator."):]: v for k, v in state.items()
                      if k.startswith("generator.")}
         state = {k: v for k, v in state.items() if not k.startswith("generator.")}
@@ -316,6 +322,7 @@ def opennmt_release(checkpoint) -> int:
     return 1
 
 
+@input_errors("OpenNMT-py converter")
 def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
     """(config, tensors, source vocabulary, target vocabulary) of an OpenNMT-py checkpoint."""
     if not isinstance(checkpoint, dict):
@@ -479,9 +486,11 @@ def _copy_generator(weights: _Weights, tensors: dict, options: dict) -> dict:
     return {"score": "additive", "size": int(query.shape[0])}
 
 
+@input_errors("OpenNMT-py converter")
 def convert(args: argparse.Namespace) -> None:
     from ...model_dir import write_model_dir
     checkpoint = load_checkpoint(args.checkpoint)
     config, tensors, source_vocab, target_vocab = build(checkpoint, args.checkpoint)
-    files = carry_tokenizers(config, _Options(checkpoint.get("opt")), args)
+    files = carry_tokenizers(config, _Options(checkpoint.get("opt")), args,
+                             folder=os.path.dirname(os.path.abspath(args.checkpoint)))
     write_model_dir(args.output, config, tensors, source_vocab, target_vocab, files=files)
