@@ -136,9 +136,15 @@ class ArchitectureTarget(ModelDirTarget):
         pick = _Picker(data)
         objects = _option_tables()
         config = {"format": "rnnsearch-model", "format_version": 1}
-        for section, fields in model_spec._SCHEMA.items():
-            if not isinstance(fields, dict) or section in ("special_tokens", "copy"):
-                continue   # (copy: see _copy_section)
+        sections = [s for s, fields in model_spec._SCHEMA.items()
+                    if isinstance(fields, dict) and s != "special_tokens"]
+        # optional sections last, each behind a byte of its own, so that sections added to
+        # the schema later do not change what the committed seeds' bytes choose
+        late = [s for s in sections if s in OPTIONAL_SECTIONS]
+        for section in [s for s in sections if s not in late] + late:
+            fields = model_spec._SCHEMA[section]
+            if section in late and not pick.byte() % 2:
+                continue
             chosen = {}
             for key, default in fields.items():
                 if (section, key) in _SOURCE_STAGE_KEYS:
@@ -154,10 +160,6 @@ class ArchitectureTarget(ModelDirTarget):
                     chosen[key] = pick.choose(options)
             config[section] = chosen
         _source_stage(pick, config)
-        if pick.byte() % 4 == 1:   # OpenNMT-py's copy generator (chosen last, as the stage)
-            config["copy"] = {"reuse_attention": pick.choose([True, False]),
-                              "score": pick.choose([None, "dot", "general", "additive"]),
-                              "size": pick.choose([None, 2, 4])}
         if config["decoder"].get("type") == "none":
             config["attention"] = None
         model_spec.normalize_config(config)          # ModelError: an inconsistent choice
@@ -174,6 +176,9 @@ class ArchitectureTarget(ModelDirTarget):
                         target_vocab)
         self.translate()
 
+
+# config sections that may be absent (null) as a whole
+OPTIONAL_SECTIONS = ("copy", "opennmt")
 
 # the source stage (source_options.py): chosen after the other keys, so that bytes that
 # end before them (zeros) choose token ids and no subsampling
