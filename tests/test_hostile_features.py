@@ -149,3 +149,12 @@ def test_an_archive_bigger_than_memory_is_refused_unread(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_features, "physical_memory", lambda: 10_000)
     with pytest.raises(ValueError, match="unpacks to 20.* bytes, more than this machine"):
         cli_features.read_feature_files([path])
+
+
+def test_copy_attention_needs_token_sources():
+    # copy attention copies source tokens: a feature source has none, and the default
+    # search would silently decode without the copy generator (found by the fuzzer)
+    config = copy.deepcopy(CONFIG)
+    config["copy"] = {"reuse_attention": True}
+    with pytest.raises(rnnsearch.ModelError, match="source.kind 'ids'"):
+        normalize_config(config)

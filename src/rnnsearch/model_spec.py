@@ -365,6 +365,9 @@ def _check_copy(config: dict, dims: "Dimensions") -> None:
         return
     if config["attention"] is None:
         raise ModelError("config.json: copy needs a decoder with attention")
+    if config["source"]["kind"] != "ids":
+        raise ModelError(f"config.json: copy copies source tokens, so it needs source.kind "
+                         f"'ids', not {config['source']['kind']!r}")
     if copy["reuse_attention"]:
         if copy["score"] is not None or copy["size"] is not None:
             raise ModelError("config.json: copy.score and copy.size are for a copy attention "
