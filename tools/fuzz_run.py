@@ -29,7 +29,8 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+# the installed rnnsearch first (its compiled engine); the source tree only if none is
+sys.path.append(os.path.join(os.path.dirname(HERE), "src"))
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 

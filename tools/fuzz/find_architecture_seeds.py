@@ -22,7 +22,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "src"))
+# the source tree after an installed rnnsearch (whose engine is compiled)
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(HERE)), "src"))
 
 from fuzz.targets import check, make  # noqa: E402
 

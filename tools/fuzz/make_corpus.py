@@ -268,7 +268,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.join(ROOT, "src"))
+    sys.path.append(os.path.join(ROOT, "src"))   # after an installed rnnsearch
     sys.path.insert(0, os.path.dirname(HERE))   # tools/, for the fuzz package
     np.random.seed(0)
     sys.exit(main())
