@@ -38,6 +38,9 @@ _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
 _SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
 _DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
+_LOCATION_INPUTS = {"previous": 0, "cumulative": 1, "previous_and_cumulative": 2, "history": 3}
+_INITIAL_WEIGHTS = {"uniform": 0, "zeros": 1, "first": 2}
+_COVERAGE_UPDATES = {"sum": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softrelu": 4, "gru": 5}
 
 
 def kernel_isa(str compute_type="float32"):
@@ -209,9 +212,22 @@ cdef class Engine:
             self._pack(&m.bridge_cell[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
+        self._pack_stateful(&m.attention)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
+        return 0
+
+    cdef int _pack_stateful(self, rs_attention *a) except -1:
+        """The matrices of the stateful attention types (absent ones are skipped)."""
+        self._pack(&a.location.projection)
+        self._pack(&a.location.lstm.ih)
+        self._pack(&a.location.lstm.hh)
+        self._pack(&a.coverage.projection)
+        self._pack(&a.coverage.memory)
+        self._pack(&a.coverage.query)
+        self._pack(&a.coverage.previous)
+        a.coverage.gru.hh = a.coverage.previous
         return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
@@ -254,6 +270,7 @@ cdef class Engine:
         m.dec_layers = dec["num_layers"]
         m.dec_hidden = dec["hidden_size"]
         m.dec_residual = dec["residual"]
+        m.query_first_layer = dec["attention_query"] == "first_layer"
         for l in range(dec["num_layers"]):
             self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
         m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
@@ -286,6 +303,41 @@ cdef class Engine:
         a.memory_width = self.model.enc_width
         a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
         a.context_width = a.memory_width
+        a.scaling = att["scaling"]
+        self._stateful_attention(att, tensors)
+        return 0
+
+    cdef int _stateful_attention(self, dict att, dict tensors) except -1:
+        """The location and coverage types' options and weights (stateful_attention.py)."""
+        cdef rs_attention *a = &self.model.attention
+        cdef int A = a.key_width
+        if att["type"] == "location":
+            loc = att["location"]
+            a.location.input = _LOCATION_INPUTS[loc["input"]]
+            conv = tensors["attention.location.conv"]
+            a.location.channels, a.location.inputs, a.location.kernel = conv.shape
+            a.location.conv = self._ptr(conv)
+            a.location.initial = _INITIAL_WEIGHTS[loc["initial"]]
+            a.location.recurrent = loc["recurrent"]
+            if loc["recurrent"]:
+                self._rnn(&a.location.lstm, tensors, "attention.location.lstm",
+                          {"cell": "lstm", "gru_reset_after": True, "hidden_size": A})
+            else:
+                a.location.projection = self._linear(tensors, "attention.location.projection")
+        elif att["type"] == "coverage":
+            cov = att["coverage"]
+            a.coverage.update = _COVERAGE_UPDATES[cov["update"]]
+            a.coverage.size = cov["size"]
+            a.coverage.initial = _INITIAL_WEIGHTS[cov["initial"]]
+            a.coverage.projection = self._linear(tensors, "attention.coverage")
+            if cov["update"] != "sum":
+                a.coverage.memory = self._linear(tensors, "attention.coverage.memory")
+                a.coverage.query = self._linear(tensors, "attention.coverage.query")
+                a.coverage.previous = self._linear(tensors, "attention.coverage.previous")
+                a.coverage.attention = self._ptr(tensors["attention.coverage.attention"])
+                a.coverage.gru.cell = _CELLS["gru"]
+                a.coverage.gru.reset_after = 1
+                a.coverage.gru.hidden = cov["size"]
         return 0
 
     cdef const float *_ptr(self, array) except? NULL:
@@ -379,9 +431,11 @@ cdef class Engine:
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=()):
+                  bint return_attention=False, int threads=1, suppress=(),
+                  attention_constraint=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
-        (not EOS). Returns, per sentence, a list of (token ids, score, attention array or
+        (not EOS); attention_constraint: None or (backward, forward) windows around the
+        previous step's most attended position. Returns, per sentence, a list of (token ids, score, attention array or
         None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
@@ -404,6 +458,9 @@ cdef class Engine:
         opt.normalize_scores = normalize_scores
         opt.return_attention = return_attention
         opt.threads = threads
+        opt.constrain = attention_constraint is not None
+        if attention_constraint is not None:
+            opt.constraint_backward, opt.constraint_forward = attention_constraint
         suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
         if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
             raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")

@@ -8,8 +8,10 @@
 #include "rs_kernels.h"
 
 extern const rs_attention_ops rs_attention_global;
+extern const rs_attention_ops rs_attention_location, rs_attention_coverage;
 
-static const rs_attention_ops *const TYPES[] = {&rs_attention_global};
+static const rs_attention_ops *const TYPES[] = {&rs_attention_global, &rs_attention_location,
+                                                &rs_attention_coverage};
 
 const rs_attention_ops *rs_attention_named(const char *name) {
     for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
@@ -30,7 +32,21 @@ int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
     for (int b = 0; b < B; b++)
         rs_linear_forward(&a->key, enc->lengths[b], enc->memory + (size_t)b * S * D, D,
                           enc->keys + (size_t)b * S * enc->key_width, enc->key_width, 0);
-    return 0;
+    return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
+}
+
+void rs_attention_softmax(const rs_attention *a, const int *window, float *x, int len) {
+    int lo = 0, hi = len;
+    if (window) {
+        lo = window[0];
+        hi = window[1];
+        for (int j = 0; j < lo; j++) x[j] = 0.0f;
+        for (int j = hi; j < len; j++) x[j] = 0.0f;
+    }
+    if (hi <= lo) return; /* the search never builds an empty window */
+    if (a->scaling != 1.0f)
+        for (int j = lo; j < hi; j++) x[j] *= a->scaling;
+    rs_softmax(x + lo, hi - lo);
 }
 
 RS_CLONES

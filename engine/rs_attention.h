@@ -24,6 +24,10 @@ typedef struct {
     int step;               /* decoding step: 0 for the first target token */
     const float *query;     /* [rows, query_width]: the decoder's query (Bahdanau: the
                                previous top-layer output; Luong: the new one) */
+    const float *embedding; /* [rows, embedding_width]: each row's previous target token's
+                               embedding (forward attention's transition agent reads it) */
+    const int *window;      /* NULL, or [rows, 2]: the decode-time attention constraint's
+                               range [lo, hi) of each row; weights outside it are 0 */
     const int *sentence;    /* [rows]: the sentence of enc each row belongs to */
     const rs_encoded *enc;  /* memory, keys (rs_attention_prepare) and source lengths */
     float *state;           /* [rows, state_floats]: read and updated in place */
@@ -42,6 +46,10 @@ typedef struct rs_attention_ops {
        state_floats(a, max_source) floats) */
     void (*init_row)(const rs_attention *a, int length, int max_source, float *state);
     void (*step)(const rs_attention *a, const rs_attention_step *s);
+    /* optional (NULL: nothing): once per batch after the keys, what the type reads of
+       every position besides them, into enc->aux (rs_encoded_free frees it). Non-zero
+       when out of memory. */
+    int (*prepare)(const rs_attention *a, rs_encoded *enc);
 } rs_attention_ops;
 
 /* The type called `name`, or NULL. */
@@ -51,6 +59,10 @@ const rs_attention_ops *rs_attention_named(const char *name);
  * (enc->keys, enc->key_width): the key projection of the memory, or the memory itself.
  * Returns non-zero when out of memory. */
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc);
+
+/* Shared by the types: x[0..len) <- softmax_j(a->scaling * x[j]) over the row's window
+ * [window[0], window[1]) (all of [0, len) when window is NULL); weights outside it are 0. */
+void rs_attention_softmax(const rs_attention *a, const int *window, float *x, int len);
 
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,

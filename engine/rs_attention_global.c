@@ -37,7 +37,7 @@ static float additive_score(const rs_attention *a, const float *q, const float *
 
 RS_CLONES
 static void attend_row(const rs_attention *a, const float *query, const float *keys,
-                       int key_width, int len, float *probs, float *tmp) {
+                       int key_width, int len, const int *window, float *probs, float *tmp) {
     float scale = 1.0f;
     if (a->score == RS_SCORE_DOT) scale = a->dot_scale;
     else if (a->score == RS_SCORE_SCALED_DOT) scale = 1.0f / sqrtf((float)a->query_width);
@@ -48,7 +48,7 @@ static void attend_row(const rs_attention *a, const float *query, const float *k
         else
             probs[j] = scale * rs_dot_inline(query, k, key_width);
     }
-    rs_softmax(probs, len);
+    rs_attention_softmax(a, window, probs, len);
 }
 
 static void step(const rs_attention *a, const rs_attention_step *s) {
@@ -66,7 +66,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     for (int r = 0; r < s->rows; r++) {
         const int b = s->sentence[r], len = enc->lengths[b];
         float *probs = s->probs + (size_t)r * S;
-        attend_row(a, query + (size_t)r * qw, enc->keys + (size_t)b * S * KW, KW, len, probs, tmp);
+        attend_row(a, query + (size_t)r * qw, enc->keys + (size_t)b * S * KW, KW, len,
+                   s->window ? s->window + 2 * r : NULL, probs, tmp);
         rs_attention_context(probs, enc->memory + (size_t)b * S * D, len, D,
                              s->context + (size_t)r * a->context_width);
     }

@@ -44,7 +44,9 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
         states[i]->top = calloc(cap * Hd, sizeof(float));
         states[i]->att = calloc(cap * att_floats + 1, sizeof(float));
         states[i]->att_floats = att_floats;
-        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att)
+        states[i]->attended = calloc(cap, sizeof(int));
+        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att ||
+            !states[i]->attended)
             goto fail;
     }
     w->embedding = calloc(cap * m->tgt_embedding_size, sizeof(float));
@@ -57,8 +59,9 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->att_work = calloc(att_work + 1, sizeof(float));
     w->concat = calloc(cap * concat_width(m), sizeof(float));
     w->hidden = calloc(cap * hidden, sizeof(float));
+    w->window = calloc(cap * 2, sizeof(int));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
-        !w->context || !w->att_work || !w->concat || !w->hidden)
+        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window)
         goto fail;
     return 0;
 fail:
@@ -70,11 +73,12 @@ void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_wor
     rs_decoder_state *states[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         free(states[i]->h); free(states[i]->c); free(states[i]->feed); free(states[i]->top);
-        free(states[i]->att);
+        free(states[i]->att); free(states[i]->attended);
         memset(states[i], 0, sizeof(*states[i]));
     }
     free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
     free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
+    free(w->window);
     memset(w, 0, sizeof(*w));
 }
 
@@ -93,6 +97,7 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
         memcpy(st->top + (size_t)r * Hd, enc->init_h + ((size_t)(L - 1) * B + s) * Hd, sizeof(float) * Hd);
         if (m->attentional_width)
             memset(st->feed + (size_t)r * m->attentional_width, 0, sizeof(float) * m->attentional_width);
+        st->attended[r] = 0;
         if (st->att_floats)
             m->attention.ops->init_row(&m->attention, enc->lengths[s], enc->max_len,
                                        st->att + (size_t)r * st->att_floats);
@@ -113,21 +118,41 @@ void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capac
         }
         memcpy(to->top + (size_t)r * Hd, from->top + (size_t)p * Hd, sizeof(float) * Hd);
         if (Da) memcpy(to->feed + (size_t)r * Da, from->feed + (size_t)p * Da, sizeof(float) * Da);
+        to->attended[r] = from->attended[p];
         if (from->att_floats)
             memcpy(to->att + (size_t)r * from->att_floats, from->att + (size_t)p * from->att_floats,
                    sizeof(float) * from->att_floats);
     }
 }
 
-/* The attention type's step for every row; the query rows are H_d wide. */
+/* The attention type's step for every row; the query rows are H_d wide. With the
+ * attention constraint, each row's weights are limited to a window around its previous
+ * argmax (ESPnet's _apply_attention_constraint), and the new argmax is remembered. */
 static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int rows,
                         const int *sentence, const float *query, rs_decoder_state *st,
                         rs_decoder_work *w, float *probs) {
+    const int S = enc->max_len;
+    if (w->constrain)
+        for (int r = 0; r < rows; r++) {
+            const int len = enc->lengths[sentence[r]], last = st->attended[r];
+            const int lo = last - w->backward, hi = last + w->forward;
+            w->window[2 * r] = lo > 0 ? lo : 0;
+            w->window[2 * r + 1] = hi < len ? hi : len;
+        }
     const rs_attention_step step = {
-        .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
+        .rows = rows, .step = t, .query = query, .embedding = w->embedding,
+        .window = w->constrain ? w->window : NULL, .sentence = sentence, .enc = enc,
         .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
     };
     m->attention.ops->step(&m->attention, &step);
+    if (w->constrain)
+        for (int r = 0; r < rows; r++) { /* the first maximum, as torch.argmax */
+            const float *p = probs + (size_t)r * S;
+            int best = 0;
+            for (int j = 1; j < enc->lengths[sentence[r]]; j++)
+                if (p[j] > p[best]) best = j;
+            st->attended[r] = best;
+        }
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */
@@ -171,7 +196,9 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const float *x = w->embedding;
     int xw = Et;
     if (m->decoder == RS_DECODER_BAHDANAU) {
-        attend_rows(m, enc, t, rows, sentence, st->top, st, w, probs);
+        /* the previous step's top output, or layer 0's state (ESPnet's decoders) */
+        attend_rows(m, enc, t, rows, sentence, m->query_first_layer ? st->h : st->top, st, w,
+                    probs);
         concat_rows(rows, w->x0, w->embedding, Et, w->context, D);
         x = w->x0;
         xw = Et + D;
@@ -199,7 +226,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const float *final_in = o;
     int final_w = Hd;
     if (m->decoder == RS_DECODER_LUONG) {
-        attend_rows(m, enc, t, rows, sentence, o, st, w, probs);
+        attend_rows(m, enc, t, rows, sentence, m->query_first_layer ? st->h : o, st, w, probs);
         concat_rows(rows, w->concat, w->context, D, o, Hd);
         final_in = w->concat;
         final_w = D + Hd;

@@ -185,6 +185,7 @@ out_of_memory:
 
 void rs_encoded_free(rs_encoded *e) {
     if (e->keys != e->memory) free(e->keys);
+    free(e->aux);
     free(e->memory);
     free(e->init_h);
     free(e->init_c);

@@ -13,6 +13,9 @@ typedef struct {
     float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
                          == memory when keys are not projected */
     int key_width;
+    float *aux;       /* [batch, max_len, aux_width]: what the attention type reads of every
+                         position besides the keys (rs_attention_ops.prepare), or NULL */
+    int aux_width;
     float *init_h;    /* [dec_layers, batch, H_d] */
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
 } rs_encoded;

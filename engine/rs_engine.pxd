@@ -25,6 +25,18 @@ cdef extern from "rs_model.h" nogil:
         rs_linear hh_n
     ctypedef struct rs_attention_ops:
         pass
+    ctypedef struct rs_location:
+        int input
+        int inputs, channels, kernel
+        const float *conv
+        rs_linear projection
+        int initial, recurrent
+        rs_rnn lstm
+    ctypedef struct rs_coverage:
+        int update, size, initial
+        rs_linear projection, memory, query, previous
+        const float *attention
+        rs_rnn gru
     ctypedef struct rs_attention:
         const rs_attention_ops *ops
         int score
@@ -33,6 +45,9 @@ cdef extern from "rs_model.h" nogil:
         rs_linear query
         const float *v
         int query_width, memory_width, key_width, context_width
+        float scaling
+        rs_location location
+        rs_coverage coverage
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -46,6 +61,7 @@ cdef extern from "rs_model.h" nogil:
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
         int decoder, dec_layers, dec_hidden, dec_residual
+        int query_first_layer
         rs_rnn dec[16]
         int input_feeding
         rs_linear attentional
@@ -59,6 +75,7 @@ cdef extern from "rs_model.h" nogil:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
         int normalize_scores, return_attention, threads
+        int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress
     ctypedef struct rs_hypothesis:

@@ -46,6 +46,47 @@ typedef struct rs_linear {
  * they are laid out), or float weights quantized at load. */
 #define RS_HAS_LINEAR(L) ((L).w != NULL || (L).wq != NULL || (L).qweight != NULL)
 
+typedef struct {
+    rs_cell_kind cell;
+    int reset_after; /* GRU only */
+    int input, hidden;
+    rs_linear ih; /* [G*H, input] + bias_ih */
+    rs_linear hh; /* [G*H, H] + bias_hh */
+    /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
+    rs_linear hh_rz, hh_n;
+} rs_rnn;
+
+/* Attention that carries state from step to step (docs/model-format.md, "location",
+ * "coverage"): what the weights of earlier steps contribute to the additive score. */
+typedef enum { RS_LOC_PREVIOUS = 0, RS_LOC_CUMULATIVE = 1, RS_LOC_PREVIOUS_AND_CUMULATIVE = 2,
+               RS_LOC_HISTORY = 3 } rs_location_input;
+typedef enum { RS_WEIGHTS_UNIFORM = 0, RS_WEIGHTS_ZEROS = 1, RS_WEIGHTS_FIRST = 2 } rs_weights_init;
+typedef enum { RS_COVERAGE_SUM = 0, RS_COVERAGE_TANH = 1, RS_COVERAGE_SIGMOID = 2,
+               RS_COVERAGE_RELU = 3, RS_COVERAGE_SOFTRELU = 4, RS_COVERAGE_GRU = 5 } rs_coverage_update;
+typedef struct {
+    rs_location_input input;
+    int inputs;             /* N_in: weight vectors the convolution reads (1, 2 or history) */
+    int channels, kernel;   /* C, k (odd) */
+    const float *conv;      /* [C, N_in, k], no bias */
+    rs_linear projection;   /* [A, C] (+ bias) */
+    rs_weights_init initial;
+    int recurrent;          /* conv -> relu -> max over positions -> LSTM cell (A), whose
+                               state enters every position's score */
+    rs_rnn lstm;            /* [4A, C], [4A, A], no biases */
+} rs_location;
+typedef struct {
+    rs_coverage_update update;
+    int size;               /* N_c: floats of coverage per position */
+    rs_weights_init initial;
+    rs_linear projection;   /* [A, N_c] (+ bias): the coverage's term in the score */
+    /* the learned updates (Tu et al. 2016, Sockeye), G = 3 for gru, else 1 */
+    rs_linear memory;       /* [G N_c, D_m] (+ bias), computed once per batch */
+    rs_linear query;        /* [G N_c, H_d] (+ bias) */
+    const float *attention; /* [G N_c]: times the position's new weight */
+    rs_linear previous;     /* activations: [N_c, N_c] (+ bias) on the old coverage */
+    rs_rnn gru;             /* gru: the cell whose state is the coverage (hh = previous) */
+} rs_coverage;
+
 /* The decoder's attention: which type computes it (rs_attention.h) and the weights the
  * types share. A type with weights of its own adds them here. */
 struct rs_attention_ops;
@@ -60,17 +101,10 @@ typedef struct {
     int memory_width;    /* D_m: one encoder position */
     int key_width;       /* a key as the scores read it: key.out, or D_m */
     int context_width;   /* what the decoder receives per row */
+    float scaling;       /* the weights are softmax(scaling * e) */
+    rs_location location;  /* location (rs_attention_location.c) */
+    rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
 } rs_attention;
-
-typedef struct {
-    rs_cell_kind cell;
-    int reset_after; /* GRU only */
-    int input, hidden;
-    rs_linear ih; /* [G*H, input] + bias_ih */
-    rs_linear hh; /* [G*H, H] + bias_hh */
-    /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
-    rs_linear hh_rz, hh_n;
-} rs_rnn;
 
 typedef struct {
     /* encoder */
@@ -89,6 +123,7 @@ typedef struct {
     /* decoder */
     const float *tgt_embedding; int tgt_vocab, tgt_embedding_size;
     rs_decoder_kind decoder; int dec_layers, dec_hidden, dec_residual;
+    int query_first_layer; /* the attention's query is layer 0's state, not the top's */
     rs_rnn dec[RS_MAX_LAYERS];
     int input_feeding;
     rs_linear attentional; /* luong, w may be NULL */
@@ -107,6 +142,9 @@ typedef struct {
     float length_penalty, coverage_penalty;
     int normalize_scores;
     int return_attention;
+    /* decode-time attention constraint (Deep Voice 3): the weights of a step are limited
+       to [last - backward, last + forward) around the previous step's argmax `last` */
+    int constrain, constraint_backward, constraint_forward;
     int threads; /* sentences are split into this many groups decoded in parallel */
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
 } rs_options;

@@ -129,7 +129,11 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
         snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
         return 1;
     }
-    (void)m;
+    if (o->constrain && (!m->attention.ops || o->constraint_backward < 0 || o->constraint_forward < 1)) {
+        snprintf(err, n, "the attention constraint must be a window (backward >= 0, forward >= 1) "
+                 "on a model with attention");
+        return 1;
+    }
     return 0;
 }
 
@@ -186,6 +190,9 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     const int cap = nb * K;
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
     have_dec = 1;
+    work.constrain = m->attention.ops && o->constrain;
+    work.backward = o->constraint_backward;
+    work.forward = o->constraint_forward;
     rs_decoder_state *cur = &sa, *nxt = &sb;
     row_token = malloc(sizeof(int) * cap); row_sent = malloc(sizeof(int) * cap);
     next_token = malloc(sizeof(int) * cap); next_sent = malloc(sizeof(int) * cap);

@@ -18,6 +18,11 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
+    p.add_argument("--attention-constraint", nargs=2, type=int, default=None,
+                   metavar=("BACKWARD", "FORWARD"),
+                   help="limit each step's attention to [last - BACKWARD, last + FORWARD) "
+                        "around the previous step's most attended source position (Deep "
+                        "Voice 3, ESPnet's attention constraint; e.g. 1 3)")
     p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
@@ -94,7 +99,8 @@ def cmd_translate(args) -> int:
                 coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
                 return_scores=args.with_scores, return_attention=args.with_alignment,
                 truncate=args.truncate,
-                suppress_tokens=args.suppress))
+                suppress_tokens=args.suppress,
+                attention_constraint=args.attention_constraint))
             for line in units:
                 line_results = [next(results) for _ in line]
                 for i in range(args.n_best):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from . import stateful_attention
 from .errors import ModelError
 
 FORMAT_NAME = "rnnsearch-model"
@@ -33,13 +34,16 @@ _SCHEMA = {
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
                "lstm_cell": "zeros"},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
-                  "query_projection": True, "key_projection": True},
+                  "query_projection": True, "key_projection": True,
+                  # stateful_attention.py: scaling and the stateful types' sub-objects
+                  "scaling": 1.0, "location": None, "coverage": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
                 "attentional_size": None, "attentional_activation": "tanh",
                 "readout": "none", "readout_size": None,
-                "readout_inputs": ["state", "context", "embedding"]},
+                "readout_inputs": ["state", "context", "embedding"],
+                "attention_query": "top_layer"},
 }
 
 _CHOICES = {
@@ -52,12 +56,13 @@ _CHOICES = {
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
-    ("attention", "type"): ("global",),
+    ("attention", "type"): ("global",) + stateful_attention.STATEFUL_TYPES,
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
+    ("decoder", "attention_query"): ("top_layer", "first_layer"),
 }
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
@@ -175,6 +180,7 @@ def _check_consistency(config: dict) -> None:
         if dec["readout"] == "maxout" and dec["readout_size"] % 2:
             raise ModelError("config.json: decoder.readout_size must be even for maxout")
     if att is not None:
+        stateful_attention.normalize_attention(att)
         if att["score"] in ("dot", "scaled_dot") and dims.memory_width != dec["hidden_size"]:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
                              f"width ({dims.memory_width}) = decoder.hidden_size "
@@ -290,6 +296,8 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+        specs.update({name: TensorSpec(shape, optional) for name, (shape, optional) in
+                      stateful_attention.attention_tensors(att, hd, dims.memory_width).items()})
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":

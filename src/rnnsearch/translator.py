@@ -75,6 +75,23 @@ class Translator:
                                         else f"the end token {eos!r} cannot be suppressed"))
         return tuple(self.target_vocab.ids[t] for t in tokens)
 
+    def _attention_constraint(self, value) -> tuple[int, int] | None:
+        """The checked (backward, forward) window of attention_constraint, or None."""
+        if value is None:
+            return None
+        if self.config["attention"] is None:
+            raise ValueError("attention_constraint needs a model with attention "
+                             "(this model's decoder has none)")
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+            raise ValueError(f"attention_constraint must be (backward, forward), got {value!r}")
+        backward, forward = value
+        for name, number, least in (("backward", backward, 0), ("forward", forward, 1)):
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or \
+                    number < least or number > 1 << 30:
+                raise ValueError(f"attention_constraint {name} window must be an integer >= "
+                                 f"{least}, got {number!r}")
+        return int(backward), int(forward)
+
     def unknown_tokens(self, tokens: list[str]) -> list[str]:
         """The tokens of `tokens` that the source vocabulary lacks (they become UNK)."""
         return [t for t in tokens if t not in self.source_vocab.ids]
@@ -107,10 +124,15 @@ class Translator:
                         min_decoding_length: int = 0, max_decoding_length: int = 256,
                         return_scores: bool = False, return_attention: bool = False,
                         truncate: bool = False,
-                        suppress_tokens: list[str] = ()) -> list[TranslationResult]:
+                        suppress_tokens: list[str] = (),
+                        attention_constraint: tuple[int, int] | None = None
+                        ) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens."""
+        produce, besides the model's own target.suppress_tokens. attention_constraint:
+        (backward, forward) — each step's attention may only fall on [last - backward,
+        last + forward) around the previous step's most attended source position `last`
+        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time."""
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
@@ -133,13 +155,14 @@ class Translator:
         if isinstance(suppress_tokens, str):
             raise TypeError("suppress_tokens must be a list of tokens")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
+        constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
         raw = self._engine.translate(
             ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
             normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress)
+            threads=self.intra_threads, suppress=suppress, attention_constraint=constraint)
         tokens = self.target_vocab.tokens
         results = []
         for src_ids, hyps in zip(ids, raw):

@@ -8,6 +8,7 @@ import torch
 from ..model_dir import load_model_dir as load_files
 from ..model_dir import write_model_dir
 from .modules import Seq2Seq, full_config
+from .stateful_attention import stateful_parameters
 
 ARCHITECTURE = ("encoder", "bridge", "attention", "decoder")
 
@@ -25,7 +26,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
             names[f"bridge.layers.{l}.{state}.weight"] = linear.weight
             names[f"bridge.layers.{l}.{state}.bias"] = linear.bias
     attention = model.attention
-    if attention is not None:
+    if attention is not None and hasattr(attention, "initial_state"):
+        names.update(stateful_parameters(attention))
+    elif attention is not None:
         for part in ("key", "query"):
             linear = getattr(attention, part)
             if linear is not None:
@@ -117,9 +120,10 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
     torch.manual_seed(seed)
     model = Seq2Seq(config, source_vocab_size, target_vocab_size).eval()
     attention = model.attention
-    if attention is not None and attention.v is not None:
-        attention.v.uniform_(-1.0, 1.0)
-    if attention is not None and attention.scale is not None:
+    v = getattr(getattr(attention, "score", attention), "v", None)
+    if isinstance(v, torch.nn.Parameter):
+        v.uniform_(-1.0, 1.0)
+    if attention is not None and getattr(attention, "scale", None) is not None:
         attention.scale.uniform_(0.5, 1.5)
 
     generator = torch.Generator().manual_seed(seed + 1)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
+from .stateful_attention import STATEFUL, masked_softmax
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 
@@ -252,6 +253,7 @@ class Attention(nn.Module):
     def __init__(self, att: dict, query_width: int, memory_width: int):
         super().__init__()
         self.score, self.query_width = att["score"], query_width
+        self.scaling = att["scaling"]
         self.key = self.query = self.v = self.scale = None
         if self.score == "general":
             self.key = nn.Linear(memory_width, query_width)
@@ -269,8 +271,9 @@ class Attention(nn.Module):
         """Computed once per batch of sentences: [B, S, key width]."""
         return self.key(memory) if self.key is not None else memory
 
-    def forward(self, query, keys, memory, mask):
-        """query [B, H_d] -> context [B, D_m], weights [B, S]."""
+    def forward(self, query, keys, memory, mask, window=None):
+        """query [B, H_d] -> context [B, D_m], weights [B, S]; window [B, S] bool: the
+        attention constraint's allowed positions, or None."""
         if self.score == "additive":
             q = self.query(query) if self.query is not None else query
             scores = torch.tanh(q[:, None, :] + keys) @ self.v
@@ -280,7 +283,7 @@ class Attention(nn.Module):
                 scores = scores * self.scale
             elif self.score == "scaled_dot":
                 scores = scores / math.sqrt(self.query_width)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        weights = masked_softmax(scores, mask, self.scaling, window)
         context = torch.bmm(weights[:, None, :], memory).squeeze(1)
         return context, weights
 
@@ -294,13 +297,16 @@ class DecoderState:
     cell: list[torch.Tensor] | None       # per layer [B, H_d], LSTM decoders only
     output: torch.Tensor                  # o_{t-1} [B, H_d], the Bahdanau query
     feed: torch.Tensor | None             # h~_{t-1} [B, D_a], Luong input feeding only
+    attention: tuple = ()                 # a stateful attention type's state (rows first)
+    attended: torch.Tensor | None = None  # [B] previous argmax (attention constraint)
 
     def select(self, index: torch.Tensor) -> "DecoderState":
         """Rows `index` (e.g. the parents of the surviving beam hypotheses)."""
         pick = lambda x: None if x is None else x.index_select(0, index)  # noqa: E731
         return DecoderState([pick(h) for h in self.hidden],
                             None if self.cell is None else [pick(c) for c in self.cell],
-                            pick(self.output), pick(self.feed))
+                            pick(self.output), pick(self.feed),
+                            tuple(pick(x) for x in self.attention), pick(self.attended))
 
 
 class Decoder(nn.Module):
@@ -384,8 +390,10 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(self.config["bridge"], enc, dec, memory_width)
         self.attention = None
         if dec["type"] != "none":
-            self.attention = Attention(self.config["attention"], dec["hidden_size"],
-                                       memory_width)
+            att = self.config["attention"]
+            self.attention = STATEFUL.get(att["type"], Attention)(att, dec["hidden_size"],
+                                                                  memory_width)
+        self.first_layer_query = dec["attention_query"] == "first_layer"
         self.decoder = Decoder(dec, target_vocab_size, memory_width, dropout)
 
     @property
@@ -402,27 +410,55 @@ class Seq2Seq(nn.Module):
         feed = None
         if self.decoder.input_feeding:
             feed = memory.new_zeros(memory.size(0), self.decoder.attentional_width)
-        return memory, DecoderState(hidden, cell, hidden[-1], feed), mask
+        attention = ()
+        if hasattr(self.attention, "initial_state"):
+            attention = self.attention.initial_state(mask)
+        attended = torch.zeros(memory.size(0), dtype=torch.long)
+        return memory, DecoderState(hidden, cell, hidden[-1], feed, attention, attended), mask
 
     def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
         return self.attention.keys(memory) if self.attention is not None else None
 
-    def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None):
+    def attend(self, query, keys, memory, mask, state: DecoderState, constraint=None):
+        """The attention of one step -> (context, weights, the type's new state, the new
+        argmax). constraint (backward, forward): the weights may only fall on
+        [last - backward, last + forward) around the previous step's argmax `last`."""
+        window = None
+        if constraint is not None:
+            backward, forward = constraint
+            position = torch.arange(mask.size(1))[None, :]
+            last = state.attended[:, None]
+            window = (position >= last - backward) & (position < last + forward)
+        if hasattr(self.attention, "initial_state"):
+            context, weights, attention = self.attention(query, keys, memory, mask,
+                                                         state.attention, window)
+        else:
+            (context, weights), attention = self.attention(query, keys, memory, mask,
+                                                           window), ()
+        return context, weights, attention, weights.argmax(dim=-1)
+
+    def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None,
+                      constraint=None):
         """One step from previous tokens [B] -> (logits [B, V], new state, attention [B, S]
-        or None)."""
+        or None). constraint: see attend."""
         dec = self.decoder
         if keys is None:
             keys = self.attention_keys(memory)
         embedded = dec.dropout(dec.embedding(tokens))
         weights, feed = None, None
-        if dec.type == "bahdanau":  # attend with o_{t-1}, then update
-            context, weights = self.attention(state.output, keys, memory, mask)
+        attention, attended = state.attention, state.attended
+        if dec.type == "bahdanau":  # attend with o_{t-1} (or layer 0's s_{t-1}), then update
+            query = state.hidden[0] if self.first_layer_query else state.output
+            context, weights, attention, attended = self.attend(query, keys, memory, mask,
+                                                                state, constraint)
             o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
             final = dec.bahdanau_readout(o, context, embedded)
-        elif dec.type == "luong":  # update, then attend with o_t
+        elif dec.type == "luong":  # update, then attend with o_t (or layer 0's s_t)
             x = torch.cat([embedded, state.feed], dim=-1) if dec.input_feeding else embedded
             o, hidden, cell = dec.layers_step(x, state)
-            context, weights = self.attention(o, keys, memory, mask)
+            query = hidden[0] if self.first_layer_query else o
+            context, weights, attention, attended = self.attend(query, keys, memory, mask,
+                                                                state, constraint)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))
@@ -431,11 +467,13 @@ class Seq2Seq(nn.Module):
             o, hidden, cell = dec.layers_step(embedded, state)
             final = o
         logits = dec.output(dec.dropout(final))
-        return logits, DecoderState(hidden, cell, o, feed), weights
+        return logits, DecoderState(hidden, cell, o, feed, attention, attended), weights
 
-    def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None):
+    def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None,
+                    constraint=None):
         """As decode_logits, with log-probabilities [B, V] instead of logits."""
-        logits, state, weights = self.decode_logits(tokens, state, memory, mask, keys)
+        logits, state, weights = self.decode_logits(tokens, state, memory, mask, keys,
+                                                    constraint)
         return torch.log_softmax(logits, dim=-1), state, weights
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor,

@@ -63,10 +63,12 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
-              suppress: tuple[int, ...] = ()) -> list[Hypothesis]:
+              suppress: tuple[int, ...] = (),
+              attention_constraint: tuple[int, int] | None = None) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
     added here), best first. beam_size=1 is greedy search; `suppress` ids are never
-    produced."""
+    produced; attention_constraint (backward, forward) limits each step's weights to a
+    window around the previous step's argmax."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -79,7 +81,8 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
         keys = model.attention_keys(memory)
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
-                                coverage_penalty, normalize_scores, tuple(suppress))
+                                coverage_penalty, normalize_scores, tuple(suppress),
+                                attention_constraint)
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -93,7 +96,7 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
-                 alpha, beta, normalize, suppress=()) -> list[Hypothesis]:
+                 alpha, beta, normalize, suppress=(), constraint=None) -> list[Hypothesis]:
     S = memory.size(1)
     # live hypotheses, in rank order: tokens so far, log-probability, attention rows
     live_tokens: list[list[int]] = [[]]
@@ -106,7 +109,7 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         n = len(live_tokens)
         log_probs, next_state, weights = model.decode_step(
             previous, state, memory.expand(n, -1, -1), mask.expand(n, -1),
-            None if keys is None else keys.expand(n, -1, -1))
+            None if keys is None else keys.expand(n, -1, -1), constraint)
         log_probs = log_probs.numpy().astype(np.float32, copy=True)
         if np.isnan(log_probs).any():
             raise ValueError("the model produced NaN scores")

@@ -1,0 +1,200 @@
+"""Attention that carries state from step to step, in plain PyTorch from the papers'
+equations (docs/model-format.md, "location" and "coverage"): location-aware attention
+(Chorowski et al. 2015, with the inputs ESPnet, SpeechBrain and Tacotron 2 use) and
+coverage (Tu et al. 2016, See et al. 2017, Sockeye's learned updates).
+
+Every module here has the interface the decoder uses:
+  keys(memory)                      -> computed once per batch
+  initial_state(mask)               -> per-row state (a tuple of tensors, rows first)
+  forward(query, keys, memory, mask, state, window=None)
+                                    -> context [B, D], weights [B, S], new state
+`window` ([B, S] bool or None) is the decode-time attention constraint: positions outside
+it get no weight.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def start_weights(initial: str, mask: torch.Tensor) -> torch.Tensor:
+    """[B, S]: uniform over each sentence (1/length), zeros, or one-hot on position 0."""
+    lengths = mask.sum(dim=1, keepdim=True).to(torch.float32)
+    if initial == "uniform":
+        return mask.to(torch.float32) * (1.0 / lengths)
+    weights = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+    if initial == "first":
+        weights[:, 0] = 1.0
+    return weights
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, scaling: float,
+                   window: torch.Tensor | None) -> torch.Tensor:
+    """softmax_j(scaling * e_j) over the sentence's positions (and the window)."""
+    allowed = mask if window is None else mask & window
+    return torch.softmax((scaling * scores).masked_fill(~allowed, float("-inf")), dim=-1)
+
+
+class AdditiveScore(nn.Module):
+    """e_j = v . tanh(extra_j + W_k h_j + b_k + W_q q + b_q): the score the stateful types
+    share; `extra` is what the state contributes."""
+
+    def __init__(self, size: int, query_width: int, memory_width: int):
+        super().__init__()
+        self.key = nn.Linear(memory_width, size)
+        self.query = nn.Linear(query_width, size)
+        self.v = nn.Parameter(torch.ones(size))
+
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key(memory)
+
+    def forward(self, query, keys, extra):
+        return torch.tanh(extra + keys + self.query(query)[:, None, :]) @ self.v
+
+
+class LocationAttention(nn.Module):
+    """Location-aware attention: the convolution `conv` (Conv1d over the N_in remembered
+    weight vectors, no bias, centred) gives F_j; the score's extra term is P F_j + b_P, or
+    (recurrent) the state h of an LSTM cell fed max_j relu(F_j)."""
+
+    def __init__(self, att: dict, query_width: int, memory_width: int):
+        super().__init__()
+        loc = att["location"]
+        self.input, self.initial = loc["input"], loc["initial"]
+        self.inputs = {"previous": 1, "cumulative": 1, "previous_and_cumulative": 2}.get(
+            self.input, loc["history"])
+        self.scaling = att["scaling"]
+        self.size = att["size"]
+        self.score = AdditiveScore(att["size"], query_width, memory_width)
+        k = loc["kernel_size"]
+        self.conv = nn.Conv1d(self.inputs, loc["channels"], k, padding=(k - 1) // 2, bias=False)
+        self.projection = self.lstm = None
+        if loc["recurrent"]:
+            self.lstm = nn.LSTMCell(loc["channels"], att["size"])
+        else:
+            self.projection = nn.Linear(loc["channels"], att["size"])
+
+    def keys(self, memory):
+        return self.score.keys(memory)
+
+    def initial_state(self, mask):
+        start = start_weights(self.initial, mask)
+        state = (start[:, None, :].repeat(1, self.inputs, 1),)  # [B, N_in, S]
+        if self.lstm is not None:
+            zeros = start.new_zeros(mask.size(0), self.size)
+            state += (zeros, zeros)
+        return state
+
+    def forward(self, query, keys, memory, mask, state, window=None):
+        remembered = state[0]
+        features = self.conv(remembered).transpose(1, 2)  # [B, S, C]
+        rest = ()
+        if self.lstm is None:
+            extra = self.projection(features)
+        else:  # max over the sentence's positions of relu(F), into the LSTM cell
+            pooled = torch.relu(features).masked_fill(~mask[:, :, None], 0.0).amax(dim=1)
+            h, c = self.lstm(pooled, (state[1], state[2]))
+            extra, rest = h[:, None, :], (h, c)
+        weights = masked_softmax(self.score(query, keys, extra), mask, self.scaling, window)
+        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
+        return context, weights, (self._remember(remembered, weights),) + rest
+
+    def _remember(self, remembered, weights):
+        if self.input == "previous":
+            return weights[:, None, :]
+        if self.input == "cumulative":
+            return remembered + weights[:, None, :]
+        if self.input == "previous_and_cumulative":
+            return torch.stack([weights, remembered[:, 1] + weights], dim=1)
+        return torch.cat([remembered[:, 1:], weights[:, None, :]], dim=1)  # history
+
+
+_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
+                "softrelu": F.softplus}
+
+
+class CoverageAttention(nn.Module):
+    """Coverage: cov_j (N_c floats per position) enters the score as W_c cov_j + b_c and is
+    updated from the step's weights: a running sum, act(U_h h_j + U_q q + u_a a_j + U_c
+    cov_j), or a GRU (gates [r, z, n], reset after) with input [h_j; q; a_j] and state
+    cov_j."""
+
+    def __init__(self, att: dict, query_width: int, memory_width: int):
+        super().__init__()
+        cov = att["coverage"]
+        self.update, self.initial, self.size = cov["update"], cov["initial"], cov["size"]
+        self.scaling = att["scaling"]
+        self.score = AdditiveScore(att["size"], query_width, memory_width)
+        self.projection = nn.Linear(self.size, att["size"])
+        self.memory = self.query = self.previous = self.attention = None
+        if self.update != "sum":
+            G = (3 if self.update == "gru" else 1) * self.size
+            self.memory = nn.Linear(memory_width, G)
+            self.query = nn.Linear(query_width, G)
+            self.previous = nn.Linear(self.size, G)
+            self.attention = nn.Parameter(torch.zeros(G))
+
+    def keys(self, memory):
+        return self.score.keys(memory)
+
+    def initial_state(self, mask):
+        if self.update == "sum":
+            return (start_weights(self.initial, mask)[:, :, None],)
+        return (torch.zeros(*mask.shape, self.size),)
+
+    def forward(self, query, keys, memory, mask, state, window=None):
+        coverage = state[0]  # [B, S, N_c]
+        weights = masked_softmax(self.score(query, keys, self.projection(coverage)), mask,
+                                 self.scaling, window)
+        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
+        return context, weights, (self._updated(coverage, weights, query, memory, mask),)
+
+    def _updated(self, coverage, weights, query, memory, mask):
+        if self.update == "sum":
+            return coverage + weights[:, :, None]
+        inputs = self.memory(memory) + self.query(query)[:, None, :] + \
+            weights[:, :, None] * self.attention
+        if self.update == "gru":
+            N = self.size
+            hidden = self.previous(coverage)
+            r = torch.sigmoid(inputs[..., :N] + hidden[..., :N])
+            z = torch.sigmoid(inputs[..., N:2 * N] + hidden[..., N:2 * N])
+            n = torch.tanh(inputs[..., 2 * N:] + r * hidden[..., 2 * N:])
+            new = (1 - z) * n + z * coverage
+        else:
+            new = _ACTIVATIONS[self.update](inputs + self.previous(coverage))
+        return new * mask[:, :, None]  # padding keeps no coverage
+
+
+STATEFUL = {"location": LocationAttention, "coverage": CoverageAttention}
+
+
+def stateful_parameters(attention: nn.Module) -> dict[str, nn.Parameter]:
+    """The type's own parameters under their docs/model-format.md tensor names."""
+    names = {}
+    score = attention.score
+    for part in ("key", "query"):
+        linear = getattr(score, part)
+        names[f"attention.{part}.weight"] = linear.weight
+        names[f"attention.{part}.bias"] = linear.bias
+    names["attention.v"] = score.v
+    if isinstance(attention, LocationAttention):
+        names["attention.location.conv"] = attention.conv.weight
+        if attention.lstm is not None:
+            for suffix, param in attention.lstm.named_parameters():
+                names[f"attention.location.lstm.{suffix}"] = param
+        else:
+            names["attention.location.projection.weight"] = attention.projection.weight
+            names["attention.location.projection.bias"] = attention.projection.bias
+    else:
+        names["attention.coverage.weight"] = attention.projection.weight
+        names["attention.coverage.bias"] = attention.projection.bias
+        for part in ("memory", "query", "previous"):
+            linear = getattr(attention, part)
+            if linear is not None:
+                names[f"attention.coverage.{part}.weight"] = linear.weight
+                names[f"attention.coverage.{part}.bias"] = linear.bias
+        if attention.attention is not None:
+            names["attention.coverage.attention"] = attention.attention
+    return names

@@ -1,0 +1,159 @@
+"""The attention types that carry state from one decoder step to the next: their options,
+checks, defaults and tensors (docs/model-format.md, "location" and "coverage"), and the
+`scaling` every type applies before its softmax.
+
+model_spec.py calls these from normalize_config and expected_tensors; this module imports
+nothing above errors.py. Tensors are returned as {name: (shape, optional)}.
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import ModelError
+
+_REQUIRED = object()
+
+STATEFUL_TYPES = ("location", "coverage")
+
+LOCATION = {"input": "previous", "history": None, "channels": _REQUIRED,
+            "kernel_size": _REQUIRED, "initial": "uniform", "recurrent": False}
+COVERAGE = {"update": "sum", "size": 1, "initial": "zeros"}
+
+LOCATION_INPUTS = ("previous", "cumulative", "previous_and_cumulative", "history")
+INITIAL_WEIGHTS = ("uniform", "zeros", "first")
+COVERAGE_UPDATES = ("sum", "tanh", "sigmoid", "relu", "softrelu", "gru")
+
+# the sub-objects each type takes (None for the others)
+_OPTIONS_OF = {"location": {"location"}, "coverage": {"coverage"}}
+SUB_OBJECTS = ("location", "coverage")
+
+
+def _positive(where: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelError(f"config.json: {where} = {value!r}; expected a positive integer")
+
+
+def _choice(where: str, value, choices) -> None:
+    if value not in choices:
+        raise ModelError(f"config.json: {where} = {value!r}; expected one of {list(choices)}")
+
+
+def _merge(where: str, given, defaults: dict) -> dict:
+    if not isinstance(given, dict):
+        raise ModelError(f"config.json: {where} = {given!r}; expected an object")
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ModelError(f"config.json: unknown key(s) in {where}: {sorted(unknown)}")
+    merged = {}
+    for key, default in defaults.items():
+        if key in given:
+            merged[key] = given[key]
+        elif default is _REQUIRED:
+            raise ModelError(f"config.json: {where}.{key} is required")
+        else:
+            merged[key] = default
+    return merged
+
+
+def check_scaling(att: dict) -> None:
+    value = att["scaling"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value <= 0:
+        raise ModelError(f"config.json: attention.scaling = {value!r}; expected a positive "
+                         "finite number")
+    att["scaling"] = float(value)
+
+
+def normalize_attention(att: dict) -> None:
+    """Check the stateful types' sub-objects and fill their defaults (in place)."""
+    check_scaling(att)
+    wanted = _OPTIONS_OF.get(att["type"], set())
+    for name in SUB_OBJECTS:
+        if name not in wanted and att[name] is not None:
+            raise ModelError(f"config.json: attention.{name} does not apply to attention "
+                             f"type {att['type']!r}")
+    if att["type"] not in STATEFUL_TYPES:
+        return
+    if att["score"] != "additive" or not (att["query_projection"] and att["key_projection"]):
+        raise ModelError(f"config.json: attention type {att['type']!r} needs score "
+                         "'additive' with both projections (attention.size)")
+    if att["type"] == "location":
+        _normalize_location(att)
+    else:
+        _normalize_coverage(att)
+
+
+def _normalize_location(att: dict) -> None:
+    if att["location"] is None:
+        raise ModelError("config.json: attention.location is required for attention type "
+                         "'location'")
+    loc = att["location"] = _merge("attention.location", att["location"], LOCATION)
+    _choice("attention.location.input", loc["input"], LOCATION_INPUTS)
+    _choice("attention.location.initial", loc["initial"], INITIAL_WEIGHTS)
+    _positive("attention.location.channels", loc["channels"])
+    _positive("attention.location.kernel_size", loc["kernel_size"])
+    if loc["kernel_size"] % 2 == 0:
+        raise ModelError(f"config.json: attention.location.kernel_size = {loc['kernel_size']}; "
+                         "expected an odd number (the convolution is centred)")
+    if loc["input"] == "history":
+        if loc["history"] is None:
+            raise ModelError("config.json: attention.location.history is required for input "
+                             "'history'")
+        _positive("attention.location.history", loc["history"])
+    elif loc["history"] is not None:
+        raise ModelError("config.json: attention.location.history applies to input "
+                         "'history' only")
+    if not isinstance(loc["recurrent"], bool):
+        raise ModelError(f"config.json: attention.location.recurrent = {loc['recurrent']!r}; "
+                         "expected true or false")
+
+
+def _normalize_coverage(att: dict) -> None:
+    cov = att["coverage"] = _merge("attention.coverage", att["coverage"] or {}, COVERAGE)
+    _choice("attention.coverage.update", cov["update"], COVERAGE_UPDATES)
+    _positive("attention.coverage.size", cov["size"])
+    _choice("attention.coverage.initial", cov["initial"], ("uniform", "zeros"))
+    if cov["update"] == "sum" and cov["size"] != 1:
+        raise ModelError(f"config.json: attention.coverage.size = {cov['size']}; the 'sum' "
+                         "update keeps one number per position (size 1)")
+    if cov["update"] != "sum" and cov["initial"] != "zeros":
+        raise ModelError("config.json: attention.coverage.initial applies to the 'sum' update "
+                         "only (learned coverage starts at zeros)")
+
+
+def location_inputs(loc: dict) -> int:
+    """N_in: how many weight vectors the location convolution reads."""
+    return {"previous": 1, "cumulative": 1, "previous_and_cumulative": 2}.get(
+        loc["input"], loc["history"])
+
+
+def _linear(prefix: str, out: int, inp: int) -> dict:
+    return {f"{prefix}.weight": ((out, inp), False), f"{prefix}.bias": ((out,), True)}
+
+
+def attention_tensors(att: dict, query_width: int, memory_width: int) -> dict:
+    """The stateful types' tensors beyond the additive score's (key, query, v)."""
+    specs = {}
+    A = att["size"]
+    if att["type"] == "location":
+        loc = att["location"]
+        C = loc["channels"]
+        specs["attention.location.conv"] = ((C, location_inputs(loc), loc["kernel_size"]),
+                                            False)
+        if loc["recurrent"]:
+            for part, width in (("ih", C), ("hh", A)):
+                specs[f"attention.location.lstm.weight_{part}"] = ((4 * A, width), False)
+                specs[f"attention.location.lstm.bias_{part}"] = ((4 * A,), True)
+        else:
+            specs.update(_linear("attention.location.projection", A, C))
+    elif att["type"] == "coverage":
+        cov = att["coverage"]
+        N = cov["size"]
+        specs.update(_linear("attention.coverage", A, N))
+        if cov["update"] != "sum":
+            G = (3 if cov["update"] == "gru" else 1) * N
+            specs.update(_linear("attention.coverage.memory", G, memory_width))
+            specs.update(_linear("attention.coverage.query", G, query_width))
+            specs.update(_linear("attention.coverage.previous", G, N))
+            specs["attention.coverage.attention"] = ((G,), False)
+    return specs

@@ -1,0 +1,243 @@
+"""Attention that carries state (location-aware, coverage) and the decode-time attention
+constraint: the engine against the PyTorch reference (rnnsearch.reference, written from the
+papers' equations) on sources of length 1..100, greedy and beam 5 — tokens identical,
+scores within 1e-4, attention within 1e-5 — a batch bit for bit its sentences one by one,
+and the configuration checks."""
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import rnnsearch  # noqa: E402
+from rnnsearch.errors import ModelError  # noqa: E402
+from rnnsearch.model_spec import normalize_config  # noqa: E402
+from rnnsearch.random_model import vocabularies  # noqa: E402
+from rnnsearch.reference import export_model_dir, random_model  # noqa: E402
+from rnnsearch.reference import translate as reference_translate  # noqa: E402
+
+V_SOURCE, V_TARGET = 30, 25
+LOCATION = {"channels": 3, "kernel_size": 5}
+
+
+def config(attention: dict, decoder="bahdanau", cell="gru", layers=1, query="top_layer"):
+    dec = {"type": decoder, "embedding_size": 7, "cell": cell, "hidden_size": 12,
+           "num_layers": layers, "attention_query": query}
+    if decoder == "luong":
+        dec["input_feeding"] = True
+    return {"format": "rnnsearch-model", "format_version": 1,
+            "encoder": {"embedding_size": 8, "cell": cell, "hidden_size": 6,
+                        "bidirectional": True},
+            "bridge": {"type": "dense", "from": "top_layer"},
+            "attention": {"score": "additive", "size": 9, **attention},
+            "decoder": dec}
+
+
+MATRIX = {
+    # ESPnet's AttLoc in its RNN decoder: scaling 2, two layers, query = layer 0's state
+    "location-espnet": (config({"type": "location", "scaling": 2.0, "location": LOCATION},
+                               cell="lstm", layers=2, query="first_layer"), None),
+    "location-cumulative": (config({"type": "location", "location": {
+        **LOCATION, "input": "cumulative"}}), None),
+    "location-tacotron": (config({"type": "location", "location": {
+        "channels": 4, "kernel_size": 7, "input": "previous_and_cumulative",
+        "initial": "zeros"}}, decoder="luong"), None),
+    "location-history": (config({"type": "location", "scaling": 2.0, "location": {
+        **LOCATION, "input": "history", "history": 3}}, cell="lstm"), None),
+    "location-recurrent": (config({"type": "location", "location": {
+        **LOCATION, "recurrent": True}}), None),
+    "location-first": (config({"type": "location", "location": {
+        "channels": 2, "kernel_size": 3, "initial": "first"}}, decoder="luong"), None),
+    "coverage-sum": (config({"type": "coverage", "scaling": 2.0,
+                             "coverage": {"initial": "uniform"}}, query="first_layer",
+                            layers=2), None),
+    "coverage-tanh": (config({"type": "coverage", "coverage": {"update": "tanh", "size": 3}},
+                             decoder="luong"), None),
+    "coverage-softrelu": (config({"type": "coverage", "coverage": {
+        "update": "softrelu", "size": 2}}), None),
+    "coverage-gru": (config({"type": "coverage", "coverage": {"update": "gru", "size": 2}},
+                            cell="lstm"), None),
+    "global-constrained": (config({"type": "global"}), (1, 3)),
+    "location-constrained": (config({"type": "location", "scaling": 2.0,
+                                     "location": LOCATION}, query="first_layer"), (2, 4)),
+    "coverage-constrained": (config({"type": "coverage"}, decoder="luong"), (0, 2)),
+}
+
+
+def sources(count=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return [list(rng.integers(0, V_SOURCE, n)) for n in np.linspace(1, 100, count).astype(int)]
+
+
+@pytest.fixture(scope="module", params=sorted(MATRIX))
+def pair(request, tmp_path_factory):
+    cfg, constraint = MATRIX[request.param]
+    model = random_model(cfg, V_SOURCE, V_TARGET, seed=len(request.param))
+    path = str(tmp_path_factory.mktemp(request.param))
+    export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
+    return model, rnnsearch.Translator(path), constraint
+
+
+@pytest.mark.parametrize("beam_size,num_hypotheses", [(1, 1), (5, 3)])
+def test_engine_matches_reference(pair, beam_size, num_hypotheses):
+    model, translator, constraint = pair
+    batch = sources()
+    got = translator._engine.translate(batch, beam_size=beam_size,
+                                       num_hypotheses=num_hypotheses, max_length=25,
+                                       return_attention=True, attention_constraint=constraint)
+    for source, hyps in zip(batch, got):
+        expected = reference_translate(model, source, 2, 3, beam_size=beam_size,
+                                       num_hypotheses=num_hypotheses, max_decoding_length=25,
+                                       attention_constraint=constraint)
+        assert [h[0] for h in hyps] == [h.tokens for h in expected], f"length {len(source)}"
+        for (_, score, attention), ref in zip(hyps, expected):
+            assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
+            np.testing.assert_allclose(attention, ref.attention, atol=1e-5)
+
+
+def test_batch_is_one_by_one_bit_for_bit(pair):
+    _, translator, constraint = pair
+    batch = sources(8, seed=1)
+    options = dict(beam_size=5, num_hypotheses=2, max_length=20, return_attention=True,
+                   attention_constraint=constraint, coverage_penalty=0.2)
+    together = translator._engine.translate(batch, **options)
+    for source, hyps in zip(batch, together):
+        alone = translator._engine.translate([source], **options)[0]
+        assert [h[0] for h in hyps] == [h[0] for h in alone]
+        assert [h[1] for h in hyps] == [h[1] for h in alone]
+        for (_, _, a), (_, _, b) in zip(hyps, alone):
+            assert np.array_equal(a, b)
+
+
+def test_constraint_keeps_attention_in_its_window(pair):
+    _, translator, _ = pair
+    batch = sources(6, seed=2)
+    got = translator._engine.translate(batch, beam_size=3, max_length=20,
+                                       return_attention=True, attention_constraint=(1, 2))
+    for hyps in got:
+        attention = hyps[0][2]
+        last = 0
+        for row in attention:
+            allowed = np.zeros(row.shape, bool)
+            allowed[max(0, last - 1):last + 2] = True
+            assert np.all(row[~allowed] == 0.0)
+            last = int(row.argmax())
+
+
+def test_threads_give_the_serial_results(pair):
+    _, translator, constraint = pair
+    batch = sources(6, seed=3)
+    options = dict(beam_size=4, max_length=15, return_attention=True,
+                   attention_constraint=constraint)
+    serial = translator._engine.translate(batch, **options)
+    threaded = translator._engine.translate(batch, threads=2, **options)
+    assert [[(h[0], h[1]) for h in s] for s in serial] == \
+        [[(h[0], h[1]) for h in s] for s in threaded]
+
+
+# ---------------------------------------------------------------- bad input
+
+def _normalized(attention: dict, **decoder):
+    return normalize_config(config(attention, **decoder))
+
+
+@pytest.mark.parametrize("attention,field", [
+    ({"type": "lokation"}, "attention.type"),
+    ({"type": "location"}, "attention.location"),
+    ({"type": "location", "location": {"channels": 3}}, "attention.location.kernel_size"),
+    ({"type": "location", "location": {**LOCATION, "kernel_size": 4}},
+     "attention.location.kernel_size"),
+    ({"type": "location", "location": {**LOCATION, "channels": 0}},
+     "attention.location.channels"),
+    ({"type": "location", "location": {**LOCATION, "input": "history"}},
+     "attention.location.history"),
+    ({"type": "location", "location": {**LOCATION, "history": 2}},
+     "attention.location.history"),
+    ({"type": "location", "location": {**LOCATION, "input": "past"}},
+     "attention.location.input"),
+    ({"type": "location", "location": {**LOCATION, "initial": "random"}},
+     "attention.location.initial"),
+    ({"type": "location", "location": {**LOCATION, "window": 3}}, "attention.location"),
+    ({"type": "location", "location": LOCATION, "scaling": 0}, "attention.scaling"),
+    ({"type": "location", "location": LOCATION, "scaling": float("inf")},
+     "attention.scaling"),
+    ({"type": "location", "location": LOCATION, "scaling": "2"}, "attention.scaling"),
+    ({"type": "location", "location": LOCATION, "coverage": {}}, "attention.coverage"),
+    ({"type": "global", "location": LOCATION}, "attention.location"),
+    ({"type": "location", "location": LOCATION, "score": "general"}, "attention type"),
+    ({"type": "coverage", "coverage": {"update": "sum", "size": 2}},
+     "attention.coverage.size"),
+    ({"type": "coverage", "coverage": {"update": "lstm"}}, "attention.coverage.update"),
+    ({"type": "coverage", "coverage": {"update": "gru", "initial": "uniform"}},
+     "attention.coverage.initial"),
+])
+def test_bad_attention_config_names_the_field(attention, field):
+    with pytest.raises(ModelError, match=field.replace(".", r"\.")):
+        _normalized(attention)
+
+
+def test_bad_attention_query_names_the_field():
+    with pytest.raises(ModelError, match=r"decoder\.attention_query"):
+        _normalized({"type": "global"}, query="bottom")
+
+
+def test_missing_and_misshaped_tensors(tmp_path):
+    from rnnsearch.random_model import write_random_model
+    from rnnsearch.safetensors_io import read_safetensors, write_safetensors
+    cfg = config({"type": "location", "location": LOCATION})
+    path = str(tmp_path)
+    write_random_model(path, cfg, V_SOURCE, V_TARGET)
+    tensors, _ = read_safetensors(path + "/model.safetensors")
+    tensors = {k: np.array(v) for k, v in tensors.items()}
+    conv = tensors.pop("attention.location.conv")
+    write_safetensors(path + "/model.safetensors", tensors)
+    with pytest.raises(ModelError, match="attention.location.conv"):
+        rnnsearch.Translator(path)
+    tensors["attention.location.conv"] = conv[:, :, :3].copy()
+    write_safetensors(path + "/model.safetensors", tensors)
+    with pytest.raises(ModelError, match="attention.location.conv"):
+        rnnsearch.Translator(path)
+
+
+def test_bad_constraint_is_a_value_error(small_model_dir, tmp_path):
+    translator = rnnsearch.Translator(small_model_dir)
+    for bad in [(1,), (1, 0), (-1, 3), ("1", 3), (1.5, 3), "13", 5, (True, 3)]:
+        with pytest.raises(ValueError, match="attention_constraint"):
+            translator.translate_batch([["s1", "s2"]], attention_constraint=bad)
+    none = copy.deepcopy(SMALL_NONE)
+    from rnnsearch.random_model import write_random_model
+    write_random_model(str(tmp_path / "none"), none, V_SOURCE, V_TARGET)
+    plain = rnnsearch.Translator(str(tmp_path / "none"))
+    with pytest.raises(ValueError, match="attention"):
+        plain.translate_batch([["s1"]], attention_constraint=(1, 3))
+    # the engine refuses it too, whatever the caller
+    with pytest.raises(ValueError, match="attention constraint"):
+        plain._engine.translate([[4, 5]], attention_constraint=(1, 3))
+    with pytest.raises(ValueError, match="attention constraint"):
+        translator._engine.translate([[4, 5]], attention_constraint=(0, 0))
+
+
+SMALL_NONE = {
+    "format": "rnnsearch-model", "format_version": 1,
+    "encoder": {"embedding_size": 8, "cell": "gru", "hidden_size": 6},
+    "bridge": {"type": "last"}, "attention": None,
+    "decoder": {"type": "none", "embedding_size": 8, "cell": "gru", "hidden_size": 6},
+}
+
+
+def test_cli_attention_constraint(small_model_dir, capsys):
+    from rnnsearch.cli import main
+    import io
+    import sys
+    old = sys.stdin
+    sys.stdin = io.StringIO("s1 s2 s3 s4\n")
+    try:
+        assert main(["translate", "-m", small_model_dir, "-q", "--with-alignment",
+                     "--attention-constraint", "0", "1"]) == 0
+    finally:
+        sys.stdin = old
+    line = capsys.readouterr().out.strip()
+    pairs = [tuple(map(int, p.split("-"))) for p in line.split(" ||| ")[1].split()]
+    # window [last, last + 1): every step attends where the previous one did, position 0
+    assert all(s == 0 for s, _ in pairs)
