@@ -65,7 +65,7 @@ MATRIX = {
 }
 
 
-def sources(count=12, seed=0):
+def sources(count=8, seed=0):
     rng = np.random.default_rng(seed)
     return [list(rng.integers(0, V_SOURCE, n)) for n in np.linspace(1, 100, count).astype(int)]
 
@@ -84,11 +84,11 @@ def test_engine_matches_reference(pair, beam_size, num_hypotheses):
     model, translator, constraint = pair
     batch = sources()
     got = translator._engine.translate(batch, beam_size=beam_size,
-                                       num_hypotheses=num_hypotheses, max_length=25,
+                                       num_hypotheses=num_hypotheses, max_length=20,
                                        return_attention=True, attention_constraint=constraint)
     for source, hyps in zip(batch, got):
         expected = reference_translate(model, source, 2, 3, beam_size=beam_size,
-                                       num_hypotheses=num_hypotheses, max_decoding_length=25,
+                                       num_hypotheses=num_hypotheses, max_decoding_length=20,
                                        attention_constraint=constraint)
         assert [h[0] for h in hyps] == [h.tokens for h in expected], f"length {len(source)}"
         for (_, score, attention), ref in zip(hyps, expected):

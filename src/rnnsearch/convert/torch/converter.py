@@ -22,6 +22,12 @@ Roles (keys) and what their modules must be:
   attention.concat          nn.Linear over [query; memory] (Luong's "concat" score)
   attention.v     nn.Linear(A, 1) or a parameter of shape [A]; attention.scale a parameter
   decoder.attentional, decoder.readout, decoder.output    nn.Linear
+  attention.location.conv   the location convolution: nn.Conv1d(N_in, C, k) or
+                  nn.Conv2d(1, C, (N_in, k)) (ESPnet), no bias
+  attention.location.projection   nn.Linear(C, A); attention.location.lstm nn.LSTMCell
+  attention.coverage        nn.Linear(N_c, A) (ESPnet's wvec); attention.coverage.memory,
+                  .query, .previous nn.Linear, .attention a [G N_c] parameter or
+                  nn.Linear(1, G N_c) (learned coverage updates)
 A value is a module name (the state_dict key prefix), a parameter name, or an object
 {"module": NAME, "concat_order": [...]} when the module reads a concatenation in another
 order than the canonical one. Part names: embedding, context, state, feed (the previous
@@ -43,13 +49,14 @@ import numpy as np
 from ...errors import ModelError
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections)
+from . import stateful
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
 ROLES = ("encoder.embedding", "encoder.rnn", "bridge", "bridge.cell", "attention.key",
          "attention.query", "attention.concat", "attention.v", "attention.scale",
          "decoder.embedding", "decoder.rnn", "decoder.attentional", "decoder.readout",
-         "decoder.output")
+         "decoder.output") + stateful.ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -346,6 +353,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                 else:
                     value = w.get(v, "attention.v").reshape(-1)
                 T["attention.v"] = value
+        stateful.stateful_tensors(w, m, att, T)
 
     # decoder RNN
     module, order = m.require("decoder.rnn", "always needed")

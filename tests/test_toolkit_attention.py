@@ -1,0 +1,168 @@
+"""The stateful attention types against the toolkits that trained such models, on the
+toolkits' own weights (fixtures made by tools/make_attention_fixtures.py from real runs of
+ESPnet's attentions.py / decoders.py and SpeechBrain's attention.py):
+
+- each toolkit attention module, its weights converted with `rnnsearch convert --from
+  torch`'s roles, equals the reference's (rnnsearch.reference) step by step: contexts and
+  weights within 1e-5 over several steps, each fed its own previous state;
+- a model whose decoder is ESPnet's RNN Decoder with location-aware attention, converted as
+  docs/convert-torch.md shows (its JSON files are read from that page), decodes in the
+  engine exactly as the spec's search driving ESPnet's Decoder.score did: tokens identical,
+  scores within 1e-4, attention within 1e-5, greedy and beam 5.
+"""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import rnnsearch  # noqa: E402
+from rnnsearch.convert.torch import convert_state_dict  # noqa: E402
+from rnnsearch.reference import load_model_dir  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "attention")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "convert-torch.md")
+
+
+@pytest.fixture(scope="module")
+def modules():
+    with open(os.path.join(FIXTURES, "modules.json")) as f:
+        meta = json.load(f)
+    return meta, dict(np.load(os.path.join(FIXTURES, "modules.npz")))
+
+
+# ESPnet's attention types (initial_att's atype) -> the rnnsearch attention section and the
+# role mapping of the module's parameters
+def _espnet(meta):
+    A, C, k, N = meta["adim"], meta["aconv_chans"], 2 * meta["aconv_filts"] + 1, meta["awin"]
+    location = {"channels": C, "kernel_size": k}
+    add = {"attention.key": "att.mlp_enc", "attention.query": "att.mlp_dec",
+           "attention.v": "att.gvec"}
+    loc = {**add, "attention.location.conv": "att.loc_conv",
+           "attention.location.projection": "att.mlp_att"}
+    base = {"score": "additive", "size": A, "scaling": 2.0}
+    return {
+        "espnet_add": ({"type": "global", **base}, add),
+        "espnet_location": ({"type": "location", **base, "location": location}, loc),
+        "espnet_location2d": ({"type": "location", **base, "location": {
+            **location, "input": "history", "history": N}}, loc),
+        "espnet_coverage_location": ({"type": "location", **base, "location": {
+            **location, "input": "cumulative"}}, loc),
+        "espnet_location_recurrent": (
+            {"type": "location", **base, "location": {**location, "recurrent": True}},
+            {**add, "attention.location.conv": "att.loc_conv",
+             "attention.location.lstm": "att.att_lstm"}),
+        "espnet_coverage": ({"type": "coverage", **base, "coverage": {"initial": "uniform"}},
+                            {**add, "attention.coverage": "att.wvec"}),
+    }
+
+
+def _reference_attention(meta, params, name, attention, roles, tmp_path):
+    """The toolkit module's parameters converted (with a stand-in encoder and decoder
+    around them) and loaded into the reference; returns its attention module."""
+    E, H_e, H_d = 4, meta["eprojs"] // 2, meta["dunits"]
+    torch.manual_seed(0)
+    around = {"src": torch.nn.Embedding(6, E), "enc": torch.nn.LSTM(E, H_e, bidirectional=True),
+              "tgt": torch.nn.Embedding(6, E),
+              "cell": torch.nn.GRUCell(E + meta["eprojs"], H_d),
+              "out": torch.nn.Linear(H_d, 6)}
+    state = {f"{module}.{key}": value for module, m in around.items()
+             for key, value in m.state_dict().items()}
+    prefix = f"{name}/param/"
+    state.update({"att." + key[len(prefix):]: value for key, value in params.items()
+                  if key.startswith(prefix)})
+    mapping = {"encoder.embedding": "src", "encoder.rnn": "enc", "decoder.embedding": "tgt",
+               "decoder.rnn": "cell", "decoder.output": "out", **roles}
+    config = {"encoder": {"embedding_size": E, "cell": "lstm", "hidden_size": H_e,
+                          "bidirectional": True},
+              "attention": attention,
+              "decoder": {"type": "bahdanau", "embedding_size": E, "cell": "gru",
+                          "hidden_size": H_d, "readout_inputs": ["state"]}}
+    vocab = ["<pad>", "<unk>", "<s>", "</s>", "a", "b"]
+    path = str(tmp_path / name)
+    convert_state_dict(state, mapping, config, vocab, vocab, path)
+    return load_model_dir(path)[0].attention
+
+
+def _run(attention, memory, queries):
+    """Steps of the reference attention, each fed its own state."""
+    memory = torch.from_numpy(memory)[None]
+    mask = torch.ones(memory.shape[:2], dtype=torch.bool)
+    keys = attention.keys(memory)
+    stateful = hasattr(attention, "initial_state")
+    state = attention.initial_state(mask) if stateful else None
+    contexts, weights = [], []
+    for query in torch.from_numpy(queries):
+        if stateful:
+            context, w, state = attention(query[None], keys, memory, mask, state)
+        else:
+            context, w = attention(query[None], keys, memory, mask)
+        contexts.append(context[0])
+        weights.append(w[0])
+    return torch.stack(contexts).numpy(), torch.stack(weights).numpy()
+
+
+@pytest.mark.parametrize("name", ["espnet_add", "espnet_location", "espnet_location2d",
+                                  "espnet_location_recurrent", "espnet_coverage",
+                                  "espnet_coverage_location"])
+@torch.no_grad()
+def test_reference_equals_toolkit_module(modules, name, tmp_path):
+    meta, params = modules
+    attention, roles = _espnet(meta)[name]
+    reference = _reference_attention(meta, params, name, attention, roles, tmp_path)
+    for u in range(len(meta["lengths"])):
+        contexts, weights = _run(reference, params[f"{name}/{u}/memory"],
+                                 params[f"{name}/{u}/queries"])
+        np.testing.assert_allclose(weights, params[f"{name}/{u}/weights"], atol=1e-5)
+        np.testing.assert_allclose(contexts, params[f"{name}/{u}/contexts"], atol=1e-5)
+
+
+# ------------------------------------------------- the worked example: ESPnet's decoder
+
+def _doc_json(name: str) -> dict:
+    """The JSON block that follows the mention of `name` in docs/convert-torch.md."""
+    with open(DOCS, encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(re.escape(name) + r".*?```json\n(.*?)```", text, re.S)
+    assert match, f"{name} not in docs/convert-torch.md"
+    return json.loads(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def espnet_model(tmp_path_factory):
+    with open(os.path.join(FIXTURES, "espnet_decoder.json")) as f:
+        expected = json.load(f)
+    arrays = np.load(os.path.join(FIXTURES, "espnet_decoder.npz"))
+    work = tmp_path_factory.mktemp("espnet")
+    torch.save({key[len("state/"):]: torch.from_numpy(arrays[key]) for key in arrays
+                if key.startswith("state/")}, str(work / "model.pt"))
+    for name in ("espnet-arch.json", "espnet-mapping.json"):
+        with open(work / name, "w") as f:
+            json.dump(_doc_json(name), f)
+    for name, tokens in (("src.vocab", expected["source_tokens"]),
+                         ("tgt.vocab", expected["target_tokens"])):
+        (work / name).write_text("".join(t + "\n" for t in tokens))
+    from rnnsearch.cli import main
+    assert main(["convert", "--from", "torch", "--checkpoint", str(work / "model.pt"),
+                 "--mapping", str(work / "espnet-mapping.json"),
+                 "--config", str(work / "espnet-arch.json"),
+                 "--source-vocab", str(work / "src.vocab"),
+                 "--target-vocab", str(work / "tgt.vocab"), "-o", str(work / "espnet-model")]) == 0
+    return rnnsearch.Translator(str(work / "espnet-model")), expected, arrays
+
+
+@pytest.mark.parametrize("mode,beam,nbest", [("greedy", 1, 1), ("beam5", 5, 3)])
+def test_espnet_decoder_decodes_as_espnet(espnet_model, mode, beam, nbest):
+    translator, expected, arrays = espnet_model
+    got = translator._engine.translate(expected["sources"], beam_size=beam,
+                                       num_hypotheses=nbest, max_length=30,
+                                       return_attention=True)
+    for i, (hyps, want) in enumerate(zip(got, expected[mode])):
+        assert [h[0] for h in hyps] == [w[0] for w in want], f"sentence {i}"
+        for h, ((_, score, attention), (_, want_score)) in enumerate(zip(hyps, want)):
+            assert score == pytest.approx(want_score, rel=1e-4, abs=1e-4)
+            np.testing.assert_allclose(attention, arrays[f"attention/{mode}/{i}/{h}"],
+                                       atol=1e-5)
