@@ -46,7 +46,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "NumPy's BLAS on one thread, for the single-core sgemm floor")
 
 
-def _time_rnnsearch(translator, sources, batch, beam, length):
+def time_rnnsearch(translator, sources, batch, beam, length):
+    """Seconds to translate `sources` (ids) in batches at a forced target length."""
     tokens = [[translator.source_vocab.tokens[i] for i in s] for s in sources]
     start = time.perf_counter()
     for i in range(0, len(tokens), batch):
@@ -134,7 +135,7 @@ def run_bench(args) -> int:
             sources = random_sources(vocab, count, args.source_length)
             times = {"rnnsearch": [], "torch": []}
             for _ in range(args.repeat):
-                times["rnnsearch"].append(_time_rnnsearch(translator, sources, batch, beam,
+                times["rnnsearch"].append(time_rnnsearch(translator, sources, batch, beam,
                                                           args.target_length))
                 if reference is not None:
                     times["torch"].append(_time_torch(reference, sources, batch, beam,

@@ -4,11 +4,11 @@ with location-aware (and coverage) attention against the PyTorch reference's bea
 eager, as a PyTorch user would write it), and the cost of a stateful decoder step against
 the global-attention step of the same sizes.
 
-    python tools/bench_attention.py [--sentences 4] [--repeat 3] [--threads 1]
+    python tools/bench_stateful_attention.py [--sentences 4] [--repeat 3] [--threads 1]
 
 Every model is random, of the `nmt` size of `rnnsearch bench` (32k vocabularies, embedding
-512, 2-layer bidirectional LSTM encoder of 512, 2-layer LSTM decoder of 1024) with a
-bahdanau decoder that queries with layer 0 (as ESPnet's) and additive attention of 512;
+512, 2-layer bidirectional LSTM encoder of 512, 2-layer LSTM luong decoder of 1024 with
+input feeding) with additive attention of 512 (global, location-aware, coverage);
 location-aware attention has ESPnet's default convolution (10 channels, kernel 201).
 Every case forces the target length (min = max decoding length); engines alternate within
 each repetition; medians are reported. Prints a Markdown table.
@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+from rnnsearch.bench.runner import time_rnnsearch as time_engine
 from rnnsearch.bench.sources import random_sources
 from rnnsearch.random_model import sized_config, write_random_model
 from rnnsearch.translator import Translator
@@ -35,22 +36,10 @@ CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-beam5": (32, 5)}
 
 
 def nmt_config(attention: dict) -> tuple[dict, int, int]:
+    """`rnnsearch bench --size nmt`'s model with additive attention of the given type."""
     config, src, tgt = sized_config("nmt")
-    dec = config["decoder"]
     config["attention"] = {"score": "additive", "size": 512, "scaling": 2.0, **attention}
-    config["decoder"] = {"type": "bahdanau", "embedding_size": dec["embedding_size"],
-                         "cell": "lstm", "hidden_size": dec["hidden_size"],
-                         "num_layers": dec["num_layers"], "attention_query": "first_layer"}
     return config, src, tgt
-
-
-def time_engine(translator, sources, batch, beam, length):
-    tokens = [[translator.source_vocab.tokens[i] for i in s] for s in sources]
-    start = time.perf_counter()
-    for i in range(0, len(tokens), batch):
-        translator.translate_batch(tokens[i:i + batch], beam_size=beam,
-                                   min_decoding_length=length, max_decoding_length=length)
-    return time.perf_counter() - start
 
 
 def time_torch(reference, sources, batch, beam, length):
