@@ -223,6 +223,7 @@ cdef class Engine:
         self._pack(&a.location.projection)
         self._pack(&a.location.lstm.ih)
         self._pack(&a.location.lstm.hh)
+        self._pack(&a.transition)
         self._pack(&a.coverage.projection)
         self._pack(&a.coverage.memory)
         self._pack(&a.coverage.query)
@@ -308,10 +309,11 @@ cdef class Engine:
         return 0
 
     cdef int _stateful_attention(self, dict att, dict tensors) except -1:
-        """The location and coverage types' options and weights (stateful_attention.py)."""
+        """The location, coverage and forward types' options and weights
+        (stateful_attention.py)."""
         cdef rs_attention *a = &self.model.attention
         cdef int A = a.key_width
-        if att["type"] == "location":
+        if att["type"] in ("location", "forward"):
             loc = att["location"]
             a.location.input = _LOCATION_INPUTS[loc["input"]]
             conv = tensors["attention.location.conv"]
@@ -324,6 +326,8 @@ cdef class Engine:
                           {"cell": "lstm", "gru_reset_after": True, "hidden_size": A})
             else:
                 a.location.projection = self._linear(tensors, "attention.location.projection")
+        if att["type"] == "forward":
+            a.transition = self._linear(tensors, "attention.forward.transition")
         elif att["type"] == "coverage":
             cov = att["coverage"]
             a.coverage.update = _COVERAGE_UPDATES[cov["update"]]

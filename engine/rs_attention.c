@@ -8,10 +8,11 @@
 #include "rs_kernels.h"
 
 extern const rs_attention_ops rs_attention_global;
-extern const rs_attention_ops rs_attention_location, rs_attention_coverage;
+extern const rs_attention_ops rs_attention_location, rs_attention_coverage,
+    rs_attention_forward;
 
 static const rs_attention_ops *const TYPES[] = {&rs_attention_global, &rs_attention_location,
-                                                &rs_attention_coverage};
+                                                &rs_attention_coverage, &rs_attention_forward};
 
 const rs_attention_ops *rs_attention_named(const char *name) {
     for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)

@@ -47,6 +47,7 @@ cdef extern from "rs_model.h" nogil:
         int query_width, memory_width, key_width, context_width
         float scaling
         rs_location location
+        rs_linear transition
         rs_coverage coverage
     ctypedef struct rs_model:
         const float *src_embedding

@@ -102,7 +102,8 @@ typedef struct {
     int key_width;       /* a key as the scores read it: key.out, or D_m */
     int context_width;   /* what the decoder receives per row */
     float scaling;       /* the weights are softmax(scaling * e) */
-    rs_location location;  /* location (rs_attention_location.c) */
+    rs_location location;  /* location, and forward's features (rs_attention_location.c) */
+    rs_linear transition;  /* forward with the transition agent: [1, D_m + E_t + H_d] */
     rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
 } rs_attention;
 

@@ -58,6 +58,11 @@ MATRIX = {
         "update": "softrelu", "size": 2}}), None),
     "coverage-gru": (config({"type": "coverage", "coverage": {"update": "gru", "size": 2}},
                             cell="lstm"), None),
+    "forward": (config({"type": "forward", "location": LOCATION}, cell="lstm"), None),
+    "forward-agent": (config({"type": "forward", "location": LOCATION,
+                              "forward": {"transition_agent": True}}, decoder="luong",
+                             query="first_layer", layers=2), None),
+    "forward-constrained": (config({"type": "forward", "location": LOCATION}), (1, 3)),
     "global-constrained": (config({"type": "global"}), (1, 3)),
     "location-constrained": (config({"type": "location", "scaling": 2.0,
                                      "location": LOCATION}, query="first_layer"), (2, 4)),
@@ -111,7 +116,10 @@ def test_batch_is_one_by_one_bit_for_bit(pair):
 
 
 def test_constraint_keeps_attention_in_its_window(pair):
+    """Outside the window the weights are 0 — forward attention's clamp leaves its floor
+    there (1e-6 before the normalisation, as ESPnet's AttForward does)."""
     _, translator, _ = pair
+    forward = translator.config["attention"]["type"] == "forward"
     batch = sources(6, seed=2)
     got = translator._engine.translate(batch, beam_size=3, max_length=20,
                                        return_attention=True, attention_constraint=(1, 2))
@@ -121,7 +129,8 @@ def test_constraint_keeps_attention_in_its_window(pair):
         for row in attention:
             allowed = np.zeros(row.shape, bool)
             allowed[max(0, last - 1):last + 2] = True
-            assert np.all(row[~allowed] == 0.0)
+            floor = row.min() if forward and row.min() < 1e-4 else 0.0
+            assert np.all(row[~allowed] == floor) and allowed[row.argmax()]
             last = int(row.argmax())
 
 
@@ -171,6 +180,14 @@ def _normalized(attention: dict, **decoder):
     ({"type": "coverage", "coverage": {"update": "lstm"}}, "attention.coverage.update"),
     ({"type": "coverage", "coverage": {"update": "gru", "initial": "uniform"}},
      "attention.coverage.initial"),
+    ({"type": "forward"}, "attention.location"),
+    ({"type": "forward", "location": {**LOCATION, "input": "cumulative"}},
+     "attention.location.input"),
+    ({"type": "forward", "location": LOCATION, "forward": {"agent": True}},
+     "attention.forward"),
+    ({"type": "forward", "location": LOCATION, "forward": {"transition_agent": 1}},
+     "attention.forward.transition_agent"),
+    ({"type": "location", "location": LOCATION, "forward": {}}, "attention.forward"),
 ])
 def test_bad_attention_config_names_the_field(attention, field):
     with pytest.raises(ModelError, match=field.replace(".", r"\.")):

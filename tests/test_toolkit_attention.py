@@ -57,13 +57,19 @@ def _espnet(meta):
              "attention.location.lstm": "att.att_lstm"}),
         "espnet_coverage": ({"type": "coverage", **base, "coverage": {"initial": "uniform"}},
                             {**add, "attention.coverage": "att.wvec"}),
+        # AttForward and AttForwardTA score with ESPnet's default scaling 1.0
+        "espnet_forward": ({"type": "forward", **base, "scaling": 1.0, "location": location},
+                           loc),
+        "espnet_forward_ta": ({"type": "forward", **base, "scaling": 1.0, "location": location,
+                               "forward": {"transition_agent": True}},
+                              {**loc, "attention.forward.transition": "att.mlp_ta"}),
     }
 
 
 def _reference_attention(meta, params, name, attention, roles, tmp_path):
     """The toolkit module's parameters converted (with a stand-in encoder and decoder
     around them) and loaded into the reference; returns its attention module."""
-    E, H_e, H_d = 4, meta["eprojs"] // 2, meta["dunits"]
+    E, H_e, H_d = meta["odim"], meta["eprojs"] // 2, meta["dunits"]
     torch.manual_seed(0)
     around = {"src": torch.nn.Embedding(6, E), "enc": torch.nn.LSTM(E, H_e, bidirectional=True),
               "tgt": torch.nn.Embedding(6, E),
@@ -87,17 +93,19 @@ def _reference_attention(meta, params, name, attention, roles, tmp_path):
     return load_model_dir(path)[0].attention
 
 
-def _run(attention, memory, queries):
-    """Steps of the reference attention, each fed its own state."""
+def _run(attention, memory, queries, previous_outputs):
+    """Steps of the reference attention, each fed its own state (and, as the previous
+    token's embedding, the toolkit's previous output)."""
     memory = torch.from_numpy(memory)[None]
     mask = torch.ones(memory.shape[:2], dtype=torch.bool)
     keys = attention.keys(memory)
     stateful = hasattr(attention, "initial_state")
     state = attention.initial_state(mask) if stateful else None
     contexts, weights = [], []
-    for query in torch.from_numpy(queries):
+    for query, previous in zip(torch.from_numpy(queries), torch.from_numpy(previous_outputs)):
         if stateful:
-            context, w, state = attention(query[None], keys, memory, mask, state)
+            context, w, state = attention(query[None], keys, memory, mask, state,
+                                          embedding=previous[None])
         else:
             context, w = attention(query[None], keys, memory, mask)
         contexts.append(context[0])
@@ -107,7 +115,8 @@ def _run(attention, memory, queries):
 
 @pytest.mark.parametrize("name", ["espnet_add", "espnet_location", "espnet_location2d",
                                   "espnet_location_recurrent", "espnet_coverage",
-                                  "espnet_coverage_location"])
+                                  "espnet_coverage_location", "espnet_forward",
+                                  "espnet_forward_ta"])
 @torch.no_grad()
 def test_reference_equals_toolkit_module(modules, name, tmp_path):
     meta, params = modules
@@ -115,7 +124,7 @@ def test_reference_equals_toolkit_module(modules, name, tmp_path):
     reference = _reference_attention(meta, params, name, attention, roles, tmp_path)
     for u in range(len(meta["lengths"])):
         contexts, weights = _run(reference, params[f"{name}/{u}/memory"],
-                                 params[f"{name}/{u}/queries"])
+                                 params[f"{name}/{u}/queries"], params[f"{name}/{u}/out_prev"])
         np.testing.assert_allclose(weights, params[f"{name}/{u}/weights"], atol=1e-5)
         np.testing.assert_allclose(contexts, params[f"{name}/{u}/contexts"], atol=1e-5)
 

@@ -36,7 +36,7 @@ _SCHEMA = {
     "attention": {"type": "global", "score": REQUIRED, "size": None,
                   "query_projection": True, "key_projection": True,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
-                  "scaling": 1.0, "location": None, "coverage": None},
+                  "scaling": 1.0, "location": None, "coverage": None, "forward": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
@@ -297,7 +297,8 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
         specs.update({name: TensorSpec(shape, optional) for name, (shape, optional) in
-                      stateful_attention.attention_tensors(att, hd, dims.memory_width).items()})
+                      stateful_attention.attention_tensors(
+                          att, hd, dims.memory_width, dec["embedding_size"]).items()})
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":

@@ -1,6 +1,6 @@
 """The attention types that carry state from one decoder step to the next: their options,
-checks, defaults and tensors (docs/model-format.md, "location" and "coverage"), and the
-`scaling` every type applies before its softmax.
+checks, defaults and tensors (docs/model-format.md, "Attention that carries state":
+location, coverage, forward), and the `scaling` every type applies before its softmax.
 
 model_spec.py calls these from normalize_config and expected_tensors; this module imports
 nothing above errors.py. Tensors are returned as {name: (shape, optional)}.
@@ -13,19 +13,21 @@ from .errors import ModelError
 
 _REQUIRED = object()
 
-STATEFUL_TYPES = ("location", "coverage")
+STATEFUL_TYPES = ("location", "coverage", "forward")
 
 LOCATION = {"input": "previous", "history": None, "channels": _REQUIRED,
             "kernel_size": _REQUIRED, "initial": "uniform", "recurrent": False}
 COVERAGE = {"update": "sum", "size": 1, "initial": "zeros"}
+FORWARD = {"transition_agent": False}
 
 LOCATION_INPUTS = ("previous", "cumulative", "previous_and_cumulative", "history")
 INITIAL_WEIGHTS = ("uniform", "zeros", "first")
 COVERAGE_UPDATES = ("sum", "tanh", "sigmoid", "relu", "softrelu", "gru")
 
 # the sub-objects each type takes (None for the others)
-_OPTIONS_OF = {"location": {"location"}, "coverage": {"coverage"}}
-SUB_OBJECTS = ("location", "coverage")
+_OPTIONS_OF = {"location": {"location"}, "coverage": {"coverage"},
+               "forward": {"location", "forward"}}
+SUB_OBJECTS = ("location", "coverage", "forward")
 
 
 def _positive(where: str, value) -> None:
@@ -77,16 +79,35 @@ def normalize_attention(att: dict) -> None:
     if att["score"] != "additive" or not (att["query_projection"] and att["key_projection"]):
         raise ModelError(f"config.json: attention type {att['type']!r} needs score "
                          "'additive' with both projections (attention.size)")
-    if att["type"] == "location":
-        _normalize_location(att)
-    else:
+    if att["type"] == "coverage":
         _normalize_coverage(att)
+        return
+    if att["type"] == "forward":
+        _normalize_forward(att)
+    _normalize_location(att)
+
+
+def _normalize_forward(att: dict) -> None:
+    """Forward attention's own options; its location features start from position 0 (the
+    forward recursion's start) unless the config says otherwise, and read the previous
+    weights only."""
+    fwd = att["forward"] = _merge("attention.forward", att["forward"] or {}, FORWARD)
+    if not isinstance(fwd["transition_agent"], bool):
+        raise ModelError(f"config.json: attention.forward.transition_agent = "
+                         f"{fwd['transition_agent']!r}; expected true or false")
+    if isinstance(att["location"], dict):
+        att["location"] = {"initial": "first", **att["location"]}
+        for key, only in (("input", "previous"), ("recurrent", False)):
+            if att["location"].get(key, only) != only:
+                raise ModelError(f"config.json: attention.location.{key} = "
+                                 f"{att['location'][key]!r}; forward attention reads the "
+                                 f"previous weights only ({only!r})")
 
 
 def _normalize_location(att: dict) -> None:
     if att["location"] is None:
-        raise ModelError("config.json: attention.location is required for attention type "
-                         "'location'")
+        raise ModelError(f"config.json: attention.location is required for attention type "
+                         f"{att['type']!r}")
     loc = att["location"] = _merge("attention.location", att["location"], LOCATION)
     _choice("attention.location.input", loc["input"], LOCATION_INPUTS)
     _choice("attention.location.initial", loc["initial"], INITIAL_WEIGHTS)
@@ -131,11 +152,12 @@ def _linear(prefix: str, out: int, inp: int) -> dict:
     return {f"{prefix}.weight": ((out, inp), False), f"{prefix}.bias": ((out,), True)}
 
 
-def attention_tensors(att: dict, query_width: int, memory_width: int) -> dict:
+def attention_tensors(att: dict, query_width: int, memory_width: int,
+                      embedding_width: int) -> dict:
     """The stateful types' tensors beyond the additive score's (key, query, v)."""
     specs = {}
     A = att["size"]
-    if att["type"] == "location":
+    if att["type"] in ("location", "forward"):
         loc = att["location"]
         C = loc["channels"]
         specs["attention.location.conv"] = ((C, location_inputs(loc), loc["kernel_size"]),
@@ -146,7 +168,10 @@ def attention_tensors(att: dict, query_width: int, memory_width: int) -> dict:
                 specs[f"attention.location.lstm.bias_{part}"] = ((4 * A,), True)
         else:
             specs.update(_linear("attention.location.projection", A, C))
-    elif att["type"] == "coverage":
+    if att["type"] == "forward" and att["forward"]["transition_agent"]:
+        specs.update(_linear("attention.forward.transition", 1,
+                             memory_width + embedding_width + query_width))
+    if att["type"] == "coverage":
         cov = att["coverage"]
         N = cov["size"]
         specs.update(_linear("attention.coverage", A, N))

@@ -391,8 +391,10 @@ class Seq2Seq(nn.Module):
         self.attention = None
         if dec["type"] != "none":
             att = self.config["attention"]
-            self.attention = STATEFUL.get(att["type"], Attention)(att, dec["hidden_size"],
-                                                                  memory_width)
+            stateful = STATEFUL.get(att["type"])
+            self.attention = Attention(att, dec["hidden_size"], memory_width) \
+                if stateful is None else \
+                stateful(att, dec["hidden_size"], memory_width, dec["embedding_size"])
         self.first_layer_query = dec["attention_query"] == "first_layer"
         self.decoder = Decoder(dec, target_vocab_size, memory_width, dropout)
 
@@ -419,10 +421,12 @@ class Seq2Seq(nn.Module):
     def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
         return self.attention.keys(memory) if self.attention is not None else None
 
-    def attend(self, query, keys, memory, mask, state: DecoderState, constraint=None):
+    def attend(self, query, keys, memory, mask, state: DecoderState, embedded,
+               constraint=None):
         """The attention of one step -> (context, weights, the type's new state, the new
-        argmax). constraint (backward, forward): the weights may only fall on
-        [last - backward, last + forward) around the previous step's argmax `last`."""
+        argmax). embedded: the previous tokens' embeddings. constraint (backward, forward):
+        the weights may only fall on [last - backward, last + forward) around the previous
+        step's argmax `last`."""
         window = None
         if constraint is not None:
             backward, forward = constraint
@@ -431,7 +435,7 @@ class Seq2Seq(nn.Module):
             window = (position >= last - backward) & (position < last + forward)
         if hasattr(self.attention, "initial_state"):
             context, weights, attention = self.attention(query, keys, memory, mask,
-                                                         state.attention, window)
+                                                         state.attention, window, embedded)
         else:
             (context, weights), attention = self.attention(query, keys, memory, mask,
                                                            window), ()
@@ -450,7 +454,7 @@ class Seq2Seq(nn.Module):
         if dec.type == "bahdanau":  # attend with o_{t-1} (or layer 0's s_{t-1}), then update
             query = state.hidden[0] if self.first_layer_query else state.output
             context, weights, attention, attended = self.attend(query, keys, memory, mask,
-                                                                state, constraint)
+                                                                state, embedded, constraint)
             o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
             final = dec.bahdanau_readout(o, context, embedded)
         elif dec.type == "luong":  # update, then attend with o_t (or layer 0's s_t)
@@ -458,7 +462,7 @@ class Seq2Seq(nn.Module):
             o, hidden, cell = dec.layers_step(x, state)
             query = hidden[0] if self.first_layer_query else o
             context, weights, attention, attended = self.attend(query, keys, memory, mask,
-                                                                state, constraint)
+                                                                state, embedded, constraint)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))

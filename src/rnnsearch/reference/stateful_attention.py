@@ -3,13 +3,15 @@ equations (docs/model-format.md, "location" and "coverage"): location-aware atte
 (Chorowski et al. 2015, with the inputs ESPnet, SpeechBrain and Tacotron 2 use) and
 coverage (Tu et al. 2016, See et al. 2017, Sockeye's learned updates).
 
-Every module here has the interface the decoder uses:
+Every module here is built as Module(att, query_width, memory_width, embedding_width) and
+has the interface the decoder uses:
   keys(memory)                      -> computed once per batch
   initial_state(mask)               -> per-row state (a tuple of tensors, rows first)
-  forward(query, keys, memory, mask, state, window=None)
+  forward(query, keys, memory, mask, state, window=None, embedding=None)
                                     -> context [B, D], weights [B, S], new state
 `window` ([B, S] bool or None) is the decode-time attention constraint: positions outside
-it get no weight.
+it get no weight; `embedding` is the previous target token's (forward attention's
+transition agent reads it).
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ class LocationAttention(nn.Module):
     weight vectors, no bias, centred) gives F_j; the score's extra term is P F_j + b_P, or
     (recurrent) the state h of an LSTM cell fed max_j relu(F_j)."""
 
-    def __init__(self, att: dict, query_width: int, memory_width: int):
+    def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
         loc = att["location"]
         self.input, self.initial = loc["input"], loc["initial"]
@@ -86,7 +88,7 @@ class LocationAttention(nn.Module):
             state += (zeros, zeros)
         return state
 
-    def forward(self, query, keys, memory, mask, state, window=None):
+    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
         remembered = state[0]
         features = self.conv(remembered).transpose(1, 2)  # [B, S, C]
         rest = ()
@@ -120,7 +122,7 @@ class CoverageAttention(nn.Module):
     cov_j), or a GRU (gates [r, z, n], reset after) with input [h_j; q; a_j] and state
     cov_j."""
 
-    def __init__(self, att: dict, query_width: int, memory_width: int):
+    def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
         cov = att["coverage"]
         self.update, self.initial, self.size = cov["update"], cov["initial"], cov["size"]
@@ -143,7 +145,7 @@ class CoverageAttention(nn.Module):
             return (start_weights(self.initial, mask)[:, :, None],)
         return (torch.zeros(*mask.shape, self.size),)
 
-    def forward(self, query, keys, memory, mask, state, window=None):
+    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
         coverage = state[0]  # [B, S, N_c]
         weights = masked_softmax(self.score(query, keys, self.projection(coverage)), mask,
                                  self.scaling, window)
@@ -167,7 +169,52 @@ class CoverageAttention(nn.Module):
         return new * mask[:, :, None]  # padding keeps no coverage
 
 
-STATEFUL = {"location": LocationAttention, "coverage": CoverageAttention}
+class ForwardAttention(nn.Module):
+    """Forward attention (Zhang et al. 2018): location-aware energies over the previous
+    weights p, w = softmax(scaling e), then w'_j = (p_j + p_{j-1}) w_j — or, with the
+    transition agent, (u p_j + (1 - u) p_{j-1}) w_j, u = sigmoid(W [c; E y_prev; q] + b)
+    from the previous step (1/2 at the first) — clamped below at 1e-6 over the sentence and
+    divided by its sum."""
+
+    def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
+        super().__init__()
+        loc = att["location"]
+        self.initial, self.scaling = loc["initial"], att["scaling"]
+        self.score = AdditiveScore(att["size"], query_width, memory_width)
+        k = loc["kernel_size"]
+        self.conv = nn.Conv1d(1, loc["channels"], k, padding=(k - 1) // 2, bias=False)
+        self.projection = nn.Linear(loc["channels"], att["size"])
+        self.transition = None
+        if att["forward"]["transition_agent"]:
+            self.transition = nn.Linear(memory_width + embedding_width + query_width, 1)
+
+    def keys(self, memory):
+        return self.score.keys(memory)
+
+    def initial_state(self, mask):
+        return start_weights(self.initial, mask), torch.full((mask.size(0),), 0.5)
+
+    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+        previous, u = state
+        features = self.conv(previous[:, None, :]).transpose(1, 2)
+        weights = masked_softmax(self.score(query, keys, self.projection(features)), mask,
+                                 self.scaling, window)
+        shifted = F.pad(previous, (1, 0))[:, :-1]
+        if self.transition is None:
+            mixed = previous + shifted
+        else:
+            mixed = u[:, None] * previous + (1 - u[:, None]) * shifted
+        weights = torch.clamp(mixed * weights, min=1e-6) * mask
+        weights = weights / weights.sum(dim=1, keepdim=True)
+        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
+        if self.transition is not None:
+            u = torch.sigmoid(self.transition(torch.cat([context, embedding, query], dim=-1)))
+            u = u.squeeze(1)
+        return context, weights, (weights, u)
+
+
+STATEFUL = {"location": LocationAttention, "coverage": CoverageAttention,
+            "forward": ForwardAttention}
 
 
 def stateful_parameters(attention: nn.Module) -> dict[str, nn.Parameter]:
@@ -179,7 +226,14 @@ def stateful_parameters(attention: nn.Module) -> dict[str, nn.Parameter]:
         names[f"attention.{part}.weight"] = linear.weight
         names[f"attention.{part}.bias"] = linear.bias
     names["attention.v"] = score.v
-    if isinstance(attention, LocationAttention):
+    if isinstance(attention, ForwardAttention):
+        names["attention.location.conv"] = attention.conv.weight
+        names["attention.location.projection.weight"] = attention.projection.weight
+        names["attention.location.projection.bias"] = attention.projection.bias
+        if attention.transition is not None:
+            names["attention.forward.transition.weight"] = attention.transition.weight
+            names["attention.forward.transition.bias"] = attention.transition.bias
+    elif isinstance(attention, LocationAttention):
         names["attention.location.conv"] = attention.conv.weight
         if attention.lstm is not None:
             for suffix, param in attention.lstm.named_parameters():

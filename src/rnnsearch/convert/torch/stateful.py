@@ -1,6 +1,6 @@
 """The state_dict roles of the stateful attention types (docs/convert-torch.md, "Roles"):
-location-aware attention's convolution, its projection or LSTM cell, and coverage's
-weights. converter.py calls stateful_tensors with its weight reader and role mapping."""
+location-aware (and forward) attention's convolution, its projection or LSTM cell, forward
+attention's transition agent, and coverage's weights. converter.py calls stateful_tensors with its weight reader and role mapping."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,8 @@ import numpy as np
 from ...errors import ModelError
 
 ROLES = ("attention.location.conv", "attention.location.projection",
-         "attention.location.lstm", "attention.coverage", "attention.coverage.memory",
+         "attention.location.lstm", "attention.forward.transition",
+         "attention.coverage", "attention.coverage.memory",
          "attention.coverage.query", "attention.coverage.previous",
          "attention.coverage.attention")
 
@@ -42,7 +43,7 @@ def stateful_tensors(w, m, att: dict, out: dict) -> None:
     """Fill `out` with the stateful type's own tensors (key, query and v are the additive
     score's roles, read by the caller)."""
     from ...stateful_attention import location_inputs
-    if att["type"] == "location":
+    if att["type"] in ("location", "forward"):
         loc = att["location"]
         shape = (loc["channels"], location_inputs(loc), loc["kernel_size"])
         out["attention.location.conv"] = _conv_weight(w, m, shape)
@@ -56,7 +57,11 @@ def stateful_tensors(w, m, att: dict, out: dict) -> None:
         else:
             _linear(w, m, "attention.location.projection", "location-aware attention", out,
                     "attention.location.projection")
-    elif att["type"] == "coverage":
+    if att["type"] == "forward" and att["forward"]["transition_agent"]:
+        _linear(w, m, "attention.forward.transition", "forward attention's transition agent "
+                "(ESPnet's mlp_ta, over [context; previous output; query])", out,
+                "attention.forward.transition")
+    if att["type"] == "coverage":
         _linear(w, m, "attention.coverage", "coverage attention (W_c, e.g. ESPnet's wvec)",
                 out, "attention.coverage")
         if att["coverage"]["update"] != "sum":
