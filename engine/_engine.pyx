@@ -35,7 +35,7 @@ _BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
-_SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
+_SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3, "tanh_dot": 4}
 _DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 _LOCATION_INPUTS = {"previous": 0, "cumulative": 1, "previous_and_cumulative": 2, "history": 3}
@@ -224,6 +224,11 @@ cdef class Engine:
         self._pack(&a.location.lstm.ih)
         self._pack(&a.location.lstm.hh)
         self._pack(&a.transition)
+        self._pack(&a.multi_head.value)
+        self._pack(&a.multi_head.output)
+        cdef int h
+        for h in range(a.multi_head.heads if a.multi_head.location else 0):
+            self._pack(&a.multi_head.head_location[h].projection)
         self._pack(&a.coverage.projection)
         self._pack(&a.coverage.memory)
         self._pack(&a.coverage.query)
@@ -326,6 +331,8 @@ cdef class Engine:
                           {"cell": "lstm", "gru_reset_after": True, "hidden_size": A})
             else:
                 a.location.projection = self._linear(tensors, "attention.location.projection")
+        if att["type"] == "multi_head":
+            self._multi_head(att, tensors)
         if att["type"] == "forward":
             a.transition = self._linear(tensors, "attention.forward.transition")
         elif att["type"] == "coverage":
@@ -342,6 +349,26 @@ cdef class Engine:
                 a.coverage.gru.cell = _CELLS["gru"]
                 a.coverage.gru.reset_after = 1
                 a.coverage.gru.hidden = cov["size"]
+        return 0
+
+    cdef int _multi_head(self, dict att, dict tensors) except -1:
+        cdef rs_multi_head *m = &self.model.attention.multi_head
+        cdef rs_location *L
+        options = att["multi_head"]
+        m.heads = options["heads"]
+        m.tanh_dot = att["score"] == "tanh_dot"
+        if options["value_size"] is not None:
+            m.value_size = options["value_size"]
+            m.value = self._linear(tensors, "attention.heads.value")
+            m.output = self._linear(tensors, "attention.heads.output")
+        m.location = att["location"] is not None
+        for h in range(m.heads if m.location else 0):
+            L = &m.head_location[h]
+            conv = tensors[f"attention.heads.{h}.location.conv"]
+            L.channels, L.inputs, L.kernel = conv.shape
+            L.conv = self._ptr(conv)
+            L.initial = _INITIAL_WEIGHTS[att["location"]["initial"]]
+            L.projection = self._linear(tensors, f"attention.heads.{h}.location.projection")
         return 0
 
     cdef const float *_ptr(self, array) except? NULL:

@@ -9,10 +9,11 @@
 
 extern const rs_attention_ops rs_attention_global;
 extern const rs_attention_ops rs_attention_location, rs_attention_coverage,
-    rs_attention_forward;
+    rs_attention_forward, rs_attention_multi_head;
 
 static const rs_attention_ops *const TYPES[] = {&rs_attention_global, &rs_attention_location,
-                                                &rs_attention_coverage, &rs_attention_forward};
+                                                &rs_attention_coverage, &rs_attention_forward,
+                                                &rs_attention_multi_head};
 
 const rs_attention_ops *rs_attention_named(const char *name) {
     for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
@@ -22,10 +23,11 @@ const rs_attention_ops *rs_attention_named(const char *name) {
 
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
     const int B = enc->batch, S = enc->max_len, D = a->memory_width;
-    if (!a->ops || !RS_HAS_LINEAR(a->key)) {
+    if (!a->ops) return 0;
+    if (!RS_HAS_LINEAR(a->key)) {
         enc->key_width = D;
         enc->keys = enc->memory; /* keys are the memory itself */
-        return 0;
+        return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
     }
     enc->key_width = a->key.out;
     enc->keys = calloc((size_t)B * S * enc->key_width + 1, sizeof(float));

@@ -97,7 +97,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const int b = s->sentence[r], len = enc->lengths[b];
         float *cov = s->state + (size_t)r * S * N, *probs = s->probs + (size_t)r * S;
         rs_linear_forward(&c->projection, len, cov, N, WC, A, 0);
-        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, WC, A, A,
+        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, A, WC, A, A,
                              len, probs, tmp);
         rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
         rs_attention_context(probs, enc->memory + (size_t)b * S * D, len, D,

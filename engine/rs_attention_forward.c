@@ -69,7 +69,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         float *context = s->context + (size_t)r * a->context_width;
         rs_location_conv(L->conv, C, 1, L->kernel, p, S, len, F);
         rs_linear_forward(&L->projection, len, F, C, PF, A, 0);
-        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, PF, A, A,
+        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, A, PF, A, A,
                              len, probs, tmp);
         rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
         recurse(p, agent, p[S], len, probs);

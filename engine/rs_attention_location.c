@@ -93,7 +93,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         } else {
             rs_linear_forward(&L->projection, len, F, C, PF, A, 0);
         }
-        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, extra, stride,
+        rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, A, extra, stride,
                              A, len, probs, tmp);
         rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
         rs_attention_context(probs, enc->memory + (size_t)b * S * D, len, D,

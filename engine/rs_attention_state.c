@@ -17,10 +17,11 @@ void rs_weights_start(rs_weights_init init, int len, int S, float *w) {
 }
 
 RS_CLONES
-void rs_additive_energies(const float *v, const float *q, const float *keys, const float *extra,
-                          int extra_stride, int A, int len, float *e, float *tmp) {
+void rs_additive_energies(const float *v, const float *q, const float *keys, int key_stride,
+                          const float *extra, int extra_stride, int A, int len, float *e,
+                          float *tmp) {
     for (int j = 0; j < len; j++) {
-        const float *k = keys + (size_t)j * A;
+        const float *k = keys + (size_t)j * key_stride;
         if (extra) {
             const float *x = extra + (size_t)j * extra_stride;
             for (int i = 0; i < A; i++) tmp[i] = (x[i] + k[i]) + q[i];

@@ -10,11 +10,12 @@
  * SpeechBrain), zeros (Tacotron 2), or all on position 0 (forward attention); 0 past len. */
 void rs_weights_start(rs_weights_init init, int len, int S, float *w);
 
-/* e[j] = v . tanh((extra_j + keys_j) + q) for j < len, A-wide rows: extra_j is row j of
- * `extra` (extra_stride floats apart; stride 0: the same row for every j; extra NULL: no
- * term). v NULL: all ones. tmp holds A floats. */
-void rs_additive_energies(const float *v, const float *q, const float *keys, const float *extra,
-                          int extra_stride, int A, int len, float *e, float *tmp);
+/* e[j] = v . tanh((extra_j + keys_j) + q) for j < len, A-wide: keys_j is row j of `keys`
+ * (key_stride floats apart), extra_j row j of `extra` (extra_stride apart; stride 0: the
+ * same row for every j; extra NULL: no term). v NULL: all ones. tmp holds A floats. */
+void rs_additive_energies(const float *v, const float *q, const float *keys, int key_stride,
+                          const float *extra, int extra_stride, int A, int len, float *e,
+                          float *tmp);
 
 /* The location features of Chorowski et al. (2015): F[j, c] = sum_i sum_d
  * conv[c, i, d] x_i[j + d - (k-1)/2] for j < len, c < C, over N_in input vectors x_i

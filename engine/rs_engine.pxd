@@ -37,6 +37,11 @@ cdef extern from "rs_model.h" nogil:
         rs_linear projection, memory, query, previous
         const float *attention
         rs_rnn gru
+    ctypedef struct rs_multi_head:
+        int heads, value_size, tanh_dot
+        rs_linear value, output
+        int location
+        rs_location head_location[16]
     ctypedef struct rs_attention:
         const rs_attention_ops *ops
         int score
@@ -49,6 +54,7 @@ cdef extern from "rs_model.h" nogil:
         rs_location location
         rs_linear transition
         rs_coverage coverage
+        rs_multi_head multi_head
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size

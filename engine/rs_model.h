@@ -14,7 +14,8 @@ typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_
 typedef enum { RS_FROM_MATCHING_LAYER = 0, RS_FROM_TOP_LAYER = 1, RS_FROM_ALL_LAYERS = 2 } rs_bridge_from;
 typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activation;
 typedef enum { RS_LSTM_CELL_ZEROS = 0, RS_LSTM_CELL_BRIDGED = 1, RS_LSTM_CELL_COPY_HIDDEN = 2 } rs_lstm_cell_init;
-typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3 } rs_score_kind;
+typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3,
+               RS_SCORE_TANH_DOT = 4 /* multi_head only */ } rs_score_kind;
 typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2 } rs_decoder_kind;
 typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, RS_READOUT_MAXOUT = 3 } rs_readout_kind;
 
@@ -87,6 +88,19 @@ typedef struct {
     rs_rnn gru;             /* gru: the cell whose state is the coverage (hh = previous) */
 } rs_coverage;
 
+/* ESPnet's multi-head attention (rs_attention_multihead.c): H heads of key width d_k
+ * (attention.key / .query / .v stacked by head), values projected to d_v per head and the
+ * heads' contexts projected back to D_m; one head without value projection is ESPnet's dot. */
+#define RS_MAX_HEADS 16
+typedef struct {
+    int heads, value_size;  /* value_size 0: the values are the memory (one head) */
+    int tanh_dot;           /* score sum(tanh(K) * tanh(q)) instead of additive */
+    rs_linear value;        /* [H d_v, D_m] */
+    rs_linear output;       /* [D_m, H d_v] */
+    int location;           /* every head has location features of its previous weights */
+    rs_location head_location[RS_MAX_HEADS];
+} rs_multi_head;
+
 /* The decoder's attention: which type computes it (rs_attention.h) and the weights the
  * types share. A type with weights of its own adds them here. */
 struct rs_attention_ops;
@@ -105,6 +119,7 @@ typedef struct {
     rs_location location;  /* location, and forward's features (rs_attention_location.c) */
     rs_linear transition;  /* forward with the transition agent: [1, D_m + E_t + H_d] */
     rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
+    rs_multi_head multi_head; /* multi_head (rs_attention_multihead.c) */
 } rs_attention;
 
 typedef struct {

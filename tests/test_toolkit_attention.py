@@ -66,6 +66,35 @@ def _espnet(meta):
     }
 
 
+def _espnet_multi_head(meta):
+    A, C, F, H = meta["adim"], meta["aconv_chans"], meta["aconv_filts"], meta["aheads"]
+    heads = lambda module: [f"att.{module}.{h}" for h in range(H)]  # noqa: E731
+    projected = {"attention.key": heads("mlp_k"), "attention.query": heads("mlp_q"),
+                 "attention.heads.value": heads("mlp_v"), "attention.heads.output": "att.mlp_o"}
+    additive = {**projected, "attention.v": heads("gvec")}
+    located = {**additive, "attention.heads.location.conv": heads("loc_conv"),
+               "attention.heads.location.projection": heads("mlp_att")}
+    section = {"type": "multi_head", "size": A, "scaling": 1.0 / A ** 0.5,
+               "multi_head": {"heads": H, "value_size": A}}
+    location = {"channels": C, "kernel_size": 2 * F + 1}
+    return {
+        "espnet_dot": ({"type": "multi_head", "score": "tanh_dot", "size": A, "scaling": 2.0,
+                        "multi_head": {"heads": 1}},
+                       {"attention.key": "att.mlp_enc", "attention.query": "att.mlp_dec"}),
+        "espnet_multi_head_dot": ({**section, "score": "tanh_dot"}, projected),
+        "espnet_multi_head_add": ({**section, "score": "additive"}, additive),
+        # multi_head_loc sharpens with its forward's default scaling 2.0
+        "espnet_multi_head_loc": ({**section, "score": "additive", "scaling": 2.0,
+                                   "location": location}, located),
+        # multi_head_multi_res_loc: head h's kernel has aconv_filts * (h + 1) // aheads taps
+        # each side
+        "espnet_multi_head_multi_res_loc": (
+            {**section, "score": "additive", "location": location,
+             "multi_head": {"heads": H, "value_size": A, "kernel_sizes": [
+                 2 * (F * (h + 1) // H) + 1 for h in range(H)]}}, located),
+    }
+
+
 def _reference_attention(meta, params, name, attention, roles, tmp_path):
     """The toolkit module's parameters converted (with a stand-in encoder and decoder
     around them) and loaded into the reference; returns its attention module."""
@@ -116,16 +145,21 @@ def _run(attention, memory, queries, previous_outputs):
 @pytest.mark.parametrize("name", ["espnet_add", "espnet_location", "espnet_location2d",
                                   "espnet_location_recurrent", "espnet_coverage",
                                   "espnet_coverage_location", "espnet_forward",
-                                  "espnet_forward_ta"])
+                                  "espnet_forward_ta", "espnet_dot", "espnet_multi_head_dot",
+                                  "espnet_multi_head_add", "espnet_multi_head_loc",
+                                  "espnet_multi_head_multi_res_loc"])
 @torch.no_grad()
 def test_reference_equals_toolkit_module(modules, name, tmp_path):
     meta, params = modules
-    attention, roles = _espnet(meta)[name]
+    attention, roles = {**_espnet(meta), **_espnet_multi_head(meta)}[name]
     reference = _reference_attention(meta, params, name, attention, roles, tmp_path)
     for u in range(len(meta["lengths"])):
         contexts, weights = _run(reference, params[f"{name}/{u}/memory"],
                                  params[f"{name}/{u}/queries"], params[f"{name}/{u}/out_prev"])
-        np.testing.assert_allclose(weights, params[f"{name}/{u}/weights"], atol=1e-5)
+        expected = params[f"{name}/{u}/weights"]
+        if expected.ndim == 3:  # every head's weights: rnnsearch reports their mean
+            expected = expected.mean(axis=1)
+        np.testing.assert_allclose(weights, expected, atol=1e-5)
         np.testing.assert_allclose(contexts, params[f"{name}/{u}/contexts"], atol=1e-5)
 
 

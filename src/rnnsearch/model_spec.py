@@ -36,7 +36,8 @@ _SCHEMA = {
     "attention": {"type": "global", "score": REQUIRED, "size": None,
                   "query_projection": True, "key_projection": True,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
-                  "scaling": 1.0, "location": None, "coverage": None, "forward": None},
+                  "scaling": 1.0, "location": None, "coverage": None, "forward": None,
+                  "multi_head": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
@@ -57,7 +58,7 @@ _CHOICES = {
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
     ("attention", "type"): ("global",) + stateful_attention.STATEFUL_TYPES,
-    ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
+    ("attention", "score"): ("dot", "scaled_dot", "general", "additive", "tanh_dot"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),

@@ -13,12 +13,14 @@ from .errors import ModelError
 
 _REQUIRED = object()
 
-STATEFUL_TYPES = ("location", "coverage", "forward")
+STATEFUL_TYPES = ("location", "coverage", "forward", "multi_head")
+MAX_HEADS = 16
 
 LOCATION = {"input": "previous", "history": None, "channels": _REQUIRED,
             "kernel_size": _REQUIRED, "initial": "uniform", "recurrent": False}
 COVERAGE = {"update": "sum", "size": 1, "initial": "zeros"}
 FORWARD = {"transition_agent": False}
+MULTI_HEAD = {"heads": _REQUIRED, "value_size": None, "kernel_sizes": None}
 
 LOCATION_INPUTS = ("previous", "cumulative", "previous_and_cumulative", "history")
 INITIAL_WEIGHTS = ("uniform", "zeros", "first")
@@ -26,8 +28,8 @@ COVERAGE_UPDATES = ("sum", "tanh", "sigmoid", "relu", "softrelu", "gru")
 
 # the sub-objects each type takes (None for the others)
 _OPTIONS_OF = {"location": {"location"}, "coverage": {"coverage"},
-               "forward": {"location", "forward"}}
-SUB_OBJECTS = ("location", "coverage", "forward")
+               "forward": {"location", "forward"}, "multi_head": {"multi_head", "location"}}
+SUB_OBJECTS = ("location", "coverage", "forward", "multi_head")
 
 
 def _positive(where: str, value) -> None:
@@ -74,6 +76,12 @@ def normalize_attention(att: dict) -> None:
         if name not in wanted and att[name] is not None:
             raise ModelError(f"config.json: attention.{name} does not apply to attention "
                              f"type {att['type']!r}")
+    if att["score"] == "tanh_dot" and att["type"] != "multi_head":
+        raise ModelError("config.json: attention.score 'tanh_dot' is for attention type "
+                         "'multi_head' (one head: ESPnet's dot)")
+    if att["type"] == "multi_head":
+        _normalize_multi_head(att)
+        return
     if att["type"] not in STATEFUL_TYPES:
         return
     if att["score"] != "additive" or not (att["query_projection"] and att["key_projection"]):
@@ -102,6 +110,49 @@ def _normalize_forward(att: dict) -> None:
                 raise ModelError(f"config.json: attention.location.{key} = "
                                  f"{att['location'][key]!r}; forward attention reads the "
                                  f"previous weights only ({only!r})")
+
+
+def _normalize_multi_head(att: dict) -> None:
+    """ESPnet's multi-head types (and, with one head and no value projection, its dot)."""
+    if att["score"] not in ("tanh_dot", "additive") or att["size"] is None or not (
+            att["query_projection"] and att["key_projection"]):
+        raise ModelError("config.json: attention type 'multi_head' needs score 'tanh_dot' or "
+                         "'additive', both projections and attention.size (per head)")
+    if att["multi_head"] is None:
+        raise ModelError("config.json: attention.multi_head is required for attention type "
+                         "'multi_head'")
+    mh = att["multi_head"] = _merge("attention.multi_head", att["multi_head"], MULTI_HEAD)
+    _positive("attention.multi_head.heads", mh["heads"])
+    if mh["heads"] > MAX_HEADS:
+        raise ModelError(f"config.json: attention.multi_head.heads = {mh['heads']}; at most "
+                         f"{MAX_HEADS}")
+    if mh["value_size"] is None:
+        if mh["heads"] != 1:
+            raise ModelError("config.json: attention.multi_head.value_size is required for "
+                             "more than one head (the heads' values are projected)")
+    else:
+        _positive("attention.multi_head.value_size", mh["value_size"])
+    if att["location"] is None:
+        if mh["kernel_sizes"] is not None:
+            raise ModelError("config.json: attention.multi_head.kernel_sizes needs "
+                             "attention.location")
+        return
+    if att["score"] != "additive":
+        raise ModelError("config.json: attention.location with 'multi_head' needs score "
+                         "'additive'")
+    _normalize_location(att)
+    loc = att["location"]
+    if loc["input"] != "previous" or loc["recurrent"]:
+        raise ModelError("config.json: attention.location with 'multi_head' reads each "
+                         "head's previous weights (input 'previous', not recurrent)")
+    sizes = mh["kernel_sizes"]
+    if sizes is None:
+        mh["kernel_sizes"] = [loc["kernel_size"]] * mh["heads"]
+    elif not isinstance(sizes, list) or len(sizes) != mh["heads"] or any(
+            isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0
+            for k in sizes):
+        raise ModelError(f"config.json: attention.multi_head.kernel_sizes = {sizes!r}; "
+                         f"expected {mh['heads']} odd positive integers, one per head")
 
 
 def _normalize_location(att: dict) -> None:
@@ -157,6 +208,8 @@ def attention_tensors(att: dict, query_width: int, memory_width: int,
     """The stateful types' tensors beyond the additive score's (key, query, v)."""
     specs = {}
     A = att["size"]
+    if att["type"] == "multi_head":
+        return _multi_head_tensors(att, query_width, memory_width)
     if att["type"] in ("location", "forward"):
         loc = att["location"]
         C = loc["channels"]
@@ -181,4 +234,23 @@ def attention_tensors(att: dict, query_width: int, memory_width: int,
             specs.update(_linear("attention.coverage.query", G, query_width))
             specs.update(_linear("attention.coverage.previous", G, N))
             specs["attention.coverage.attention"] = ((G,), False)
+    return specs
+
+
+def _multi_head_tensors(att: dict, query_width: int, memory_width: int) -> dict:
+    """Every head's projections stacked (head h: rows [h d, (h + 1) d)); they replace the
+    additive score's one-head shapes."""
+    mh, H, dk = att["multi_head"], att["multi_head"]["heads"], att["size"]
+    specs = {**_linear("attention.key", H * dk, memory_width),
+             **_linear("attention.query", H * dk, query_width)}
+    if att["score"] == "additive":
+        specs["attention.v"] = ((H * dk,), True)
+    if mh["value_size"] is not None:
+        specs.update(_linear("attention.heads.value", H * mh["value_size"], memory_width))
+        specs.update(_linear("attention.heads.output", memory_width, H * mh["value_size"]))
+    if att["location"] is not None:
+        C = att["location"]["channels"]
+        for h, k in enumerate(mh["kernel_sizes"]):
+            specs[f"attention.heads.{h}.location.conv"] = ((C, 1, k), False)
+            specs.update(_linear(f"attention.heads.{h}.location.projection", dk, C))
     return specs

@@ -120,7 +120,8 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
     torch.manual_seed(seed)
     model = Seq2Seq(config, source_vocab_size, target_vocab_size).eval()
     attention = model.attention
-    v = getattr(getattr(attention, "score", attention), "v", None)
+    scorer = getattr(attention, "score", None)  # a stateful type's additive score module
+    v = getattr(scorer if isinstance(scorer, torch.nn.Module) else attention, "v", None)
     if isinstance(v, torch.nn.Parameter):
         v.uniform_(-1.0, 1.0)
     if attention is not None and getattr(attention, "scale", None) is not None:

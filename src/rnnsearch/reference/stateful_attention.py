@@ -213,13 +213,82 @@ class ForwardAttention(nn.Module):
         return context, weights, (weights, u)
 
 
+class MultiHeadAttention(nn.Module):
+    """ESPnet's multi-head attention of RNN decoders: head h scores with its slice of the
+    stacked key/query projections — sum(tanh(K_h,j) * tanh(q_h)) (tanh_dot) or
+    v_h . tanh(K_h,j + q_h + P_h F_h,j) (additive, F_h the location features of the head's
+    previous weights) — and reads c_h = sum_j w_h,j W_v,h h_j; c = W_o [c_1; ...; c_H]. One
+    head without value projection reads the memory itself (ESPnet's dot). The weights it
+    returns are the heads' mean."""
+
+    def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
+        super().__init__()
+        mh = att["multi_head"]
+        self.heads, self.size, self.scaling = mh["heads"], att["size"], att["scaling"]
+        self.tanh_dot = att["score"] == "tanh_dot"
+        self.key = nn.Linear(memory_width, self.heads * self.size)
+        self.query = nn.Linear(query_width, self.heads * self.size)
+        self.v = None if self.tanh_dot else nn.Parameter(torch.ones(self.heads * self.size))
+        self.value = self.output = None
+        if mh["value_size"] is not None:
+            self.value = nn.Linear(memory_width, self.heads * mh["value_size"])
+            self.output = nn.Linear(self.heads * mh["value_size"], memory_width)
+        self.convs = self.projections = None
+        if att["location"] is not None:
+            C = att["location"]["channels"]
+            self.initial = att["location"]["initial"]
+            self.convs = nn.ModuleList(nn.Conv1d(1, C, k, padding=(k - 1) // 2, bias=False)
+                                       for k in mh["kernel_sizes"])
+            self.projections = nn.ModuleList(nn.Linear(C, self.size) for _ in range(self.heads))
+
+    def keys(self, memory):
+        keys = self.key(memory)
+        return torch.tanh(keys) if self.tanh_dot else keys
+
+    def initial_state(self, mask):
+        if self.convs is None:
+            return ()
+        return (start_weights(self.initial, mask)[:, None, :].repeat(1, self.heads, 1),)
+
+    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+        B, S, d = keys.size(0), keys.size(1), self.size
+        queries = self.query(query)
+        if self.tanh_dot:
+            queries = torch.tanh(queries)
+        values = memory if self.value is None else self.value(memory)
+        dv = values.size(-1) // self.heads
+        contexts, weights = [], []
+        for h in range(self.heads):
+            k, q = keys[..., h * d:(h + 1) * d], queries[:, h * d:(h + 1) * d]
+            if self.tanh_dot:
+                scores = (k * q[:, None, :]).sum(dim=-1)
+            else:
+                extra = 0.0
+                if self.convs is not None:
+                    features = self.convs[h](state[0][:, h:h + 1, :]).transpose(1, 2)
+                    extra = self.projections[h](features)
+                scores = torch.tanh(extra + k + q[:, None, :]) @ self.v[h * d:(h + 1) * d]
+            w = masked_softmax(scores, mask, self.scaling, window)
+            weights.append(w)
+            head_values = values[..., h * dv:(h + 1) * dv]
+            contexts.append(torch.bmm(w[:, None, :], head_values).squeeze(1))
+        context = torch.cat(contexts, dim=-1)
+        if self.output is not None:
+            context = self.output(context)
+        stacked = torch.stack(weights, dim=1)  # [B, H, S]
+        new_state = (stacked,) if self.convs is not None else ()
+        return context, stacked.mean(dim=1), new_state
+
+
 STATEFUL = {"location": LocationAttention, "coverage": CoverageAttention,
-            "forward": ForwardAttention}
+            "forward": ForwardAttention, "multi_head": MultiHeadAttention}
 
 
 def stateful_parameters(attention: nn.Module) -> dict[str, nn.Parameter]:
     """The type's own parameters under their docs/model-format.md tensor names."""
     names = {}
+    if isinstance(attention, MultiHeadAttention):
+        return _multi_head_parameters(attention)
     score = attention.score
     for part in ("key", "query"):
         linear = getattr(score, part)
@@ -251,4 +320,20 @@ def stateful_parameters(attention: nn.Module) -> dict[str, nn.Parameter]:
                 names[f"attention.coverage.{part}.bias"] = linear.bias
         if attention.attention is not None:
             names["attention.coverage.attention"] = attention.attention
+    return names
+
+
+def _multi_head_parameters(attention: MultiHeadAttention) -> dict[str, nn.Parameter]:
+    names = {}
+    for part, linear in (("key", attention.key), ("query", attention.query),
+                         ("heads.value", attention.value), ("heads.output", attention.output)):
+        if linear is not None:
+            names[f"attention.{part}.weight"] = linear.weight
+            names[f"attention.{part}.bias"] = linear.bias
+    if attention.v is not None:
+        names["attention.v"] = attention.v
+    for h in range(attention.heads if attention.convs is not None else 0):
+        names[f"attention.heads.{h}.location.conv"] = attention.convs[h].weight
+        names[f"attention.heads.{h}.location.projection.weight"] = attention.projections[h].weight
+        names[f"attention.heads.{h}.location.projection.bias"] = attention.projections[h].bias
     return names

@@ -322,7 +322,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                     raise ModelError("mapping 'attention.query': a query-side projection with "
                                      "a bias cannot be expressed as general attention")
                 T["attention.key.weight"] = np.ascontiguousarray(weight.T)
-        elif att["score"] == "additive":
+        elif att["score"] == "additive" and att["type"] != "multi_head":  # (stateful.py)
             concat, order = m.spec("attention.concat")
             if concat is not None:
                 A = att["size"]
