@@ -163,6 +163,31 @@ def test_reference_equals_toolkit_module(modules, name, tmp_path):
         np.testing.assert_allclose(contexts, params[f"{name}/{u}/contexts"], atol=1e-5)
 
 
+@torch.no_grad()
+def test_speechbrain_location_weights(modules, tmp_path):
+    """SpeechBrain's LocationAwareAttention scores as the format's location type (mlp_loc's
+    bias included, scaling 1.0); its context is projected by mlp_out, which the format does
+    not have yet: the reference's context, projected with SpeechBrain's own mlp_out here,
+    equals SpeechBrain's."""
+    meta, params = modules
+    name = "speechbrain_location"
+    attention = {"type": "location", "score": "additive", "size": meta["adim"],
+                 "location": {"channels": meta["aconv_chans"],
+                              "kernel_size": 2 * meta["aconv_filts"] + 1}}
+    roles = {"attention.key": "att.mlp_enc", "attention.query": "att.mlp_dec",
+             "attention.v": "att.mlp_attn", "attention.location.conv": "att.conv_loc",
+             "attention.location.projection": "att.mlp_loc"}
+    kept = {k: v for k, v in params.items() if ".mlp_out." not in k}
+    reference = _reference_attention(meta, kept, name, attention, roles, tmp_path)
+    out_w, out_b = (params[f"{name}/param/mlp_out.{p}"] for p in ("weight", "bias"))
+    for u in range(len(meta["lengths"])):
+        contexts, weights = _run(reference, params[f"{name}/{u}/memory"],
+                                 params[f"{name}/{u}/queries"], params[f"{name}/{u}/out_prev"])
+        np.testing.assert_allclose(weights, params[f"{name}/{u}/weights"], atol=1e-5)
+        np.testing.assert_allclose(contexts @ out_w.T + out_b, params[f"{name}/{u}/contexts"],
+                                   atol=1e-5)
+
+
 # ------------------------------------------------- the worked example: ESPnet's decoder
 
 def _doc_json(name: str) -> dict:
