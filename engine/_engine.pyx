@@ -224,6 +224,7 @@ cdef class Engine:
         self._pack(&a.location.lstm.ih)
         self._pack(&a.location.lstm.hh)
         self._pack(&a.transition)
+        self._pack(&a.context_projection)
         self._pack(&a.multi_head.value)
         self._pack(&a.multi_head.output)
         cdef int h
@@ -283,6 +284,12 @@ cdef class Engine:
         m.attentional = self._linear(tensors, "decoder.attentional")
         m.attentional_activation = _ACTIVATIONS[dec["attentional_activation"]]
         m.attentional_width = m.attentional.out if RS_HAS_LINEAR(m.attentional) else 0
+        m.feed_context = m.input_feeding and dec["feed"] == "context"
+        m.feed_width = m.attentional_width
+        if m.feed_context:
+            m.feed_width = (m.attention.context_projection.out
+                            if RS_HAS_LINEAR(m.attention.context_projection)
+                            else m.attention.context_width)
         m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
         inputs = dec["readout_inputs"]
         m.readout_state = "state" in inputs
@@ -310,6 +317,7 @@ cdef class Engine:
         a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
         a.context_width = a.memory_width
         a.scaling = att["scaling"]
+        a.context_projection = self._linear(tensors, "attention.context")
         self._stateful_attention(att, tensors)
         return 0
 

@@ -12,8 +12,11 @@
 
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
 
+/* what the decoder reads of the attention: the type's context, or its projection */
 static int context_width(const rs_model *m) {
-    return m->attention.ops ? m->attention.context_width : 0;
+    const rs_attention *a = &m->attention;
+    if (!a->ops) return 0;
+    return RS_HAS_LINEAR(a->context_projection) ? a->context_projection.out : a->context_width;
 }
 
 static int concat_width(const rs_model *m) {
@@ -40,7 +43,7 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     for (int i = 0; i < 2; i++) {
         states[i]->h = calloc(L * cap * Hd, sizeof(float));
         states[i]->c = calloc(L * cap * Hd, sizeof(float));
-        states[i]->feed = calloc(cap * (m->attentional_width ? m->attentional_width : 1), sizeof(float));
+        states[i]->feed = calloc(cap * (m->feed_width ? m->feed_width : 1), sizeof(float));
         states[i]->top = calloc(cap * Hd, sizeof(float));
         states[i]->att = calloc(cap * att_floats + 1, sizeof(float));
         states[i]->att_floats = att_floats;
@@ -56,12 +59,13 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->xg = calloc(cap * GH, sizeof(float));
     w->rnn_scratch = calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
     w->context = calloc(cap * context_width(m) + 1, sizeof(float));
+    w->type_context = calloc(cap * (att->ops ? att->context_width : 0) + 1, sizeof(float));
     w->att_work = calloc(att_work + 1, sizeof(float));
     w->concat = calloc(cap * concat_width(m), sizeof(float));
     w->hidden = calloc(cap * hidden, sizeof(float));
     w->window = calloc(cap * 2, sizeof(int));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
-        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window)
+        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window || !w->type_context)
         goto fail;
     return 0;
 fail:
@@ -78,7 +82,7 @@ void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_wor
     }
     free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
     free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
-    free(w->window);
+    free(w->window); free(w->type_context);
     memset(w, 0, sizeof(*w));
 }
 
@@ -95,8 +99,8 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
         }
         /* o_{-1}: the top layer's initial state */
         memcpy(st->top + (size_t)r * Hd, enc->init_h + ((size_t)(L - 1) * B + s) * Hd, sizeof(float) * Hd);
-        if (m->attentional_width)
-            memset(st->feed + (size_t)r * m->attentional_width, 0, sizeof(float) * m->attentional_width);
+        if (m->feed_width)
+            memset(st->feed + (size_t)r * m->feed_width, 0, sizeof(float) * m->feed_width);
         st->attended[r] = 0;
         if (st->att_floats)
             m->attention.ops->init_row(&m->attention, enc->lengths[s], enc->max_len,
@@ -106,7 +110,7 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
 
 void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capacity,
                        const rs_decoder_state *from, rs_decoder_state *to) {
-    const int Hd = m->dec_hidden, L = m->dec_layers, Da = m->attentional_width;
+    const int Hd = m->dec_hidden, L = m->dec_layers, Da = m->feed_width;
     for (int r = 0; r < rows; r++) {
         const int p = parent[r];
         for (int l = 0; l < L; l++) {
@@ -139,12 +143,18 @@ static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int row
             w->window[2 * r] = lo > 0 ? lo : 0;
             w->window[2 * r + 1] = hi < len ? hi : len;
         }
+    const rs_attention *a = &m->attention;
+    const int projected = RS_HAS_LINEAR(a->context_projection);
     const rs_attention_step step = {
         .rows = rows, .step = t, .query = query, .embedding = w->embedding,
         .window = w->constrain ? w->window : NULL, .sentence = sentence, .enc = enc,
-        .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
+        .state = st->att, .probs = probs, .context = projected ? w->type_context : w->context,
+        .work = w->att_work,
     };
-    m->attention.ops->step(&m->attention, &step);
+    a->ops->step(a, &step);
+    if (projected) /* SpeechBrain's mlp_out */
+        rs_linear_forward(&a->context_projection, rows, w->type_context, a->context_width,
+                          w->context, a->context_projection.out, 0);
     if (w->constrain)
         for (int r = 0; r < rows; r++) { /* the first maximum, as torch.argmax */
             const float *p = probs + (size_t)r * S;
@@ -203,9 +213,9 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
         x = w->x0;
         xw = Et + D;
     } else if (m->decoder == RS_DECODER_LUONG && m->input_feeding) {
-        concat_rows(rows, w->x0, w->embedding, Et, st->feed, m->attentional_width);
+        concat_rows(rows, w->x0, w->embedding, Et, st->feed, m->feed_width);
         x = w->x0;
-        xw = Et + m->attentional_width;
+        xw = Et + m->feed_width;
     }
 
     for (int l = 0; l < m->dec_layers; l++) {
@@ -228,13 +238,16 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     if (m->decoder == RS_DECODER_LUONG) {
         attend_rows(m, enc, t, rows, sentence, m->query_first_layer ? st->h : o, st, w, probs);
         concat_rows(rows, w->concat, w->context, D, o, Hd);
+        if (m->input_feeding && m->feed_context)
+            memcpy(st->feed, w->context, sizeof(float) * rows * D);
         final_in = w->concat;
         final_w = D + Hd;
         if (RS_HAS_LINEAR(m->attentional)) {
             const int Da = m->attentional_width;
             rs_linear_forward(&m->attentional, rows, w->concat, D + Hd, w->hidden, Da, 0);
             rs_apply_activation(m->attentional_activation, w->hidden, rows * Da);
-            memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
+            if (m->input_feeding && !m->feed_context)
+                memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
             final_in = w->hidden;
             final_w = Da;
         }

@@ -23,6 +23,7 @@ typedef struct {
     float *concat, *hidden;
     int constrain, backward, forward; /* the attention constraint (rs_options) */
     int *window; /* [capacity, 2] each row's constrained range */
+    float *type_context; /* [capacity, type's context width] before attention.context */
 } rs_decoder_work;
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,

@@ -51,6 +51,7 @@ cdef extern from "rs_model.h" nogil:
         const float *v
         int query_width, memory_width, key_width, context_width
         float scaling
+        rs_linear context_projection
         rs_location location
         rs_linear transition
         rs_coverage coverage
@@ -70,7 +71,7 @@ cdef extern from "rs_model.h" nogil:
         int decoder, dec_layers, dec_hidden, dec_residual
         int query_first_layer
         rs_rnn dec[16]
-        int input_feeding
+        int input_feeding, feed_context, feed_width
         rs_linear attentional
         int attentional_activation
         int readout, readout_state, readout_context, readout_embedding

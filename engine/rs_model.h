@@ -116,6 +116,8 @@ typedef struct {
     int key_width;       /* a key as the scores read it: key.out, or D_m */
     int context_width;   /* what the decoder receives per row */
     float scaling;       /* the weights are softmax(scaling * e) */
+    rs_linear context_projection; /* attention.context: the decoder reads W c + b (width
+                                     .out) instead of the type's context; w may be NULL */
     rs_location location;  /* location, and forward's features (rs_attention_location.c) */
     rs_linear transition;  /* forward with the transition agent: [1, D_m + E_t + H_d] */
     rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
@@ -142,6 +144,8 @@ typedef struct {
     int query_first_layer; /* the attention's query is layer 0's state, not the top's */
     rs_rnn dec[RS_MAX_LAYERS];
     int input_feeding;
+    int feed_context;    /* luong input feeding feeds the context, not h~ (SpeechBrain) */
+    int feed_width;      /* floats fed back: D_a, or the context's width */
     rs_linear attentional; /* luong, w may be NULL */
     rs_activation attentional_activation; /* tanh, or identity (OpenNMT-py's mlp attention) */
     rs_readout_kind readout; int readout_state, readout_context, readout_embedding;

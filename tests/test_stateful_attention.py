@@ -21,9 +21,10 @@ V_SOURCE, V_TARGET = 30, 25
 LOCATION = {"channels": 3, "kernel_size": 5}
 
 
-def config(attention: dict, decoder="bahdanau", cell="gru", layers=1, query="top_layer"):
+def config(attention: dict, decoder="bahdanau", cell="gru", layers=1, query="top_layer",
+           **decoder_options):
     dec = {"type": decoder, "embedding_size": 7, "cell": cell, "hidden_size": 12,
-           "num_layers": layers, "attention_query": query}
+           "num_layers": layers, "attention_query": query, **decoder_options}
     if decoder == "luong":
         dec["input_feeding"] = True
     return {"format": "rnnsearch-model", "format_version": 1,
@@ -75,6 +76,13 @@ MATRIX = {
                            "multi_head": {"heads": 1}}), None),
     "multi-head-constrained": (config({"type": "multi_head", "location": LOCATION,
                                        "multi_head": {"heads": 2, "value_size": 3}}), (1, 2)),
+    # SpeechBrain: projected context fed back to layer 0, proj([c; s]) without activation
+    "location-speechbrain": (config({"type": "location", "context_size": 5,
+                                     "location": LOCATION}, decoder="luong", cell="lstm",
+                                    layers=2, feed="context",
+                                    attentional_activation="identity"), None),
+    "coverage-projected-bahdanau": (config({"type": "coverage", "context_size": 6},
+                                           readout="maxout", readout_size=8), (1, 4)),
     "global-constrained": (config({"type": "global"}), (1, 3)),
     "location-constrained": (config({"type": "location", "scaling": 2.0,
                                      "location": LOCATION}, query="first_layer"), (2, 4)),
@@ -217,6 +225,15 @@ def _normalized(attention: dict, **decoder):
 def test_bad_attention_config_names_the_field(attention, field):
     with pytest.raises(ModelError, match=field.replace(".", r"\.")):
         _normalized(attention)
+
+
+def test_bad_feed_and_context_size_name_the_field():
+    with pytest.raises(ModelError, match=r"decoder\.feed"):
+        _normalized({"type": "global"}, feed="context")  # bahdanau
+    with pytest.raises(ModelError, match=r"decoder\.feed"):
+        _normalized({"type": "global"}, decoder="luong", feed="state")
+    with pytest.raises(ModelError, match=r"attention\.context_size"):
+        _normalized({"type": "global", "context_size": 0})
 
 
 def test_bad_attention_query_names_the_field():

@@ -8,7 +8,8 @@ ESPnet's attentions.py / decoders.py and SpeechBrain's attention.py):
 - a model whose decoder is ESPnet's RNN Decoder with location-aware attention, converted as
   docs/convert-torch.md shows (its JSON files are read from that page), decodes in the
   engine exactly as the spec's search driving ESPnet's Decoder.score did: tokens identical,
-  scores within 1e-4, attention within 1e-5, greedy and beam 5.
+  scores within 1e-4, attention within 1e-5, greedy and beam 5 (SpeechBrain's decoder:
+  tests/test_speechbrain_decoder.py).
 """
 import json
 import os

@@ -26,6 +26,9 @@ Writes tests/fixtures/attention/:
                 three task-like ones), and the spec's greedy and beam-5 search
                 (tests/oracle_search.py) driving ESPnet's own Decoder.score one step at a
                 time.
+  speechbrain_decoder.npz / .json   the same for SpeechBrain's AttentionalRNNDecoder with
+                LocationAwareAttention (its forward_step driven by the spec's search), trained
+                with a cross-entropy loss on its outputs.
 """
 from __future__ import annotations
 
@@ -198,10 +201,7 @@ def decoder_fixture(out: dict) -> dict:
 def _decode(model, out):
     for key, value in model.state_dict().items():
         out[f"state/{key}"] = value.numpy()
-    rng = np.random.default_rng(0)
-    sources = [rng.integers(2, SRC_VOCAB, n).tolist()
-               for n in np.linspace(1, 100, 10).astype(int)]
-    sources[3:6] = [toy_pair(rng)[0] for _ in range(3)]
+    sources = _sources()
     eos = ODIM - 1
     results = {"sources": sources, "eos": eos, "source_tokens": SRC_TOKENS,
                "target_tokens": TGT_TOKENS, "greedy": [], "beam5": []}
@@ -229,6 +229,92 @@ def _decode(model, out):
     return results
 
 
+class SpeechBrainModel(torch.nn.Module):
+    """A user's encoder and embeddings around SpeechBrain's AttentionalRNNDecoder with its
+    LocationAwareAttention (projected context, fed back to the first layer; the query is
+    the new top state; dec_out = proj([c; h]) then the user's output layer)."""
+
+    def __init__(self):
+        super().__init__()
+        sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
+        from speechbrain.nnet.RNN import AttentionalRNNDecoder
+        self.embed = torch.nn.Embedding(SRC_VOCAB, EMB)
+        self.enc = torch.nn.LSTM(EMB, ENC_HIDDEN, bidirectional=True, batch_first=True)
+        self.tgt_embed = torch.nn.Embedding(ODIM, EMB)
+        self.dec = AttentionalRNNDecoder("lstm", "location", DEC_UNITS, ADIM, DEC_LAYERS,
+                                         enc_dim=2 * ENC_HIDDEN, input_size=EMB,
+                                         channels=CHANS, kernel_size=FILTS)
+        self.fc = torch.nn.Linear(DEC_UNITS, ODIM)
+
+    def encode(self, ids):
+        return self.enc(self.embed(torch.tensor([ids])))[0]
+
+    def loss(self, sources, targets):
+        lengths = torch.tensor([len(s) for s in sources])
+        padded = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in sources],
+                                                 batch_first=True)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(self.embed(padded), lengths,
+                                                         batch_first=True, enforce_sorted=False)
+        memory, _ = torch.nn.utils.rnn.pad_packed_sequence(self.enc(packed)[0],
+                                                           batch_first=True)
+        eos = ODIM - 1
+        inputs = torch.nn.utils.rnn.pad_sequence([torch.tensor([eos] + t) for t in targets],
+                                                 batch_first=True, padding_value=eos)
+        outputs = torch.nn.utils.rnn.pad_sequence([torch.tensor(t + [eos]) for t in targets],
+                                                  batch_first=True, padding_value=-1)
+        hidden, _ = self.dec(self.tgt_embed(inputs), memory, lengths / memory.size(1))
+        logits = self.fc(hidden)
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, ODIM), outputs.reshape(-1),
+                                                 ignore_index=-1)
+
+
+def speechbrain_fixture(out: dict) -> dict:
+    torch.manual_seed(11)
+    model = SpeechBrainModel()
+    train(model)
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            out[f"state/{key}"] = value.numpy()
+        dec, eos = model.dec, ODIM - 1
+        sources = _sources()
+        results = {"sources": sources, "eos": eos, "source_tokens": SRC_TOKENS,
+                   "target_tokens": TGT_TOKENS, "greedy": [], "beam5": []}
+        for i, ids in enumerate(sources):
+            memory, length = model.encode(ids), torch.tensor([float(len(ids))])
+            dec.attn.reset()
+
+            def step(states, tokens):
+                log_probs, new_states, attention = [], [], []
+                for (hs, c, previous), token in zip(states, tokens):
+                    if previous is not None:  # the module keeps the previous weights itself
+                        dec.attn.prev_attn = previous
+                    out_, hs, c, w = dec.forward_step(model.tgt_embed(torch.tensor([token])),
+                                                      hs, c, memory, length)
+                    log_probs.append(torch.log_softmax(model.fc(out_), dim=-1)[0].numpy())
+                    new_states.append((hs, c, dec.attn.prev_attn))
+                    attention.append(w[0].numpy())
+                return np.stack(log_probs), new_states, np.stack(attention)
+
+            start = (None, torch.zeros(1, ADIM), None)
+            for mode, beam, nbest in (("greedy", 1, 1), ("beam5", 5, 3)):
+                dec.attn.reset()
+                hyps = beam_search(step, start, eos, eos, beam_size=beam, num_hypotheses=nbest,
+                                   max_length=30)
+                results[mode].append([[list(map(int, h[0])), float(h[1])] for h in hyps])
+                for h, hyp in enumerate(hyps):
+                    out[f"attention/{mode}/{i}/{h}"] = np.asarray(hyp[2], np.float32).reshape(
+                        len(hyp[0]), len(ids))
+    return results
+
+
+def _sources():
+    rng = np.random.default_rng(0)
+    sources = [rng.integers(2, SRC_VOCAB, n).tolist()
+               for n in np.linspace(1, 100, 10).astype(int)]
+    sources[3:6] = [toy_pair(rng)[0] for _ in range(3)]
+    return sources
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=OUT)
@@ -243,6 +329,11 @@ def main():
     results = decoder_fixture(decoder)
     np.savez_compressed(os.path.join(args.out, "espnet_decoder.npz"), **decoder)
     with open(os.path.join(args.out, "espnet_decoder.json"), "w") as f:
+        json.dump(results, f)
+    decoder = {}
+    results = speechbrain_fixture(decoder)
+    np.savez_compressed(os.path.join(args.out, "speechbrain_decoder.npz"), **decoder)
+    with open(os.path.join(args.out, "speechbrain_decoder.json"), "w") as f:
         json.dump(results, f)
     print(f"wrote {args.out}")
 

@@ -37,14 +37,14 @@ _SCHEMA = {
                   "query_projection": True, "key_projection": True,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
                   "scaling": 1.0, "location": None, "coverage": None, "forward": None,
-                  "multi_head": None},
+                  "multi_head": None, "context_size": None},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
                 "attentional_size": None, "attentional_activation": "tanh",
                 "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"],
-                "attention_query": "top_layer"},
+                "attention_query": "top_layer", "feed": "attentional"},
 }
 
 _CHOICES = {
@@ -64,11 +64,13 @@ _CHOICES = {
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
     ("decoder", "attention_query"): ("top_layer", "first_layer"),
+    ("decoder", "feed"): ("attentional", "context"),
 }
 _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
-    ("attention", "size"), ("source", "max_length"), ("source", "pad_to_length")}
+    ("attention", "size"), ("attention", "context_size"), ("source", "max_length"),
+    ("source", "pad_to_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
@@ -160,8 +162,12 @@ def _check_consistency(config: dict) -> None:
         raise ModelError(f"config.json: bridge.type 'last' needs the encoder's merged final state "
                          f"width ({dims.encoder_final_width}) = decoder.hidden_size "
                          f"({dec['hidden_size']})")
+    if dec["feed"] == "context" and not (dec["type"] == "luong" and dec["input_feeding"]):
+        raise ModelError("config.json: decoder.feed 'context' needs a luong decoder with "
+                         "input_feeding")
     if dec["type"] == "luong":
-        if dec["input_feeding"] and not dec["attentional_layer"]:
+        if dec["input_feeding"] and dec["feed"] == "attentional" and \
+                not dec["attentional_layer"]:
             raise ModelError("config.json: decoder.input_feeding needs decoder.attentional_layer")
     if dec["attentional_activation"] != "tanh" and not (
             dec["type"] == "luong" and dec["attentional_layer"]):
@@ -212,6 +218,8 @@ class Dimensions:
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
     bridge_input_width: int   # F: what a dense bridge reads
+    context_width: int = 0    # D_c: the context the decoder reads (attention.context_size or D_m)
+    feed_width: int = 0       # what luong input feeding feeds back (D_a, or D_c)
 
     @staticmethod
     def of(config: dict) -> "Dimensions":
@@ -229,18 +237,19 @@ class Dimensions:
         elif att is not None and att["score"] == "additive":
             attn_width = att["size"] if att["key_projection"] else memory
         d_a = dec["attentional_size"] or hd
-        widths = {"state": hd, "context": memory, "embedding": dec["embedding_size"]}
+        context = memory if att is None or att["context_size"] is None else att["context_size"]
+        widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
         readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
-            out_in = d_a if dec["attentional_layer"] else memory + hd
+            out_in = d_a if dec["attentional_layer"] else context + hd
         elif dec["type"] == "bahdanau":
             rs = dec["readout_size"]
             out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
         else:
             out_in = hd
         return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
-                          bridge_in)
+                          bridge_in, context, context if dec["feed"] == "context" else d_a)
 
 
 @dataclass(frozen=True)
@@ -297,21 +306,23 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+        if att["context_size"] is not None:
+            specs.update(_linear("attention.context", att["context_size"], dims.memory_width))
         specs.update({name: TensorSpec(shape, optional) for name, (shape, optional) in
                       stateful_attention.attention_tensors(
                           att, hd, dims.memory_width, dec["embedding_size"]).items()})
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":
-        first_input += dims.memory_width
+        first_input += dims.context_width
     elif dec["type"] == "luong" and dec["input_feeding"]:
-        first_input += dims.attentional_width
+        first_input += dims.feed_width
     for layer in range(dec["num_layers"]):
         specs.update(_rnn_tensors(f"decoder.layers.{layer}", dec["cell"], hd,
                                   first_input if layer == 0 else hd))
     if dec["type"] == "luong" and dec["attentional_layer"]:
         specs.update(_linear("decoder.attentional", dims.attentional_width,
-                             dims.memory_width + hd))
+                             dims.context_width + hd))
     if dec["type"] == "bahdanau" and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))

@@ -37,6 +37,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         for part in ("v", "scale"):
             if getattr(attention, part) is not None:
                 names[f"attention.{part}"] = getattr(attention, part)
+    if getattr(model, "context_projection", None) is not None:
+        names["attention.context.weight"] = model.context_projection.weight
+        names["attention.context.bias"] = model.context_projection.bias
     for l, cell in enumerate(model.decoder.layers):
         for suffix, param in cell.named_parameters():  # weight_ih, weight_hh, bias_ih, bias_hh
             names[f"decoder.layers.{l}.{suffix}"] = param

@@ -313,17 +313,20 @@ class Decoder(nn.Module):
     """Embedding, cells layers.{l}, and the attentional / readout / output layers."""
 
     def __init__(self, dec: dict, vocab_size: int, memory_width: int, dropout: float):
+        """memory_width: the context's width (D_m, or attention.context_size)."""
         super().__init__()
         self.type, self.residual = dec["type"], dec["residual"]
         self.hidden_size, E = dec["hidden_size"], dec["embedding_size"]
         self.input_feeding = self.type == "luong" and dec["input_feeding"]
+        self.feed_context = dec["feed"] == "context"  # feed c_{t-1} instead of h~_{t-1}
         self.readout_type = dec["readout"]
         self.readout_inputs = dec["readout_inputs"]
         self.attentional_width = dec["attentional_size"] or self.hidden_size
         self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
         self.embedding = nn.Embedding(vocab_size, E)
+        self.feed_width = memory_width if self.feed_context else self.attentional_width
         first = E + {"bahdanau": memory_width,
-                     "luong": self.attentional_width if self.input_feeding else 0,
+                     "luong": self.feed_width if self.input_feeding else 0,
                      "none": 0}[self.type]
         self.layers = nn.ModuleList(
             make_cell(dec["cell"], first if layer == 0 else self.hidden_size,
@@ -395,8 +398,13 @@ class Seq2Seq(nn.Module):
             self.attention = Attention(att, dec["hidden_size"], memory_width) \
                 if stateful is None else \
                 stateful(att, dec["hidden_size"], memory_width, dec["embedding_size"])
+        self.context_projection = None  # SpeechBrain's mlp_out
+        context_width = memory_width
+        if dec["type"] != "none" and self.config["attention"]["context_size"] is not None:
+            context_width = self.config["attention"]["context_size"]
+            self.context_projection = nn.Linear(memory_width, context_width)
         self.first_layer_query = dec["attention_query"] == "first_layer"
-        self.decoder = Decoder(dec, target_vocab_size, memory_width, dropout)
+        self.decoder = Decoder(dec, target_vocab_size, context_width, dropout)
 
     @property
     def has_attention(self) -> bool:
@@ -411,7 +419,7 @@ class Seq2Seq(nn.Module):
         hidden, cell = self.bridge(memory, mask, finals)
         feed = None
         if self.decoder.input_feeding:
-            feed = memory.new_zeros(memory.size(0), self.decoder.attentional_width)
+            feed = memory.new_zeros(memory.size(0), self.decoder.feed_width)
         attention = ()
         if hasattr(self.attention, "initial_state"):
             attention = self.attention.initial_state(mask)
@@ -439,6 +447,8 @@ class Seq2Seq(nn.Module):
         else:
             (context, weights), attention = self.attention(query, keys, memory, mask,
                                                            window), ()
+        if self.context_projection is not None:
+            context = self.context_projection(context)
         return context, weights, attention, weights.argmax(dim=-1)
 
     def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None,
@@ -467,6 +477,8 @@ class Seq2Seq(nn.Module):
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))
                 feed = final if dec.input_feeding else None
+            if dec.input_feeding and dec.feed_context:
+                feed = context
         else:
             o, hidden, cell = dec.layers_step(embedded, state)
             final = o

@@ -358,7 +358,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
     # decoder RNN
     module, order = m.require("decoder.rnn", "always needed")
     E_t = dec["embedding_size"]
-    widths = {"embedding": E_t, "context": dims.memory_width, "feed": dims.attentional_width}
+    widths = {"embedding": E_t, "context": dims.context_width, "feed": dims.feed_width}
     canonical = ["embedding"] + (["context"] if dec["type"] == "bahdanau" else
                                  ["feed"] if dec["type"] == "luong" and dec["input_feeding"]
                                  else [])
@@ -380,7 +380,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
 
     # attentional / readout / output layers
     H_d = dec["hidden_size"]
-    parts = {"state": H_d, "context": dims.memory_width, "embedding": E_t}
+    parts = {"state": H_d, "context": dims.context_width, "embedding": E_t}
     if dec["type"] == "luong" and dec["attentional_layer"]:
         name, order = m.require("decoder.attentional", "luong with attentional_layer")
         _linear(w, name, "decoder.attentional", T, "decoder.attentional", order,

@@ -12,7 +12,8 @@ ROLES = ("attention.location.conv", "attention.location.projection",
          "attention.coverage", "attention.coverage.memory",
          "attention.coverage.query", "attention.coverage.previous",
          "attention.coverage.attention", "attention.heads.value", "attention.heads.output",
-         "attention.heads.location.conv", "attention.heads.location.projection")
+         "attention.heads.location.conv", "attention.heads.location.projection",
+         "attention.context")
 
 
 def _conv_shape(weight: np.ndarray, shape: tuple, role: str) -> np.ndarray:
@@ -105,6 +106,9 @@ def stateful_tensors(w, m, att: dict, out: dict) -> None:
     """Fill `out` with the stateful type's own tensors (key, query and v are the additive
     score's roles, read by the caller, but for multi_head)."""
     from ...stateful_attention import location_inputs
+    if att["context_size"] is not None:
+        _linear(w, m, "attention.context", "attention.context_size (a projected context, "
+                "SpeechBrain's mlp_out)", out, "attention.context")
     if att["type"] == "multi_head":
         _multi_head_tensors(w, m, att, out)
         return
