@@ -1,23 +1,22 @@
 """Builds the compiled engine (engine/*.c and the Cython wrapper) into rnnsearch._engine, and
 installs the repository's models/ directory as the package rnnsearch.models."""
 import glob
+import os
+import runpy
 import sys
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
-# -ffp-contract=off: the same arithmetic in every code path, so a row's result never
-# depends on which kernel variant or row block computed it.
-compile_args = ["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
-if sys.platform == "win32":
-    compile_args = ["/O2"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLAGS = runpy.run_path(os.path.join(HERE, "engine", "compile_flags.py"))
 
 engine = Extension(
     "rnnsearch._engine",
     sources=["engine/_engine.pyx"] + sorted(glob.glob("engine/rs_*.c")),
     include_dirs=["engine", numpy.get_include()],
-    extra_compile_args=compile_args,
+    extra_compile_args=FLAGS["MSVC"] if sys.platform == "win32" else FLAGS["UNIX"],
     libraries=["m"] if sys.platform != "win32" else [],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )

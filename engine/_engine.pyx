@@ -11,15 +11,6 @@ from rs_engine cimport *
 
 cnp.import_array()
 
-cdef void release_pages(const void *start, size_t nbytes) nogil:
-    """Drop the resident pages of a memory-mapped weight that has been repacked: it is
-    never read again, so it should not count twice in the process's memory."""
-    cdef size_t page = <size_t> sysconf(_SC_PAGESIZE)
-    cdef size_t begin = (<size_t> start + page - 1) // page * page
-    cdef size_t end = (<size_t> start + nbytes) // page * page
-    if end > begin:
-        madvise(<void *> begin, end - begin, MADV_DONTNEED)
-
 MAX_LAYERS = 16
 
 
@@ -31,7 +22,7 @@ def _is_memory_mapped(array):
     return False
 _CELLS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3}
+_BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3, "pooling": 4}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
@@ -106,7 +97,7 @@ def linear_int8(x, weight, bias=None, splits=()):
         if rs_gemm_int8(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, 0):
             raise MemoryError()
     finally:
-        free(owned)
+        rs_aligned_free(owned)
     return out
 
 
@@ -143,8 +134,54 @@ def linear_kernel(str isa, x, weight, bias=None, y=None):
         fn(&lin, xv.shape[0], &xv[0, 0], lin.input, &yv[0, 0], lin.out, accumulate, 0, lin.out)
     elif xv.shape[0] and lin.out and not lin.input:
         out += 0 if bias is None else np.asarray(bias, np.float32)
-    free(packed)
+    rs_aligned_free(packed)
     return out
+
+
+cdef class _TokenReporter:
+    """Hands each token the C search reports to a Python callable, taking the GIL only for
+    that call. The first exception ends every sentence and is raised after the search."""
+    cdef object callback
+    cdef object error
+
+    def __cinit__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+cdef int _report_token(void *ctx, int sentence, int step, int token, float log_prob,
+                       int is_last) noexcept nogil:
+    with gil:
+        reporter = <_TokenReporter> ctx
+        if reporter.error is not None:
+            return 1
+        try:
+            return 1 if reporter.callback(sentence, step, token, log_prob, is_last != 0) else 0
+        except BaseException as error:   # KeyboardInterrupt too: stop, raise it afterwards
+            reporter.error = error
+            return 1
+
+
+def _id_matrix(rows, int vocab, str what):
+    """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
+    to be in [0, vocab)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.intc)
+    ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
+    for b, row in enumerate(rows):
+        if len(row):
+            ids[b, :len(row)] = row
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+        raise ValueError(f"{what} ids must be in [0, {vocab})")
+    return ids, lengths
+
+
+def _raise_engine_error(message):
+    if "must be" in message:
+        raise ValueError(message)
+    if "out of memory" in message:
+        raise MemoryError(message)
+    from rnnsearch.errors import EngineError
+    raise EngineError(message)
 
 
 cdef class Engine:
@@ -163,7 +200,7 @@ cdef class Engine:
     def __dealloc__(self):
         cdef size_t address
         for address in self._owned:
-            free(<void *> address)
+            rs_aligned_free(<void *> address)
         self._owned = []
 
     cdef int _pack(self, rs_linear *lin) except -1:
@@ -184,10 +221,12 @@ cdef class Engine:
         return 0
 
     cdef void _release(self, rs_linear *lin):
+        # a memory-mapped weight that has been repacked is never read again: it should
+        # not count twice in the process's memory
         if <size_t> lin.w in self._mapped:
-            release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
+            rs_release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
         if <size_t> lin.wq in self._mapped:
-            release_pages(lin.wq, <size_t> lin.out * lin.input)
+            rs_release_pages(lin.wq, <size_t> lin.out * lin.input)
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         self._pack(&rnn.ih)
@@ -212,6 +251,11 @@ cdef class Engine:
             self._pack(&m.bridge_cell[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
+        self._pack(&m.attention.value)
+        self._pack(&m.attention.position)
+        self._pack(&m.attention.chunk_key)
+        self._pack(&m.attention.chunk_query)
+        self._pack(&m.pooling.projection)
         self._pack_stateful(&m.attention)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
@@ -267,6 +311,8 @@ cdef class Engine:
         for l in range(dec["num_layers"]):
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+        if enc["pooling"] is not None:
+            self._pooling(enc["pooling"], tensors)
 
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
@@ -314,8 +360,7 @@ cdef class Engine:
             a.v = self._ptr(tensors["attention.v"])
         a.query_width = query_width
         a.memory_width = self.model.enc_width
-        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else a.memory_width
-        a.context_width = a.memory_width
+        self._attention_options(att, tensors)
         a.scaling = att["scaling"]
         a.context_projection = self._linear(tensors, "attention.context")
         self._stateful_attention(att, tensors)
@@ -378,6 +423,68 @@ cdef class Engine:
             L.initial = _INITIAL_WEIGHTS[att["location"]["initial"]]
             L.projection = self._linear(tensors, f"attention.heads.{h}.location.projection")
         return 0
+
+    cdef int _attention_options(self, dict att, dict tensors) except -1:
+        """hard, gate, key_value and the local / monotonic / mocha weights
+        (docs/model-format.md, "attention")."""
+        cdef rs_attention *a = &self.model.attention
+        kv = att["key_value"] or {}
+        a.key_split = kv.get("split") or 0
+        key_in = a.key_split or a.memory_width
+        a.key_width = a.key.out if RS_HAS_LINEAR(a.key) else key_in
+        a.value = self._linear(tensors, "attention.value")
+        a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
+        a.hard = att["hard"]
+        if att["gate"]:
+            a.gate_w = self._ptr(self._matrix(tensors, "attention.gate.weight").reshape(-1))
+            a.gate_b = float(tensors["attention.gate.bias"][0]) \
+                if "attention.gate.bias" in tensors else 0.0
+        local = att["local"]
+        if local is not None:
+            a.local_predictive = local["mode"] == "predictive"
+            a.local_window = local["window"]
+            a.local_gaussian = local["gaussian"]
+            a.local_round = local["center"] == "round"
+            a.local_zero_pad = local["edges"] == "zero_pad"
+            if a.local_predictive:
+                a.position = self._linear(tensors, "attention.position")
+                a.position_v = self._ptr(tensors["attention.position.v"])
+                a.position_v_bias = float(tensors["attention.position.v_bias"][0]) \
+                    if "attention.position.v_bias" in tensors else 0.0
+        if att["type"] in ("monotonic", "mocha"):
+            a.energy_bias = float(tensors["attention.energy_bias"][0]) \
+                if "attention.energy_bias" in tensors else 0.0
+            if "attention.energy_gain" in tensors:  # Raffel et al. 2017, eq. 16: g v / |v|
+                v = tensors.get("attention.v")
+                v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
+                gain = float(tensors["attention.energy_gain"][0])
+                norm = float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
+                if not (norm > 0 and np.isfinite(norm) and np.isfinite(gain)):
+                    raise ValueError("attention.energy_gain: g v / |v| needs a finite gain and "
+                                     f"a finite, non-zero attention.v (|v| = {norm})")
+                a.v = self._ptr((gain * v / norm).astype(np.float32))
+        if att["type"] == "mocha":
+            a.chunk_size = att["mocha"]["chunk_size"]
+            a.chunk_key = self._linear(tensors, "attention.chunk.key")
+            a.chunk_query = self._linear(tensors, "attention.chunk.query")
+            a.chunk_v = self._ptr(tensors["attention.chunk.v"])
+        return 0
+
+    cdef int _pooling(self, dict pooling, dict tensors) except -1:
+        cdef rs_pooling *p = &self.model.pooling
+        p.rows = pooling["rows"]
+        p.size = pooling["size"]
+        p.projection = self._linear(tensors, "encoder.pooling.projection")
+        p.query = self._ptr(self._matrix(tensors, "encoder.pooling.query.weight"))
+        return 0
+
+    def _matrix(self, dict tensors, str name):
+        """A matrix the engine reads as float32 rows (not through a kernel): an int8 one is
+        dequantized with its per-row scales."""
+        weight = tensors[name]
+        if weight.dtype == np.int8:
+            return weight.astype(np.float32) * tensors[name + "_scale"][:, None]
+        return weight
 
     cdef const float *_ptr(self, array) except? NULL:
         array = np.asarray(array)
@@ -467,27 +574,70 @@ cdef class Engine:
                 parts[name] = [linears[index].qsplit[k] for k in range(linears[index].nqsplit)]
         return parts
 
+    @property
+    def pooled_rows(self):
+        """encoder.pooling's rows (0: the model has no pooling)."""
+        return self.model.pooling.rows
+
+    def encode(self, list sources, bint return_weights=False):
+        """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,
+        D_m], and with return_weights the pooling weights [batch, rows, longest source]."""
+        cdef int batch = len(sources)
+        if self.model.pooling.rows == 0:
+            raise ValueError("this model has no encoder.pooling to embed sentences with")
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if batch and lengths_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
+                             "to pool")
+        cdef int stride = max(1, int(lengths_np.max())) if batch else 1
+        ids_np = np.zeros((max(batch, 1), stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if batch and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef int rows = self.model.pooling.rows, width = self.model.enc_width
+        out = np.zeros((max(batch, 1), rows, width), np.float32)
+        weights = np.zeros((max(batch, 1), rows, stride), np.float32)
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np if batch else np.ones(1, np.intc)
+        cdef float[:, :, ::1] out_view = out
+        cdef float[:, :, ::1] weights_view = weights
+        cdef char err[512]
+        err[0] = 0
+        cdef int status = 0
+        if batch:
+            with nogil:
+                status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
+                                  &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
+        if status:
+            message = err.decode("utf-8", "replace")
+            raise MemoryError(message) if "out of memory" in message else ValueError(message)
+        return (out[:batch], weights[:batch]) if return_weights else out[:batch]
+
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(),
-                  attention_constraint=None):
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                  on_token=None, attention_constraint=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
-        (not EOS); attention_constraint: None or (backward, forward) windows around the
-        previous step's most attended position. Returns, per sentence, a list of (token ids, score, attention array or
-        None), best first."""
+        (not EOS); prefixes: None, or per sentence a list of target ids to force first
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence;
+        attention_constraint: None or (backward, forward) windows around the previous
+        step's most attended position. Returns, per sentence, a list of (token ids, score,
+        attention array or None), best first."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        cdef int stride = max(1, int(lengths_np.max()))
-        ids_np = np.zeros((batch, stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            if len(source):
-                ids_np[b, :len(source)] = source
-        if ids_np.size and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        cdef int stride = ids_np.shape[1]
         cdef rs_options opt
+        memset(&opt, 0, sizeof(rs_options))
+        cdef _TokenReporter reporter = None
+        if on_token is not None:
+            reporter = _TokenReporter(on_token)
+            opt.on_token = _report_token
+            opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
         opt.num_hypotheses = num_hypotheses
         opt.min_length = min_length
@@ -508,6 +658,23 @@ cdef class Engine:
         cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
         opt.suppress = &suppress_view[0]
         opt.num_suppress = suppress_np.size
+        cdef int[:, ::1] prefix_view
+        cdef int[::1] prefix_lengths_view
+        opt.prefix = NULL
+        opt.prefix_lengths = NULL
+        opt.prefix_stride = 0
+        if prefixes is not None:
+            if len(prefixes) != batch:
+                raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
+            prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
+            if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
+                      == self.model.eos_id):
+                raise ValueError("a target prefix cannot contain the end-of-sentence token")
+            prefix_view = prefix_np
+            prefix_lengths_view = prefix_lengths_np
+            opt.prefix = &prefix_view[0, 0]
+            opt.prefix_lengths = &prefix_lengths_view[0]
+            opt.prefix_stride = prefix_np.shape[1]
         cdef int[:, ::1] ids = ids_np
         cdef int[::1] lengths = lengths_np
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
@@ -521,13 +688,11 @@ cdef class Engine:
                                   results, err, sizeof(err))
         if status:
             free(results)
-            message = err.decode("utf-8", "replace")
-            if "must be" in message:
-                raise ValueError(message)
-            if "out of memory" in message:
-                raise MemoryError(message)
-            from rnnsearch.errors import EngineError
-            raise EngineError(message)
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        if reporter is not None and reporter.error is not None:
+            rs_free_results(results, batch)
+            free(results)
+            raise reporter.error
         cdef int i, h, n
         cdef rs_hypothesis *hyp
         output = []
@@ -549,3 +714,38 @@ cdef class Engine:
             rs_free_results(results, batch)
             free(results)
         return output
+
+    def score(self, list sources, list targets):
+        """Forced decoding: sources and targets are lists of id lists (every source
+        non-empty; targets without BOS/EOS). Returns, per sentence, (log-probabilities of
+        the target tokens and then EOS as a float32 array, their total)."""
+        cdef int batch = len(sources)
+        if batch != len(targets):
+            raise ValueError(f"{batch} sources but {len(targets)} targets")
+        if batch == 0:
+            return []
+        src_np, src_len_np = _id_matrix(sources, self.model.src_vocab, "source")
+        tgt_np, tgt_len_np = _id_matrix(targets, self.model.tgt_vocab, "target")
+        if src_len_np.min() < 1:
+            raise ValueError(f"source {int(np.argmin(src_len_np))} is empty: an empty source "
+                             "is not run through the model, so it has no scores")
+        cdef int[:, ::1] src = src_np
+        cdef int[::1] src_len = src_len_np
+        cdef int[:, ::1] tgt = tgt_np
+        cdef int[::1] tgt_len = tgt_len_np
+        cdef int src_stride = src_np.shape[1], tgt_stride = tgt_np.shape[1]
+        log_probs_np = np.zeros((batch, tgt_stride + 1), np.float32)
+        totals_np = np.zeros(batch, np.float32)
+        cdef float[:, ::1] log_probs = log_probs_np
+        cdef float[::1] totals = totals_np
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_score(&self.model, batch, &src[0, 0], src_stride, &src_len[0],
+                              &tgt[0, 0], tgt_stride, &tgt_len[0], &log_probs[0, 0],
+                              &totals[0], err, sizeof(err))
+        if status:
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return [(log_probs_np[b, :tgt_len_np[b] + 1].copy(), float(totals_np[b]))
+                for b in range(batch)]

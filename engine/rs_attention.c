@@ -1,19 +1,24 @@
-/* The attention registry and what every type shares: the keys computed once per batch and
- * the weighted sum of the memory. The types themselves live in rs_attention_<type>.c. */
+/* The attention registry and what every type shares: the keys and values computed once
+ * per batch, the query projection, the score functions, reading the context from the
+ * weights (soft or hard) and the context gate. The types live in rs_attention_<type>.c. */
 #include "rs_attention.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_vmath.h"
 
 extern const rs_attention_ops rs_attention_global;
+extern const rs_attention_ops rs_attention_local, rs_attention_monotonic, rs_attention_mocha;
 extern const rs_attention_ops rs_attention_location, rs_attention_coverage,
     rs_attention_forward, rs_attention_multi_head;
 
-static const rs_attention_ops *const TYPES[] = {&rs_attention_global, &rs_attention_location,
-                                                &rs_attention_coverage, &rs_attention_forward,
-                                                &rs_attention_multi_head};
+static const rs_attention_ops *const TYPES[] = {
+    &rs_attention_global,   &rs_attention_local,    &rs_attention_monotonic,
+    &rs_attention_mocha,    &rs_attention_location, &rs_attention_coverage,
+    &rs_attention_forward,  &rs_attention_multi_head};
 
 const rs_attention_ops *rs_attention_named(const char *name) {
     for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
@@ -21,20 +26,48 @@ const rs_attention_ops *rs_attention_named(const char *name) {
     return NULL;
 }
 
-int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
-    const int B = enc->batch, S = enc->max_len, D = a->memory_width;
-    if (!a->ops) return 0;
-    if (!RS_HAS_LINEAR(a->key)) {
-        enc->key_width = D;
-        enc->keys = enc->memory; /* keys are the memory itself */
-        return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
+/* [B, S, L->out] = L applied to columns [first, first + L->in) of every real position of
+ * the memory, or those columns copied when L is NULL (width `width`). NULL: out of memory. */
+static float *memory_part(const rs_encoded *enc, int D, const rs_linear *L, int first,
+                          int width) {
+    const int B = enc->batch, S = enc->max_len, W = L ? L->out : width;
+    float *out = calloc((size_t)B * S * W + 1, sizeof(float));
+    if (!out) return NULL;
+    for (int b = 0; b < B; b++) {
+        const float *src = enc->memory + (size_t)b * S * D + first;
+        float *dst = out + (size_t)b * S * W;
+        if (L) {
+            rs_linear_forward(L, enc->lengths[b], src, D, dst, W, 0);
+        } else {
+            for (int j = 0; j < enc->lengths[b]; j++)
+                memcpy(dst + (size_t)j * W, src + (size_t)j * D, sizeof(float) * W);
+        }
     }
-    enc->key_width = a->key.out;
-    enc->keys = calloc((size_t)B * S * enc->key_width + 1, sizeof(float));
-    if (!enc->keys) return 1;
-    for (int b = 0; b < B; b++)
-        rs_linear_forward(&a->key, enc->lengths[b], enc->memory + (size_t)b * S * D, D,
-                          enc->keys + (size_t)b * S * enc->key_width, enc->key_width, 0);
+    return out;
+}
+
+int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
+    const int D = a->memory_width;
+    enc->key_width = D;
+    enc->keys = enc->memory; /* keys are the memory itself */
+    enc->value_width = D;
+    enc->values = enc->memory;
+    if (!a->ops) return 0;
+    const int split = a->key_split, key_in = split ? split : D;
+    if (RS_HAS_LINEAR(a->key) || split) {
+        const rs_linear *L = RS_HAS_LINEAR(a->key) ? &a->key : NULL;
+        enc->key_width = L ? L->out : key_in;
+        if (!(enc->keys = memory_part(enc, D, L, 0, key_in))) return 1;
+    }
+    if (RS_HAS_LINEAR(a->value) || split) {
+        const rs_linear *L = RS_HAS_LINEAR(a->value) ? &a->value : NULL;
+        enc->value_width = L ? L->out : D - split;
+        if (!(enc->values = memory_part(enc, D, L, split, D - split))) return 1;
+    }
+    if (RS_HAS_LINEAR(a->chunk_key)) {
+        enc->chunk_key_width = a->chunk_key.out;
+        if (!(enc->chunk_keys = memory_part(enc, D, &a->chunk_key, 0, key_in))) return 1;
+    }
     return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
 }
 
@@ -50,6 +83,107 @@ void rs_attention_softmax(const rs_attention *a, const int *window, float *x, in
     if (a->scaling != 1.0f)
         for (int j = lo; j < hi; j++) x[j] *= a->scaling;
     rs_softmax(x + lo, hi - lo);
+}
+
+void rs_attention_clip_window(const rs_attention_step *s, int r, int *lo, int *hi) {
+    if (!s->window) return;
+    const int wlo = s->window[2 * r], whi = s->window[2 * r + 1];
+    if (*lo < wlo) *lo = wlo;
+    if (*hi > whi) *hi = whi;
+    if (*hi < *lo) *hi = *lo;
+}
+
+int rs_attention_output_width(const rs_attention *a) {
+    if (!a->ops) return 0;
+    return RS_HAS_LINEAR(a->context_projection) ? a->context_projection.out : a->context_width;
+}
+
+void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output) {
+    a->ops->step(a, s);
+    if (a->gate_w) /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales it */
+        for (int r = 0; r < s->rows; r++) {
+            const float x = rs_dot_inline(a->gate_w, s->query + (size_t)r * a->query_width,
+                                          a->query_width) + a->gate_b;
+            const float beta = 1.0f / (1.0f + expf(-x));
+            float *c = s->context + (size_t)r * a->context_width;
+            for (int i = 0; i < a->context_width; i++) c[i] *= beta;
+        }
+    if (RS_HAS_LINEAR(a->context_projection)) /* SpeechBrain's mlp_out */
+        rs_linear_forward(&a->context_projection, s->rows, s->context, a->context_width,
+                          output, a->context_projection.out, 0);
+}
+
+size_t rs_attention_query_floats(const rs_attention *a, int rows) {
+    const size_t projected = RS_HAS_LINEAR(a->query) ? (size_t)rows * a->query.out : 0;
+    return projected + (size_t)a->key_width;
+}
+
+rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_attention_step *s) {
+    rs_attention_queries_t q = {s->query, a->query_width, s->work};
+    if (!RS_HAS_LINEAR(a->query)) return q;
+    rs_linear_forward(&a->query, s->rows, s->query, a->query_width, s->work, a->query.out, 0);
+    q.rows = s->work;
+    q.width = a->query.out;
+    q.scratch = s->work + (size_t)s->rows * a->query.out;
+    return q;
+}
+
+size_t rs_attention_no_state(const rs_attention *a, int max_source) {
+    (void)a; (void)max_source;
+    return 0;
+}
+
+void rs_attention_no_init(const rs_attention *a, int length, int max_source, float *state) {
+    (void)a; (void)length; (void)max_source; (void)state;
+}
+
+/* inlined into the score loop's clone for each instruction set */
+static inline float additive(const float *v, const float *q, const float *k, int width,
+                             float *tmp) {
+    for (int i = 0; i < width; i++) tmp[i] = q[i] + k[i];
+    rs_vtanh(tmp, width);
+    if (!v) {
+        float s = 0.0f;
+        for (int i = 0; i < width; i++) s += tmp[i];
+        return s;
+    }
+    return rs_dot_inline(v, tmp, width);
+}
+
+float rs_attention_additive(const float *v, const float *q, const float *k, int width,
+                            float *tmp) {
+    return additive(v, q, k, width, tmp);
+}
+
+RS_CLONES
+void rs_attention_scores(const rs_attention *a, const float *query, const float *keys,
+                         int key_width, int lo, int hi, float *scores, float *tmp) {
+    float scale = 1.0f;
+    if (a->score == RS_SCORE_DOT) scale = a->dot_scale;
+    else if (a->score == RS_SCORE_SCALED_DOT) scale = 1.0f / sqrtf((float)a->query_width);
+    for (int j = lo; j < hi; j++) {
+        const float *k = keys + (size_t)j * key_width;
+        if (a->score == RS_SCORE_ADDITIVE)
+            scores[j - lo] = additive(a->v, query, k, key_width, tmp);
+        else
+            scores[j - lo] = scale * rs_dot_inline(query, k, key_width);
+    }
+}
+
+void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
+                       const float *values, int value_width, float *context) {
+    if (!a->hard || hi <= lo) {
+        rs_attention_context(probs + lo, values + (size_t)lo * value_width,
+                             hi > lo ? hi - lo : 0, value_width, context);
+        return;
+    }
+    /* Xu et al. 2015, eq. 8-9 at inference: the position of the largest weight */
+    int best = lo;
+    for (int j = lo + 1; j < hi; j++)
+        if (probs[j] > probs[best]) best = j;
+    for (int j = lo; j < hi; j++) probs[j] = 0.0f;
+    probs[best] = 1.0f;
+    memcpy(context, values + (size_t)best * value_width, sizeof(float) * value_width);
 }
 
 RS_CLONES

@@ -56,13 +56,61 @@ typedef struct rs_attention_ops {
 const rs_attention_ops *rs_attention_named(const char *name);
 
 /* Once per batch, after encoding: the keys every position is scored against
- * (enc->keys, enc->key_width): the key projection of the memory, or the memory itself.
- * Returns non-zero when out of memory. */
+ * (enc->keys, enc->key_width): the key projection of the memory (or of its key part), or
+ * the memory itself; the values the context sums (enc->values, enc->value_width); mocha's
+ * chunk keys; then the type's own prepare (enc->aux). Returns non-zero when out of
+ * memory. */
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc);
 
 /* Shared by the types: x[0..len) <- softmax_j(a->scaling * x[j]) over the row's window
  * [window[0], window[1]) (all of [0, len) when window is NULL); weights outside it are 0. */
 void rs_attention_softmax(const rs_attention *a, const int *window, float *x, int len);
+/* One step of the model's attention for a block of rows; the decoder calls this, not
+ * ops->step: the type's step (its context into s->context, [rows, a->context_width]), then
+ * the options every type shares: the context gate, and attention.context's projection
+ * into `output` ([rows, rs_attention_output_width(a)]; `output` is s->context when the
+ * model has no projection). */
+void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output);
+
+/* What the decoder reads per row: the projection's width, else a->context_width. */
+int rs_attention_output_width(const rs_attention *a);
+
+/* Shared by the types: the constraint's window [lo, hi) of row r of s intersected with
+ * [lo, hi) (unchanged when the step has no window). */
+void rs_attention_clip_window(const rs_attention_step *s, int r, int *lo, int *hi);
+
+/* Scratch floats of the query projection (rs_attention_queries) plus one key's worth. */
+size_t rs_attention_query_floats(const rs_attention *a, int rows);
+
+/* The rows' queries as the scores read them: projected by attention.query into s->work
+ * when there is one, else as given; then the scratch that follows them in s->work:
+ * key_width floats for the scores, then the type's own. */
+typedef struct {
+    const float *rows; /* row r at rows + r * width */
+    int width;
+    float *scratch;
+} rs_attention_queries_t;
+rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_attention_step *s);
+
+/* For stateless types: no state floats, nothing to initialise. */
+size_t rs_attention_no_state(const rs_attention *a, int max_source);
+void rs_attention_no_init(const rs_attention *a, int length, int max_source, float *state);
+
+/* Scores e_j, j in [lo, hi), of one row's (projected) query against the keys of its
+ * sentence (keys row j at keys + j * key_width) with the score function; tmp holds
+ * key_width floats. */
+void rs_attention_scores(const rs_attention *a, const float *query, const float *keys,
+                         int key_width, int lo, int hi, float *scores, float *tmp);
+
+/* v . tanh(q + k) over width entries (v NULL: all ones); tmp holds width floats. */
+float rs_attention_additive(const float *v, const float *q, const float *k, int width,
+                            float *tmp);
+
+/* The context of one row from its weights over [lo, hi): the weighted sum of the values,
+ * or with a->hard the value at the weights' first maximum (the weights become one-hot).
+ * An empty range gives a zero context. */
+void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
+                       const float *values, int value_width, float *context);
 
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,

@@ -13,11 +13,7 @@
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
 
 /* what the decoder reads of the attention: the type's context, or its projection */
-static int context_width(const rs_model *m) {
-    const rs_attention *a = &m->attention;
-    if (!a->ops) return 0;
-    return RS_HAS_LINEAR(a->context_projection) ? a->context_projection.out : a->context_width;
-}
+static int context_width(const rs_model *m) { return rs_attention_output_width(&m->attention); }
 
 static int concat_width(const rs_model *m) {
     /* the widest concatenation a step builds: luong's [c; s] or bahdanau's readout input */
@@ -151,17 +147,15 @@ static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int row
         .state = st->att, .probs = probs, .context = projected ? w->type_context : w->context,
         .work = w->att_work,
     };
-    a->ops->step(a, &step);
-    if (projected) /* SpeechBrain's mlp_out */
-        rs_linear_forward(&a->context_projection, rows, w->type_context, a->context_width,
-                          w->context, a->context_projection.out, 0);
+    rs_attention_run(a, &step, w->context);
     if (w->constrain)
-        for (int r = 0; r < rows; r++) { /* the first maximum, as torch.argmax */
+        for (int r = 0; r < rows; r++) { /* the first maximum, as torch.argmax; a row with
+                                             no weight at all keeps its previous position */
             const float *p = probs + (size_t)r * S;
             int best = 0;
             for (int j = 1; j < enc->lengths[sentence[r]]; j++)
                 if (p[j] > p[best]) best = j;
-            st->attended[r] = best;
+            if (p[best] > 0.0f) st->attended[r] = best;
         }
 }
 

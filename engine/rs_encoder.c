@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_pooling.h"
 #include "rs_rnn.h"
 
 #define ALLOC(ptr, count)                                                        \
@@ -124,6 +125,7 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     /* `in` now holds the memory [B, S, D_m] */
     out->memory = in;
     in = NULL;
+    if (m->pooling.rows && rs_pool(m, out)) goto out_of_memory;
 
     ALLOC(out->init_h, (size_t)Ld * B * Hd);
     ALLOC(out->init_c, (size_t)Ld * B * Hd);
@@ -162,10 +164,13 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
             }
             break;
         case RS_BRIDGE_MEAN:
-            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
+        case RS_BRIDGE_POOLING: {
+            const float *summary = m->bridge == RS_BRIDGE_MEAN ? bridge_in : out->pooled;
+            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, summary, ih);
             if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l]))
-                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
+                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, summary, ic);
             break;
+        }
         }
         if (m->lstm_cell == RS_LSTM_CELL_COPY_HIDDEN)
             memcpy(ic, ih, sizeof(float) * B * Hd);
@@ -186,6 +191,10 @@ out_of_memory:
 void rs_encoded_free(rs_encoded *e) {
     if (e->keys != e->memory) free(e->keys);
     free(e->aux);
+    if (e->values != e->memory) free(e->values);
+    free(e->chunk_keys);
+    free(e->pooled);
+    free(e->pool_weights);
     free(e->memory);
     free(e->init_h);
     free(e->init_c);

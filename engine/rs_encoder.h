@@ -16,6 +16,14 @@ typedef struct {
     float *aux;       /* [batch, max_len, aux_width]: what the attention type reads of every
                          position besides the keys (rs_attention_ops.prepare), or NULL */
     int aux_width;
+    float *values;    /* [batch, max_len, value_width], set by rs_attention_prepare: what
+                         the context sums; == memory unless key-value attention splits or
+                         projects it */
+    int value_width;
+    float *chunk_keys; /* [batch, max_len, chunk width]: mocha's chunk energy keys, or NULL */
+    int chunk_key_width;
+    float *pooled;    /* [batch, rows * D_m]: encoder.pooling's summary, or NULL */
+    float *pool_weights; /* [batch, rows, max_len]: its weights, or NULL */
     float *init_h;    /* [dec_layers, batch, H_d] */
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
 } rs_encoded;
@@ -24,5 +32,14 @@ typedef struct {
 int rs_encode(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
               int S, rs_encoded *out, char *err, size_t err_size);
 void rs_encoded_free(rs_encoded *e);
+
+/* Encode sentences order[0..n) of a batch (sentence b: ids[b*stride ..], lengths[b] >= 1)
+ * and prepare their attention keys; order is sorted longest first (stable) in place and
+ * sentence i of *enc is order[i], of length sorted_len[i] (an [n] buffer of the caller's
+ * that enc->lengths points to: it must outlive *enc). Returns 0, 1 when out of memory, or
+ * 2 with rs_encode's message in err; on failure *enc holds nothing. (rs_encode_batch.c) */
+int rs_encode_sentences(const rs_model *m, int n, int *order, const int *ids, int stride,
+                        const int *lengths, int *sorted_len, rs_encoded *enc, char *err,
+                        size_t err_size);
 
 #endif

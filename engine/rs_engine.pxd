@@ -56,6 +56,23 @@ cdef extern from "rs_model.h" nogil:
         rs_linear transition
         rs_coverage coverage
         rs_multi_head multi_head
+        int hard
+        const float *gate_w
+        float gate_b
+        int key_split
+        rs_linear value
+        int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
+        rs_linear position
+        const float *position_v
+        float position_v_bias
+        float energy_bias
+        int chunk_size
+        rs_linear chunk_key, chunk_query
+        const float *chunk_v
+    ctypedef struct rs_pooling:
+        int rows, size
+        rs_linear projection
+        const float *query
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
@@ -65,6 +82,7 @@ cdef extern from "rs_model.h" nogil:
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[16]
         rs_linear bridge_cell[16]
+        rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
@@ -79,6 +97,8 @@ cdef extern from "rs_model.h" nogil:
         rs_linear output
         int attentional_width
         int bos_id, eos_id
+    ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                                int is_last) noexcept nogil
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
@@ -86,6 +106,11 @@ cdef extern from "rs_model.h" nogil:
         int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress
+        rs_token_fn on_token
+        void *on_token_ctx
+        const int *prefix
+        const int *prefix_lengths
+        int prefix_stride
     ctypedef struct rs_hypothesis:
         int length
         int *tokens
@@ -100,6 +125,12 @@ cdef extern from "rs_model.h" nogil:
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
 
+cdef extern from "rs_score.h" nogil:
+    int rs_score(const rs_model *m, int batch, const int *src, int src_stride,
+                 const int *src_lengths, const int *tgt, int tgt_stride,
+                 const int *tgt_lengths, float *log_probs, float *totals, char *err,
+                 size_t err_size)
+
 cdef extern from "rs_kernels.h" nogil:
     const char *rs_kernel_isa()
     ctypedef void (*rs_gemm_fn)(const rs_linear *L, int rows, const float *x, int xs, float *y,
@@ -111,6 +142,10 @@ cdef extern from "rs_kernels.h" nogil:
 
 cdef extern from "rs_attention.h" nogil:
     const rs_attention_ops *rs_attention_named(const char *name)
+
+cdef extern from "rs_pooling.h" nogil:
+    int rs_embed(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
+                 float *out, float *weights, char *err, size_t err_size)
 
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)
@@ -129,10 +164,6 @@ cdef extern from "rs_vmath.h" nogil:
 cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
 
-cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_DONTNEED
-
-cdef extern from "unistd.h" nogil:
-    long sysconf(int name)
-    int _SC_PAGESIZE
+cdef extern from "rs_platform.h" nogil:
+    void rs_aligned_free(void *p)
+    void rs_release_pages(const void *start, size_t nbytes)

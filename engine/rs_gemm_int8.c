@@ -9,18 +9,22 @@
  *    subtracted afterwards.
  *  - AVX2: panels of 16 outputs x 2 inputs, [(p * in2 + i2) * 32 + j * 2 + k], widened to
  *    int16 and multiplied with vpmaddwd against int16 x_q.
- *  - portable: plain [out, in] int8. */
+ *  - AArch64 with DotProd: the VNNI panels, x_q signed (sdot), rs_gemm_int8_neon.c.
+ *  - portable, and AArch64 without DotProd (rs_gemm_int8_neon.c): plain [out, in] int8.
+ * Every kernel ends with the arithmetic of rs_int8_finish (rs_gemm_int8_kernels.h), so
+ * all give the same bits. */
 #include "rs_gemm_int8.h"
+#include "rs_gemm_int8_kernels.h"
+#include "rs_platform.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { Q_PORTABLE = 0, Q_AVX2 = 1, Q_VNNI = 2 };
+enum { Q_PORTABLE = 0, Q_AVX2 = 1, Q_VNNI = 2, Q_NEON = 3, Q_NEON_DOT = 4 };
 static int q_kind = Q_PORTABLE;
-static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+static rs_once q_once = RS_ONCE_INIT;
 
 static void choose(void) {
     const char *want = getenv("RNNSEARCH_ISA");
@@ -33,11 +37,15 @@ static void choose(void) {
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         q_kind = Q_AVX2;
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+    q_kind = rs_int8_neon_has_dot() && !(want && strcmp(want, "neon") == 0) ? Q_NEON_DOT : Q_NEON;
+#endif
 }
 
 const char *rs_int8_isa(void) {
-    pthread_once(&q_once, choose);
-    return q_kind == Q_VNNI ? "avx512-vnni" : q_kind == Q_AVX2 ? "avx2" : "portable";
+    rs_call_once(&q_once, choose);
+    static const char *const names[] = {"portable", "avx2", "avx512-vnni", "neon", "neon-dotprod"};
+    return names[q_kind];
 }
 
 static inline int round_up(int n, int m) { return (n + m - 1) / m * m; }
@@ -52,19 +60,35 @@ static inline int panel_block(int in_pad) {
     return pb < 4 ? 4 : pb / 4 * 4;
 }
 
+void rs_int8_panels(const rs_int8_rows_fn *by_rows, int max_rows, const rs_linear *L,
+                    int rows, const void *xq, int pitch, size_t row_bytes, const float *sx,
+                    float *y, int ys, int accumulate) {
+    const int panels = (L->out + 15) / 16, pb = panel_block(pitch);
+    for (int p0 = 0; p0 < panels; p0 += pb) {
+        const int pz = p0 + pb < panels ? p0 + pb : panels;
+        for (int r = 0; r < rows; r += max_rows) {
+            const int R = rows - r < max_rows ? rows - r : max_rows;
+            by_rows[R](L, p0, pz, (const char *)xq + (size_t)r * row_bytes, pitch, sx + r,
+                       y + (size_t)r * ys, ys, accumulate);
+        }
+    }
+}
+
 /* Per-thread scratch for the quantized rows: grown when needed, freed at thread exit. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static rs_tls_key scratch_key;
+static int scratch_key_made;
+static rs_once scratch_once = RS_ONCE_INIT;
 typedef struct { void *data; size_t size; } scratch;
 static void scratch_free(void *p) { if (p) { free(((scratch *)p)->data); free(p); } }
-static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void scratch_init(void) { scratch_key_made = rs_tls_create(&scratch_key, scratch_free) == 0; }
 static void *scratch_get(size_t size) {
-    pthread_once(&scratch_once, scratch_init);
-    scratch *s = pthread_getspecific(scratch_key);
+    rs_call_once(&scratch_once, scratch_init);
+    if (!scratch_key_made) return NULL;
+    scratch *s = rs_tls_get(scratch_key);
     if (!s) {
         s = calloc(1, sizeof(scratch));
         if (!s) return NULL;
-        pthread_setspecific(scratch_key, s);
+        if (rs_tls_set(scratch_key, s)) { free(s); return NULL; }
     }
     if (s->size < size) {
         void *d = realloc(s->data, size);
@@ -82,14 +106,18 @@ static inline int quantized_weight(const rs_linear *L, int o, int i, float s) {
     return v > 127 ? 127 : v < -127 ? -127 : v;
 }
 
-/* Inputs padded to the kernel's input step (4 for VNNI, 2 for AVX2). */
+/* Whether the kind lays the weights out in 16-output panels (else plain [out, in] rows). */
+static inline int panelled(int kind) { return kind == Q_VNNI || kind == Q_AVX2 || kind == Q_NEON_DOT; }
+
+/* Inputs padded to the kernel's input step (4 for VNNI and sdot, 2 for AVX2). */
 static inline int padded_in(int kind, int cols) {
-    return kind == Q_VNNI ? round_up(cols, 4) : kind == Q_AVX2 ? round_up(cols, 2) : cols;
+    return kind == Q_VNNI || kind == Q_NEON_DOT ? round_up(cols, 4)
+         : kind == Q_AVX2 ? round_up(cols, 2) : cols;
 }
 
 /* Bytes of one part's int8 panels, rounded to a cache line (parts follow each other). */
 static size_t part_bytes(int kind, int out, int cols) {
-    const int out_pad = kind == Q_PORTABLE ? out : round_up(out, 16);
+    const int out_pad = panelled(kind) ? round_up(out, 16) : out;
     return ((size_t)out_pad * padded_in(kind, cols) + 63) / 64 * 64;
 }
 
@@ -105,7 +133,7 @@ static void layout_part(int kind, const rs_linear *L, const float *scale, int c0
             const int v = quantized_weight(L, o, c0 + i, scale[o]);
             sum += v;
             size_t at;
-            if (kind == Q_VNNI) at = ((size_t)p * (in_pad / 4) + i / 4) * 64 + j * 4 + i % 4;
+            if (kind == Q_VNNI || kind == Q_NEON_DOT) at = ((size_t)p * (in_pad / 4) + i / 4) * 64 + j * 4 + i % 4;
             else if (kind == Q_AVX2) at = ((size_t)p * (in_pad / 2) + i / 2) * 32 + j * 2 + i % 2;
             else at = (size_t)o * cols + i;
             q[at] = (int8_t)v;
@@ -115,7 +143,7 @@ static void layout_part(int kind, const rs_linear *L, const float *scale, int c0
 }
 
 int rs_quantize_linear(rs_linear *L, void **owned) {
-    pthread_once(&q_once, choose);
+    rs_call_once(&q_once, choose);
     *owned = NULL;
     if ((!L->w && !L->wq) || L->out <= 0 || L->in <= 0) return 0;
     const int out = L->out, in = L->in, kind = q_kind;
@@ -129,7 +157,7 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
     const size_t children = parts > 1 ? (size_t)round_up((int)(parts * sizeof(rs_linear)), 64) : 0;
     size_t total = children + rows16 * sizeof(float) + parts * rows16 * sizeof(int32_t);
     for (int k = 0; k < parts; k++) total += part_bytes(kind, out, bounds[k + 1] - bounds[k]);
-    unsigned char *block = aligned_alloc(64, (total + 63) / 64 * 64);
+    unsigned char *block = rs_aligned_alloc(64, total);
     if (!block) return 1;
     memset(block, 0, total);   /* zero padding, and zeroed child structs */
     rs_linear *child = (rs_linear *)block;
@@ -194,15 +222,9 @@ static void quantize_rows(int kind, int rows, const float *x, int xs, int in, in
         } else {
             int8_t *d = (int8_t *)dst + (size_t)r * pitch;
             for (int i = 0; i < in; i++) d[i] = (int8_t)lrintf(xr[i] * inv);
+            for (int i = in; i < pitch; i++) d[i] = 0;
         }
     }
-}
-
-static inline float finish(int32_t acc, float sx, const rs_linear *L, int o, const float *y,
-                           int accumulate) {
-    float v = (float)acc * (sx * L->qscale[o]);
-    if (L->b) v = v + L->b[o];
-    return accumulate ? *y + v : v;
 }
 
 static void gemm_portable(const rs_linear *L, int rows, const int8_t *xq, int pitch,
@@ -214,7 +236,7 @@ static void gemm_portable(const rs_linear *L, int rows, const int8_t *xq, int pi
             int32_t acc = 0;
             for (int i = 0; i < in; i++) acc += (int32_t)xr[i] * w[i];
             float *yo = y + (size_t)r * ys + o;
-            *yo = finish(acc, sx[r], L, o, yo, accumulate);
+            *yo = rs_int8_finish(acc, sx[r], L, o, yo, accumulate);
         }
 }
 
@@ -305,8 +327,9 @@ static inline __attribute__((always_inline)) TVNNI void tile_vnni(
 }
 
 #define ROWS_VNNI(R)                                                                         \
-    static TVNNI void rows_vnni_##R(const rs_linear *L, int pa, int pz, const uint8_t *xq,   \
+    static TVNNI void rows_vnni_##R(const rs_linear *L, int pa, int pz, const void *x,       \
                                     int pitch, const float *sx, float *y, int ys, int acc) { \
+        const uint8_t *xq = x;                                                               \
         int p = pa;                                                                          \
         for (; p + 4 <= pz; p += 4) tile_vnni_##R##x4(L, p, xq, pitch, sx, y, ys, acc);       \
         switch (pz - p) {                                                                    \
@@ -318,19 +341,11 @@ static inline __attribute__((always_inline)) TVNNI void tile_vnni(
     }
 ROWS_VNNI(1) ROWS_VNNI(2) ROWS_VNNI(3) ROWS_VNNI(4) ROWS_VNNI(5) ROWS_VNNI(6)
 
-static TVNNI void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
-                            const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, int, const uint8_t *, int, const float *, float *, int, int);
-    static const fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3, rows_vnni_4, rows_vnni_5, rows_vnni_6};
-    const int panels = (L->out + 15) / 16, pb = panel_block(pitch);
-    for (int p0 = 0; p0 < panels; p0 += pb) {
-        const int pz = p0 + pb < panels ? p0 + pb : panels;
-        for (int r = 0; r < rows; r += 6) {
-            const int R = rows - r < 6 ? rows - r : 6;
-            by_rows[R](L, p0, pz, xq + (size_t)r * pitch, pitch, sx + r, y + (size_t)r * ys, ys,
-                       accumulate);
-        }
-    }
+static void gemm_vnni(const rs_linear *L, int rows, const uint8_t *xq, int pitch,
+                      const float *sx, float *y, int ys, int accumulate) {
+    static const rs_int8_rows_fn by_rows[7] = {NULL, rows_vnni_1, rows_vnni_2, rows_vnni_3,
+                                               rows_vnni_4, rows_vnni_5, rows_vnni_6};
+    rs_int8_panels(by_rows, 6, L, rows, xq, pitch, (size_t)pitch, sx, y, ys, accumulate);
 }
 
 #define TAVX2 __attribute__((target("avx2,fma")))
@@ -341,7 +356,7 @@ static inline __attribute__((always_inline)) TAVX2 void store_avx2(
     _mm256_storeu_si256((__m256i *)acc, lo);
     _mm256_storeu_si256((__m256i *)(acc + 8), hi);
     const int left = L->out - o < 16 ? L->out - o : 16;
-    for (int j = 0; j < left; j++) y[o + j] = finish(acc[j], sx, L, o + j, y + o + j, accumulate);
+    for (int j = 0; j < left; j++) y[o + j] = rs_int8_finish(acc[j], sx, L, o + j, y + o + j, accumulate);
 }
 
 /* One 16-output panel for R = 1..4 rows, with named accumulators: from an accumulator
@@ -374,25 +389,19 @@ static inline __attribute__((always_inline)) TAVX2 void store_avx2(
 TILE_AVX2(1) TILE_AVX2(2) TILE_AVX2(3) TILE_AVX2(4)
 
 #define ROWS_AVX2(R)                                                                         \
-    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const int16_t *xq,   \
+    static TAVX2 void rows_avx2_##R(const rs_linear *L, int pa, int pz, const void *xq,      \
                                     int pitch16, const float *sx, float *y, int ys, int acc) { \
-        for (int p = pa; p < pz; p++) tile_avx2_##R(L, p, xq, pitch16, sx, y, ys, acc);      \
+        for (int p = pa; p < pz; p++)                                                        \
+            tile_avx2_##R(L, p, (const int16_t *)xq, pitch16, sx, y, ys, acc);               \
     }
 ROWS_AVX2(1) ROWS_AVX2(2) ROWS_AVX2(3) ROWS_AVX2(4)
 
-static TAVX2 void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
-                            const float *sx, float *y, int ys, int accumulate) {
-    typedef void (*fn)(const rs_linear *, int, int, const int16_t *, int, const float *, float *, int, int);
-    static const fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3, rows_avx2_4};
-    const int panels = (L->out + 15) / 16, pb = panel_block(pitch16);
-    for (int p0 = 0; p0 < panels; p0 += pb) {
-        const int pz = p0 + pb < panels ? p0 + pb : panels;
-        for (int r = 0; r < rows; r += 4) {
-            const int R = rows - r < 4 ? rows - r : 4;
-            by_rows[R](L, p0, pz, xq + (size_t)r * pitch16, pitch16, sx + r, y + (size_t)r * ys,
-                       ys, accumulate);
-        }
-    }
+static void gemm_avx2(const rs_linear *L, int rows, const int16_t *xq, int pitch16,
+                      const float *sx, float *y, int ys, int accumulate) {
+    static const rs_int8_rows_fn by_rows[5] = {NULL, rows_avx2_1, rows_avx2_2, rows_avx2_3,
+                                               rows_avx2_4};
+    rs_int8_panels(by_rows, 4, L, rows, xq, pitch16, sizeof(int16_t) * (size_t)pitch16, sx, y,
+                   ys, accumulate);
 }
 #endif
 
@@ -414,6 +423,10 @@ int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y,
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (kind == Q_VNNI) { gemm_vnni(L, rows, xq, pitch, sx, y, ys, accumulate); return 0; }
     if (kind == Q_AVX2) { gemm_avx2(L, rows, xq, pitch / 2, sx, y, ys, accumulate); return 0; }
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+    if (kind == Q_NEON_DOT) { rs_int8_neon_dot(L, rows, xq, pitch, sx, y, ys, accumulate); return 0; }
+    if (kind == Q_NEON) { rs_int8_neon(L, rows, xq, pitch, sx, y, ys, accumulate); return 0; }
 #endif
     gemm_portable(L, rows, xq, pitch, sx, y, ys, accumulate);
     return 0;

@@ -9,6 +9,7 @@
  * + the old y when accumulating, whatever the tile shape: a row's result does not depend
  * on the other rows of the block. */
 #include "rs_gemm.h"
+#include "rs_platform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 
 float *rs_pack_weights(const float *w, int out, int in) {
     const int panels = (out + PANEL - 1) / PANEL;
-    float *packed = aligned_alloc(64, ((size_t)panels * in * PANEL * sizeof(float) + 63) / 64 * 64 + 64);
+    float *packed = rs_aligned_alloc(64, (size_t)panels * in * PANEL * sizeof(float) + 64);
     if (!packed) return NULL;
     for (int p = 0; p < panels; p++)
         for (int i = 0; i < in; i++) {
@@ -34,6 +35,19 @@ float *rs_pack_weights(const float *w, int out, int in) {
 static inline int panel_block(int in) {
     int pb = L2_BLOCK_BYTES / (int)(sizeof(float) * PANEL * (in > 0 ? in : 1));
     return pb < 4 ? 4 : pb & ~3;
+}
+
+void rs_gemm_panels(const rs_panel_rows_fn *by_rows, int max_rows, const rs_linear *L,
+                    int rows, const float *x, int xs, float *y, int ys, int accumulate,
+                    int o_begin, int o_end) {
+    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
+    for (int p0 = pa; p0 < pz; p0 += pb) {
+        const int p1 = p0 + pb < pz ? p0 + pb : pz;
+        for (int r = 0; r < rows; r += max_rows) {
+            const int R = rows - r < max_rows ? rows - r : max_rows;
+            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
+        }
+    }
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -88,16 +102,8 @@ ROWS512(1) ROWS512(2) ROWS512(3) ROWS512(4) ROWS512(5) ROWS512(6)
 
 T512 void rs_gemm_packed_avx512(const rs_linear *L, int rows, const float *x, int xs, float *y,
                                 int ys, int accumulate, int o_begin, int o_end) {
-    typedef void (*rows_fn)(const rs_linear *, int, int, const float *, int, float *, int, int);
-    static const rows_fn by_rows[7] = {NULL, rows512_1, rows512_2, rows512_3, rows512_4, rows512_5, rows512_6};
-    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
-    for (int p0 = pa; p0 < pz; p0 += pb) {
-        const int p1 = p0 + pb < pz ? p0 + pb : pz;
-        for (int r = 0; r < rows; r += 6) {
-            const int R = rows - r < 6 ? rows - r : 6;
-            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
-        }
-    }
+    static const rs_panel_rows_fn by_rows[7] = {NULL, rows512_1, rows512_2, rows512_3, rows512_4, rows512_5, rows512_6};
+    rs_gemm_panels(by_rows, 6, L, rows, x, xs, y, ys, accumulate, o_begin, o_end);
 }
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
@@ -148,15 +154,7 @@ ROWS256(1) ROWS256(2) ROWS256(3) ROWS256(4) ROWS256(5) ROWS256(6)
 
 T256 void rs_gemm_packed_avx2(const rs_linear *L, int rows, const float *x, int xs, float *y,
                               int ys, int accumulate, int o_begin, int o_end) {
-    typedef void (*rows_fn)(const rs_linear *, int, int, const float *, int, float *, int, int);
-    static const rows_fn by_rows[7] = {NULL, rows256_1, rows256_2, rows256_3, rows256_4, rows256_5, rows256_6};
-    const int pb = panel_block(L->in), pa = o_begin / PANEL, pz = (o_end + PANEL - 1) / PANEL;
-    for (int p0 = pa; p0 < pz; p0 += pb) {
-        const int p1 = p0 + pb < pz ? p0 + pb : pz;
-        for (int r = 0; r < rows; r += 6) {
-            const int R = rows - r < 6 ? rows - r : 6;
-            by_rows[R](L, p0, p1, x + (size_t)r * xs, xs, y + (size_t)r * ys, ys, accumulate);
-        }
-    }
+    static const rs_panel_rows_fn by_rows[7] = {NULL, rows256_1, rows256_2, rows256_3, rows256_4, rows256_5, rows256_6};
+    rs_gemm_panels(by_rows, 6, L, rows, x, xs, y, ys, accumulate, o_begin, o_end);
 }
 #endif

@@ -1,17 +1,18 @@
 /* Element-wise kernels, the portable matrix product, and the choice of matrix-product
- * kernel for this CPU (AVX-512, AVX2+FMA or portable C), made once at first use and
- * overridable with RNNSEARCH_ISA=portable|avx2|avx512 (for tests and benchmarks).
+ * kernel for this CPU (AVX-512, AVX2+FMA, AArch64 NEON or portable C), made once at first
+ * use and overridable with RNNSEARCH_ISA=portable|avx2|avx512|neon (for tests and
+ * benchmarks).
  * The portable product sums 16 partial sums in a fixed order, so it is deterministic
  * and a row's result does not depend on its neighbours. */
 #include "rs_kernels.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rs_gemm.h"
 #include "rs_gemm_int8.h"
+#include "rs_platform.h"
 #include "rs_vmath.h"
 
 #define LANES RS_DOT_LANES
@@ -77,7 +78,7 @@ void rs_gemm_portable(const rs_linear *L, int rows, const float *x, int xs, floa
 static rs_gemm_fn gemm_kernel = rs_gemm_portable;
 static rs_gemm_fn packed_kernel = NULL;
 static const char *gemm_name = "portable";
-static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+static rs_once gemm_once = RS_ONCE_INIT;
 
 static void choose_gemm(void) {
     const char *want = getenv("RNNSEARCH_ISA");
@@ -100,12 +101,18 @@ static void choose_gemm(void) {
         }
     }
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+    if (!(want && strcmp(want, "portable") == 0)) {
+        packed_kernel = rs_gemm_packed_neon;   /* NEON is part of every AArch64 CPU */
+        gemm_name = "neon";
+    }
+#endif
     (void)want;
 }
 
 void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
-    pthread_once(&gemm_once, choose_gemm);
+    rs_call_once(&gemm_once, choose_gemm);
     if (rows <= 0 || L->out <= 0) return;
     /* int8 falls back to the float weights only if its scratch cannot be allocated */
     if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
@@ -114,7 +121,7 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
 }
 
 int rs_pack_linear(rs_linear *L, float **owned) {
-    pthread_once(&gemm_once, choose_gemm);
+    rs_call_once(&gemm_once, choose_gemm);
     *owned = NULL;
     if (!packed_kernel || !L->w) return 0;
     *owned = rs_pack_weights(L->w, L->out, L->in);
@@ -124,7 +131,7 @@ int rs_pack_linear(rs_linear *L, float **owned) {
 }
 
 const char *rs_kernel_isa(void) {
-    pthread_once(&gemm_once, choose_gemm);
+    rs_call_once(&gemm_once, choose_gemm);
     return gemm_name;
 }
 
@@ -190,6 +197,9 @@ void rs_softmax(float *x, int n) {
 
 rs_gemm_fn rs_gemm_named(const char *isa) {
     if (strcmp(isa, "portable") == 0) return rs_gemm_portable;
+#if defined(__aarch64__) || defined(_M_ARM64)
+    if (strcmp(isa, "neon-packed") == 0) return rs_gemm_packed_neon;
+#endif
 #if defined(__GNUC__) && defined(__x86_64__)
     __builtin_cpu_init();
     if (rs_gemm_x86_available() && strcmp(isa, "avx2-packed") == 0 && __builtin_cpu_supports("avx2") &&

@@ -13,12 +13,13 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
 /* Which instruction set rs_linear_forward runs with on this CPU (for bench output). */
 const char *rs_kernel_isa(void);
 
-/* A specific kernel ("portable", "avx2", "avx512"), or NULL if this CPU lacks it. */
+/* A specific kernel ("portable", "avx2", "avx512", "avx2-packed", "avx512-packed",
+ * "neon-packed"), or NULL if this CPU lacks it. */
 #include "rs_gemm.h"
 rs_gemm_fn rs_gemm_named(const char *isa);
 
 /* Pack L for this CPU's SIMD kernel (no-op for the portable kernel). *owned receives the
- * buffer to free() when the model goes away. Returns non-zero when out of memory. */
+ * buffer to rs_aligned_free() when the model goes away. Returns non-zero when out of memory. */
 int rs_pack_linear(rs_linear *L, float **owned);
 
 /* A dot product with 16 partial sums combined in a fixed order: deterministic, and

@@ -9,7 +9,8 @@
 #define RS_MAX_LAYERS 16
 
 typedef enum { RS_CELL_LSTM = 0, RS_CELL_GRU = 1, RS_CELL_RNN_TANH = 2, RS_CELL_RNN_RELU = 3 } rs_cell_kind;
-typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_BRIDGE_MEAN = 3 } rs_bridge_kind;
+typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_BRIDGE_MEAN = 3,
+               RS_BRIDGE_POOLING = 4 } rs_bridge_kind;
 /* which encoder layers' final states a last/dense bridge reads for decoder layer l */
 typedef enum { RS_FROM_MATCHING_LAYER = 0, RS_FROM_TOP_LAYER = 1, RS_FROM_ALL_LAYERS = 2 } rs_bridge_from;
 typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activation;
@@ -114,7 +115,8 @@ typedef struct {
     int query_width;     /* the decoder's query before any projection (H_d) */
     int memory_width;    /* D_m: one encoder position */
     int key_width;       /* a key as the scores read it: key.out, or D_m */
-    int context_width;   /* what the decoder receives per row */
+    int context_width;   /* the type's context per row: the values' width (the decoder
+                            reads rs_attention_output_width) */
     float scaling;       /* the weights are softmax(scaling * e) */
     rs_linear context_projection; /* attention.context: the decoder reads W c + b (width
                                      .out) instead of the type's context; w may be NULL */
@@ -122,7 +124,33 @@ typedef struct {
     rs_linear transition;  /* forward with the transition agent: [1, D_m + E_t + H_d] */
     rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
     rs_multi_head multi_head; /* multi_head (rs_attention_multihead.c) */
+    /* options of every type (docs/model-format.md, "attention") */
+    int hard;                /* the context is the value at the weights' argmax */
+    const float *gate_w;     /* [query_width]: beta = sigmoid(gate_w . q + gate_b) scales
+                                the context; NULL: no gate */
+    float gate_b;
+    int key_split;           /* key_value.split: keys read memory[0, split), values the
+                                rest; 0: keys and values both read the whole memory */
+    rs_linear value;         /* key_value value projection, w may be NULL */
+    /* local (rs_attention_local.c) */
+    int local_predictive, local_window, local_gaussian, local_round, local_zero_pad;
+    rs_linear position;      /* local-p: W_p (and b_p) */
+    const float *position_v; /* local-p: v_p */
+    float position_v_bias;   /* local-p: a bias inside the sigmoid (0 in the paper) */
+    /* monotonic and mocha (rs_attention_monotonic.c); v is already g v / |v| */
+    float energy_bias;       /* r */
+    int chunk_size;          /* mocha: w */
+    rs_linear chunk_key, chunk_query; /* mocha's chunk energy */
+    const float *chunk_v;
 } rs_attention;
+
+/* Self-attentive pooling of the memory (rs_pooling.c): A = softmax_rows(Q tanh(W H^T + b)),
+ * summary = A H, rows x D_m. rows == 0: none. */
+typedef struct {
+    int rows, size;
+    rs_linear projection; /* W [size, D_m], b */
+    const float *query;   /* Q [rows, size] */
+} rs_pooling;
 
 typedef struct {
     /* encoder */
@@ -135,6 +163,7 @@ typedef struct {
     rs_bridge_kind bridge; rs_bridge_from bridge_from; rs_activation bridge_activation;
     rs_lstm_cell_init lstm_cell;
     rs_linear bridge_hidden[RS_MAX_LAYERS], bridge_cell[RS_MAX_LAYERS];
+    rs_pooling pooling;
 
     rs_attention attention;
 
@@ -156,6 +185,9 @@ typedef struct {
     int bos_id, eos_id;
 } rs_model;
 
+typedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
+                           int is_last);
+
 typedef struct {
     int beam_size, num_hypotheses;
     int min_length, max_length;
@@ -167,6 +199,15 @@ typedef struct {
     int constrain, constraint_backward, constraint_forward;
     int threads; /* sentences are split into this many groups decoded in parallel */
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
+    /* Greedy search only (beam_size 1): called after every step with each live sentence's
+     * chosen token (its index in the batch, the step, the token, its log-probability, and
+     * whether it ends the sentence); a nonzero return ends that sentence there. NULL (the
+     * default) costs nothing. It may be called from several threads at once. */
+    rs_token_fn on_token; void *on_token_ctx;
+    /* target prefixes (NULL: none): sentence b's first prefix_lengths[b] tokens are
+       prefix[b * prefix_stride ...], forced as in CTranslate2 (their log-probabilities are
+       not part of the score; they are part of the hypothesis and its length) */
+    const int *prefix; const int *prefix_lengths; int prefix_stride;
 } rs_options;
 
 typedef struct {

@@ -2,7 +2,6 @@
  * exactly as docs/model-format.md, "Decoding", describes. Finished sentences leave the
  * block; hypotheses are rebuilt from back-pointers at the end. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "rs_encoder.h"
 #include "rs_kernels.h"
 #include "rs_model.h"
+#include "rs_platform.h"
 
 typedef struct {
     int step, parent, token; /* token -1: ended by EOS */
@@ -35,6 +35,7 @@ typedef struct {
     int n_finished;
     finished_hyp *finished;
     candidate *top;
+    const int *prefix; int prefix_len; /* forced first tokens (target_prefix) */
 } sentence_search;
 
 static int grow_history(sentence_search *s, int K, int keep_attention) {
@@ -124,6 +125,10 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
         snprintf(err, n, "num_hypotheses must be between 1 and beam_size (%d), got %d", o->beam_size, o->num_hypotheses);
         return 1;
     }
+    if (o->on_token && o->beam_size != 1) {
+        snprintf(err, n, "beam_size must be 1 with a token callback (beam search knows no token before it ends), got %d", o->beam_size);
+        return 1;
+    }
     if (o->max_length < 1) { snprintf(err, n, "max_decoding_length must be >= 1, got %d", o->max_length); return 1; }
     if (o->min_length < 0 || o->min_length > o->max_length) {
         snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
@@ -143,7 +148,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
     const int keep_att = m->attention.ops && (o->return_attention || o->coverage_penalty != 0.0f);
-    int *order = NULL, *sorted_len = NULL, *sorted_ids = NULL;
+    int *order = NULL, *sorted_len = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
     float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     sentence_search *ss = NULL;
@@ -169,23 +174,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         }
     }
     if (nb == 0) { free(order); return 0; }
-    /* longest first (stable), so the encoder's running sentences form a prefix */
-    for (int i = 1; i < nb; i++) {
-        int v = order[i], j = i;
-        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
-        order[j] = v;
-    }
-    S = lengths[order[0]];
     sorted_len = malloc(sizeof(int) * nb);
-    sorted_ids = malloc(sizeof(int) * (size_t)nb * S);
-    if (!sorted_len || !sorted_ids) goto oom;
-    for (int i = 0; i < nb; i++) {
-        sorted_len[i] = lengths[order[i]];
-        memcpy(sorted_ids + (size_t)i * S, ids + (size_t)order[i] * stride, sizeof(int) * sorted_len[i]);
+    if (!sorted_len) goto oom;
+    switch (rs_encode_sentences(m, nb, order, ids, stride, lengths, sorted_len, &enc, err, err_size)) {
+    case 1: goto oom;
+    case 2: goto fail;
     }
-    if (rs_encode(m, nb, sorted_ids, S, sorted_len, S, &enc, err, err_size)) goto fail;
     have_enc = 1;
-    if (rs_attention_prepare(&m->attention, &enc)) goto oom;
+    S = enc.max_len;
 
     const int cap = nb * K;
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
@@ -208,6 +204,10 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     for (int i = 0; i < nb; i++) {
         ss[i].length = sorted_len[i];
         ss[i].live = 1;
+        if (o->prefix) {
+            ss[i].prefix = o->prefix + (size_t)order[i] * o->prefix_stride;
+            ss[i].prefix_len = o->prefix_lengths[order[i]];
+        }
         ss[i].finished = malloc(sizeof(finished_hyp) * 2 * K);
         ss[i].top = malloc(sizeof(candidate) * 2 * K);
         if (!ss[i].finished || !ss[i].top || grow_history(&ss[i], K, keep_att)) goto oom;
@@ -240,7 +240,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     memcpy(s->att + ((size_t)t * K + k) * s->length, probs + (size_t)(r0 + k) * S,
                            sizeof(float) * s->length);
             int count = 0;
-            for (int k = 0; k < n; k++) {
+            if (t < s->prefix_len) {
+                /* a prefix token is forced (n == 1 here); as in CTranslate2, the score
+                   starts after the prefix */
+                s->top[0].total = 0.0f;
+                s->top[0].flat = s->prefix[t];
+                count = 1;
+            }
+            for (int k = 0; k < n && t >= s->prefix_len; k++) {
                 const float base = row_score[r0 + k], *lp = logits + (size_t)(r0 + k) * V;
                 for (int v0 = 0; v0 < V; v0 += SCAN_CHUNK) {
                     const int v1 = v0 + SCAN_CHUNK < V ? v0 + SCAN_CHUNK : V;
@@ -255,10 +262,18 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     }
                 }
             }
+            /* greedy: report the chosen token (not a forced prefix token, as CTranslate2);
+               the caller may end the sentence with it */
+            int stop = 0;
+            if (o->on_token && count > 0 && t >= s->prefix_len) {
+                const int v = s->top[0].flat % V;
+                stop = o->on_token(o->on_token_ctx, order[row_sent[r0]], t, v,
+                                   logits[(size_t)r0 * V + v], v == eos || last) != 0;
+            }
             int live = 0;
             for (int i = 0; i < count; i++) {
                 const int k = s->top[i].flat / V, v = s->top[i].flat % V;
-                if (v == eos || last) {
+                if (v == eos || last || (i == 0 && stop)) {
                     if (i < K) {
                         finished_hyp *f = &s->finished[s->n_finished++];
                         f->step = t;
@@ -319,7 +334,7 @@ cleanup:
     free(ss);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len); free(sorted_ids);
+    free(order); free(sorted_len);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
     free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
     return status;
@@ -331,17 +346,25 @@ cleanup:
  * the same as in a serial call, so results are identical. */
 typedef struct {
     const rs_model *m;
-    const rs_options *o;
+    const rs_options *caller; /* the caller's options: its token callback, if any */
     int count, stride;
     int *ids, *lengths, *index;
+    int *prefix, *prefix_lengths; /* the group's target prefixes, or NULL */
+    rs_options options; /* threads 1; a token callback goes through report_token */
     rs_result *results;
     int status;
     char err[256];
 } group_job;
 
+/* The group's sentence index -> the caller's batch index. */
+static int report_token(void *ctx, int sentence, int step, int token, float log_prob, int is_last) {
+    const group_job *g = ctx;
+    return g->caller->on_token(g->caller->on_token_ctx, g->index[sentence], step, token, log_prob, is_last);
+}
+
 static void *run_group(void *arg) {
     group_job *g = arg;
-    g->status = translate_serial(g->m, g->o, g->count, g->ids, g->stride, g->lengths, g->results,
+    g->status = translate_serial(g->m, &g->options, g->count, g->ids, g->stride, g->lengths, g->results,
                                  g->err, sizeof(g->err));
     return NULL;
 }
@@ -356,7 +379,7 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     int status = 0;
     int *order = malloc(sizeof(int) * batch);
     group_job *jobs = calloc(T, sizeof(group_job));
-    pthread_t *threads = calloc(T, sizeof(pthread_t));
+    rs_thread *threads = calloc(T, sizeof(rs_thread));
     int *started = calloc(T, sizeof(int));
     if (!order || !jobs || !threads || !started) { status = 1; goto done; }
     for (int b = 0; b < batch; b++) order[b] = b;
@@ -370,26 +393,43 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     for (int g = 0; g < T; g++) {
         group_job *job = &jobs[g];
         job->m = m;
-        job->o = &serial;
         job->stride = stride > 0 ? stride : 1;
         job->count = (batch - g + T - 1) / T;
         job->ids = malloc(sizeof(int) * (size_t)job->count * job->stride);
         job->lengths = malloc(sizeof(int) * job->count);
         job->index = malloc(sizeof(int) * job->count);
         job->results = calloc(job->count, sizeof(rs_result));
+        job->options = serial;
+        job->caller = o;
+        if (o->on_token) {
+            job->options.on_token = report_token;
+            job->options.on_token_ctx = job;
+        }
+        if (o->prefix) {
+            job->prefix = malloc(sizeof(int) * (size_t)job->count * (o->prefix_stride > 0 ? o->prefix_stride : 1));
+            job->prefix_lengths = malloc(sizeof(int) * job->count);
+            job->options.prefix = job->prefix;
+            job->options.prefix_lengths = job->prefix_lengths;
+            if (!job->prefix || !job->prefix_lengths) { status = 1; goto done; }
+        }
         if (!job->ids || !job->lengths || !job->index || !job->results) { status = 1; goto done; }
         for (int k = 0; k < job->count; k++) {
             int b = order[g + k * T];
             job->index[k] = b;
             job->lengths[k] = lengths[b];
             memcpy(job->ids + (size_t)k * job->stride, ids + (size_t)b * stride, sizeof(int) * lengths[b]);
+            if (o->prefix) {
+                job->prefix_lengths[k] = o->prefix_lengths[b];
+                memcpy(job->prefix + (size_t)k * o->prefix_stride, o->prefix + (size_t)b * o->prefix_stride,
+                       sizeof(int) * o->prefix_lengths[b]);
+            }
         }
     }
     for (int g = 1; g < T; g++)
-        started[g] = pthread_create(&threads[g], NULL, run_group, &jobs[g]) == 0;
+        started[g] = rs_thread_start(&threads[g], run_group, &jobs[g]) == 0;
     run_group(&jobs[0]);
     for (int g = 1; g < T; g++) {
-        if (started[g]) pthread_join(threads[g], NULL);
+        if (started[g]) rs_thread_join(&threads[g]);
         else run_group(&jobs[g]); /* could not start a thread: do its share here */
     }
     for (int g = 0; g < T; g++)
@@ -410,6 +450,7 @@ done:
         for (int g = 0; g < T; g++) {
             if (jobs[g].results) rs_free_results(jobs[g].results, jobs[g].count);
             free(jobs[g].ids); free(jobs[g].lengths); free(jobs[g].index); free(jobs[g].results);
+            free(jobs[g].prefix); free(jobs[g].prefix_lengths);
         }
     free(order); free(jobs); free(threads); free(started);
     if (status) memset(results, 0, sizeof(rs_result) * batch);

@@ -1,31 +1,16 @@
 /* Vectorised exp, tanh and sigmoid over arrays (the activations of every cell, softmax and
  * log-softmax). Cephes-style single-precision approximations (about 1-2 ulp for exp and
- * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA and portable C, all
- * evaluating the same formulas lane by lane, chosen at first use like the matrix kernels. */
+ * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA, NEON
+ * (rs_vmath_neon.c) and portable C, all evaluating the same formulas lane by lane, chosen
+ * at first use like the matrix kernels. The SIMD versions fuse multiply-adds and agree bit
+ * for bit; portable C (no fusing: -ffp-contract=off) differs from them in the last bits. */
 #include "rs_vmath.h"
+#include "rs_platform.h"
+#include "rs_vmath_impl.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXP_HI 88.0f /* e^88 < FLT_MAX, so 2^fx never overflows */
-#define EXP_LO -87.3365447504f
-#define LOG2E 1.44269504088896341f
-#define C1 0.693359375f
-#define C2 -2.12194440e-4f
-#define P0 1.9875691500e-4f
-#define P1 1.3981999507e-3f
-#define P2 8.3334519073e-3f
-#define P3 4.1665795894e-2f
-#define P4 1.6666665459e-1f
-#define P5 5.0000001201e-1f
-/* tanh for |x| < 0.625: x + x^3 Q(x^2) */
-#define T0 -5.70498872745e-3f
-#define T1 2.06390887954e-2f
-#define T2 -5.37397155531e-2f
-#define T3 1.33314422036e-1f
-#define T4 -3.33332819422e-1f
 
 /* ---------------------------------------------------------------- portable */
 static float exp_scalar(float x) {
@@ -183,7 +168,7 @@ MAP256(vsigmoid_avx2, sigmoid256)
 /* ---------------------------------------------------------------- dispatch */
 typedef void (*map_fn)(float *, int);
 static map_fn exp_fn = vexp_portable, tanh_fn = vtanh_portable, sigmoid_fn = vsigmoid_portable;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static rs_once once = RS_ONCE_INIT;
 
 static void choose(void) {
     const char *want = getenv("RNNSEARCH_ISA");
@@ -196,8 +181,11 @@ static void choose(void) {
         exp_fn = vexp_avx2; tanh_fn = vtanh_avx2; sigmoid_fn = vsigmoid_avx2;
     }
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+    exp_fn = rs_vexp_neon; tanh_fn = rs_vtanh_neon; sigmoid_fn = rs_vsigmoid_neon;
+#endif
 }
 
-void rs_vexp(float *x, int n) { pthread_once(&once, choose); if (n > 0) exp_fn(x, n); }
-void rs_vtanh(float *x, int n) { pthread_once(&once, choose); if (n > 0) tanh_fn(x, n); }
-void rs_vsigmoid(float *x, int n) { pthread_once(&once, choose); if (n > 0) sigmoid_fn(x, n); }
+void rs_vexp(float *x, int n) { rs_call_once(&once, choose); if (n > 0) exp_fn(x, n); }
+void rs_vtanh(float *x, int n) { rs_call_once(&once, choose); if (n > 0) tanh_fn(x, n); }
+void rs_vsigmoid(float *x, int n) { rs_call_once(&once, choose); if (n > 0) sigmoid_fn(x, n); }

@@ -18,3 +18,10 @@ def small_model_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("small-model"))
     write_random_model(path, SMALL_CONFIG, 30, 25, seed=1)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_translator(small_model_dir):
+    """A Translator on small_model_dir, shared by the tests that only read it."""
+    from rnnsearch import Translator
+    return Translator(small_model_dir)

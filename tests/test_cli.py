@@ -54,6 +54,7 @@ def test_failed_translation_leaves_no_partial_file(small_model_dir, tmp_path):
     done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--batch-size", "1"])
     assert done.returncode == 1
     assert "longer than the model allows" in done.stderr
+    assert "pass --truncate to cut it" in done.stderr   # the flag, not the API's truncate=True
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
     done = run(["translate", "-m", str(model), "-i", str(src), "-o", str(out), "--truncate", "-q"])
@@ -62,9 +63,9 @@ def test_failed_translation_leaves_no_partial_file(small_model_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["translate", "-m", "/nonexistent/model"], "model directory not found"),
-    (["translate", "--beam-size", "0"], "beam_size"),
-    (["translate", "--n-best", "9", "--beam-size", "2"], "num_hypotheses"),
-    (["translate", "--max-length", "0"], "max_decoding_length"),
+    (["translate", "--beam-size", "0"], "--beam-size"),
+    (["translate", "--n-best", "9", "--beam-size", "2"], "--n-best"),
+    (["translate", "--max-length", "0"], "--max-length"),
 ])
 def test_clear_errors(small_model_dir, args, message):
     if "-m" not in args:
@@ -86,6 +87,22 @@ def test_bench_runs_quickly(capsys):
                  "--target-length", "5", "--cases", "b1-greedy,b32-beam5"]) == 0
     out = capsys.readouterr().out
     assert "b1-greedy" in out and "b32-beam5" in out
+
+
+def test_bench_says_what_its_torch_column_compares(capsys, tmp_path):
+    """The PyTorch column is the reference model decoding the same batches with a batched
+    beam search (not one sentence at a time), and the header says so."""
+    pytest.importorskip("torch")
+    assert main(["bench", "--repeat", "1", "--target-length", "4", "--cases", "b32-beam5",
+                 "--size", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "batched beam search" in out and "x torch" in out
+    from rnnsearch.bench import runner
+    from rnnsearch.bench.torch_search import TorchBeamSearch
+    from rnnsearch.random_model import sized_config, write_random_model
+    config, src, tgt = sized_config("small")
+    write_random_model(str(tmp_path), config, src, tgt)
+    assert isinstance(runner._load_reference(str(tmp_path)), TorchBeamSearch)
 
 
 def test_compute_type_int8_option(small_model_dir):

@@ -179,3 +179,54 @@ def test_missing_files(tmp_path):
     shutil.copy(os.path.join(FIXTURES, "gru_bahdanau_bridge_feed", "best.ckpt"), tmp_path)
     with pytest.raises(ModelError, match="config"):
         _convert(str(tmp_path), str(tmp_path / "out"))
+
+
+def test_testing_section_becomes_the_decoding_defaults(translators):
+    """config.yaml's testing section (beam_size 1, max_output_length 30, JoeyNMT's
+    min_output_length default 1) is what translate() uses when the caller says nothing."""
+    name = NAMES[0]
+    translator, expected = translators[name], _expected(name)
+    decoding = translator.config["decoding"]
+    assert decoding["beam_size"] == 1 and decoding["num_hypotheses"] == 1
+    assert decoding["max_decoding_length"] == expected["settings"]["max_output_length"]
+    assert decoding["min_decoding_length"] == 1
+    sources = [translator.tokenize(s) for s in expected["sources"]]
+    default = translator.translate_batch(sources, return_scores=True)
+    for result, reference in zip(default, expected["greedy"]):
+        assert result.hypotheses[0] == _tokens(reference["tokens"])
+
+
+def test_subword_tokenizer_of_the_config_is_carried_over(tmp_path):
+    """data.src/trg level 'bpe' with a SentencePiece model_file (JoeyNMT copies it into its
+    model directory) becomes the model directory's tokenizer; generate_unk: false
+    suppresses UNK."""
+    spm = pytest.importorskip("sentencepiece")
+    yaml = pytest.importorskip("yaml")
+    name = NAMES[0]
+    source = tmp_path / "joey"
+    shutil.copytree(os.path.join(FIXTURES, name), source)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join("a b c d e f g h i j k l".split()) * 20 + "\n")
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(source / "sp"),
+                                   vocab_size=16, hard_vocab_limit=False, minloglevel=2)
+    config = yaml.safe_load((source / "config.yaml").read_text())
+    for side in ("src", "trg"):
+        config["data"][side].update(level="bpe", tokenizer_type="sentencepiece",
+                                    tokenizer_cfg={"model_file": "/elsewhere/sp.model"})
+    config["testing"].update(generate_unk=False, beam_size=3, n_best=2)
+    (source / "config.yaml").write_text(yaml.safe_dump(config))
+    out = str(tmp_path / "out")
+    _convert(str(source), out)
+    translator = rnnsearch.Translator(out)
+    settings = translator.config
+    assert settings["source"]["tokenizer"] == "sentencepiece"
+    assert settings["target"]["tokenizer"] == "sentencepiece"
+    assert open(os.path.join(out, settings["source"]["tokenizer_model"]), "rb").read() == \
+        (source / "sp.model").read_bytes()
+    assert settings["decoding"]["suppress_tokens"] == [settings["special_tokens"]["unk"]]
+    assert settings["decoding"]["beam_size"] == 3 and settings["decoding"]["num_hypotheses"] == 2
+    reference = spm.SentencePieceProcessor(model_file=str(source / "sp.model"))
+    assert translator.tokenize("abc d") == reference.encode("abc d", out_type=str)
+    os.remove(source / "sp.model")   # recorded nowhere else that exists: refused by name
+    with pytest.raises(ModelError, match="/elsewhere/sp.model.*--source-spm"):
+        _convert(str(source), str(tmp_path / "out2"))

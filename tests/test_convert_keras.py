@@ -56,6 +56,7 @@ def build(spec, seed=0):
     hidden = spec.get("units", 10)
     bidirectional, merge = spec.get("bidirectional", False), spec.get("merge", "concat")
     hd = 2 * hidden if bidirectional and merge == "concat" else hidden
+    hd = spec.get("dec_units", hd)   # a decoder narrower than the encoder (projections)
     enc_cell, dec_cell = spec.get("enc_cell", "lstm"), spec.get("dec_cell", "lstm")
     reset_after = spec.get("reset_after", True)
     source = keras.Input((spec.get("source_length"),), dtype="int32", name="source")
@@ -70,18 +71,27 @@ def build(spec, seed=0):
         outputs = rnn(x)
         x = outputs[0]
         states = outputs[1:]
+        dense = spec.get("bridge") == "dense"   # Dense(tanh) over [forward; backward]
         if bidirectional:
             half = len(states) // 2
             combine = L.Concatenate if merge == "concat" else L.Add
-            states = [combine(name=f"bridge{layer}_{k}")([f, b])
+            states = [combine(name=f"{'bcat' if dense else 'bridge'}{layer}_{k}")([f, b])
                       for k, (f, b) in enumerate(zip(states[:half], states[half:]))]
+        if dense:
+            states = [L.Dense(spec["dec_units"], activation="tanh",
+                              name=f"bridge{layer}_{k}")(s) for k, s in enumerate(states)]
         encoder_states.append(states)
     memory = x
+    if spec.get("projection"):   # 2H-wide encoder outputs projected to the decoder's width
+        hd = spec["dec_units"]
+        dense = L.Dense(hd, name="proj") if spec["projection"] == "dense" else \
+            L.TimeDistributed(L.Dense(hd), name="proj")
+        memory = dense(memory)
     y = L.Embedding(VT, EMB, name="tgt_emb")(target)
     bridge = spec.get("bridge", "last")
     for layer in range(spec.get("dec_layers", 1)):
         initial = None if bridge == "zeros" else \
-            encoder_states[layer if bridge == "last" else -1]
+            encoder_states[layer if bridge in ("last", "dense") else -1]
         if initial is not None and dec_cell == "gru":
             initial = initial[:1]
         y = _rnn(dec_cell, hd, f"dec{layer}", reset_after)(y, initial_state=initial)[0]
@@ -160,21 +170,26 @@ class KerasDecoder:
         for layer in range(spec.get("enc_layers", 1)):
             outputs = self.get(f"enc{layer}")(x)
             x, states = outputs[0], list(outputs[1:])
-            if spec.get("bidirectional"):
+            dense = spec.get("bridge") == "dense"
+            if spec.get("bidirectional") and spec.get("bridge", "last") != "zeros":
                 half = len(states) // 2
-                states = [self.get(f"bridge{layer}_{k}")([f, b])
+                states = [self.get(f"{'bcat' if dense else 'bridge'}{layer}_{k}")([f, b])
                           for k, (f, b) in enumerate(zip(states[:half], states[half:]))]
+            if dense:
+                states = [self.get(f"bridge{layer}_{k}")(s) for k, s in enumerate(states)]
             per_layer.append([_np(s) for s in states])
         hd = spec.get("units", 10) * (2 if spec.get("bidirectional") and
                                       spec.get("merge", "concat") == "concat" else 1)
+        if spec.get("projection"):
+            x, hd = self.get("proj")(x), spec["dec_units"]
         n_states = 2 if spec.get("dec_cell", "lstm") == "lstm" else 1
         initial = []
         for layer in range(spec.get("dec_layers", 1)):
             if spec.get("bridge", "last") == "zeros":
                 initial.append([np.zeros((1, hd), np.float32)] * n_states)
             else:
-                initial.append(per_layer[layer if spec.get("bridge", "last") == "last"
-                                         else -1][:n_states])
+                initial.append(per_layer[layer if spec.get("bridge", "last") in
+                                         ("last", "dense") else -1][:n_states])
         return _np(x), initial
 
     def step_function(self, memory):
@@ -271,6 +286,27 @@ SPECS = {
     "lstm_two_layer_encoder_top_bridge_context_only": dict(
         enc_layers=2, bridge="top", attention=("dot", True), order="c", file="keras"),
     "lstm_no_attention": dict(file="keras"),
+    # a 2H-wide BiLSTM meeting an H-wide decoder through a projection of its outputs: the
+    # projection folds into the keys (general / additive with a key layer) and the context
+    "bilstm_dense_projection_dot_scaled_attentional": dict(
+        bidirectional=True, projection="dense", dec_units=10, bridge="zeros",
+        attention=("dot", True), order="sc", attentional=12, file="keras"),
+    "bigru_td_projection_additive_scaled_cs": dict(
+        enc_cell="gru", dec_cell="gru", bidirectional=True, projection="td", dec_units=10,
+        bridge="zeros", attention=("additive", True), order="cs", file="keras"),
+    "bilstm_dense_projection_concat_scaled_context_only": dict(
+        bidirectional=True, projection="dense", dec_units=10, bridge="zeros",
+        attention=("concat", True), order="c", file="h5"),
+    "bilstm_td_projection_concat_unscaled_sc": dict(
+        bidirectional=True, projection="td", dec_units=10, bridge="zeros",
+        attention=("concat", False), order="sc", file="keras"),
+    # ... and its decoder started from Dense(tanh) over the concatenated final states
+    "bilstm_dense_projection_dense_bridge_additive": dict(
+        bidirectional=True, projection="dense", dec_units=10, bridge="dense",
+        attention=("additive", True), order="sc", attentional=12, file="keras"),
+    "bigru_dense_bridge_no_attention": dict(
+        enc_cell="gru", dec_cell="gru", bidirectional=True, dec_units=10, bridge="dense",
+        file="keras"),
 }
 
 
@@ -596,3 +632,68 @@ def test_plain_vocabulary_formats(tmp_path):
     path.write_text(json.dumps({"a": 1, "b": 1}))
     with pytest.raises(rnnsearch.ModelError, match="share id 1"):
         load_vocabulary(str(path))
+
+
+def _fitted_tokenizer(words, **options):
+    """Keras' own Tokenizer, fitted so that ids follow `words` (most frequent first)."""
+    from keras.src.legacy.preprocessing.text import Tokenizer
+    tokenizer = Tokenizer(filters="", **options)
+    tokenizer.fit_on_texts([" ".join(words[:k]) for k in range(len(words), 0, -1)])
+    return tokenizer
+
+
+def test_pickled_keras_tokenizers(tmp_path):
+    """pickle.dump(tokenizer, f) vocabularies are read without Keras (a restricted
+    unpickler) and give exactly what the same Tokenizer's to_json() gives."""
+    import pickle
+    source = _fitted_tokenizer([f"w{i}" for i in range(2, VS)], oov_token="<unk>")
+    target = _fitted_tokenizer(["<start>", "<end>"] + [f"t{i}" for i in range(3, VT)])
+    for name, tokenizer in (("src", source), ("tgt", target)):
+        with open(tmp_path / f"{name}.pkl", "wb") as f:
+            pickle.dump(tokenizer, f)
+        (tmp_path / f"{name}.json").write_text(tokenizer.to_json(), encoding="utf-8")
+    model_path = _save(build(SPECS["lstm_no_attention"]), str(tmp_path), "keras")
+    configs = {}
+    for kind in ("pkl", "json"):
+        out = str(tmp_path / kind)
+        configs[kind] = convert_keras(model_path, out, str(tmp_path / f"src.{kind}"),
+                                      str(tmp_path / f"tgt.{kind}"))
+        configs[kind]["vocabularies"] = [open(os.path.join(out, f"{side}_vocabulary.txt")).read()
+                                         for side in ("source", "target")]
+    assert configs["pkl"] == configs["json"]
+    assert configs["pkl"]["special_tokens"]["unk"] == "<unk>"
+    assert "w2" in configs["pkl"]["vocabularies"][0].split("\n")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(rnnsearch.ModelError, match="only a Keras Tokenizer is read"):
+        convert_keras(model_path, str(tmp_path / "x"), str(evil), str(tmp_path / "tgt.pkl"))
+    empty = tmp_path / "empty.pkl"
+    from keras.src.legacy.preprocessing.text import Tokenizer
+    empty.write_bytes(pickle.dumps(Tokenizer()))
+    with pytest.raises(rnnsearch.ModelError, match="no word_index"):
+        convert_keras(model_path, str(tmp_path / "x"), str(empty), str(tmp_path / "tgt.pkl"))
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_a_bare_vocabulary_makes_a_guessed_tokenizer(tmp_path, capsys):
+    """A token list says nothing about how text was split: the converter says so, and
+    rnnsearch inspect shows it; a Tokenizer's settings, or --source-tokenizer, are not
+    guesses."""
+    model_path = _save(build(SPECS["lstm_no_attention"]), str(tmp_path), "keras")
+    src_vocab, tgt_vocab = write_vocabularies(str(tmp_path), "files")
+    with pytest.warns(UserWarning, match="source tokenization is a guess"):
+        config = convert_keras(model_path, str(tmp_path / "m"), src_vocab, tgt_vocab,
+                               target_tokenizer="whitespace")
+    assert config["source"]["tokenizer_guessed"] is True
+    assert "tokenizer_guessed" not in config["target"]
+    capsys.readouterr()
+    assert cli_main(["inspect", str(tmp_path / "m")]) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("tokenizer:")]
+    assert shown == ["tokenizer:  source whitespace [GUESSED by the converter: the export did "
+                     "not record it; check it]; target whitespace"]

@@ -28,8 +28,20 @@ def _expected(name):
     return load_expected("opennmt", name)
 
 
+# fixtures trained through subword transforms keep the transform's model files beside the
+# checkpoint (the paths recorded in the checkpoint were the fixture tool's scratch files)
+SUBWORD_FILES = {"source_spm": "source.spm.model", "target_spm": "target.spm.model",
+                 "source_bpe_codes": "source.bpe.codes", "target_bpe_codes": "target.bpe.codes"}
+
+
+def _subword_options(directory):
+    return {option: os.path.join(directory, name) for option, name in SUBWORD_FILES.items()
+            if os.path.exists(os.path.join(directory, name))}
+
+
 def _convert(path, output):
-    opennmt_py.convert(argparse.Namespace(checkpoint=path, output=output))
+    opennmt_py.convert(argparse.Namespace(checkpoint=path, output=output,
+                                          **_subword_options(os.path.dirname(path))))
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +249,110 @@ def test_weights_in_safetensors_beside_the_pt(tmp_path, translators):
     expected = _expected(name)
     results = _run(rnnsearch.Translator(out), expected, 1)
     assert [r.hypotheses[0] for r in results] == [g["tokens"] for g in expected["greedy"]]
+
+
+RAW_TEXT = [n for n in NAMES if "raw_greedy" in _expected(n)]
+
+
+@pytest.mark.parametrize("name", RAW_TEXT)
+def test_raw_text_equals_onmt_translate_with_the_same_transforms(translators, name):
+    """Raw text in, raw text out: the model directory's tokenizers (carried over from the
+    checkpoint's sentencepiece/bpe transform) cut and join exactly as onmt_translate
+    -transforms ... did."""
+    expected = _expected(name)
+    translator = translators[name]
+    assert translator.config["source"]["tokenizer"] in ("sentencepiece", "bpe")
+    texts, length = expected["texts"], expected["settings"]["max_length"]
+    assert [translator.tokenize(t) for t in texts] == expected["sources"]
+    greedy = translator.translate(texts, beam_size=1, max_decoding_length=length)
+    assert greedy == [g["text"] for g in expected["raw_greedy"]]
+    beam = translator.translate(texts, beam_size=5, max_decoding_length=length)
+    for ours, theirs, same in zip(beam, expected["raw_beam"],
+                                  expected["beam_top_agrees_with_oracle"]):
+        if same:
+            assert ours == theirs[0]["text"]
+
+
+@pytest.mark.parametrize("name", RAW_TEXT)
+def test_cli_raw_text(tmp_path, name):
+    expected = _expected(name)
+    out = str(tmp_path / "m")
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in
+               _subword_options(os.path.join(FIXTURES, name)).items()]
+    assert cli_main(["convert", "--from", "opennmt-py", os.path.join(FIXTURES, name, "model.pt"),
+                     "-o", out] + options) == 0
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(expected["texts"]) + "\n", encoding="utf-8")
+    assert cli_main(["translate", "-m", out, "-i", str(source), "-o", str(tmp_path / "out.txt"),
+                     "--beam-size", "1", "--max-length", "30", "-q"]) == 0
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == \
+        [g["text"] for g in expected["raw_greedy"]]
+
+
+@pytest.mark.parametrize("name", RAW_TEXT)
+def test_recorded_subword_models_are_carried_over(tmp_path, name):
+    """The files the checkpoint names are used when they exist; when they do not, the
+    conversion stops and says which option gives them."""
+    path = os.path.join(FIXTURES, name, "model.pt")
+    checkpoint = opennmt_py.load_checkpoint(path)
+    opt = checkpoint["opt"]
+    kind = opt.transforms[0]
+    opt.src_subword_model = str(tmp_path / "gone" / "src.model")  # the trainer's scratch file
+    with pytest.raises(ModelError, match="gone.*not here: pass the file with --(source-spm|bpe)"):
+        opennmt_py.carry_tokenizers(*_built(checkpoint), argparse.Namespace())
+    files = _subword_options(os.path.join(FIXTURES, name))
+    opt.src_subword_model = files["source_spm" if kind == "sentencepiece"
+                                  else "source_bpe_codes"]
+    opt.tgt_subword_model = files["target_spm" if kind == "sentencepiece"
+                                  else "target_bpe_codes"]
+    config = _built(checkpoint)[0]
+    copied = opennmt_py.carry_tokenizers(config, opennmt_py._Options(opt), argparse.Namespace())
+    assert config["source"]["tokenizer"] == kind
+    assert not config["source"].get("tokenizer_guessed")
+    assert sorted(copied.values()) == sorted([opt.src_subword_model, opt.tgt_subword_model])
+
+
+def _built(checkpoint):
+    config = opennmt_py.build(checkpoint)[0]
+    return config, opennmt_py._Options(checkpoint["opt"])
+
+
+def test_a_checkpoint_without_tokenizer_transforms_is_marked_guessed(tmp_path):
+    out = str(tmp_path / "m")
+    with pytest.warns(UserWarning, match="source tokenization is a guess"):
+        _convert(os.path.join(FIXTURES, "brnn_gru_mlp_feed", "model.pt"), out)
+    config = rnnsearch.Translator(out).config
+    assert config["source"]["tokenizer_guessed"] and config["target"]["tokenizer_guessed"]
+
+
+REPLACE_UNK = [n for n in NAMES if "greedy_replace_unk" in _expected(n)]
+
+
+@pytest.mark.parametrize("name", REPLACE_UNK)
+def test_replace_unk_equals_onmt_translate(translators, name):
+    """onmt_translate -replace_unk [-phrase_table] of OpenNMT-py 2.3.0 on a model whose
+    target vocabulary lacks letters it must produce: every hypothesis of the n-best list,
+    wherever the unreplaced hypotheses agree (all of greedy)."""
+    expected = _expected(name)
+    translator = translators[name]
+    table = os.path.join(FIXTURES, name, "phrase_table.txt")
+    replaced_somewhere = False
+    for key, beam, phrase_table in (("greedy_replace_unk", 1, None),
+                                    ("greedy_replace_unk_phrase_table", 1, table),
+                                    ("beam_replace_unk", 5, None),
+                                    ("beam_replace_unk_phrase_table", 5, table)):
+        options = dict(beam_size=beam, num_hypotheses=beam,
+                       max_decoding_length=expected["settings"]["max_length"])
+        plain = translator.translate_batch(expected["sources"], **options)
+        ours = translator.translate_batch(expected["sources"], replace_unk=True,
+                                          phrase_table=phrase_table, **options)
+        theirs_plain = expected["greedy" if beam == 1 else "beam"]
+        for i, (p, o, t) in enumerate(zip(plain, ours, expected[key])):
+            reference_plain = [theirs_plain[i]] if beam == 1 else theirs_plain[i]
+            for rank, (mine, reference) in enumerate(zip(p.hypotheses, reference_plain)):
+                if mine == reference["tokens"]:
+                    assert o.hypotheses[rank] == t[rank]["tokens"], (key, i, rank)
+                    replaced_somewhere |= o.hypotheses[rank] != mine
+            if beam == 1:
+                assert p.hypotheses[0] == reference_plain[0]["tokens"]
+    assert replaced_somewhere

@@ -3,6 +3,7 @@ state_dicts, converted with a role mapping and an architecture JSON; the engine'
 and beam search must equal the user's own decoder step driven through the spec's search
 (tests/oracle_search.py)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -302,3 +303,35 @@ def test_vocabulary_and_shape_mismatches(tmp_path):
     with pytest.raises(rnnsearch.ModelError, match="attention.key.weight"):
         convert_state_dict(model.state_dict(), model.MAPPING, config, SRC, TGT,
                            str(tmp_path / "m"))
+
+
+def test_partial_sections_in_the_architecture_file_merge_with_the_options(tmp_path, capsys):
+    """{"source": {"per_word": true}} in arch.json used to replace the whole section and drop
+    --source-add-eos, --source-tokenizer and --lowercase; now both are kept, field by
+    field, and a field set both ways is refused by name."""
+    model, args = _files(tmp_path, "luong")
+    arch = dict(model.CONFIG, source={"per_word": True},
+                special_tokens={"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"})
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    out = str(tmp_path / "merged")
+    assert main(args + ["--source-add-eos", "--source-tokenizer", "chars", "--lowercase",
+                        "--target-tokenizer", "chars", "-o", out]) == 0
+    source = rnnsearch.Translator(out).config["source"]
+    assert source["per_word"] is True and source["add_eos"] is True
+    assert source["tokenizer"] == "chars" and source["lowercase"] is True
+    assert source["tokenizer_guessed"] is False
+
+    arch["source"] = {"per_word": True, "tokenizer": "whitespace"}
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    capsys.readouterr()
+    assert main(args + ["--source-tokenizer", "chars", "-o", str(tmp_path / "clash")]) == 1
+    err = capsys.readouterr().err
+    assert "source.tokenizer = 'whitespace'" in err and "--source-tokenizer says 'chars'" in err
+    assert not os.path.exists(tmp_path / "clash")
+    # the same value on both sides is no clash; a tokenizer nobody named is marked guessed
+    with pytest.warns(UserWarning, match="target tokenization is a guess"):
+        assert main(args + ["--source-tokenizer", "whitespace", "-o",
+                            str(tmp_path / "same")]) == 0
+    config = rnnsearch.Translator(str(tmp_path / "same")).config
+    assert config["target"]["tokenizer_guessed"] is True
+    assert config["source"]["tokenizer_guessed"] is False

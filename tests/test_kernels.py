@@ -5,7 +5,7 @@ import pytest
 
 from rnnsearch._engine import kernel_isa, linear_kernel
 
-ISAS = ["portable", "avx2", "avx512", "avx2-packed", "avx512-packed"]
+ISAS = ["portable", "avx2", "avx512", "avx2-packed", "avx512-packed", "neon-packed"]
 SHAPES = [(1, 1, 1), (1, 7, 3), (3, 17, 5), (4, 16, 16), (5, 33, 9), (9, 100, 31),
           (2, 0, 4), (0, 8, 4), (6, 1, 129), (13, 257, 67), (7, 64, 100), (1, 300, 1000)]
 
@@ -43,7 +43,7 @@ def test_row_result_independent_of_block(isa):
 
 
 def test_active_kernel_is_named():
-    assert kernel_isa() in ("portable", "avx2", "avx512")
+    assert kernel_isa() in ("portable", "avx2", "avx512", "neon")
 
 
 _ELEMENTWISE_CHECK = """

@@ -21,6 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import rnnsearch  # noqa: E402
+from framework_fixtures import assert_decodes_as_fixture  # noqa: E402
 from rnnsearch.convert.torch import convert_state_dict  # noqa: E402
 from rnnsearch.reference import load_model_dir  # noqa: E402
 
@@ -129,15 +130,11 @@ def _run(attention, memory, queries, previous_outputs):
     memory = torch.from_numpy(memory)[None]
     mask = torch.ones(memory.shape[:2], dtype=torch.bool)
     keys = attention.keys(memory)
-    stateful = hasattr(attention, "initial_state")
-    state = attention.initial_state(mask) if stateful else None
+    state = attention.initial_state(mask)
     contexts, weights = [], []
     for query, previous in zip(torch.from_numpy(queries), torch.from_numpy(previous_outputs)):
-        if stateful:
-            context, w, state = attention(query[None], keys, memory, mask, state,
-                                          embedding=previous[None])
-        else:
-            context, w = attention(query[None], keys, memory, mask)
+        context, w, state = attention.step(query[None], keys, memory, mask, state,
+                                           embedding=previous[None])
         contexts.append(context[0])
         weights.append(w[0])
     return torch.stack(contexts).numpy(), torch.stack(weights).numpy()
@@ -226,12 +223,4 @@ def espnet_model(tmp_path_factory):
 @pytest.mark.parametrize("mode,beam,nbest", [("greedy", 1, 1), ("beam5", 5, 3)])
 def test_espnet_decoder_decodes_as_espnet(espnet_model, mode, beam, nbest):
     translator, expected, arrays = espnet_model
-    got = translator._engine.translate(expected["sources"], beam_size=beam,
-                                       num_hypotheses=nbest, max_length=30,
-                                       return_attention=True)
-    for i, (hyps, want) in enumerate(zip(got, expected[mode])):
-        assert [h[0] for h in hyps] == [w[0] for w in want], f"sentence {i}"
-        for h, ((_, score, attention), (_, want_score)) in enumerate(zip(hyps, want)):
-            assert score == pytest.approx(want_score, rel=1e-4, abs=1e-4)
-            np.testing.assert_allclose(attention, arrays[f"attention/{mode}/{i}/{h}"],
-                                       atol=1e-5)
+    assert_decodes_as_fixture(translator, expected, arrays, mode, beam, nbest)

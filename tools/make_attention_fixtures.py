@@ -139,6 +139,17 @@ SRC_VOCAB, ODIM = len(SRC_TOKENS), len(TGT_TOKENS)
 EMB, ENC_HIDDEN, DEC_UNITS, DEC_LAYERS = 8, 16, 24, 2
 
 
+
+def _encode_batch(model, sources):
+    """The user's embedding + bidirectional LSTM over a padded batch: (memory, lengths)."""
+    lengths = torch.tensor([len(s) for s in sources])
+    padded = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in sources],
+                                             batch_first=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(model.embed(padded), lengths,
+                                                     batch_first=True, enforce_sorted=False)
+    memory, _ = torch.nn.utils.rnn.pad_packed_sequence(model.enc(packed)[0], batch_first=True)
+    return memory, lengths
+
 class Model(torch.nn.Module):
     """A user's encoder (embedding + bidirectional LSTM) under ESPnet's RNN decoder with
     location-aware attention (ESPnet's own Decoder and AttLoc)."""
@@ -157,13 +168,7 @@ class Model(torch.nn.Module):
         return self.enc(self.embed(torch.tensor([ids])))[0][0]
 
     def loss(self, sources, targets):
-        lengths = torch.tensor([len(s) for s in sources])
-        padded = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in sources],
-                                                 batch_first=True)
-        packed = torch.nn.utils.rnn.pack_padded_sequence(self.embed(padded), lengths,
-                                                         batch_first=True, enforce_sorted=False)
-        memory, _ = torch.nn.utils.rnn.pad_packed_sequence(self.enc(packed)[0],
-                                                           batch_first=True)
+        memory, lengths = _encode_batch(self, sources)
         ys = torch.nn.utils.rnn.pad_sequence([torch.tensor(t) for t in targets],
                                              batch_first=True, padding_value=-1)
         return self.dec(memory, lengths, ys)[0]
@@ -250,13 +255,7 @@ class SpeechBrainModel(torch.nn.Module):
         return self.enc(self.embed(torch.tensor([ids])))[0]
 
     def loss(self, sources, targets):
-        lengths = torch.tensor([len(s) for s in sources])
-        padded = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in sources],
-                                                 batch_first=True)
-        packed = torch.nn.utils.rnn.pack_padded_sequence(self.embed(padded), lengths,
-                                                         batch_first=True, enforce_sorted=False)
-        memory, _ = torch.nn.utils.rnn.pad_packed_sequence(self.enc(packed)[0],
-                                                           batch_first=True)
+        memory, lengths = _encode_batch(self, sources)
         eos = ODIM - 1
         inputs = torch.nn.utils.rnn.pad_sequence([torch.tensor([eos] + t) for t in targets],
                                                  batch_first=True, padding_value=eos)

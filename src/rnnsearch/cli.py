@@ -1,21 +1,41 @@
-"""The `rnnsearch` command line: translate, inspect, bench."""
+"""The `rnnsearch` command line: translate, score, convert, inspect, bench."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import re
 import sys
 
+from . import __version__
+from .cli_options import add_model_and_output
 from .errors import EngineError, ModelError
+from .lines import line_hypothesis
+
+# the exit status of a process killed by SIGPIPE (128 + 13), what `cat` gives under `| head`
+BROKEN_PIPE_STATUS = 141
+
+# the API's argument names as the translate command's flags, for its error messages
+_FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
+               "beam_size": "--beam-size", "num_hypotheses": "--n-best",
+               "min_decoding_length": "--min-length", "max_decoding_length": "--max-length",
+               "length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
+               "suppress_tokens": "--suppress", "truncate=True": "--truncate",
+               "replace_unk": "--replace-unk", "phrase_table": "--phrase-table"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses to print per input line")
-    p.add_argument("--max-length", type=int, default=256, help="maximum output tokens")
-    p.add_argument("--min-length", type=int, default=0, help="minimum output tokens")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="GNMT length penalty alpha")
-    p.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT coverage penalty beta")
-    p.add_argument("--normalize-scores", action="store_true", help="divide scores by length")
+    # None: the model directory's `decoding` defaults (built in: beam 5, max length 256)
+    p.add_argument("--beam-size", type=int, help="beam width; 1 is greedy (default: the "
+                                                 "model's, else 5)")
+    p.add_argument("--n-best", type=int, help="hypotheses to print per input line")
+    p.add_argument("--max-length", type=int, help="maximum output tokens (default: the "
+                                                  "model's, else 256)")
+    p.add_argument("--min-length", type=int, help="minimum output tokens")
+    p.add_argument("--length-penalty", type=float, help="GNMT length penalty alpha")
+    p.add_argument("--coverage-penalty", type=float, help="GNMT coverage penalty beta")
+    p.add_argument("--normalize-scores", action="store_true", default=None,
+                   help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
     p.add_argument("--attention-constraint", nargs=2, type=int, default=None,
@@ -23,89 +43,111 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
                    help="limit each step's attention to [last - BACKWARD, last + FORWARD) "
                         "around the previous step's most attended source position (Deep "
                         "Voice 3, ESPnet's attention constraint; e.g. 1 3)")
-    p.add_argument("--suppress", nargs="+", default=[], metavar="TOKEN",
+    p.add_argument("--suppress", nargs="+", default=None, metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
+    p.add_argument("--replace-unk", action="store_true", default=None,
+                   help="replace <unk> in the output by the source token it attended to most "
+                        "(OpenNMT-py's -replace_unk)")
+    p.add_argument("--phrase-table", metavar="FILE",
+                   help="with --replace-unk: 'source|||target' lines; a source token found "
+                        "there is replaced by its target")
 
 
-def _read_lines(path: str | None) -> list[str]:
-    if path in (None, "-"):
-        return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n").rstrip("\r") for line in f]
+@contextlib.contextmanager
+def _in_flag_terms():
+    """Argument errors from the API, reworded with the command's flag names (--threads for
+    intra_threads); errors about the model's own files keep their field names."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except (ValueError, TypeError) as e:
+        message = str(e)
+        for name, flag in _FLAG_NAMES.items():
+            message = re.sub(rf"(?<![\w.-]){re.escape(name)}\b", flag, message)
+        raise type(e)(message) from e
 
 
-def _report_unknown(translator, units: list[list[list[str]]], first_line: int) -> None:
-    """Say on stderr which input symbols the model does not know (they become <unk>)."""
+def _report_unknown(translator, units: list[list[list[str]]], first_line: int, say) -> None:
+    """Say (on stderr, through `say`) which input symbols the model does not know (they
+    become <unk>)."""
     for offset, line in enumerate(units):
         unknown = [t for unit in line for t in translator.unknown_tokens(unit)]
         if unknown:
             shown = " ".join(repr(u) for u in dict.fromkeys(unknown))
-            print(f"rnnsearch: line {first_line + offset}: unknown to the model "
-                  f"(translated as <unk>): {shown}", file=sys.stderr)
+            say(f"rnnsearch: line {first_line + offset}: unknown to the model "
+                f"(translated as <unk>): {shown}")
 
 
 def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool,
                        with_alignment: bool) -> str:
-    """The i-th hypothesis of a line (of each of its words for per-word models, joined;
-    their scores summed); empty with score -inf when the beam has fewer. Alignments are
-    appended after ' ||| ' as source-target position pairs (Pharaoh format, positions
-    counted over the whole line)."""
-    texts, score, pairs, src_offset, tgt_offset = [], 0.0, [], 0, 0
-    for unit, result in zip(line, line_results):
-        if i < len(result.hypotheses):
-            texts.append(translator.detokenize(result.hypotheses[i]))
-            if with_scores:
-                score += result.scores[i]
-            if with_alignment:
-                pairs += [f"{src_offset + s}-{tgt_offset + t}" for s, t in
-                          translator.hard_alignment(result.attention[i], len(unit))]
-                tgt_offset += len(result.hypotheses[i])
-        else:
-            texts.append("")
-            score = float("-inf")
-        src_offset += len(unit)
-    text = translator.join_words(texts)
+    """The i-th hypothesis of a line (lines.line_hypothesis), with its score before a tab
+    and its alignment after ' ||| ' as source-target position pairs (Pharaoh format)."""
+    text, score, pairs = line_hypothesis(translator, line, line_results, i, with_scores,
+                                         with_alignment)
     if with_alignment:
-        text += " ||| " + " ".join(pairs)
+        text += " ||| " + " ".join(f"{s}-{t}" for s, t in pairs)
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
 def cmd_translate(args) -> int:
+    if args.ray is not None:
+        from .distributed import translate_command
+        return translate_command(args)
+    from .cli_input import InputLines
     from .safetensors_io import atomic_write
     from .translator import Translator
 
-    translator = Translator(args.model, intra_threads=args.threads,
-                            compute_type=args.compute_type)
-    lines = _read_lines(args.input)
+    with _in_flag_terms():
+        translator = Translator(args.model, intra_threads=args.threads,
+                                compute_type=args.compute_type)
+        decoding = translator.decoding_options(
+            beam_size=args.beam_size, num_hypotheses=args.n_best,
+            max_decoding_length=args.max_length, min_decoding_length=args.min_length,
+            length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+            normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
+            replace_unk=args.replace_unk)
+    if args.plot_attention:
+        from .plot import require_matplotlib
+        require_matplotlib()
+        os.makedirs(args.plot_attention, exist_ok=True)
+    source = InputLines(args.input, args.encoding)
     to_file = args.output not in (None, "-")
-    progress = None
+    progress, say = None, lambda message: print(message, file=sys.stderr)
     if to_file:
         from tqdm import tqdm
-        progress = tqdm(total=len(lines), unit="line", file=sys.stderr, disable=args.quiet)
+        progress = tqdm(total=source.count(), unit="line", file=sys.stderr, disable=args.quiet)
+        # messages go above the bar instead of through it
+        say = lambda message: tqdm.write(message, file=sys.stderr)  # noqa: E731
     output = atomic_write(args.output, "w", encoding="utf-8") if to_file else \
         contextlib.nullcontext(sys.stdout)
+    start = 0
     with output as out:
-        for start in range(0, len(lines), args.batch_size):
-            batch = lines[start:start + args.batch_size]
+        # files in --batch-size batches; a pipe or terminal as its lines arrive
+        for batch in source.batches(args.batch_size):
             # a line is one token sequence, or one per word for per-word models (G2P)
             units = [translator.split_line(line) for line in batch]
             if not args.quiet:
-                _report_unknown(translator, units, first_line=start + 1)
-            results = iter(translator.translate_batch(
-                [u for line in units for u in line], beam_size=args.beam_size,
-                num_hypotheses=args.n_best, max_decoding_length=args.max_length,
-                min_decoding_length=args.min_length, length_penalty=args.length_penalty,
-                coverage_penalty=args.coverage_penalty, normalize_scores=args.normalize_scores,
-                return_scores=args.with_scores, return_attention=args.with_alignment,
-                truncate=args.truncate,
-                suppress_tokens=args.suppress,
-                attention_constraint=args.attention_constraint))
-            for line in units:
+                _report_unknown(translator, units, start + 1, say)
+            with _in_flag_terms():
+                results = iter(translator.translate_batch(
+                    [u for line in units for u in line], **decoding,
+                    return_scores=args.with_scores,
+                    return_attention=args.with_alignment or bool(args.plot_attention),
+                    truncate=args.truncate, phrase_table=args.phrase_table,
+                    attention_constraint=args.attention_constraint))
+            for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
-                for i in range(args.n_best):
+                for i in range(decoding["num_hypotheses"]):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
+                if args.plot_attention:
+                    from .plot import plot_line
+                    plot_line(translator, line, line_results, start + offset + 1,
+                              args.plot_attention, args.plot_svg)
+            out.flush()   # each batch's lines go out before the next batch is read
+            start += len(batch)
             if progress is not None:
                 progress.update(len(batch))
     if progress is not None:
@@ -149,6 +191,11 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve.server import run
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     from .bench.runner import run_bench
     return run_bench(args)
@@ -158,15 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnsearch",
         description="Fast CPU decoding for attention-based RNN encoder-decoder models.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
-    p.add_argument("-m", "--model", default=None,
-                   help="model directory (default: the embedded English G2P model)")
+    add_model_and_output(p)
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file, written completely or not at all (default stdout)")
-    p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
+    p.add_argument("--encoding", default="utf-8",
+                   help="the input's text encoding, for stdin and -i alike (default utf-8)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="lines per engine call (default 32); from a pipe or a terminal, the "
+                        "lines that have arrived, up to this many, so each line is answered "
+                        "as soon as it is read")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
     p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],
                    help="int8 quantizes the weights at load (faster, slightly less exact)")
@@ -175,14 +225,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="translate -i on a Ray cluster ('auto', 'ray://HOST:10001', or "
+                        "'local' for this machine) into JSON lines files in -o DIR "
+                        '(pip install "rnnsearch[ray]")')
+    p.add_argument("--ray-actors", type=int, default=2,
+                   help="with --ray: translators (actors) in the pool (default 2)")
+    p.add_argument("--plot-attention", metavar="DIR",
+                   help="draw each line's attention (best hypothesis) as DIR/LINE.png "
+                        "(needs pip install \"rnnsearch[plot]\")")
+    p.add_argument("--plot-svg", action="store_true",
+                   help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
     p.set_defaults(func=cmd_translate)
+
+    from .cli_score import add_score_parser
+    add_score_parser(sub)
 
     _add_convert_parser(sub)
 
     p = sub.add_parser("inspect", help="show a model's architecture, sizes and parameter count")
     p.add_argument("model", help="model directory")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("serve", help="HTTP server with dynamic batching "
+                                     '(pip install "rnnsearch[serve]")')
+    from .serve.config import add_arguments as add_serve_arguments
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="measure decoding speed (and the PyTorch reference's)")
     from .bench.runner import add_bench_arguments
@@ -206,6 +276,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush at exit does
+    not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
@@ -213,7 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError) as e:
+    except BrokenPipeError:
+        # whoever reads the output has stopped (| head -1): stop quietly, as cat does
+        _discard_stdout()
+        return BROKEN_PIPE_STATUS
+    except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
+            ImportError) as e:
         print(f"rnnsearch: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

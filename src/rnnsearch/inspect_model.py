@@ -7,6 +7,15 @@ from .model_dir import WEIGHTS_FILE, load_model_dir
 from .model_spec import scale_names
 
 
+def _tokenizer(side: dict) -> str:
+    text = side["tokenizer"]
+    if side["tokenizer_model"]:
+        text += f" ({side['tokenizer_model']})"
+    if side["tokenizer_guessed"]:
+        text += " [GUESSED by the converter: the export did not record it; check it]"
+    return text
+
+
 def describe(path: str) -> str:
     files = load_model_dir(path)
     c = files.config
@@ -28,8 +37,10 @@ def describe(path: str) -> str:
         + (f"; readout {dec['readout']}" if dec["type"] == "bahdanau" else "")
         + (f"; input feeding {'on' if dec['input_feeding'] else 'off'}" if dec["type"] == "luong"
            else ""),
-        f"vocabulary: source {len(files.source_vocab)} ({c['source']['tokenizer']}), "
-        f"target {len(files.target_vocab)} ({c['target']['tokenizer']})",
+        f"vocabulary: source {len(files.source_vocab)}, target {len(files.target_vocab)}",
+        f"tokenizer:  source {_tokenizer(c['source'])}; target {_tokenizer(c['target'])}",
+        "decoding:   " + ", ".join(f"{k} {v}" for k, v in c["decoding"].items()
+                                   if k != "suppress_tokens" or v),
         f"parameters: {params:,} ({size / 1e6:.1f} MB of weights"
         + (f"; {len(scales)} matrices int8 with per-row scales)" if scales else ")"),
     ]

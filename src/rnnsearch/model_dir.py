@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelError
+from .model_kind import describe_directory, describe_file
 from .model_spec import FORMAT_NAME, FORMAT_VERSION, check_tensors, normalize_config
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
@@ -26,7 +27,10 @@ class ModelFiles:
 
 
 def load_model_dir(path: str) -> ModelFiles:
-    """Read and validate everything; ModelError names the file and field at fault."""
+    """Read and validate everything; ModelError names the file and field at fault (or,
+    for another kind of model or a file, what it is and how to convert it)."""
+    if os.path.isfile(path):
+        raise ModelError(f"{path} is not a model directory: it is {describe_file(path)}")
     if not os.path.isdir(path):
         raise ModelError(f"model directory not found: {path}")
     config_path = os.path.join(path, CONFIG_FILE)
@@ -34,9 +38,12 @@ def load_model_dir(path: str) -> ModelFiles:
         with open(config_path, encoding="utf-8") as f:
             raw = json.load(f)
     except FileNotFoundError as e:
-        raise ModelError(f"{path}: no {CONFIG_FILE}") from e
+        raise ModelError(f"{path}: no {CONFIG_FILE}" + _what_it_is(path)) from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{config_path}: cannot parse: {e}") from e
+    if isinstance(raw, dict) and raw.get("format") != FORMAT_NAME and describe_directory(path):
+        raise ModelError(f"{path} is not an rnnsearch model directory: it is "
+                         f"{describe_directory(path)}")
     config = normalize_config(raw)
     specials = config["special_tokens"]
     source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
@@ -45,15 +52,41 @@ def load_model_dir(path: str) -> ModelFiles:
                                       if config["source"][flag]]
     source_vocab.require(specials, needed_source, "source")
     target_vocab.require(specials, ["bos", "eos", "unk"], "target")
+    for side in ("source", "target"):
+        if config[side]["tokenizer_model"] is not None:
+            tokenizer_file(path, config, side)
     tensors, _ = read_safetensors(os.path.join(path, WEIGHTS_FILE))
     check_tensors(config, tensors, len(source_vocab), len(target_vocab),
                   where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
 
 
+def tokenizer_file(path: str, config: dict, side: str) -> str:
+    """The path of `side`'s tokenizer file (config `tokenizer_model`); ModelError when it is
+    missing or resolves outside the model directory (a symbolic link)."""
+    name = config[side]["tokenizer_model"]
+    full = os.path.join(path, name)
+    if not os.path.isfile(full):
+        raise ModelError(f"{path}: the {side} tokenizer file {name!r} "
+                         f"(config.json {side}.tokenizer_model) is missing")
+    inside = os.path.realpath(path)
+    if os.path.commonpath([inside, os.path.realpath(full)]) != inside:
+        raise ModelError(f"{full}: the {side} tokenizer file points outside the model "
+                         "directory")
+    return full
+
+
+def _what_it_is(path: str) -> str:
+    described = describe_directory(path)
+    return f"; it is {described}" if described else ""
+
+
 def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
-                    source_vocab: list[str], target_vocab: list[str]) -> None:
-    """Validate against the schema, then write config, weights and vocabularies.
+                    source_vocab: list[str], target_vocab: list[str],
+                    files: dict[str, str] | None = None) -> None:
+    """Validate against the schema, then write config, weights and vocabularies, and copy
+    `files` ({name inside the directory: path to copy}, e.g. tokenizer models from
+    rnnsearch.tokenizers.tokenizer_section) into it.
 
     Each file is written atomically, and nothing is written unless validation passes.
     """
@@ -68,7 +101,24 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
                   where="tensors to write")
     source = Vocabulary(list(source_vocab))
     target = Vocabulary(list(target_vocab))
+    files = dict(files or {})
+    for side in ("source", "target"):
+        name = normalized[side]["tokenizer_model"]
+        if name is not None and name not in files and \
+                not os.path.isfile(os.path.join(path, name)):
+            raise ModelError(f"config {side}.tokenizer_model = {name!r}: no such file given "
+                             "(pass it in files=)")
+    contents = {}
+    for name, source_path in files.items():
+        try:
+            with open(source_path, "rb") as f:
+                contents[name] = f.read()
+        except OSError as e:
+            raise ModelError(f"cannot read {source_path} (to copy as {name}): {e}") from e
     os.makedirs(path, exist_ok=True)
+    for name, data in contents.items():
+        with atomic_write(os.path.join(path, name), "wb") as f:
+            f.write(data)
     source.save(os.path.join(path, normalized["source"]["vocabulary"]))
     target.save(os.path.join(path, normalized["target"]["vocabulary"]))
     write_safetensors(os.path.join(path, WEIGHTS_FILE), tensors,

@@ -7,9 +7,10 @@ and with which shapes. Converters, the exporter and the loader all go through it
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
-from . import stateful_attention
+from . import attention_options, stateful_attention
 from .errors import ModelError
 
 FORMAT_NAME = "rnnsearch-model"
@@ -24,17 +25,22 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
+               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
                "pad_to_length": None, "padding": "post", "per_word": False},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
+               "tokenizer_model": None, "tokenizer_guessed": False,
                "word_separator": " | ", "suppress_tokens": []},
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
-                "residual": False, "gru_reset_after": True},
+                "residual": False, "gru_reset_after": True,
+                "pooling": None},
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
                "lstm_cell": "zeros"},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
                   "query_projection": True, "key_projection": True,
+                  # attention_options.py: hard, gate, key_value and the per-type sub-objects
+                  "hard": False, "gate": False, "key_value": None, "local": None,
+                  "mocha": None,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
                   "scaling": 1.0, "location": None, "coverage": None, "forward": None,
                   "multi_head": None, "context_size": None},
@@ -45,19 +51,29 @@ _SCHEMA = {
                 "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"],
                 "attention_query": "top_layer", "feed": "attentional"},
+    # the translator's defaults for this model (a caller's own options override them)
+    "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
+                 "coverage_penalty": 0.0, "normalize_scores": False,
+                 "min_decoding_length": 0, "max_decoding_length": 256,
+                 "suppress_tokens": [], "replace_unk": False},
 }
+# sections that may be left out entirely (every key has a default)
+_OPTIONAL_SECTIONS = ("special_tokens", "source", "target", "bridge", "decoding")
+TOKENIZERS = ("whitespace", "chars", "sentencepiece", "bpe")
+TOKENIZERS_WITH_FILES = ("sentencepiece", "bpe")
 
 _CHOICES = {
-    ("source", "tokenizer"): ("whitespace", "chars"),
+    ("source", "tokenizer"): TOKENIZERS,
     ("source", "padding"): ("post", "pre"),
-    ("target", "tokenizer"): ("whitespace", "chars"),
+    ("target", "tokenizer"): TOKENIZERS,
     ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
-    ("bridge", "type"): ("zeros", "last", "dense", "mean"),
+    ("bridge", "type"): ("zeros", "last", "dense", "mean", "pooling"),
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
-    ("attention", "type"): ("global",) + stateful_attention.STATEFUL_TYPES,
+    ("attention", "type"): ("global", "local", "monotonic", "mocha")
+    + stateful_attention.STATEFUL_TYPES,
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive", "tanh_dot"),
     ("decoder", "type"): ("bahdanau", "luong", "none"),
     ("decoder", "cell"): CELLS,
@@ -70,12 +86,16 @@ _POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
                              "attentional_size", "readout_size")} | {
     ("attention", "size"), ("attention", "context_size"), ("source", "max_length"),
-    ("source", "pad_to_length")}
+    ("source", "pad_to_length"), ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
+    ("decoding", "max_decoding_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection")}
+          ("attention", "key_projection"), ("source", "tokenizer_guessed"),
+          ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
+          ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate")}
+_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
 
@@ -87,12 +107,28 @@ def _check_value(section: str, key: str, value):
         raise ModelError(f"{where} = {value!r}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
         raise ModelError(f"{where} = {value!r}; expected a string")
-    if (section, key) == ("target", "suppress_tokens") and not (
+    if (section, key) in (("target", "suppress_tokens"), ("decoding", "suppress_tokens")) and not (
             isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
         raise ModelError(f"{where} = {value!r}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ModelError(f"{where} = {value!r}; expected a positive integer")
+    if (section, key) == ("decoding", "min_decoding_length") and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ModelError(f"{where} = {value!r}; expected an integer >= 0")
+    if (section, key) in _FINITE_NUMBERS and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value)):
+        raise ModelError(f"{where} = {value!r}; expected a finite number")
+    if key == "tokenizer_model" and value is not None and not _is_plain_file_name(value):
+        raise ModelError(f"{where} = {value!r}; expected the name of a file inside the model "
+                         "directory (no directories)")
+
+
+def _is_plain_file_name(value) -> bool:
+    """A file name that stays inside the model directory."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value \
+        and "\\" not in value and "\0" not in value
 
 
 def normalize_config(config: dict) -> dict:
@@ -119,8 +155,7 @@ def normalize_config(config: dict) -> dict:
                 raise ModelError("config.json: attention must be null for decoder.type 'none'")
             config["attention"] = None
             continue
-        given = config.get(section, {} if section in ("special_tokens", "source", "target",
-                                                      "bridge") else None)
+        given = config.get(section, {} if section in _OPTIONAL_SECTIONS else None)
         if not isinstance(given, dict):
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
         unknown = set(given) - set(fields)
@@ -143,7 +178,30 @@ def normalize_config(config: dict) -> dict:
     return config
 
 
+def _check_tokenizers_and_decoding(config: dict) -> None:
+    for side in ("source", "target"):
+        section = config[side]
+        needs_file = section["tokenizer"] in TOKENIZERS_WITH_FILES
+        if needs_file and section["tokenizer_model"] is None:
+            raise ModelError(f"config.json: {side}.tokenizer '{section['tokenizer']}' needs "
+                             f"{side}.tokenizer_model (its file in the model directory)")
+        if not needs_file and section["tokenizer_model"] is not None:
+            raise ModelError(f"config.json: {side}.tokenizer_model is set but "
+                             f"{side}.tokenizer '{section['tokenizer']}' reads no file")
+    decoding = config["decoding"]
+    if decoding["num_hypotheses"] > decoding["beam_size"]:
+        raise ModelError(f"config.json: decoding.num_hypotheses ({decoding['num_hypotheses']}) "
+                         f"exceeds decoding.beam_size ({decoding['beam_size']})")
+    if decoding["min_decoding_length"] > decoding["max_decoding_length"]:
+        raise ModelError("config.json: decoding.min_decoding_length exceeds "
+                         "decoding.max_decoding_length")
+    for key in ("length_penalty", "coverage_penalty"):
+        decoding[key] = float(decoding[key])
+
+
 def _check_consistency(config: dict) -> None:
+    _check_tokenizers_and_decoding(config)
+    _normalize_options(config)
     dims = Dimensions.of(config)
     src = config["source"]
     if src["pad_to_length"] is not None and src["pad_to_length"] > src["max_length"]:
@@ -155,6 +213,8 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] == "pooling" and enc["pooling"] is None:
+        raise ModelError("config.json: bridge.type 'pooling' needs encoder.pooling")
     if bridge["from"] == "all_layers" and bridge["type"] != "dense":
         raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
                          f"got {bridge['type']!r}")
@@ -187,10 +247,9 @@ def _check_consistency(config: dict) -> None:
         if dec["readout"] == "maxout" and dec["readout_size"] % 2:
             raise ModelError("config.json: decoder.readout_size must be even for maxout")
     if att is not None:
-        stateful_attention.normalize_attention(att)
-        if att["score"] in ("dot", "scaled_dot") and dims.memory_width != dec["hidden_size"]:
+        if att["score"] in ("dot", "scaled_dot") and dims.key_input_width != dec["hidden_size"]:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
-                             f"width ({dims.memory_width}) = decoder.hidden_size "
+                             f"(key) width ({dims.key_input_width}) = decoder.hidden_size "
                              f"({dec['hidden_size']})")
         if att["score"] == "additive":
             if att["query_projection"] or att["key_projection"]:
@@ -198,13 +257,25 @@ def _check_consistency(config: dict) -> None:
                     raise ModelError("config.json: attention.size is required for additive "
                                      "attention with projections")
             widths = {"query": att["size"] if att["query_projection"] else dec["hidden_size"],
-                      "key": att["size"] if att["key_projection"] else dims.memory_width}
+                      "key": att["size"] if att["key_projection"] else dims.key_input_width}
             if widths["query"] != widths["key"]:
                 raise ModelError(f"config.json: additive attention without projections needs "
                                  f"equal widths, got query {widths['query']} and key "
                                  f"{widths['key']}")
     elif dec["type"] != "none":
         raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+
+
+def _normalize_options(config: dict) -> None:
+    """The option objects of attention_options.py and stateful_attention.py: checked,
+    defaults filled."""
+    enc = config["encoder"]
+    memory = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+    attention_options.normalize_pooling(enc)
+    if config["attention"] is not None:
+        attention_options.normalize_attention(config["attention"], memory,
+                                              config["source"]["max_length"])
+        stateful_attention.normalize_attention(config["attention"])
 
 
 @dataclass(frozen=True)
@@ -218,8 +289,11 @@ class Dimensions:
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
     bridge_input_width: int   # F: what a dense bridge reads
-    context_width: int = 0    # D_c: the context the decoder reads (attention.context_size or D_m)
+    context_width: int = 0    # D_c: the context the decoder reads (attention.context_size,
+                              # else the attention's: the values' width)
     feed_width: int = 0       # what luong input feeding feeds back (D_a, or D_c)
+    key_input_width: int = 0  # what the scores read of a position (key_value.split or D_m)
+    pooled_width: int = 0     # P: encoder.pooling's summary, rows x D_m
 
     @staticmethod
     def of(config: dict) -> "Dimensions":
@@ -231,13 +305,16 @@ class Dimensions:
                                        else 1)
         memory = merged
         hd = dec["hidden_size"]
-        attn_width = memory
+        key_in = attention_options.key_input_width(att, memory)
+        context = attention_options.context_width(att, memory)
+        attn_width = key_in
         if att is not None and att["score"] == "general":
             attn_width = hd
         elif att is not None and att["score"] == "additive":
-            attn_width = att["size"] if att["key_projection"] else memory
+            attn_width = att["size"] if att["key_projection"] else key_in
         d_a = dec["attentional_size"] or hd
-        context = memory if att is None or att["context_size"] is None else att["context_size"]
+        if att is not None and att["context_size"] is not None:
+            context = att["context_size"]
         widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
         readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
@@ -249,7 +326,8 @@ class Dimensions:
         else:
             out_in = hd
         return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
-                          bridge_in, context, context if dec["feed"] == "context" else d_a)
+                          bridge_in, context, context if dec["feed"] == "context" else d_a,
+                          key_in, attention_options.pooled_width(enc, memory))
 
 
 @dataclass(frozen=True)
@@ -270,6 +348,10 @@ def _linear(prefix: str, out: int, inp: int) -> dict:
     return {f"{prefix}.weight": TensorSpec((out, inp)), f"{prefix}.bias": TensorSpec((out,), True)}
 
 
+def _option_tensors(specs: dict) -> dict:
+    return {name: TensorSpec(shape, optional) for name, (shape, optional) in specs.items()}
+
+
 def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: int
                      ) -> dict[str, TensorSpec]:
     """Every tensor the (normalized) config may have, with its shape and whether optional."""
@@ -286,8 +368,10 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))
 
-    if bridge["type"] in ("dense", "mean"):
-        width = dims.memory_width if bridge["type"] == "mean" else dims.bridge_input_width
+    specs.update(_option_tensors(attention_options.pooling_tensors(enc, dims.memory_width)))
+    if bridge["type"] in ("dense", "mean", "pooling"):
+        width = {"mean": dims.memory_width, "pooling": dims.pooled_width}.get(
+            bridge["type"], dims.bridge_input_width)
         states = ["hidden"]
         if dec["cell"] == "lstm" and bridge["lstm_cell"] == "bridged":
             states.append("cell")
@@ -299,18 +383,20 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
         if att["score"] == "dot":
             specs["attention.scale"] = TensorSpec((1,), True)
         elif att["score"] == "general":
-            specs.update(_linear("attention.key", hd, dims.memory_width))
+            specs.update(_linear("attention.key", hd, dims.key_input_width))
         elif att["score"] == "additive":
             if att["key_projection"]:
-                specs.update(_linear("attention.key", att["size"], dims.memory_width))
+                specs.update(_linear("attention.key", att["size"], dims.key_input_width))
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
         if att["context_size"] is not None:
-            specs.update(_linear("attention.context", att["context_size"], dims.memory_width))
-        specs.update({name: TensorSpec(shape, optional) for name, (shape, optional) in
-                      stateful_attention.attention_tensors(
-                          att, hd, dims.memory_width, dec["embedding_size"]).items()})
+            specs.update(_linear("attention.context", att["context_size"],
+                                 attention_options.context_width(att, dims.memory_width)))
+        specs.update(_option_tensors(attention_options.attention_tensors(
+            att, hd, dims.memory_width)))
+        specs.update(_option_tensors(stateful_attention.attention_tensors(
+            att, hd, dims.memory_width, dec["embedding_size"])))
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import struct
-import tempfile
 
 import numpy as np
 
@@ -95,6 +95,19 @@ def write_safetensors(path: str, tensors: dict[str, np.ndarray],
             f.write(array.tobytes())
 
 
+def _new_sibling(directory: str, name: str) -> tuple[int, str]:
+    """Create a new file for writing next to where `name` goes, with the permissions a new
+    file gets (0666 less the umask, as open() gives): tempfile.mkstemp would make it 0600,
+    and the rename would carry that to the finished file."""
+    while True:
+        path = os.path.join(directory, f".tmp-{secrets.token_hex(6)}-{name}")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                           getattr(os, "O_BINARY", 0), 0o666), path
+        except FileExistsError:
+            continue
+
+
 class atomic_write:
     """Context manager: write to a temporary sibling, rename over `path` only on success."""
 
@@ -104,8 +117,7 @@ class atomic_write:
 
     def __enter__(self):
         directory = os.path.dirname(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-",
-                                        suffix=os.path.basename(self.path))
+        fd, self.tmp = _new_sibling(directory, os.path.basename(self.path))
         self.file = os.fdopen(fd, self.mode, encoding=self.encoding,
                               **({} if "b" in self.mode else {"newline": "\n"}))
         return self.file

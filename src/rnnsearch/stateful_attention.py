@@ -2,16 +2,15 @@
 checks, defaults and tensors (docs/model-format.md, "Attention that carries state":
 location, coverage, forward), and the `scaling` every type applies before its softmax.
 
-model_spec.py calls these from normalize_config and expected_tensors; this module imports
-nothing above errors.py. Tensors are returned as {name: (shape, optional)}.
+model_spec.py calls these from normalize_config and expected_tensors, after
+attention_options.py's (whose helpers they share). Tensors are returned as {name: (shape, optional)}.
 """
 from __future__ import annotations
 
 import math
 
+from .attention_options import _REQUIRED, _linear, _merge, _positive
 from .errors import ModelError
-
-_REQUIRED = object()
 
 STATEFUL_TYPES = ("location", "coverage", "forward", "multi_head")
 MAX_HEADS = 16
@@ -32,31 +31,9 @@ _OPTIONS_OF = {"location": {"location"}, "coverage": {"coverage"},
 SUB_OBJECTS = ("location", "coverage", "forward", "multi_head")
 
 
-def _positive(where: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ModelError(f"config.json: {where} = {value!r}; expected a positive integer")
-
-
 def _choice(where: str, value, choices) -> None:
     if value not in choices:
         raise ModelError(f"config.json: {where} = {value!r}; expected one of {list(choices)}")
-
-
-def _merge(where: str, given, defaults: dict) -> dict:
-    if not isinstance(given, dict):
-        raise ModelError(f"config.json: {where} = {given!r}; expected an object")
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ModelError(f"config.json: unknown key(s) in {where}: {sorted(unknown)}")
-    merged = {}
-    for key, default in defaults.items():
-        if key in given:
-            merged[key] = given[key]
-        elif default is _REQUIRED:
-            raise ModelError(f"config.json: {where}.{key} is required")
-        else:
-            merged[key] = default
-    return merged
 
 
 def check_scaling(att: dict) -> None:
@@ -69,8 +46,16 @@ def check_scaling(att: dict) -> None:
 
 
 def normalize_attention(att: dict) -> None:
-    """Check the stateful types' sub-objects and fill their defaults (in place)."""
+    """Check the stateful types' sub-objects and fill their defaults (in place); after
+    attention_options.normalize_attention."""
     check_scaling(att)
+    if att["type"] == "monotonic" and att["scaling"] != 1.0:
+        raise ModelError("config.json: attention.scaling does not apply to attention type "
+                         "'monotonic' (its one-hot choice reads the sign of the energy only)")
+    for option in ("gate", "key_value"):
+        if att["type"] in STATEFUL_TYPES and att[option]:
+            raise ModelError(f"config.json: attention.{option} is not supported with attention "
+                             f"type {att['type']!r}")
     wanted = _OPTIONS_OF.get(att["type"], set())
     for name in SUB_OBJECTS:
         if name not in wanted and att[name] is not None:
@@ -197,10 +182,6 @@ def location_inputs(loc: dict) -> int:
     """N_in: how many weight vectors the location convolution reads."""
     return {"previous": 1, "cumulative": 1, "previous_and_cumulative": 2}.get(
         loc["input"], loc["history"])
-
-
-def _linear(prefix: str, out: int, inp: int) -> dict:
-    return {f"{prefix}.weight": ((out, inp), False), f"{prefix}.bias": ((out,), True)}
 
 
 def attention_tensors(att: dict, query_width: int, memory_width: int,

@@ -1,14 +1,17 @@
 """The Python API: Translator and TranslationResult (CTranslate2-style)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
 
+from . import streaming
 from .errors import ModelError
 from .model_dir import ModelFiles, load_model_dir
-from .tokenizers import detokenize, tokenize
+from .replace_unk import load_phrase_table, replace_unknown
+from .tokenizers import load_tokenizer
 
 DEFAULT_MODEL_NAME = "g2p-en"
 
@@ -26,6 +29,27 @@ class TranslationResult:
     hypotheses: list[list[str]]
     scores: list[float] = field(default_factory=list)
     attention: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class ScoringResult:
+    """score_batch's result for one sentence (as CTranslate2's): the scored target tokens
+    (the given ones, then EOS) and each one's log-probability."""
+    tokens: list[str]
+    log_probs: list[float]
+    total: float   # the sum of log_probs, in order, in float32: the beam search's total
+
+    def cumulated_score(self) -> float:
+        return self.total
+
+    def normalized_score(self) -> float:
+        return self.total / len(self.log_probs) if self.log_probs else 0.0
+
+
+# translate_batch's options that the model directory's `decoding` section gives defaults for
+DECODING_OPTIONS = ("beam_size", "num_hypotheses", "length_penalty", "coverage_penalty",
+                    "normalize_scores", "min_decoding_length", "max_decoding_length",
+                    "suppress_tokens", "replace_unk")
 
 
 class Translator:
@@ -60,6 +84,13 @@ class Translator:
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type)
+        self.source_tokenizer = load_tokenizer(
+            config["source"]["tokenizer"], self.model_path, config["source"]["tokenizer_model"],
+            config["source"]["lowercase"])
+        self.target_tokenizer = load_tokenizer(
+            config["target"]["tokenizer"], self.model_path, config["target"]["tokenizer_model"])
+        self._target_ids(config["decoding"]["suppress_tokens"],
+                         "config.json: decoding.suppress_tokens", ModelError)
 
     @property
     def config(self) -> dict:
@@ -101,12 +132,11 @@ class Translator:
         if not tokens:
             return []
         ids = [self.source_vocab.ids.get(t, self._unk) for t in tokens]
-        extra = int(src["add_bos"]) + int(src["add_eos"])
-        limit = (src["pad_to_length"] or src["max_length"]) - extra
+        limit = self._source_limit()
         if len(ids) > limit:
             if not truncate:
                 raise ValueError(f"source of {len(ids)} tokens is longer than the model allows "
-                                 f"({limit}); pass truncate=True (CLI: --truncate) to cut it")
+                                 f"({limit}); pass truncate=True to cut it")
             ids = ids[:limit]
         if src["add_bos"]:
             ids.insert(0, self._src_bos)
@@ -118,26 +148,83 @@ class Translator:
             ids = ids + padding if src["padding"] == "post" else padding + ids
         return ids
 
-    def translate_batch(self, source: list[list[str]], beam_size: int = 5,
-                        num_hypotheses: int = 1, length_penalty: float = 0.0,
-                        coverage_penalty: float = 0.0, normalize_scores: bool = False,
-                        min_decoding_length: int = 0, max_decoding_length: int = 256,
-                        return_scores: bool = False, return_attention: bool = False,
-                        truncate: bool = False,
-                        suppress_tokens: list[str] = (),
-                        attention_constraint: tuple[int, int] | None = None
-                        ) -> list[TranslationResult]:
-        """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
-        gives one empty hypothesis (score 0). suppress_tokens: target tokens never to
-        produce, besides the model's own target.suppress_tokens. attention_constraint:
-        (backward, forward) — each step's attention may only fall on [last - backward,
-        last + forward) around the previous step's most attended source position `last`
-        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time."""
+    def decoding_options(self, **overrides) -> dict:
+        """The decoding options a call uses: the model directory's `decoding` section
+        (docs/model-format.md), with every option the caller gave (not None) instead."""
+        unknown = set(overrides) - set(DECODING_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown decoding option(s) {sorted(unknown)}")
+        options = dict(self.config["decoding"])
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("num_hypotheses") is None and \
+                isinstance(options["beam_size"], int) and options["beam_size"] >= 1:
+            # the model's n-best default never exceeds a caller's smaller beam
+            options["num_hypotheses"] = min(options["num_hypotheses"], options["beam_size"])
+        return options
+
+    def _check_source(self, source, what: str = "source") -> None:
         if isinstance(source, (str, bytes)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
-            raise TypeError("source must be a list of token lists (lists of str); "
+            raise TypeError(f"{what} must be a list of token lists (lists of str); "
                             "use translate() for raw strings")
+
+    def _prefix_ids(self, target_prefix, batch: int):
+        """Ids of the target prefixes (None, or one token list or None per sentence);
+        unknown tokens become the target UNK, with a warning."""
+        if target_prefix is None:
+            return None
+        prefixes = [p if p is not None else [] for p in target_prefix]
+        self._check_source(prefixes, "target_prefix")
+        if len(prefixes) != batch:
+            raise ValueError(f"target_prefix has {len(prefixes)} entries for {batch} sentences")
+        unk = self.target_vocab.ids[self.config["special_tokens"]["unk"]]
+        unknown = [t for p in prefixes for t in p if t not in self.target_vocab.ids]
+        if unknown:
+            warnings.warn(f"target_prefix tokens unknown to the model (used as UNK): "
+                          f"{sorted(set(unknown))}", stacklevel=3)
+        return [[self.target_vocab.ids.get(t, unk) for t in p] for p in prefixes]
+
+    def translate_batch(self, source: list[list[str]], beam_size: int | None = None,
+                        num_hypotheses: int | None = None, length_penalty: float | None = None,
+                        coverage_penalty: float | None = None,
+                        normalize_scores: bool | None = None,
+                        min_decoding_length: int | None = None,
+                        max_decoding_length: int | None = None,
+                        return_scores: bool = False, return_attention: bool = False,
+                        truncate: bool = False, suppress_tokens: list[str] | None = None,
+                        target_prefix: list[list[str] | None] | None = None,
+                        replace_unk: bool | None = None,
+                        phrase_table: str | dict | None = None,
+                        callback=None,
+                        attention_constraint: tuple[int, int] | None = None
+                        ) -> list[TranslationResult]:
+        """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
+        gives one empty hypothesis (score 0). Options left at None take the model
+        directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
+        suppress_tokens: target tokens never to produce, besides the model's own
+        target.suppress_tokens. target_prefix: per sentence, target tokens decoding must
+        start with (CTranslate2's semantics: they are part of the hypothesis and its length,
+        their log-probabilities are not part of the score). replace_unk: replace every UNK
+        in the output by the source token its attention weighs most, or by that token's
+        entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
+        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
+        with a streaming.GenerationStepResult for every token as it is decoded; a true return
+        ends that sentence there (CTranslate2's callback). attention_constraint: (backward,
+        forward) — each step's attention may only fall on [last - backward, last + forward)
+        around the previous step's most attended source position `last` (starting at 0),
+        as Deep Voice 3 and ESPnet constrain it at decoding time."""
+        self._check_source(source)
+        decoding = self.decoding_options(
+            beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
+            coverage_penalty=coverage_penalty, normalize_scores=normalize_scores,
+            min_decoding_length=min_decoding_length, max_decoding_length=max_decoding_length,
+            suppress_tokens=suppress_tokens, replace_unk=replace_unk)
+        beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
+        max_decoding_length = decoding["max_decoding_length"]
+        min_decoding_length = decoding["min_decoding_length"]
+        length_penalty, coverage_penalty = decoding["length_penalty"], decoding["coverage_penalty"]
+        suppress_tokens = decoding["suppress_tokens"]
         for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
                             ("max_decoding_length", max_decoding_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -145,6 +232,9 @@ class Translator:
         if num_hypotheses > beam_size:
             raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
                              f"({beam_size})")
+        if callback is not None and beam_size != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={beam_size}")
         if not isinstance(min_decoding_length, int) or not \
                 0 <= min_decoding_length <= max_decoding_length:
             raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
@@ -157,42 +247,135 @@ class Translator:
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
         constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
+        prefixes = self._prefix_ids(target_prefix, len(ids))
+        replacing = bool(decoding["replace_unk"])
+        if replacing and self.config["attention"] is None:
+            raise ValueError("replace_unk needs attention, and this model has none")
+        if phrase_table is not None and not replacing:
+            raise ValueError("a phrase_table is only used with replace_unk")
+        table = load_phrase_table(phrase_table) if isinstance(phrase_table, str) else \
+            phrase_table
         raw = self._engine.translate(
             ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
             min_length=min_decoding_length, max_length=max_decoding_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-            normalize_scores=normalize_scores, return_attention=return_attention,
-            threads=self.intra_threads, suppress=suppress, attention_constraint=constraint)
+            normalize_scores=decoding["normalize_scores"],
+            return_attention=return_attention or replacing, threads=self.intra_threads,
+            suppress=suppress, prefixes=prefixes,
+            on_token=None if callback is None else
+            streaming.token_reporter(callback, self.target_vocab.tokens),
+            attention_constraint=constraint)
         tokens = self.target_vocab.tokens
+        unk = self.config["special_tokens"]["unk"]
         results = []
-        for src_ids, hyps in zip(ids, raw):
+        for sentence, src_ids, hyps in zip(source, ids, raw):
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
+            attention = [h[2] if h[2] is not None else
+                         np.zeros((len(h[0]), len(src_ids)), np.float32) for h in hyps]
+            if replacing:
+                given = list(sentence)[:self._source_limit()]
+                result.hypotheses = [
+                    replace_unknown(h, self.given_columns(a, len(given)), given, unk, table)
+                    for h, a in zip(result.hypotheses, attention)]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
             if return_attention:
-                result.attention = [h[2] if h[2] is not None else
-                                    np.zeros((len(h[0]), len(src_ids)), np.float32)
-                                    for h in hyps]
+                result.attention = attention
             results.append(result)
         return results
 
+    def encode(self, source: list[list[str]], return_weights: bool = False,
+               truncate: bool = False):
+        """Sentence embeddings: for each pre-tokenized sentence, the encoder's
+        self-attentive pooling (config encoder.pooling; docs/model-format.md, "pooling") as
+        a float32 array [rows, D_m] (flatten it for one vector). With return_weights, also
+        the pooling weights [rows, source length] per sentence: (embeddings, weights).
+        Sentences must be non-empty; the model must have encoder.pooling."""
+        self._check_source(source)
+        if self.config["encoder"]["pooling"] is None:
+            raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
+                             "sentences with")
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        embeddings, weights = self._engine.encode(ids, return_weights=True)
+        embeddings = list(embeddings)
+        if not return_weights:
+            return embeddings
+        return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
+
+    def translate_iterable(self, source, max_batch_size: int = 32,
+                           batch_type: str = "examples", **options):
+        """Translate an iterable of token lists of any length, a window at a time (read
+        ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
+        results in input order. Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
+                                            **options)
+
+    def generate_tokens(self, source: list[str], **options):
+        """Yield streaming.GenerationStepResult for each token of `source`'s greedy
+        translation as it is decoded; closing the generator stops the decoding."""
+        return streaming.generate_tokens(self, source, **options)
+
+    def score_batch(self, source: list[list[str]], target: list[list[str]]
+                    ) -> list[ScoringResult]:
+        """The log-probability of each target sentence given its source (forced decoding,
+        as CTranslate2's score_batch): per token (the given target tokens, then EOS) and in
+        total. The total equals the beam search's total for the same tokens (its score
+        without length or coverage penalty). Unknown target tokens are scored as UNK; empty
+        sources are refused (they never run through the model)."""
+        self._check_source(source)
+        self._check_source(target, "target")
+        if len(source) != len(target):
+            raise ValueError(f"{len(source)} sources but {len(target)} targets")
+        ids = [self.source_ids(list(s)) for s in source]
+        unk = self.target_vocab.ids[self.config["special_tokens"]["unk"]]
+        target_ids = [[self.target_vocab.ids.get(t, unk) for t in sentence]
+                      for sentence in target]
+        eos = self.config["special_tokens"]["eos"]
+        return [ScoringResult(list(sentence) + [eos], [float(x) for x in log_probs], total)
+                for sentence, (log_probs, total) in
+                zip(target, self._engine.score(ids, target_ids))]
+
     def tokenize(self, text: str) -> list[str]:
-        src = self.config["source"]
-        return tokenize(text, src["tokenizer"], src["lowercase"])
+        """A source string -> source tokens, with the model's tokenizer."""
+        return self.source_tokenizer.encode(text)
 
     def detokenize(self, tokens: list[str]) -> str:
-        return detokenize(tokens, self.config["target"]["tokenizer"])
+        """Target tokens -> a string, with the model's tokenizer."""
+        return self.target_tokenizer.decode(tokens)
 
-    def hard_alignment(self, attention: np.ndarray, source_length: int) -> list[tuple[int, int]]:
-        """(source position, target position) pairs, each target token aligned to the
-        source token it attended to most. Positions count the given source tokens only:
-        the BOS/EOS/padding the model adds are left out."""
+    def _source_limit(self) -> int:
+        """The most source tokens a sentence may have (before BOS/EOS are added)."""
+        src = self.config["source"]
+        return (src["pad_to_length"] or src["max_length"]) - int(src["add_bos"]) - \
+            int(src["add_eos"])
+
+    def attention_labels(self, tokens: list[str]) -> list[str]:
+        """What each column of a result's attention stands for: the source tokens as given
+        (as the model saw them, truncated to what it accepts with truncate=True), with the
+        BOS/EOS/padding tokens the model adds around them."""
+        src, specials = self.config["source"], self.config["special_tokens"]
+        ids = self.source_ids(list(tokens), truncate=True)
+        given = list(tokens)[:self._source_limit()]
+        labels = ([specials["bos"]] if src["add_bos"] else []) + given + \
+            ([specials["eos"]] if src["add_eos"] else [])
+        padding = [specials["pad"]] * (len(ids) - len(labels))
+        return labels + padding if src["padding"] == "post" else padding + labels
+
+    def given_columns(self, attention: np.ndarray, source_length: int) -> np.ndarray:
+        """The columns of an attention matrix that belong to the `source_length` tokens the
+        caller gave: the BOS/EOS/padding the model adds are left out."""
         src = self.config["source"]
         start = int(src["add_bos"])
         if src["pad_to_length"] is not None and src["padding"] == "pre":
             start += attention.shape[1] - source_length - int(src["add_bos"]) - \
                 int(src["add_eos"])
-        columns = attention[:, start:start + source_length]
+        return attention[:, start:start + source_length]
+
+    def hard_alignment(self, attention: np.ndarray, source_length: int) -> list[tuple[int, int]]:
+        """(source position, target position) pairs, each target token aligned to the
+        source token it attended to most. Positions count the given source tokens only:
+        the BOS/EOS/padding the model adds are left out."""
+        columns = self.given_columns(attention, source_length)
         if columns.size == 0:
             return []
         return [(int(j), t) for t, j in enumerate(columns.argmax(axis=1))]
@@ -215,9 +398,20 @@ class Translator:
         """Translate raw strings with the model's own tokenizers; returns the best
         hypothesis of each, detokenized (per-word models: each word's, joined with the
         word separator). Options are those of translate_batch."""
-        if isinstance(texts, str):
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError("translate takes a list of strings")
         units = [self.split_line(t) for t in texts]
+        unknown = [t for line in units for unit in line for t in self.unknown_tokens(unit)]
+        if unknown:
+            warnings.warn("tokens unknown to the model (translated as "
+                          f"{self.config['special_tokens']['unk']}): "
+                          f"{list(dict.fromkeys(unknown))}", stacklevel=2)
+        prefix = options.get("target_prefix")
+        if prefix is not None:
+            if self.config["source"]["per_word"]:
+                raise ValueError("target_prefix is not supported for per-word models")
+            options["target_prefix"] = [self.target_tokenizer.encode(p) if isinstance(p, str)
+                                        else p for p in prefix]
         results = iter(self.translate_batch([u for line in units for u in line], **options))
         return [self.join_words([self.detokenize(next(results).hypotheses[0]) for _ in line])
                 for line in units]

@@ -54,6 +54,7 @@ from ..reference.modules import DecoderState
 from .floors import (beam_search_flops, decoder_step_bytes, measure_bandwidth, measure_sgemm,
                      numpy_blas_single_threaded)
 from .sources import random_sources
+from .torch_search import TorchBeamSearch
 
 BEAM = 5
 ENGINES = ("rnnsearch fp32", "rnnsearch int8", "ONNX Runtime", "PyTorch")
@@ -241,42 +242,6 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
 # ------------------------------------------------------------------------ engines
 # Each engine: translate(sources [N, S] int64, beam_size, length, threads) -> the best
 # hypothesis of every sentence as a list of target ids.
-
-class TorchBeamSearch:
-    name = "PyTorch"
-
-    def __init__(self, model, bos: int, eos: int):
-        self.model, self.bos, self.eos = model, bos, eos
-
-    def translate(self, sources: np.ndarray, beam_size: int, length: int, threads: int):
-        torch.set_num_threads(threads)
-        with torch.inference_mode():
-            return self._search(torch.from_numpy(sources), beam_size, length)
-
-    def _search(self, src, K, length):
-        model = self.model
-        B = src.size(0)
-        memory, state, mask = model.encode(src, torch.full((B,), src.size(1)))
-        keys = model.attention_keys(memory)
-        rows = torch.arange(B).repeat_interleave(K)   # K beam rows per sentence
-        memory, mask, keys, state = memory[rows], mask[rows], keys[rows], state.select(rows)
-        scores = torch.full((B, K), float("-inf"))
-        scores[:, 0] = 0.0                              # one live hypothesis at the start
-        tokens = torch.full((B * K,), self.bos)
-        history = torch.empty((B * K, 0), dtype=torch.long)
-        first_row = torch.arange(B)[:, None] * K
-        for _ in range(length):
-            log_probs, state, _ = model.decode_step(tokens, state, memory, mask, keys)
-            log_probs[:, self.eos] = float("-inf")      # fixed length: EOS stays banned
-            V = log_probs.size(1)
-            totals = (scores.view(-1, 1) + log_probs).view(B, K * V)
-            scores, flat = totals.topk(K, dim=1)
-            parents = (first_row + flat // V).view(-1)
-            tokens = (flat % V).view(-1)
-            state = state.select(parents)
-            history = torch.cat([history.index_select(0, parents), tokens[:, None]], dim=1)
-        return history.view(B, K, -1)[:, 0].tolist()
-
 
 def top_k(totals: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest entries of every row, best first. Equal totals

@@ -1,5 +1,7 @@
 """`rnnsearch bench`: decoding speed of rnnsearch and, when torch is installed, of the PyTorch
-reference on the same weights in the same run. `rnnsearch bench --compare ...` runs the peer
+reference on the same weights in the same run, decoded with the batched beam search a
+PyTorch user writes (rnnsearch.bench.torch_search: the whole batch x beam as one tensor
+batch, eager mode). `rnnsearch bench --compare ...` runs the peer
 benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench.peers) in a child
 process whose NumPy BLAS runs on one thread.
 
@@ -56,28 +58,22 @@ def time_rnnsearch(translator, sources, batch, beam, length):
     return time.perf_counter() - start
 
 
-def _time_torch(reference, sources, batch, beam, length):
-    model, search, bos, eos = reference
-    import torch
+def _time_torch(search, sources, batch, beam, length, threads):
+    import numpy as np
     start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(sources), batch):
-            search.translate_batch(model, sources[i:i + batch], bos_id=bos, eos_id=eos,
-                                   beam_size=beam, min_decoding_length=length,
-                                   max_decoding_length=length)
+    for i in range(0, len(sources), batch):
+        search.translate(np.array(sources[i:i + batch]), beam, length, threads)
     return time.perf_counter() - start
 
 
-def _load_reference(model_dir: str, threads: int):
-    try:
-        import torch
-    except ImportError:
+def _load_reference(model_dir: str):
+    """The PyTorch reference model with its batched beam search, or None without torch."""
+    if importlib.util.find_spec("torch") is None:
         return None
     from ..reference import load_model_dir as load_torch_model
-    from ..reference import search
-    torch.set_num_threads(threads)
+    from .torch_search import TorchBeamSearch
     model, bos, eos = load_torch_model(model_dir)
-    return model, search, bos, eos
+    return TorchBeamSearch(model, bos, eos)
 
 
 def _run_compare(argv: list[str]) -> int:
@@ -88,7 +84,8 @@ def _run_compare(argv: list[str]) -> int:
     missing = [name for name in PEER_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         print(f"rnnsearch bench --compare needs torch, onnx and onnxruntime: "
-              f"{', '.join(missing)} not installed", file=sys.stderr)
+              f"{', '.join(missing)} not installed (pip install 'rnnsearch[torch,onnx]' "
+              f"onnxruntime)", file=sys.stderr)
         return 1
     single_threaded = {variable: "1" for variable in BLAS_THREAD_VARIABLES}
     with subprocess.Popen([sys.executable, "-m", "rnnsearch.bench.peers", *argv],
@@ -119,14 +116,18 @@ def run_bench(args) -> int:
             write_random_model(model_dir, config, src_size, tgt_size)
             label = f"random '{args.size}' model"
         translator = Translator(model_dir, intra_threads=args.threads)
-        reference = None if args.no_torch else _load_reference(model_dir, args.threads)
+        reference = None if args.no_torch else _load_reference(model_dir)
         vocab = len(translator.source_vocab)
         n_b32 = 32
         print(f"model: {label}")
         print(f"kernels: {kernel_isa()}; threads: {args.threads}; source length "
               f"{args.source_length}; target length {args.target_length}; "
               f"median of {args.repeat}")
-        header = f"{'case':<12} {'engine':<10} {'sent/s':>10} {'tokens/s':>11} {'vs torch':>9}"
+        if reference is not None:
+            print("torch: the PyTorch reference model (rnnsearch.reference) on the same "
+                  "weights, batched beam search in eager mode, same batches and length; "
+                  "x torch = torch time / rnnsearch time")
+        header = f"{'case':<12} {'engine':<10} {'sent/s':>10} {'tokens/s':>11} {'x torch':>9}"
         print(header)
         print("-" * len(header))
         for case in cases:
@@ -139,7 +140,7 @@ def run_bench(args) -> int:
                                                           args.target_length))
                 if reference is not None:
                     times["torch"].append(_time_torch(reference, sources, batch, beam,
-                                                      args.target_length))
+                                                      args.target_length, args.threads))
             medians = {k: statistics.median(v) for k, v in times.items() if v}
             for engine, seconds in medians.items():
                 ratio = ""

@@ -7,10 +7,17 @@ import torch
 
 from ..model_dir import load_model_dir as load_files
 from ..model_dir import write_model_dir
+from .attention import Attention
 from .modules import Seq2Seq, full_config
 from .stateful_attention import stateful_parameters
 
 ARCHITECTURE = ("encoder", "bridge", "attention", "decoder")
+# reference.attention.Attention's layers and vectors -> their names after "attention."
+LINEARS = {"key": "key", "query": "query", "gate": "gate", "value": "value",
+           "position": "position", "chunk_query": "chunk.query", "chunk_key": "chunk.key"}
+VECTORS = {"v": "v", "scale": "scale", "position_v": "position.v",
+           "position_v_bias": "position.v_bias",
+           "energy_bias": "energy_bias", "energy_gain": "energy_gain", "chunk_v": "chunk.v"}
 
 
 def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
@@ -25,18 +32,22 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         for state, linear in linears.items():  # hidden, cell
             names[f"bridge.layers.{l}.{state}.weight"] = linear.weight
             names[f"bridge.layers.{l}.{state}.bias"] = linear.bias
+    if model.pooling is not None:
+        names["encoder.pooling.projection.weight"] = model.pooling.projection.weight
+        names["encoder.pooling.projection.bias"] = model.pooling.projection.bias
+        names["encoder.pooling.query.weight"] = model.pooling.query.weight
     attention = model.attention
-    if attention is not None and hasattr(attention, "initial_state"):
+    if attention is not None and not isinstance(attention, Attention):
         names.update(stateful_parameters(attention))
     elif attention is not None:
-        for part in ("key", "query"):
+        for part, name in LINEARS.items():
             linear = getattr(attention, part)
             if linear is not None:
-                names[f"attention.{part}.weight"] = linear.weight
-                names[f"attention.{part}.bias"] = linear.bias
-        for part in ("v", "scale"):
+                names[f"attention.{name}.weight"] = linear.weight
+                names[f"attention.{name}.bias"] = linear.bias
+        for part, name in VECTORS.items():
             if getattr(attention, part) is not None:
-                names[f"attention.{part}"] = getattr(attention, part)
+                names[f"attention.{name}"] = getattr(attention, part)
     if getattr(model, "context_projection", None) is not None:
         names["attention.context.weight"] = model.context_projection.weight
         names["attention.context.bias"] = model.context_projection.bias
@@ -80,7 +91,10 @@ def load_tensors(model: Seq2Seq, tensors: dict[str, np.ndarray]) -> Seq2Seq:
     extra = sorted(set(tensors) - set(params))
     if extra:
         raise ValueError(f"tensors not in this architecture: {extra}")
-    for name, param in params.items():
+    # an absent energy gain means v as it is: g = |v| (set once v is in)
+    names = sorted(params, key=lambda name: name == "attention.energy_gain")
+    for name in names:
+        param = params[name]
         if name in tensors:
             value = torch.from_numpy(np.array(tensors[name], dtype=np.float32))
             if value.shape != param.shape:
@@ -91,6 +105,8 @@ def load_tensors(model: Seq2Seq, tensors: dict[str, np.ndarray]) -> Seq2Seq:
             param.zero_()
         elif name in ("attention.v", "attention.scale"):
             param.fill_(1.0)
+        elif name == "attention.energy_gain":
+            param.fill_(float(params["attention.v"].norm()))
         else:
             raise ValueError(f"missing tensor {name}")
     return model
@@ -129,6 +145,10 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
         v.uniform_(-1.0, 1.0)
     if attention is not None and getattr(attention, "scale", None) is not None:
         attention.scale.uniform_(0.5, 1.5)
+    for name, low, high in (("energy_gain", 1.0, 3.0), ("energy_bias", -0.5, 0.5),
+                            ("position_v_bias", -0.5, 0.5)):  # reference.attention.Attention's
+        if getattr(attention, name, None) is not None:
+            getattr(attention, name).uniform_(low, high)
 
     generator = torch.Generator().manual_seed(seed + 1)
     B, S, T = 16, 7, 6

@@ -19,7 +19,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
-from .stateful_attention import STATEFUL, masked_softmax
+from .attention import Attention
+from .pooling import SelfAttentivePooling
+from .stateful_attention import STATEFUL
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 
@@ -198,8 +200,9 @@ class Bridge(nn.Module):
             dec["hidden_size"]
         self.encoder_layers = enc["num_layers"]
         self.layers = nn.ModuleList()
-        if self.type in ("dense", "mean"):
+        if self.type in ("dense", "mean", "pooling"):
             width = memory_width if self.type == "mean" else \
+                memory_width * enc["pooling"]["rows"] if self.type == "pooling" else \
                 enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * \
                 (self.encoder_layers if self.source == "all_layers" else 1)
             for _ in range(self.num_layers):
@@ -211,12 +214,15 @@ class Bridge(nn.Module):
     def _merge(self, states: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(states, dim=-1) if self.merge == "concat" else sum(states)
 
-    def forward(self, memory, mask, finals):
-        """-> (hidden per decoder layer, cell per layer or None for non-LSTM decoders)."""
+    def forward(self, memory, mask, finals, pooled=None):
+        """-> (hidden per decoder layer, cell per layer or None for non-LSTM decoders).
+        pooled: encoder.pooling's summary [B, rows, D_m], which a `pooling` bridge reads."""
         zeros = memory.new_zeros(memory.size(0), self.hidden_size)
         mean = None
         if self.type == "mean":
             mean = memory.sum(dim=1) / mask.sum(dim=1, keepdim=True).to(memory.dtype)
+        elif self.type == "pooling":  # like mean, from the pooled summary, rows flattened
+            mean = pooled.flatten(1)
         hidden, cell = [], []
         for layer in range(self.num_layers):
             h = c = zeros
@@ -234,7 +240,7 @@ class Bridge(nn.Module):
                     h = self.activation(linears["hidden"](torch.cat(hs, dim=-1)))
                     if "cell" in linears:  # encoders without cell states give zeros
                         c = self.activation(linears["cell"](torch.cat(cs, dim=-1)))
-            elif self.type == "mean":
+            elif self.type in ("mean", "pooling"):
                 linears = self.layers[layer]
                 h = self.activation(linears["hidden"](mean))
                 if "cell" in linears:
@@ -246,49 +252,19 @@ class Bridge(nn.Module):
 
 # ------------------------------------------------------------------------ attention
 
-class Attention(nn.Module):
-    """Global attention. Parameters: key (Linear), query (Linear), v, scale as the spec's
-    attention.* tensors; absent ones are None."""
-
-    def __init__(self, att: dict, query_width: int, memory_width: int):
-        super().__init__()
-        self.score, self.query_width = att["score"], query_width
-        self.scaling = att["scaling"]
-        self.key = self.query = self.v = self.scale = None
-        if self.score == "general":
-            self.key = nn.Linear(memory_width, query_width)
-        elif self.score == "additive":
-            if att["key_projection"]:
-                self.key = nn.Linear(memory_width, att["size"])
-            if att["query_projection"]:
-                self.query = nn.Linear(query_width, att["size"])
-            width = att["size"] if att["key_projection"] else memory_width
-            self.v = nn.Parameter(torch.ones(width))  # the spec's default when absent
-        elif self.score == "dot":
-            self.scale = nn.Parameter(torch.ones(1))
-
-    def keys(self, memory: torch.Tensor) -> torch.Tensor:
-        """Computed once per batch of sentences: [B, S, key width]."""
-        return self.key(memory) if self.key is not None else memory
-
-    def forward(self, query, keys, memory, mask, window=None):
-        """query [B, H_d] -> context [B, D_m], weights [B, S]; window [B, S] bool: the
-        attention constraint's allowed positions, or None."""
-        if self.score == "additive":
-            q = self.query(query) if self.query is not None else query
-            scores = torch.tanh(q[:, None, :] + keys) @ self.v
-        else:
-            scores = torch.bmm(keys, query[:, :, None]).squeeze(2)
-            if self.score == "dot":
-                scores = scores * self.scale
-            elif self.score == "scaled_dot":
-                scores = scores / math.sqrt(self.query_width)
-        weights = masked_softmax(scores, mask, self.scaling, window)
-        context = torch.bmm(weights[:, None, :], memory).squeeze(1)
-        return context, weights
+# The attention types: reference/attention.py (Attention).
 
 
 # -------------------------------------------------------------------------- decoder
+
+def _pick_state(state, index: torch.Tensor):
+    """Rows `index` of an attention type's state (None, a tensor or a tuple of them)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(x.index_select(0, index) for x in state)
+    return state.index_select(0, index)
+
 
 @dataclass
 class DecoderState:
@@ -297,7 +273,8 @@ class DecoderState:
     cell: list[torch.Tensor] | None       # per layer [B, H_d], LSTM decoders only
     output: torch.Tensor                  # o_{t-1} [B, H_d], the Bahdanau query
     feed: torch.Tensor | None             # h~_{t-1} [B, D_a], Luong input feeding only
-    attention: tuple = ()                 # a stateful attention type's state (rows first)
+    attention: object = None              # the attention type's per-row state: None, a
+                                          # tensor or a tuple of tensors (rows first)
     attended: torch.Tensor | None = None  # [B] previous argmax (attention constraint)
 
     def select(self, index: torch.Tensor) -> "DecoderState":
@@ -305,15 +282,14 @@ class DecoderState:
         pick = lambda x: None if x is None else x.index_select(0, index)  # noqa: E731
         return DecoderState([pick(h) for h in self.hidden],
                             None if self.cell is None else [pick(c) for c in self.cell],
-                            pick(self.output), pick(self.feed),
-                            tuple(pick(x) for x in self.attention), pick(self.attended))
+                            pick(self.output), pick(self.feed), _pick_state(self.attention, index),
+                            pick(self.attended))
 
 
 class Decoder(nn.Module):
     """Embedding, cells layers.{l}, and the attentional / readout / output layers."""
 
-    def __init__(self, dec: dict, vocab_size: int, memory_width: int, dropout: float):
-        """memory_width: the context's width (D_m, or attention.context_size)."""
+    def __init__(self, dec: dict, vocab_size: int, context_width: int, dropout: float):
         super().__init__()
         self.type, self.residual = dec["type"], dec["residual"]
         self.hidden_size, E = dec["hidden_size"], dec["embedding_size"]
@@ -324,8 +300,8 @@ class Decoder(nn.Module):
         self.attentional_width = dec["attentional_size"] or self.hidden_size
         self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
         self.embedding = nn.Embedding(vocab_size, E)
-        self.feed_width = memory_width if self.feed_context else self.attentional_width
-        first = E + {"bahdanau": memory_width,
+        self.feed_width = context_width if self.feed_context else self.attentional_width
+        first = E + {"bahdanau": context_width,
                      "luong": self.feed_width if self.input_feeding else 0,
                      "none": 0}[self.type]
         self.layers = nn.ModuleList(
@@ -334,12 +310,12 @@ class Decoder(nn.Module):
             for layer in range(dec["num_layers"]))
         self.attentional = self.readout = None
         if self.type == "luong":
-            output_width = memory_width + self.hidden_size  # [c; s]
+            output_width = context_width + self.hidden_size  # [c; s]
             if dec["attentional_layer"]:
                 self.attentional = nn.Linear(output_width, self.attentional_width)
                 output_width = self.attentional_width
         elif self.type == "bahdanau":
-            widths = {"state": self.hidden_size, "context": memory_width, "embedding": E}
+            widths = {"state": self.hidden_size, "context": context_width, "embedding": E}
             output_width = sum(widths[name] for name in self.readout_inputs)
             if self.readout_type != "none":
                 self.readout = nn.Linear(output_width, dec["readout_size"])
@@ -391,18 +367,23 @@ class Seq2Seq(nn.Module):
         self.encoder = Encoder(enc, source_vocab_size, dropout)
         memory_width = self.encoder.width
         self.bridge = Bridge(self.config["bridge"], enc, dec, memory_width)
+        self.pooling = None
+        if enc["pooling"] is not None:
+            self.pooling = SelfAttentivePooling(enc["pooling"], memory_width)
         self.attention = None
+        context_width = memory_width
         if dec["type"] != "none":
             att = self.config["attention"]
             stateful = STATEFUL.get(att["type"])
             self.attention = Attention(att, dec["hidden_size"], memory_width) \
                 if stateful is None else \
                 stateful(att, dec["hidden_size"], memory_width, dec["embedding_size"])
+            context_width = self.attention.context_width
         self.context_projection = None  # SpeechBrain's mlp_out
-        context_width = memory_width
         if dec["type"] != "none" and self.config["attention"]["context_size"] is not None:
+            self.context_projection = nn.Linear(context_width,
+                                                self.config["attention"]["context_size"])
             context_width = self.config["attention"]["context_size"]
-            self.context_projection = nn.Linear(memory_width, context_width)
         self.first_layer_query = dec["attention_query"] == "first_layer"
         self.decoder = Decoder(dec, target_vocab_size, context_width, dropout)
 
@@ -416,15 +397,22 @@ class Seq2Seq(nn.Module):
         if int(lengths.min()) < 1:
             raise ValueError("encode needs non-empty sources")
         memory, mask, finals = self.encoder(src, lengths)
-        hidden, cell = self.bridge(memory, mask, finals)
+        pooled = self.pooling(memory, mask)[0] if self.pooling is not None else None
+        hidden, cell = self.bridge(memory, mask, finals, pooled)
         feed = None
         if self.decoder.input_feeding:
             feed = memory.new_zeros(memory.size(0), self.decoder.feed_width)
-        attention = ()
-        if hasattr(self.attention, "initial_state"):
-            attention = self.attention.initial_state(mask)
+        attention = self.attention.initial_state(mask) if self.attention is not None else None
         attended = torch.zeros(memory.size(0), dtype=torch.long)
         return memory, DecoderState(hidden, cell, hidden[-1], feed, attention, attended), mask
+
+    def embed(self, src: torch.Tensor, lengths: torch.Tensor):
+        """Sentence embeddings: encoder.pooling's summary [B, rows, D_m] and its weights
+        [B, rows, S]."""
+        if self.pooling is None:
+            raise ValueError("this model has no encoder.pooling")
+        memory, mask, _ = self.encoder(src, lengths)
+        return self.pooling(memory, mask)
 
     def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
         return self.attention.keys(memory) if self.attention is not None else None
@@ -441,15 +429,13 @@ class Seq2Seq(nn.Module):
             position = torch.arange(mask.size(1))[None, :]
             last = state.attended[:, None]
             window = (position >= last - backward) & (position < last + forward)
-        if hasattr(self.attention, "initial_state"):
-            context, weights, attention = self.attention(query, keys, memory, mask,
-                                                         state.attention, window, embedded)
-        else:
-            (context, weights), attention = self.attention(query, keys, memory, mask,
-                                                           window), ()
+        context, weights, attention = self.attention.step(query, keys, memory, mask,
+                                                          state.attention, window, embedded)
         if self.context_projection is not None:
             context = self.context_projection(context)
-        return context, weights, attention, weights.argmax(dim=-1)
+        # the first maximum (torch.argmax); a row with no weight at all keeps its position
+        attended = torch.where(weights.sum(dim=-1) > 0, weights.argmax(dim=-1), state.attended)
+        return context, weights, attention, attended
 
     def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None,
                       constraint=None):

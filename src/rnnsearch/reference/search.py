@@ -63,12 +63,13 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
-              suppress: tuple[int, ...] = (),
+              suppress: tuple[int, ...] = (), prefix: tuple[int, ...] = (),
               attention_constraint: tuple[int, int] | None = None) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
     added here), best first. beam_size=1 is greedy search; `suppress` ids are never
-    produced; attention_constraint (backward, forward) limits each step's weights to a
-    window around the previous step's argmax."""
+    produced; `prefix` ids are forced first (CTranslate2's target_prefix: part of the
+    hypothesis, not of the score); attention_constraint (backward, forward) limits each
+    step's weights to a window around the previous step's argmax."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -82,7 +83,7 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
                                 coverage_penalty, normalize_scores, tuple(suppress),
-                                attention_constraint)
+                                tuple(prefix), attention_constraint)
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -96,7 +97,8 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
-                 alpha, beta, normalize, suppress=(), constraint=None) -> list[Hypothesis]:
+                 alpha, beta, normalize, suppress=(), prefix=(),
+                 constraint=None) -> list[Hypothesis]:
     S = memory.size(1)
     # live hypotheses, in rank order: tokens so far, log-probability, attention rows
     live_tokens: list[list[int]] = [[]]
@@ -120,6 +122,9 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         V = log_probs.shape[1]
         totals = (live_totals[:, None] + log_probs).reshape(-1)  # float32, flat h*V + v
         candidates = [int(i) for i in best_candidates(totals, 2 * K) if totals[i] != -np.inf]
+        if t < len(prefix):  # the one live hypothesis takes the prefix token; total 0
+            totals[prefix[t]] = 0.0
+            candidates = [prefix[t]]
 
         next_tokens, next_totals, next_rows, parents = [], [], [], []
         for rank, flat in enumerate(candidates):

@@ -4,20 +4,16 @@ equations (docs/model-format.md, "location" and "coverage"): location-aware atte
 coverage (Tu et al. 2016, See et al. 2017, Sockeye's learned updates).
 
 Every module here is built as Module(att, query_width, memory_width, embedding_width) and
-has the interface the decoder uses:
-  keys(memory)                      -> computed once per batch
-  initial_state(mask)               -> per-row state (a tuple of tensors, rows first)
-  forward(query, keys, memory, mask, state, window=None, embedding=None)
-                                    -> context [B, D], weights [B, S], new state
-`window` ([B, S] bool or None) is the decode-time attention constraint: positions outside
-it get no weight; `embedding` is the previous target token's (forward attention's
-transition agent reads it).
+has the interface of every attention module (reference/attention.py: keys, initial_state,
+step, context_width); its state is a tuple of tensors, rows first.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .attention import masked_softmax
 
 
 def start_weights(initial: str, mask: torch.Tensor) -> torch.Tensor:
@@ -29,13 +25,6 @@ def start_weights(initial: str, mask: torch.Tensor) -> torch.Tensor:
     if initial == "first":
         weights[:, 0] = 1.0
     return weights
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, scaling: float,
-                   window: torch.Tensor | None) -> torch.Tensor:
-    """softmax_j(scaling * e_j) over the sentence's positions (and the window)."""
-    allowed = mask if window is None else mask & window
-    return torch.softmax((scaling * scores).masked_fill(~allowed, float("-inf")), dim=-1)
 
 
 class AdditiveScore(nn.Module):
@@ -62,6 +51,7 @@ class LocationAttention(nn.Module):
 
     def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
+        self.context_width = memory_width
         loc = att["location"]
         self.input, self.initial = loc["input"], loc["initial"]
         self.inputs = {"previous": 1, "cumulative": 1, "previous_and_cumulative": 2}.get(
@@ -88,7 +78,7 @@ class LocationAttention(nn.Module):
             state += (zeros, zeros)
         return state
 
-    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+    def step(self, query, keys, memory, mask, state, window=None, embedding=None):
         remembered = state[0]
         features = self.conv(remembered).transpose(1, 2)  # [B, S, C]
         rest = ()
@@ -124,6 +114,7 @@ class CoverageAttention(nn.Module):
 
     def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
+        self.context_width = memory_width
         cov = att["coverage"]
         self.update, self.initial, self.size = cov["update"], cov["initial"], cov["size"]
         self.scaling = att["scaling"]
@@ -145,7 +136,7 @@ class CoverageAttention(nn.Module):
             return (start_weights(self.initial, mask)[:, :, None],)
         return (torch.zeros(*mask.shape, self.size),)
 
-    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+    def step(self, query, keys, memory, mask, state, window=None, embedding=None):
         coverage = state[0]  # [B, S, N_c]
         weights = masked_softmax(self.score(query, keys, self.projection(coverage)), mask,
                                  self.scaling, window)
@@ -178,6 +169,7 @@ class ForwardAttention(nn.Module):
 
     def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
+        self.context_width = memory_width
         loc = att["location"]
         self.initial, self.scaling = loc["initial"], att["scaling"]
         self.score = AdditiveScore(att["size"], query_width, memory_width)
@@ -194,7 +186,7 @@ class ForwardAttention(nn.Module):
     def initial_state(self, mask):
         return start_weights(self.initial, mask), torch.full((mask.size(0),), 0.5)
 
-    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+    def step(self, query, keys, memory, mask, state, window=None, embedding=None):
         previous, u = state
         features = self.conv(previous[:, None, :]).transpose(1, 2)
         weights = masked_softmax(self.score(query, keys, self.projection(features)), mask,
@@ -223,6 +215,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, att: dict, query_width: int, memory_width: int, embedding_width: int):
         super().__init__()
+        self.context_width = memory_width
         mh = att["multi_head"]
         self.heads, self.size, self.scaling = mh["heads"], att["size"], att["scaling"]
         self.tanh_dot = att["score"] == "tanh_dot"
@@ -250,7 +243,7 @@ class MultiHeadAttention(nn.Module):
             return ()
         return (start_weights(self.initial, mask)[:, None, :].repeat(1, self.heads, 1),)
 
-    def forward(self, query, keys, memory, mask, state, window=None, embedding=None):
+    def step(self, query, keys, memory, mask, state, window=None, embedding=None):
         B, S, d = keys.size(0), keys.size(1), self.size
         queries = self.query(query)
         if self.tanh_dot:

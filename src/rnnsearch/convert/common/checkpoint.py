@@ -116,7 +116,8 @@ def load_checkpoint(path: str):
     try:
         import torch
     except ImportError as e:  # pragma: no cover
-        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch)") from e
+        raise ModelError("reading a PyTorch checkpoint needs torch: pip install "
+                         "'rnnsearch[torch]' (it pins the CPU build the project tests)") from e
     if not os.path.isfile(path):
         raise ModelError(f"checkpoint not found: {path}")
     try:

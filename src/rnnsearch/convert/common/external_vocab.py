@@ -7,6 +7,7 @@ import json
 
 from ...errors import ModelError
 from ...vocab import Vocabulary
+from .tokenizer_options import add_tokenizer_arguments, resolve_tokenizers, warn_guessed
 
 DEFAULT_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
 
@@ -17,20 +18,25 @@ def add_vocab_arguments(parser: argparse.ArgumentParser, required: bool = True) 
                    help="source vocabulary: one token per line, line number = token id")
     g.add_argument("--target-vocab", required=required, metavar="FILE",
                    help="target vocabulary: one token per line, line number = token id")
+    # defaults are None: an option the user gave is told apart from one left out (the
+    # torch converter merges them with the architecture file's sections)
     for name, default in DEFAULT_SPECIALS.items():
-        g.add_argument(f"--{name}-token", default=default, metavar="TOKEN",
+        g.add_argument(f"--{name}-token", metavar="TOKEN",
                        help=f"the {name.upper()} token (default {default})")
-    g.add_argument("--source-add-bos", action="store_true",
+    g.add_argument("--source-add-bos", action="store_true", default=None,
                    help="the model expects BOS before every source sentence")
-    g.add_argument("--source-add-eos", action="store_true",
+    g.add_argument("--source-add-eos", action="store_true", default=None,
                    help="the model expects EOS after every source sentence")
-    g.add_argument("--source-tokenizer", choices=["whitespace", "chars"], default="whitespace",
-                   help="how a source string is split into tokens (default whitespace)")
-    g.add_argument("--target-tokenizer", choices=["whitespace", "chars"], default="whitespace",
+    g.add_argument("--source-tokenizer", choices=["whitespace", "chars"],
+                   help="how a source string is split into tokens (default whitespace; "
+                        "subword models: --source-spm or --bpe-codes)")
+    g.add_argument("--target-tokenizer", choices=["whitespace", "chars"],
                    help="how output tokens are joined (default whitespace)")
-    g.add_argument("--lowercase", action="store_true", help="lower-case source strings")
-    g.add_argument("--max-source-length", type=int, default=1024, metavar="N",
+    g.add_argument("--lowercase", action="store_true", default=None,
+                   help="lower-case source strings")
+    g.add_argument("--max-source-length", type=int, metavar="N",
                    help="longest source the model accepts (default 1024)")
+    add_tokenizer_arguments(parser)
 
 
 def read_vocab(path: str) -> list[str]:
@@ -59,17 +65,74 @@ def special_tokens(args) -> dict:
             for name, default in DEFAULT_SPECIALS.items()}
 
 
+# option attribute -> (section, field)
+_FIELDS = {"source_tokenizer": ("source", "tokenizer"), "lowercase": ("source", "lowercase"),
+           "source_add_bos": ("source", "add_bos"), "source_add_eos": ("source", "add_eos"),
+           "max_source_length": ("source", "max_length"),
+           "target_tokenizer": ("target", "tokenizer")}
+
+
+def given_sections(args) -> dict:
+    """The special_tokens, source and target fields the user gave on the command line
+    (subword tokenizer options included), and nothing else."""
+    given = {"special_tokens": {}, "source": {}, "target": {}}
+    for name in DEFAULT_SPECIALS:
+        if getattr(args, f"{name}_token", None):
+            given["special_tokens"][name] = getattr(args, f"{name}_token")
+    for attribute, (section, field) in _FIELDS.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            given[section][field] = value
+    fields, _ = resolve_tokenizers(args)
+    for side, section in fields.items():
+        if "tokenizer" in given[side]:
+            raise ModelError(f"--{side}-tokenizer and a {side} subword model both name the "
+                             f"{side} tokenizer; give one")
+        given[side].update(section)
+    return given
+
+
+def tokenizer_files(args) -> dict[str, str]:
+    """The subword model files the options name, to copy into the model directory."""
+    return resolve_tokenizers(args)[1]
+
+
+def mark_guessed(config: dict, why: str = "the export records no tokenizer") -> None:
+    """A side whose tokenizer nobody named is whitespace, marked as guessed (and said)."""
+    for side in ("source", "target"):
+        section = config.setdefault(side, {})
+        if "tokenizer" not in section:
+            section["tokenizer"] = "whitespace"
+            section["tokenizer_guessed"] = True
+            warn_guessed(side, "whitespace", why)
+
+
 def sections(args) -> dict:
-    """The special_tokens, source and target sections of config.json."""
-    return {
-        "special_tokens": special_tokens(args),
-        "source": {"tokenizer": getattr(args, "source_tokenizer", "whitespace"),
-                   "lowercase": bool(getattr(args, "lowercase", False)),
-                   "add_bos": bool(getattr(args, "source_add_bos", False)),
-                   "add_eos": bool(getattr(args, "source_add_eos", False)),
-                   "max_length": int(getattr(args, "max_source_length", 1024))},
-        "target": {"tokenizer": getattr(args, "target_tokenizer", "whitespace")},
-    }
+    """The special_tokens, source and target sections of config.json: what the user gave,
+    defaults for the rest (a tokenizer nobody named is marked guessed)."""
+    result = given_sections(args)
+    result["special_tokens"] = special_tokens(args)
+    mark_guessed(result)
+    return result
+
+
+def merge_sections(config: dict, given: dict, where: str) -> None:
+    """Put the command line's fields (given_sections) into the config's sections field by
+    field; a field both set to different values is an error naming it (never a silent
+    choice)."""
+    flags = {v: k for k, v in _FIELDS.items()}
+    for section, fields in given.items():
+        target = config.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ModelError(f"{where}: '{section}' must be an object")
+        for field, value in fields.items():
+            if field in target and target[field] != value:
+                flag = flags.get((section, field), f"{section} option")
+                flag = f"--{flag.replace('_', '-')}" if (section, field) in flags else \
+                    f"--{field}-token" if section == "special_tokens" else "a tokenizer option"
+                raise ModelError(f"{where} sets {section}.{field} = {target[field]!r} but "
+                                 f"{flag} says {value!r}: remove one")
+            target[field] = value
 
 
 def check_vocabularies(config: dict, source: list[str], target: list[str],

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import sys
 
 import numpy as np
 
 from ...errors import ModelError
 from ..common.checkpoint import load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.tokenizer_options import add_tokenizer_arguments
+from .workflow import carry_tokenizers, decoding_defaults
 
 DESCRIPTION = "JoeyNMT recurrent model (model directory, or .ckpt + config.yaml)"
 
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: data.src.voc_file, else src_vocab.txt beside the config)")
     parser.add_argument("--trg-vocab", default=None, help="target vocabulary file "
                         "(default: data.trg.voc_file, else trg_vocab.txt beside the config)")
+    add_tokenizer_arguments(parser)
 
 
 def _refuse(option: str, value, why: str = "") -> None:
@@ -42,6 +44,9 @@ def _refuse(option: str, value, why: str = "") -> None:
 def _locate(args) -> tuple[str, str]:
     """(checkpoint, config.yaml)"""
     path = args.model
+    if not os.path.exists(path):
+        raise ModelError(f"JoeyNMT model not found: {path} (give the model directory or "
+                         "its .ckpt file)")
     if os.path.isdir(path):
         for name in _CHECKPOINT_NAMES:
             if os.path.isfile(os.path.join(path, name)):
@@ -66,7 +71,8 @@ def _read_config(path: str) -> dict:
     try:
         import yaml
     except ImportError as e:  # pragma: no cover
-        raise ModelError("reading a JoeyNMT config needs PyYAML (pip install pyyaml)") from e
+        raise ModelError("reading a JoeyNMT config needs PyYAML: pip install "
+                         "'rnnsearch[torch]'") from e
     try:
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)
@@ -326,16 +332,6 @@ def convert(args: argparse.Namespace) -> None:
         if (data.get(side) or {}).get("level", "word") == "char":
             vocabs[side] = _unescape_spaces(vocabs[side])
         vocabs[side] = sanitize_vocabulary(vocabs[side], names[side])
-    write_model_dir(args.output, result, tensors, vocabs["src"], vocabs["trg"])
-    notes = []
-    for side in ("src", "trg"):
-        section = data.get(side) or {}
-        if section.get("level", "word") == "bpe" or \
-                section.get("tokenizer_type", "none") not in ("none", None):
-            notes.append(f"{side}: {section.get('tokenizer_type')} subwords (apply them to "
-                         "the input / undo them on the output yourself)")
-        if (section.get("tokenizer_cfg") or {}).get("pretokenizer", "none") != "none" or \
-                section.get("normalize", False):
-            notes.append(f"{side}: pretokenizer/normalize is JoeyNMT preprocessing")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    files = carry_tokenizers(result, data, config_path, args)
+    result["decoding"] = decoding_defaults(config.get("testing"), result["special_tokens"]["unk"])
+    write_model_dir(args.output, result, tensors, vocabs["src"], vocabs["trg"], files=files)

@@ -13,6 +13,7 @@ import argparse
 import warnings
 
 from ...errors import ModelError
+from ..common.tokenizer_options import warn_guessed
 from .files import load_keras
 from .mapping import Mapper, Plan
 from .tensors import build
@@ -106,6 +107,12 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
     _padding(plan, source, pad_to_length, source_padding, ignore_padding)
     target = {"tokenizer": target_tokenizer or ("chars" if tgt_info.char_level
                                                 else "whitespace")}
+    for side, section, given, info in (("source", source, source_tokenizer, src_info),
+                                       ("target", target, target_tokenizer, tgt_info)):
+        if given is None and not info.tokenizer:
+            section["tokenizer_guessed"] = True
+            warn_guessed(side, section["tokenizer"], f"{info.path} is a bare vocabulary, not "
+                                                     "a Keras Tokenizer with its settings")
     config.update({"special_tokens": specials, "source": source, "target": target})
     write_model_dir(output, config, tensors, src_tokens, tgt_tokens)
     return config

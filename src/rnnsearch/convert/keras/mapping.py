@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .files import Layer, Ref
 from .walker import ATTENTION_CLASSES, RNN_CLASSES, GraphWalker, Rnn, activation_name
 
@@ -28,6 +30,10 @@ class Plan:
     parts: list[str]                  # output-side Concatenate inputs: "context" / "state"
     attentional: tuple | None         # (Layer, kernel, bias) of the Dense(tanh)
     output: tuple                     # (Layer, kernel, bias)
+    # (Layer, kernel [D_m, P], bias or None) of a linear Dense / TimeDistributed(Dense) the
+    # encoder outputs pass through before the attention reads them (keys and values)
+    memory_projection: tuple | None = None
+    bridge_tensors: dict = field(default_factory=dict)   # a dense bridge's weights
     arrays: dict = field(default_factory=dict)   # layer name -> weight arrays
 
 
@@ -114,6 +120,7 @@ class Mapper(GraphWalker):
             if len(inputs) == 3 and self.resolve(inputs[2]) != value:
                 raise self.err(attention, "separate key and value tensors are not supported "
                                           "(the key must be the value, the encoder outputs)")
+            value, memory_projection = self._memory_projection(value)
             if state_ref is not None and query != state_ref:
                 raise self.err(attention, "the attention query must be the decoder output "
                                           "that is concatenated with the context")
@@ -130,6 +137,7 @@ class Mapper(GraphWalker):
             else:
                 attention_kind = "additive"
         else:
+            memory_projection = None
             if attentional is not None:
                 raise self.err(attentional[0], "a Dense(tanh) between decoder and output "
                                                "needs an attention context")
@@ -181,7 +189,7 @@ class Mapper(GraphWalker):
                     raise self.err(rnn.layer, f"all {side} GRU layers must share reset_after")
 
         merge = encoder[0].merge or "concat"
-        bridge, bridge_merge = self._bridge(encoder, decoder, states)
+        bridge, bridge_merge, bridge_tensors = self._bridge(encoder, decoder, states)
         if bridge_merge is not None and bridge_merge != merge:
             if value is not None or len(encoder) > 1:
                 raise self.err(encoder[-1].layer, f"the encoder outputs are merged by "
@@ -197,10 +205,32 @@ class Mapper(GraphWalker):
         source_length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
         return Plan(self.path, source_embedding, bool(source_cfg.get("mask_zero", False)),
                      source_length, target_embedding, encoder, decoder, merge, bridge,
-                     attention, attention_kind, parts, attentional, output, g.weights)
+                     attention, attention_kind, parts, attentional, output,
+                     memory_projection=memory_projection, bridge_tensors=bridge_tensors,
+                     arrays=g.weights)
+
+    def _memory_projection(self, value: Ref):
+        """(the encoder output ref, the projection or None): a linear Dense or
+        TimeDistributed(Dense) between the encoder outputs and the attention (a 2H-wide
+        bidirectional encoder meeting an H-wide decoder) is folded into the attention's keys
+        and the layer reading the context, since Σ_j a_j (W h_j + b) = W Σ_j a_j h_j + b."""
+        layer = self.layer(value)
+        if layer.class_name not in ("Dense", "TimeDistributed"):
+            return value, None
+        dense, kernel, bias, _ = self.dense(
+            value, ("linear",), "projection of the encoder outputs (a non-linear one cannot "
+                               "be folded into the attention)")
+        inner = self.resolve(self.call(value).inputs[0])
+        if self.layer(inner).class_name not in RNN_CLASSES + ("Bidirectional",):
+            raise self.err(dense, "expected the encoder's LSTM/GRU outputs before this "
+                                  "projection")
+        return inner, (dense, kernel, bias)
 
     def _state_producer(self, ref: Ref) -> Ref:
         layer = self.layer(ref)
+        if layer.class_name == "Dense":   # a dense bridge
+            ref = self.resolve(self.call(ref).inputs[0])
+            layer = self.layer(ref)
         if layer.class_name in ("Concatenate", "Add"):
             ref = self.resolve(self.call(ref).inputs[0])
             layer = self.layer(ref)
@@ -210,9 +240,18 @@ class Mapper(GraphWalker):
         return ref
 
     def _state(self, ref: Ref, encoder: list[Rnn]):
-        """(encoder layer index, 'h' or 'c', merge or None) of a decoder initial state."""
+        """(encoder layer index, 'h' or 'c', merge or None, Dense or None) of a decoder
+        initial state: an encoder state, both directions' merged, or a Dense over the
+        directions' concatenation (a dense bridge; then the merge is free)."""
         ref = self.resolve(ref)
         layer = self.layer(ref)
+        if layer.class_name == "Dense":
+            dense = self.dense(ref, ("tanh", "relu", "linear"), "bridge")
+            index, kind, merge, inner = self._state(self.call(ref).inputs[0], encoder)
+            if merge == "sum" or inner is not None:
+                raise self.err(layer, "a bridge Dense must read an encoder state, or the "
+                                      "concatenation of its directions (forward first)")
+            return index, kind, None, dense
         if layer.class_name in ("Concatenate", "Add"):
             merge = "concat" if layer.class_name == "Concatenate" else "sum"
             if merge == "concat" and layer.config.get("axis", -1) not in (-1, 1):
@@ -226,13 +265,13 @@ class Mapper(GraphWalker):
                 raise self.err(layer, "the decoder's initial state must combine one "
                                       "Bidirectional layer's forward and backward states, in "
                                       "that order (forward first)")
-            return a[0], a[1], merge
+            return a[0], a[1], merge, None
         index, kind, direction = self._direction_state(ref, encoder)
         if direction != "":
             raise self.err(layer, f"the decoder starts from the {direction} state only; "
                                   "the model format needs both directions (concatenated, "
                                   "forward first, or summed)")
-        return index, kind, None
+        return index, kind, None, None
 
     def _direction_state(self, ref: Ref, encoder: list[Rnn]):
         layer = self.layer(ref)
@@ -253,33 +292,46 @@ class Mapper(GraphWalker):
         return index, kind, direction
 
     def _bridge(self, encoder, decoder, states):
+        """(bridge config, the merge of the states passed through or None, the dense
+        bridge's tensors)."""
         if not any(states):
-            return {"type": "zeros"}, None
+            return {"type": "zeros"}, None, {}
         if not all(states):
             raise self.err(decoder[[bool(s) for s in states].index(False)].layer,
                            "some decoder layers start from encoder states and others from "
                            "zeros; the model format needs all or none")
-        sources, cells, merges = [], set(), set()
-        for rnn, refs in zip(decoder, states):
+        sources, cells, merges, activations, tensors = [], set(), set(), set(), {}
+        for layer_index, (rnn, refs) in enumerate(zip(decoder, states)):
             want = 2 if rnn.cell == "lstm" else 1
             if len(refs) != want:
                 raise self.err(rnn.layer, f"expected {want} initial state(s), found {len(refs)}")
-            index, kind, merge = self._state(refs[0], encoder)
+            index, kind, merge, dense = self._state(refs[0], encoder)
             if kind != "h":
                 raise self.err(rnn.layer, "the initial hidden state is an encoder cell state")
             merges.add(merge)
+            denses = [("hidden", dense)]
             if rnn.cell == "lstm":
                 if self.resolve(refs[1]) == self.resolve(refs[0]):
                     cells.add("copy_hidden")
                 else:
-                    cindex, ckind, cmerge = self._state(refs[1], encoder)
-                    if ckind != "c" or cindex != index or cmerge != merge:
+                    cindex, ckind, cmerge, cdense = self._state(refs[1], encoder)
+                    if ckind != "c" or cindex != index or cmerge != merge or \
+                            (cdense is None) != (dense is None):
                         raise self.err(rnn.layer, "the initial cell state must be the cell "
                                                   "state of the encoder layer that gives the "
-                                                  "hidden state")
+                                                  "hidden state, passed the same way")
                     cells.add("bridged")
+                    denses.append(("cell", cdense))
+            for state, found in denses:
+                activations.add(None if found is None else found[3])
+                if found is not None:
+                    _, kernel, bias, _ = found
+                    tensors[f"bridge.layers.{layer_index}.{state}.weight"] = \
+                        np.ascontiguousarray(kernel.T)
+                    if bias is not None:
+                        tensors[f"bridge.layers.{layer_index}.{state}.bias"] = bias
             sources.append(index)
-        if len(cells) > 1 or len(merges) > 1:
+        if len(cells) > 1 or len(merges) > 1 or len(activations) > 1:
             raise self.err(decoder[0].layer, "decoder layers start from encoder states in "
                                              "different ways")
         top = len(encoder) - 1
@@ -291,7 +343,10 @@ class Mapper(GraphWalker):
             raise self.err(decoder[0].layer, f"decoder layers start from encoder layers "
                                              f"{sources}; only layer by layer or all from the "
                                              "top layer are supported")
-        bridge = {"type": "last", "from": source}
+        activation = activations.pop()
+        bridge = {"type": "last" if activation is None else "dense", "from": source}
+        if activation is not None:
+            bridge["activation"] = "identity" if activation == "linear" else activation
         if cells:
             bridge["lstm_cell"] = cells.pop()
-        return bridge, merges.pop()
+        return bridge, merges.pop(), tensors

@@ -51,6 +51,7 @@ def build(plan: Plan) -> tuple[dict, dict]:
                          plan.path)
     tensors["encoder.embedding.weight"] = src_emb
     tensors["decoder.embedding.weight"] = tgt_emb
+    tensors.update(plan.bridge_tensors)
     for i, rnn in enumerate(enc):
         _rnn_tensors(rnn, f"encoder.layers.{i}", tensors)
     for i, rnn in enumerate(dec):
@@ -73,21 +74,36 @@ def build(plan: Plan) -> tuple[dict, dict]:
                          f"'{plan.target_embedding.name}' has input_dim {vt} but the output "
                          f"layer '{out_layer.name}' has {out_kernel.shape[1]} units")
 
-    def to_cs(kernel: np.ndarray, who: Layer) -> np.ndarray:
-        """Dense kernel [in, out] reading the Concatenate parts -> weight [out, D_m + H_d]
-        reading [c; s] (the canonical order); parts the model does not read get zeros."""
-        widths = {"context": dm, "state": hd}
+    projection = plan.memory_projection
+    context_width = projection[1].shape[1] if projection else dm   # what Keras' context is
+
+    def to_cs(kernel: np.ndarray, bias, who: Layer):
+        """Dense kernel [in, out] reading the Concatenate parts (and its bias) -> weight
+        [out, D_m + H_d] reading [c; s] (the canonical order) and bias; parts the model does
+        not read get zeros. A projected memory's context W c + b is folded in."""
+        widths = {"context": context_width, "state": hd}
         need = sum(widths[p] for p in plan.parts)
         if kernel.shape[0] != need:
             raise ModelError(f"{plan.path}: layer '{who.name}': kernel has {kernel.shape[0]} "
                              f"inputs; the concatenated {' + '.join(plan.parts)} is {need} wide")
         weight = np.zeros((kernel.shape[1], dm + hd), np.float32)
+        bias = None if bias is None else np.asarray(bias, np.float64)
         offset = 0
         for part in plan.parts:
-            start = 0 if part == "context" else dm
-            weight[:, start:start + widths[part]] = kernel[offset:offset + widths[part]].T
+            part_kernel = kernel[offset:offset + widths[part]].T.astype(np.float64)
             offset += widths[part]
-        return weight
+            if part == "state":
+                weight[:, dm:] = part_kernel
+                continue
+            if projection is None:
+                weight[:, :dm] = part_kernel
+                continue
+            _, proj_kernel, proj_bias = projection   # context = c K + b
+            weight[:, :dm] = part_kernel @ proj_kernel.T.astype(np.float64)
+            if proj_bias is not None:
+                shift = part_kernel @ proj_bias.astype(np.float64)
+                bias = shift if bias is None else bias + shift
+        return weight, None if bias is None else bias.astype(np.float32)
 
     if plan.attention is None:
         decoder_cfg["type"] = "none"
@@ -104,13 +120,14 @@ def build(plan: Plan) -> tuple[dict, dict]:
             layer, kernel, bias = plan.attentional
             decoder_cfg["attentional_layer"] = True
             decoder_cfg["attentional_size"] = int(kernel.shape[1])
-            tensors["decoder.attentional.weight"] = to_cs(kernel, layer)
+            weight, bias = to_cs(kernel, bias, layer)
+            tensors["decoder.attentional.weight"] = weight
             if bias is not None:
                 tensors["decoder.attentional.bias"] = bias
             tensors["decoder.output.weight"] = np.ascontiguousarray(out_kernel.T)
         else:
             decoder_cfg["attentional_layer"] = False
-            tensors["decoder.output.weight"] = to_cs(out_kernel, out_layer)
+            tensors["decoder.output.weight"], out_bias = to_cs(out_kernel, out_bias, out_layer)
     if out_bias is not None:
         tensors["decoder.output.bias"] = out_bias
     return_config.update({"encoder": encoder_cfg, "bridge": plan.bridge,
@@ -127,23 +144,40 @@ def _attention(plan: Plan, tensors: dict, hd: int, dm: int) -> dict:
     if len(arrays) != expected:
         raise ModelError(f"{plan.path}: layer '{layer.name}' ({layer.class_name}): expected "
                          f"{expected} weight array(s), found {len(arrays)}")
-    if hd != dm:
+    projection = plan.memory_projection
+    width = projection[1].shape[1] if projection else dm   # the keys Keras scores
+    if hd != width:
         raise ModelError(f"{plan.path}: layer '{layer.name}' ({layer.class_name}): query "
-                         f"width {hd} and value width {dm} differ")
+                         f"width {hd} and value width {width} differ")
+    # the keys as a linear map of the memory: identity, or the projection (W = K^T, b)
+    key_w = np.eye(dm, dtype=np.float32) if projection is None else \
+        np.ascontiguousarray(projection[1].T, dtype=np.float32)
+    key_b = None if projection is None else projection[2]
+    scale = float(arrays[0].reshape(())) if use_scale and kind != "additive" else 1.0
     if kind == "dot":
-        if use_scale:
-            tensors["attention.scale"] = arrays[0].reshape(1)
-        return {"score": "dot"}
+        if projection is None:
+            if use_scale:
+                tensors["attention.scale"] = arrays[0].reshape(1)
+            return {"score": "dot"}
+        # q·(s (W h + b)): the "general" score with the projection as its key layer
+        tensors["attention.key.weight"] = key_w * np.float32(scale)
+        if key_b is not None:
+            tensors["attention.key.bias"] = np.asarray(key_b, np.float32) * np.float32(scale)
+        return {"score": "general"}
     if kind == "additive":   # AdditiveAttention: sum(scale * tanh(q + k))
         if use_scale:
-            tensors["attention.v"] = arrays[0].reshape(dm)
-        return {"score": "additive", "query_projection": False, "key_projection": False}
-    # Attention(score_mode="concat"): w * sum(tanh(scale * (q + k)))
-    weight = float(arrays[-1].reshape(()))
-    tensors["attention.v"] = np.full((dm,), weight, np.float32)
-    if not use_scale:
-        return {"score": "additive", "query_projection": False, "key_projection": False}
-    scale = float(arrays[0].reshape(()))
-    tensors["attention.query.weight"] = np.eye(dm, hd, dtype=np.float32) * scale
-    tensors["attention.key.weight"] = np.eye(dm, dm, dtype=np.float32) * scale
-    return {"score": "additive", "size": dm, "query_projection": True, "key_projection": True}
+            tensors["attention.v"] = arrays[0].reshape(width)
+        if projection is None:
+            return {"score": "additive", "query_projection": False, "key_projection": False}
+    else:   # Attention(score_mode="concat"): w * sum(tanh(scale * (q + k)))
+        tensors["attention.v"] = np.full((width,), float(arrays[-1].reshape(())), np.float32)
+        if not use_scale and projection is None:
+            return {"score": "additive", "query_projection": False, "key_projection": False}
+        if use_scale:
+            tensors["attention.query.weight"] = np.eye(width, hd, dtype=np.float32) * \
+                np.float32(scale)
+    tensors["attention.key.weight"] = key_w * np.float32(scale)
+    if key_b is not None:
+        tensors["attention.key.bias"] = np.asarray(key_b, np.float32) * np.float32(scale)
+    return {"score": "additive", "size": width, "key_projection": True,
+            "query_projection": "attention.query.weight" in tensors}

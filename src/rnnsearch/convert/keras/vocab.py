@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from ...errors import ModelError
 from .files import Layer
 from .mapping import Plan
+from .pickled import is_pickle, load_pickled_tokenizer
 
+MAX_VOCABULARY_BYTES = 1024 * 1024 * 1024
 AUTO_MARKERS = (("<start>", "<end>"), ("<sos>", "<eos>"), ("<s>", "</s>"), ("<bos>", "<eos>"),
                 ("[start]", "[end]"), ("startseq", "endseq"), ("sos", "eos"), ("\t", "\n"))
 OOV_GUESSES = ("<OOV>", "<oov>", "<unk>", "<UNK>", "[UNK]", "UNK", "<UNKNOWN>")
@@ -25,18 +27,29 @@ class VocabularyInfo:
     char_level: bool = False
     filters: str = ""
     num_words: int | None = None
+    tokenizer: bool = False          # read from a Tokenizer: its settings say how to split
 
 
 def load_vocabulary(path: str) -> VocabularyInfo:
-    """A Keras Tokenizer's to_json(), a JSON word_index {token: id}, index_word {id: token}
-    or token list, or a text file with one token per line. Id 0 is padding when no token
+    """A Keras Tokenizer's to_json() or the pickled Tokenizer itself, a JSON word_index
+    {token: id}, index_word {id: token} or token list, or a text file with one token per
+    line. Id 0 is padding when no token
     has it (Tokenizer ids start at 1; an empty first line in a text file, as
     TextVectorization.get_vocabulary() writes it, is padding too)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_VOCABULARY_BYTES + 1)
+    except OSError as e:
         raise ModelError(f"cannot read vocabulary {path}: {e}") from e
+    if len(raw) > MAX_VOCABULARY_BYTES:
+        raise ModelError(f"{path}: vocabulary larger than {MAX_VOCABULARY_BYTES} bytes")
+    if is_pickle(raw):   # pickle.dump(tokenizer, f)
+        return _vocabulary_from_json(path, {"config": load_pickled_tokenizer(path, raw)})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelError(f"cannot read vocabulary {path}: not UTF-8 text, JSON or a pickled "
+                         f"Keras Tokenizer ({e})") from e
     if text.lstrip()[:1] in ("{", "["):
         try:
             data = json.loads(text)
@@ -94,6 +107,7 @@ def _vocabulary_from_json(path: str, data) -> VocabularyInfo:
         info.char_level = bool(config.get("char_level", False))
         info.filters = config.get("filters") or ""
         info.num_words = config.get("num_words")
+        info.tokenizer = True
     elif data and all(isinstance(k, str) and k.isdigit() for k in data) and \
             all(isinstance(v, str) for v in data.values()):              # index_word
         word_index = {v: int(k) for k, v in data.items()}

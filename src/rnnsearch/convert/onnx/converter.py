@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
-                                     sections, vocab_from_metadata)
+                                     sections, tokenizer_files, vocab_from_metadata)
 
 DESCRIPTION = "ONNX encoder + decoder-step graphs (torch.onnx.export, tf2onnx)"
 
@@ -97,7 +97,8 @@ def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, tar
     config, tensors = analyze(models["encoder"], models["decoder"], dict(links or {}),
                               set(zero_states or ()), base, vocabs)
     from ...model_dir import write_model_dir
-    write_model_dir(output, config, tensors, vocabs["source"], vocabs["target"])
+    write_model_dir(output, config, tensors, vocabs["source"], vocabs["target"],
+                    files=tokenizer_files(options) if options is not None else None)
     return config
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
 from ...errors import ModelError
 from ..common.checkpoint import StandIn, load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.tokenizer_options import add_tokenizer_arguments
+from .transforms import carry_tokenizers  # noqa: F401 (tests call it here)
 
 DESCRIPTION = "OpenNMT-py checkpoint (.pt, 1.x-3.x) of an rnn/brnn LSTM/GRU model"
 
@@ -25,6 +26,7 @@ _PAD, _UNK, _BOS, _EOS = "<blank>", "<unk>", "<s>", "</s>"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="OpenNMT-py checkpoint (.pt)")
+    add_tokenizer_arguments(parser)
 
 
 def _refuse(option: str, value, why: str = "") -> None:
@@ -201,7 +203,11 @@ def _state_dicts(checkpoint, path: str) -> dict:
         weights = base + ".safetensors"
         if not os.path.isfile(weights):
             raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
-        from safetensors.torch import load_file
+        try:
+            from safetensors.torch import load_file
+        except ImportError as e:
+            raise ModelError(f"{weights}: reading OpenNMT-py's .safetensors weights needs "
+                             "safetensors: pip install 'rnnsearch[torch]'") from e
         state = load_file(weights)
         generator = {k[len("generator."):]: v for k, v in state.items()
                      if k.startswith("generator.")}
@@ -410,9 +416,5 @@ def convert(args: argparse.Namespace) -> None:
     from ...model_dir import write_model_dir
     checkpoint = load_checkpoint(args.checkpoint)
     config, tensors, source_vocab, target_vocab = build(checkpoint, args.checkpoint)
-    write_model_dir(args.output, config, tensors, source_vocab, target_vocab)
-    transforms = _Options(checkpoint.get("opt")).get("transforms", default=None)
-    if transforms:
-        print(f"note: the model was trained with transforms {sorted(transforms)}; apply the "
-              "same tokenization to the input and detokenize the output yourself",
-              file=sys.stderr)
+    files = carry_tokenizers(config, _Options(checkpoint.get("opt")), args)
+    write_model_dir(args.output, config, tensors, source_vocab, target_vocab, files=files)

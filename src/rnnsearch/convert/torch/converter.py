@@ -2,7 +2,9 @@
 
   --config arch.json    the architecture: the "encoder", "bridge", "attention" and "decoder"
                         sections of config.json (docs/model-format.md); may also hold
-                        "special_tokens", "source" and "target" (they win over the options)
+                        "special_tokens", "source", "target" and "decoding", merged field
+                        by field with the options (the same field set to two different
+                        values is an error)
   --mapping map.json    which of your modules plays which role, e.g.
     {"encoder.embedding": "enc.emb",      "encoder.rnn": "enc.lstm",
      "decoder.embedding": "dec.emb",      "decoder.rnn": "dec.cell",
@@ -28,6 +30,8 @@ Roles (keys) and what their modules must be:
   attention.coverage        nn.Linear(N_c, A) (ESPnet's wvec); attention.coverage.memory,
                   .query, .previous nn.Linear, .attention a [G N_c] parameter or
                   nn.Linear(1, G N_c) (learned coverage updates)
+  attention.gate, .value, .key_value, .position, .position.v, .energy_gain, .energy_bias,
+  .chunk.*, encoder.pooling.*     the options' roles: attention_roles.py
 A value is a module name (the state_dict key prefix), a parameter name, or an object
 {"module": NAME, "concat_order": [...]} when the module reads a concatenation in another
 order than the canonical one. Part names: embedding, context, state, feed (the previous
@@ -47,16 +51,18 @@ import os
 import numpy as np
 
 from ...errors import ModelError
-from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
-                                     sections)
-from . import stateful
+from ...model_kind import checkpoint_framework, convert_hint
+from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
+                                     mark_guessed, merge_sections, read_vocab,
+                                     tokenizer_files)
+from . import attention_roles, stateful
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
 ROLES = ("encoder.embedding", "encoder.rnn", "bridge", "bridge.cell", "attention.key",
          "attention.query", "attention.concat", "attention.v", "attention.scale",
          "decoder.embedding", "decoder.rnn", "decoder.attentional", "decoder.readout",
-         "decoder.output") + stateful.ROLES
+         "decoder.output") + attention_roles.ROLES + stateful.ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,11 +85,10 @@ def convert(args: argparse.Namespace) -> None:
     state_dict = load_checkpoint(args.checkpoint, args.state_dict_key)
     mapping = _read_json(args.mapping, "mapping")
     config = _read_json(args.config, "architecture config")
-    base = sections(args)
-    for key, value in base.items():
-        config.setdefault(key, value)
+    # the file's special_tokens/source/target and the options merge field by field
+    merge_sections(config, given_sections(args), args.config)
     convert_state_dict(state_dict, mapping, config, read_vocab(args.source_vocab),
-                       read_vocab(args.target_vocab), args.output)
+                       read_vocab(args.target_vocab), args.output, tokenizer_files(args))
 
 
 def _read_json(path: str, what: str) -> dict:
@@ -103,14 +108,21 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     try:
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ModelError("reading a PyTorch checkpoint needs torch (pip install torch); "
+        raise ModelError("reading a PyTorch checkpoint needs torch (pip install "
+                         "'rnnsearch[torch]', which pins the CPU build the project tests); "
                          "from Python, convert_state_dict also takes NumPy arrays") from e
     if not os.path.isfile(path):
         raise ModelError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelError(f"cannot load {path} with torch.load(weights_only=True): {e}") from e
+        framework = checkpoint_framework(path)
+        if framework:   # a training checkpoint, which pickles more than tensors
+            raise ModelError(f"{path} is a checkpoint of {framework}, not a state_dict: "
+                             f"{convert_hint(framework, path)}") from e
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot load {path} as a state_dict (torch.load with "
+                         f"weights_only=True: {first_line})") from e
     if key is not None:
         if not isinstance(obj, dict) or key not in obj:
             raise ModelError(f"{path}: no '{key}' in the checkpoint")
@@ -242,18 +254,19 @@ def _is_multilayer(w: _Weights, module: str) -> bool:
 
 
 def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list,
-                       target_vocab: list, output: str) -> dict:
+                       target_vocab: list, output: str, files: dict | None = None) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
-    an architecture config (see the module docstring); returns the written config."""
+    an architecture config (see the module docstring); returns the written config.
+    files: tokenizer files to copy in (convert.common.tokenizer_options)."""
     from ...model_dir import write_model_dir
     from ...model_spec import FORMAT_NAME, FORMAT_VERSION, Dimensions, normalize_config
 
     m = _Mapping(mapping)
-    config = dict(config)
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
     config.setdefault("format", FORMAT_NAME)
     config.setdefault("format_version", FORMAT_VERSION)
-    for key, value in sections(argparse.Namespace()).items():
-        config.setdefault(key, value)
+    mark_guessed(config, "a state_dict records no tokenizer and the architecture file "
+                         "names none")
     cfg = normalize_config(config)
     dims = Dimensions.of(cfg)
     enc, br, att, dec = cfg["encoder"], cfg["bridge"], cfg["attention"], cfg["decoder"]
@@ -281,12 +294,13 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
     # bridge
     if br["from"] == "all_layers":  # concat_order names one layer's forward/backward parts
         raise ModelError("bridge.from = 'all_layers' is not supported by this converter")
-    if br["type"] in ("dense", "mean"):
+    if br["type"] in ("dense", "mean", "pooling"):
         H_e = enc["hidden_size"]
         widths = {"forward": H_e, "backward": H_e} if br["type"] == "dense" else \
-            {"memory": dims.memory_width}
+            {"memory": dims.memory_width} if br["type"] == "mean" else \
+            {"pooled": dims.pooled_width}
         canonical = ["forward", "backward"][:1 + int(enc["bidirectional"])] \
-            if br["type"] == "dense" else ["memory"]
+            if br["type"] == "dense" else list(widths)
         states = ["hidden"] + (["cell"] if dec["cell"] == "lstm" and
                                br["lstm_cell"] == "bridged" else [])
         for state in states:
@@ -301,12 +315,16 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                         canonical, widths)
 
     # attention
+    v_bias = None
     if att is not None:
         H_d = dec["hidden_size"]
+        key_rows = H_d if att["score"] == "general" else \
+            att["size"] if att["score"] == "additive" and att["key_projection"] else 0
+        attention_roles.split_key_value(w, m, att, key_rows, T)
         if att["score"] == "dot" and m.mapping.get("attention.scale"):
             name, _ = m.spec("attention.scale")
             T["attention.scale"] = w.get(name, "attention.scale").reshape(1)
-        elif att["score"] == "general":
+        elif att["score"] == "general" and "attention.key.weight" not in T:
             key, _ = m.spec("attention.key")
             query, _ = m.spec("attention.query")
             if (key is None) == (query is None):
@@ -340,20 +358,17 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                                      "both projections and size = the module's output size")
             else:
                 for part, flag in (("key", "key_projection"), ("query", "query_projection")):
-                    if att[flag]:
+                    if att[flag] and f"attention.{part}.weight" not in T:
                         name, _ = m.require(f"attention.{part}",
                                            f"additive attention with {flag}")
                         _linear(w, name, f"attention.{part}", T, f"attention.{part}")
             v, _ = m.spec("attention.v")
             if v is not None:
-                value = w.sd.get(f"{v}.weight")
-                if value is not None:           # an nn.Linear(A, 1): its bias shifts all
-                    w.used.update({f"{v}.weight", f"{v}.bias"})  # scores equally: dropped
-                    value = value.reshape(-1)
-                else:
-                    value = w.get(v, "attention.v").reshape(-1)
-                T["attention.v"] = value
+                # an nn.Linear(A, 1): its bias shifts all scores equally, so it is dropped,
+                # except from a monotonic energy (attention_roles: it joins r)
+                T["attention.v"], v_bias = attention_roles.vector(w, v, "attention.v")
         stateful.stateful_tensors(w, m, att, T)
+    attention_roles.option_tensors(w, m, cfg, v_bias, T, _linear)
 
     # decoder RNN
     module, order = m.require("decoder.rnn", "always needed")
@@ -414,5 +429,5 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                        T["encoder.embedding.weight"].shape[0],
                        T["decoder.embedding.weight"].shape[0],
                        T["decoder.output.weight"].shape[0])
-    write_model_dir(output, config, T, list(source_vocab), list(target_vocab))
+    write_model_dir(output, config, T, list(source_vocab), list(target_vocab), files=files)
     return cfg
