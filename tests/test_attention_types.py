@@ -186,7 +186,7 @@ CONSTRAINED = {
                                 decoder="bahdanau"), (0, 3)),
     "mocha-additive-scaled": (dict(attention={"type": "mocha", **ADDITIVE, "scaling": 2.0,
                                               "mocha": {"chunk_size": 3, "size": 8}},
-                                   input_feeding=True), (1, 4)),
+                                   input_feeding=True), (0, 2)),
 }
 
 
@@ -194,9 +194,10 @@ CONSTRAINED = {
 def constrained(request, tmp_path_factory):
     options, constraint = CONSTRAINED[request.param]
     model = random_model(_config(**options), V_SOURCE, V_TARGET, seed=len(request.param))
-    if options["attention"].get("type") in ("monotonic", "mocha"):
-        with torch.no_grad():  # attends at most steps, not all
-            model.attention.energy_bias.fill_(0.5)
+    kind = options["attention"].get("type")
+    if kind in ("monotonic", "mocha"):
+        with torch.no_grad():  # moves on, and attends at most steps but not all
+            model.attention.energy_bias.fill_(0.5 if kind == "monotonic" else 0.0)
     path = str(tmp_path_factory.mktemp(request.param))
     export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
     return request.param, model, rnnsearch.Translator(path), constraint
@@ -247,3 +248,15 @@ def test_monotonic_refuses_scaling(tmp_path):
     config = _config({"type": "monotonic", **ADDITIVE, "scaling": 2.0})
     with pytest.raises(rnnsearch.ModelError, match="attention.scaling"):
         random_model(config, V_SOURCE, V_TARGET)
+
+
+def test_window_wider_than_the_sentence_changes_nothing(constrained):
+    """A constraint window that holds every position (and so, for local, all of its own
+    window) gives the unconstrained output bit for bit."""
+    _, _, translator, _ = constrained
+    options = dict(beam_size=3, num_hypotheses=3, max_length=MAX_LENGTH, return_attention=True)
+    wide = translator._engine.translate(_sources(), attention_constraint=(200, 200), **options)
+    free = translator._engine.translate(_sources(), **options)
+    for got, want in zip(wide, free):
+        for (t1, s1, a1), (t2, s2, a2) in zip(got, want):
+            assert t1 == t2 and s1 == s2 and np.array_equal(a1, a2)

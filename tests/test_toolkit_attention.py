@@ -164,9 +164,9 @@ def test_reference_equals_toolkit_module(modules, name, tmp_path):
 @torch.no_grad()
 def test_speechbrain_location_weights(modules, tmp_path):
     """SpeechBrain's LocationAwareAttention scores as the format's location type (mlp_loc's
-    bias included, scaling 1.0); its context is projected by mlp_out, which the format does
-    not have yet: the reference's context, projected with SpeechBrain's own mlp_out here,
-    equals SpeechBrain's."""
+    bias included, scaling 1.0); its context is projected by mlp_out (the format's
+    attention.context, tested end to end in test_speechbrain_decoder.py): the reference's
+    context, projected with SpeechBrain's own mlp_out here, equals SpeechBrain's."""
     meta, params = modules
     name = "speechbrain_location"
     attention = {"type": "location", "score": "additive", "size": meta["adim"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .attention_options import _REQUIRED, _linear, _merge, _positive
+from .attention_options import _REQUIRED, _linear, _merge, _positive, _size_only_when
 from .errors import ModelError
 
 STATEFUL_TYPES = ("location", "coverage", "forward", "multi_head")
@@ -152,14 +152,8 @@ def _normalize_location(att: dict) -> None:
     if loc["kernel_size"] % 2 == 0:
         raise ModelError(f"config.json: attention.location.kernel_size = {loc['kernel_size']}; "
                          "expected an odd number (the convolution is centred)")
-    if loc["input"] == "history":
-        if loc["history"] is None:
-            raise ModelError("config.json: attention.location.history is required for input "
-                             "'history'")
-        _positive("attention.location.history", loc["history"])
-    elif loc["history"] is not None:
-        raise ModelError("config.json: attention.location.history applies to input "
-                         "'history' only")
+    _size_only_when("attention.location.history", loc["history"], loc["input"] == "history",
+                    "input 'history'")
     if not isinstance(loc["recurrent"], bool):
         raise ModelError(f"config.json: attention.location.recurrent = {loc['recurrent']!r}; "
                          "expected true or false")

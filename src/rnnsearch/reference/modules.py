@@ -433,8 +433,10 @@ class Seq2Seq(nn.Module):
                                                           state.attention, window, embedded)
         if self.context_projection is not None:
             context = self.context_projection(context)
-        # the first maximum (torch.argmax); a row with no weight at all keeps its position
-        attended = torch.where(weights.sum(dim=-1) > 0, weights.argmax(dim=-1), state.attended)
+        attended = state.attended
+        if constraint is not None:  # the first maximum (torch.argmax); a row with no weight
+            attended = torch.where(weights.sum(dim=-1) > 0,  # at all keeps its position
+                                   weights.argmax(dim=-1), attended)
         return context, weights, attention, attended
 
     def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None,
