@@ -4,7 +4,7 @@ translates batches of token ids with the GIL released. Inputs are checked here, 
 code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdlib cimport malloc
+from libc.stdlib cimport calloc, malloc
 from libc.string cimport memset
 
 from rs_engine cimport *
@@ -27,11 +27,17 @@ _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
 _SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3, "tanh_dot": 4}
-_DECODERS = {"bahdanau": 0, "luong": 1, "none": 2}
+_DECODERS = {"bahdanau": 0, "luong": 1, "none": 2, "conditional": 3}
+_STACKING = {"layerwise": 0, "separate": 1, "alternating": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 _LOCATION_INPUTS = {"previous": 0, "cumulative": 1, "previous_and_cumulative": 2, "history": 3}
 _INITIAL_WEIGHTS = {"uniform": 0, "zeros": 1, "first": 2}
 _COVERAGE_UPDATES = {"sum": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softrelu": 4, "gru": 5}
+
+
+def _norm_split(dict section):
+    """Where a GRU's gate normalisation splits: [r; z] | n ("split"), or nowhere."""
+    return 2 * section["hidden_size"] if section["layer_norm"] == "split" else 0
 
 
 def kernel_isa(str compute_type="float32"):
@@ -229,12 +235,15 @@ cdef class Engine:
             rs_release_pages(lin.wq, <size_t> lin.out * lin.input)
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
+        cdef int k
         self._pack(&rnn.ih)
         if rnn.cell == 1 and not rnn.reset_after:
             self._pack(&rnn.hh_rz)
             self._pack(&rnn.hh_n)
         else:
             self._pack(&rnn.hh)
+        for k in range(rnn.ntransitions):
+            self._pack(&(<rs_rnn *> rnn.transitions)[k].hh)
         return 0
 
     cdef int _pack_all(self) except -1:
@@ -249,6 +258,9 @@ cdef class Engine:
             self._pack_rnn(&m.dec[l])
             self._pack(&m.bridge_hidden[l])
             self._pack(&m.bridge_cell[l])
+        self._pack_rnn(&m.cond_cell)
+        for l in range(m.readout_nparts):
+            self._pack(&m.readout_parts[l])
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
         self._pack(&m.attention.value)
@@ -300,9 +312,12 @@ cdef class Engine:
         m.enc_residual = enc["residual"]
         m.enc_hidden = enc["hidden_size"]
         m.enc_width = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+        m.enc_stacking = _STACKING[enc["stacking"]]
         for l in range(enc["num_layers"]):
             for d, name in enumerate(("forward", "backward") if enc["bidirectional"] else ("forward",)):
                 self._rnn(&m.enc[l][d], tensors, f"encoder.layers.{l}.{name}", enc)
+                self._deep_transition(&m.enc[l][d], tensors, f"encoder.layers.{l}.{name}", enc,
+                                      1, enc["cell_depth"])
 
         m.bridge = _BRIDGES[bridge["type"]]
         m.bridge_from = _BRIDGE_FROM[bridge["from"]]
@@ -311,6 +326,10 @@ cdef class Engine:
         for l in range(dec["num_layers"]):
             m.bridge_hidden[l] = self._linear(tensors, f"bridge.layers.{l}.hidden")
             m.bridge_cell[l] = self._linear(tensors, f"bridge.layers.{l}.cell")
+            self._norm(&m.bridge_hidden_norm[l], tensors, f"bridge.layers.{l}.hidden_norm", 0,
+                       bridge["layer_norm_eps"])
+            self._norm(&m.bridge_cell_norm[l], tensors, f"bridge.layers.{l}.cell_norm", 0,
+                       bridge["layer_norm_eps"])
         if enc["pooling"] is not None:
             self._pooling(enc["pooling"], tensors)
 
@@ -324,8 +343,17 @@ cdef class Engine:
         m.dec_hidden = dec["hidden_size"]
         m.dec_residual = dec["residual"]
         m.query_first_layer = dec["attention_query"] == "first_layer"
+        m.start_zeros = dec["start_embedding"] == "zeros"
         for l in range(dec["num_layers"]):
             self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
+            if dec["type"] != "conditional" or l > 0:
+                self._deep_transition(&m.dec[l], tensors, f"decoder.layers.{l}", dec, 1,
+                                      dec["cell_depth"])
+        if dec["type"] == "conditional" and dec["base_cell_depth"] > 1:
+            # layer 0: GRU 1 (decoder.layers.0), attention, GRU 2 (depth.1), transitions
+            self._rnn(&m.cond_cell, tensors, "decoder.layers.0.depth.1", dec)
+            self._deep_transition(&m.cond_cell, tensors, "decoder.layers.0", dec, 2,
+                                  dec["base_cell_depth"])
         m.input_feeding = dec["type"] == "luong" and dec["input_feeding"]
         m.attentional = self._linear(tensors, "decoder.attentional")
         m.attentional_activation = _ACTIVATIONS[dec["attentional_activation"]]
@@ -336,12 +364,14 @@ cdef class Engine:
             m.feed_width = (m.attention.context_projection.out
                             if RS_HAS_LINEAR(m.attention.context_projection)
                             else m.attention.context_width)
-        m.readout = _READOUTS[dec["readout"]] if dec["type"] == "bahdanau" else 0
+        m.readout = _READOUTS[dec["readout"]] if dec["type"] in ("bahdanau", "conditional") else 0
         inputs = dec["readout_inputs"]
         m.readout_state = "state" in inputs
         m.readout_context = "context" in inputs
         m.readout_embedding = "embedding" in inputs
         m.readout_layer = self._linear(tensors, "decoder.readout")
+        if dec["readout_layer_norm"]:
+            self._readout_parts(tensors, dec, att)
         m.output = self._linear(tensors, "decoder.output")
         m.bos_id = bos_id
         m.eos_id = eos_id
@@ -361,6 +391,8 @@ cdef class Engine:
         a.query_width = query_width
         a.memory_width = self.model.enc_width
         self._attention_options(att, tensors)
+        self._norm(&a.key_norm, tensors, "attention.key_norm", 0, att["layer_norm_eps"])
+        self._norm(&a.query_norm, tensors, "attention.query_norm", 0, att["layer_norm_eps"])
         a.scaling = att["scaling"]
         a.context_projection = self._linear(tensors, "attention.context")
         self._stateful_attention(att, tensors)
@@ -422,6 +454,76 @@ cdef class Engine:
             L.conv = self._ptr(conv)
             L.initial = _INITIAL_WEIGHTS[att["location"]["initial"]]
             L.projection = self._linear(tensors, f"attention.heads.{h}.location.projection")
+        return 0
+
+    cdef int _norm(self, rs_norm *n, dict tensors, str prefix, int split, float eps) except -1:
+        """Layer normalisation `prefix`.weight / .bias, if the model has it."""
+        memset(n, 0, sizeof(rs_norm))
+        if prefix + ".weight" not in tensors:
+            return 0
+        n.gain = self._ptr(tensors[prefix + ".weight"])
+        if prefix + ".bias" in tensors:
+            n.bias = self._ptr(tensors[prefix + ".bias"])
+        n.split = split
+        n.eps = eps
+        return 0
+
+    cdef int _deep_transition(self, rs_rnn *rnn, dict tensors, str prefix, dict section,
+                              int first, int depth) except -1:
+        """The cells `prefix`.depth.{first..depth-1} (no input) run after `rnn`."""
+        cdef int count = depth - first, k
+        if count <= 0:
+            return 0
+        cdef rs_rnn *cells = <rs_rnn *> calloc(count, sizeof(rs_rnn))
+        if cells == NULL:
+            raise MemoryError()
+        self._owned.append(<size_t> cells)
+        H = section["hidden_size"]
+        for k in range(count):
+            name = f"{prefix}.depth.{first + k}"
+            cells[k].cell = _CELLS[section["cell"]]
+            cells[k].reset_after = 1
+            cells[k].hidden = H
+            self._weight(&cells[k].hh, tensors, name + ".weight_hh")
+            if tensors.get(name + ".bias_hh") is not None:
+                cells[k].hh.b = self._ptr(tensors[name + ".bias_hh"])
+            # the input part of a cell without input: its constant bias_ih, or zeros
+            cells[k].ih.out = 3 * H
+            cells[k].ih.b = self._ptr(tensors.get(name + ".bias_ih",
+                                                  np.zeros(3 * H, np.float32)))
+            self._norm(&cells[k].norm_hh, tensors, name + ".norm_hh", _norm_split(section),
+                       section["layer_norm_eps"])
+        rnn.transitions = cells
+        rnn.ntransitions = count
+        return 0
+
+    cdef int _readout_parts(self, dict tensors, dict dec, dict att) except -1:
+        """The readout as one product per input part (each normalised): columns of
+        decoder.readout.weight, with decoder.readout_norm.*[k]."""
+        cdef rs_model *m = &self.model
+        widths = {"state": dec["hidden_size"], "context": m.attention.context_width,
+                  "embedding": dec["embedding_size"]}
+        weight = tensors["decoder.readout.weight"]
+        scale = tensors.get("decoder.readout.weight_scale")
+        gains = tensors["decoder.readout_norm.weight"]
+        biases = tensors.get("decoder.readout_norm.bias")
+        input_bias = tensors.get("decoder.readout_norm.input_bias")
+        start = 0
+        m.readout_layer.w = NULL  # the products are the parts'
+        m.readout_layer.wq = NULL
+        for k, name in enumerate(dec["readout_inputs"]):
+            part = {"w": np.ascontiguousarray(weight[:, start:start + widths[name]])}
+            if scale is not None:
+                part["w_scale"] = scale
+            start += widths[name]
+            self._weight(&m.readout_parts[k], part, "w")
+            if input_bias is not None:
+                m.readout_parts[k].b = self._ptr(np.ascontiguousarray(input_bias[k]))
+            m.readout_norm[k].gain = self._ptr(np.ascontiguousarray(gains[k]))
+            if biases is not None:
+                m.readout_norm[k].bias = self._ptr(np.ascontiguousarray(biases[k]))
+            m.readout_norm[k].eps = dec["readout_layer_norm_eps"]
+        m.readout_nparts = len(dec["readout_inputs"])
         return 0
 
     cdef int _attention_options(self, dict att, dict tensors) except -1:
@@ -555,6 +657,10 @@ cdef class Engine:
         rnn.hh_n.wq = rnn.hh.wq + 2 * H * H if rnn.hh.wq != NULL else NULL
         rnn.hh_n.wq_scale = rnn.hh.wq_scale + 2 * H if rnn.hh.wq_scale != NULL else NULL
         rnn.hh_n.b = rnn.hh.b + 2 * H if rnn.hh.b != NULL else NULL
+        if section["cell"] == "gru":
+            split = _norm_split(section)
+            self._norm(&rnn.norm_ih, tensors, f"{prefix}.norm_ih", split, section["layer_norm_eps"])
+            self._norm(&rnn.norm_hh, tensors, f"{prefix}.norm_hh", split, section["layer_norm_eps"])
         return 0
 
     @property
@@ -618,14 +724,18 @@ cdef class Engine:
                   int min_length=0, int max_length=200, float length_penalty=0.0,
                   float coverage_penalty=0.0, bint normalize_scores=False,
                   bint return_attention=False, int threads=1, suppress=(), prefixes=None,
-                  on_token=None, attention_constraint=None):
+                  on_token=None, bint shrinking_beam=False,
+                  float length_normalization=0.0, float word_penalty=0.0,
+                  float max_length_factor=0.0, bint eos_attention=False,
+                  bint return_log_prob=False, attention_constraint=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS); prefixes: None, or per sentence a list of target ids to force first
         (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
-        log_prob, is_last) after every step, a true return ends that sentence;
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first; with
+        return_log_prob, (token ids, score, attention, sum of log-probabilities);
         attention_constraint: None or (backward, forward) windows around the previous
-        step's most attended position. Returns, per sentence, a list of (token ids, score,
-        attention array or None), best first."""
+        step's most attended position. The other options: rs_options in rs_model.h."""
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -645,6 +755,11 @@ cdef class Engine:
         opt.length_penalty = length_penalty
         opt.coverage_penalty = coverage_penalty
         opt.normalize_scores = normalize_scores
+        opt.shrinking_beam = shrinking_beam
+        opt.length_exponent = length_normalization
+        opt.word_penalty = word_penalty
+        opt.max_length_factor = max_length_factor
+        opt.eos_attention = eos_attention
         opt.return_attention = return_attention
         opt.threads = threads
         opt.constrain = attention_constraint is not None
@@ -705,10 +820,14 @@ cdef class Engine:
                     tokens = [hyp.tokens[k] for k in range(n)]
                     attention = None
                     if hyp.attention != NULL:
-                        attention = np.empty((n, lengths[i]), dtype=np.float32)
-                        if n * lengths[i]:
-                            attention[...] = np.asarray(<float[:n * lengths[i]]> hyp.attention).reshape(n, lengths[i])
-                    hyps.append((tokens, hyp.score, attention))
+                        rows = hyp.attention_rows
+                        attention = np.empty((rows, lengths[i]), dtype=np.float32)
+                        if rows * lengths[i]:
+                            attention[...] = np.asarray(<float[:rows * lengths[i]]> hyp.attention).reshape(rows, lengths[i])
+                    if return_log_prob:
+                        hyps.append((tokens, hyp.score, attention, hyp.log_prob))
+                    else:
+                        hyps.append((tokens, hyp.score, attention))
                 output.append(hyps)
         finally:
             rs_free_results(results, batch)

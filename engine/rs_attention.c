@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_norm.h"
 #include "rs_vmath.h"
 
 extern const rs_attention_ops rs_attention_global;
@@ -58,6 +59,11 @@ int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
         const rs_linear *L = RS_HAS_LINEAR(a->key) ? &a->key : NULL;
         enc->key_width = L ? L->out : key_in;
         if (!(enc->keys = memory_part(enc, D, L, 0, key_in))) return 1;
+        if (L) /* attention.layer_norm (Marian): over the projected keys */
+            for (int b = 0; b < enc->batch; b++)
+                rs_norm_rows(&a->key_norm, enc->lengths[b],
+                             enc->keys + (size_t)b * enc->max_len * enc->key_width,
+                             enc->key_width, enc->key_width);
     }
     if (RS_HAS_LINEAR(a->value) || split) {
         const rs_linear *L = RS_HAS_LINEAR(a->value) ? &a->value : NULL;
@@ -122,6 +128,7 @@ rs_attention_queries_t rs_attention_queries(const rs_attention *a, const rs_atte
     rs_attention_queries_t q = {s->query, a->query_width, s->work};
     if (!RS_HAS_LINEAR(a->query)) return q;
     rs_linear_forward(&a->query, s->rows, s->query, a->query_width, s->work, a->query.out, 0);
+    rs_norm_rows(&a->query_norm, s->rows, s->work, a->query.out, a->query.out);
     q.rows = s->work;
     q.width = a->query.out;
     q.scratch = s->work + (size_t)s->rows * a->query.out;

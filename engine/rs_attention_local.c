@@ -13,6 +13,7 @@
 
 #include "rs_attention.h"
 #include "rs_kernels.h"
+#include "rs_norm.h"
 #include "rs_vmath.h"
 
 /* queries and score scratch, the key of a zero memory vector (zero_pad), the rows'
@@ -61,6 +62,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     float *pad_key = tmp + KW, *p_rows = pad_key + KW, *hidden = p_rows + s->rows;
     if (a->local_predictive) positions(a, s, hidden, p_rows);
     for (int i = 0; i < KW; i++) pad_key[i] = RS_HAS_LINEAR(a->key) && a->key.b ? a->key.b[i] : 0.0f;
+    if (RS_HAS_LINEAR(a->key)) rs_norm_rows(&a->key_norm, 1, pad_key, KW, KW); /* as the keys */
     const float inv_two_sigma2 = D > 0 ? 2.0f / ((float)D * (float)D) : 0.0f;
     for (int r = 0; r < s->rows; r++) {
         const int b = s->sentence[r], len = enc->lengths[b];

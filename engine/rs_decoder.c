@@ -1,6 +1,7 @@
 /* The decoder step of docs/model-format.md: Bahdanau (attend, then update), Luong (update,
- * then attend, with input feeding and an attentional layer) and attention-free decoders.
- * Every layer is one block product over all live rows of all sentences. */
+ * then attend, with input feeding and an attentional layer), conditional (layer 0 in
+ * rs_decoder_conditional.c) and attention-free decoders. Every layer is one block product
+ * over all live rows of all sentences. */
 #include "rs_decoder.h"
 
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;
     const size_t GH = (size_t)rs_rnn_gates(m->dec[0].cell) * Hd;
     size_t hidden = m->output.in;
-    if (RS_HAS_LINEAR(m->readout_layer) && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
+    if (m->readout != RS_READOUT_NONE && (size_t)m->readout_layer.out > hidden) hidden = m->readout_layer.out;
     if (RS_HAS_LINEAR(m->attentional) && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
     const rs_attention *att = &m->attention;
     const size_t att_floats = att->ops ? att->ops->state_floats(att, max_source) : 0;
@@ -60,8 +61,10 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->concat = calloc(cap * concat_width(m), sizeof(float));
     w->hidden = calloc(cap * hidden, sizeof(float));
     w->window = calloc(cap * 2, sizeof(int));
+    w->part = calloc(m->readout_nparts ? cap * m->readout_layer.out : 1, sizeof(float));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
-        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window || !w->type_context)
+        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window || !w->type_context ||
+        !w->part)
         goto fail;
     return 0;
 fail:
@@ -78,7 +81,7 @@ void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_wor
     }
     free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
     free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
-    free(w->window); free(w->type_context);
+    free(w->window); free(w->type_context); free(w->part);
     memset(w, 0, sizeof(*w));
 }
 
@@ -128,9 +131,9 @@ void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capac
 /* The attention type's step for every row; the query rows are H_d wide. With the
  * attention constraint, each row's weights are limited to a window around its previous
  * argmax (ESPnet's _apply_attention_constraint), and the new argmax is remembered. */
-static void attend_rows(const rs_model *m, const rs_encoded *enc, int t, int rows,
-                        const int *sentence, const float *query, rs_decoder_state *st,
-                        rs_decoder_work *w, float *probs) {
+void rs_decoder_attend(const rs_model *m, const rs_encoded *enc, int t, int rows,
+                       const int *sentence, const float *query, rs_decoder_state *st,
+                       rs_decoder_work *w, float *probs) {
     const int S = enc->max_len;
     if (w->constrain)
         for (int r = 0; r < rows; r++) {
@@ -193,16 +196,19 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const int cap = w->capacity, V = m->tgt_vocab;
     const int GH = rs_rnn_gates(m->dec[0].cell) * Hd;
 
-    for (int r = 0; r < rows; r++)
-        memcpy(w->embedding + (size_t)r * Et, m->tgt_embedding + (size_t)tokens[r] * Et, sizeof(float) * Et);
+    if (t == 0 && m->start_zeros)
+        memset(w->embedding, 0, sizeof(float) * rows * Et);
+    else
+        for (int r = 0; r < rows; r++)
+            memcpy(w->embedding + (size_t)r * Et, m->tgt_embedding + (size_t)tokens[r] * Et, sizeof(float) * Et);
 
     /* layer 0 input */
     const float *x = w->embedding;
     int xw = Et;
     if (m->decoder == RS_DECODER_BAHDANAU) {
         /* the previous step's top output, or layer 0's state (ESPnet's decoders) */
-        attend_rows(m, enc, t, rows, sentence, m->query_first_layer ? st->h : st->top, st, w,
-                    probs);
+        rs_decoder_attend(m, enc, t, rows, sentence, m->query_first_layer ? st->h : st->top, st,
+                          w, probs);
         concat_rows(rows, w->x0, w->embedding, Et, w->context, D);
         x = w->x0;
         xw = Et + D;
@@ -212,11 +218,19 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
         xw = Et + m->feed_width;
     }
 
-    for (int l = 0; l < m->dec_layers; l++) {
+    int first = 0;
+    if (m->decoder == RS_DECODER_CONDITIONAL) {
+        rs_conditional_first_layer(m, enc, t, rows, sentence, st, w, probs);
+        x = st->h; /* layer 0's output is its state */
+        xw = Hd;
+        first = 1;
+    }
+    for (int l = first; l < m->dec_layers; l++) {
         const rs_rnn *rnn = &m->dec[l];
         float *h = st->h + (size_t)l * cap * Hd, *c = st->c + (size_t)l * cap * Hd;
         float *out = (l % 2 == 0) ? w->layer_a : w->layer_b;
         rs_linear_forward(&rnn->ih, rows, x, xw, w->xg, GH, 0);
+        rs_rnn_norm_input(rnn, rows, w->xg, GH);
         rs_rnn_step(rnn, rows, w->xg, h, c, w->rnn_scratch);
         memcpy(out, h, sizeof(float) * rows * Hd);
         if (m->dec_residual && l > 0)
@@ -230,7 +244,8 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const float *final_in = o;
     int final_w = Hd;
     if (m->decoder == RS_DECODER_LUONG) {
-        attend_rows(m, enc, t, rows, sentence, m->query_first_layer ? st->h : o, st, w, probs);
+        rs_decoder_attend(m, enc, t, rows, sentence, m->query_first_layer ? st->h : o, st, w,
+                          probs);
         concat_rows(rows, w->concat, w->context, D, o, Hd);
         if (m->input_feeding && m->feed_context)
             memcpy(st->feed, w->context, sizeof(float) * rows * D);
@@ -245,7 +260,7 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
             final_in = w->hidden;
             final_w = Da;
         }
-    } else if (m->decoder == RS_DECODER_BAHDANAU) {
+    } else if (m->decoder == RS_DECODER_BAHDANAU || m->decoder == RS_DECODER_CONDITIONAL) {
         const int Ir = (m->readout_state ? Hd : 0) + (m->readout_context ? D : 0) +
                        (m->readout_embedding ? Et : 0);
         for (int r = 0; r < rows; r++) {
@@ -258,7 +273,10 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
         final_w = Ir;
         if (m->readout != RS_READOUT_NONE) {
             const int R = m->readout_layer.out;
-            rs_linear_forward(&m->readout_layer, rows, w->concat, Ir, w->hidden, R, 0);
+            if (m->readout_nparts)
+                rs_readout_by_parts(m, rows, w->concat, Ir, w->hidden, w->part);
+            else
+                rs_linear_forward(&m->readout_layer, rows, w->concat, Ir, w->hidden, R, 0);
             final_w = R;
             if (m->readout == RS_READOUT_TANH) {
                 rs_apply_activation(RS_ACT_TANH, w->hidden, rows * R);

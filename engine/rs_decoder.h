@@ -24,6 +24,7 @@ typedef struct {
     int constrain, backward, forward; /* the attention constraint (rs_options) */
     int *window; /* [capacity, 2] each row's constrained range */
     float *type_context; /* [capacity, type's context width] before attention.context */
+    float *part; /* one readout part's product (readout with layer normalisation) */
 } rs_decoder_work;
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
@@ -49,5 +50,22 @@ void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capac
 void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
                      const int *tokens, const int *sentence, rs_decoder_state *st,
                      rs_decoder_work *w, float *logits, float *probs);
+
+/* The attention type's step for every row (query rows H_d wide): probs and w->context. */
+void rs_decoder_attend(const rs_model *m, const rs_encoded *enc, int t, int rows,
+                       const int *sentence, const float *query, rs_decoder_state *st,
+                       rs_decoder_work *w, float *probs);
+
+/* rs_decoder_conditional.c: layer 0 of a conditional decoder (its state st->h layer 0, the
+ * context in w->context, the weights in probs), from the embeddings in w->embedding. */
+void rs_conditional_first_layer(const rs_model *m, const rs_encoded *enc, int t, int rows,
+                                const int *sentence, rs_decoder_state *st, rs_decoder_work *w,
+                                float *probs);
+
+/* rs_decoder_conditional.c: the readout with layer normalisation, before its activation:
+ * hidden = sum_k norm_k(W_k x_k + b_k) + b over the parts x_k of in [rows, width]; part is
+ * scratch [rows, R]. */
+void rs_readout_by_parts(const rs_model *m, int rows, const float *in, int width, float *hidden,
+                         float *part);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_norm.h"
 #include "rs_pooling.h"
 #include "rs_rnn.h"
 
@@ -50,8 +51,10 @@ static void concat_finals(const rs_model *m, const float *finals, int first, int
                        finals + (((size_t)(first + l) * 2 + d) * B + b) * H, sizeof(float) * H);
 }
 
-static void dense_bridge(const rs_linear *L, rs_activation act, int B, const float *in, float *dst) {
+static void dense_bridge(const rs_linear *L, const rs_norm *norm, rs_activation act, int B,
+                         const float *in, float *dst) {
     rs_linear_forward(L, B, in, L->in, dst, L->out, 0);
+    rs_norm_rows(norm, B, dst, L->out, L->out);
     rs_apply_activation(act, dst, B * L->out);
 }
 
@@ -88,9 +91,14 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     for (int l = 0; l < Le; l++) {
         for (int d = 0; d < ndir; d++) {
             const rs_rnn *rnn = &m->enc[l][d];
-            for (int b = 0; b < B; b++)
-                rs_linear_forward(&rnn->ih, lengths[b], in + (size_t)b * S * in_w, in_w,
+            /* separate stacks: direction d reads its own half of the layer below */
+            const float *layer_in = in + (l > 0 && m->enc_stacking != RS_STACK_LAYERWISE ? d * He : 0);
+            const int backward = m->enc_stacking == RS_STACK_ALTERNATING ? (d + l) % 2 : d;
+            for (int b = 0; b < B; b++) {
+                rs_linear_forward(&rnn->ih, lengths[b], layer_in + (size_t)b * S * in_w, in_w,
                                   xproj + (size_t)b * S * GH, GH, 0);
+                rs_rnn_norm_input(rnn, lengths[b], xproj + (size_t)b * S * GH, GH);
+            }
             memset(h, 0, sizeof(float) * B * He);
             memset(c, 0, sizeof(float) * B * He);
             for (int k = 0; k < S; k++) {
@@ -98,12 +106,12 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
                 while (n < B && lengths[n] > k) n++;
                 if (n == 0) break;
                 for (int b = 0; b < n; b++) {
-                    int p = d == 0 ? k : lengths[b] - 1 - k;
+                    int p = backward ? lengths[b] - 1 - k : k;
                     memcpy(xstep + (size_t)b * GH, xproj + ((size_t)b * S + p) * GH, sizeof(float) * GH);
                 }
                 rs_rnn_step(rnn, n, xstep, h, c, scratch);
                 for (int b = 0; b < n; b++) {
-                    int p = d == 0 ? k : lengths[b] - 1 - k;
+                    int p = backward ? lengths[b] - 1 - k : k;
                     float *dst = outbuf + ((size_t)b * S + p) * De;
                     const float *src = h + (size_t)b * He;
                     if (d == 1 && m->enc_merge_sum)
@@ -157,18 +165,22 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
         }
         case RS_BRIDGE_DENSE:
             concat_finals(m, final_h, first, count, B, bridge_in);
-            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, bridge_in, ih);
+            dense_bridge(&m->bridge_hidden[l], &m->bridge_hidden_norm[l], m->bridge_activation, B,
+                         bridge_in, ih);
             if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l])) {
                 concat_finals(m, final_c, first, count, B, bridge_in);
-                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, bridge_in, ic);
+                dense_bridge(&m->bridge_cell[l], &m->bridge_cell_norm[l], m->bridge_activation, B,
+                             bridge_in, ic);
             }
             break;
         case RS_BRIDGE_MEAN:
         case RS_BRIDGE_POOLING: {
             const float *summary = m->bridge == RS_BRIDGE_MEAN ? bridge_in : out->pooled;
-            dense_bridge(&m->bridge_hidden[l], m->bridge_activation, B, summary, ih);
+            dense_bridge(&m->bridge_hidden[l], &m->bridge_hidden_norm[l], m->bridge_activation, B,
+                         summary, ih);
             if (cell_bridged && RS_HAS_LINEAR(m->bridge_cell[l]))
-                dense_bridge(&m->bridge_cell[l], m->bridge_activation, B, summary, ic);
+                dense_bridge(&m->bridge_cell[l], &m->bridge_cell_norm[l], m->bridge_activation, B,
+                             summary, ic);
             break;
         }
         }

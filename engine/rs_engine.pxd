@@ -14,6 +14,11 @@ cdef extern from "rs_model.h" nogil:
         const float *wq_scale
         int qsplit[3]
         int nqsplit
+    ctypedef struct rs_norm:
+        const float *gain
+        const float *bias
+        int split
+        float eps
     ctypedef struct rs_rnn:
         int cell
         int reset_after
@@ -23,6 +28,9 @@ cdef extern from "rs_model.h" nogil:
         rs_linear hh
         rs_linear hh_rz
         rs_linear hh_n
+        rs_norm norm_ih, norm_hh
+        const rs_rnn *transitions
+        int ntransitions
     ctypedef struct rs_attention_ops:
         pass
     ctypedef struct rs_location:
@@ -69,6 +77,7 @@ cdef extern from "rs_model.h" nogil:
         int chunk_size
         rs_linear chunk_key, chunk_query
         const float *chunk_v
+        rs_norm key_norm, query_norm
     ctypedef struct rs_pooling:
         int rows, size
         rs_linear projection
@@ -79,9 +88,12 @@ cdef extern from "rs_model.h" nogil:
         int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
         rs_rnn enc[16][2]
         int enc_width
+        int enc_stacking
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[16]
         rs_linear bridge_cell[16]
+        rs_norm bridge_hidden_norm[16]
+        rs_norm bridge_cell_norm[16]
         rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
@@ -89,11 +101,16 @@ cdef extern from "rs_model.h" nogil:
         int decoder, dec_layers, dec_hidden, dec_residual
         int query_first_layer
         rs_rnn dec[16]
+        int start_zeros
+        rs_rnn cond_cell
         int input_feeding, feed_context, feed_width
         rs_linear attentional
         int attentional_activation
         int readout, readout_state, readout_context, readout_embedding
         rs_linear readout_layer
+        int readout_nparts
+        rs_linear readout_parts[3]
+        rs_norm readout_norm[3]
         rs_linear output
         int attentional_width
         int bos_id, eos_id
@@ -102,7 +119,10 @@ cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_options:
         int beam_size, num_hypotheses, min_length, max_length
         float length_penalty, coverage_penalty
-        int normalize_scores, return_attention, threads
+        int normalize_scores
+        int shrinking_beam
+        float length_exponent, word_penalty, max_length_factor
+        int eos_attention, return_attention, threads
         int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress
@@ -115,7 +135,9 @@ cdef extern from "rs_model.h" nogil:
         int length
         int *tokens
         float score
+        float log_prob
         float *attention
+        int attention_rows
     ctypedef struct rs_result:
         int count
         rs_hypothesis *hyps

@@ -17,7 +17,12 @@ typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activa
 typedef enum { RS_LSTM_CELL_ZEROS = 0, RS_LSTM_CELL_BRIDGED = 1, RS_LSTM_CELL_COPY_HIDDEN = 2 } rs_lstm_cell_init;
 typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3,
                RS_SCORE_TANH_DOT = 4 /* multi_head only */ } rs_score_kind;
-typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2 } rs_decoder_kind;
+typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2,
+               RS_DECODER_CONDITIONAL = 3 } rs_decoder_kind;
+/* how a bidirectional encoder stacks its layers: every layer reads the merged output of the
+   layer below (layerwise), or each direction is a stack of its own, merged at the top
+   (separate), whose layers alternate direction (alternating; Marian's enc-type) */
+typedef enum { RS_STACK_LAYERWISE = 0, RS_STACK_SEPARATE = 1, RS_STACK_ALTERNATING = 2 } rs_stacking;
 typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, RS_READOUT_MAXOUT = 3 } rs_readout_kind;
 
 #define RS_MAX_QSPLITS 3
@@ -48,7 +53,17 @@ typedef struct rs_linear {
  * they are laid out), or float weights quantized at load. */
 #define RS_HAS_LINEAR(L) ((L).w != NULL || (L).wq != NULL || (L).qweight != NULL)
 
+/* Layer normalisation of a row (docs/model-format.md, "Layer normalisation"):
+ * x <- gain * (x - mean) / sqrt(var + eps) + bias, over the whole row, or over [0, split)
+ * and [split, width) separately when split > 0. gain NULL: no normalisation. */
 typedef struct {
+    const float *gain;
+    const float *bias;   /* NULL: none */
+    int split;
+    float eps;
+} rs_norm;
+
+typedef struct rs_rnn {
     rs_cell_kind cell;
     int reset_after; /* GRU only */
     int input, hidden;
@@ -56,6 +71,12 @@ typedef struct {
     rs_linear hh; /* [G*H, H] + bias_hh */
     /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
     rs_linear hh_rz, hh_n;
+    /* GRU only: layer normalisation of W_ih x + b_ih and of W_hh h + b_hh */
+    rs_norm norm_ih, norm_hh;
+    /* deep transition: cells without input that run after this one in the same step
+       (a cell without ih weights reads the constant ih.b, or zeros) */
+    const struct rs_rnn *transitions;
+    int ntransitions;
 } rs_rnn;
 
 /* Attention that carries state from step to step (docs/model-format.md, "location",
@@ -142,6 +163,8 @@ typedef struct {
     int chunk_size;          /* mocha: w */
     rs_linear chunk_key, chunk_query; /* mocha's chunk energy */
     const float *chunk_v;
+    rs_norm key_norm;        /* on the projected keys (after key.b), once per sentence */
+    rs_norm query_norm;      /* on the projected query, for every type */
 } rs_attention;
 
 /* Self-attentive pooling of the memory (rs_pooling.c): A = softmax_rows(Q tanh(W H^T + b)),
@@ -158,11 +181,13 @@ typedef struct {
     int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden;
     rs_rnn enc[RS_MAX_LAYERS][2];
     int enc_width; /* D_e = D_m */
+    rs_stacking enc_stacking;
 
     /* bridge */
     rs_bridge_kind bridge; rs_bridge_from bridge_from; rs_activation bridge_activation;
     rs_lstm_cell_init lstm_cell;
     rs_linear bridge_hidden[RS_MAX_LAYERS], bridge_cell[RS_MAX_LAYERS];
+    rs_norm bridge_hidden_norm[RS_MAX_LAYERS], bridge_cell_norm[RS_MAX_LAYERS];
     rs_pooling pooling;
 
     rs_attention attention;
@@ -172,6 +197,10 @@ typedef struct {
     rs_decoder_kind decoder; int dec_layers, dec_hidden, dec_residual;
     int query_first_layer; /* the attention's query is layer 0's state, not the top's */
     rs_rnn dec[RS_MAX_LAYERS];
+    int start_zeros; /* the first step reads a zero embedding instead of BOS's (Marian) */
+    /* conditional: the cell after the attention in layer 0 (reads the context; ih NULL
+       when the layer has one cell) */
+    rs_rnn cond_cell;
     int input_feeding;
     int feed_context;    /* luong input feeding feeds the context, not h~ (SpeechBrain) */
     int feed_width;      /* floats fed back: D_a, or the context's width */
@@ -179,6 +208,11 @@ typedef struct {
     rs_activation attentional_activation; /* tanh, or identity (OpenNMT-py's mlp attention) */
     rs_readout_kind readout; int readout_state, readout_context, readout_embedding;
     rs_linear readout_layer;
+    /* readout with layer normalisation: one product per input part, each normalised,
+       summed (then readout_layer.b and the activation); nparts 0: one product */
+    int readout_nparts;
+    rs_linear readout_parts[3];
+    rs_norm readout_norm[3];
     rs_linear output;
     int attentional_width;
 
@@ -193,6 +227,12 @@ typedef struct {
     int min_length, max_length;
     float length_penalty, coverage_penalty;
     int normalize_scores;
+    /* Marian's search (docs/model-format.md, "Decoding"): finished hypotheses leave the
+       beam, which narrows; score (total - word_penalty * length) / length^length_exponent;
+       at most ceil(max_length_factor * source length) steps (0: no such limit) */
+    int shrinking_beam;
+    float length_exponent, word_penalty, max_length_factor;
+    int eos_attention; /* the attention rows include the EOS step's */
     int return_attention;
     /* decode-time attention constraint (Deep Voice 3): the weights of a step are limited
        to [last - backward, last + forward) around the previous step's argmax `last` */
@@ -214,7 +254,9 @@ typedef struct {
     int length;        /* number of tokens */
     int *tokens;       /* [length] */
     float score;
-    float *attention;  /* [length, source_length] or NULL */
+    float log_prob;    /* the sum of its log-probabilities (before any penalty) */
+    float *attention;  /* [attention_rows, source_length] or NULL */
+    int attention_rows; /* length, plus the EOS step's row with eos_attention */
 } rs_hypothesis;
 
 typedef struct {

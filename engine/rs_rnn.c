@@ -1,16 +1,45 @@
 /* One time step of an RNN cell (LSTM, GRU both reset orders, tanh/relu RNN) over a block
  * of rows. The input projection W_ih x + b_ih is computed by the caller (for the encoder,
- * for all positions at once); this file adds the recurrent part and the gate equations. */
+ * for all positions at once); this file adds the recurrent part and the gate equations,
+ * and for GRUs the layer normalisation and deep transition of Marian and Nematus. */
 #include "rs_rnn.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "rs_kernels.h"
+#include "rs_norm.h"
 #include "rs_vmath.h"
 
 int rs_rnn_gates(rs_cell_kind cell) {
     return cell == RS_CELL_LSTM ? 4 : cell == RS_CELL_GRU ? 3 : 1;
+}
+
+/* A GRU (reset after the recurrent product) from its input part x and recurrent part g,
+ * both [r, z, n] pre-activations; h is updated in place, g is overwritten. */
+static inline void gru_combine(const float *x, float *g, float *h, int H) {
+    for (int j = 0; j < 2 * H; j++) g[j] += x[j];
+    rs_vsigmoid(g, 2 * H);         /* r, z */
+    for (int j = 0; j < H; j++) g[2 * H + j] = x[2 * H + j] + g[j] * g[2 * H + j];
+    rs_vtanh(g + 2 * H, H);        /* n */
+    for (int j = 0; j < H; j++) h[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * h[j];
+}
+
+void rs_rnn_norm_input(const rs_rnn *rnn, int rows, float *xg, int stride) {
+    rs_norm_rows(&rnn->norm_ih, rows, xg, rs_rnn_gates(rnn->cell) * rnn->hidden, stride);
+}
+
+/* The deep transition cells after a GRU step: each reads no input (its constant ih.b) and
+ * updates h. */
+static void gru_transitions(const rs_rnn *rnn, int rows, float *h, float *hg) {
+    for (int k = 0; k < rnn->ntransitions; k++) {
+        const rs_rnn *T = &rnn->transitions[k];
+        const int H = T->hidden, GH = 3 * H;
+        rs_linear_forward(&T->hh, rows, h, H, hg, GH, 0);
+        rs_norm_rows(&T->norm_hh, rows, hg, GH, GH);
+        for (int r = 0; r < rows; r++)
+            gru_combine(T->ih.b, hg + (size_t)r * GH, h + (size_t)r * H, H);
+    }
 }
 
 void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *c,
@@ -41,6 +70,7 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
     }
 
     rs_linear_forward(&rnn->hh, rows, h, H, hg, GH, 0);
+    rs_norm_rows(&rnn->norm_hh, rows, hg, GH, GH); /* GRU only */
     for (int r = 0; r < rows; r++) {
         const float *x = xg + (size_t)r * GH;
         float *g = hg + (size_t)r * GH, *hr = h + (size_t)r * H;
@@ -60,11 +90,7 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
             break;
         }
         case RS_CELL_GRU:
-            for (int j = 0; j < 2 * H; j++) g[j] += x[j];
-            rs_vsigmoid(g, 2 * H);         /* r, z */
-            for (int j = 0; j < H; j++) g[2 * H + j] = x[2 * H + j] + g[j] * g[2 * H + j];
-            rs_vtanh(g + 2 * H, H);        /* n */
-            for (int j = 0; j < H; j++) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
+            gru_combine(x, g, hr, H);
             break;
         case RS_CELL_RNN_TANH:
             for (int j = 0; j < H; j++) hr[j] = x[j] + g[j];
@@ -78,6 +104,7 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
             break;
         }
     }
+    if (rnn->ntransitions) gru_transitions(rnn, rows, h, hg);
 }
 
 size_t rs_rnn_scratch_floats(const rs_rnn *rnn, int rows) {

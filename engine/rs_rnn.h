@@ -8,10 +8,15 @@
 
 int rs_rnn_gates(rs_cell_kind cell);
 
-/* One step for `rows` rows: xg [rows, G*H] holds W_ih x + b_ih; h (and c for LSTM)
- * [rows, H] are updated in place. scratch holds rs_rnn_scratch_floats(rnn, rows). */
+/* One step for `rows` rows: xg [rows, G*H] holds W_ih x + b_ih (normalised by
+ * rs_rnn_norm_input); h (and c for LSTM) [rows, H] are updated in place, then the cell's
+ * deep transition cells run. scratch holds rs_rnn_scratch_floats(rnn, rows). */
 void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *c,
                  float *scratch);
 size_t rs_rnn_scratch_floats(const rs_rnn *rnn, int rows);
+
+/* The cell's layer normalisation of its input part (a GRU's norm_ih), in place on `rows`
+ * rows of xg (row r at xg + r * stride) after the caller's W_ih x + b_ih; no-op without. */
+void rs_rnn_norm_input(const rs_rnn *rnn, int rows, float *xg, int stride);
 
 #endif

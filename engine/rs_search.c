@@ -15,7 +15,7 @@
 
 typedef struct {
     int step, parent, token; /* token -1: ended by EOS */
-    float score;
+    float score, total;
 } finished_hyp;
 
 typedef struct {
@@ -28,6 +28,8 @@ typedef struct {
  * att[t][k] is the attention computed at step t by the hypothesis in slot k before it. */
 typedef struct {
     int length;     /* source length */
+    int last_step;  /* the last step this sentence may take */
+    int width;      /* shrinking beam: K minus the hypotheses finished so far */
     int live, done;
     int capacity;   /* history steps allocated */
     int *tok, *par;
@@ -90,7 +92,9 @@ static float final_score(const rs_options *o, const sentence_search *s, int K, i
                          float total, int length) {
     float lp = 1.0f;
     if (o->normalize_scores) lp = (float)length;
+    else if (o->length_exponent != 0.0f) lp = powf((float)length, o->length_exponent);
     else if (o->length_penalty != 0.0f) lp = powf((5.0f + length) / 6.0f, o->length_penalty);
+    if (o->word_penalty != 0.0f) total -= o->word_penalty * (float)length;
     float score = total / lp;
     if (o->coverage_penalty != 0.0f && s->att) score += coverage_penalty(s, K, step, slot, o->coverage_penalty);
     return score;
@@ -98,18 +102,21 @@ static float final_score(const rs_options *o, const sentence_search *s, int K, i
 
 /* Rebuild a finished hypothesis's tokens and attention rows from the back-pointers. */
 static int build_hypothesis(const sentence_search *s, int K, const finished_hyp *f, int want_att,
-                            rs_hypothesis *out) {
+                            int eos_attention, rs_hypothesis *out) {
     const int S = s->length;
     int n = f->token >= 0 ? f->step + 1 : f->step;
+    const int rows = eos_attention ? f->step + 1 : n; /* attention rows kept */
     out->length = n;
     out->score = f->score;
+    out->log_prob = f->total;
+    out->attention_rows = rows;
     out->tokens = malloc(sizeof(int) * (n ? n : 1));
-    out->attention = want_att && s->att ? malloc(sizeof(float) * ((size_t)n * S + 1)) : NULL;
+    out->attention = want_att && s->att ? malloc(sizeof(float) * ((size_t)rows * S + 1)) : NULL;
     if (!out->tokens || (want_att && s->att && !out->attention)) return 1;
     if (f->token >= 0) out->tokens[n - 1] = f->token;
     int slot = f->parent;
     for (int t = f->step; t >= 0; t--) {
-        if (out->attention && t < n)
+        if (out->attention && t < rows)
             memcpy(out->attention + (size_t)t * S, s->att + ((size_t)t * K + slot) * S, sizeof(float) * S);
         if (t > 0) {
             out->tokens[t - 1] = s->tok[(size_t)(t - 1) * K + slot];
@@ -137,6 +144,11 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
     if (o->constrain && (!m->attention.ops || o->constraint_backward < 0 || o->constraint_forward < 1)) {
         snprintf(err, n, "the attention constraint must be a window (backward >= 0, forward >= 1) "
                  "on a model with attention");
+        return 1;
+    }
+    if (!(o->max_length_factor >= 0.0f) || !isfinite(o->max_length_factor) ||
+        !isfinite(o->length_exponent) || !isfinite(o->word_penalty)) {
+        snprintf(err, n, "max_length_factor must be >= 0, length_exponent and word_penalty finite");
         return 1;
     }
     return 0;
@@ -203,6 +215,13 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         goto oom;
     for (int i = 0; i < nb; i++) {
         ss[i].length = sorted_len[i];
+        ss[i].last_step = o->max_length - 1;
+        if (o->max_length_factor > 0.0f) {
+            /* Marian stops once the steps taken reach factor * source length */
+            const float limit = ceilf(o->max_length_factor * (float)sorted_len[i]);
+            if (limit < (float)o->max_length) ss[i].last_step = limit < 1.0f ? 0 : (int)limit - 1;
+        }
+        ss[i].width = K;
         ss[i].live = 1;
         if (o->prefix) {
             ss[i].prefix = o->prefix + (size_t)order[i] * o->prefix_stride;
@@ -219,7 +238,6 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     rs_decoder_init_rows(m, &enc, rows, row_sent, cap, cur);
 
     for (int t = 0; t < o->max_length && rows > 0; t++) {
-        const int last = t == o->max_length - 1;
         rs_decoder_step(m, &enc, t, rows, row_token, row_sent, cur, &work, logits, probs);
         for (int r = 0; r < rows; r++) {
             float *lp = logits + (size_t)r * V;
@@ -233,7 +251,10 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         int next_rows = 0;
         for (int r0 = 0; r0 < rows;) {
             sentence_search *s = &ss[row_sent[r0]];
-            const int n = s->live;
+            const int n = s->live, last = t == s->last_step;
+            /* candidates kept: 2K (enough for K live ones besides those ending), or with
+               the shrinking beam exactly the beam's current width */
+            const int limit = o->shrinking_beam ? s->width : 2 * K;
             if (t >= s->capacity && grow_history(s, K, keep_att)) goto oom;
             if (keep_att)
                 for (int k = 0; k < n; k++)
@@ -253,12 +274,12 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     const int v1 = v0 + SCAN_CHUNK < V ? v0 + SCAN_CHUNK : V;
                     /* skip a chunk none of whose totals can enter the full list
                        (fl(base + x) is monotonic in x, so this skips nothing offer keeps) */
-                    if (count == 2 * K && !(base + rs_vmax(lp + v0, v1 - v0) > s->top[2 * K - 1].total))
+                    if (count == limit && !(base + rs_vmax(lp + v0, v1 - v0) > s->top[limit - 1].total))
                         continue;
                     for (int v = v0; v < v1; v++) {
                         const float total = base + lp[v];
                         if (total == -INFINITY) continue;
-                        offer(s->top, &count, 2 * K, total, k * V + v);
+                        offer(s->top, &count, limit, total, k * V + v);
                     }
                 }
             }
@@ -279,7 +300,9 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                         f->step = t;
                         f->parent = k;
                         f->token = v == eos ? -1 : v;
+                        f->total = s->top[i].total;
                         f->score = final_score(o, s, K, t, k, s->top[i].total, t + 1);
+                        s->width--;
                     }
                 } else if (live < K) {
                     s->tok[(size_t)t * K + live] = v;
@@ -319,7 +342,9 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         if (!res->hyps) goto oom;
         res->count = count;
         for (int h = 0; h < count; h++)
-            if (build_hypothesis(s, K, &s->finished[h], o->return_attention, &res->hyps[h])) goto oom;
+            if (build_hypothesis(s, K, &s->finished[h], o->return_attention, o->eos_attention,
+                                 &res->hyps[h]))
+                goto oom;
     }
     status = 0;
     goto cleanup;

@@ -81,6 +81,17 @@ MATRIX = {
     "mocha-dot-chunk1-bahdanau": dict(attention={"type": "mocha", "score": "dot",
                                                  "mocha": {"chunk_size": 1, "size": 5}},
                                       decoder="bahdanau"),
+    # the conditional GRU (Nematus, Marian) queries every type with its intermediate
+    # state; Marian's layer-normalised keys and query (the zero-pad key too), and a context
+    # narrower than the memory as GRU 2's input
+    "local-p-zero-pad-layer-norm-conditional": dict(
+        attention={"type": "local", **ADDITIVE, "layer_norm": True,
+                   "local": _local("predictive", 3, edges="zero_pad")},
+        decoder="conditional"),
+    "mocha-key-value-conditional": dict(
+        attention={"type": "mocha", **ADDITIVE, "key_value": {"split": 14, "value_size": 7},
+                   "mocha": {"chunk_size": 2, "size": 6}},
+        decoder="conditional"),
     # Yang et al. 2016 / Lin et al. 2017 pooling, read by the bridge
     "pooling-bridge-han": dict(attention={"score": "general"}, bridge="pooling",
                                pooling={"size": 7}, cell="lstm"),
@@ -99,7 +110,8 @@ def _sources(count=8, seed=0):
 
 # r, the energies' bias: where a random model attends at most steps but not all
 ENERGY_BIAS = {"monotonic-additive-bahdanau": 0.5, "monotonic-general-luong": 0.0,
-               "mocha-additive-chunk3": 0.0, "mocha-dot-chunk1-bahdanau": 0.0}
+               "mocha-additive-chunk3": 0.0, "mocha-dot-chunk1-bahdanau": 0.0,
+               "mocha-key-value-conditional": 0.0}
 
 
 def _model(name):

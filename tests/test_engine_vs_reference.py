@@ -20,7 +20,8 @@ def _config(cell="gru", layers=1, bidir="concat", residual=False, reset_after=Tr
             activation="tanh", decoder="bahdanau", dec_cell=None, dec_layers=None,
             score="additive", readout="none", readout_inputs=None, input_feeding=False,
             attentional_layer=True, query_projection=True, key_projection=True,
-            attentional_size=None, dec_residual=False, attentional_activation="tanh"):
+            attentional_size=None, dec_residual=False, attentional_activation="tanh",
+            sections=None):
     memory = 2 * H if bidir == "concat" else H
     dec_hidden = memory
     encoder = {"embedding_size": E, "cell": cell, "hidden_size": H, "num_layers": layers,
@@ -29,7 +30,7 @@ def _config(cell="gru", layers=1, bidir="concat", residual=False, reset_after=Tr
     decoder_section = {"type": decoder, "embedding_size": E + 1, "cell": dec_cell or cell,
                        "hidden_size": dec_hidden, "num_layers": dec_layers or layers,
                        "residual": dec_residual, "gru_reset_after": reset_after}
-    if decoder == "bahdanau":
+    if decoder in ("bahdanau", "conditional"):
         decoder_section.update(readout=readout)
         if readout != "none":
             decoder_section["readout_size"] = 14
@@ -47,10 +48,13 @@ def _config(cell="gru", layers=1, bidir="concat", residual=False, reset_after=Tr
             attention.update(query_projection=query_projection, key_projection=key_projection)
             if query_projection or key_projection:
                 attention["size"] = 10 if (query_projection and key_projection) else memory
-    return {"format": "rnnsearch-model", "format_version": 1, "encoder": encoder,
-            "bridge": {"type": bridge, "from": bridge_from, "lstm_cell": lstm_cell,
-                       "activation": activation},
-            "attention": attention, "decoder": decoder_section}
+    config = {"format": "rnnsearch-model", "format_version": 1, "encoder": encoder,
+              "bridge": {"type": bridge, "from": bridge_from, "lstm_cell": lstm_cell,
+                         "activation": activation},
+              "attention": attention, "decoder": decoder_section}
+    for section, keys in (sections or {}).items():  # the Nematus / Marian options
+        config[section].update(keys)
+    return config
 
 
 # Each row varies several axes; together they cover every value of every axis.
@@ -93,6 +97,31 @@ MATRIX = {
         cell="lstm", layers=2, dec_layers=3, bridge="dense", bridge_from="all_layers",
         lstm_cell="bridged", activation="relu", decoder="luong", score="additive",
         input_feeding=True, attentional_activation="identity"),
+    # Marian's s2s: alternating stacks, deep transition, Marian layer norm everywhere,
+    # conditional GRU with 3 base cells, a second layer of 2 cells with skip
+    "conditional-marian-deep-joint-ln": dict(
+        decoder="conditional", layers=2, bridge="mean", readout="tanh", dec_residual=True,
+        sections={"encoder": {"stacking": "alternating", "cell_depth": 2, "layer_norm": "joint",
+                              "layer_norm_eps": 1e-9, "residual": True},
+                  "decoder": {"start_embedding": "zeros", "base_cell_depth": 3, "cell_depth": 2,
+                              "layer_norm": "joint", "layer_norm_eps": 1e-9,
+                              "readout_layer_norm": True, "readout_layer_norm_eps": 1e-9},
+                  "attention": {"layer_norm": True, "layer_norm_eps": 1e-9},
+                  "bridge": {"layer_norm": True, "layer_norm_eps": 1e-9}}),
+    # Nematus: separate stacks, deep transition 3 + 4, [r; z] and n normalised apart
+    "conditional-nematus-split-ln": dict(
+        decoder="conditional", bridge="mean", readout="tanh",
+        sections={"encoder": {"stacking": "separate", "cell_depth": 3, "layer_norm": "split"},
+                  "decoder": {"start_embedding": "zeros", "base_cell_depth": 4,
+                              "layer_norm": "split", "readout_layer_norm": True},
+                  "attention": {"layer_norm": True}, "bridge": {"layer_norm": True}}),
+    # one base cell (attend after GRU 1), no normalisation, the BOS embedding
+    "conditional-one-cell-plain": dict(decoder="conditional", bridge="mean", readout="maxout",
+                                       sections={"decoder": {"base_cell_depth": 1}}),
+    "gru-bahdanau-deep-transition-ln": dict(
+        readout="tanh", bridge="dense",
+        sections={"encoder": {"cell_depth": 2, "layer_norm": "joint"},
+                  "decoder": {"cell_depth": 3, "layer_norm": "split"}}),
 }
 
 
@@ -169,3 +198,21 @@ def test_suppressed_tokens_match_reference():
         again = translator._engine.translate(_sources(), beam_size=5, max_length=25,
                                              suppress=banned)
         assert not any(t in banned for hyps in again for t in hyps[0][0])
+
+
+def test_marian_search_matches_reference():
+    """Marian's search options: the beam narrows as hypotheses finish, scores (total - w |Y|)
+    / |Y|^a, at most ceil(factor * S) steps, the EOS step's attention row kept."""
+    config = _config(decoder="conditional", bridge="mean", readout="tanh",
+                     sections={"decoder": {"start_embedding": "zeros"}})
+    model = random_model(config, V_SOURCE, V_TARGET, seed=11)
+    import tempfile
+    with tempfile.TemporaryDirectory() as path:
+        export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
+        translator = rnnsearch.Translator(path)
+        for options in (dict(shrinking_beam=True, eos_attention=True),
+                        dict(shrinking_beam=True, length_normalization=0.6, word_penalty=0.5,
+                             max_length_factor=0.8),
+                        dict(length_normalization=1.0, word_penalty=-0.3, max_length_factor=1.5)):
+            for beam in (1, 5):
+                _compare(model, translator, beam, beam, **options)

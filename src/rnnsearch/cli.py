@@ -21,7 +21,9 @@ _FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
                "min_decoding_length": "--min-length", "max_decoding_length": "--max-length",
                "length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
                "suppress_tokens": "--suppress", "truncate=True": "--truncate",
-               "replace_unk": "--replace-unk", "phrase_table": "--phrase-table"}
+               "replace_unk": "--replace-unk", "phrase_table": "--phrase-table",
+               "length_normalization": "--length-normalization",
+               "word_penalty": "--word-penalty", "max_length_factor": "--max-length-factor"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
@@ -52,6 +54,15 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phrase-table", metavar="FILE",
                    help="with --replace-unk: 'source|||target' lines; a source token found "
                         "there is replaced by its target")
+    g = p.add_argument_group("Marian's search (docs/convert-marian.md; default: the model's)")
+    g.add_argument("--shrinking-beam", action="store_true", default=None,
+                   help="a finished hypothesis leaves the beam, which narrows (Marian)")
+    g.add_argument("--length-normalization", type=float, metavar="A",
+                   help="divide scores by length^A (Marian's --normalize)")
+    g.add_argument("--word-penalty", type=float, metavar="W",
+                   help="subtract W * length from scores (Marian's --word-penalty)")
+    g.add_argument("--max-length-factor", type=float, metavar="F",
+                   help="at most F * source length tokens (Marian's --max-length-factor)")
 
 
 @contextlib.contextmanager
@@ -91,6 +102,19 @@ def _format_hypothesis(translator, line, line_results, i: int, with_scores: bool
     return f"{score:.6f}\t{text}" if with_scores else text
 
 
+def _marian_lines(translator, line_number: int, line, line_results, n_best: int,
+                  output_format: str, kind) -> list[str]:
+    """marian-decoder's lines for one input line (--output-format marian|marian-nbest)."""
+    from .marian_output import result_lines
+    if len(line) != 1:
+        raise ValueError("--output-format marian needs a model that translates whole lines "
+                         "(not source.per_word)")
+    result = line_results[0]
+    texts = [translator.detokenize(h) for h in result.hypotheses]
+    return result_lines(line_number, texts, result, n_best, output_format == "marian-nbest",
+                        kind)
+
+
 def cmd_translate(args) -> int:
     if args.ray is not None:
         from .distributed import translate_command
@@ -99,6 +123,13 @@ def cmd_translate(args) -> int:
     from .safetensors_io import atomic_write
     from .translator import Translator
 
+    marian = args.output_format != "plain"
+    kind = None
+    if args.alignment is not None:
+        from .marian_output import parse_alignment
+        if not marian:
+            raise ValueError("--alignment needs --output-format marian or marian-nbest")
+        kind = parse_alignment(args.alignment)
     with _in_flag_terms():
         translator = Translator(args.model, intra_threads=args.threads,
                                 compute_type=args.compute_type)
@@ -107,7 +138,9 @@ def cmd_translate(args) -> int:
             max_decoding_length=args.max_length, min_decoding_length=args.min_length,
             length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
             normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
-            replace_unk=args.replace_unk)
+            replace_unk=args.replace_unk, shrinking_beam=args.shrinking_beam,
+            length_normalization=args.length_normalization, word_penalty=args.word_penalty,
+            max_length_factor=args.max_length_factor)
     if args.plot_attention:
         from .plot import require_matplotlib
         require_matplotlib()
@@ -133,12 +166,19 @@ def cmd_translate(args) -> int:
             with _in_flag_terms():
                 results = iter(translator.translate_batch(
                     [u for line in units for u in line], **decoding,
-                    return_scores=args.with_scores,
-                    return_attention=args.with_alignment or bool(args.plot_attention),
+                    return_scores=args.with_scores or marian,
+                    return_attention=args.with_alignment or bool(args.plot_attention)
+                    or kind is not None, include_eos_attention=marian,
                     truncate=args.truncate, phrase_table=args.phrase_table,
                     attention_constraint=args.attention_constraint))
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
+                if marian:
+                    for text in _marian_lines(translator, start + offset, line, line_results,
+                                              decoding["num_hypotheses"],
+                                              args.output_format, kind):
+                        out.write(text + "\n")
+                    continue
                 for i in range(decoding["num_hypotheses"]):
                     out.write(_format_hypothesis(translator, line, line_results, i,
                                                  args.with_scores, args.with_alignment) + "\n")
@@ -224,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-alignment", action="store_true",
                    help="append ' ||| ' and source-target pairs (each target token aligned "
                         "to the source token it attended to most)")
+    p.add_argument("--output-format", choices=["plain", "marian", "marian-nbest"],
+                   default="plain", help="marian: lines as marian-decoder prints them; "
+                   "marian-nbest: its --n-best lines (line ||| text ||| F0= log-prob ||| "
+                   "score), --n-best of them per input line")
+    p.add_argument("--alignment", default=None, metavar="TYPE",
+                   help="with a marian output format: soft, hard or a threshold (Marian's "
+                        "--alignment)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="translate -i on a Ray cluster ('auto', 'ray://HOST:10001', or "

@@ -7,6 +7,14 @@ from .model_dir import WEIGHTS_FILE, load_model_dir
 from .model_spec import scale_names
 
 
+def _deep(section: dict) -> str:
+    """Deep transition and layer normalisation of a section's GRUs, if any."""
+    parts = [f"cell depth {section['cell_depth']}"] if section["cell_depth"] > 1 else []
+    if section["layer_norm"] != "none":
+        parts.append(f"layer norm {section['layer_norm']}")
+    return "".join(f", {p}" for p in parts)
+
+
 def _tokenizer(side: dict) -> str:
     text = side["tokenizer"]
     if side["tokenizer_model"]:
@@ -27,14 +35,17 @@ def describe(path: str) -> str:
     lines = [
         f"model:      {os.path.abspath(path)}",
         f"encoder:    {enc['num_layers']} x {enc['cell']} {enc['hidden_size']}, {direction}"
-        f"{', residual' if enc['residual'] else ''}; embeddings {enc['embedding_size']}",
+        f"{', residual' if enc['residual'] else ''}"
+        f"{', ' + enc['stacking'] + ' stacks' if enc['stacking'] != 'layerwise' else ''}"
+        f"{_deep(enc)}; embeddings {enc['embedding_size']}",
         f"bridge:     {bridge['type']}",
         "attention:  " + ("none" if att is None else
                            f"{att['type']} {att['score']}"
                            + (f" (size {att['size']})" if att.get("size") else "")),
         f"decoder:    {dec['type']}, {dec['num_layers']} x {dec['cell']} {dec['hidden_size']}"
-        f"; embeddings {dec['embedding_size']}"
-        + (f"; readout {dec['readout']}" if dec["type"] == "bahdanau" else "")
+        f"{_deep(dec)}; embeddings {dec['embedding_size']}"
+        + (f"; {dec['base_cell_depth']} cells in layer 0" if dec["type"] == "conditional" else "")
+        + (f"; readout {dec['readout']}" if dec["type"] in ("bahdanau", "conditional") else "")
         + (f"; input feeding {'on' if dec['input_feeding'] else 'off'}" if dec["type"] == "luong"
            else ""),
         f"vocabulary: source {len(files.source_vocab)}, target {len(files.target_vocab)}",

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from . import attention_options, stateful_attention
+from . import model_spec_deep as deep
 from .errors import ModelError
 
 FORMAT_NAME = "rnnsearch-model"
@@ -33,9 +34,13 @@ _SCHEMA = {
     "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
                 "residual": False, "gru_reset_after": True,
-                "pooling": None},
+                "pooling": None,
+                # model_spec_deep: Nematus / Marian encoders
+                "stacking": "layerwise", "cell_depth": 1, "layer_norm": "none",
+                "layer_norm_eps": 1e-5},
     "bridge": {"type": "zeros", "from": "matching_layer", "activation": "tanh",
-               "lstm_cell": "zeros"},
+               "lstm_cell": "zeros",
+               "layer_norm": False, "layer_norm_eps": 1e-5},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
                   "query_projection": True, "key_projection": True,
                   # attention_options.py: hard, gate, key_value and the per-type sub-objects
@@ -43,19 +48,27 @@ _SCHEMA = {
                   "mocha": None,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
                   "scaling": 1.0, "location": None, "coverage": None, "forward": None,
-                  "multi_head": None, "context_size": None},
+                  "multi_head": None, "context_size": None,
+                  "layer_norm": False, "layer_norm_eps": 1e-5},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
                 "gru_reset_after": True, "input_feeding": False, "attentional_layer": True,
                 "attentional_size": None, "attentional_activation": "tanh",
                 "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"],
-                "attention_query": "top_layer", "feed": "attentional"},
+                "attention_query": "top_layer", "feed": "attentional",
+                # model_spec_deep: Nematus / Marian decoders
+                "start_embedding": "bos", "cell_depth": 1, "base_cell_depth": 2,
+                "layer_norm": "none", "layer_norm_eps": 1e-5, "readout_layer_norm": False,
+                "readout_layer_norm_eps": 1e-5},
     # the translator's defaults for this model (a caller's own options override them)
     "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
                  "coverage_penalty": 0.0, "normalize_scores": False,
                  "min_decoding_length": 0, "max_decoding_length": 256,
-                 "suppress_tokens": [], "replace_unk": False},
+                 "suppress_tokens": [], "replace_unk": False,
+                 # model_spec_deep: Marian's search
+                 "shrinking_beam": False, "length_normalization": 0.0, "word_penalty": 0.0,
+                 "max_length_factor": 0.0},
 }
 # sections that may be left out entirely (every key has a default)
 _OPTIONAL_SECTIONS = ("special_tokens", "source", "target", "bridge", "decoding")
@@ -75,18 +88,24 @@ _CHOICES = {
     ("attention", "type"): ("global", "local", "monotonic", "mocha")
     + stateful_attention.STATEFUL_TYPES,
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive", "tanh_dot"),
-    ("decoder", "type"): ("bahdanau", "luong", "none"),
+    ("decoder", "type"): ("bahdanau", "luong", "none", "conditional"),
+    ("encoder", "stacking"): deep.STACKINGS,
+    ("encoder", "layer_norm"): deep.LAYER_NORMS,
+    ("decoder", "layer_norm"): deep.LAYER_NORMS,
+    ("decoder", "start_embedding"): deep.START_EMBEDDINGS,
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
     ("decoder", "attention_query"): ("top_layer", "first_layer"),
     ("decoder", "feed"): ("attentional", "context"),
 }
-_POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers")} | {
+_POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
+                                           "cell_depth")} | {
     ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
-                             "attentional_size", "readout_size")} | {
-    ("attention", "size"), ("attention", "context_size"), ("source", "max_length"),
-    ("source", "pad_to_length"), ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
+                             "attentional_size", "readout_size", "cell_depth",
+                             "base_cell_depth")} | {
+    ("attention", "size"), ("attention", "context_size"), ("source", "max_length"), ("source", "pad_to_length"),
+    ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
     ("decoding", "max_decoding_length")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
@@ -94,8 +113,12 @@ _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos")
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
           ("attention", "key_projection"), ("source", "tokenizer_guessed"),
           ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
-          ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate")}
-_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty")}
+          ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate"),
+          ("bridge", "layer_norm"), ("attention", "layer_norm"),
+          ("decoder", "readout_layer_norm"), ("decoding", "shrinking_beam")}
+_FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty"),
+                   ("decoding", "length_normalization"), ("decoding", "word_penalty"),
+                   ("decoding", "max_length_factor")}
 READOUT_INPUTS = ("state", "context", "embedding")
 
 
@@ -195,8 +218,12 @@ def _check_tokenizers_and_decoding(config: dict) -> None:
     if decoding["min_decoding_length"] > decoding["max_decoding_length"]:
         raise ModelError("config.json: decoding.min_decoding_length exceeds "
                          "decoding.max_decoding_length")
-    for key in ("length_penalty", "coverage_penalty"):
+    for key in ("length_penalty", "coverage_penalty", "length_normalization", "word_penalty",
+                "max_length_factor"):
         decoding[key] = float(decoding[key])
+    if decoding["max_length_factor"] < 0:
+        raise ModelError(f"config.json: decoding.max_length_factor = "
+                         f"{decoding['max_length_factor']}; expected a number >= 0")
 
 
 def _check_consistency(config: dict) -> None:
@@ -234,7 +261,7 @@ def _check_consistency(config: dict) -> None:
         raise ModelError(f"config.json: decoder.attentional_activation = "
                          f"{dec['attentional_activation']!r} needs a luong decoder with "
                          "attentional_layer")
-    if dec["type"] == "bahdanau":
+    if dec["type"] in ("bahdanau", "conditional"):
         inputs = dec["readout_inputs"]
         if not isinstance(inputs, list) or not inputs or len(set(inputs)) != len(inputs) \
                 or any(i not in READOUT_INPUTS for i in inputs):
@@ -264,6 +291,7 @@ def _check_consistency(config: dict) -> None:
                                  f"{widths['key']}")
     elif dec["type"] != "none":
         raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+    deep.check(config)
 
 
 def _normalize_options(config: dict) -> None:
@@ -320,7 +348,7 @@ class Dimensions:
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
             out_in = d_a if dec["attentional_layer"] else context + hd
-        elif dec["type"] == "bahdanau":
+        elif dec["type"] in ("bahdanau", "conditional"):
             rs = dec["readout_size"]
             out_in = {"none": readout_in, "maxout": (rs or 0) // 2}.get(dec["readout"], rs)
         else:
@@ -344,6 +372,11 @@ def _rnn_tensors(prefix: str, cell: str, hidden: int, input_width: int) -> dict:
             f"{prefix}.bias_hh": TensorSpec((g,), True)}
 
 
+def _specs(pairs: dict) -> dict:
+    """model_spec_deep's (shape, optional) pairs as TensorSpecs."""
+    return {name: TensorSpec(shape, optional) for name, (shape, optional) in pairs.items()}
+
+
 def _linear(prefix: str, out: int, inp: int) -> dict:
     return {f"{prefix}.weight": TensorSpec((out, inp)), f"{prefix}.bias": TensorSpec((out,), True)}
 
@@ -364,9 +397,12 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
     directions = ("forward", "backward") if enc["bidirectional"] else ("forward",)
     for layer in range(enc["num_layers"]):
         width = enc["embedding_size"] if layer == 0 else dims.encoder_width
+        if layer > 0 and enc["stacking"] != "layerwise":
+            width = enc["hidden_size"]  # each direction reads its own stack
         for direction in directions:
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))
+            specs.update(_specs(deep.cell_tensors(f"encoder.layers.{layer}.{direction}", enc)))
 
     specs.update(_option_tensors(attention_options.pooling_tensors(enc, dims.memory_width)))
     if bridge["type"] in ("dense", "mean", "pooling"):
@@ -403,13 +439,20 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
         first_input += dims.context_width
     elif dec["type"] == "luong" and dec["input_feeding"]:
         first_input += dims.feed_width
+    conditional = dec["type"] == "conditional"
     for layer in range(dec["num_layers"]):
         specs.update(_rnn_tensors(f"decoder.layers.{layer}", dec["cell"], hd,
                                   first_input if layer == 0 else hd))
+        specs.update(_specs(deep.cell_tensors(  # layer 0 of a conditional decoder: below
+            f"decoder.layers.{layer}", dec,
+            dec["cell_depth"] if conditional and layer == 0 else 1)))
+    if conditional:
+        specs.update(_specs(deep.conditional_tensors(dec, dims.context_width)))
+    specs.update(_specs(deep.norm_tensors(config, dec["readout_size"])))
     if dec["type"] == "luong" and dec["attentional_layer"]:
         specs.update(_linear("decoder.attentional", dims.attentional_width,
                              dims.context_width + hd))
-    if dec["type"] == "bahdanau" and dec["readout"] != "none":
+    if dec["type"] in ("bahdanau", "conditional") and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))
     return specs
@@ -422,8 +465,9 @@ SCALE_SUFFIX = "_scale"
 
 
 def is_quantizable(name: str, shape: tuple) -> bool:
-    """Matrices of linear maps; embeddings are looked up, not multiplied, so stay float."""
-    return len(shape) == 2 and ".embedding." not in name
+    """Matrices of linear maps; embeddings are looked up, not multiplied, so stay float (as
+    do the layer normalisations' per-part gains and biases)."""
+    return len(shape) == 2 and ".embedding." not in name and "_norm." not in name
 
 
 def scale_names(tensors: dict) -> set[str]:

@@ -29,6 +29,8 @@ class TranslationResult:
     hypotheses: list[list[str]]
     scores: list[float] = field(default_factory=list)
     attention: list[np.ndarray] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)  # with return_scores: the sums of
+                                                          # log-probabilities, unpenalised
 
 
 @dataclass
@@ -49,7 +51,8 @@ class ScoringResult:
 # translate_batch's options that the model directory's `decoding` section gives defaults for
 DECODING_OPTIONS = ("beam_size", "num_hypotheses", "length_penalty", "coverage_penalty",
                     "normalize_scores", "min_decoding_length", "max_decoding_length",
-                    "suppress_tokens", "replace_unk")
+                    "suppress_tokens", "replace_unk", "shrinking_beam", "length_normalization",
+                    "word_penalty", "max_length_factor")
 
 
 class Translator:
@@ -197,6 +200,11 @@ class Translator:
                         replace_unk: bool | None = None,
                         phrase_table: str | dict | None = None,
                         callback=None,
+                        shrinking_beam: bool | None = None,
+                        length_normalization: float | None = None,
+                        word_penalty: float | None = None,
+                        max_length_factor: float | None = None,
+                        include_eos_attention: bool = False,
                         attention_constraint: tuple[int, int] | None = None
                         ) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
@@ -210,21 +218,34 @@ class Translator:
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
         OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
         with a streaming.GenerationStepResult for every token as it is decoded; a true return
-        ends that sentence there (CTranslate2's callback). attention_constraint: (backward,
-        forward) — each step's attention may only fall on [last - backward, last + forward)
-        around the previous step's most attended source position `last` (starting at 0),
-        as Deep Voice 3 and ESPnet constrain it at decoding time."""
+        ends that sentence there (CTranslate2's callback).
+
+        Marian's search (docs/model-format.md, "Decoding"; also decoding defaults):
+        shrinking_beam (a finished hypothesis leaves the beam, which narrows),
+        length_normalization a and word_penalty w (score = (log-probability - w * length) /
+        length^a, the length counting EOS; Marian's --normalize and --word-penalty),
+        max_length_factor (at most ceil(factor * source length) tokens, the source counted
+        as the model reads it; --max-length-factor). include_eos_attention: the attention
+        has a row for the EOS step too, as Marian's alignments do. attention_constraint:
+        (backward, forward) — each step's attention may only fall on [last - backward,
+        last + forward) around the previous step's most attended source position `last`
+        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time."""
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
             coverage_penalty=coverage_penalty, normalize_scores=normalize_scores,
             min_decoding_length=min_decoding_length, max_decoding_length=max_decoding_length,
-            suppress_tokens=suppress_tokens, replace_unk=replace_unk)
+            suppress_tokens=suppress_tokens, replace_unk=replace_unk,
+            shrinking_beam=shrinking_beam, length_normalization=length_normalization,
+            word_penalty=word_penalty, max_length_factor=max_length_factor)
         beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
         max_decoding_length = decoding["max_decoding_length"]
         min_decoding_length = decoding["min_decoding_length"]
         length_penalty, coverage_penalty = decoding["length_penalty"], decoding["coverage_penalty"]
         suppress_tokens = decoding["suppress_tokens"]
+        length_normalization, word_penalty = (decoding["length_normalization"],
+                                              decoding["word_penalty"])
+        max_length_factor = decoding["max_length_factor"]
         for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
                             ("max_decoding_length", max_decoding_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -239,9 +260,14 @@ class Translator:
                 0 <= min_decoding_length <= max_decoding_length:
             raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
         for name, value in (("length_penalty", length_penalty),
-                            ("coverage_penalty", coverage_penalty)):
+                            ("coverage_penalty", coverage_penalty),
+                            ("length_normalization", length_normalization),
+                            ("word_penalty", word_penalty),
+                            ("max_length_factor", max_length_factor)):
             if not np.isfinite(value):
                 raise ValueError(f"{name} must be finite")
+        if max_length_factor < 0:
+            raise ValueError(f"max_length_factor must be >= 0, got {max_length_factor!r}")
         if isinstance(suppress_tokens, str):
             raise TypeError("suppress_tokens must be a list of tokens")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
@@ -264,7 +290,10 @@ class Translator:
             suppress=suppress, prefixes=prefixes,
             on_token=None if callback is None else
             streaming.token_reporter(callback, self.target_vocab.tokens),
-            attention_constraint=constraint)
+            shrinking_beam=decoding["shrinking_beam"],
+            length_normalization=length_normalization, word_penalty=word_penalty,
+            max_length_factor=max_length_factor, eos_attention=include_eos_attention,
+            return_log_prob=True, attention_constraint=constraint)
         tokens = self.target_vocab.tokens
         unk = self.config["special_tokens"]["unk"]
         results = []
@@ -279,6 +308,7 @@ class Translator:
                     for h, a in zip(result.hypotheses, attention)]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
+                result.log_probs = [float(h[3]) for h in hyps]
             if return_attention:
                 result.attention = attention
             results.append(result)

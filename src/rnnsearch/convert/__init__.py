@@ -1,7 +1,7 @@
 """Converters: framework exports in, one canonical model directory out.
 
-Each format lives in its own subpackage (onnx/, torch/, opennmt/, joeynmt/, keras/), whose
-__init__ exposes
+Each format lives in its own subpackage (onnx/, torch/, opennmt/, joeynmt/, keras/,
+marian/), whose __init__ exposes
     DESCRIPTION: str
     add_arguments(parser: argparse.ArgumentParser) -> None
     convert(args: argparse.Namespace) -> None     # writes args.output with write_model_dir
@@ -21,6 +21,7 @@ FORMATS = {
     "opennmt-py": "rnnsearch.convert.opennmt",
     "joeynmt": "rnnsearch.convert.joeynmt",
     "keras": "rnnsearch.convert.keras",
+    "marian": "rnnsearch.convert.marian",
 }
 
 

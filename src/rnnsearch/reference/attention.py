@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..attention_options import context_width, key_input_width, value_input_width
+from .deep import SplitLayerNorm
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, scaling: float,
@@ -36,7 +37,8 @@ class Attention(nn.Module):
     """Parameters under the spec's tensor names (reference.export.spec_parameters): key,
     query (Linear), v, scale; gate, value (Linear); position (Linear), position_v and
     position_v_bias (local-p); energy_bias, energy_gain (monotonic, mocha); chunk_query,
-    chunk_key (Linear) and chunk_v (mocha). Absent ones are None."""
+    chunk_key (Linear) and chunk_v (mocha); key_norm, query_norm (layer_norm: Marian's
+    --layer-normalization on the projected keys and query). Absent ones are None."""
 
     def __init__(self, att: dict, query_width: int, memory_width: int):
         super().__init__()
@@ -58,6 +60,10 @@ class Attention(nn.Module):
             self.v = nn.Parameter(torch.ones(width))  # the spec's default when absent
         elif self.score == "dot":
             self.scale = nn.Parameter(torch.ones(1))
+        self.key_norm = self.query_norm = None
+        if att["layer_norm"]:
+            self.key_norm = SplitLayerNorm(att["size"], att["layer_norm_eps"])
+            self.query_norm = SplitLayerNorm(att["size"], att["layer_norm_eps"])
         self.gate = nn.Linear(query_width, 1) if att["gate"] else None
         self.value = None
         if kv.get("value_size") is not None:
@@ -87,10 +93,15 @@ class Attention(nn.Module):
     def _key_part(self, memory):
         return memory[..., :self.split] if self.split is not None else memory
 
+    def _project_keys(self, part):
+        if self.key is None:
+            return part
+        keys = self.key(part)
+        return self.key_norm(keys) if self.key_norm is not None else keys
+
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         """Computed once per batch of sentences: [B, S, key width]."""
-        part = self._key_part(memory)
-        return self.key(part) if self.key is not None else part
+        return self._project_keys(self._key_part(memory))
 
     def values(self, memory: torch.Tensor) -> torch.Tensor:
         """What the context sums (Daniluk et al. 2017, eq. 7-9: h_j = [k_j; v_j]; or a value
@@ -105,6 +116,8 @@ class Attention(nn.Module):
         mocha Raffel et al. 2017 eq. 16: g v/|v| in place of v, plus r."""
         if self.score == "additive":
             q = self.query(query) if self.query is not None else query
+            if self.query_norm is not None:
+                q = self.query_norm(q)
             v = self.v
             if self.energy_gain is not None:
                 v = self.energy_gain * v / v.norm()
@@ -183,7 +196,7 @@ class Attention(nn.Module):
             # positions of the window outside the sentence are zero memory vectors: their
             # key is the key projection of zeros, and they add nothing to the context
             zero = torch.zeros(1, 1, keys.size(-1) if self.key is None else self.key.in_features)
-            pad_key = self.key(zero) if self.key is not None else zero
+            pad_key = self._project_keys(zero)
             pad = self.scaling * self.energies(query, pad_key.expand(query.size(0), 1, -1))
             total = torch.logsumexp(torch.cat([e, pad + torch.log(pads)], dim=1), dim=1)
             weights = torch.exp(e - total[:, None]).nan_to_num(0.0)  # nothing in the window

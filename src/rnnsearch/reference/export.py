@@ -48,6 +48,10 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         for part, name in VECTORS.items():
             if getattr(attention, part) is not None:
                 names[f"attention.{name}"] = getattr(attention, part)
+        for part in ("key_norm", "query_norm"):
+            if getattr(attention, part) is not None:
+                for suffix, param in getattr(attention, part).named_parameters():
+                    names[f"attention.{part}.{suffix}"] = param
     if getattr(model, "context_projection", None) is not None:
         names["attention.context.weight"] = model.context_projection.weight
         names["attention.context.bias"] = model.context_projection.bias
@@ -59,6 +63,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         if linear is not None:
             names[f"decoder.{part}.weight"] = linear.weight
             names[f"decoder.{part}.bias"] = linear.bias
+    if model.decoder.readout_norm is not None:
+        for suffix, param in model.decoder.readout_norm.named_parameters():
+            names[f"decoder.readout_norm.{suffix}"] = param
     return names
 
 

@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
 from .attention import Attention
+from .deep import DeepGRUCell, ReadoutNorm, SplitLayerNorm
 from .pooling import SelfAttentivePooling
 from .stateful_attention import STATEFUL
 
@@ -62,9 +63,18 @@ class GRUCellResetBefore(nn.Module):
         return (1 - z) * n + z * h
 
 
-def make_cell(cell: str, input_size: int, hidden_size: int, reset_after: bool) -> nn.Module:
+def is_deep(section: dict) -> bool:
+    """Whether a section's GRUs are deep.DeepGRUCell (layer norm or deep transition)."""
+    return section["layer_norm"] != "none" or section["cell_depth"] > 1
+
+
+def make_cell(cell: str, input_size: int, hidden_size: int, reset_after: bool,
+              section: dict | None = None) -> nn.Module:
     """A single-step cell whose parameters are named weight_ih, weight_hh, bias_ih, bias_hh
-    (the spec's names)."""
+    (the spec's names); `section` (encoder or decoder config) may ask for a deep one."""
+    if section is not None and is_deep(section):
+        return DeepGRUCell(input_size, hidden_size, section["layer_norm"],
+                           section["layer_norm_eps"], section["cell_depth"])
     if cell == "lstm":
         return nn.LSTMCell(input_size, hidden_size)
     if cell == "gru":
@@ -100,11 +110,14 @@ class EncoderRNN(nn.Module):
     """One direction of one encoder layer over a padded batch, each sentence stopping at
     its own last token."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, reset_after: bool):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, reset_after: bool,
+                 section: dict | None = None):
         super().__init__()
         self.hidden_size = hidden_size
         self.rnn = self.cell = None
-        if cell == "gru" and not reset_after:
+        if section is not None and is_deep(section):
+            self.cell = make_cell(cell, input_size, hidden_size, reset_after, section)
+        elif cell == "gru" and not reset_after:
             self.cell = GRUCellResetBefore(input_size, hidden_size)
         elif cell == "lstm":
             self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
@@ -151,15 +164,17 @@ class Encoder(nn.Module):
     def __init__(self, enc: dict, vocab_size: int, dropout: float):
         super().__init__()
         self.bidirectional, self.merge = enc["bidirectional"], enc["merge"]
-        self.residual = enc["residual"]
+        self.residual, self.stacking = enc["residual"], enc["stacking"]
         H = enc["hidden_size"]
         self.width = 2 * H if self.bidirectional and self.merge == "concat" else H
         self.embedding = nn.Embedding(vocab_size, enc["embedding_size"])
         self.layers = nn.ModuleList()
         for layer in range(enc["num_layers"]):
             input_size = enc["embedding_size"] if layer == 0 else self.width
+            if layer > 0 and self.stacking != "layerwise":
+                input_size = H  # each direction's own stack
             self.layers.append(nn.ModuleList(
-                EncoderRNN(enc["cell"], input_size, H, enc["gru_reset_after"])
+                EncoderRNN(enc["cell"], input_size, H, enc["gru_reset_after"], enc)
                 for _ in range(2 if self.bidirectional else 1)))
         self.dropout = nn.Dropout(dropout)
 
@@ -173,7 +188,13 @@ class Encoder(nn.Module):
             outputs, hs, cs = [], [], []
             for direction, rnn in enumerate(layer):
                 backward = direction == 1
-                out, h, c = rnn(reverse_padded(x, lengths) if backward else x, lengths)
+                if self.stacking == "alternating":
+                    backward = (direction + index) % 2 == 1
+                inputs = x
+                if index > 0 and self.stacking != "layerwise":  # its own stack's half
+                    inputs = x.chunk(2, dim=-1)[direction]
+                out, h, c = rnn(reverse_padded(inputs, lengths) if backward else inputs,
+                                lengths)
                 outputs.append(reverse_padded(out, lengths) if backward else out)
                 hs.append(h)
                 cs.append(c)
@@ -209,7 +230,15 @@ class Bridge(nn.Module):
                 linears = {"hidden": nn.Linear(width, self.hidden_size)}
                 if self.lstm_cell == "bridged":
                     linears["cell"] = nn.Linear(width, self.hidden_size)
+                if bridge["layer_norm"]:  # hidden_norm / cell_norm after each product
+                    linears.update({f"{state}_norm": SplitLayerNorm(
+                        self.hidden_size, bridge["layer_norm_eps"]) for state in list(linears)})
                 self.layers.append(nn.ModuleDict(linears))
+
+    @staticmethod
+    def _dense(linears: nn.ModuleDict, state: str, x: torch.Tensor) -> torch.Tensor:
+        y = linears[state](x)
+        return linears[state + "_norm"](y) if state + "_norm" in linears else y
 
     def _merge(self, states: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(states, dim=-1) if self.merge == "concat" else sum(states)
@@ -237,14 +266,14 @@ class Bridge(nn.Module):
                     h, c = self._merge(hs), self._merge(cs)
                 else:  # dense reads both directions concatenated, forward first
                     linears = self.layers[layer]
-                    h = self.activation(linears["hidden"](torch.cat(hs, dim=-1)))
+                    h = self.activation(self._dense(linears, "hidden", torch.cat(hs, dim=-1)))
                     if "cell" in linears:  # encoders without cell states give zeros
-                        c = self.activation(linears["cell"](torch.cat(cs, dim=-1)))
+                        c = self.activation(self._dense(linears, "cell", torch.cat(cs, dim=-1)))
             elif self.type in ("mean", "pooling"):
                 linears = self.layers[layer]
-                h = self.activation(linears["hidden"](mean))
+                h = self.activation(self._dense(linears, "hidden", mean))
                 if "cell" in linears:
-                    c = self.activation(linears["cell"](mean))
+                    c = self.activation(self._dense(linears, "cell", mean))
             hidden.append(h)
             cell.append({"bridged": c, "copy_hidden": h}.get(self.lstm_cell, zeros))
         return hidden, (cell if self.lstm_cell is not None else None)
@@ -276,6 +305,7 @@ class DecoderState:
     attention: object = None              # the attention type's per-row state: None, a
                                           # tensor or a tuple of tensors (rows first)
     attended: torch.Tensor | None = None  # [B] previous argmax (attention constraint)
+    started: bool = False                 # a step has been taken (start_embedding)
 
     def select(self, index: torch.Tensor) -> "DecoderState":
         """Rows `index` (e.g. the parents of the surviving beam hypotheses)."""
@@ -283,7 +313,7 @@ class DecoderState:
         return DecoderState([pick(h) for h in self.hidden],
                             None if self.cell is None else [pick(c) for c in self.cell],
                             pick(self.output), pick(self.feed), _pick_state(self.attention, index),
-                            pick(self.attended))
+                            pick(self.attended), self.started)
 
 
 class Decoder(nn.Module):
@@ -299,36 +329,48 @@ class Decoder(nn.Module):
         self.readout_inputs = dec["readout_inputs"]
         self.attentional_width = dec["attentional_size"] or self.hidden_size
         self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
+        self.start_zeros = dec["start_embedding"] == "zeros"
         self.embedding = nn.Embedding(vocab_size, E)
         self.feed_width = context_width if self.feed_context else self.attentional_width
         first = E + {"bahdanau": context_width,
                      "luong": self.feed_width if self.input_feeding else 0,
-                     "none": 0}[self.type]
+                     "none": 0, "conditional": 0}[self.type]
         self.layers = nn.ModuleList(
             make_cell(dec["cell"], first if layer == 0 else self.hidden_size,
-                      self.hidden_size, dec["gru_reset_after"])
+                      self.hidden_size, dec["gru_reset_after"], dec)
             for layer in range(dec["num_layers"]))
-        self.attentional = self.readout = None
+        if self.type == "conditional":
+            # layer 0: GRU 1 (embedding), attention, GRU 2 (context, depth.1), transitions
+            self.layers[0] = DeepGRUCell(first, self.hidden_size, dec["layer_norm"],
+                                         dec["layer_norm_eps"], dec["base_cell_depth"],
+                                         {1: context_width})
+        self.attentional = self.readout = self.readout_norm = None
         if self.type == "luong":
             output_width = context_width + self.hidden_size  # [c; s]
             if dec["attentional_layer"]:
                 self.attentional = nn.Linear(output_width, self.attentional_width)
                 output_width = self.attentional_width
-        elif self.type == "bahdanau":
+        elif self.type in ("bahdanau", "conditional"):
             widths = {"state": self.hidden_size, "context": context_width, "embedding": E}
             output_width = sum(widths[name] for name in self.readout_inputs)
             if self.readout_type != "none":
                 self.readout = nn.Linear(output_width, dec["readout_size"])
                 output_width = dec["readout_size"] // (2 if self.readout_type == "maxout" else 1)
+                if dec["readout_layer_norm"]:
+                    self.readout_norm = ReadoutNorm(len(self.readout_inputs), dec["readout_size"],
+                                                    dec["readout_layer_norm_eps"])
         else:
             output_width = self.hidden_size
         self.output = nn.Linear(output_width, vocab_size)
         self.dropout = nn.Dropout(dropout)
 
-    def layers_step(self, x, state: DecoderState):
-        """Run the stack once; -> (o_t, new hidden list, new cell list or None)."""
+    def layers_step(self, x, state: DecoderState, first_layer: int = 0):
+        """Run the stack once (from first_layer, x being the output of the layer below);
+        -> (o_t, new hidden list of the layers run, new cell list or None)."""
         hidden, cell = [], []
         for index, layer in enumerate(self.layers):
+            if index < first_layer:
+                continue
             h, c = run_cell(layer, x, state.hidden[index],
                             None if state.cell is None else state.cell[index])
             hidden.append(h)
@@ -336,12 +378,26 @@ class Decoder(nn.Module):
             x = h + x if self.residual and index > 0 else h
         return x, hidden, (cell if state.cell is not None else None)
 
+    def conditional_first_layer(self, embedded, state: DecoderState, attend):
+        """Layer 0 of a conditional decoder: GRU 1 reads the embedding, the attention
+        `attend(query)` -> (context, weights) reads its state, GRU 2 reads the context, then
+        the deep transition cells; -> (state, context, weights)."""
+        layer = self.layers[0]
+        h = layer.cell_step(embedded, state.hidden[0])
+        context, weights = attend(h)
+        if "1" in layer.depth:
+            h = layer.transitions(layer.depth["1"].cell_step(context, h), first=2)
+        return h, context, weights
+
     def bahdanau_readout(self, o, context, embedded):
         parts = {"state": o, "context": context, "embedding": embedded}
-        r = torch.cat([parts[name] for name in self.readout_inputs], dim=-1)
-        if self.readout is None:
-            return r
-        r = self.readout(r)
+        if self.readout_norm is not None:
+            r = self.readout_norm(self.readout, [parts[name] for name in self.readout_inputs])
+        else:
+            r = torch.cat([parts[name] for name in self.readout_inputs], dim=-1)
+            if self.readout is None:
+                return r
+            r = self.readout(r)
         if self.readout_type == "tanh":
             return torch.tanh(r)
         if self.readout_type == "maxout":  # max over adjacent pairs (0,1), (2,3), ...
@@ -447,20 +503,29 @@ class Seq2Seq(nn.Module):
         if keys is None:
             keys = self.attention_keys(memory)
         embedded = dec.dropout(dec.embedding(tokens))
-        weights, feed = None, None
-        attention, attended = state.attention, state.attended
-        if dec.type == "bahdanau":  # attend with o_{t-1} (or layer 0's s_{t-1}), then update
-            query = state.hidden[0] if self.first_layer_query else state.output
+        if dec.start_zeros and not state.started:
+            embedded = torch.zeros_like(embedded)
+        weights, feed, attention, attended = None, None, state.attention, state.attended
+
+        def attend(query):
+            nonlocal attention, attended
             context, weights, attention, attended = self.attend(query, keys, memory, mask,
                                                                 state, embedded, constraint)
+            return context, weights
+
+        if dec.type == "conditional":  # update, attend, update
+            h0, context, weights = dec.conditional_first_layer(embedded, state, attend)
+            o, hidden, cell = dec.layers_step(h0, state, first_layer=1)
+            hidden = [h0] + hidden
+            final = dec.bahdanau_readout(o, context, embedded)
+        elif dec.type == "bahdanau":  # attend with o_{t-1} (or layer 0's s_{t-1}), then update
+            context, weights = attend(state.hidden[0] if self.first_layer_query else state.output)
             o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
             final = dec.bahdanau_readout(o, context, embedded)
         elif dec.type == "luong":  # update, then attend with o_t (or layer 0's s_t)
             x = torch.cat([embedded, state.feed], dim=-1) if dec.input_feeding else embedded
             o, hidden, cell = dec.layers_step(x, state)
-            query = hidden[0] if self.first_layer_query else o
-            context, weights, attention, attended = self.attend(query, keys, memory, mask,
-                                                                state, embedded, constraint)
+            context, weights = attend(hidden[0] if self.first_layer_query else o)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))
@@ -471,7 +536,7 @@ class Seq2Seq(nn.Module):
             o, hidden, cell = dec.layers_step(embedded, state)
             final = o
         logits = dec.output(dec.dropout(final))
-        return logits, DecoderState(hidden, cell, o, feed, attention, attended), weights
+        return logits, DecoderState(hidden, cell, o, feed, attention, attended, True), weights
 
     def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None,
                     constraint=None):

@@ -15,13 +15,19 @@ from .modules import Seq2Seq
 class Hypothesis(NamedTuple):
     tokens: list[int]          # without BOS and without the final EOS
     score: float
-    attention: np.ndarray      # [len(tokens), S] float32 (zeros without attention)
+    attention: np.ndarray      # [len(tokens), S] float32 (zeros without attention); with
+                               # eos_attention one more row for the EOS step
+    log_prob: float = 0.0      # the sum of the log-probabilities, before any penalty
 
 
-def length_penalty_divisor(length: int, length_penalty: float, normalize_scores: bool) -> float:
-    """lp of the spec: the length with normalize_scores, else GNMT's ((5 + |Y|) / 6)^α."""
+def length_penalty_divisor(length: int, length_penalty: float, normalize_scores: bool,
+                           length_normalization: float = 0.0) -> float:
+    """lp of the spec: the length with normalize_scores, length^a with length_normalization
+    a, else GNMT's ((5 + |Y|) / 6)^α."""
     if normalize_scores:
         return float(length)
+    if length_normalization != 0.0:
+        return float(length) ** length_normalization
     if length_penalty == 0.0:
         return 1.0
     return ((5.0 + length) / 6.0) ** length_penalty
@@ -64,11 +70,17 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
               suppress: tuple[int, ...] = (), prefix: tuple[int, ...] = (),
+              shrinking_beam: bool = False, length_normalization: float = 0.0,
+              word_penalty: float = 0.0, max_length_factor: float = 0.0,
+              eos_attention: bool = False,
               attention_constraint: tuple[int, int] | None = None) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
     added here), best first. beam_size=1 is greedy search; `suppress` ids are never
     produced; `prefix` ids are forced first (CTranslate2's target_prefix: part of the
-    hypothesis, not of the score); attention_constraint (backward, forward) limits each
+    hypothesis, not of the score). Marian's search: shrinking_beam (finished hypotheses
+    leave the beam), length_normalization a and word_penalty w (score (total - w |Y|) /
+    |Y|^a), max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS
+    step's attention row kept); attention_constraint (backward, forward) limits each
     step's weights to a window around the previous step's argmax."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
@@ -80,10 +92,15 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
         src = torch.tensor([src_ids], dtype=torch.long)
         memory, state, mask = model.encode(src, torch.tensor([S]))
         keys = model.attention_keys(memory)
+        if max_length_factor > 0:  # in float32, as the engine (and Marian) compute it
+            limit = int(np.ceil(np.float32(max_length_factor) * np.float32(S)))
+            max_decoding_length = max(1, min(max_decoding_length, limit))
+        marian = dict(shrinking_beam=shrinking_beam, length_normalization=length_normalization,
+                      word_penalty=word_penalty, eos_attention=eos_attention)
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
                                 coverage_penalty, normalize_scores, tuple(suppress),
-                                tuple(prefix), attention_constraint)
+                                tuple(prefix), constraint=attention_constraint, **marian)
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -97,7 +114,8 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
-                 alpha, beta, normalize, suppress=(), prefix=(),
+                 alpha, beta, normalize, suppress=(), prefix=(), shrinking_beam=False,
+                 length_normalization=0.0, word_penalty=0.0, eos_attention=False,
                  constraint=None) -> list[Hypothesis]:
     S = memory.size(1)
     # live hypotheses, in rank order: tokens so far, log-probability, attention rows
@@ -121,7 +139,9 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         log_probs[:, list(suppress)] = -np.inf
         V = log_probs.shape[1]
         totals = (live_totals[:, None] + log_probs).reshape(-1)  # float32, flat h*V + v
-        candidates = [int(i) for i in best_candidates(totals, 2 * K) if totals[i] != -np.inf]
+        # Marian's beam narrows by one for every finished hypothesis
+        width = K - len(finished) if shrinking_beam else 2 * K
+        candidates = [int(i) for i in best_candidates(totals, width) if totals[i] != -np.inf]
         if t < len(prefix):  # the one live hypothesis takes the prefix token; total 0
             totals[prefix[t]] = 0.0
             candidates = [prefix[t]]
@@ -134,11 +154,14 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
                 if rank < K:  # a forced finish (last step, v != EOS) keeps v
                     tokens = live_tokens[h] + ([] if v == eos else [v])
                     length = t + 1
-                    score = float(totals[flat]) / length_penalty_divisor(length, alpha, normalize)
+                    total = float(totals[flat])
+                    score = (total - word_penalty * length) / length_penalty_divisor(
+                        length, alpha, normalize, length_normalization)
                     if model.has_attention:
                         score += coverage_penalty_value(rows, beta)
-                    attention = np.asarray(rows[:len(tokens)], np.float32).reshape(-1, S)
-                    finished.append(Hypothesis(tokens, score, attention))
+                    kept = rows if eos_attention else rows[:len(tokens)]
+                    attention = np.asarray(kept, np.float32).reshape(-1, S)
+                    finished.append(Hypothesis(tokens, score, attention, total))
             elif len(next_tokens) < K:
                 next_tokens.append(live_tokens[h] + [v])
                 next_totals.append(totals[flat])
