@@ -221,6 +221,12 @@ def _normalized(attention: dict, **decoder):
     ({"type": "multi_head", "score": "general", "multi_head": {"heads": 1}},
      "attention type 'multi_head'"),
     ({"type": "global", "score": "tanh_dot"}, "attention.score 'tanh_dot'"),
+    # options the types that carry state do not take (their steps read the whole memory
+    # and project their own queries)
+    ({"type": "location", "location": LOCATION, "gate": True}, "attention.gate"),
+    ({"type": "coverage", "key_value": {"split": 4}}, "attention.key_value"),
+    ({"type": "forward", "location": LOCATION, "layer_norm": True}, "attention.layer_norm"),
+    ({"type": "monotonic", "scaling": 2.0}, "attention.scaling"),
 ])
 def test_bad_attention_config_names_the_field(attention, field):
     with pytest.raises(ModelError, match=field.replace(".", r"\.")):

@@ -52,7 +52,7 @@ def normalize_attention(att: dict) -> None:
     if att["type"] == "monotonic" and att["scaling"] != 1.0:
         raise ModelError("config.json: attention.scaling does not apply to attention type "
                          "'monotonic' (its one-hot choice reads the sign of the energy only)")
-    for option in ("gate", "key_value"):
+    for option in ("gate", "key_value", "layer_norm"):
         if att["type"] in STATEFUL_TYPES and att[option]:
             raise ModelError(f"config.json: attention.{option} is not supported with attention "
                              f"type {att['type']!r}")
