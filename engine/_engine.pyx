@@ -4,14 +4,18 @@ translates batches of token ids with the GIL released. Inputs are checked here, 
 code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdlib cimport calloc, malloc
-from libc.string cimport memset
+from libc.stdlib cimport malloc
+from libc.string cimport memcpy, memset
 
 from rs_engine cimport *
 
 cnp.import_array()
 
-MAX_LAYERS = 16
+# the engine's size limits (engine/rs_limits.h); rnnsearch.limits mirrors them
+LIMITS = {"layers": RS_MAX_LAYERS, "width": RS_MAX_WIDTH, "vocabulary": RS_MAX_VOCAB,
+          "source_length": RS_MAX_SOURCE_LENGTH, "decoding_length": RS_MAX_DECODING_LENGTH,
+          "beam": RS_MAX_BEAM, "batch": RS_MAX_BATCH, "block_elements": RS_MAX_BLOCK_ELEMENTS}
+MAX_LAYERS = RS_MAX_LAYERS
 
 
 def _is_memory_mapped(array):
@@ -71,6 +75,26 @@ def elementwise(str name, x):
     else:
         raise ValueError(name)
     return out
+
+
+def torch_topk(values, int k):
+    """The indices torch.topk(values, k) returns on CPU, equal values included, as the
+    engine reproduces them (rs_topk_torch.h), for tests."""
+    cdef float[::1] v = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    cdef int n = v.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError("k must be in [1, len(values)]")
+    cdef rs_ranked *work = <rs_ranked *> malloc(sizeof(rs_ranked) * n)
+    cdef rs_ranked *out = <rs_ranked *> malloc(sizeof(rs_ranked) * k)
+    if work == NULL or out == NULL:
+        free(work)
+        free(out)
+        raise MemoryError()
+    rs_torch_topk(&v[0], n, k, work, out)
+    indices = [out[i].index for i in range(k)]
+    free(work)
+    free(out)
+    return indices
 
 
 def linear_int8(x, weight, bias=None, splits=()):
@@ -181,8 +205,10 @@ def _id_matrix(rows, int vocab, str what):
     return ids, lengths
 
 
-def _raise_engine_error(message):
-    if "must be" in message:
+def _raise_engine_error(str message):
+    """An engine failure as the exception the API documents: a bad argument (ValueError),
+    memory (MemoryError), or the engine's (EngineError)."""
+    if "must be" in message or "needs" in message:
         raise ValueError(message)
     if "out of memory" in message:
         raise MemoryError(message)
@@ -190,18 +216,47 @@ def _raise_engine_error(message):
     raise EngineError(message)
 
 
+cdef list _hypotheses(rs_result *result, int width, bint with_log_prob=False):
+    """(token ids, score, attention [attention rows, width] or None[, log-probability]) of
+    each hypothesis."""
+    cdef int h, n, rows
+    cdef rs_hypothesis *hyp
+    out = []
+    for h in range(result.count):
+        hyp = &result.hyps[h]
+        n = hyp.length
+        rows = hyp.attention_rows
+        attention = None
+        if hyp.attention != NULL:
+            attention = np.empty((rows, width), dtype=np.float32)
+            if rows * width:
+                attention[...] = np.asarray(<float[:rows * width]> hyp.attention).reshape(rows, width)
+        hypothesis = ([hyp.tokens[k] for k in range(n)], hyp.score, attention)
+        out.append(hypothesis + (hyp.log_prob,) if with_log_prob else hypothesis)
+    return out
+
+
 cdef class Engine:
+    """The model laid out for the kernels. After __init__ nothing points into the model
+    file: matrices are packed or quantized into the engine's own memory (or copied, for the
+    portable kernel), every other array is copied, so a model file changed or truncated on
+    disk later cannot change or crash a loaded model. Weights are checked for NaN and inf
+    on the way (in the packing pass, which reads every matrix anyway)."""
     cdef rs_model model
-    cdef list _keep    # arrays the model points into
-    cdef list _owned   # addresses of packed weight buffers to free
-    cdef set _mapped   # addresses of weights that point into the memory-mapped file
+    cdef rs_copy_generator copy_generator
+    cdef list _keep     # arrays the model points into (the engine's own memory)
+    cdef list _loading  # arrays read only while loading (views of the model file)
+    cdef list _owned    # addresses of packed weight buffers to free
+    cdef list _sources  # (start, end, tensor name, memory-mapped) of every weight given
     cdef bint _int8
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
+        memset(&self.copy_generator, 0, sizeof(rs_copy_generator))
         self._keep = []
+        self._loading = []
         self._owned = []
-        self._mapped = set()
+        self._sources = []
 
     def __dealloc__(self):
         cdef size_t address
@@ -209,30 +264,60 @@ cdef class Engine:
             rs_aligned_free(<void *> address)
         self._owned = []
 
+    cdef tuple _source(self, const void *address):
+        """(tensor name, memory-mapped) of the weight holding `address`."""
+        cdef size_t at = <size_t> address
+        for start, end, name, mapped in self._sources:
+            if start <= at < end:
+                return name, mapped
+        return "?", False
+
     cdef int _pack(self, rs_linear *lin) except -1:
+        """Lay out one matrix for the kernel (packed float32 panels, or int8), refusing
+        NaN and inf; afterwards the linear no longer points into the model file."""
         cdef float *owned = NULL
         cdef void *qowned = NULL
-        if self._int8:
-            if rs_quantize_linear(lin, &qowned):
-                raise MemoryError("out of memory while quantizing weights")
-            if qowned != NULL:
-                self._owned.append(<size_t> qowned)
-                self._release(lin)
+        cdef int status
+        cdef size_t count = <size_t> lin.out * lin.input
+        if lin.w == NULL and lin.wq == NULL:
             return 0
-        if rs_pack_linear(lin, &owned):
-            raise MemoryError("out of memory while packing weights")
+        if self._int8:
+            status = rs_quantize_linear(lin, &qowned)
+        else:
+            status = rs_pack_linear(lin, &owned)
+        if status == 2:
+            from rnnsearch.errors import ModelError
+            raise ModelError(f"model.safetensors: tensor '{self._source(lin.w)[0]}' holds NaN "
+                             "or infinite values")
+        if status:
+            raise MemoryError("out of memory while laying out the weights")
+        if qowned != NULL:
+            self._owned.append(<size_t> qowned)
         if owned != NULL:
             self._owned.append(<size_t> owned)
-            self._release(lin)
+        if lin.w != NULL and self._source(lin.w)[1]:
+            if owned != NULL or qowned != NULL:
+                rs_release_pages(lin.w, count * sizeof(float))
+                lin.w = NULL   # packed or quantized: the file's copy is never read again
+            else:              # the portable kernel reads W itself: give it its own copy
+                lin.w = self._copy(lin.w, count)
+        if lin.wq != NULL and self._source(lin.wq)[1]:
+            rs_release_pages(lin.wq, count)
+            lin.wq = NULL      # laid out for the int8 kernel
         return 0
 
-    cdef void _release(self, rs_linear *lin):
-        # a memory-mapped weight that has been repacked is never read again: it should
-        # not count twice in the process's memory
-        if <size_t> lin.w in self._mapped:
-            rs_release_pages(lin.w, <size_t> lin.out * lin.input * sizeof(float))
-        if <size_t> lin.wq in self._mapped:
-            rs_release_pages(lin.wq, <size_t> lin.out * lin.input)
+    cdef float *_allocate(self, size_t count) except NULL:
+        """count floats owned by the engine (64-byte aligned), freed with it."""
+        cdef float *dst = <float *> rs_aligned_alloc(64, count * sizeof(float) + 64)
+        if dst == NULL:
+            raise MemoryError("out of memory while copying the weights")
+        self._owned.append(<size_t> dst)
+        return dst
+
+    cdef float *_copy(self, const float *src, size_t count) except NULL:
+        cdef float *dst = self._allocate(count)
+        memcpy(dst, src, count * sizeof(float))
+        return dst
 
     cdef int _pack_rnn(self, rs_rnn *rnn) except -1:
         cdef int k
@@ -240,6 +325,11 @@ cdef class Engine:
         if rnn.cell == 1 and not rnn.reset_after:
             self._pack(&rnn.hh_rz)
             self._pack(&rnn.hh_n)
+            # hh itself is only the source of those two views
+            if rnn.hh.w != NULL and self._source(rnn.hh.w)[1]:
+                rnn.hh.w = NULL
+            if rnn.hh.wq != NULL and self._source(rnn.hh.wq)[1]:
+                rnn.hh.wq = NULL
         else:
             self._pack(&rnn.hh)
         for k in range(rnn.ntransitions):
@@ -272,6 +362,10 @@ cdef class Engine:
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
+        if m.copy != NULL:
+            self._pack(&self.copy_generator.attention.key)
+            self._pack(&self.copy_generator.attention.query)
+            self._pack(&self.copy_generator.gate)
         return 0
 
     cdef int _pack_stateful(self, rs_attention *a) except -1:
@@ -294,17 +388,18 @@ cdef class Engine:
         return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
-                 str compute_type="float32"):
+                 str compute_type="float32", int pad_id=-1):
         """config: normalized config.json; tensors: validated float32 arrays;
-        compute_type "int8" quantizes every matrix (per output row) at load."""
+        compute_type "int8" quantizes every matrix (per output row) at load; pad_id: the
+        target padding token (models with a copy generator)."""
         if compute_type not in ("float32", "int8"):
             raise ValueError(f"unknown compute_type {compute_type!r}")
         self._int8 = compute_type == "int8"
         enc, bridge, att, dec = config["encoder"], config["bridge"], config["attention"], config["decoder"]
-        if enc["num_layers"] > MAX_LAYERS or dec["num_layers"] > MAX_LAYERS:
-            raise ValueError(f"at most {MAX_LAYERS} layers are supported")
+        if enc["num_layers"] > RS_MAX_LAYERS or dec["num_layers"] > RS_MAX_LAYERS:
+            raise ValueError(f"at most {RS_MAX_LAYERS} layers are supported")
         cdef rs_model *m = &self.model
-        m.src_embedding = self._ptr(tensors["encoder.embedding.weight"])
+        m.src_embedding = self._ptr(tensors, "encoder.embedding.weight")
         m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
         m.enc_layers = enc["num_layers"]
         m.enc_bidirectional = enc["bidirectional"]
@@ -336,7 +431,7 @@ cdef class Engine:
         if att is not None:
             self._attention(att, tensors, dec["hidden_size"])
 
-        m.tgt_embedding = self._ptr(tensors["decoder.embedding.weight"])
+        m.tgt_embedding = self._ptr(tensors, "decoder.embedding.weight")
         m.tgt_vocab, m.tgt_embedding_size = tensors["decoder.embedding.weight"].shape
         m.decoder = _DECODERS[dec["type"]]
         m.dec_layers = dec["num_layers"]
@@ -373,29 +468,39 @@ cdef class Engine:
         if dec["readout_layer_norm"]:
             self._readout_parts(tensors, dec, att)
         m.output = self._linear(tensors, "decoder.output")
+        if config.get("copy") is not None:
+            self._copy_generator(config["copy"], tensors, m.output.input, pad_id)
         m.bos_id = bos_id
         m.eos_id = eos_id
         self._pack_all()
+        self._loading = []   # the model file is not referenced any more
 
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
-        cdef rs_attention *a = &self.model.attention
-        a.ops = rs_attention_named(att["type"].encode())
-        if a.ops == NULL:
-            raise ValueError(f"attention type {att['type']!r} is not in this engine")
-        a.score = _SCORES[att["score"]]
-        a.dot_scale = float(tensors["attention.scale"][0]) if "attention.scale" in tensors else 1.0
-        a.key = self._linear(tensors, "attention.key")
-        a.query = self._linear(tensors, "attention.query")
-        if "attention.v" in tensors:
-            a.v = self._ptr(tensors["attention.v"])
-        a.query_width = query_width
-        a.memory_width = self.model.enc_width
+        self._fill_attention(&self.model.attention, att, tensors, "attention", query_width)
         self._attention_options(att, tensors)
+        cdef rs_attention *a = &self.model.attention
         self._norm(&a.key_norm, tensors, "attention.key_norm", 0, att["layer_norm_eps"])
         self._norm(&a.query_norm, tensors, "attention.query_norm", 0, att["layer_norm_eps"])
         a.scaling = att["scaling"]
         a.context_projection = self._linear(tensors, "attention.context")
         self._stateful_attention(att, tensors)
+        return 0
+
+    cdef int _fill_attention(self, rs_attention *a, dict att, dict tensors, str prefix,
+                             int query_width) except -1:
+        a.ops = rs_attention_named(att["type"].encode())
+        if a.ops == NULL:
+            raise ValueError(f"attention type {att['type']!r} is not in this engine")
+        a.score = _SCORES[att["score"]]
+        a.dot_scale = self._ptr(tensors, prefix + ".scale")[0] if prefix + ".scale" in tensors \
+            else 1.0
+        a.key = self._linear(tensors, prefix + ".key")
+        a.query = self._linear(tensors, prefix + ".query")
+        if prefix + ".v" in tensors:
+            a.v = self._ptr(tensors, prefix + ".v")
+        a.query_width = query_width
+        a.memory_width = self.model.enc_width
+        a.scaling = 1.0   # softmax(scaling * e); _attention sets the model's own
         return 0
 
     cdef int _stateful_attention(self, dict att, dict tensors) except -1:
@@ -406,9 +511,9 @@ cdef class Engine:
         if att["type"] in ("location", "forward"):
             loc = att["location"]
             a.location.input = _LOCATION_INPUTS[loc["input"]]
-            conv = tensors["attention.location.conv"]
-            a.location.channels, a.location.inputs, a.location.kernel = conv.shape
-            a.location.conv = self._ptr(conv)
+            a.location.channels, a.location.inputs, a.location.kernel = \
+                tensors["attention.location.conv"].shape
+            a.location.conv = self._ptr(tensors, "attention.location.conv")
             a.location.initial = _INITIAL_WEIGHTS[loc["initial"]]
             a.location.recurrent = loc["recurrent"]
             if loc["recurrent"]:
@@ -430,7 +535,7 @@ cdef class Engine:
                 a.coverage.memory = self._linear(tensors, "attention.coverage.memory")
                 a.coverage.query = self._linear(tensors, "attention.coverage.query")
                 a.coverage.previous = self._linear(tensors, "attention.coverage.previous")
-                a.coverage.attention = self._ptr(tensors["attention.coverage.attention"])
+                a.coverage.attention = self._ptr(tensors, "attention.coverage.attention")
                 a.coverage.gru.cell = _CELLS["gru"]
                 a.coverage.gru.reset_after = 1
                 a.coverage.gru.hidden = cov["size"]
@@ -449,11 +554,28 @@ cdef class Engine:
         m.location = att["location"] is not None
         for h in range(m.heads if m.location else 0):
             L = &m.head_location[h]
-            conv = tensors[f"attention.heads.{h}.location.conv"]
-            L.channels, L.inputs, L.kernel = conv.shape
-            L.conv = self._ptr(conv)
+            conv = f"attention.heads.{h}.location.conv"
+            L.channels, L.inputs, L.kernel = tensors[conv].shape
+            L.conv = self._ptr(tensors, conv)
             L.initial = _INITIAL_WEIGHTS[att["location"]["initial"]]
             L.projection = self._linear(tensors, f"attention.heads.{h}.location.projection")
+
+    cdef int _copy_generator(self, dict copy, dict tensors, int hidden_width, int pad_id) except -1:
+        """OpenNMT-py's copy generator: its switch, and its own copy attention unless it
+        reuses the decoder's (queried with the vector the output layer reads)."""
+        cdef rs_copy_generator *g = &self.copy_generator
+        if not 0 <= pad_id < self.model.tgt_vocab:
+            raise ValueError("a copy generator needs the target padding token")
+        g.pad_id = pad_id
+        g.gate = self._linear(tensors, "copy.gate")
+        if not copy["reuse_attention"]:
+            self._fill_attention(&g.attention, {"type": "global", "score": copy["score"]},
+                                 tensors, "copy.attention", hidden_width)
+            # a plain global attention: none of _attention_options' extras
+            g.attention.key_width = g.attention.key.out if RS_HAS_LINEAR(g.attention.key) \
+                else g.attention.memory_width
+            g.attention.context_width = g.attention.memory_width
+        self.model.copy = g
         return 0
 
     cdef int _norm(self, rs_norm *n, dict tensors, str prefix, int split, float eps) except -1:
@@ -461,9 +583,9 @@ cdef class Engine:
         memset(n, 0, sizeof(rs_norm))
         if prefix + ".weight" not in tensors:
             return 0
-        n.gain = self._ptr(tensors[prefix + ".weight"])
+        n.gain = self._ptr(tensors, prefix + ".weight")
         if prefix + ".bias" in tensors:
-            n.bias = self._ptr(tensors[prefix + ".bias"])
+            n.bias = self._ptr(tensors, prefix + ".bias")
         n.split = split
         n.eps = eps
         return 0
@@ -474,10 +596,10 @@ cdef class Engine:
         cdef int count = depth - first, k
         if count <= 0:
             return 0
-        cdef rs_rnn *cells = <rs_rnn *> calloc(count, sizeof(rs_rnn))
-        if cells == NULL:
-            raise MemoryError()
-        self._owned.append(<size_t> cells)
+        # engine-owned like the weights (freed with rs_aligned_free)
+        cdef rs_rnn *cells = <rs_rnn *> self._allocate(
+            (count * sizeof(rs_rnn) + sizeof(float) - 1) // sizeof(float))
+        memset(cells, 0, count * sizeof(rs_rnn))
         H = section["hidden_size"]
         for k in range(count):
             name = f"{prefix}.depth.{first + k}"
@@ -486,11 +608,12 @@ cdef class Engine:
             cells[k].hidden = H
             self._weight(&cells[k].hh, tensors, name + ".weight_hh")
             if tensors.get(name + ".bias_hh") is not None:
-                cells[k].hh.b = self._ptr(tensors[name + ".bias_hh"])
+                cells[k].hh.b = self._ptr(tensors, name + ".bias_hh")
             # the input part of a cell without input: its constant bias_ih, or zeros
             cells[k].ih.out = 3 * H
-            cells[k].ih.b = self._ptr(tensors.get(name + ".bias_ih",
-                                                  np.zeros(3 * H, np.float32)))
+            cells[k].ih.b = self._floats(tensors.get(name + ".bias_ih",
+                                                     np.zeros(3 * H, np.float32)),
+                                         name + ".bias_ih")
             self._norm(&cells[k].norm_hh, tensors, name + ".norm_hh", _norm_split(section),
                        section["layer_norm_eps"])
         rnn.transitions = cells
@@ -512,23 +635,26 @@ cdef class Engine:
         m.readout_layer.w = NULL  # the products are the parts'
         m.readout_layer.wq = NULL
         for k, name in enumerate(dec["readout_inputs"]):
-            part = {"w": np.ascontiguousarray(weight[:, start:start + widths[name]])}
+            part = {"decoder.readout.weight":
+                    np.ascontiguousarray(weight[:, start:start + widths[name]])}
             if scale is not None:
-                part["w_scale"] = scale
+                part["decoder.readout.weight_scale"] = scale
             start += widths[name]
-            self._weight(&m.readout_parts[k], part, "w")
+            self._weight(&m.readout_parts[k], part, "decoder.readout.weight")
             if input_bias is not None:
-                m.readout_parts[k].b = self._ptr(np.ascontiguousarray(input_bias[k]))
-            m.readout_norm[k].gain = self._ptr(np.ascontiguousarray(gains[k]))
+                m.readout_parts[k].b = self._floats(input_bias[k],
+                                                    "decoder.readout_norm.input_bias")
+            m.readout_norm[k].gain = self._floats(gains[k], "decoder.readout_norm.weight")
             if biases is not None:
-                m.readout_norm[k].bias = self._ptr(np.ascontiguousarray(biases[k]))
+                m.readout_norm[k].bias = self._floats(biases[k], "decoder.readout_norm.bias")
             m.readout_norm[k].eps = dec["readout_layer_norm_eps"]
         m.readout_nparts = len(dec["readout_inputs"])
         return 0
 
     cdef int _attention_options(self, dict att, dict tensors) except -1:
         """hard, gate, key_value and the local / monotonic / mocha weights
-        (docs/model-format.md, "attention")."""
+        (docs/model-format.md, "attention"); like every weight, copied and checked for NaN
+        and inf (_ptr, _scalar)."""
         cdef rs_attention *a = &self.model.attention
         kv = att["key_value"] or {}
         a.key_split = kv.get("split") or 0
@@ -538,9 +664,9 @@ cdef class Engine:
         a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
         a.hard = att["hard"]
         if att["gate"]:
-            a.gate_w = self._ptr(self._matrix(tensors, "attention.gate.weight").reshape(-1))
-            a.gate_b = float(tensors["attention.gate.bias"][0]) \
-                if "attention.gate.bias" in tensors else 0.0
+            a.gate_w = self._floats(self._dequantized(tensors, "attention.gate.weight")
+                                    .reshape(-1), "attention.gate.weight")
+            a.gate_b = self._scalar(tensors, "attention.gate.bias")
         local = att["local"]
         if local is not None:
             a.local_predictive = local["mode"] == "predictive"
@@ -550,26 +676,24 @@ cdef class Engine:
             a.local_zero_pad = local["edges"] == "zero_pad"
             if a.local_predictive:
                 a.position = self._linear(tensors, "attention.position")
-                a.position_v = self._ptr(tensors["attention.position.v"])
-                a.position_v_bias = float(tensors["attention.position.v_bias"][0]) \
-                    if "attention.position.v_bias" in tensors else 0.0
+                a.position_v = self._ptr(tensors, "attention.position.v")
+                a.position_v_bias = self._scalar(tensors, "attention.position.v_bias")
         if att["type"] in ("monotonic", "mocha"):
-            a.energy_bias = float(tensors["attention.energy_bias"][0]) \
-                if "attention.energy_bias" in tensors else 0.0
+            a.energy_bias = self._scalar(tensors, "attention.energy_bias")
             if "attention.energy_gain" in tensors:  # Raffel et al. 2017, eq. 16: g v / |v|
                 v = tensors.get("attention.v")
                 v = np.ones(a.key_width, np.float32) if v is None else np.asarray(v, np.float32)
-                gain = float(tensors["attention.energy_gain"][0])
+                gain = self._scalar(tensors, "attention.energy_gain")
                 norm = float(np.sqrt(np.sum(v.astype(np.float64) ** 2)))
-                if not (norm > 0 and np.isfinite(norm) and np.isfinite(gain)):
+                if not (norm > 0 and np.isfinite(norm)):
                     raise ValueError("attention.energy_gain: g v / |v| needs a finite gain and "
                                      f"a finite, non-zero attention.v (|v| = {norm})")
-                a.v = self._ptr((gain * v / norm).astype(np.float32))
+                a.v = self._floats((gain * v / norm).astype(np.float32), "attention.v")
         if att["type"] == "mocha":
             a.chunk_size = att["mocha"]["chunk_size"]
             a.chunk_key = self._linear(tensors, "attention.chunk.key")
             a.chunk_query = self._linear(tensors, "attention.chunk.query")
-            a.chunk_v = self._ptr(tensors["attention.chunk.v"])
+            a.chunk_v = self._ptr(tensors, "attention.chunk.v")
         return 0
 
     cdef int _pooling(self, dict pooling, dict tensors) except -1:
@@ -577,10 +701,11 @@ cdef class Engine:
         p.rows = pooling["rows"]
         p.size = pooling["size"]
         p.projection = self._linear(tensors, "encoder.pooling.projection")
-        p.query = self._ptr(self._matrix(tensors, "encoder.pooling.query.weight"))
+        p.query = self._floats(self._dequantized(tensors, "encoder.pooling.query.weight"),
+                               "encoder.pooling.query.weight")
         return 0
 
-    def _matrix(self, dict tensors, str name):
+    def _dequantized(self, dict tensors, str name):
         """A matrix the engine reads as float32 rows (not through a kernel): an int8 one is
         dequantized with its per-row scales."""
         weight = tensors[name]
@@ -588,17 +713,49 @@ cdef class Engine:
             return weight.astype(np.float32) * tensors[name + "_scale"][:, None]
         return weight
 
-    cdef const float *_ptr(self, array) except? NULL:
+    cdef float _scalar(self, dict tensors, str name, float default=0.0) except? -1:
+        """A one-element tensor's value (checked like every weight), or default without it."""
+        return self._ptr(tensors, name)[0] if name in tensors else default
+
+    cdef const float *_ptr(self, dict tensors, str name) except NULL:
+        """Tensor `name` as float32 the engine reads while translating (embeddings, biases,
+        ...): see _floats."""
+        return self._floats(tensors[name], name)
+
+    cdef const float *_floats(self, array, str name) except NULL:
+        """A float32 array the engine reads while translating: always in the engine's own
+        memory, aligned, and checked for NaN and inf (copied and checked in one pass; the
+        file's pages are released after). name: the tensor it comes from, for errors."""
         array = np.asarray(array)
         if array.dtype != np.float32:
-            raise TypeError("weights must be float32")
+            raise TypeError(f"weight '{name}' must be float32")
+        cdef size_t count = <size_t> array.size
+        if count == 0:   # a valid pointer all the same
+            array = np.zeros(1, np.float32)
+        mapped = _is_memory_mapped(array)
         if not array.flags.c_contiguous or array.ctypes.data % 4:
-            array = np.ascontiguousarray(array).copy()  # unaligned or strided: one aligned copy
-        elif _is_memory_mapped(array):
-            self._mapped.add(array.ctypes.data)
-        self._keep.append(array)
-        cdef cnp.ndarray arr = array
-        return <const float *> cnp.PyArray_DATA(arr)
+            array, mapped = np.ascontiguousarray(array).copy(), False
+        cdef cnp.ndarray source = array
+        # the copy goes where the packed weights go (not a NumPy array: NumPy asks for
+        # huge pages, which a busy machine may have to compact memory for)
+        cdef float *kept = self._allocate(count) if mapped else NULL
+        if rs_copy_finite(kept, <const float *> cnp.PyArray_DATA(source), count) < count:
+            from rnnsearch.errors import ModelError
+            raise ModelError(f"model.safetensors: tensor '{name}' holds NaN or infinite values")
+        if not mapped:
+            self._keep.append(array)
+            return <const float *> cnp.PyArray_DATA(source)
+        rs_release_pages(cnp.PyArray_DATA(source), count * sizeof(float))
+        return kept
+
+    cdef const void *_matrix(self, array, str name) except NULL:
+        """A matrix to be laid out by _pack: may point into the model file until then."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(array)
+        mapped = _is_memory_mapped(arr)
+        (self._loading if mapped else self._keep).append(arr)
+        start = <size_t> cnp.PyArray_DATA(arr)
+        self._sources.append((start, start + <size_t> arr.nbytes, name, mapped))
+        return <const void *> cnp.PyArray_DATA(arr)
 
     cdef int _weight(self, rs_linear *lin, dict tensors, str name) except -1:
         """Point lin at matrix `name`: float32, or int8 with per-row scales `name_scale`
@@ -606,18 +763,14 @@ cdef class Engine:
         weight = tensors[name]
         lin.out, lin.input = weight.shape
         if weight.dtype != np.int8:
-            lin.w = self._ptr(weight)
+            lin.w = <const float *> self._matrix(weight, name)
             return 0
         scale = tensors[name + "_scale"]
         if not self._int8:
-            lin.w = self._ptr(weight.astype(np.float32) * scale[:, None])
+            lin.w = <const float *> self._matrix(weight.astype(np.float32) * scale[:, None], name)
             return 0
-        cdef cnp.ndarray q = np.ascontiguousarray(weight)
-        if _is_memory_mapped(q):
-            self._mapped.add(q.ctypes.data)
-        self._keep.append(q)
-        lin.wq = <const signed char *> cnp.PyArray_DATA(q)
-        lin.wq_scale = self._ptr(scale)
+        lin.wq = <const signed char *> self._matrix(weight, name)
+        lin.wq_scale = self._ptr(tensors, name + "_scale")
         return 0
 
     cdef rs_linear _linear(self, dict tensors, str prefix) except *:
@@ -626,9 +779,8 @@ cdef class Engine:
         if tensors.get(prefix + ".weight") is None:
             return lin
         self._weight(&lin, tensors, prefix + ".weight")
-        bias = tensors.get(prefix + ".bias")
-        if bias is not None:
-            lin.b = self._ptr(bias)
+        if tensors.get(prefix + ".bias") is not None:
+            lin.b = self._ptr(tensors, prefix + ".bias")
         return lin
 
     cdef int _rnn(self, rs_rnn *rnn, dict tensors, str prefix, dict section) except -1:
@@ -639,9 +791,8 @@ cdef class Engine:
         for part in ("ih", "hh"):
             memset(&lin, 0, sizeof(rs_linear))
             self._weight(&lin, tensors, f"{prefix}.weight_{part}")
-            bias = tensors.get(f"{prefix}.bias_{part}")
-            if bias is not None:
-                lin.b = self._ptr(bias)
+            if tensors.get(f"{prefix}.bias_{part}") is not None:
+                lin.b = self._ptr(tensors, f"{prefix}.bias_{part}")
             if part == "ih":
                 rnn.ih = lin
                 rnn.input = lin.input
@@ -649,12 +800,13 @@ cdef class Engine:
                 rnn.hh = lin
         # views for GRU without reset_after: W_h{r,z} (rows 0..2H) and W_hn (rows 2H..3H)
         cdef int H = rnn.hidden
+        cdef size_t first_n = <size_t> 2 * H * H
         rnn.hh_rz = rnn.hh
         rnn.hh_rz.out = 2 * H
         rnn.hh_n = rnn.hh
         rnn.hh_n.out = H
-        rnn.hh_n.w = rnn.hh.w + 2 * H * H if rnn.hh.w != NULL else NULL
-        rnn.hh_n.wq = rnn.hh.wq + 2 * H * H if rnn.hh.wq != NULL else NULL
+        rnn.hh_n.w = rnn.hh.w + first_n if rnn.hh.w != NULL else NULL
+        rnn.hh_n.wq = rnn.hh.wq + first_n if rnn.hh.wq != NULL else NULL
         rnn.hh_n.wq_scale = rnn.hh.wq_scale + 2 * H if rnn.hh.wq_scale != NULL else NULL
         rnn.hh_n.b = rnn.hh.b + 2 * H if rnn.hh.b != NULL else NULL
         if section["cell"] == "gru":
@@ -691,34 +843,31 @@ cdef class Engine:
         cdef int batch = len(sources)
         if self.model.pooling.rows == 0:
             raise ValueError("this model has no encoder.pooling to embed sentences with")
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        if batch and lengths_np.min() < 1:
+        if batch == 0:
+            empty = np.zeros((0, self.model.pooling.rows, self.model.enc_width), np.float32)
+            return (empty, np.zeros((0, self.model.pooling.rows, 1), np.float32)) \
+                if return_weights else empty
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        if lengths_np.min() < 1:
             raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
                              "to pool")
-        cdef int stride = max(1, int(lengths_np.max())) if batch else 1
-        ids_np = np.zeros((max(batch, 1), stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            ids_np[b, :len(source)] = source
-        if batch and (ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab):
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef int stride = ids_np.shape[1]
         cdef int rows = self.model.pooling.rows, width = self.model.enc_width
-        out = np.zeros((max(batch, 1), rows, width), np.float32)
-        weights = np.zeros((max(batch, 1), rows, stride), np.float32)
+        out = np.zeros((batch, rows, width), np.float32)
+        weights = np.zeros((batch, rows, stride), np.float32)
         cdef int[:, ::1] ids = ids_np
-        cdef int[::1] lengths = lengths_np if batch else np.ones(1, np.intc)
+        cdef int[::1] lengths = lengths_np
         cdef float[:, :, ::1] out_view = out
         cdef float[:, :, ::1] weights_view = weights
         cdef char err[512]
         err[0] = 0
         cdef int status = 0
-        if batch:
-            with nogil:
-                status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
-                                  &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
+        with nogil:
+            status = rs_embed(&self.model, batch, &ids[0, 0], stride, &lengths[0],
+                              &out_view[0, 0, 0], &weights_view[0, 0, 0], err, sizeof(err))
         if status:
-            message = err.decode("utf-8", "replace")
-            raise MemoryError(message) if "out of memory" in message else ValueError(message)
-        return (out[:batch], weights[:batch]) if return_weights else out[:batch]
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        return (out, weights) if return_weights else out
 
     def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
                   int min_length=0, int max_length=200, float length_penalty=0.0,
@@ -808,29 +957,142 @@ cdef class Engine:
             rs_free_results(results, batch)
             free(results)
             raise reporter.error
-        cdef int i, h, n
-        cdef rs_hypothesis *hyp
+        cdef int i
         output = []
         try:
             for i in range(batch):
-                hyps = []
-                for h in range(results[i].count):
-                    hyp = &results[i].hyps[h]
-                    n = hyp.length
-                    tokens = [hyp.tokens[k] for k in range(n)]
-                    attention = None
-                    if hyp.attention != NULL:
-                        rows = hyp.attention_rows
-                        attention = np.empty((rows, lengths[i]), dtype=np.float32)
-                        if rows * lengths[i]:
-                            attention[...] = np.asarray(<float[:rows * lengths[i]]> hyp.attention).reshape(rows, lengths[i])
-                    if return_log_prob:
-                        hyps.append((tokens, hyp.score, attention, hyp.log_prob))
-                    else:
-                        hyps.append((tokens, hyp.score, attention))
-                output.append(hyps)
+                output.append(_hypotheses(&results[i], lengths[i], return_log_prob))
         finally:
             rs_free_results(results, batch)
+            free(results)
+        return output
+
+    def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
+                          copy=None, draws=None):
+        """One OpenNMT-py batch with OpenNMT-py's own search (rs_search_opennmt.h).
+        sources: source id lists in the batch's order (none empty); options: the fields of
+        rs_onmt_options; ignore: target ids -ignore_when_blocking spares; seeds: one per
+        sentence (sampling); copy: (source maps, collapse lists, word counts) of the
+        sentences' dynamic vocabularies for a model with a copy generator. Returns, per
+        sentence, (attention width, [(ids, score, attention or None, attention cut)]).
+        draws: per sentence, the uniform draws sampling uses instead of its own."""
+        cdef int batch = len(sources)
+        if batch == 0:
+            return []
+        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
+        if lengths_np.min() < 1:
+            raise ValueError("an OpenNMT-py batch cannot hold an empty source")
+        cdef int stride = int(lengths_np.max())
+        ids_np = np.zeros((batch, stride), dtype=np.intc)
+        for b, source in enumerate(sources):
+            ids_np[b, :len(source)] = source
+        if ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab:
+            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        cdef rs_onmt_options opt
+        memset(&opt, 0, sizeof(rs_onmt_options))
+        opt.version = options["version"]
+        opt.beam_size = options["beam_size"]
+        opt.n_best = options["n_best"]
+        opt.min_length = options["min_length"]
+        max_np = np.array(options["max_lengths"], dtype=np.intc).reshape(-1)
+        if max_np.size != batch:
+            raise ValueError("one max_length per sentence")
+        cdef int[::1] max_view = max_np
+        opt.max_lengths = &max_view[0]
+        opt.length_penalty = options["length_penalty"]
+        opt.alpha = options["alpha"]
+        opt.coverage_penalty = options["coverage_penalty"]
+        opt.beta = options["beta"]
+        opt.stepwise_penalty = options["stepwise_penalty"]
+        opt.block_ngram_repeat = options["block_ngram_repeat"]
+        opt.ratio = options["ratio"]
+        opt.ban_unk = options["ban_unk"]
+        opt.unk_id = options["unk_id"]
+        opt.sampling = options["sampling"]
+        opt.top_k = options["top_k"]
+        opt.top_p = options["top_p"]
+        opt.temperature = options["temperature"]
+        opt.per_sentence = options["per_sentence"]
+        opt.return_attention = options["return_attention"]
+        if not 0 <= opt.unk_id < self.model.tgt_vocab:
+            raise ValueError("the unknown-word id must be a target id")
+        ignore_np = np.array(sorted(set(ignore)), dtype=np.intc).reshape(-1)
+        cdef int[::1] ignore_view = ignore_np if ignore_np.size else np.zeros(1, np.intc)
+        opt.ignore_ids = &ignore_view[0]
+        opt.num_ignore = ignore_np.size
+        seeds_np = np.zeros(batch, dtype=np.uint64)
+        if seeds is not None:
+            seeds_np[:] = np.array(seeds, dtype=np.uint64)
+        cdef uint64_t[::1] seeds_view = seeds_np
+        opt.seeds = &seeds_view[0]
+        cdef double[:, ::1] draws_view
+        if draws is not None:
+            if len(draws) != batch:
+                raise ValueError("one list of draws per sentence")
+            stride_d = max(1, max(len(d) for d in draws))
+            draws_np = np.full((batch, stride_d), np.nan)
+            for b, d in enumerate(draws):
+                values = np.asarray(d, dtype=np.float64).reshape(-1)
+                if values.size and not np.all((values >= 0) & (values < 1)):
+                    raise ValueError("random draws must be in [0, 1)")
+                draws_np[b, :values.size] = values
+            draws_view = draws_np
+            opt.draws = &draws_view[0, 0]
+            opt.draws_stride = stride_d
+        cdef rs_copy_inputs copy_in
+        cdef rs_copy_inputs *copy_ptr = NULL
+        cdef int[:, ::1] map_view
+        cdef int[:, ::1] collapse_view
+        cdef int[::1] words_view
+        if self.model.copy != NULL:
+            if copy is None:
+                raise ValueError("this model copies source words: pass the sentences' "
+                                 "dynamic vocabularies")
+            maps, collapses, words = copy
+            width = max(1, max(len(c) for c in collapses))
+            map_np = np.full((batch, stride), -1, dtype=np.intc)
+            collapse_np = np.full((batch, width), -1, dtype=np.intc)
+            for b in range(batch):
+                if len(maps[b]) != len(sources[b]) or len(collapses[b]) != words[b]:
+                    raise ValueError("dynamic vocabulary sizes disagree with the sources")
+                map_np[b, :len(maps[b])] = maps[b]
+                collapse_np[b, :len(collapses[b])] = collapses[b]
+            words_np = np.array(words, dtype=np.intc)
+            if map_np.max() >= width or collapse_np.max() >= self.model.tgt_vocab or \
+                    np.any(map_np >= words_np[:, None]):
+                raise ValueError("dynamic vocabulary ids out of range")
+            map_view = map_np
+            collapse_view = collapse_np
+            words_view = words_np
+            copy_in.src_map = &map_view[0, 0]
+            copy_in.stride = stride
+            copy_in.collapse = &collapse_view[0, 0]
+            copy_in.words = &words_view[0]
+            copy_in.max_words = width
+            copy_ptr = &copy_in
+        cdef int[:, ::1] ids = ids_np
+        cdef int[::1] lengths = lengths_np
+        cdef rs_onmt_result *results = <rs_onmt_result *> malloc(sizeof(rs_onmt_result) * batch)
+        if results == NULL:
+            raise MemoryError()
+        cdef char err[512]
+        err[0] = 0
+        cdef int status
+        with nogil:
+            status = rs_translate_opennmt(&self.model, &opt, batch, &ids[0, 0], stride,
+                                          &lengths[0], copy_ptr, results, err, sizeof(err))
+        if status:
+            free(results)
+            _raise_engine_error(err.decode("utf-8", "replace"))
+        cdef int i, h
+        output = []
+        try:
+            for i in range(batch):
+                hyps = _hypotheses(&results[i].result, results[i].width)
+                output.append((results[i].width,
+                               [hyp + (results[i].cuts[h],) for h, hyp in enumerate(hyps)]))
+        finally:
+            rs_onmt_free_results(results, batch)
             free(results)
         return output
 

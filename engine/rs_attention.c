@@ -177,6 +177,11 @@ void rs_attention_scores(const rs_attention *a, const float *query, const float 
     }
 }
 
+void rs_attention_poison(float *probs, int len, float *context, int context_width) {
+    for (int j = 0; j < len; j++) probs[j] = NAN;
+    for (int i = 0; i < context_width; i++) context[i] = NAN;
+}
+
 void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
                        const float *values, int value_width, float *context) {
     if (!a->hard || hi <= lo) {
@@ -186,8 +191,13 @@ void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
     }
     /* Xu et al. 2015, eq. 8-9 at inference: the position of the largest weight */
     int best = lo;
-    for (int j = lo + 1; j < hi; j++)
+    for (int j = lo; j < hi; j++) {
+        if (probs[j] != probs[j]) {   /* NaN would never be the maximum: keep it visible */
+            for (int i = 0; i < value_width; i++) context[i] = NAN;
+            return;
+        }
         if (probs[j] > probs[best]) best = j;
+    }
     for (int j = lo; j < hi; j++) probs[j] = 0.0f;
     probs[best] = 1.0f;
     memcpy(context, values + (size_t)best * value_width, sizeof(float) * value_width);

@@ -112,6 +112,11 @@ float rs_attention_additive(const float *v, const float *q, const float *k, int 
 void rs_attention_read(const rs_attention *a, float *probs, int lo, int hi,
                        const float *values, int value_width, float *context);
 
+/* A row whose scores came out NaN (weights that overflow float32): its weights and context
+ * become NaN, so that the scores turn NaN and the search raises its non-finite error
+ * instead of a type's selection (argmax, threshold, window) hiding the NaN. */
+void rs_attention_poison(float *probs, int len, float *context, int context_width);
+
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,
                           float *context);

@@ -29,7 +29,7 @@ static void positions(const rs_attention *a, const rs_attention_step *s, float *
                       float *p) {
     const int P = a->position.out;
     rs_linear_forward(&a->position, s->rows, s->query, a->query_width, hidden, P, 0);
-    rs_vtanh(hidden, s->rows * P);
+    for (int r = 0; r < s->rows; r++) rs_vtanh(hidden + (size_t)r * P, P);
     for (int r = 0; r < s->rows; r++) {
         const float x = rs_dot_inline(a->position_v, hidden + (size_t)r * P, P) + a->position_v_bias;
         p[r] = (float)s->enc->lengths[s->sentence[r]] * (1.0f / (1.0f + expf(-x)));
@@ -68,6 +68,10 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const int b = s->sentence[r], len = enc->lengths[b];
         float *probs = s->probs + (size_t)r * S, *context = s->context + (size_t)r * a->context_width;
         const float p = a->local_predictive ? p_rows[r] : (float)s->step;
+        if (p != p) {   /* NaN: weights that overflow float32; the search reports it */
+            rs_attention_poison(probs, len, context, a->context_width);
+            continue;
+        }
         const float centre = a->local_round ? nearbyintf(p) : floorf(p);
         /* the window in a wide type: p and t can be far past the sentence */
         const double lo_w = (double)centre - D, hi_w = (double)centre + D + 1;

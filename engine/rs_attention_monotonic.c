@@ -38,14 +38,17 @@ static size_t work_floats(const rs_attention *a, int rows, int max_source) {
     return rs_attention_query_floats(a, rows) + chunk;
 }
 
-/* The first j in [from, len) whose energy is >= 0, or -1. Energies are computed one at a
- * time, only as far as needed (the linear-time decoding of the paper). */
+/* The first j in [from, len) whose energy is >= 0, or -1 (-2 at a NaN energy, from weights
+ * that overflow float32). Energies are computed one at a time, only as far as needed (the
+ * linear-time decoding of the paper). */
 static int choose(const rs_attention *a, const float *query, const float *keys, int KW,
                   int from, int len, float *tmp) {
     for (int j = from; j < len; j++) {
         float e;
         rs_attention_scores(a, query, keys, KW, j, j + 1, &e, tmp);
-        if (e + a->energy_bias >= 0.0f) return j;
+        e += a->energy_bias;
+        if (e != e) return -2;
+        if (e >= 0.0f) return j;
     }
     return -1;
 }
@@ -71,6 +74,11 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const int j = previous < 0 ? -1
                                    : choose(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW,
                                             KW, from, to, tmp);
+        if (j == -2) {
+            rs_attention_poison(probs, len, context, a->context_width);
+            state[0] = -1.0f;
+            continue;
+        }
         state[0] = (float)j;
         if (j < 0) {
             memset(context, 0, sizeof(float) * a->context_width);

@@ -21,6 +21,26 @@ static int concat_width(const rs_model *m) {
     return context_width(m) + m->dec_hidden + m->tgt_embedding_size;
 }
 
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t rs_decoder_row_floats(const rs_model *m, int max_source) {
+    size_t w = max_size((size_t)m->tgt_vocab, (size_t)max_source);
+    w = max_size(w, (size_t)rs_rnn_gates(m->dec[0].cell) * m->dec_hidden);
+    w = max_size(w, (size_t)rs_rnn_gates(m->enc[0][0].cell) * m->enc_hidden);
+    w = max_size(w, (size_t)context_width(m) + m->dec_hidden + m->tgt_embedding_size);
+    w = max_size(w, (size_t)m->src_embedding_size + m->enc_width);
+    w = max_size(w, (size_t)m->readout_layer.out);
+    w = max_size(w, (size_t)m->attentional_width);
+    const rs_attention *att = &m->attention;
+    if (att->ops) {
+        w = max_size(w, att->ops->state_floats(att, max_source));
+        w = max_size(w, (size_t)att->context_width); /* the type's context before its projection */
+        /* a type's scratch per row (its projections: query, position, chunk query) */
+        w = max_size(w, att->ops->work_floats(att, 1, max_source));
+    }
+    return w;
+}
+
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w) {
     const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;
@@ -138,9 +158,9 @@ void rs_decoder_attend(const rs_model *m, const rs_encoded *enc, int t, int rows
     if (w->constrain)
         for (int r = 0; r < rows; r++) {
             const int len = enc->lengths[sentence[r]], last = st->attended[r];
-            const int lo = last - w->backward, hi = last + w->forward;
-            w->window[2 * r] = lo > 0 ? lo : 0;
-            w->window[2 * r + 1] = hi < len ? hi : len;
+            /* no int overflow for any backward, forward >= 0 (0 <= last <= len) */
+            w->window[2 * r] = w->backward < last ? last - w->backward : 0;
+            w->window[2 * r + 1] = w->forward < len - last ? last + w->forward : len;
         }
     const rs_attention *a = &m->attention;
     const int projected = RS_HAS_LINEAR(a->context_projection);
@@ -285,12 +305,13 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
                 for (int r = 0; r < rows; r++)
                     for (int k = 0; k < R / 2; k++) {
                         const float a = w->hidden[(size_t)r * R + 2 * k], b = w->hidden[(size_t)r * R + 2 * k + 1];
-                        w->hidden[(size_t)r * (R / 2) + k] = a > b ? a : b;
+                        w->hidden[(size_t)r * (R / 2) + k] = a > b || a != a ? a : b;
                     }
                 final_w = R / 2;
             }
             final_in = w->hidden;
         }
     }
+    w->output_input = final_in;
     rs_linear_forward(&m->output, rows, final_in, final_w, logits, V, 0);
 }

@@ -24,8 +24,14 @@ typedef struct {
     int constrain, backward, forward; /* the attention constraint (rs_options) */
     int *window; /* [capacity, 2] each row's constrained range */
     float *type_context; /* [capacity, type's context width] before attention.context */
+    const float *output_input; /* after a step: the rows the output layer read */
     float *part; /* one readout part's product (readout with layer normalisation) */
 } rs_decoder_work;
+
+/* The most floats one row of a decoder (or encoder) block holds at once (the vocabulary,
+ * the gates, a concatenation, the source, the attention state). The kernels count a
+ * block's elements in int, so rows x this must stay within RS_MAX_BLOCK_ELEMENTS. */
+size_t rs_decoder_row_floats(const rs_model *m, int max_source);
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w);

@@ -17,7 +17,7 @@ int rs_encode_sentences(const rs_model *m, int n, int *order, const int *ids, in
         order[j] = v;
     }
     const int S = lengths[order[0]];
-    int *sorted_ids = malloc(sizeof(int) * (size_t)n * S);
+    int *sorted_ids = malloc(rs_size_mul3(sizeof(int), (size_t)n, (size_t)S));
     int status = 1;
     if (sorted_ids) {
         for (int i = 0; i < n; i++) {

@@ -2,6 +2,17 @@
 # rs_model.h and the functions it calls. Keep in step with the headers.
 from libc.stddef cimport size_t
 
+cdef extern from "rs_limits.h" nogil:
+    enum:
+        RS_MAX_LAYERS
+        RS_MAX_WIDTH
+        RS_MAX_VOCAB
+        RS_MAX_SOURCE_LENGTH
+        RS_MAX_DECODING_LENGTH
+        RS_MAX_BEAM
+        RS_MAX_BATCH
+        RS_MAX_BLOCK_ELEMENTS
+
 cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_linear:
         const float *w
@@ -82,25 +93,29 @@ cdef extern from "rs_model.h" nogil:
         int rows, size
         rs_linear projection
         const float *query
+    ctypedef struct rs_copy_generator:  # rs_copy.h
+        rs_attention attention
+        rs_linear gate
+        int pad_id
     ctypedef struct rs_model:
         const float *src_embedding
         int src_vocab, src_embedding_size
         int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden
-        rs_rnn enc[16][2]
+        rs_rnn enc[RS_MAX_LAYERS][2]
         int enc_width
         int enc_stacking
         int bridge, bridge_from, bridge_activation, lstm_cell
-        rs_linear bridge_hidden[16]
-        rs_linear bridge_cell[16]
-        rs_norm bridge_hidden_norm[16]
-        rs_norm bridge_cell_norm[16]
+        rs_linear bridge_hidden[RS_MAX_LAYERS]
+        rs_linear bridge_cell[RS_MAX_LAYERS]
+        rs_norm bridge_hidden_norm[RS_MAX_LAYERS]
+        rs_norm bridge_cell_norm[RS_MAX_LAYERS]
         rs_pooling pooling
         rs_attention attention
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
         int decoder, dec_layers, dec_hidden, dec_residual
         int query_first_layer
-        rs_rnn dec[16]
+        rs_rnn dec[RS_MAX_LAYERS]
         int start_zeros
         rs_rnn cond_cell
         int input_feeding, feed_context, feed_width
@@ -113,6 +128,7 @@ cdef extern from "rs_model.h" nogil:
         rs_norm readout_norm[3]
         rs_linear output
         int attentional_width
+        const rs_copy_generator *copy
         int bos_id, eos_id
     ctypedef int (*rs_token_fn)(void *ctx, int sentence, int step, int token, float log_prob,
                                 int is_last) noexcept nogil
@@ -159,6 +175,9 @@ cdef extern from "rs_kernels.h" nogil:
                                int ys, int accumulate, int o_begin, int o_end)
     rs_gemm_fn rs_gemm_named(const char *isa)
     int rs_pack_linear(rs_linear *L, float **owned)
+    int rs_kernel_packs()
+    size_t rs_first_nonfinite(const float *x, size_t n)
+    size_t rs_copy_finite(float *dst, const float *src, size_t n)
     float *rs_pack_weights(const float *w, int out, int input)
     float rs_log_softmax(float *x, int n, float *tmp)
 
@@ -187,5 +206,49 @@ cdef extern from "stdlib.h" nogil:
     void free(void *ptr)
 
 cdef extern from "rs_platform.h" nogil:
+    void *rs_aligned_alloc(size_t alignment, size_t size)
     void rs_aligned_free(void *p)
     void rs_release_pages(const void *start, size_t nbytes)
+cdef extern from "rs_copy.h" nogil:
+    ctypedef struct rs_copy_inputs:
+        const int *src_map
+        int stride
+        const int *collapse
+        const int *words
+        int max_words
+
+from libc.stdint cimport uint64_t
+
+cdef extern from "rs_search_opennmt.h" nogil:
+    ctypedef struct rs_onmt_options:
+        int version, beam_size, n_best, min_length
+        const int *max_lengths
+        int length_penalty
+        double alpha
+        int coverage_penalty
+        double beta
+        int stepwise_penalty, block_ngram_repeat
+        const int *ignore_ids
+        int num_ignore
+        double ratio
+        int ban_unk, unk_id, sampling, top_k
+        double top_p, temperature
+        const uint64_t *seeds
+        const double *draws
+        int draws_stride
+        int per_sentence, return_attention
+    ctypedef struct rs_onmt_result:
+        rs_result result
+        int width
+        int *cuts
+    int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
+                             const int *ids, int stride, const int *lengths,
+                             const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
+                             size_t err_size)
+    void rs_onmt_free_results(rs_onmt_result *results, int batch)
+
+cdef extern from "rs_topk_torch.h" nogil:
+    ctypedef struct rs_ranked:
+        float value
+        int index
+    void rs_torch_topk(const float *values, int n, int k, rs_ranked *work, rs_ranked *out)

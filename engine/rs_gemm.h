@@ -36,5 +36,7 @@ void rs_gemm_panels(const rs_panel_rows_fn *by_rows, int max_rows, const rs_line
                     int o_begin, int o_end);
 /* W [out, in] -> a new 64-byte aligned panel buffer (free with rs_aligned_free()), NULL if no memory. */
 float *rs_pack_weights(const float *w, int out, int in);
+/* The same, and *nonfinite = whether W holds NaN or inf. */
+float *rs_pack_weights_checked(const float *w, int out, int in, int *nonfinite);
 
 #endif

@@ -17,6 +17,8 @@
 #include "rs_gemm_int8_kernels.h"
 #include "rs_platform.h"
 
+#include "rs_finite.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -170,6 +172,10 @@ int rs_quantize_linear(rs_linear *L, void **owned) {
             const float *row = L->w + (size_t)o * in;
             float m = 0.0f;
             for (int i = 0; i < in; i++) m = fabsf(row[i]) > m ? fabsf(row[i]) : m;
+            if (rs_any_nonfinite(row, (size_t)in)) {   /* non-finite weights: refused, never quantized to a guess */
+                rs_aligned_free(block);
+                return 2;
+            }
             scale[o] = m > 0.0f ? m / 127.0f : 1.0f;
         } else {
             scale[o] = L->wq_scale[o];
@@ -209,6 +215,13 @@ static void quantize_rows(int kind, int rows, const float *x, int xs, int in, in
         const float *xr = x + (size_t)r * xs;
         float m = 0.0f;
         for (int i = 0; i < in; i++) m = fabsf(xr[i]) > m ? fabsf(xr[i]) : m;
+        if (rs_any_nonfinite(xr, (size_t)in)) {
+            /* NaN or inf in the row: its outputs become NaN (never a finite guess), and the
+               search reports them */
+            sx[r] = NAN;
+            memset((char *)dst + (size_t)r * pitch, kind == Q_VNNI ? 128 : 0, (size_t)pitch);
+            continue;
+        }
         const float s = m > 0.0f ? m / 127.0f : 1.0f, inv = 1.0f / s;
         sx[r] = s;
         if (kind == Q_VNNI) {

@@ -5,7 +5,8 @@
 #include "rs_model.h"
 
 /* Quantize L->w (or lay out the stored int8 L->wq) for this CPU's int8 kernel; sets L->qweight/qscale/qsum. *owned receives
- * the block to rs_aligned_free(). Returns non-zero when out of memory. */
+ * the block to rs_aligned_free(). Returns 1 when out of memory, 2 when L->w holds NaN or
+ * inf. */
 int rs_quantize_linear(rs_linear *L, void **owned);
 
 /* Same contract as rs_linear_forward for a quantized L; non-zero when out of memory. */

@@ -9,6 +9,7 @@
  * + the old y when accumulating, whatever the tile shape: a row's result does not depend
  * on the other rows of the block. */
 #include "rs_gemm.h"
+#include "rs_finite.h"
 #include "rs_platform.h"
 
 #include <stdlib.h>
@@ -17,19 +18,31 @@
 #define PANEL 16
 #define L2_BLOCK_BYTES (256 * 1024)
 
-float *rs_pack_weights(const float *w, int out, int in) {
+float *rs_pack_weights_checked(const float *w, int out, int in, int *nonfinite) {
     const int panels = (out + PANEL - 1) / PANEL;
     float *packed = rs_aligned_alloc(64, (size_t)panels * in * PANEL * sizeof(float) + 64);
     if (!packed) return NULL;
-    for (int p = 0; p < panels; p++)
+    /* packing reads every weight once anyway: each panel is checked for NaN and inf
+       right after it is written, while it is still in cache */
+    int bad = 0;
+    for (int p = 0; p < panels; p++) {
+        float *panel = packed + (size_t)p * in * PANEL;
         for (int i = 0; i < in; i++) {
-            float *dst = packed + ((size_t)p * in + i) * PANEL;
+            float *dst = panel + (size_t)i * PANEL;
             for (int j = 0; j < PANEL; j++) {
                 const int o = p * PANEL + j;
                 dst[j] = o < out ? w[(size_t)o * in + i] : 0.0f;
             }
         }
+        bad |= rs_any_nonfinite(panel, (size_t)in * PANEL) != 0;
+    }
+    *nonfinite = bad;
     return packed;
+}
+
+float *rs_pack_weights(const float *w, int out, int in) {
+    int nonfinite;
+    return rs_pack_weights_checked(w, out, in, &nonfinite);
 }
 
 static inline int panel_block(int in) {

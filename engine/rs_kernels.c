@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_finite.h"
 #include "rs_gemm.h"
 #include "rs_gemm_int8.h"
 #include "rs_platform.h"
@@ -110,6 +111,16 @@ static void choose_gemm(void) {
     (void)want;
 }
 
+/* Set when a product could not run (int8 scratch out of memory and no float weights to
+ * fall back on); the search checks it after every step. Per thread, like the work. */
+static _Thread_local int kernel_failed = 0;
+
+int rs_kernel_failed(void) {
+    const int failed = kernel_failed;
+    kernel_failed = 0;
+    return failed;
+}
+
 void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     rs_call_once(&gemm_once, choose_gemm);
@@ -117,17 +128,48 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
     /* int8 falls back to the float weights only if its scratch cannot be allocated */
     if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
     if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
-    else gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else if (L->w) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else kernel_failed = 1;
 }
+
+size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n) {
+    uint32_t bad = 0;
+    if (dst)
+        for (size_t i = 0; i < n; i++) {
+            dst[i] = src[i];
+            bad |= rs_nonfinite_bit(src[i]);
+        }
+    else
+        bad = rs_any_nonfinite(src, n);
+    if (!bad) return n;
+    size_t i = 0;
+    while (!rs_nonfinite_bit(src[i])) i++;
+    return i;
+}
+
+size_t rs_first_nonfinite(const float *x, size_t n) { return rs_copy_finite(NULL, x, n); }
 
 int rs_pack_linear(rs_linear *L, float **owned) {
     rs_call_once(&gemm_once, choose_gemm);
     *owned = NULL;
-    if (!packed_kernel || !L->w) return 0;
-    *owned = rs_pack_weights(L->w, L->out, L->in);
+    if (!L->w) return 0;
+    if (!packed_kernel)   /* the portable kernel reads W as it is: only check it */
+        return rs_any_nonfinite(L->w, (size_t)L->out * L->in) ? 2 : 0;
+    int nonfinite = 0;
+    *owned = rs_pack_weights_checked(L->w, L->out, L->in, &nonfinite);
     if (!*owned) return 1;
+    if (nonfinite) {
+        rs_aligned_free(*owned);
+        *owned = NULL;
+        return 2;
+    }
     L->packed = *owned;
     return 0;
+}
+
+int rs_kernel_packs(void) {
+    rs_call_once(&gemm_once, choose_gemm);
+    return packed_kernel != NULL;
 }
 
 const char *rs_kernel_isa(void) {
@@ -140,7 +182,7 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
     if (act == RS_ACT_TANH)
         rs_vtanh(x, n);
     else if (act == RS_ACT_RELU)
-        for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN */
 }
 
 /* Max and sum run over LANES independent accumulators in a fixed order: the compiler
@@ -166,9 +208,7 @@ float rs_vmax(const float *x, int n) {
     return nan ? NAN : m;
 }
 
-float rs_log_softmax(float *x, int n, float *tmp) {
-    const float m = rs_vmax(x, n);
-    if (isnan(m) || isinf(m)) return m;
+float rs_logsumexp_from(const float *x, int n, float m, float *tmp) {
     int i;
     for (i = 0; i < n; i++) tmp[i] = x[i] - m;
     rs_vexp(tmp, n);
@@ -178,8 +218,19 @@ float rs_log_softmax(float *x, int n, float *tmp) {
     double sum = 0.0;
     for (; i < n; i++) sum += tmp[i];
     for (int l = 0; l < LANES; l++) sum += acc[l];
-    const float shift = m + (float)log(sum);
-    for (i = 0; i < n; i++) x[i] -= shift;
+    return m + (float)log(sum);
+}
+
+float rs_logsumexp(const float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    return isnan(m) || isinf(m) ? m : rs_logsumexp_from(x, n, m, tmp);
+}
+
+float rs_log_softmax(float *x, int n, float *tmp) {
+    const float m = rs_vmax(x, n);
+    if (isnan(m) || isinf(m)) return m;
+    const float shift = rs_logsumexp_from(x, n, m, tmp);
+    for (int i = 0; i < n; i++) x[i] -= shift;
     return m;
 }
 

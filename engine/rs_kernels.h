@@ -18,9 +18,18 @@ const char *rs_kernel_isa(void);
 #include "rs_gemm.h"
 rs_gemm_fn rs_gemm_named(const char *isa);
 
-/* Pack L for this CPU's SIMD kernel (no-op for the portable kernel). *owned receives the
- * buffer to rs_aligned_free() when the model goes away. Returns non-zero when out of memory. */
+/* Pack L for this CPU's SIMD kernel (the portable kernel reads W as it is). *owned
+ * receives the buffer to rs_aligned_free() when the model goes away. Returns 1 when out of
+ * memory, 2 when W holds NaN or inf (checked while packing, nearly free). */
 int rs_pack_linear(rs_linear *L, float **owned);
+/* Whether rs_pack_linear makes a copy of W (a SIMD kernel) or keeps reading W (portable). */
+int rs_kernel_packs(void);
+/* The index of the first NaN or inf among x[0..n), or n if all are finite. */
+size_t rs_first_nonfinite(const float *x, size_t n);
+/* The same, copying x into dst on the way (one pass over x). */
+size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n);
+/* Non-zero (once) if a product on this thread could not run since the last call. */
+int rs_kernel_failed(void);
 
 /* A dot product with 16 partial sums combined in a fixed order: deterministic, and
  * vectorised by the compiler in whichever instruction set the caller is compiled for. */
@@ -50,6 +59,11 @@ void rs_apply_activation(rs_activation act, float *x, int n);
 /* x <- x - logsumexp(x); returns the maximum of the input (NaN if the row has NaN).
  * tmp holds n floats. */
 float rs_log_softmax(float *x, int n, float *tmp);
+/* logsumexp(x), the shift rs_log_softmax subtracts (the maximum itself when that is
+ * infinite, NaN if the row has NaN). */
+float rs_logsumexp(const float *x, int n, float *tmp);
+/* The same for a row whose (finite) maximum m is known. */
+float rs_logsumexp_from(const float *x, int n, float m, float *tmp);
 
 /* max of x[0..n) (-inf for n == 0), NaN if any element is NaN; vectorised over fixed
  * lanes, so the same on every instruction set. */

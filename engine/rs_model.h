@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define RS_MAX_LAYERS 16
+#include "rs_limits.h"
 
 typedef enum { RS_CELL_LSTM = 0, RS_CELL_GRU = 1, RS_CELL_RNN_TANH = 2, RS_CELL_RNN_RELU = 3 } rs_cell_kind;
 typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_BRIDGE_MEAN = 3,
@@ -49,9 +49,10 @@ typedef struct rs_linear {
     const struct rs_linear *qparts; /* [nqsplit + 1] when nqsplit > 0 */
 } rs_linear;
 
-/* Whether the layer exists: float weights, int8 weights from the file (before or after
- * they are laid out), or float weights quantized at load. */
-#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).wq != NULL || (L).qweight != NULL)
+/* Whether the layer exists: float weights (as given, or packed: the engine drops its
+ * pointer to weights it packed from the model file), int8 weights from the file (before or
+ * after they are laid out), or float weights quantized at load. */
+#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).packed != NULL || (L).wq != NULL || (L).qweight != NULL)
 
 /* Layer normalisation of a row (docs/model-format.md, "Layer normalisation"):
  * x <- gain * (x - mean) / sqrt(var + eps) + bias, over the whole row, or over [0, split)
@@ -215,6 +216,9 @@ typedef struct {
     rs_norm readout_norm[3];
     rs_linear output;
     int attentional_width;
+    /* OpenNMT-py's copy generator (rs_copy.h), which mixes copying into the output layer;
+       NULL: a plain softmax output. Only OpenNMT-py's search (rs_search_opennmt.c) runs it. */
+    const struct rs_copy_generator *copy;
 
     int bos_id, eos_id;
 } rs_model;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rs_attention.h"
+#include "rs_finite.h"
 #include "rs_kernels.h"
 #include "rs_vmath.h"
 
@@ -26,7 +27,7 @@ int rs_pool(const rs_model *m, rs_encoded *enc) {
         const int len = enc->lengths[b];
         const float *memory = enc->memory + (size_t)b * S * D;
         rs_linear_forward(&p->projection, len, memory, D, hidden, A, 0);
-        rs_vtanh(hidden, len * A);
+        for (int j = 0; j < len; j++) rs_vtanh(hidden + (size_t)j * A, A);
         for (int i = 0; i < R; i++) {
             float *weights = enc->pool_weights + ((size_t)b * R + i) * S;
             for (int j = 0; j < len; j++)
@@ -51,6 +52,12 @@ int rs_embed(const rs_model *m, int batch, const int *ids, int stride, const int
         if (!enc.pooled && rs_pool(m, &enc)) {
             rs_encoded_free(&enc);
             snprintf(err, err_size, "out of memory while pooling a sentence of %d tokens", lengths[b]);
+            return 1;
+        }
+        if (rs_any_nonfinite(enc.pooled, P)) {
+            rs_encoded_free(&enc);
+            snprintf(err, err_size, "sentence %d: the model produced non-finite embeddings (NaN "
+                     "or infinity): its weights overflow float32 arithmetic", b);
             return 1;
         }
         memcpy(out + b * P, enc.pooled, sizeof(float) * P);

@@ -99,7 +99,7 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
         case RS_CELL_RNN_RELU:
             for (int j = 0; j < H; j++) {
                 float v = x[j] + g[j];
-                hr[j] = v > 0.0f ? v : 0.0f;
+                hr[j] = v > 0.0f || v != v ? v : 0.0f; /* NaN stays NaN */
             }
             break;
         }

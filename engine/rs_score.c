@@ -27,12 +27,22 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
     rs_decoder_work work;
     memset(&enc, 0, sizeof(enc));
     if (batch <= 0) return 0;
+    int S = 0;
     for (int b = 0; b < batch; b++) {
-        if (src_lengths[b] < 1 || tgt_lengths[b] < 0 || tgt_lengths[b] > tgt_stride) {
-            snprintf(err, err_size, "sentence %d: the source must be non-empty and the target "
-                     "at most %d tokens", b, tgt_stride);
+        if (src_lengths[b] < 1 || src_lengths[b] > RS_MAX_SOURCE_LENGTH || tgt_lengths[b] < 0 ||
+            tgt_lengths[b] > tgt_stride || tgt_lengths[b] >= RS_MAX_DECODING_LENGTH) {
+            snprintf(err, err_size, "sentence %d: the source must be 1 to %d tokens and the "
+                     "target at most %d", b, RS_MAX_SOURCE_LENGTH, RS_MAX_DECODING_LENGTH - 1);
             return 1;
         }
+        if (src_lengths[b] > S) S = src_lengths[b];
+    }
+    size_t elements;
+    if (batch > RS_MAX_BATCH || rs_size_mul((size_t)batch, rs_decoder_row_floats(m, S), &elements) ||
+        elements > RS_MAX_BLOCK_ELEMENTS) {
+        snprintf(err, err_size, "the batch (%d sentences) must be smaller for this model: "
+                 "score fewer sentences at a time", batch);
+        return 1;
     }
     order = malloc(sizeof(int) * batch);
     if (!order) goto oom;
@@ -45,13 +55,14 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
     case 2: goto fail;
     }
     have_enc = 1;
-    const int S = enc.max_len;
+    if (rs_kernel_failed()) goto oom;
+    S = enc.max_len;
     if (rs_decoder_alloc(m, batch, S, &sa, &sb, &work)) goto oom;
     have_dec = 1;
     row_sent = malloc(sizeof(int) * batch); row_token = malloc(sizeof(int) * batch);
     next_sent = malloc(sizeof(int) * batch); parent = malloc(sizeof(int) * batch);
-    logits = malloc(sizeof(float) * (size_t)batch * V);
-    probs = calloc((size_t)batch * S, sizeof(float));
+    logits = malloc(rs_size_mul3(sizeof(float), (size_t)batch, (size_t)V));
+    probs = calloc(rs_size_mul3(1, (size_t)batch, (size_t)S), sizeof(float));
     exp_tmp = malloc(sizeof(float) * V);
     if (!row_sent || !row_token || !next_sent || !parent || !logits || !probs || !exp_tmp) goto oom;
     for (int i = 0; i < batch; i++) {
@@ -70,12 +81,14 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
             row_token[r] = t == 0 ? m->bos_id : tgt[(size_t)b * tgt_stride + t - 1];
         }
         rs_decoder_step(m, &enc, t, rows, row_token, row_sent, cur, &work, logits, probs);
+        if (rs_kernel_failed()) goto oom;
         int next_rows = 0;
         for (int r = 0; r < rows; r++) {
             const int b = order[row_sent[r]];
             float *lp = logits + (size_t)r * V;
-            if (isnan(rs_log_softmax(lp, V, exp_tmp))) {
-                snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
+            if (!isfinite(rs_log_softmax(lp, V, exp_tmp))) {
+                snprintf(err, err_size, "the model produced non-finite scores (NaN or infinity) at "
+                         "step %d: its weights overflow float32 arithmetic", t);
                 goto fail;
             }
             const int last = t == tgt_lengths[b];

@@ -20,7 +20,7 @@ typedef struct {
 
 typedef struct {
     float total;
-    int flat; /* h * V + v */
+    int hyp, token; /* token `token` after hypothesis `hyp` */
 } candidate;
 
 /* Per-sentence search state. History index (step t, slot k): the hypothesis in slot k
@@ -42,13 +42,18 @@ typedef struct {
 
 static int grow_history(sentence_search *s, int K, int keep_attention) {
     int cap = s->capacity ? 2 * s->capacity : 32;
-    int *tok = realloc(s->tok, sizeof(int) * (size_t)cap * K);
+    size_t slots, floats;
+    if (rs_size_mul((size_t)cap, (size_t)K, &slots) || slots > RS_MAX_BLOCK_ELEMENTS ||
+        rs_size_mul(slots, (size_t)s->length, &floats))
+        return 1;
+    int *tok = realloc(s->tok, sizeof(int) * slots);
     if (tok) s->tok = tok;
-    int *par = realloc(s->par, sizeof(int) * (size_t)cap * K);
+    int *par = realloc(s->par, sizeof(int) * slots);
     if (par) s->par = par;
     if (!tok || !par) return 1;
     if (keep_attention) {
-        float *att = realloc(s->att, sizeof(float) * (size_t)cap * K * s->length);
+        if (floats > (size_t)-1 / sizeof(float)) return 1;
+        float *att = realloc(s->att, sizeof(float) * floats);
         if (!att) return 1;
         s->att = att;
     }
@@ -57,8 +62,8 @@ static int grow_history(sentence_search *s, int K, int keep_attention) {
 }
 
 /* Insert into the sorted list of the best `limit` candidates; among equal totals the
- * earlier (smaller flat index) stays ahead, because candidates arrive in index order. */
-static void offer(candidate *top, int *count, int limit, float total, int flat) {
+ * earlier (smaller hyp, then token) stays ahead, because candidates arrive in that order. */
+static void offer(candidate *top, int *count, int limit, float total, int hyp, int token) {
     if (*count == limit && !(total > top[limit - 1].total)) return;
     int i = *count < limit ? (*count)++ : limit - 1;
     while (i > 0 && total > top[i - 1].total) {
@@ -66,7 +71,8 @@ static void offer(candidate *top, int *count, int limit, float total, int flat) 
         i--;
     }
     top[i].total = total;
-    top[i].flat = flat;
+    top[i].hyp = hyp;
+    top[i].token = token;
 }
 
 /* The top-k scan looks at the vocabulary in chunks: most chunks' maximum (rs_vmax,
@@ -126,8 +132,13 @@ static int build_hypothesis(const sentence_search *s, int K, const finished_hyp 
     return 0;
 }
 
-static int validate(const rs_model *m, const rs_options *o, char *err, size_t n) {
-    if (o->beam_size < 1) { snprintf(err, n, "beam_size must be >= 1, got %d", o->beam_size); return 1; }
+/* Every option and size in range; messages say "must be" (the wrapper's ValueError). */
+static int validate(const rs_model *m, const rs_options *o, int batch, const int *lengths,
+                    char *err, size_t n) {
+    if (o->beam_size < 1 || o->beam_size > RS_MAX_BEAM) {
+        snprintf(err, n, "beam_size must be between 1 and %d, got %d", RS_MAX_BEAM, o->beam_size);
+        return 1;
+    }
     if (o->num_hypotheses < 1 || o->num_hypotheses > o->beam_size) {
         snprintf(err, n, "num_hypotheses must be between 1 and beam_size (%d), got %d", o->beam_size, o->num_hypotheses);
         return 1;
@@ -136,7 +147,10 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
         snprintf(err, n, "beam_size must be 1 with a token callback (beam search knows no token before it ends), got %d", o->beam_size);
         return 1;
     }
-    if (o->max_length < 1) { snprintf(err, n, "max_decoding_length must be >= 1, got %d", o->max_length); return 1; }
+    if (o->max_length < 1 || o->max_length > RS_MAX_DECODING_LENGTH) {
+        snprintf(err, n, "max_decoding_length must be between 1 and %d, got %d", RS_MAX_DECODING_LENGTH, o->max_length);
+        return 1;
+    }
     if (o->min_length < 0 || o->min_length > o->max_length) {
         snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
         return 1;
@@ -144,6 +158,30 @@ static int validate(const rs_model *m, const rs_options *o, char *err, size_t n)
     if (o->constrain && (!m->attention.ops || o->constraint_backward < 0 || o->constraint_forward < 1)) {
         snprintf(err, n, "the attention constraint must be a window (backward >= 0, forward >= 1) "
                  "on a model with attention");
+        return 1;
+    }
+    if (!isfinite(o->length_penalty) || !isfinite(o->coverage_penalty)) {
+        snprintf(err, n, "length_penalty and coverage_penalty must be finite");
+        return 1;
+    }
+    if (batch < 0 || batch > RS_MAX_BATCH) {
+        snprintf(err, n, "the batch must be at most %d sentences, got %d", RS_MAX_BATCH, batch);
+        return 1;
+    }
+    int S = 0;
+    for (int b = 0; b < batch; b++) {
+        if (lengths[b] < 0 || lengths[b] > RS_MAX_SOURCE_LENGTH) {
+            snprintf(err, n, "a source must be at most %d tokens, got %d", RS_MAX_SOURCE_LENGTH, lengths[b]);
+            return 1;
+        }
+        if (lengths[b] > S) S = lengths[b];
+    }
+    size_t rows, elements;
+    if (rs_size_mul((size_t)batch, (size_t)o->beam_size, &rows) ||
+        rs_size_mul(rows, rs_decoder_row_floats(m, S), &elements) || elements > RS_MAX_BLOCK_ELEMENTS) {
+        snprintf(err, n, "the batch (%d sentences) x beam_size (%d) must be smaller for this model "
+                 "(%zu floats per row): lower the batch size or the beam size",
+                 batch, o->beam_size, rs_decoder_row_floats(m, S));
         return 1;
     }
     if (!(o->max_length_factor >= 0.0f) || !isfinite(o->max_length_factor) ||
@@ -170,7 +208,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     int have_enc = 0, have_dec = 0, nb = 0, S = 0;
     memset(results, 0, sizeof(rs_result) * (size_t)(batch > 0 ? batch : 0));
     memset(&enc, 0, sizeof(enc));
-    if (validate(m, o, err, err_size)) return 1;
+    if (validate(m, o, batch, lengths, err, err_size)) return 1;
 
     /* Empty sources translate to one empty hypothesis without running the model. */
     order = malloc(sizeof(int) * (batch ? batch : 1));
@@ -193,9 +231,10 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     case 2: goto fail;
     }
     have_enc = 1;
+    if (rs_kernel_failed()) goto oom;
     S = enc.max_len;
 
-    const int cap = nb * K;
+    const int cap = nb * K; /* validate() bounds nb x K x the widest row by INT_MAX */
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
     have_dec = 1;
     work.constrain = m->attention.ops && o->constrain;
@@ -206,8 +245,8 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     next_token = malloc(sizeof(int) * cap); next_sent = malloc(sizeof(int) * cap);
     parent = malloc(sizeof(int) * cap);
     row_score = malloc(sizeof(float) * cap); next_score = malloc(sizeof(float) * cap);
-    logits = malloc(sizeof(float) * (size_t)cap * V);
-    probs = calloc((size_t)cap * S, sizeof(float));
+    logits = malloc(rs_size_mul3(sizeof(float), (size_t)cap, (size_t)V));
+    probs = calloc(rs_size_mul3(1, (size_t)cap, (size_t)S), sizeof(float));
     exp_tmp = malloc(sizeof(float) * V);
     ss = calloc(nb, sizeof(sentence_search));
     if (!row_token || !row_sent || !next_token || !next_sent || !parent || !row_score || !next_score ||
@@ -239,10 +278,12 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
 
     for (int t = 0; t < o->max_length && rows > 0; t++) {
         rs_decoder_step(m, &enc, t, rows, row_token, row_sent, cur, &work, logits, probs);
+        if (rs_kernel_failed()) goto oom;
         for (int r = 0; r < rows; r++) {
             float *lp = logits + (size_t)r * V;
-            if (isnan(rs_log_softmax(lp, V, exp_tmp))) {
-                snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
+            if (!isfinite(rs_log_softmax(lp, V, exp_tmp))) {
+                snprintf(err, err_size, "the model produced non-finite scores (NaN or infinity) at "
+                         "decoding step %d: its weights overflow float32 arithmetic", t);
                 goto fail;
             }
             if (t < o->min_length) lp[eos] = -INFINITY;
@@ -265,7 +306,8 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                 /* a prefix token is forced (n == 1 here); as in CTranslate2, the score
                    starts after the prefix */
                 s->top[0].total = 0.0f;
-                s->top[0].flat = s->prefix[t];
+                s->top[0].hyp = 0;
+                s->top[0].token = s->prefix[t];
                 count = 1;
             }
             for (int k = 0; k < n && t >= s->prefix_len; k++) {
@@ -279,7 +321,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                     for (int v = v0; v < v1; v++) {
                         const float total = base + lp[v];
                         if (total == -INFINITY) continue;
-                        offer(s->top, &count, limit, total, k * V + v);
+                        offer(s->top, &count, limit, total, k, v);
                     }
                 }
             }
@@ -287,13 +329,13 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                the caller may end the sentence with it */
             int stop = 0;
             if (o->on_token && count > 0 && t >= s->prefix_len) {
-                const int v = s->top[0].flat % V;
+                const int v = s->top[0].token;
                 stop = o->on_token(o->on_token_ctx, order[row_sent[r0]], t, v,
                                    logits[(size_t)r0 * V + v], v == eos || last) != 0;
             }
             int live = 0;
             for (int i = 0; i < count; i++) {
-                const int k = s->top[i].flat / V, v = s->top[i].flat % V;
+                const int k = s->top[i].hyp, v = s->top[i].token;
                 if (v == eos || last || (i == 0 && stop)) {
                     if (i < K) {
                         finished_hyp *f = &s->finished[s->n_finished++];
@@ -302,6 +344,11 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
                         f->token = v == eos ? -1 : v;
                         f->total = s->top[i].total;
                         f->score = final_score(o, s, K, t, k, s->top[i].total, t + 1);
+                        if (isnan(f->score) || f->score == INFINITY) {
+                            snprintf(err, err_size, "a hypothesis got a non-finite score (%g): the "
+                                     "length or coverage penalty overflows float32", f->score);
+                            goto fail;
+                        }
                         s->width--;
                     }
                 } else if (live < K) {
@@ -399,7 +446,7 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     int T = o->threads < 1 ? 1 : o->threads;
     if (T > batch) T = batch;
     if (T <= 1) return translate_serial(m, o, batch, ids, stride, lengths, results, err, err_size);
-    if (validate(m, o, err, err_size)) return 1;
+    if (validate(m, o, batch, lengths, err, err_size)) return 1;
 
     int status = 0;
     int *order = malloc(sizeof(int) * batch);

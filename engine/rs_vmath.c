@@ -3,7 +3,9 @@
  * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA, NEON
  * (rs_vmath_neon.c) and portable C, all evaluating the same formulas lane by lane, chosen
  * at first use like the matrix kernels. The SIMD versions fuse multiply-adds and agree bit
- * for bit; portable C (no fusing: -ffp-contract=off) differs from them in the last bits. */
+ * for bit; portable C (no fusing: -ffp-contract=off) differs from them in the last bits.
+ * NaN in gives NaN out on every path (the range clamps would otherwise turn it into a finite
+ * value and hide a broken model); +-inf give the functions' limits. */
 #include "rs_vmath.h"
 #include "rs_platform.h"
 #include "rs_vmath_impl.h"
@@ -14,6 +16,7 @@
 
 /* ---------------------------------------------------------------- portable */
 static float exp_scalar(float x) {
+    if (x != x) return x;
     if (x > EXP_HI) x = EXP_HI;
     if (x < EXP_LO) return 0.0f;
     float fx = floorf(x * LOG2E + 0.5f);
@@ -47,7 +50,9 @@ static void vsigmoid_portable(float *x, int n) {
 #define T512 __attribute__((target("avx512f,fma")))
 
 static inline __attribute__((always_inline)) T512 __m512 exp512(__m512 x) {
+    const __m512 given = x;
     const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LO), _CMP_LT_OQ);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
     x = _mm512_min_ps(x, _mm512_set1_ps(EXP_HI));
     x = _mm512_max_ps(x, _mm512_set1_ps(EXP_LO));
     __m512 fx = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), _mm512_set1_ps(0.5f)),
@@ -63,7 +68,8 @@ static inline __attribute__((always_inline)) T512 __m512 exp512(__m512 x) {
     y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(P5));
     y = _mm512_fmadd_ps(y, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     y = _mm512_scalef_ps(y, fx);
-    return _mm512_mask_mov_ps(y, under, _mm512_setzero_ps());
+    y = _mm512_mask_mov_ps(y, under, _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(y, nan, given);
 }
 
 static inline __attribute__((always_inline)) T512 __m512 tanh512(__m512 x) {
@@ -107,7 +113,9 @@ MAP512(vsigmoid_avx512, sigmoid512)
 #define T256 __attribute__((target("avx2,fma")))
 
 static inline __attribute__((always_inline)) T256 __m256 exp256(__m256 x) {
+    const __m256 given = x;
     const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LO), _CMP_LT_OQ);
+    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
     x = _mm256_min_ps(x, _mm256_set1_ps(EXP_HI));
     x = _mm256_max_ps(x, _mm256_set1_ps(EXP_LO));
     __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(0.5f)));
@@ -124,7 +132,8 @@ static inline __attribute__((always_inline)) T256 __m256 exp256(__m256 x) {
     /* 2^fx through the exponent bits; fx is in [-126, 127] after the clamps */
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
     y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, y);
+    y = _mm256_andnot_ps(under, y);
+    return _mm256_blendv_ps(y, given, nan);
 }
 
 static inline __attribute__((always_inline)) T256 __m256 tanh256(__m256 x) {

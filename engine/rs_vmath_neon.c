@@ -1,7 +1,8 @@
 /* exp, tanh and sigmoid on AArch64 NEON: the formulas of the AVX2 kernels in rs_vmath.c,
  * operation for operation (fused multiply-adds where they fuse, the same clamps with the
- * same NaN behaviour as vminps/vmaxps, 2^n through the exponent bits, IEEE division), so
- * the results are those of AVX2 and AVX-512, bit for bit. */
+ * same behaviour as vminps/vmaxps, 2^n through the exponent bits, IEEE division, and a NaN
+ * input given back as it came), so the results are those of AVX2 and AVX-512, bit for
+ * bit. */
 #include "rs_vmath_impl.h"
 
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -28,6 +29,8 @@ static const float EXP_POLY[] = {P0, P1, P2, P3, P4, P5};
 static const float TANH_POLY[] = {T0, T1, T2, T3, T4};
 
 static RS_ALWAYS_INLINE float32x4_t exp4(float32x4_t x) {
+    const float32x4_t given = x;
+    const uint32x4_t nan = vmvnq_u32(vceqq_f32(x, x));
     const uint32x4_t under = vcltq_f32(x, vdupq_n_f32(EXP_LO));
     x = min_like_x86(x, vdupq_n_f32(EXP_HI));
     x = max_like_x86(x, vdupq_n_f32(EXP_LO));
@@ -40,7 +43,8 @@ static RS_ALWAYS_INLINE float32x4_t exp4(float32x4_t x) {
     /* 2^fx through the exponent bits; fx is in [-126, 127] after the clamps */
     const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(fx), vdupq_n_s32(127)), 23);
     y = vmulq_f32(y, vreinterpretq_f32_s32(e));
-    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under));
+    y = vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under));
+    return vbslq_f32(nan, given, y);   /* NaN stays NaN, as on x86 */
 }
 
 static RS_ALWAYS_INLINE float32x4_t tanh4(float32x4_t x) {

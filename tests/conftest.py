@@ -2,6 +2,21 @@ import pytest
 
 from rnnsearch.random_model import write_random_model
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fuzz: a long fuzzing campaign (tests/test_fuzz.py); "
+                                       "run only when asked for: pytest -m fuzz")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fuzzing campaigns take minutes each: skipped unless -m names them."""
+    if "fuzz" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="a fuzzing campaign: run with pytest -m fuzz")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)
+
 SMALL_CONFIG = {
     "format": "rnnsearch-model", "format_version": 1,
     "encoder": {"embedding_size": 8, "cell": "gru", "hidden_size": 16, "bidirectional": True},

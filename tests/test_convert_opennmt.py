@@ -20,7 +20,9 @@ from rnnsearch.convert.opennmt import converter as opennmt_py  # noqa: E402
 from framework_fixtures import fixture_dir, fixture_names, load_expected  # noqa: E402
 
 FIXTURES = fixture_dir("opennmt")
-NAMES = fixture_names("opennmt")
+# the fixtures compared with the engine's default search (copy models need search="opennmt",
+# whose own tests are tests/test_opennmt_search.py)
+NAMES = [n for n in fixture_names("opennmt") if "oracle_beam" in load_expected("opennmt", n)]
 TOL = 1e-4
 
 
@@ -66,7 +68,7 @@ def _run(translator, expected, beam):
 
 def test_fixtures_present():
     assert len(NAMES) >= 9, NAMES
-    assert any(_expected(n)["framework"].startswith("OpenNMT-py 2.") for n in NAMES)
+    assert any(_expected(n)["trained_by"].startswith("OpenNMT-py 2.") for n in NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -177,7 +179,7 @@ def _v3_checkpoint():
 
 
 @pytest.mark.parametrize("option,value", [
-    ("copy_attn", True), ("coverage_attn", True), ("context_gate", "both"),
+    ("context_gate", "both"),
     ("encoder_type", "transformer"), ("decoder_type", "cnn"), ("rnn_type", "SRU"),
     ("global_attention_function", "sparsemax"), ("generator_function", "sparsemax"),
     ("position_encoding", True), ("model_task", "lm"),
@@ -192,12 +194,53 @@ def test_unsupported_option_is_named(tmp_path, option, value):
     assert not os.path.exists(tmp_path / "out" / "config.json")
 
 
-def test_coverage_attention_is_refused(tmp_path):
-    """A real OpenNMT-py checkpoint with coverage attention (its memory changes every step)."""
-    with pytest.raises(ModelError, match="coverage_attn"):
-        _convert(os.path.join(FIXTURES, "refused_rnn_coverage_attn", "model.pt"),
-                 str(tmp_path / "out"))
-    assert not os.path.exists(tmp_path / "out" / "config.json")
+@pytest.mark.parametrize("name", ["brnn_lstm_general_coverage",
+                                  "v2_rnn_gru_mlp_copy_reuse_coverage_bridge"])
+def test_coverage_attention_converts_without_linear_cover(name):
+    """coverage_attn: no OpenNMT-py release passes the coverage to the attention when it
+    translates, so linear_cover is trained but has no effect there; the conversion drops it
+    (the model then decodes as onmt_translate does: tests/test_opennmt_search.py)."""
+    checkpoint = opennmt_py.load_checkpoint(os.path.join(FIXTURES, name, "model.pt"))
+    assert checkpoint["opt"].coverage_attn
+    assert "decoder.attn.linear_cover.weight" in checkpoint["model"]
+    config, tensors, _, _ = opennmt_py.build(checkpoint)
+    assert not any("cover" in t for t in tensors)
+
+
+@pytest.mark.parametrize("name,reuse,score", [
+    ("v2_brnn_lstm_general_copy_mlp", False, "additive"),
+    ("v2_rnn_gru_mlp_copy_reuse_coverage_bridge", True, None),
+    ("v1_brnn_lstm_mlp_copy_reuse_coverage_bridge", True, None),
+    ("v0_brnn_lstm_dot_copy_general", False, "general"),
+])
+def test_copy_generator_mapping(name, reuse, score):
+    """The CopyGenerator's switch and its copy attention (its own, or the decoder's)."""
+    checkpoint = opennmt_py.load_checkpoint(os.path.join(FIXTURES, name, "model.pt"))
+    config, tensors, _, target = opennmt_py.build(checkpoint)
+    copy = config["copy"]
+    assert copy.get("reuse_attention", False) == reuse and copy.get("score") == score
+    assert tensors["copy.gate.weight"].shape == (1, config["decoder"]["hidden_size"])
+    assert tensors["decoder.output.weight"].shape[0] == len(target)
+    assert ("copy.attention.key.weight" in tensors) == (score in ("general", "additive"))
+
+
+def test_release_is_recorded():
+    """search="opennmt" follows the rules of the release that wrote the checkpoint."""
+    for name in fixture_names("opennmt"):
+        trained_by = _expected(name)["trained_by"]
+        config, _, _, _ = opennmt_py.build(opennmt_py.load_checkpoint(
+            os.path.join(FIXTURES, name, "model.pt")))
+        assert config["opennmt"] == {"release": max(1, int(trained_by.split()[1][0]))}, name
+
+
+def test_copy_without_input_feeding_is_refused(tmp_path):
+    checkpoint = _v3_checkpoint()
+    checkpoint["opt"].copy_attn = True
+    checkpoint["opt"].input_feed = 0
+    path = str(tmp_path / "bad.pt")
+    torch.save(checkpoint, path)
+    with pytest.raises(ModelError, match="copy_attn"):
+        _convert(path, str(tmp_path / "out"))
 
 
 def test_unmapped_weight_is_refused(tmp_path):

@@ -218,6 +218,12 @@ def _normalized(attention: dict, **decoder):
     ({"type": "multi_head", "location": LOCATION,
       "multi_head": {"heads": 2, "value_size": 2, "kernel_sizes": [3, 4]}},
      "attention.multi_head.kernel_sizes"),
+    ({"type": "multi_head", "location": LOCATION,
+      "multi_head": {"heads": 2, "value_size": 2, "kernel_sizes": [3, (1 << 17) + 1]}},
+     "attention.multi_head.kernel_sizes"),
+    ({"type": "location", "location": {"channels": 1 << 17, "kernel_size": 5}},
+     "attention.location.channels"),
+    ({"type": "global", "context_size": 1 << 17}, "attention.context_size"),
     ({"type": "multi_head", "score": "general", "multi_head": {"heads": 1}},
      "attention type 'multi_head'"),
     ({"type": "global", "score": "tanh_dot"}, "attention.score 'tanh_dot'"),
@@ -281,6 +287,16 @@ def test_bad_constraint_is_a_value_error(small_model_dir, tmp_path):
         plain._engine.translate([[4, 5]], attention_constraint=(1, 3))
     with pytest.raises(ValueError, match="attention constraint"):
         translator._engine.translate([[4, 5]], attention_constraint=(0, 0))
+    with pytest.raises(ValueError, match="attention_constraint"):
+        translator.translate_batch([["s1"]], attention_constraint=(1, 3), search="opennmt")
+
+
+def test_constraint_window_wider_than_any_source(small_model_dir):
+    # the window's ends are computed without int overflow, whatever the engine is given
+    engine = rnnsearch.Translator(small_model_dir)._engine
+    widest = engine.translate([[4, 5, 6]], attention_constraint=(2**31 - 1, 2**31 - 1))
+    wide = engine.translate([[4, 5, 6]], attention_constraint=(100, 100))
+    assert repr(widest) == repr(wide)
 
 
 SMALL_NONE = {

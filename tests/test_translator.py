@@ -174,8 +174,8 @@ def test_nan_weights_raise_not_crash(small_model_dir, tmp_path):
     tensors = {k: np.array(v) for k, v in tensors.items()}
     tensors["decoder.output.weight"][:] = np.nan
     write_safetensors(str(path / "model.safetensors"), tensors)
-    with pytest.raises(rnnsearch.EngineError, match="NaN"):
-        rnnsearch.Translator(str(path)).translate_batch([["s1"]])
+    with pytest.raises(rnnsearch.ModelError, match="'decoder.output.weight' holds NaN"):
+        rnnsearch.Translator(str(path))
 
 
 def test_bad_compute_type_and_threads(small_model_dir):

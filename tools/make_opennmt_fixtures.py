@@ -1,30 +1,28 @@
 """Build the OpenNMT-py converter fixtures in tests/fixtures/opennmt/ with real OpenNMT-py.
 
-Each fixture is a tiny RNN model trained for a few hundred steps on a toy task (reverse a
-sequence of letters and upper-case it) by OpenNMT-py's own `onmt_build_vocab` and
-`onmt_train`, released with `onmt_release_model` (optimizer state dropped), then translated
-by OpenNMT-py itself:
+Each fixture is a tiny RNN model trained for a few hundred steps on a toy task by OpenNMT-py's
+own commands (3.5.1, 2.3.0, 1.2.0 and 0.9.2: tools/opennmt_training.py), released with its
+release tool (optimizer state dropped), then translated by OpenNMT-py itself:
+  runs         onmt_translate's own code path with its decoding options one by one and in
+               the summarization recipe (tools/opennmt_decoding.py), by the release that
+               trained the model (0.9.2's checkpoint also by 1.2.0)
+and, for the 2.x/3.x models without copy attention, the comparisons with the engine's
+default search:
   greedy       onmt_translate's code path, -beam_size 1
   beam         onmt_translate's code path, -beam_size 5 -n_best 5
   oracle_beam  OpenNMT-py's own model (its encoder, decoder and generator, one step at a
                time) driven by tests/oracle_search.py, the spec's beam search (K = 5, N = 5)
-All runs use -length_penalty none -max_length 30 (and -max_length_ratio 0 on 3.x).
+(these use -length_penalty none -max_length 30, and -max_length_ratio 0 on 3.x).
 Subword fixtures (SUBWORD_MODELS) also translate raw text through the same transforms
 (raw_greedy, raw_beam); the replace_unk fixture (REPLACE_UNK_MODELS) also translates with
--replace_unk, with and without a phrase table (tests/fixtures/README.md).
+-replace_unk, with and without a phrase table (tests/fixtures/README.md). These are trained
+by OpenNMT-py 3.x/2.x's onmt_build_vocab and onmt_train here (build_model) and translated by
+text_worker.
 
 OpenNMT-py pins its own torch; never install it next to the project. Make throwaway
-virtualenvs that reuse the installed torch (see tests/fixtures/README.md):
-  python -m venv --system-site-packages /tmp/fw-venv
-  /tmp/fw-venv/bin/pip install --no-deps OpenNMT-py==3.5.1
-  /tmp/fw-venv/bin/pip install pyonmttok configargparse sacrebleu rapidfuzz pyahocorasick \
-      subword-nmt sentencepiece
-  python -m venv --system-site-packages /tmp/fw2-venv
-  /tmp/fw2-venv/bin/pip install --no-deps OpenNMT-py==2.3.0 torchtext==0.5.0
-  /tmp/fw2-venv/bin/pip install --no-deps configargparse pyonmttok sentencepiece
-  /tmp/fw2-venv/bin/pip install sacrebleu subword-nmt six tqdm
-then
-  python tools/make_opennmt_fixtures.py --onmt3 /tmp/fw-venv --onmt2 /tmp/fw2-venv
+virtualenvs that reuse torch 2.13.0, one per release, as tests/fixtures/README.md says, then
+  python tools/make_opennmt_fixtures.py --onmt3 /tmp/fw-venv --onmt2 /tmp/fw2-venv \
+      --onmt1 /tmp/fw1-venv --onmt0 /tmp/fw0-venv --onmt0-source /tmp/onmt-0.9.2
 (OpenNMT-py 3.5 imports spacy and fasttext for transforms it never uses here; the tool
 puts empty stand-in modules on the workers' PYTHONPATH instead of installing them.)
 """
@@ -39,6 +37,8 @@ import sys
 import tempfile
 
 from fixture_common import LETTERS, run_command as _run, write_reversal_task
+from opennmt_decoding import PHRASE_TABLE, PHRASE_TABLE_LINES, runs_for
+from opennmt_training import COMMON, stub_modules, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opennmt")
@@ -50,10 +50,24 @@ SOURCES = [
     "a", "b c", "d e f", "g h i j", "k l a b c", "d d e e f f", "a b c d e f g",
     "l k j i h g f e", "c a f z e", "b i d g e h a l c",
 ]
+# the copy task's sentences: numbers in both vocabularies, in the source vocabulary only, in
+# neither (copied from the source text), an unknown letter, a repeated number
+COPY_SOURCES = [
+    "a 12", "b 47 c", "d e 30 f", "g h 11 i j", "k 41 l a b", "d 45 d e 45 e",
+    "a b c 33 d e f", "l k 19 j i h g f", "c a f z e", "b 12 d g 44 e h a l",
+]
+WIDE_SOURCES = [
+    "a 120", "b 287 c", "d e 130 f", "g h 111 i j", "k 241 l a b", "d 145 d e 145 e",
+    "a b c 233 d e f", "l k 199 j i h g f", "c a f z e 299", "b 112 d g 244 e h a l",
+]
 
-COMMON = {"word_vec_size": 16, "batch_size": 64, "batch_type": "sents", "optim": "adam",
-          "learning_rate": 0.01, "dropout": 0.0, "report_every": 100, "seed": 1,
-          "encoder_type": "rnn", "decoder_type": "rnn", "train_steps": 400}
+# the models every decoding option runs on (the others: the defaults and greedy)
+FULL = {"brnn_lstm_general_feed_2layers", "rnn_gru_mlp_bridge", "rnn_lstm_noattention",
+        "brnn_lstm_general_coverage", "v2_rnn_lstm_general_bridge",
+        "v2_brnn_lstm_general_copy_mlp", "v2_rnn_gru_mlp_copy_reuse_coverage_bridge",
+        "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge", "v1_rnn_lstm_general_2layers",
+        "v0_brnn_lstm_dot_copy_general", "v2_rnn_lstm_dot_copy_general_wide",
+        "rnn_gru_general_wide", "v2_rnn_lstm_general_wide", "v1_rnn_gru_dot_wide"}
 
 # name -> (OpenNMT-py major version, options, what it exercises)
 MODELS = {
@@ -98,6 +112,64 @@ MODELS = {
         "brnn LSTM, 3 layers, mlp attention with input feeding, bridge mixing the layers' "
         "final states (bridge.from all_layers)"),
 }
+# copy attention, coverage attention and the older OpenNMT-py versions (name -> (version,
+# options, what)); "_task": copy trains on the copy task of tools/opennmt_training.py
+MODELS.update({
+    "brnn_lstm_general_coverage": (3, {
+        "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1, "hidden_size": 32,
+        "global_attention": "general", "input_feed": 1, "coverage_attn": True,
+        "lambda_coverage": 0.5},
+        "brnn LSTM, general attention with coverage_attn (linear_cover trained, unused when "
+        "translating)"),
+    "v2_brnn_lstm_general_copy_mlp": (2, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "general", "input_feed": 1, "copy_attn": True,
+        "copy_attn_type": "mlp", "train_steps": 600},
+        "OpenNMT-py 2.x copy attention (pointer-generator): its own mlp copy attention beside "
+        "the general one"),
+    "v2_rnn_gru_mlp_copy_reuse_coverage_bridge": (2, {
+        "_task": "copy", "rnn_type": "GRU", "layers": 1, "rnn_size": 32,
+        "global_attention": "mlp", "input_feed": 1, "copy_attn": True,
+        "reuse_copy_attn": True, "coverage_attn": True, "lambda_coverage": 1.0,
+        "bridge": True, "train_steps": 600},
+        "OpenNMT-py 2.x GRU, copy attention reusing the mlp attention, coverage_attn, bridge"),
+    "v1_brnn_lstm_mlp_copy_reuse_coverage_bridge": (1, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "mlp", "copy_attn": True, "reuse_copy_attn": True,
+        "copy_loss_by_seqlength": True, "coverage_attn": True, "lambda_coverage": 1.0,
+        "bridge": True, "train_steps": 600},
+        "OpenNMT-py 1.2.0, the summarization recipe's model: brnn LSTM, mlp attention reused "
+        "for copying, coverage_attn, bridge"),
+    "v1_rnn_lstm_general_2layers": (1, {
+        "rnn_type": "LSTM", "layers": 2, "rnn_size": 32, "global_attention": "general",
+        "input_feed": 1},
+        "OpenNMT-py 1.2.0 checkpoint (torchtext fields), 2-layer LSTM, general attention"),
+    "v2_rnn_lstm_dot_copy_general_wide": (2, {
+        "_task": "copy_wide", "rnn_type": "LSTM", "layers": 1, "rnn_size": 32,
+        "global_attention": "dot", "input_feed": 1, "copy_attn": True,
+        "copy_attn_type": "general", "train_steps": 600},
+        "OpenNMT-py 2.x copy model with vocabularies of 120 (over 64: torch.topk's partial "
+        "sort)"),
+    "v2_rnn_lstm_general_wide": (2, {
+        "_task": "copy_wide", "rnn_type": "LSTM", "layers": 1, "rnn_size": 32,
+        "global_attention": "general", "input_feed": 1, "train_steps": 600},
+        "OpenNMT-py 2.x on the wide copy task without copying: it says <unk> for the numbers "
+        "it lacks (-replace_unk)"),
+    "v1_rnn_gru_dot_wide": (1, {
+        "_task": "copy_wide", "rnn_type": "GRU", "layers": 1, "rnn_size": 32,
+        "global_attention": "dot", "train_steps": 600},
+        "OpenNMT-py 1.2.0 on the wide copy task without copying (-replace_unk)"),
+    "rnn_gru_general_wide": (3, {
+        "_task": "copy_wide", "rnn_type": "GRU", "layers": 1, "hidden_size": 32,
+        "global_attention": "general", "input_feed": 1, "train_steps": 600},
+        "rnn GRU on vocabularies of 120 (over 64: torch.topk's partial sort)"),
+    "v0_brnn_lstm_dot_copy_general": (0, {
+        "_task": "copy", "encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1,
+        "rnn_size": 32, "global_attention": "dot", "copy_attn": True,
+        "copy_attn_type": "general", "train_steps": 600},
+        "OpenNMT-py 0.9.2 (from its source tree), brnn LSTM, dot attention, copy attention "
+        "with its own general attention"),
+})
 # Raw text through subword transforms: a second toy task (reverse a line of letter "words",
 # spaces included, upper-cased) whose text is cut into pieces by a SentencePiece model or
 # subword-nmt BPE codes the tool trains on the training data. OpenNMT-py trains on the
@@ -128,36 +200,59 @@ REPLACE_UNK_MODELS = {
 }
 # source|||target, as OpenNMT-py reads it: every letter but "i" (so a replaced token is found
 # in the table, or not), and an entry no source has
-PHRASE_TABLE = [f"{c}|||{c.upper()}" for c in "abcdefghjkl"] + ["x|||X"]
+UNK_PHRASE_TABLE = [f"{c}|||{c.upper()}" for c in "abcdefghjkl"] + ["x|||X"]
 # raw sentences the subword fixtures translate: 1-4 words, one with characters never seen
 SUBWORD_TEXTS = ["abc", "de f", "ghi jk l", "a b c d", "lkj ihg", "fed cba ab", "kal",
                  "bad cab fig", "zq ab", "jjj kkk"]
 
-# trained briefly, converted never: the converter must refuse them (tests check the message)
-REFUSED = {
-    "refused_rnn_coverage_attn": (3, {
-        "rnn_type": "LSTM", "layers": 1, "hidden_size": 16, "global_attention": "general",
-        "input_feed": 1, "coverage_attn": True, "train_steps": 1},
-        "coverage attention: the memory bank changes every step"),
-}
-
 
 def _env(work):
-    stubs = os.path.join(work, "stubs")
-    os.makedirs(stubs, exist_ok=True)
-    for name in ("spacy", "fasttext"):
-        with open(os.path.join(stubs, name + ".py"), "w") as f:
-            f.write("# empty stand-in: OpenNMT-py imports it for transforms not used here\n")
-    env = dict(os.environ, PYTHONPATH=stubs, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
-               OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=stub_modules(work), TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+               OMP_NUM_THREADS="1")
     env.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
     return env
 
 
-def _write_data(work):
-    write_reversal_task(work, "valid", "tgt")
-    with open(os.path.join(work, "test.src"), "w") as f:
-        f.write("\n".join(SOURCES) + "\n")
+def _test_sources(work, task):
+    path = os.path.join(work, f"test-{task}.src")
+    with open(path, "w") as f:
+        f.write("\n".join({"copy": COPY_SOURCES, "copy_wide": WIDE_SOURCES}.get(task, SOURCES))
+                + "\n")
+    return path
+
+
+def _translate(name, version, task, options, what, venvs, work, env, source0, target):
+    """expected.json: OpenNMT-py's own translations of the fixture (0.9.2's checkpoint also
+    by 1.2.0, since 0.9.2's beam search no longer runs)."""
+    attention = options.get("global_attention", "general") != "none"
+    copy = bool(options.get("copy_attn"))
+    runs = runs_for(max(version, 1), attention, copy, name in FULL)
+    data = {"trained_by": None, "model": what}
+    merged = []
+    if attention and name in FULL:
+        with open(os.path.join(target, PHRASE_TABLE), "w") as f:
+            f.write("\n".join(PHRASE_TABLE_LINES) + "\n")
+    os.makedirs(os.path.join(work, name), exist_ok=True)
+    for decoder in ([0, 1] if version == 0 else [version]):
+        spec_path = os.path.join(work, name, f"decode-v{decoder}.json")
+        part_path = os.path.join(work, name, f"decoded-v{decoder}.json")
+        with open(spec_path, "w") as f:
+            json.dump({"version": decoder, "model": os.path.join(target, "model.pt"),
+                       "sources": _test_sources(work, task), "output": part_path,
+                       "legacy": decoder == version and version >= 2 and not
+                       options.get("copy_attn"), "runs": runs}, f)
+        decode_env = env if decoder else dict(env, PYTHONPATH=os.pathsep.join(
+            [source0, env["PYTHONPATH"]]))
+        _run([os.path.join(venvs[decoder], "bin", "python"), os.path.abspath(__file__),
+              "--worker", spec_path], decode_env, cwd=source0 if decoder == 0 else work)
+        with open(part_path) as f:
+            part = json.load(f)
+        merged += part.pop("runs")
+        if decoder == version:
+            data.update(part, trained_by=part["framework"])
+        data.pop("framework", None)
+    data["runs"] = merged
+    _write_expected(os.path.join(target, "expected.json"), data)
 
 
 def _write_words_task(work):
@@ -209,13 +304,15 @@ def _data_options(work):
 
 
 def build_model(name, version, options, venv, work, env):
-    """Train with OpenNMT-py's own commands; returns the released checkpoint's path."""
+    """Train a text fixture (3.x/2.x) with OpenNMT-py's own commands; returns the released
+    checkpoint's path."""
     run_dir = os.path.join(work, name)
     os.makedirs(run_dir, exist_ok=True)
     options = dict(options)
     subword = options.pop("_subword", None)
     extra = _train_subword_models(subword, venv, work, env) if subword else {}
-    config = dict(COMMON, **_data_options(work), **options, **extra)
+    config = dict(COMMON, batch_type="sents", **_data_options(work), **options,
+                  **extra)
     steps = config["train_steps"]
     config.update(save_model=os.path.join(run_dir, "model"), save_checkpoint_steps=steps,
                   valid_steps=10 * steps)
@@ -224,9 +321,6 @@ def build_model(name, version, options, venv, work, env):
         json.dump(config, f, indent=1)  # JSON is YAML
     if not os.path.exists(os.path.join(work, "vocab.src")):
         vocab_config = os.path.join(run_dir, "vocab.yaml")
-        with open(vocab_config, "w") as f:
-            json.dump(dict(_data_options(work), save_data=os.path.join(run_dir, "data"),
-                           overwrite=True), f)
         with open(vocab_config, "w") as f:
             json.dump(dict(_data_options(work), save_data=os.path.join(run_dir, "data"),
                            overwrite=True, **extra), f)
@@ -239,53 +333,79 @@ def build_model(name, version, options, venv, work, env):
     return released
 
 
+def _build_text_fixture(name, version, options, what, venvs, work, env):
+    """A subword or replace_unk fixture: trained in work/NAME, translated by text_worker."""
+    work_v = os.path.join(work, name)
+    os.makedirs(work_v, exist_ok=True)
+    target = os.path.join(FIXTURES, name)
+    os.makedirs(target, exist_ok=True)
+    if name in SUBWORD_MODELS:
+        _write_words_task(work_v)
+    else:
+        write_reversal_task(work_v, "valid", "tgt")
+        with open(os.path.join(work_v, "test.src"), "w") as f:
+            f.write("\n".join(SOURCES) + "\n")
+    checkpoint = build_model(name, version, options, venvs[version], work_v, env)
+    shutil.copy(checkpoint, os.path.join(target, "model.pt"))
+    mode = "plain"
+    if name in SUBWORD_MODELS:
+        mode = options["_subword"]
+        for side, long in (("src", "source"), ("tgt", "target")):
+            shutil.copy(os.path.join(work_v, f"{side}.{_EXT[mode]}"),
+                        os.path.join(target, f"{long}.{_EXT[mode]}"))
+    elif name in REPLACE_UNK_MODELS:
+        mode = "replace_unk"
+        with open(os.path.join(target, "phrase_table.txt"), "w") as f:
+            f.write("\n".join(UNK_PHRASE_TABLE) + "\n")
+    _run([os.path.join(venvs[version], "bin", "python"), os.path.abspath(__file__),
+          "--text-worker", str(version), os.path.join(target, "model.pt"),
+          os.path.join(work_v, "test.src"), os.path.join(target, "expected.json"), what, mode],
+         env, cwd=work_v)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--onmt3", required=True, help="virtualenv with OpenNMT-py 3.x")
     parser.add_argument("--onmt2", required=True, help="virtualenv with OpenNMT-py 2.x")
+    parser.add_argument("--onmt1", required=True, help="virtualenv with OpenNMT-py 1.x")
+    parser.add_argument("--onmt0", required=True,
+                        help="virtualenv for OpenNMT-py 0.9.2 (torchtext 0.4.0)")
+    parser.add_argument("--onmt0-source", required=True,
+                        help="OpenNMT-py 0.9.2's source tree (git archive of its tag)")
     parser.add_argument("--work", default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--only", nargs="*", help="fixture names to rebuild")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="keep the committed checkpoints, only translate them again")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train and release the checkpoints, translate nothing")
     args = parser.parse_args()
-    work = args.work or tempfile.mkdtemp(prefix="onmt-fixtures-")
+    work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="onmt-fixtures-"))
     os.makedirs(work, exist_ok=True)
     env = _env(work)
-    _write_data(work)
-    venvs = {3: args.onmt3, 2: args.onmt2}
-    every = {**MODELS, **SUBWORD_MODELS, **REPLACE_UNK_MODELS, **REFUSED}
-    for name, (version, options, what) in every.items():
+    venvs = {3: args.onmt3, 2: args.onmt2, 1: args.onmt1, 0: args.onmt0}
+    source0 = os.path.abspath(args.onmt0_source)
+    for name, (version, options, what) in MODELS.items():
         if args.only and name not in args.only:
             continue
         print(f"{name}: {what}", file=sys.stderr)
-        # every model trains in a scratch directory of its own (vocabularies differ)
-        work_v = os.path.join(work, name)
-        os.makedirs(work_v, exist_ok=True)
-        if name in SUBWORD_MODELS:
-            _write_words_task(work_v)
-        else:
-            for f in ("train.src", "train.tgt", "valid.src", "valid.tgt", "test.src"):
-                shutil.copy(os.path.join(work, f), work_v)
-        checkpoint = build_model(name, version, options, venvs[version], work_v, env)
+        options = dict(options)
+        task = options.pop("_task", "reverse")
         target = os.path.join(FIXTURES, name)
         os.makedirs(target, exist_ok=True)
-        shutil.copy(checkpoint, os.path.join(target, "model.pt"))
-        if name in REFUSED:
+        if not args.decode_only:
+            checkpoint = train(name, version, task, options, venvs[version], work, env,
+                               source0)
+            shutil.copy(checkpoint, os.path.join(target, "model.pt"))
+        if args.train_only:
             continue
-        mode = "plain"
-        if name in SUBWORD_MODELS:
-            mode = options["_subword"]
-            ext = "spm.model" if mode == "sentencepiece" else "bpe.codes"
-            for side, long in (("src", "source"), ("tgt", "target")):
-                shutil.copy(os.path.join(work_v, f"{side}.{ext}"),
-                            os.path.join(target, f"{long}.{ext}"))
-        elif name in REPLACE_UNK_MODELS:
-            mode = "replace_unk"
-            with open(os.path.join(target, "phrase_table.txt"), "w") as f:
-                f.write("\n".join(PHRASE_TABLE) + "\n")
-        _run([os.path.join(venvs[version], "bin", "python"), os.path.abspath(__file__),
-              "--worker", str(version), os.path.join(target, "model.pt"),
-              os.path.join(work_v, "test.src"), os.path.join(target, "expected.json"), what,
-              mode], env, cwd=work_v)
+        _translate(name, version, task, options, what, venvs, work, env, source0, target)
         print(f"  wrote {target}", file=sys.stderr)
+    for name, (version, options, what) in {**SUBWORD_MODELS, **REPLACE_UNK_MODELS}.items():
+        if args.only and name not in args.only or args.decode_only or args.train_only:
+            continue
+        print(f"{name}: {what}", file=sys.stderr)
+        _build_text_fixture(name, version, options, what, venvs, work, env)
+        print(f"  wrote {os.path.join(FIXTURES, name)}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,38 +416,15 @@ def _hyp(tokens, score):
     return {"tokens": list(tokens), "score": float(score)}
 
 
-def _onmt_translate(version, model, src_path, beam, n_best, out_path, extra=()):
+def _onmt_translate(version, model, src_path, beam, n_best, out_path, extra=None):
     """onmt_translate's own code path (onmt.bin.translate), keeping the scores it returns;
-    `extra`: more onmt_translate options (transforms, -replace_unk, -phrase_table)."""
-    args = ["-model", model, "-src", src_path, "-output", out_path, "-beam_size", str(beam),
-            "-n_best", str(n_best), "-length_penalty", "none", "-max_length", str(MAX_LENGTH),
-            "-batch_size", "4", "-seed", "1"] + list(extra)
+    `extra`: more onmt_translate options by name (transforms, replace_unk, phrase_table)."""
+    from opennmt_decoding import onmt_translate
+    flags = {"beam_size": beam, "n_best": n_best, "length_penalty": "none",
+             "max_length": MAX_LENGTH, "batch_size": 4, "seed": 1, **(extra or {})}
     if version == 3:
-        from onmt.bin.translate import _get_parser
-        from onmt.inference_engine import InferenceEnginePY
-        from onmt.utils.misc import set_random_seed
-        from onmt.utils.parse import ArgumentParser
-        opt = _get_parser().parse_args(args + ["-max_length_ratio", "0"])
-        ArgumentParser.validate_translate_opts(opt)
-        ArgumentParser._get_all_transform_translate(opt)
-        ArgumentParser._validate_transforms_opts(opt)
-        ArgumentParser.validate_translate_opts_dynamic(opt)
-        set_random_seed(opt.seed, False)
-        engine = InferenceEnginePY(opt)
-        scores, predictions = engine.infer_file()
-        engine.terminate()
-    else:
-        from onmt.bin.translate import _get_parser
-        from onmt.translate.translator import build_translator
-        from onmt.utils.logging import init_logger
-        from onmt.utils.parse import ArgumentParser
-        opt = _get_parser().parse_args(args)
-        ArgumentParser.validate_translate_opts(opt)
-        translator = build_translator(opt, logger=init_logger(), report_score=False)
-        with open(src_path, "rb") as f:
-            lines = f.readlines()
-        scores, predictions = translator.translate(src=lines, batch_size=4,
-                                                   batch_type="sents")
+        flags["max_length_ratio"] = 0
+    scores, predictions = onmt_translate(version, model, src_path, out_path, flags)
     with open(out_path, encoding="utf-8") as f:
         written = [line.rstrip("\n") for line in f]
     results = []
@@ -335,9 +432,8 @@ def _onmt_translate(version, model, src_path, beam, n_best, out_path, extra=()):
         hyps = []
         for j, (score, text) in enumerate(zip(sentence_scores, sentence_preds)):
             assert written[i * n_best + j] == text, (written[i * n_best + j], text)
-            hyps.append(_hyp(text.split(), float(score)))
-            if extra and "-transforms" in extra:
-                hyps[-1] = {"text": text, "score": float(score)}
+            hyps.append({"text": text, "score": float(score)} if extra and "transforms" in extra
+                        else _hyp(text.split(), float(score)))
         results.append(hyps)
     return results
 
@@ -411,6 +507,45 @@ def _oracle(version, model_path, sources):
     return results
 
 
+def _default_search_comparisons(version, model_path, src_path, sources, out):
+    """greedy, beam (K = N = 5) and oracle_beam, the runs the engine's default search is
+    compared with."""
+    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
+    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+    oracle = _oracle(version, model_path, sources)
+    return {
+        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
+                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
+                     "n_best": BEAM},
+        "greedy": [g[0] for g in greedy],
+        "beam": beam,
+        "oracle_beam": oracle,
+        "beam_top_agrees_with_oracle": [b[0]["tokens"] == o[0]["tokens"]
+                                        for b, o in zip(beam, oracle)],
+    }
+
+
+def worker(spec_path):
+    """Translate one fixture model with this virtualenv's OpenNMT-py as the spec says."""
+    import onmt
+    from opennmt_decoding import run_all
+    with open(spec_path) as f:
+        spec = json.load(f)
+    version, model_path, src_path = spec["version"], spec["model"], spec["sources"]
+    with open(src_path) as f:
+        sources = [line.split() for line in f]
+    work = os.path.dirname(spec_path)
+    framework = f"OpenNMT-py {getattr(onmt, '__version__', None) or '0.9.2'}"
+    data = {"framework": framework, "sources": sources}
+    if spec["legacy"]:  # the comparisons with the engine's default search
+        data.update(_default_search_comparisons(version, model_path, src_path, sources,
+                                                os.path.join(work, "pred.txt")))
+    data["runs"] = [dict(run, decoded_by=framework)
+                    for run in run_all(version, model_path, src_path, spec["runs"], work)]
+    with open(spec["output"], "w", encoding="utf-8") as f:
+        json.dump(data, f)
+
+
 def _subword_pieces(kind, work, texts):
     """The source pieces OpenNMT-py's transform makes of each raw line (the libraries it
     calls, the same way), written to test.src for the token-level runs."""
@@ -429,7 +564,8 @@ def _subword_pieces(kind, work, texts):
     return pieces
 
 
-def worker(version, model_path, src_path, output, what, mode):
+def text_worker(version, model_path, src_path, output, what, mode):
+    """Translate a subword or replace_unk fixture (greedy, beam, oracle and the mode's runs)."""
     import onmt
     work = os.path.dirname(src_path)
     out = os.path.join(work, "pred.txt")
@@ -439,9 +575,9 @@ def worker(version, model_path, src_path, output, what, mode):
         with open(text_path, encoding="utf-8") as f:
             texts = [line.rstrip("\n") for line in f]
         _subword_pieces(mode, work, texts)
-        transforms = ["-transforms", mode,
-                      "-src_subword_model", os.path.join(work, f"src.{_EXT[mode]}"),
-                      "-tgt_subword_model", os.path.join(work, f"tgt.{_EXT[mode]}")]
+        transforms = {"transforms": mode,
+                      "src_subword_model": os.path.join(work, f"src.{_EXT[mode]}"),
+                      "tgt_subword_model": os.path.join(work, f"tgt.{_EXT[mode]}")}
         raw = {"texts": texts,
                "raw_greedy": [g[0] for g in _onmt_translate(version, model_path, text_path, 1,
                                                             1, out, transforms)],
@@ -449,30 +585,21 @@ def worker(version, model_path, src_path, output, what, mode):
                                            transforms)}
     with open(src_path, encoding="utf-8") as f:
         sources = [line.split() for line in f]
-    greedy = _onmt_translate(version, model_path, src_path, 1, 1, out)
-    beam = _onmt_translate(version, model_path, src_path, BEAM, BEAM, out)
+    compared = _default_search_comparisons(version, model_path, src_path, sources, out)
     if mode == "replace_unk":
-        table = ["-phrase_table", os.path.join(os.path.dirname(output), "phrase_table.txt")]
+        table = {"phrase_table": os.path.join(os.path.dirname(output), "phrase_table.txt")}
         for key, beam_size, options in (
-                ("greedy_replace_unk", 1, ["-replace_unk"]),
-                ("beam_replace_unk", BEAM, ["-replace_unk"]),
-                ("greedy_replace_unk_phrase_table", 1, ["-replace_unk"] + table),
-                ("beam_replace_unk_phrase_table", BEAM, ["-replace_unk"] + table)):
+                ("greedy_replace_unk", 1, {"replace_unk": True}),
+                ("beam_replace_unk", BEAM, {"replace_unk": True}),
+                ("greedy_replace_unk_phrase_table", 1, {"replace_unk": True, **table}),
+                ("beam_replace_unk_phrase_table", BEAM, {"replace_unk": True, **table})):
             raw[key] = _onmt_translate(version, model_path, src_path, beam_size, beam_size,
                                        out, options)
-    oracle = _oracle(version, model_path, sources)
-    agree = [b[0]["tokens"] == o[0]["tokens"] for b, o in zip(beam, oracle)]
     data = {
-        "framework": f"OpenNMT-py {getattr(onmt, '__version__', version)}",
+        "trained_by": f"OpenNMT-py {getattr(onmt, '__version__', version)}",
         "model": what,
         "sources": sources,
-        "settings": {"max_length": MAX_LENGTH, "length_penalty": "none",
-                     "max_length_ratio": 0, "min_length": 0, "beam_size": BEAM,
-                     "n_best": BEAM},
-        "greedy": [g[0] for g in greedy],
-        "beam": beam,
-        "oracle_beam": oracle,
-        "beam_top_agrees_with_oracle": agree,
+        **compared,
         **raw,
     }
     with open(output, "w", encoding="utf-8") as f:
@@ -482,9 +609,32 @@ def worker(version, model_path, src_path, output, what, mode):
 
 _EXT = {"sentencepiece": "spm.model", "bpe": "bpe.codes"}
 
+
+def _write_expected(path: str, data: dict) -> None:
+    """expected.json with one line per sentence's results (small, readable diffs)."""
+    parts = []
+    for key, value in data.items():
+        if key != "runs":
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+            continue
+        items = []
+        for run in value:
+            head = json.dumps({k: v for k, v in run.items() if k != "results"},
+                              ensure_ascii=False)
+            if "results" in run:
+                body = ",\n    ".join(json.dumps(r, ensure_ascii=False) for r in run["results"])
+                head = head[:-1] + ', "results": [\n    ' + body + "]}"
+            items.append("  " + head)
+        parts.append(' "runs": [\n' + ",\n".join(items) + "]")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("{\n" + ",\n".join(parts) + "\n}\n")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6],
-               sys.argv[7])
+        worker(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--text-worker":
+        text_worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6],
+                    sys.argv[7])
     else:
         main()

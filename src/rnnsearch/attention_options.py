@@ -2,11 +2,13 @@
 checks, defaults, widths and tensors (docs/model-format.md, "attention" and "pooling").
 
 model_spec.py calls these from normalize_config and expected_tensors; this module imports
-nothing above errors.py. Tensors are returned as {name: (shape, optional)}.
+nothing above errors.py and limits.py. Tensors are returned as {name: (shape, optional)}.
+Every size is bounded by the engine's limits (docs/security.md, "Limits").
 """
 from __future__ import annotations
 
 from .errors import ModelError
+from .limits import MAX_POOLED_WIDTH, MAX_WIDTH
 
 _REQUIRED = object()
 
@@ -25,10 +27,16 @@ _TYPE_OF = {"local": ("local",), "mocha": ("mocha",)}
 _HARD_TYPES = ("global", "local")
 
 
-def _positive(where: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positive(where: str, value, minimum: int = 1, maximum: int = MAX_WIDTH) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ModelError(f"config.json: {where} = {value!r}; expected {kind}")
+        raise ModelError(f"config.json: {where} = {_short(value)}; expected {kind} of at most "
+                         f"{maximum}")
 
 
 def _size_only_when(where: str, value, wanted: bool, condition: str) -> None:
@@ -43,10 +51,11 @@ def _size_only_when(where: str, value, wanted: bool, condition: str) -> None:
 
 def _merge(where: str, given, defaults: dict) -> dict:
     if not isinstance(given, dict):
-        raise ModelError(f"config.json: {where} = {given!r}; expected an object")
+        raise ModelError(f"config.json: {where} = {_short(given)}; expected an object")
     unknown = set(given) - set(defaults)
     if unknown:
-        raise ModelError(f"config.json: unknown key(s) in {where}: {sorted(unknown)}")
+        raise ModelError(f"config.json: unknown key(s) in {where}: "
+                         f"{sorted(map(_short, unknown))}")
     merged = {}
     for key, default in defaults.items():
         if key in given:
@@ -57,7 +66,7 @@ def _merge(where: str, given, defaults: dict) -> dict:
             merged[key] = default
         choices = _CHOICES.get((where.rsplit(".", 1)[-1], key))
         if choices and merged[key] not in choices:
-            raise ModelError(f"config.json: {where}.{key} = {merged[key]!r}; expected one of "
+            raise ModelError(f"config.json: {where}.{key} = {_short(merged[key])}; expected one of "
                              f"{list(choices)}")
     return merged
 
@@ -86,7 +95,7 @@ def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
         if local["gaussian"] is None:  # Luong et al. 2015: local-p only
             local["gaussian"] = local["mode"] == "predictive"
         if not isinstance(local["gaussian"], bool):
-            raise ModelError(f"config.json: attention.local.gaussian = {local['gaussian']!r}; "
+            raise ModelError(f"config.json: attention.local.gaussian = {_short(local['gaussian'])}; "
                              "expected true or false")
         if local["gaussian"] and local["window"] == 0:
             raise ModelError("config.json: attention.local.window must be >= 1 with the "
@@ -114,12 +123,16 @@ def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
             _positive("attention.key_value.value_size", kv["value_size"])
 
 
-def normalize_pooling(encoder: dict) -> None:
+def normalize_pooling(encoder: dict, memory_width: int) -> None:
     if encoder["pooling"] is None:
         return
     pooling = encoder["pooling"] = _merge("encoder.pooling", encoder["pooling"], POOLING)
     _positive("encoder.pooling.rows", pooling["rows"])
     _positive("encoder.pooling.size", pooling["size"])
+    if pooling["rows"] * memory_width > MAX_POOLED_WIDTH:
+        raise ModelError(f"config.json: encoder.pooling.rows = {pooling['rows']} times the "
+                         f"memory width ({memory_width}) is more than {MAX_POOLED_WIDTH} "
+                         "floats per sentence")
 
 
 def key_input_width(att: dict | None, memory_width: int) -> int:

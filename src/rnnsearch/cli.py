@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import sys
 
 from . import __version__
@@ -116,6 +117,8 @@ def _marian_lines(translator, line_number: int, line, line_results, n_best: int,
 
 
 def cmd_translate(args) -> int:
+    from . import cli_opennmt
+    cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
     if args.ray is not None:
         from .distributed import translate_command
         return translate_command(args)
@@ -157,8 +160,18 @@ def cmd_translate(args) -> int:
         contextlib.nullcontext(sys.stdout)
     start = 0
     with output as out:
+        batches = source.batches(args.batch_size)
+        if args.search == "opennmt":  # OpenNMT-py batches the whole input its own way
+            if args.attention_constraint is not None:
+                raise ValueError("--attention-constraint is not an option of OpenNMT-py's "
+                                 "search (--search opennmt)")
+            lines = [line for batch in batches for line in batch]
+            cli_opennmt.translate_lines(translator, lines, args, out)
+            batches = []
+            if progress is not None:
+                progress.update(len(lines))
         # files in --batch-size batches; a pipe or terminal as its lines arrive
-        for batch in source.batches(args.batch_size):
+        for batch in batches:
             # a line is one token sequence, or one per word for per-word models (G2P)
             units = [translator.split_line(line) for line in batch]
             if not args.quiet:
@@ -170,7 +183,8 @@ def cmd_translate(args) -> int:
                     return_attention=args.with_alignment or bool(args.plot_attention)
                     or kind is not None, include_eos_attention=marian,
                     truncate=args.truncate, phrase_table=args.phrase_table,
-                    attention_constraint=args.attention_constraint))
+                    attention_constraint=args.attention_constraint,
+                    max_batch_size=args.batch_size))   # per-word models: words, not lines
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
                 if marian:
@@ -197,6 +211,10 @@ def cmd_translate(args) -> int:
 
 def cmd_convert(args) -> int:
     from .convert import load_format
+    if os.path.lexists(args.output) and not args.force and not (
+            os.path.isdir(args.output) and not os.listdir(args.output)):
+        raise ValueError(f"{args.output} already exists; pass --force to replace the model "
+                         "files in it")
     load_format(args.source_format).convert(args)
     if args.quantize == "int8":
         from .quantize import quantize_model_dir
@@ -218,6 +236,8 @@ def _add_convert_parser(sub) -> None:
     p.add_argument("--from", dest="source_format", required=True, choices=sorted(FORMATS),
                    help="the format of the input")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUTPUT even if it exists (its model files are replaced)")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="store the matrices as int8 with per-row scales (a quarter of the "
                         "size; decodes as compute_type int8 would)")
@@ -284,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot-svg", action="store_true",
                    help="with --plot-attention: an SVG beside every PNG")
     _add_decoding_options(p)
+    from .cli_opennmt import add_arguments as add_opennmt_arguments
+    add_opennmt_arguments(p)
     p.set_defaults(func=cmd_translate)
 
     from .cli_score import add_score_parser
@@ -333,23 +355,62 @@ def _discard_stdout() -> None:
         pass
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that files being written are
+    removed on the way out (atomic_write) instead of left behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    def handler(signum, frame):
+        raise _Terminated(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                previous[name] = signal.signal(getattr(signal, name), handler)
+            except ValueError:   # not the main thread: leave signals alone
+                pass
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if getattr(args, "batch_size", 1) < 1:
         print("rnnsearch: --batch-size must be >= 1", file=sys.stderr)
         return 2
     try:
-        return args.func(args)
+        with _signals_raise():
+            return args.func(args)
     except BrokenPipeError:
         # whoever reads the output has stopped (| head -1): stop quietly, as cat does
         _discard_stdout()
         return BROKEN_PIPE_STATUS
     except (ModelError, ValueError, TypeError, EngineError, OSError, MemoryError,
             ImportError) as e:
-        print(f"rnnsearch: error: {e}", file=sys.stderr)
+        print(f"rnnsearch: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except _Terminated as e:
+        return 128 + e.signum
+    except Exception as e:   # a bug: still one line, never a traceback
+        print(f"rnnsearch: internal error ({type(e).__name__}): {_one_line(e)} -- please "
+              "report it", file=sys.stderr)
+        return 70
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

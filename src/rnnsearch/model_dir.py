@@ -9,7 +9,9 @@ import numpy as np
 
 from .errors import ModelError
 from .model_kind import describe_directory, describe_file
-from .model_spec import FORMAT_NAME, FORMAT_VERSION, check_tensors, normalize_config
+from .model_spec import (FORMAT_NAME, FORMAT_VERSION, check_finite, check_tensors,
+                         normalize_config)
+from .safe_files import load_json, require_regular_file, resolve_inside
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
 
@@ -28,26 +30,31 @@ class ModelFiles:
 
 def load_model_dir(path: str) -> ModelFiles:
     """Read and validate everything; ModelError names the file and field at fault (or,
-    for another kind of model or a file, what it is and how to convert it)."""
-    if os.path.isfile(path):
-        raise ModelError(f"{path} is not a model directory: it is {describe_file(path)}")
-    if not os.path.isdir(path):
-        raise ModelError(f"model directory not found: {path}")
-    config_path = os.path.join(path, CONFIG_FILE)
+    for another kind of model or a file, what it is and how to convert it). Every file is
+    read from inside the directory, as a bounded regular file (docs/security.md)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"model path must be a string, got {type(path).__name__}")
+    path = os.fspath(path)
     try:
-        with open(config_path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except FileNotFoundError as e:
-        raise ModelError(f"{path}: no {CONFIG_FILE}" + _what_it_is(path)) from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{config_path}: cannot parse: {e}") from e
+        is_file, is_dir = os.path.isfile(path), os.path.isdir(path)
+    except ValueError:   # NUL in the path
+        is_file = is_dir = False
+    if is_file:
+        raise ModelError(f"{path} is not a model directory: it is {describe_file(path)}")
+    if not is_dir:
+        raise ModelError(f"model directory not found: {path!r}")
+    if not os.path.lexists(os.path.join(path, CONFIG_FILE)):
+        raise ModelError(f"{path}: no {CONFIG_FILE}" + _what_it_is(path))
+    raw = load_json(resolve_inside(path, CONFIG_FILE, "config file"), "config file")
     if isinstance(raw, dict) and raw.get("format") != FORMAT_NAME and describe_directory(path):
         raise ModelError(f"{path} is not an rnnsearch model directory: it is "
                          f"{describe_directory(path)}")
     config = normalize_config(raw)
     specials = config["special_tokens"]
-    source_vocab = Vocabulary.load(os.path.join(path, config["source"]["vocabulary"]))
-    target_vocab = Vocabulary.load(os.path.join(path, config["target"]["vocabulary"]))
+    source_vocab = Vocabulary.load(resolve_inside(path, config["source"]["vocabulary"],
+                                                  "config.json: source.vocabulary"))
+    target_vocab = Vocabulary.load(resolve_inside(path, config["target"]["vocabulary"],
+                                                  "config.json: target.vocabulary"))
     needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"), ("eos", "add_eos"))
                                       if config["source"][flag]]
     source_vocab.require(specials, needed_source, "source")
@@ -55,7 +62,7 @@ def load_model_dir(path: str) -> ModelFiles:
     for side in ("source", "target"):
         if config[side]["tokenizer_model"] is not None:
             tokenizer_file(path, config, side)
-    tensors, _ = read_safetensors(os.path.join(path, WEIGHTS_FILE))
+    tensors, _ = read_safetensors(resolve_inside(path, WEIGHTS_FILE, "weights file"))
     check_tensors(config, tensors, len(source_vocab), len(target_vocab),
                   where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
@@ -65,15 +72,11 @@ def tokenizer_file(path: str, config: dict, side: str) -> str:
     """The path of `side`'s tokenizer file (config `tokenizer_model`); ModelError when it is
     missing or resolves outside the model directory (a symbolic link)."""
     name = config[side]["tokenizer_model"]
-    full = os.path.join(path, name)
-    if not os.path.isfile(full):
+    if not os.path.lexists(os.path.join(path, name)):
         raise ModelError(f"{path}: the {side} tokenizer file {name!r} "
                          f"(config.json {side}.tokenizer_model) is missing")
-    inside = os.path.realpath(path)
-    if os.path.commonpath([inside, os.path.realpath(full)]) != inside:
-        raise ModelError(f"{full}: the {side} tokenizer file points outside the model "
-                         "directory")
-    return full
+    full = resolve_inside(path, name, f"config.json: {side}.tokenizer_model")
+    return require_regular_file(full, f"{side} tokenizer file")
 
 
 def _what_it_is(path: str) -> str:
@@ -99,8 +102,11 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
                else np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
     check_tensors(normalized, tensors, len(source_vocab), len(target_vocab),
                   where="tensors to write")
-    source = Vocabulary(list(source_vocab))
-    target = Vocabulary(list(target_vocab))
+    check_finite(tensors, where="tensors to write")
+    source = Vocabulary(list(source_vocab), where="source vocabulary")
+    target = Vocabulary(list(target_vocab), where="target vocabulary")
+    for vocab in (source, target):
+        vocab.check_encodable()
     files = dict(files or {})
     for side in ("source", "target"):
         name = normalized[side]["tokenizer_model"]

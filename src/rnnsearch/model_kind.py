@@ -9,10 +9,12 @@ framework: checkpoints are recognised from the strings their pickle holds.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickletools
 import zipfile
+
+from .errors import ModelError
+from .safe_files import load_json
 
 # a pickled dictionary holding all of these keys is a framework's training checkpoint
 _CHECKPOINT_KEYS = {
@@ -89,10 +91,9 @@ def describe_directory(path: str) -> str | None:
         return None
     config = {}
     if "config.json" in names:
-        try:
-            with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-                config = json.load(f)
-        except (OSError, ValueError):
+        try:   # bounded, regular file only, depth-checked (docs/security.md)
+            config = load_json(os.path.join(path, "config.json"), "config file")
+        except ModelError:
             config = {}
         config = config if isinstance(config, dict) else {}
     if "model.bin" in names and any(n.endswith(("vocabulary.json", "vocabulary.txt"))

@@ -7,12 +7,14 @@ and with which shapes. Converters, the exporter and the loader all go through it
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 from . import attention_options, stateful_attention
 from . import model_spec_deep as deep
 from .errors import ModelError
+from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
+                     MAX_SOURCE_LENGTH, MAX_WIDTH)
+from .safe_files import check_depth, check_relative_name
 
 FORMAT_NAME = "rnnsearch-model"
 FORMAT_VERSION = 1
@@ -61,6 +63,11 @@ _SCHEMA = {
                 "start_embedding": "bos", "cell_depth": 1, "base_cell_depth": 2,
                 "layer_norm": "none", "layer_norm_eps": 1e-5, "readout_layer_norm": False,
                 "readout_layer_norm_eps": 1e-5},
+    # OpenNMT-py's copy generator (pointer-generator); null for a plain softmax output
+    "copy": {"reuse_attention": False, "score": None, "size": None},
+    # the OpenNMT-py release whose checkpoint this was (search="opennmt" follows its rules
+    # and defaults); null for other models
+    "opennmt": {"release": REQUIRED},
     # the translator's defaults for this model (a caller's own options override them)
     "decoding": {"beam_size": 5, "num_hypotheses": 1, "length_penalty": 0.0,
                  "coverage_penalty": 0.0, "normalize_scores": False,
@@ -98,20 +105,30 @@ _CHOICES = {
     ("decoder", "attentional_activation"): ("tanh", "identity"),
     ("decoder", "attention_query"): ("top_layer", "first_layer"),
     ("decoder", "feed"): ("attentional", "context"),
+    ("copy", "score"): (None, "dot", "general", "additive"),
+    ("opennmt", "release"): (1, 2, 3),
 }
-_POSITIVE_INTS = {("encoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
-                                           "cell_depth")} | {
-    ("decoder", k) for k in ("embedding_size", "hidden_size", "num_layers",
-                             "attentional_size", "readout_size", "cell_depth",
-                             "base_cell_depth")} | {
-    ("attention", "size"), ("attention", "context_size"), ("source", "max_length"), ("source", "pad_to_length"),
-    ("decoding", "beam_size"), ("decoding", "num_hypotheses"),
-    ("decoding", "max_decoding_length")}
+# positive integers and their upper bounds (the engine's limits, rnnsearch.limits)
+_POSITIVE_INTS = {("encoder", "num_layers"): MAX_LAYERS, ("decoder", "num_layers"): MAX_LAYERS,
+                  ("source", "max_length"): MAX_SOURCE_LENGTH,
+                  ("source", "pad_to_length"): MAX_SOURCE_LENGTH,
+                  ("decoding", "beam_size"): MAX_BEAM, ("decoding", "num_hypotheses"): MAX_BEAM,
+                  ("decoding", "max_decoding_length"): MAX_DECODING_LENGTH,
+                  ("encoder", "cell_depth"): deep.MAX_CELL_DEPTH,
+                  ("decoder", "cell_depth"): deep.MAX_CELL_DEPTH,
+                  ("decoder", "base_cell_depth"): deep.MAX_CELL_DEPTH} | {
+    (section, key): MAX_WIDTH for section, key in (
+        ("encoder", "embedding_size"), ("encoder", "hidden_size"), ("decoder", "embedding_size"),
+        ("decoder", "hidden_size"), ("decoder", "attentional_size"),
+        ("decoder", "readout_size"), ("attention", "size"), ("attention", "context_size"),
+        ("copy", "size"))}
+_FILE_NAMES = {("source", "vocabulary"), ("target", "vocabulary")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
           ("decoder", "residual"), ("decoder", "gru_reset_after"), ("decoder", "input_feeding"),
           ("decoder", "attentional_layer"), ("attention", "query_projection"),
-          ("attention", "key_projection"), ("source", "tokenizer_guessed"),
+          ("attention", "key_projection"), ("copy", "reuse_attention"),
+          ("source", "tokenizer_guessed"),
           ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
           ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate"),
           ("bridge", "layer_norm"), ("attention", "layer_norm"),
@@ -125,27 +142,35 @@ READOUT_INPUTS = ("state", "context", "embedding")
 def _check_value(section: str, key: str, value):
     where = f"config.json: {section}.{key}"
     if (section, key) in _CHOICES and value not in _CHOICES[(section, key)]:
-        raise ModelError(f"{where} = {value!r}; expected one of {list(_CHOICES[(section, key)])}")
+        raise ModelError(f"{where} = {_short(value)}; expected one of "
+                         f"{list(_CHOICES[(section, key)])}")
     if (section, key) in _BOOLS and not isinstance(value, bool):
-        raise ModelError(f"{where} = {value!r}; expected true or false")
+        raise ModelError(f"{where} = {_short(value)}; expected true or false")
     if (section, key) == ("target", "word_separator") and not isinstance(value, str):
-        raise ModelError(f"{where} = {value!r}; expected a string")
+        raise ModelError(f"{where} = {_short(value)}; expected a string")
     if (section, key) in (("target", "suppress_tokens"), ("decoding", "suppress_tokens")) and not (
             isinstance(value, list) and all(isinstance(t, str) and t for t in value)):
-        raise ModelError(f"{where} = {value!r}; expected a list of token strings")
+        raise ModelError(f"{where} = {_short(value)}; expected a list of token strings")
     if (section, key) in _POSITIVE_INTS and value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ModelError(f"{where} = {value!r}; expected a positive integer")
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+            or value > _POSITIVE_INTS[(section, key)]):
+        raise ModelError(f"{where} = {_short(value)}; expected a positive integer of at most "
+                         f"{_POSITIVE_INTS[(section, key)]}")
+    if (section, key) in _FILE_NAMES:
+        check_relative_name(value, where)
     if (section, key) == ("decoding", "min_decoding_length") and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ModelError(f"{where} = {value!r}; expected an integer >= 0")
+            isinstance(value, bool) or not isinstance(value, int) or
+            not 0 <= value <= MAX_DECODING_LENGTH):
+        raise ModelError(f"{where} = {_short(value)}; expected an integer from 0 to "
+                         f"{MAX_DECODING_LENGTH}")
     if (section, key) in _FINITE_NUMBERS and (
             isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value)):
-        raise ModelError(f"{where} = {value!r}; expected a finite number")
+            or not -MAX_ABS_PENALTY <= value <= MAX_ABS_PENALTY):   # False for NaN
+        raise ModelError(f"{where} = {_short(value)}; expected a finite number from "
+                         f"{-MAX_ABS_PENALTY} to {MAX_ABS_PENALTY}")
     if key == "tokenizer_model" and value is not None and not _is_plain_file_name(value):
-        raise ModelError(f"{where} = {value!r}; expected the name of a file inside the model "
-                         "directory (no directories)")
+        raise ModelError(f"{where} = {_short(value)}; expected the name of a file inside the "
+                         "model directory (no directories)")
 
 
 def _is_plain_file_name(value) -> bool:
@@ -154,24 +179,52 @@ def _is_plain_file_name(value) -> bool:
         and "\\" not in value and "\0" not in value
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_text(value, where: str) -> None:
+    """Strings of the config end up in files and on terminals: valid UTF-8 only."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ModelError(f"{where}: {_short(item)} is not valid Unicode text") from e
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def normalize_config(config: dict) -> dict:
     """Return a copy with defaults filled in; ModelError naming the field on any fault."""
     if not isinstance(config, dict):
         raise ModelError("config.json: expected a JSON object")
+    check_depth(config, "config.json")
+    _check_text(config, "config.json")
     config = copy.deepcopy(config)
     unknown = set(config) - set(_SCHEMA)
     if unknown:
-        raise ModelError(f"config.json: unknown key(s) {sorted(unknown)}")
+        raise ModelError(f"config.json: unknown key(s) {sorted(map(_short, unknown))}")
     if config.get("format") != FORMAT_NAME:
         raise ModelError(f"config.json: format = {config.get('format')!r}; "
                          f"expected {FORMAT_NAME!r}")
-    if config.get("format_version") != FORMAT_VERSION:
+    if type(config.get("format_version")) is not int or \
+            config.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"config.json: format_version = {config.get('format_version')!r}; "
                          f"this rnnsearch reads version {FORMAT_VERSION}")
     is_attentionless = isinstance(config.get("decoder"), dict) and \
         config["decoder"].get("type") == "none"
     for section, fields in _SCHEMA.items():
         if not isinstance(fields, dict):
+            continue
+        if section in ("copy", "opennmt") and config.get(section) is None:
+            config[section] = None  # optional sections
             continue
         if section == "attention" and is_attentionless:
             if config.get("attention") is not None:
@@ -183,7 +236,8 @@ def normalize_config(config: dict) -> dict:
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
         unknown = set(given) - set(fields)
         if unknown:
-            raise ModelError(f"config.json: unknown key(s) in {section}: {sorted(unknown)}")
+            raise ModelError(f"config.json: unknown key(s) in {section}: "
+                             f"{sorted(map(_short, unknown))}")
         merged = {}
         for key, default in fields.items():
             if key in given:
@@ -263,8 +317,9 @@ def _check_consistency(config: dict) -> None:
                          "attentional_layer")
     if dec["type"] in ("bahdanau", "conditional"):
         inputs = dec["readout_inputs"]
-        if not isinstance(inputs, list) or not inputs or len(set(inputs)) != len(inputs) \
-                or any(i not in READOUT_INPUTS for i in inputs):
+        if not isinstance(inputs, list) or not inputs or \
+                not all(isinstance(i, str) and i in READOUT_INPUTS for i in inputs) \
+                or len(set(inputs)) != len(inputs):
             raise ModelError(f"config.json: decoder.readout_inputs = {inputs!r}; expected a "
                              f"non-empty list of distinct items of {list(READOUT_INPUTS)}")
         dec["readout_inputs"] = [i for i in READOUT_INPUTS if i in inputs]
@@ -291,7 +346,29 @@ def _check_consistency(config: dict) -> None:
                                  f"{widths['key']}")
     elif dec["type"] != "none":
         raise ModelError(f"config.json: decoder.type '{dec['type']}' needs an attention section")
+    _check_copy(config, dims)
     deep.check(config)
+
+
+def _check_copy(config: dict, dims: "Dimensions") -> None:
+    copy = config["copy"]
+    if copy is None:
+        return
+    if config["attention"] is None:
+        raise ModelError("config.json: copy needs a decoder with attention")
+    if copy["reuse_attention"]:
+        if copy["score"] is not None or copy["size"] is not None:
+            raise ModelError("config.json: copy.score and copy.size are for a copy attention "
+                             "of its own; leave them out with copy.reuse_attention")
+        return
+    if copy["score"] is None:
+        raise ModelError("config.json: copy.score is required unless copy.reuse_attention")
+    if copy["score"] == "dot" and dims.output_input_width != dims.memory_width:
+        raise ModelError(f"config.json: copy.score 'dot' needs the output layer's input width "
+                         f"({dims.output_input_width}) = the memory width "
+                         f"({dims.memory_width})")
+    if copy["score"] == "additive" and copy["size"] is None:
+        raise ModelError("config.json: copy.size is required for an additive copy attention")
 
 
 def _normalize_options(config: dict) -> None:
@@ -299,7 +376,7 @@ def _normalize_options(config: dict) -> None:
     defaults filled."""
     enc = config["encoder"]
     memory = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
-    attention_options.normalize_pooling(enc)
+    attention_options.normalize_pooling(enc, memory)
     if config["attention"] is not None:
         attention_options.normalize_attention(config["attention"], memory,
                                               config["source"]["max_length"])
@@ -344,7 +421,8 @@ class Dimensions:
         if att is not None and att["context_size"] is not None:
             context = att["context_size"]
         widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
-        readout_in = sum(widths[i] for i in dec["readout_inputs"] if i in widths) \
+        readout_in = sum(widths[i] for i in dec["readout_inputs"]
+                         if isinstance(i, str) and i in widths) \
             if isinstance(dec["readout_inputs"], list) else 0
         if dec["type"] == "luong":
             out_in = d_a if dec["attentional_layer"] else context + hd
@@ -455,6 +533,18 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
     if dec["type"] in ("bahdanau", "conditional") and dec["readout"] != "none":
         specs.update(_linear("decoder.readout", dec["readout_size"], dims.readout_input_width))
     specs.update(_linear("decoder.output", target_vocab_size, dims.output_input_width))
+    copy = config["copy"]
+    if copy is not None:
+        # the switch and the copy attention read the vector the output layer reads
+        specs.update(_linear("copy.gate", 1, dims.output_input_width))
+        if copy["score"] == "general":
+            specs.update(_linear("copy.attention.key", dims.output_input_width,
+                                 dims.memory_width))
+        elif copy["score"] == "additive":
+            specs.update(_linear("copy.attention.key", copy["size"], dims.memory_width))
+            specs.update(_linear("copy.attention.query", copy["size"],
+                                 dims.output_input_width))
+            specs["copy.attention.v"] = TensorSpec((copy["size"],), True)
     return specs
 
 
@@ -489,6 +579,16 @@ def _check_scale(tensors: dict, name: str, rows: int, where: str) -> None:
     if not np.all(np.isfinite(scale) & (scale > 0)):
         raise ModelError(f"{where}: tensor '{name}_scale' has non-positive or non-finite "
                          "scales")
+
+
+def check_finite(tensors: dict, where: str) -> None:
+    """ModelError naming the first float tensor holding NaN or inf (for conversions; the
+    engine checks a loaded model's weights itself, while laying them out)."""
+    import numpy as np
+    for name in sorted(tensors):
+        value = tensors[name]
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ModelError(f"{where}: tensor '{name}' holds NaN or infinite values")
 
 
 def check_tensors(config: dict, tensors: dict, source_vocab_size: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model_dir import load_model_dir, write_model_dir
-from .model_spec import SCALE_SUFFIX, is_quantizable, scale_names
+from .model_spec import SCALE_SUFFIX, check_finite, is_quantizable, scale_names
 
 
 def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,9 @@ def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quantize_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """float32 tensors -> the stored int8 form (already int8 tensors are kept)."""
+    """float32 tensors -> the stored int8 form (already int8 tensors are kept). NaN or inf
+    has no int8 value: ModelError naming the tensor."""
+    check_finite(tensors, where="quantize")
     out = {}
     for name, value in tensors.items():
         if value.dtype == np.float32 and is_quantizable(name, value.shape):

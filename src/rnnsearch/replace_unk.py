@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ModelError
+from .safe_files import read_text
 
 SEPARATOR = "|||"
 MAX_TABLE_BYTES = 1024 * 1024 * 1024
@@ -31,15 +32,9 @@ MAX_TABLE_BYTES = 1024 * 1024 * 1024
 def load_phrase_table(path: str) -> dict[str, str]:
     """{source token: replacement} of a phrase table file; ValueError naming the line when
     a line is not one `source|||target` pair (OpenNMT-py fails there too)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(MAX_TABLE_BYTES + 1)
-    except FileNotFoundError as e:
-        raise ModelError(f"phrase table not found: {path}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelError(f"cannot read phrase table {path}: {e}") from e
-    if len(text) > MAX_TABLE_BYTES:
-        raise ModelError(f"{path}: phrase table larger than {MAX_TABLE_BYTES} bytes")
+    # a regular file only; line ends as Python's text mode reads them (\r\n, \r -> \n)
+    text = read_text(path, "phrase table", MAX_TABLE_BYTES)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     table = {}
     for number, line in enumerate(text.splitlines(keepends=True), 1):
         parts = line.rstrip("\n").split(SEPARATOR)

@@ -14,58 +14,96 @@ import struct
 import numpy as np
 
 from .errors import ModelError
+from .limits import MAX_WEIGHTS_HEADER_BYTES
+from .safe_files import open_regular, parse_json
 
 _DTYPES = {
     "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"),
     "I8": np.dtype("i1"), "U8": np.dtype("u1"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"),
 }
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
-_MAX_HEADER = 100 * 1024 * 1024
 
 
 def read_safetensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Return ({name: read-only memory-mapped array}, metadata); ModelError on any fault."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+    """Return ({name: read-only memory-mapped array}, metadata); ModelError on any fault.
+
+    The format's rules are enforced (https://github.com/huggingface/safetensors): a JSON
+    object header of tensors with a known dtype, a shape of non-negative integers and
+    data_offsets [begin, end] that match it; the tensors' bytes tile the data section
+    exactly (no overlap, no gap, nothing after the last one), so every byte has one meaning.
+    """
+    with open_regular(path, "weights file") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
             raw_len = f.read(8)
             if len(raw_len) < 8:
                 raise ModelError(f"{path}: truncated weights file (no header)")
             (header_len,) = struct.unpack("<Q", raw_len)
-            if header_len > min(size - 8, _MAX_HEADER):
+            if header_len > min(size - 8, MAX_WEIGHTS_HEADER_BYTES):
                 raise ModelError(f"{path}: corrupt weights file (header length {header_len} "
                                  f"but file has {size} bytes)")
-            header = json.loads(f.read(header_len).decode("utf-8"))
-    except OSError as e:
-        raise ModelError(f"cannot read weights file {path}: {e}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: corrupt weights header: {e}") from e
-    if not isinstance(header, dict):
-        raise ModelError(f"{path}: corrupt weights header (not a JSON object)")
-
-    metadata = header.pop("__metadata__", None) or {}
-    data_start = 8 + header_len
-    data_len = size - data_start
-    mapped = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start,
-                       shape=(data_len,)) if data_len > 0 else np.zeros(0, np.uint8)
-    tensors = {}
-    for name, info in header.items():
+            raw_header = f.read(header_len)
+        except OSError as e:
+            raise ModelError(f"cannot read weights file {path}: {e}") from e
+        header = parse_json(raw_header, f"{path}: weights header")
+        if not isinstance(header, dict):
+            raise ModelError(f"{path}: corrupt weights header (not a JSON object)")
+        metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise ModelError(f"{path}: __metadata__ must map strings to strings")
+        data_start = 8 + header_len
+        data_len = size - data_start
+        entries = sorted((_entry(path, name, info, data_len) for name, info in header.items()),
+                         key=lambda e: (e[3], e[4]))
+        end_of_previous = 0
+        for name, _, _, begin, end in entries:
+            if begin != end_of_previous:
+                what = "overlaps the tensor before it" if begin < end_of_previous else \
+                    f"leaves bytes {end_of_previous}..{begin} of the data section unused"
+                raise ModelError(f"{path}: tensor '{name}' (data_offsets {begin}..{end}) {what}")
+            end_of_previous = end
+        if end_of_previous != data_len:
+            raise ModelError(f"{path}: the tensors end at byte {end_of_previous} of the data "
+                             f"section but the file holds {data_len} (trailing bytes)")
         try:
-            dtype = _DTYPES[info["dtype"]]
-            shape = tuple(int(d) for d in info["shape"])
-            begin, end = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"{path}: tensor '{name}' has a corrupt header entry "
-                             f"({info!r})") from e
-        count = int(np.prod(shape, dtype=np.int64))
-        if not 0 <= begin <= end or end - begin != count * dtype.itemsize:
-            raise ModelError(f"{path}: tensor '{name}' has offsets {begin}..{end} that do not "
-                             f"match its shape {shape} and dtype {info['dtype']}")
-        if end > data_len:
-            raise ModelError(f"{path}: truncated weights file: tensor '{name}' ends at byte "
-                             f"{end} of the data section but the file holds {data_len}")
-        tensors[name] = mapped[begin:end].view(dtype).reshape(shape)
+            mapped = np.memmap(f, dtype=np.uint8, mode="r", offset=data_start,
+                               shape=(data_len,)) if data_len > 0 else np.zeros(0, np.uint8)
+        except (OSError, ValueError) as e:   # e.g. truncated since it was opened
+            raise ModelError(f"cannot map weights file {path}: {e}") from e
+    tensors = {name: mapped[begin:end].view(dtype).reshape(shape)
+               for name, dtype, shape, begin, end in entries}
     return tensors, metadata
+
+
+def _entry(path: str, name: str, info, data_len: int):
+    """(name, dtype, shape, begin, end) of one header entry, checked."""
+    def bad(why: str) -> ModelError:
+        return ModelError(f"{path}: tensor '{name}' has a corrupt header entry ({why}): "
+                          f"{str(info)[:200]}")
+
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise bad("expected exactly dtype, shape and data_offsets")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise bad(f"dtype must be one of {sorted(_DTYPES)}")
+    if not isinstance(shape, list) or len(shape) > 8 or not all(
+            type(d) is int and d >= 0 for d in shape):
+        raise bad("shape must be a list of at most 8 non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(
+            type(x) is int and 0 <= x for x in offsets):
+        raise bad("data_offsets must be two non-negative integers")
+    begin, end = offsets
+    count = 1
+    for d in shape:
+        count *= d   # Python integers: no overflow
+    if begin > end or end - begin != count * _DTYPES[dtype].itemsize:
+        raise ModelError(f"{path}: tensor '{name}' has offsets {begin}..{end} that do not "
+                         f"match its shape {shape} and dtype {dtype}")
+    if end > data_len:
+        raise ModelError(f"{path}: truncated weights file: tensor '{name}' ends at byte "
+                         f"{end} of the data section but the file holds {data_len}")
+    return name, _DTYPES[dtype], tuple(shape), begin, end
 
 
 def write_safetensors(path: str, tensors: dict[str, np.ndarray],

@@ -11,6 +11,7 @@ import math
 
 from .attention_options import _REQUIRED, _linear, _merge, _positive, _size_only_when
 from .errors import ModelError
+from .limits import MAX_WIDTH
 
 STATEFUL_TYPES = ("location", "coverage", "forward", "multi_head")
 MAX_HEADS = 16
@@ -134,10 +135,10 @@ def _normalize_multi_head(att: dict) -> None:
     if sizes is None:
         mh["kernel_sizes"] = [loc["kernel_size"]] * mh["heads"]
     elif not isinstance(sizes, list) or len(sizes) != mh["heads"] or any(
-            isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0
+            isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_WIDTH or k % 2 == 0
             for k in sizes):
         raise ModelError(f"config.json: attention.multi_head.kernel_sizes = {sizes!r}; "
-                         f"expected {mh['heads']} odd positive integers, one per head")
+                         f"expected {mh['heads']} odd positive integers of at most {MAX_WIDTH}, one per head")
 
 
 def _normalize_location(att: dict) -> None:

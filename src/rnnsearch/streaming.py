@@ -40,11 +40,12 @@ class GenerationStepResult:
 
 
 def token_reporter(callback: Callable[[GenerationStepResult], object],
-                   target_tokens: list[str]):
+                   target_tokens: list[str], offset: int = 0):
     """The engine's on_token function (sentence, step, id, log_prob, is_last) that hands
-    `callback` a GenerationStepResult; a true return ends that sentence."""
+    `callback` a GenerationStepResult; a true return ends that sentence. offset: the
+    index of the engine call's first sentence in the caller's batch."""
     def on_token(sentence: int, step: int, token_id: int, log_prob: float, is_last: bool):
-        return bool(callback(GenerationStepResult(step, sentence, token_id,
+        return bool(callback(GenerationStepResult(step, sentence + offset, token_id,
                                                   target_tokens[token_id], log_prob, is_last)))
     return on_token
 

@@ -1,6 +1,7 @@
 """The Python API: Translator and TranslationResult (CTranslate2-style)."""
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -9,11 +10,14 @@ import numpy as np
 
 from . import streaming
 from .errors import ModelError
+from .limits import (MAX_ABS_PENALTY, MAX_BATCH, MAX_BEAM, MAX_DECODING_LENGTH, MAX_THREADS,
+                     check_decoding_size, check_embedding_size, check_int, check_real)
 from .model_dir import ModelFiles, load_model_dir
 from .replace_unk import load_phrase_table, replace_unknown
 from .tokenizers import load_tokenizer
 
 DEFAULT_MODEL_NAME = "g2p-en"
+DEFAULT_MAX_BATCH_SIZE = 32   # sentences per engine call in translate()
 
 
 def default_model_path() -> str:
@@ -66,8 +70,12 @@ class Translator:
         if compute_type not in COMPUTE_TYPES:
             raise ValueError(f"compute_type {compute_type!r} is not supported; "
                              f"choose one of {list(COMPUTE_TYPES)}")
-        if not isinstance(intra_threads, int) or intra_threads < 1:
-            raise ValueError(f"intra_threads must be a positive integer, got {intra_threads!r}")
+        if isinstance(intra_threads, bool) or not isinstance(intra_threads, int) or \
+                not 1 <= intra_threads <= MAX_THREADS:
+            raise ValueError(f"intra_threads must be an integer from 1 to {MAX_THREADS}, got "
+                             f"{intra_threads!r}")
+        if model_path is not None and not isinstance(model_path, (str, os.PathLike)):
+            raise TypeError(f"model_path must be a path, got {type(model_path).__name__}")
         self.model_path = model_path or default_model_path()
         self.intra_threads = intra_threads
         self.compute_type = compute_type
@@ -86,7 +94,11 @@ class Translator:
                                           "config.json: target.suppress_tokens", ModelError)
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
-                              self.target_vocab.ids[specials["eos"]], compute_type)
+                              self.target_vocab.ids[specials["eos"]], compute_type,
+                              self.target_vocab.ids.get(specials["pad"], -1))
+        # the engine holds its own copy of every weight: drop the file mapping, so that the
+        # file changing on disk cannot affect this Translator (docs/security.md)
+        self.files.tensors = {}
         self.source_tokenizer = load_tokenizer(
             config["source"]["tokenizer"], self.model_path, config["source"]["tokenizer_model"],
             config["source"]["lowercase"])
@@ -165,8 +177,13 @@ class Translator:
             options["num_hypotheses"] = min(options["num_hypotheses"], options["beam_size"])
         return options
 
+    def _refuse_copy(self, what: str) -> None:
+        if self.config["copy"] is not None:
+            raise ValueError(f"this model copies source words (OpenNMT-py copy attention), "
+                             f"which {what} does not decode: use search='opennmt'")
+
     def _check_source(self, source, what: str = "source") -> None:
-        if isinstance(source, (str, bytes)) or not all(
+        if isinstance(source, (str, bytes)) or not isinstance(source, (list, tuple)) or not all(
                 isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s)
                 for s in source):
             raise TypeError(f"{what} must be a list of token lists (lists of str); "
@@ -199,14 +216,16 @@ class Translator:
                         target_prefix: list[list[str] | None] | None = None,
                         replace_unk: bool | None = None,
                         phrase_table: str | dict | None = None,
+                        max_batch_size: int = 0,
                         callback=None,
                         shrinking_beam: bool | None = None,
                         length_normalization: float | None = None,
                         word_penalty: float | None = None,
                         max_length_factor: float | None = None,
                         include_eos_attention: bool = False,
-                        attention_constraint: tuple[int, int] | None = None
-                        ) -> list[TranslationResult]:
+                        attention_constraint: tuple[int, int] | None = None,
+                        search: str = "default",
+                        **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
         directory's `decoding` defaults (built-in: beam 5, max length 256, no penalties).
@@ -216,9 +235,11 @@ class Translator:
         their log-probabilities are not part of the score). replace_unk: replace every UNK
         in the output by the source token its attention weighs most, or by that token's
         entry in `phrase_table` (a file of `source|||target` lines, or a dict), as
-        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). callback (beam_size 1): called
-        with a streaming.GenerationStepResult for every token as it is decoded; a true return
-        ends that sentence there (CTranslate2's callback).
+        OpenNMT-py's -replace_unk does (rnnsearch.replace_unk). max_batch_size: decode at
+        most this many sentences per engine call (0: all at once); the results are the same
+        either way. callback (beam_size 1): called with a streaming.GenerationStepResult for
+        every token as it is decoded; a true return ends that sentence there (CTranslate2's
+        callback).
 
         Marian's search (docs/model-format.md, "Decoding"; also decoding defaults):
         shrinking_beam (a finished hypothesis leaves the beam, which narrows),
@@ -229,7 +250,36 @@ class Translator:
         has a row for the EOS step too, as Marian's alignments do. attention_constraint:
         (backward, forward) — each step's attention may only fall on [last - backward,
         last + forward) around the previous step's most attended source position `last`
-        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time."""
+        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time.
+
+
+        search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
+        names and its defaults (n_best, length_penalty="wu", alpha, block_ngram_repeat, ...;
+        see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
+        if search == "opennmt":
+            if attention_constraint is not None:
+                raise ValueError("attention_constraint is not an option of OpenNMT-py's "
+                                 "search (search='opennmt')")
+            from .opennmt_search import from_translate_batch
+            results = from_translate_batch(self, source, dict(
+                beam_size=beam_size, num_hypotheses=num_hypotheses,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                normalize_scores=normalize_scores, min_decoding_length=min_decoding_length,
+                max_decoding_length=max_decoding_length, return_scores=return_scores,
+                return_attention=return_attention, truncate=truncate,
+                suppress_tokens=suppress_tokens, target_prefix=target_prefix,
+                replace_unk=replace_unk, phrase_table=phrase_table, callback=callback,
+                shrinking_beam=shrinking_beam, length_normalization=length_normalization,
+                word_penalty=word_penalty, max_length_factor=max_length_factor,
+                include_eos_attention=include_eos_attention),
+                opennmt_options)
+            return [TranslationResult(*fields) for fields in results]
+        if search != "default":
+            raise ValueError(f"search must be 'default' or 'opennmt', got {search!r}")
+        if opennmt_options:
+            raise TypeError(f"unexpected option(s) {sorted(opennmt_options)} (OpenNMT-py's "
+                            "options need search='opennmt')")
+        self._refuse_copy("translate_batch without search='opennmt'")
         self._check_source(source)
         decoding = self.decoding_options(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
@@ -246,30 +296,31 @@ class Translator:
         length_normalization, word_penalty = (decoding["length_normalization"],
                                               decoding["word_penalty"])
         max_length_factor = decoding["max_length_factor"]
-        for name, value in (("beam_size", beam_size), ("num_hypotheses", num_hypotheses),
-                            ("max_decoding_length", max_decoding_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int("beam_size", beam_size, 1, MAX_BEAM)
+        check_int("num_hypotheses", num_hypotheses, 1, MAX_BEAM)
         if num_hypotheses > beam_size:
             raise ValueError(f"num_hypotheses ({num_hypotheses}) must not exceed beam_size "
                              f"({beam_size})")
+        check_int("max_decoding_length", max_decoding_length, 1, MAX_DECODING_LENGTH)
+        check_int("min_decoding_length", min_decoding_length, 0, MAX_DECODING_LENGTH)
+        if min_decoding_length > max_decoding_length:
+            raise ValueError(f"min_decoding_length ({min_decoding_length}) must not exceed "
+                             f"max_decoding_length ({max_decoding_length})")
+        check_int("max_batch_size", max_batch_size, 0, MAX_BATCH)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if callback is not None and beam_size != 1:
             raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
                              f"before it ends), got beam_size={beam_size}")
-        if not isinstance(min_decoding_length, int) or not \
-                0 <= min_decoding_length <= max_decoding_length:
-            raise ValueError("min_decoding_length must be between 0 and max_decoding_length")
         for name, value in (("length_penalty", length_penalty),
                             ("coverage_penalty", coverage_penalty),
                             ("length_normalization", length_normalization),
-                            ("word_penalty", word_penalty),
-                            ("max_length_factor", max_length_factor)):
-            if not np.isfinite(value):
-                raise ValueError(f"{name} must be finite")
-        if max_length_factor < 0:
-            raise ValueError(f"max_length_factor must be >= 0, got {max_length_factor!r}")
-        if isinstance(suppress_tokens, str):
-            raise TypeError("suppress_tokens must be a list of tokens")
+                            ("word_penalty", word_penalty)):
+            check_real(name, value, -MAX_ABS_PENALTY, MAX_ABS_PENALTY)
+        check_real("max_length_factor", max_length_factor, 0, MAX_ABS_PENALTY)
+        if isinstance(suppress_tokens, str) or not isinstance(suppress_tokens, (list, tuple)) \
+                or not all(isinstance(t, str) for t in suppress_tokens):
+            raise TypeError("suppress_tokens must be a list of token strings")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
         constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
@@ -281,19 +332,27 @@ class Translator:
             raise ValueError("a phrase_table is only used with replace_unk")
         table = load_phrase_table(phrase_table) if isinstance(phrase_table, str) else \
             phrase_table
-        raw = self._engine.translate(
-            ids, beam_size=beam_size, num_hypotheses=num_hypotheses,
-            min_length=min_decoding_length, max_length=max_decoding_length,
-            length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-            normalize_scores=decoding["normalize_scores"],
-            return_attention=return_attention or replacing, threads=self.intra_threads,
-            suppress=suppress, prefixes=prefixes,
-            on_token=None if callback is None else
-            streaming.token_reporter(callback, self.target_vocab.tokens),
-            shrinking_beam=decoding["shrinking_beam"],
-            length_normalization=length_normalization, word_penalty=word_penalty,
-            max_length_factor=max_length_factor, eos_attention=include_eos_attention,
-            return_log_prob=True, attention_constraint=constraint)
+        keep_attention = bool(return_attention or replacing) or coverage_penalty != 0
+        raw = []
+        step = max_batch_size or max(1, len(ids))
+        for start in range(0, len(ids), step):   # results do not depend on the chunking
+            chunk = ids[start:start + step]
+            check_decoding_size(self.config, len(self.target_vocab), len(chunk), beam_size,
+                                max(map(len, chunk)), max_decoding_length, keep_attention)
+            raw += self._engine.translate(
+                chunk, beam_size=beam_size, num_hypotheses=num_hypotheses,
+                min_length=min_decoding_length, max_length=max_decoding_length,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                normalize_scores=bool(decoding["normalize_scores"]),
+                return_attention=bool(return_attention or replacing),
+                threads=self.intra_threads, suppress=suppress,
+                prefixes=prefixes[start:start + step] if prefixes is not None else None,
+                on_token=None if callback is None else
+                streaming.token_reporter(callback, self.target_vocab.tokens, offset=start),
+                shrinking_beam=bool(decoding["shrinking_beam"]),
+                length_normalization=length_normalization, word_penalty=word_penalty,
+                max_length_factor=max_length_factor, eos_attention=include_eos_attention,
+                return_log_prob=True, attention_constraint=constraint)
         tokens = self.target_vocab.tokens
         unk = self.config["special_tokens"]["unk"]
         results = []
@@ -326,6 +385,10 @@ class Translator:
             raise ValueError(f"{self.model_path}: the model has no encoder.pooling to embed "
                              "sentences with")
         ids = [self.source_ids(list(s), truncate) for s in source]
+        enc = self.config["encoder"]
+        check_embedding_size(len(ids), enc["pooling"]["rows"],
+                             enc["hidden_size"] * (2 if enc["bidirectional"] else 1),
+                             max(map(len, ids), default=0))
         embeddings, weights = self._engine.encode(ids, return_weights=True)
         embeddings = list(embeddings)
         if not return_weights:
@@ -352,6 +415,7 @@ class Translator:
         total. The total equals the beam search's total for the same tokens (its score
         without length or coverage penalty). Unknown target tokens are scored as UNK; empty
         sources are refused (they never run through the model)."""
+        self._refuse_copy("score_batch")
         self._check_source(source)
         self._check_source(target, "target")
         if len(source) != len(target):
@@ -360,6 +424,9 @@ class Translator:
         unk = self.target_vocab.ids[self.config["special_tokens"]["unk"]]
         target_ids = [[self.target_vocab.ids.get(t, unk) for t in sentence]
                       for sentence in target]
+        check_decoding_size(self.config, len(self.target_vocab), len(ids), 1,
+                            max(map(len, ids), default=0),
+                            max(map(len, target_ids), default=0) + 1, False)
         eos = self.config["special_tokens"]["eos"]
         return [ScoringResult(list(sentence) + [eos], [float(x) for x in log_probs], total)
                 for sentence, (log_probs, total) in
@@ -427,9 +494,13 @@ class Translator:
     def translate(self, texts: list[str], **options) -> list[str]:
         """Translate raw strings with the model's own tokenizers; returns the best
         hypothesis of each, detokenized (per-word models: each word's, joined with the
-        word separator). Options are those of translate_batch."""
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        word separator). Options are those of translate_batch; sentences (for per-word
+        models: words) are decoded max_batch_size at a time (default 32), so one long line
+        of a per-word model costs no more memory than many short ones."""
+        if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or \
+                not all(isinstance(t, str) for t in texts):
             raise TypeError("translate takes a list of strings")
+        options.setdefault("max_batch_size", DEFAULT_MAX_BATCH_SIZE)
         units = [self.split_line(t) for t in texts]
         unknown = [t for line in units for unit in line for t in self.unknown_tokens(unit)]
         if unknown:

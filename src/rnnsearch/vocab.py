@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .errors import ModelError
+from .limits import MAX_VOCAB, MAX_VOCAB_BYTES
+from .safe_files import read_text
 from .safetensors_io import atomic_write
 
 
@@ -21,19 +23,28 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                text = f.read()
-        except FileNotFoundError as e:
-            raise ModelError(f"vocabulary file not found: {path}") from e
-        except (OSError, UnicodeDecodeError) as e:
-            raise ModelError(f"cannot read vocabulary {path}: {e}") from e
+        """One token per line (a regular file of at most limits.MAX_VOCAB_BYTES)."""
+        text = read_text(path, "vocabulary file", MAX_VOCAB_BYTES)
         if text.endswith("\n"):
             text = text[:-1]
         tokens = text.split("\n") if text else []
         if not tokens:
             raise ModelError(f"{path}: empty vocabulary")
+        if len(tokens) > MAX_VOCAB:
+            raise ModelError(f"{path}: {len(tokens)} tokens; at most {MAX_VOCAB} are supported")
         return cls(tokens, where=path)
+
+    def check_encodable(self) -> None:
+        """ModelError unless every token can be written as UTF-8 (no lone surrogates)."""
+        try:
+            "\n".join(self.tokens).encode("utf-8")
+        except UnicodeEncodeError:
+            for index, token in enumerate(self.tokens):
+                try:
+                    token.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ModelError(f"{self.where}: line {index + 1} ({token!r}) is not "
+                                     "valid Unicode text") from None
 
     def save(self, path: str) -> None:
         with atomic_write(path, "w", encoding="utf-8") as f:

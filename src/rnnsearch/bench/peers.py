@@ -1,8 +1,14 @@
-"""`rnnsearch bench --compare`: rnnsearch against what a user would otherwise deploy,
-PyTorch eager and ONNX Runtime, on the same model in one process.
+"""`rnnsearch bench --compare`: rnnsearch against what a user would otherwise deploy, each
+tuned as its documentation advises, on the same model in one process:
 
-    rnnsearch bench --compare             # small and nmt sizes, ~10 minutes on 2 cores
-    rnnsearch bench --compare --quick     # a smoke run, well under a minute
+- float32: ONNX Runtime (decoder step graph with an in-graph TopK head), PyTorch eager,
+  PyTorch with oneDNN-prepacked weights (rnnsearch.bench.torch_tuned) and, with
+  --torch-compile, PyTorch's decoder step through torch.compile with freezing;
+- int8: rnnsearch int8 against ONNX Runtime `quantize_dynamic` and PyTorch
+  `quantize_dynamic` (int8 weights, activations quantized per call, as rnnsearch int8).
+
+    rnnsearch bench --compare             # small and nmt sizes, ~15 minutes on 2 quiet cores
+    rnnsearch bench --compare --quick     # a smoke run, about a minute
     rnnsearch bench --compare --size nmt --repeat 7 --threads 1,2,4 --json out.json
 
 Per model size:
@@ -10,18 +16,19 @@ Per model size:
    to ONNX as an encoder graph and a one-step decoder graph (`torch.onnx.export`,
    dynamo=False) and converted to an rnnsearch model directory by the project's own ONNX
    converter (if that fails, `export_model_dir` writes it instead and the report says so);
-2. identity check: greedy and beam-5 tokens of rnnsearch, ONNX Runtime and PyTorch must
-   be equal (a mismatch is an error exit unless --no-check);
-3. timing: each case runs `--repeat` times, the engines alternating within every
-   repetition so that machine drift hits all of them alike; the table gives the median
-   [min-max] time per sentence;
+2. identity check: greedy and beam-5 tokens of every float32 engine must equal rnnsearch
+   fp32's (a mismatch is an error exit unless --no-check); the int8 engines' agreement
+   with rnnsearch fp32 is reported;
+3. timing (rnnsearch.bench.timing): every shape warmed up, then `--repeat` repetitions with
+   the engines in a rotated order; wall time and process CPU time per sentence;
 4. floors: single-core memory bandwidth and sgemm rate, measured here, against the
    decoder weight bytes a batch-1 step must read and the FLOPs of a batched beam search.
 
 Every engine decodes exactly `--target-length` tokens per sentence: EOS is banned until
 then (rnnsearch: min = max decoding length), so all do the same work. The peers run the
 beam search a user would write: all sentences x beam as rows of one batch, one decoder
-call per step, top-k over beam x vocabulary, states reordered by row index.
+call per step, top-k (PyTorch: torch.topk over beam x vocabulary; ONNX Runtime: TopK per
+row in the graph, then the best of beam x beam), states reordered by row index.
 
 NumPy's BLAS must use one thread for the sgemm floor, and it reads its thread count from
 the environment when NumPy loads: `rnnsearch bench --compare` therefore runs this module in
@@ -34,30 +41,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import onnx  # noqa: F401  (here so that a missing package fails at import, not midway)
 import onnxruntime as ort
 import torch
-from torch import nn
 
 from ..errors import ModelError
 from ..random_model import vocabularies
 from ..reference import export_model_dir, random_model
-from ..reference.modules import DecoderState
 from .floors import (beam_search_flops, decoder_step_bytes, measure_bandwidth, measure_sgemm,
                      numpy_blas_single_threaded)
+from .onnx_graphs import OnnxGraphs, export_onnx, quantized, with_top_k
+from .ort_search import OrtBeamSearch, top_k  # noqa: F401  (top_k: tested from here)
+from .peer_report import (BEAM, FP32_ENGINES, INT8_ENGINES, SizeResult, print_size,
+                          to_json)
 from .sources import random_sources
+from .timing import Case, time_case
 from .torch_search import TorchBeamSearch
+from .torch_tuned import compiled_frozen, dynamic_int8, prepacked_onednn
 
-BEAM = 5
-ENGINES = ("rnnsearch fp32", "rnnsearch int8", "ONNX Runtime", "PyTorch")
+ENGINES = FP32_ENGINES + INT8_ENGINES
 
 
 # ------------------------------------------------------------------------------ sizes
@@ -105,121 +113,6 @@ def nmt_size(vocab: int | None, hidden: int | None, source_length: int | None) -
     return Size("nmt", config, vocab or 32000, vocab or 32000, source_length or 25)
 
 
-# -------------------------------------------------------------------- ONNX export
-
-class EncoderGraph(nn.Module):
-    """The reference encoder as a user writes it for export: one bidirectional
-    nn.LSTM / nn.GRU holding the reference's weights (the reference runs every direction as
-    its own module over packed sequences), then the reference's bridge and attention keys.
-    Exact for sources without padding, which is all the benchmark feeds."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        layers = model.encoder.layers
-        first = layers[0][0].rnn
-        self.rnn = type(first)(first.input_size, first.hidden_size, num_layers=len(layers),
-                               bidirectional=True, batch_first=True)
-        with torch.no_grad():
-            for index, layer in enumerate(layers):
-                for direction, rnn in enumerate(layer):
-                    suffix = f"_l{index}" + ("_reverse" if direction else "")
-                    for name, param in rnn.cell_parameters().items():
-                        getattr(self.rnn, name + suffix).copy_(param)
-
-    def forward(self, src):
-        model = self.model
-        memory, final = self.rnn(model.encoder.embedding(src))
-        h, c = final if isinstance(final, tuple) else (final, torch.zeros_like(final))
-        finals = [([h[2 * l], h[2 * l + 1]], [c[2 * l], c[2 * l + 1]])
-                  for l in range(h.size(0) // 2)]
-        mask = torch.ones_like(src, dtype=torch.bool)
-        hidden, cell = model.bridge(memory, mask, finals)
-        outputs = [memory, model.attention_keys(memory), torch.stack(hidden)]
-        if cell is not None:
-            outputs.append(torch.stack(cell))
-        return tuple(outputs)
-
-
-class DecoderStepGraph(nn.Module):
-    """One reference decoder step (`decode_step`, log-probabilities out) with the states
-    as stacked tensors [layers, batch, H], as ONNX graphs carry them."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.lstm = isinstance(model.decoder.layers[0], nn.LSTMCell)
-        self.input_feeding = model.decoder.input_feeding
-
-    def forward(self, y, memory, keys, mask, h, *more):
-        more = list(more)
-        c = more.pop(0) if self.lstm else None
-        feed = more.pop(0) if self.input_feeding else None
-        hidden = [h[l] for l in range(h.size(0))]
-        cell = None if c is None else [c[l] for l in range(c.size(0))]
-        state = DecoderState(hidden, cell, hidden[-1], feed)
-        log_probs, new, attention = self.model.decode_step(y, state, memory, mask, keys)
-        outputs = [log_probs, torch.stack(new.hidden)]
-        if self.lstm:
-            outputs.append(torch.stack(new.cell))
-        if self.input_feeding:
-            outputs.append(new.feed)
-        return tuple(outputs + [attention])
-
-
-@dataclass(frozen=True)
-class StateIO:
-    """A decoder-step state input; the graph returns its next value as `{name}_out`."""
-    name: str
-    batch_axis: int
-    width: int
-    from_encoder: bool    # else it starts at zeros (Luong input feeding)
-
-
-@dataclass(frozen=True)
-class OnnxGraphs:
-    encoder: str
-    decoder: str
-    states: tuple[StateIO, ...]
-
-
-def export_onnx(model, directory: str) -> OnnxGraphs:
-    """encoder.onnx (src -> memory, keys, h[, c]) and decoder.onnx (y, memory, keys, mask,
-    states -> log_probs, next states, attention), batch and source length dynamic."""
-    dec = model.decoder
-    L, H, B, S = len(dec.layers), dec.hidden_size, 2, 7
-    encoder, step = EncoderGraph(model).eval(), DecoderStepGraph(model).eval()
-    states = [StateIO("h", 1, H, True)]
-    if step.lstm:
-        states.append(StateIO("c", 1, H, True))
-    if step.input_feeding:
-        states.append(StateIO("feed", 0, dec.attentional_width, False))
-    src = torch.randint(4, model.source_vocab_size, (B, S))
-    with torch.no_grad():
-        encoded = encoder(src)
-    state_examples = [torch.randn(L, B, s.width) if s.batch_axis else torch.randn(B, s.width)
-                      for s in states]
-    step_args = (torch.tensor([5, 6]), encoded[0], encoded[1], torch.ones(B, S, dtype=torch.bool),
-                 *state_examples)
-    by_rows = {0: "batch", 1: "length"}
-    dynamic = {"y": {0: "batch"}, "memory": by_rows, "keys": by_rows, "mask": by_rows,
-               **{s.name: {s.batch_axis: "batch"} for s in states}}
-    paths = OnnxGraphs(os.path.join(directory, "encoder.onnx"),
-                       os.path.join(directory, "decoder.onnx"), tuple(states))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's tracer warnings
-        torch.onnx.export(encoder, (src,), paths.encoder, dynamo=False, input_names=["src"],
-                          output_names=["memory", "keys"] + [s.name for s in states
-                                                             if s.from_encoder],
-                          dynamic_axes={"src": by_rows}, opset_version=17)
-        torch.onnx.export(step, step_args, paths.decoder, dynamo=False,
-                          input_names=list(dynamic),
-                          output_names=["log_probs"] + [s.name + "_out" for s in states]
-                          + ["attention"],
-                          dynamic_axes=dynamic, opset_version=17)
-    return paths
-
-
 def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
                         ) -> tuple[str, str | None]:
     """Convert the ONNX graphs with rnnsearch's converter -> (model directory, None); if the
@@ -230,6 +123,7 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # log(0) in the probe's softmax
+            warnings.simplefilter("ignore", UserWarning)  # "tokenization is a guess": ids only
             convert_onnx(graphs.encoder, graphs.decoder, path, source_vocab=source_vocab,
                          target_vocab=target_vocab)
         return path, None
@@ -242,68 +136,6 @@ def rnnsearch_model_dir(model, graphs: OnnxGraphs, size: Size, directory: str
 # ------------------------------------------------------------------------ engines
 # Each engine: translate(sources [N, S] int64, beam_size, length, threads) -> the best
 # hypothesis of every sentence as a list of target ids.
-
-def top_k(totals: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k largest entries of every row, best first. Equal totals
-    inside the k come in index order; which of several equal totals at the k-th place gets
-    in is NumPy's choice (as it is torch.topk's), a tie that float scores hardly ever
-    produce."""
-    if k == 1:
-        return totals.argmax(axis=1)[:, None]
-    chosen = np.sort(np.argpartition(-totals, k - 1, axis=1)[:, :k], axis=1)
-    order = np.argsort(-np.take_along_axis(totals, chosen, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(chosen, order, axis=1)
-
-
-class OrtBeamSearch:
-    """ONNX Runtime sessions for the two graphs (one pair per thread count) driven by a
-    NumPy beam search."""
-    name = "ONNX Runtime"
-
-    def __init__(self, graphs: OnnxGraphs, bos: int, eos: int):
-        self.graphs, self.bos, self.eos = graphs, bos, eos
-        self._sessions = {}
-
-    def _sessions_for(self, threads: int):
-        if threads not in self._sessions:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            self._sessions[threads] = tuple(
-                ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-                for path in (self.graphs.encoder, self.graphs.decoder))
-        return self._sessions[threads]
-
-    def translate(self, sources: np.ndarray, beam_size: int, length: int, threads: int):
-        encoder, decoder = self._sessions_for(threads)
-        K, (B, S) = beam_size, sources.shape
-        names = [o.name for o in encoder.get_outputs()]
-        encoded = dict(zip(names, encoder.run(None, {"src": sources})))
-        rows = np.repeat(np.arange(B), K)               # K beam rows per sentence
-        fixed = {"memory": encoded["memory"][rows], "keys": encoded["keys"][rows],
-                 "mask": np.ones((B * K, S), dtype=bool)}
-        states = {s.name: np.take(encoded[s.name], rows, axis=s.batch_axis) if s.from_encoder
-                  else np.zeros((B * K, s.width), np.float32) for s in self.graphs.states}
-        outputs = ["log_probs"] + [s.name + "_out" for s in self.graphs.states]
-        scores = np.full((B, K), -np.inf, np.float32)
-        scores[:, 0] = 0.0                              # one live hypothesis at the start
-        tokens = np.full(B * K, self.bos, np.int64)
-        history = np.empty((B * K, 0), np.int64)
-        first_row = np.arange(B)[:, None] * K
-        for _ in range(length):
-            log_probs, *new_states = decoder.run(outputs, {"y": tokens, **fixed, **states})
-            log_probs[:, self.eos] = -np.inf            # fixed length: EOS stays banned
-            V = log_probs.shape[1]
-            totals = (scores.reshape(-1, 1) + log_probs).reshape(B, K * V)
-            flat = top_k(totals, K)
-            scores = np.take_along_axis(totals, flat, axis=1)
-            parents = (first_row + flat // V).reshape(-1)
-            tokens = (flat % V).reshape(-1)
-            states = {s.name: np.take(value, parents, axis=s.batch_axis)
-                      for s, value in zip(self.graphs.states, new_states)}
-            history = np.concatenate([history[parents], tokens[:, None]], axis=1)
-        return history.reshape(B, K, -1)[:, 0].tolist()
-
 
 class RnnsearchEngine:
     """rnnsearch.Translator (one per thread count) through the public translate_batch."""
@@ -330,109 +162,50 @@ class RnnsearchEngine:
         return [[ids[t] for t in r.hypotheses[0]] for r in results]
 
 
-# ----------------------------------------------------------------- identity check
+# ---------------------------------------------------------------------- agreement
 
-def identity_check(engines, sentences: np.ndarray, length: int) -> list[str]:
-    """Greedy and beam search on every engine (1 thread); -> the disagreements (none when
-    all engines give identical tokens)."""
-    problems = []
-    reference, others = engines[0], engines[1:]
-    for beam in (1, BEAM):
-        expected = reference.translate(sentences, beam, length, 1)
-        for engine in others:
-            got = engine.translate(sentences, beam, length, 1)
-            differ = [i for i, (a, b) in enumerate(zip(expected, got)) if a != b]
-            if differ:
-                problems.append(f"beam {beam}: {engine.name} differs from {reference.name} on "
-                                f"sentence(s) {differ} of {len(sentences)}")
-    return problems
+def agreement(reference, engines, sentences: np.ndarray, length: int
+              ) -> dict[str, dict[str, float]]:
+    """Greedy and beam search on every engine (1 thread) against `reference`'s tokens: per
+    engine the share of identical sentences (greedy, beam), and for greedy the share of
+    equal positions and the mean length of the common prefix (after a first difference two
+    engines decode different prefixes, so later positions say little)."""
+    expected = {beam: np.array(reference.translate(sentences, beam, length, 1))
+                for beam in (1, BEAM)}
+    result = {}
+    for engine in engines:
+        greedy = np.array(engine.translate(sentences, 1, length, 1)) == expected[1]
+        beam = np.array(engine.translate(sentences, BEAM, length, 1)) == expected[BEAM]
+        prefix = np.where(greedy.all(axis=1), length, np.argmin(greedy, axis=1))
+        result[engine.name] = {
+            "greedy_sentences": float(greedy.all(axis=1).mean()),
+            "greedy_positions": float(greedy.mean()),
+            "greedy_common_prefix": float(prefix.mean()),
+            "beam_sentences": float(beam.all(axis=1).mean())}
+    return result
 
 
-def int8_agreement(fp32, int8, sentences: np.ndarray, length: int) -> dict[str, float]:
-    """How far int8 greedy output follows fp32's: the share of equal positions, of
-    identical sentences, and the mean length of the common prefix (after a first
-    difference the two decode different prefixes, so later positions say little)."""
-    a = np.array(fp32.translate(sentences, 1, length, 1))
-    b = np.array(int8.translate(sentences, 1, length, 1))
-    equal = a == b
-    prefix = np.where(equal.all(axis=1), length, np.argmin(equal, axis=1))
-    return {"positions": float(equal.mean()), "sentences": float(equal.all(axis=1).mean()),
-            "common_prefix": float(prefix.mean())}
+def identity_problems(agreed: dict[str, dict[str, float]], fp32_engines, count: int
+                      ) -> list[str]:
+    """Every float32 engine must give rnnsearch fp32's tokens."""
+    return [f"{name} differs from rnnsearch fp32 (greedy {agreed[name]['greedy_sentences']:.0%},"
+            f" beam {BEAM} {agreed[name]['beam_sentences']:.0%} of {count} sentences identical)"
+            for name in fp32_engines
+            if min(agreed[name]["greedy_sentences"], agreed[name]["beam_sentences"]) < 1]
 
 
 # ------------------------------------------------------------------------- timing
-
-@dataclass(frozen=True)
-class Case:
-    batch: int
-    beam: int
-    threads: int
-
-    @property
-    def label(self) -> str:
-        return f"batch {self.batch}, " + ("greedy" if self.beam == 1 else f"beam {self.beam}")
-
 
 def cases(batch: int, thread_counts: list[int]) -> list[Case]:
     """Batch 1 greedy and beam, batch beam at 1 thread, then the same at more threads."""
     return [Case(1, 1, 1), Case(1, BEAM, 1)] + [Case(batch, BEAM, t) for t in thread_counts]
 
 
-def time_case(engines, case: Case, sentences: np.ndarray, length: int, repeat: int
-              ) -> dict[str, list[float]]:
-    """ms per sentence of every repetition, per engine. The engines alternate within a
-    repetition so that drift of the machine hits all of them alike."""
-    calls = [sentences[i:i + case.batch] for i in range(0, len(sentences), case.batch)]
-    for engine in engines:  # first-call costs (thread pools, allocators) stay out
-        engine.translate(sentences[:1], 1, 2, case.threads)
-    times = {engine.name: [] for engine in engines}
-    for _ in range(repeat):
-        for engine in engines:
-            start = time.perf_counter()
-            for call in calls:
-                engine.translate(call, case.beam, length, case.threads)
-            elapsed = time.perf_counter() - start
-            times[engine.name].append(1000.0 * elapsed / len(sentences))
-    return times
-
-
-# ------------------------------------------------------------------------- report
-
-@dataclass
-class SizeResult:
-    size: Size
-    conversion_failure: str | None
-    check_problems: list[str]
-    int8_agreement: dict[str, float]
-    timings: list[tuple[Case, dict[str, list[float]]]] = field(default_factory=list)
-    floors: dict = field(default_factory=dict)
-
-
-def summary(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} [{min(values):.2f}–{max(values):.2f}]"
-
-
-def speed_ratio(times: dict[str, list[float]], peer: str) -> str:
-    return f"{statistics.median(times[peer]) / statistics.median(times['rnnsearch fp32']):.1f}×"
-
-
-def markdown_table(result: SizeResult) -> str:
-    header = ["case", "threads", *(f"{e} ms/sent." for e in ENGINES), "× vs ORT",
-              "× vs PyTorch"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for case, times in result.timings:
-        cells = [case.label, str(case.threads), *(summary(times[e]) for e in ENGINES),
-                 speed_ratio(times, "ONNX Runtime"), speed_ratio(times, "PyTorch")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def size_floors(tensors: dict, timings, size: Size, batch: int, length: int,
                 machine: dict) -> dict:
     """Bandwidth floor of a batch-1 greedy step and sgemm floor of the batch beam search,
     and the fraction of each that rnnsearch fp32 achieves (1 thread)."""
-    measured = {(c.batch, c.beam, c.threads): statistics.median(t["rnnsearch fp32"])
-                for c, t in timings}
+    measured = {(c.batch, c.beam, c.threads): t["rnnsearch fp32"].median for c, t in timings}
     step_bytes = decoder_step_bytes(tensors)
     step_floor_ms = 1000.0 * step_bytes / machine["bandwidth"]["best"]
     step_ms = measured[(1, 1, 1)] / length
@@ -445,71 +218,15 @@ def size_floors(tensors: dict, timings, size: Size, batch: int, length: int,
             "beam_fraction": beam_floor_ms / beam_ms}
 
 
-def rates(measured: dict[str, float]) -> str:
-    """'numpy sum 23.1, torch sum 27.9' (per 1e9) from a measurement, without its best."""
-    return ", ".join(f"{k} {v / 1e9:.1f}" for k, v in measured.items() if k != "best")
-
-
-def floors_text(floors: dict, machine: dict, batch: int, length: int) -> str:
-    bw, gemm = machine["bandwidth"], machine["sgemm"]
-    lines = [
-        f"- memory bandwidth floor: decoder weights read per step "
-        f"{floors['decoder_step_bytes'] / 1e6:.1f} MB / {bw['best'] / 1e9:.1f} GB/s "
-        f"(one core: {rates(bw)}) = "
-        f"{floors['step_floor_ms']:.3f} ms/step; rnnsearch fp32 batch 1 greedy "
-        f"{floors['step_ms']:.3f} ms/step (sentence time / {length}, encoder included) "
-        f"= {100 * floors['step_fraction']:.0f}% of the floor",
-        f"- sgemm floor: batch {batch} beam {BEAM} = {floors['beam_flops'] / 1e9:.1f} GFLOP "
-        f"/ {gemm['best'] / 1e9:.1f} GFLOP/s (one core: {rates(gemm)}) = "
-        f"{floors['beam_floor_ms']:.1f} ms; rnnsearch fp32 {floors['beam_ms']:.1f} ms "
-        f"= {100 * floors['beam_fraction']:.0f}% of the floor",
-    ]
-    if floors["step_fraction"] > 1:
-        lines.append("- above 100% of the bandwidth floor: the decoder weights stay (partly) "
-                     "in the CPU caches between steps, or rnnsearch streams memory faster than "
-                     "the loops measured here")
-    if floors["beam_fraction"] > 1:
-        lines.append("- above 100% of the sgemm floor: the library sgemm measured here is "
-                     "slower than rnnsearch's own kernels on this CPU, or the machine was "
-                     "busier while it was measured")
-    return "\n".join(lines)
-
-
-def describe_size(size: Size, sentences: int, batch: int, length: int) -> str:
-    enc, dec = size.config["encoder"], size.config["decoder"]
-    return (f"{size.name}: {enc['num_layers']}-layer bi{enc['cell'].upper()} "
-            f"{enc['hidden_size']}/direction encoder, {size.config['bridge']['type']} bridge, "
-            f"{dec['type']} {dec.get('num_layers', 1)}-layer "
-            f"{dec['cell'].upper()} {dec['hidden_size']} decoder, "
-            f"{size.config['attention']['score']} attention; vocab {size.source_vocab} -> "
-            f"{size.target_vocab}; source {size.source_length} tokens, target {length}; "
-            f"batch-1 cases over {sentences} sentences, batch cases one call of {batch}")
-
-
-def to_json(results: list[SizeResult], machine: dict, args) -> dict:
-    return {
-        "machine": machine, "target_length": args.target_length, "repeat": args.repeat,
-        "sizes": [{
-            "size": r.size.name, "config": r.size.config, "source_vocab": r.size.source_vocab,
-            "target_vocab": r.size.target_vocab, "source_length": r.size.source_length,
-            "onnx_conversion": "failed: " + r.conversion_failure if r.conversion_failure
-            else "ok",
-            "identity_check": {"passed": not r.check_problems, "problems": r.check_problems},
-            "int8_greedy_agreement": r.int8_agreement,
-            "cases": [{"case": c.label, "batch": c.batch, "beam": c.beam, "threads": c.threads,
-                       "ms_per_sentence": t} for c, t in r.timings],
-            "floors": r.floors,
-        } for r in results]}
-
-
 # --------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rnnsearch bench --compare",
-        description="rnnsearch vs ONNX Runtime vs PyTorch eager on one model (exported to "
-                    "ONNX and converted by rnnsearch's ONNX converter): identity check, "
-                    "timings, and the memory-bandwidth and sgemm floors.")
+        description="rnnsearch vs ONNX Runtime vs PyTorch (eager, oneDNN-prepacked, dynamic "
+                    "int8) on one model (exported to ONNX and converted by rnnsearch's ONNX "
+                    "converter): identity check, timings, and the memory-bandwidth and sgemm "
+                    "floors.")
     p.add_argument("--size", choices=["small", "nmt", "both"], default="both",
                    help="model size(s) to run (default both)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions (default 5; quick 2)")
@@ -533,14 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sentences of the batch-1 cases, one call each (default 4)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="sentences in one call in the batch cases (default 32)")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="add 'PyTorch compiled': the decoder step through torch.compile "
+                        "(inductor, freezing), compiled once per shape in the warm-up "
+                        "(minutes per shape on a busy machine)")
+    p.add_argument("--no-int8", action="store_true",
+                   help="leave out the int8 engines (rnnsearch int8, ONNX Runtime int8, "
+                        "PyTorch dynamic int8)")
     p.add_argument("--no-check", action="store_true",
                    help="report an identity-check mismatch without failing")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results here")
     return p
 
 
-def resolve_defaults(args) -> None:
+def resolve_defaults(args, argv: list[str]) -> None:
     quick = args.quick
+    args.command = " ".join(["rnnsearch bench --compare", *argv])
     args.repeat = args.repeat or (2 if quick else 5)
     args.sentences = args.sentences or (2 if quick else 4)
     args.batch_size = args.batch_size or (4 if quick else 32)
@@ -568,67 +293,76 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def build_engines(model, graphs: OnnxGraphs, model_dir: str, workdir: str, args):
+    """(fp32 engines, int8 engines), rnnsearch first in each."""
+    fp32 = RnnsearchEngine(model_dir, "float32")
+    target = fp32.translator().target_vocab.ids
+    bos, eos = target["<s>"], target["</s>"]
+    top_k_graphs = with_top_k(graphs, eos, os.path.join(workdir, "decoder_top_k.onnx"))
+    fp32_engines = [fp32, OrtBeamSearch(top_k_graphs, bos),
+                    TorchBeamSearch(model, bos, eos, "PyTorch eager"),
+                    TorchBeamSearch(prepacked_onednn(model), bos, eos, "PyTorch oneDNN")]
+    if args.torch_compile:
+        fp32_engines.append(TorchBeamSearch(compiled_frozen(model), bos, eos,
+                                            "PyTorch compiled"))
+    if args.no_int8:
+        return fp32_engines, []
+    return fp32_engines, [
+        RnnsearchEngine(model_dir, "int8"),
+        OrtBeamSearch(quantized(top_k_graphs, workdir), bos, "ONNX Runtime int8"),
+        TorchBeamSearch(dynamic_int8(model), bos, eos, "PyTorch int8")]
+
+
 def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
     progress(f"[{size.name}] building the PyTorch model, exporting to ONNX, converting")
     torch.set_num_threads(1)
-    model = random_model(size.config, size.source_vocab, size.target_vocab, seed=0)
+    model = random_model(size.config, size.source_vocab, size.target_vocab, seed=0).eval()
     graphs = export_onnx(model, workdir)
     model_dir, failure = rnnsearch_model_dir(model, graphs, size, workdir)
-    fp32, int8 = RnnsearchEngine(model_dir, "float32"), RnnsearchEngine(model_dir, "int8")
-    target = fp32.translator().target_vocab.ids
-    bos, eos = target["<s>"], target["</s>"]
-    peers = [OrtBeamSearch(graphs, bos, eos), TorchBeamSearch(model, bos, eos)]
+    fp32_engines, int8_engines = build_engines(model, graphs, model_dir, workdir, args)
     count = max(args.sentences, args.batch_size)
     sentences = np.array(random_sources(size.source_vocab, count, size.source_length), np.int64)
     batch_sentences = sentences[:args.batch_size]
-    progress(f"[{size.name}] identity check")
-    result = SizeResult(size, failure,
-                        identity_check([fp32, *peers], batch_sentences, args.target_length),
-                        int8_agreement(fp32, int8, batch_sentences, args.target_length))
-    engines = [fp32, int8, *peers]
+    progress(f"[{size.name}] identity check and agreement")
+    agreed = agreement(fp32_engines[0], fp32_engines + int8_engines, batch_sentences,
+                       args.target_length)
+    names = tuple(e.name for e in fp32_engines), tuple(e.name for e in int8_engines)
+    result = SizeResult(size, failure, agreed,
+                        identity_problems(agreed, names[0], len(batch_sentences)), names)
     for case in cases(args.batch_size, args.thread_counts):
         progress(f"[{size.name}] timing {case.label}, {case.threads} thread(s)")
         workload = sentences[:args.sentences] if case.batch == 1 else batch_sentences
-        result.timings.append((case, time_case(engines, case, workload, args.target_length,
-                                               args.repeat)))
-    result.floors = size_floors(fp32.translator().files.tensors, result.timings, size,
-                                args.batch_size, args.target_length, machine)
+        result.timings.append((case, time_case(fp32_engines + int8_engines, case, workload,
+                                               args.target_length, args.repeat)))
+    from ..model_dir import load_model_dir   # the Translator keeps no view of the file
+    result.floors = size_floors(load_model_dir(fp32_engines[0].translator().model_path).tensors,
+                                result.timings, size, args.batch_size, args.target_length,
+                                machine)
     return result
 
 
-def print_size(result: SizeResult, args, machine: dict) -> None:
-    size = result.size
-    print(f"\n## {size.name}\n")
-    print(describe_size(size, args.sentences, args.batch_size, args.target_length))
-    if result.conversion_failure:
-        print(f"\n!!! ONNX CONVERSION FAILED: {result.conversion_failure}\n"
-              f"!!! the rnnsearch model directory was written by export_model_dir instead")
-    else:
-        print("\nrnnsearch model: converted from the ONNX graphs by rnnsearch.convert.onnx")
-    verdict = "PASSED (rnnsearch fp32 = ONNX Runtime = PyTorch)" if not result.check_problems \
-        else "FAILED: " + "; ".join(result.check_problems)
-    print(f"identity check, greedy and beam {BEAM} on {args.batch_size} sentences: {verdict}")
-    agree = result.int8_agreement
-    print(f"int8 vs fp32, greedy: {100 * agree['positions']:.1f}% of tokens equal, "
-          f"{100 * agree['sentences']:.0f}% of sentences identical, first difference after "
-          f"{agree['common_prefix']:.1f} tokens on average (random weights: far more "
-          f"near-ties than a trained model has)\n")
-    print(markdown_table(result))
-    print()
-    print(floors_text(result.floors, machine, args.batch_size, args.target_length))
+def load_note() -> str:
+    """The 1-minute load average beside the core count: other work on the machine shows."""
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    busy = " (other processes were running: the timings are noisy)" if load > 0.5 * cores \
+        else ""
+    return f"load average {load:.1f} on {cores} cores{busy}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    resolve_defaults(args)
+    resolve_defaults(args, argv)
     from .._engine import kernel_isa
     machine = {"bandwidth": measure_bandwidth(), "sgemm": measure_sgemm(),
                "kernels": kernel_isa(), "cores": os.cpu_count(), "torch": torch.__version__,
-               "onnxruntime": ort.__version__}
-    print(f"# rnnsearch vs ONNX Runtime vs PyTorch\n\nkernels {machine['kernels']}, "
-          f"{machine['cores']} cores, torch {machine['torch']}, onnxruntime "
-          f"{machine['onnxruntime']}; ms per sentence, median [min–max] of {args.repeat} "
-          f"repetitions; × = how many times faster rnnsearch fp32 is")
+               "onnxruntime": ort.__version__, "load_at_start": os.getloadavg()[0]}
+    print(f"# rnnsearch vs ONNX Runtime vs PyTorch\n\n`{args.command}`\n\n"
+          f"kernels {machine['kernels']}, torch {machine['torch']}, onnxruntime "
+          f"{machine['onnxruntime']}; {load_note()} at the start. ms per sentence, wall "
+          f"time median [min–max] of {args.repeat} repetitions (engines in a rotated order, "
+          f"every shape warmed up), CPU time = this process's, all threads; "
+          f"× = engine time / rnnsearch time")
     if not numpy_blas_single_threaded():
         print("(NumPy's BLAS may be multi-threaded: set OPENBLAS_NUM_THREADS=1 to include "
               "it in the sgemm floor; PyTorch's one-thread sgemm is used)")
@@ -638,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_size(size, args, machine, workdir))
         print_size(results[-1], args, machine)
         sys.stdout.flush()
+    machine["load_at_end"] = os.getloadavg()[0]
+    print(f"\n{load_note()} at the end")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(to_json(results, machine, args), f, indent=1)

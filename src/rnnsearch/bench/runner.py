@@ -3,7 +3,8 @@ reference on the same weights in the same run, decoded with the batched beam sea
 PyTorch user writes (rnnsearch.bench.torch_search: the whole batch x beam as one tensor
 batch, eager mode). `rnnsearch bench --compare ...` runs the peer
 benchmark instead (rnnsearch vs ONNX Runtime vs PyTorch, rnnsearch.bench.peers) in a child
-process whose NumPy BLAS runs on one thread.
+process whose NumPy BLAS runs on one thread; `rnnsearch bench --scaling ...` the cost over
+source and target length (rnnsearch.bench.scaling).
 
 Every case forces a fixed target length (min = max decoding length) so that every engine
 does the same amount of work; results are medians over repeated runs, engines alternate
@@ -21,7 +22,7 @@ import tempfile
 import time
 
 from .floors import BLAS_THREAD_VARIABLES
-from .sources import random_sources
+from .sources import model_or_random, random_sources
 
 CASES = {"b1-greedy": (1, 1), "b1-beam5": (1, 5), "b32-greedy": (32, 1), "b32-beam5": (32, 5)}
 PEER_PACKAGES = ("torch", "onnx", "onnxruntime")
@@ -46,6 +47,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "onnxruntime). Every argument after --compare is its own; see "
                         "'rnnsearch bench --compare --help'. It runs in a child process with "
                         "NumPy's BLAS on one thread, for the single-core sgemm floor")
+    p.add_argument("--scaling", nargs=argparse.REMAINDER, default=None, metavar="OPTIONS",
+                   help="run the cost-as-work-grows benchmark instead: rnnsearch's time over "
+                        "source lengths 10/50/200/800 and target lengths, per-step cost "
+                        "against source length. Every argument after --scaling is its own; "
+                        "see 'rnnsearch bench --scaling --help'")
 
 
 def time_rnnsearch(translator, sources, batch, beam, length):
@@ -99,8 +105,10 @@ def _run_compare(argv: list[str]) -> int:
 def run_bench(args) -> int:
     if args.compare is not None:
         return _run_compare(args.compare)
+    if args.scaling is not None:
+        from .scaling import main as run_scaling
+        return run_scaling(args.scaling)
     from .._engine import kernel_isa
-    from ..random_model import sized_config, write_random_model
     from ..translator import Translator
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -108,13 +116,7 @@ def run_bench(args) -> int:
     if unknown:
         raise ValueError(f"unknown bench case(s) {unknown}; choose from {list(CASES)}")
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model
-        label = model_dir
-        if model_dir is None:
-            model_dir = os.path.join(tmp, "model")
-            config, src_size, tgt_size = sized_config(args.size)
-            write_random_model(model_dir, config, src_size, tgt_size)
-            label = f"random '{args.size}' model"
+        model_dir, label = model_or_random(args.model, args.size, tmp)
         translator = Translator(model_dir, intra_threads=args.threads)
         reference = None if args.no_torch else _load_reference(model_dir)
         vocab = len(translator.source_vocab)

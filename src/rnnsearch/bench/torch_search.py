@@ -10,10 +10,8 @@ import torch
 
 
 class TorchBeamSearch:
-    name = "PyTorch"
-
-    def __init__(self, model, bos: int, eos: int):
-        self.model, self.bos, self.eos = model, bos, eos
+    def __init__(self, model, bos: int, eos: int, name: str = "PyTorch"):
+        self.model, self.bos, self.eos, self.name = model, bos, eos, name
 
     def translate(self, sources: np.ndarray, beam_size: int, length: int, threads: int):
         torch.set_num_threads(threads)

@@ -9,7 +9,6 @@ token lists a vocabulary file can hold.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import sys
 import types
@@ -17,6 +16,8 @@ import types
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import MAX_TENSOR_ELEMENTS
+from ...safe_files import require_regular_file
 
 # classes and functions a checkpoint may name, loaded for real
 _ALLOWED = {
@@ -118,19 +119,29 @@ def load_checkpoint(path: str):
     except ImportError as e:  # pragma: no cover
         raise ModelError("reading a PyTorch checkpoint needs torch: pip install "
                          "'rnnsearch[torch]' (it pins the CPU build the project tests)") from e
-    if not os.path.isfile(path):
-        raise ModelError(f"checkpoint not found: {path}")
+    require_regular_file(path, "checkpoint")
     try:
         return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle,
                           weights_only=False)
     except pickle.UnpicklingError as e:
         raise ModelError(f"{path}: {e}") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise ModelError(f"{path}: cannot read the checkpoint: {e}") from e
+    except RecursionError as e:
+        raise ModelError(f"{path}: the checkpoint is nested too deeply") from e
+    except Exception as e:   # torch's zip and pickle readers fail in many ways on bad input
+        raise ModelError(f"{path}: cannot read the checkpoint: {type(e).__name__}: {e}") from e
 
 
-def to_numpy(tensor) -> np.ndarray:
-    """A float tensor (any float dtype) as a float32 array."""
+def to_numpy(tensor, where: str = "tensor") -> np.ndarray:
+    """A float tensor (any float dtype) as a float32 array. A tensor can be a view that
+    repeats a small stored array (stride 0), so its size is bounded before it is copied."""
+    import torch
+    if not isinstance(tensor, torch.Tensor):
+        raise ModelError(f"{where}: expected a tensor, got {type(tensor).__name__}")
+    if tensor.numel() > MAX_TENSOR_ELEMENTS:
+        raise ModelError(f"{where}: {tensor.numel()} elements; at most {MAX_TENSOR_ELEMENTS} "
+                         "are supported")
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise ModelError(f"{where}: dtype {tensor.dtype} is not a real number type")
     return np.ascontiguousarray(tensor.detach().float().cpu().numpy(), dtype=np.float32)
 
 

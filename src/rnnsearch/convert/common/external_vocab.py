@@ -3,9 +3,9 @@ converters (formats whose exports carry no vocabulary of their own)."""
 from __future__ import annotations
 
 import argparse
-import json
 
 from ...errors import ModelError
+from ...safe_files import parse_json
 from ...vocab import Vocabulary
 from .tokenizer_options import add_tokenizer_arguments, resolve_tokenizers, warn_guessed
 
@@ -51,10 +51,10 @@ def vocab_from_metadata(model, keys: tuple[str, ...]) -> list[str] | None:
         if key in props:
             text = props[key]
             try:
-                tokens = json.loads(text)
+                tokens = parse_json(text, f"metadata '{key}'")
                 if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                     raise ValueError
-            except ValueError:
+            except ValueError:   # ModelError too: not JSON, so one token per line
                 tokens = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
             return list(Vocabulary(tokens, where=f"metadata '{key}'").tokens)
     return None

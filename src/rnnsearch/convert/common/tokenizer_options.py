@@ -9,6 +9,7 @@ import os
 import warnings
 
 from ...errors import ModelError
+from ...safe_files import is_inside
 from ...tokenizers import FILE_KINDS, tokenizer_section
 
 SIDES = ("source", "target")
@@ -44,13 +45,29 @@ def given_tokenizers(args) -> dict[str, tuple[str, str] | None]:
     return chosen
 
 
-def resolve_tokenizers(args, recorded: dict | None = None, framework: str = "the framework"
-                       ) -> tuple[dict[str, dict], dict[str, str]]:
+def _inside(folder: str, path: str) -> str | None:
+    """`path` as recorded by a framework, if it names a file inside `folder` (as given,
+    relative to the folder, or by its base name there); None otherwise."""
+    path = str(path)
+    for candidate in (path, os.path.join(folder, path), os.path.join(folder,
+                                                                     os.path.basename(path))):
+        try:
+            if os.path.isfile(candidate) and is_inside(folder, candidate):
+                return candidate
+        except ValueError:   # NUL in the name
+            return None
+    return None
+
+
+def resolve_tokenizers(args, recorded: dict | None = None, framework: str = "the framework",
+                       folder: str | None = None) -> tuple[dict[str, dict], dict[str, str]]:
     """The tokenizer fields of the source and target sections, and the files to copy.
 
     A command-line option wins; otherwise what the framework recorded ({side: (kind, path)}),
     which must still exist at that path (ModelError naming it and the option that replaces
-    it). Sides with neither get no fields (the converter's own choice stands)."""
+    it) and, when `folder` is given (the input's folder), lie inside it: a path written in
+    a checkpoint or config is not followed elsewhere (docs/security.md). Sides with neither
+    get no fields (the converter's own choice stands)."""
     given = given_tokenizers(args)
     recorded = recorded or {}
     fields, files = {}, {}
@@ -58,12 +75,21 @@ def resolve_tokenizers(args, recorded: dict | None = None, framework: str = "the
     for side in SIDES:
         choice = given.get(side)
         if choice is None and recorded.get(side):
-            kind, path = recorded[side]
+            kind, named = recorded[side]
             if kind not in FILE_KINDS:
                 continue
+            path = named
+            if named and folder is not None:
+                path = _inside(folder, named)
+                if path is None and os.path.isfile(str(named)):
+                    raise ModelError(
+                        f"{framework} cut the {side} text with {kind} using {named!r}, which "
+                        f"is outside the input's folder {folder}; files the input names are "
+                        f"only read from there: pass the file with "
+                        f"{flags[kind].format(side=side)}")
             if not path or not os.path.isfile(path):
                 raise ModelError(
-                    f"{framework} cut the {side} text with {kind} using {path!r}, which is "
+                    f"{framework} cut the {side} text with {kind} using {named!r}, which is "
                     f"not here: pass the file with {flags[kind].format(side=side)}")
             choice = (kind, path)
         if choice is None:

@@ -14,7 +14,10 @@ import pickle
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import MAX_VOCAB_BYTES
+from ...safe_files import is_inside, load_yaml, read_text, require_regular_file
 from ..common.checkpoint import load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.guard import input_errors
 from ..common.tokenizer_options import add_tokenizer_arguments
 from .workflow import carry_tokenizers, decoding_defaults
 
@@ -68,39 +71,53 @@ def _locate(args) -> tuple[str, str]:
 
 
 def _read_config(path: str) -> dict:
-    try:
-        import yaml
-    except ImportError as e:  # pragma: no cover
-        raise ModelError("reading a JoeyNMT config needs PyYAML: pip install "
-                         "'rnnsearch[torch]'") from e
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise ModelError(f"{path}: cannot read the config: {e}") from e
+    config = load_yaml(path, "JoeyNMT config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ModelError(f"{path}: not a JoeyNMT config (no 'model' section)")
+    for section in ("data", "training", "testing"):
+        if config.get(section) is not None and not isinstance(config[section], dict):
+            raise ModelError(f"{path}: '{section}' must be a mapping")
     return config
+
+
+def _section(parent: dict, key: str, where: str) -> dict:
+    """A sub-mapping of the config (missing or null: empty); ModelError for anything else."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelError(f"JoeyNMT config: {where}.{key} must be a mapping, got "
+                         f"{type(value).__name__}")
+    return value
 
 
 def _special_symbols(data: dict) -> dict:
     """JoeyNMT's defaults (joeynmt.config._check_special_symbols)."""
-    given = data.get("special_symbols") or {}
+    given = _section(data, "special_symbols", "data")
     specials = {"unk_token": "<unk>", "unk_id": 0, "pad_token": "<pad>", "pad_id": 1,
                 "bos_token": "<s>", "bos_id": 2, "eos_token": "</s>", "eos_id": 3,
                 "sep_token": None, "sep_id": None, "lang_tags": []}
     specials.update(given)
+    for name in ("unk", "pad", "bos", "eos"):
+        if not isinstance(specials[f"{name}_token"], str) or not specials[f"{name}_token"]:
+            raise ModelError(f"JoeyNMT config: data.special_symbols.{name}_token must be a "
+                             "non-empty string")
+        if type(specials[f"{name}_id"]) is not int:
+            raise ModelError(f"JoeyNMT config: data.special_symbols.{name}_id must be an "
+                             "integer")
+    if specials["sep_token"] is not None and not isinstance(specials["sep_token"], str):
+        raise ModelError("JoeyNMT config: data.special_symbols.sep_token must be a string")
+    if not isinstance(specials["lang_tags"] or [], list) or \
+            not all(isinstance(t, str) for t in specials["lang_tags"] or []):
+        raise ModelError("JoeyNMT config: data.special_symbols.lang_tags must be a list of "
+                         "strings")
     return specials
 
 
 def _read_vocabulary(path: str, specials: dict, side: str) -> list[str]:
     """As joeynmt.vocabulary.Vocabulary: specials (+ sep, lang tags) first, then the file's
     lines, first occurrence wins."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f.read().splitlines()]
-    except OSError as e:
-        raise ModelError(f"cannot read the {side} vocabulary {path}: {e}") from e
+    lines = read_text(path, f"{side} vocabulary", MAX_VOCAB_BYTES).splitlines()
     head = [specials["unk_token"], specials["pad_token"], specials["bos_token"],
             specials["eos_token"]]
     if specials["sep_token"]:
@@ -118,29 +135,47 @@ def _read_vocabulary(path: str, specials: dict, side: str) -> list[str]:
 
 
 def _vocab_path(given, data_side: dict, config_path: str, default_name: str) -> str:
+    """The vocabulary given on the command line; else data.<side>.voc_file if it names a
+    file inside the model folder (the config's folder; nothing outside it is read on the
+    config's say-so); else <default_name> beside the config."""
     if given:
         return given
+    folder = os.path.dirname(os.path.abspath(config_path))
     configured = data_side.get("voc_file")
-    if configured and os.path.isfile(configured):
-        return configured
-    beside = os.path.join(os.path.dirname(os.path.abspath(config_path)), default_name)
+    if configured is not None and not isinstance(configured, str):
+        raise ModelError(f"JoeyNMT config: voc_file = {configured!r}; expected a path")
+    if configured:
+        for candidate in (configured, os.path.basename(configured)):
+            path = os.path.join(folder, candidate)
+            try:
+                if not os.path.isabs(candidate) and is_inside(folder, path) and \
+                        os.path.isfile(path):
+                    return path
+            except ValueError:   # NUL in the name
+                break
+    beside = os.path.join(folder, default_name)
     if os.path.isfile(beside):
         return beside
-    raise ModelError(f"vocabulary not found: {configured or beside} (pass --{default_name[:3]}"
-                     "-vocab)")
+    where = f"voc_file {configured!r} is not a file inside {folder}, nor is {default_name}" \
+        if configured else f"{beside} not found"
+    raise ModelError(f"vocabulary not found: {where} (pass --{default_name[:3]}-vocab)")
 
 
 def _load_state(path: str) -> dict:
     import torch
+    require_regular_file(path, "checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
         raise ModelError(f"checkpoint not found: {path}") from e
     except (pickle.UnpicklingError, RuntimeError):  # pickles more than tensors
         checkpoint = load_checkpoint(path)
-    if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
+    except Exception as e:   # torch's reader on a corrupt file: many kinds of errors
+        raise ModelError(f"{path}: cannot read the checkpoint: {type(e).__name__}: {e}") from e
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model_state"), dict):
         raise ModelError(f"{path}: not a JoeyNMT checkpoint (no 'model_state')")
-    return {name: to_numpy(value) for name, value in checkpoint["model_state"].items()}
+    return {str(name): to_numpy(value, f"{path}: model_state['{name}']")
+            for name, value in checkpoint["model_state"].items()}
 
 
 class _Weights:
@@ -168,12 +203,13 @@ def _cell(rnn_type, weights: "_Weights", prefix: str, where: str) -> str:
     return cell
 
 
+@input_errors("JoeyNMT converter")
 def build(config: dict, state: dict, source_vocab: list[str], target_vocab: list[str],
           specials: dict) -> tuple[dict, dict]:
     """(rnnsearch config, tensors) for a JoeyNMT recurrent model."""
     model = config["model"]
-    data = config.get("data") or {}
-    enc_cfg, dec_cfg = model.get("encoder") or {}, model.get("decoder") or {}
+    data = _section(config, "data", "config")
+    enc_cfg, dec_cfg = _section(model, "encoder", "model"), _section(model, "decoder", "model")
     if enc_cfg.get("type", "recurrent") != "recurrent":
         _refuse("model.encoder.type", enc_cfg.get("type"), "only recurrent encoders")
     if dec_cfg.get("type", "transformer") != "recurrent":
@@ -198,7 +234,7 @@ def build(config: dict, state: dict, source_vocab: list[str], target_vocab: list
     for name, section, target in (("src_embed", enc_cfg, "encoder"),
                                   ("trg_embed", dec_cfg, "decoder")):
         table = weights.take(f"{name}.lut.weight")
-        if (section.get("embeddings") or {}).get("scale", False):
+        if _section(section, "embeddings", f"model.{target}").get("scale", False):
             # JoeyNMT multiplies looked-up embeddings by sqrt(dim): fold it into the table
             table = (table.astype(np.float64) * np.sqrt(table.shape[1])).astype(np.float32)
         tensors[f"{target}.embedding.weight"] = table
@@ -280,7 +316,7 @@ def build(config: dict, state: dict, source_vocab: list[str], target_vocab: list
     if leftover:
         raise ModelError(f"the checkpoint has weights this converter does not map: {leftover}")
 
-    src, trg = data.get("src") or {}, data.get("trg") or {}
+    src, trg = _section(data, "src", "data"), _section(data, "trg", "data")
     chars = {side: (section.get("level", "word") == "char") for side, section in
              (("src", src), ("trg", trg))}
     result = {
@@ -314,22 +350,23 @@ def _unescape_spaces(tokens: list[str]) -> list[str]:
     return tokens
 
 
+@input_errors("JoeyNMT converter")
 def convert(args: argparse.Namespace) -> None:
     from ...model_dir import write_model_dir
     checkpoint, config_path = _locate(args)
     config = _read_config(config_path)
-    data = config.get("data") or {}
+    data = _section(config, "data", "config")
     specials = _special_symbols(data)
     vocabs = {}
     for side, default in (("src", "src_vocab.txt"), ("trg", "trg_vocab.txt")):
-        path = _vocab_path(getattr(args, f"{side}_vocab", None), data.get(side) or {},
+        path = _vocab_path(getattr(args, f"{side}_vocab", None), _section(data, side, "data"),
                            config_path, default)
         vocabs[side] = _read_vocabulary(path, specials, side)
     state = _load_state(checkpoint)
     result, tensors = build(config, state, vocabs["src"], vocabs["trg"], specials)
     names = {"src": "source", "trg": "target"}
     for side in ("src", "trg"):
-        if (data.get(side) or {}).get("level", "word") == "char":
+        if _section(data, side, "data").get("level", "word") == "char":
             vocabs[side] = _unescape_spaces(vocabs[side])
         vocabs[side] = sanitize_vocabulary(vocabs[side], names[side])
     files = carry_tokenizers(result, data, config_path, args)

@@ -33,7 +33,7 @@ def carry_tokenizers(result: dict, data: dict, config_path: str, args) -> dict[s
     config_dir = os.path.dirname(os.path.abspath(config_path))
     sections = {"source": data.get("src") or {}, "target": data.get("trg") or {}}
     recorded = {side: _recorded(section, config_dir) for side, section in sections.items()}
-    fields, files = resolve_tokenizers(args, recorded, "JoeyNMT")
+    fields, files = resolve_tokenizers(args, recorded, "JoeyNMT", folder=config_dir)
     for side, section in sections.items():
         if side in fields:
             result[side].update(fields[side])

@@ -13,6 +13,7 @@ import argparse
 import warnings
 
 from ...errors import ModelError
+from ..common.guard import input_errors
 from ..common.tokenizer_options import warn_guessed
 from .files import load_keras
 from .mapping import Mapper, Plan
@@ -62,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "so results differ from Keras on padded input")
 
 
+@input_errors("Keras converter")
 def convert(args: argparse.Namespace) -> None:
     convert_keras(args.input, args.output, args.source_vocab, args.target_vocab,
                   keras_config=args.keras_config, source_tokenizer=args.source_tokenizer,
@@ -72,6 +74,7 @@ def convert(args: argparse.Namespace) -> None:
                   source_padding=args.source_padding, ignore_padding=args.ignore_padding)
 
 
+@input_errors("Keras converter")
 def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab: str, *,
                   keras_config: str | None = None, source_tokenizer: str | None = None,
                   target_tokenizer: str | None = None, lowercase: bool | None = None,

@@ -14,8 +14,6 @@ turned into `Call` objects here.
 from __future__ import annotations
 
 import io
-import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -23,6 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import MAX_CONFIG_BYTES, MAX_TENSOR_ELEMENTS, physical_memory
+from ...safe_files import load_json, parse_json, require_regular_file
+
+_MAX_HDF5_DEPTH = 32          # group nesting (Keras writes about 6)
+_MAX_HDF5_OBJECTS = 1_000_000
+_MAX_HDF5_RATIO = 64          # unpacked / stored bytes of a dataset (Keras stores them raw)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,17 @@ def load_keras(path: str, config_path: str | None = None) -> KerasModel:
         import h5py
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("reading Keras files needs h5py: pip install 'rnnsearch[keras]'") from e
-    if not os.path.exists(path):
-        raise ModelError(f"Keras model file not found: {path}")
+    require_regular_file(path, "Keras model file")
+    try:
+        return _load(h5py, path, config_path)
+    except ModelError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, zipfile.BadZipFile,
+            EOFError) as e:   # what h5py and zipfile raise on corrupt files
+        raise _mk_err(path, f"cannot read the file ({type(e).__name__}: {e})") from e
+
+
+def _load(h5py, path: str, config_path: str | None) -> KerasModel:
     version = ""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
@@ -85,13 +98,18 @@ def load_keras(path: str, config_path: str | None = None) -> KerasModel:
                 raise _mk_err(path, "not a Keras 3 .keras archive (config.json and "
                                     "model.weights.h5 expected); sharded or npz weights are "
                                     "not supported")
-            top = json.loads(archive.read("config.json"))
+            top = parse_json(_member(archive, "config.json", MAX_CONFIG_BYTES, path),
+                             f"{path}: config.json")
             if config_path:
                 top = _read_json(config_path)
             if "metadata.json" in names:
-                version = json.loads(archive.read("metadata.json")).get("keras_version", "")
-            data = io.BytesIO(archive.read("model.weights.h5"))
+                metadata = parse_json(_member(archive, "metadata.json", MAX_CONFIG_BYTES, path),
+                                      f"{path}: metadata.json")
+                version = metadata.get("keras_version", "") if isinstance(metadata, dict) \
+                    else ""
+            data = io.BytesIO(_member(archive, "model.weights.h5", max_archive_member(), path))
         with h5py.File(data, "r") as f:
+            _no_external_files(f, path)
             graph = _parse_model_config(top, path)
             weights, groups = _read_keras3_weights(f, graph, path)
     else:
@@ -100,11 +118,13 @@ def load_keras(path: str, config_path: str | None = None) -> KerasModel:
         except OSError as e:
             raise _mk_err(path, f"neither a .keras archive nor an HDF5 file ({e})") from e
         with f:
+            _no_external_files(f, path)
             if "model_config" in f.attrs and not config_path:
-                top = json.loads(_text(f.attrs["model_config"]))
+                top = parse_json(_text(f.attrs["model_config"]), f"{path}: model_config")
                 version = _text(f.attrs.get("keras_version", ""))
                 graph = _parse_model_config(top, path)
-                weights, groups = _read_legacy_weights(f["model_weights"], graph, path)
+                weights, groups = _read_legacy_weights(_child(f, "model_weights", path),
+                                                       graph, path)
             else:
                 if not config_path:
                     raise _mk_err(path, "this HDF5 file holds weights only; pass the "
@@ -115,17 +135,83 @@ def load_keras(path: str, config_path: str | None = None) -> KerasModel:
                     weights, groups = _read_keras3_weights(f, graph, path)
                 else:
                     weights, groups = _read_legacy_weights(
-                        f["model_weights"] if "model_weights" in f else f, graph, path)
+                        _child(f, "model_weights", path) if "model_weights" in f else f,
+                        graph, path)
     graph.weights, graph.weight_groups, graph.keras_version = weights, groups, version
     return graph
 
 
+def max_archive_member() -> int:
+    """The most a .keras archive's weights may unpack to: half the machine's memory."""
+    return physical_memory() // 2
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
+    """An archive member, refused if it unpacks to more than `limit` bytes (a zip bomb):
+    the declared size is checked first, and reading stops past it whatever it says."""
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise _mk_err(path, f"{name} unpacks to {info.file_size} bytes; at most {limit} are "
+                            "read")
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise _mk_err(path, f"{name} unpacks to more than {limit} bytes")
+    return data
+
+
 def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"cannot read Keras config {path}: {e}") from e
+    return load_json(path, "Keras config")
+
+
+# ---------------------------------------------------------------- HDF5, read defensively
+
+def _no_external_files(f, path: str) -> None:
+    """Refuse an HDF5 file that would make h5py read other files: external links, datasets
+    with external storage, virtual datasets. Walks every group once (bounded)."""
+    import h5py
+    stack, seen = [(f, 0)], 0
+    while stack:
+        group, depth = stack.pop()
+        if depth > _MAX_HDF5_DEPTH:
+            raise _mk_err(path, f"HDF5 groups nested more than {_MAX_HDF5_DEPTH} deep "
+                                "(or in a cycle)")
+        for key in group.keys():
+            seen += 1
+            if seen > _MAX_HDF5_OBJECTS:
+                raise _mk_err(path, f"more than {_MAX_HDF5_OBJECTS} HDF5 objects")
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise _mk_err(path, f"HDF5 object '{group.name}/{key}' is a link to another "
+                                    f"file ({link.filename}); only self-contained files are "
+                                    "read")
+            item = group.get(key)
+            if isinstance(item, h5py.Dataset):
+                _check_dataset(item, path)
+            elif isinstance(item, h5py.Group) and not isinstance(link, h5py.SoftLink):
+                stack.append((item, depth + 1))
+
+
+def _check_dataset(dataset, path: str) -> None:
+    where = f"HDF5 dataset '{dataset.name}'"
+    if dataset.external:
+        raise _mk_err(path, f"{where} stores its data in another file; only self-contained "
+                            "files are read")
+    if dataset.is_virtual:
+        raise _mk_err(path, f"{where} is a virtual dataset (data in other files)")
+    if dataset.size > MAX_TENSOR_ELEMENTS:
+        raise _mk_err(path, f"{where} has {dataset.size} elements; at most "
+                            f"{MAX_TENSOR_ELEMENTS} are read")
+    stored = dataset.id.get_storage_size()
+    if dataset.nbytes > _MAX_HDF5_RATIO * stored + 2**20:
+        raise _mk_err(path, f"{where} unpacks {stored} stored bytes to {dataset.nbytes} "
+                            "(a decompression bomb?)")
+
+
+def _child(group, key: str, path: str):
+    if key not in group:
+        raise _mk_err(path, f"no HDF5 object '{key}' in '{group.name}'")
+    return group[key]
 
 
 def _text(value) -> str:
@@ -140,30 +226,47 @@ def _text(value) -> str:
 
 def _parse_model_config(top: dict, path: str) -> KerasModel:
     if isinstance(top, str):
-        top = json.loads(top)
+        top = parse_json(top, f"{path}: model config")
+    if not isinstance(top, dict):
+        raise _mk_err(path, "the model config is not a JSON object")
     class_name = top.get("class_name", "")
     if class_name == "Sequential":
         raise _mk_err(path, "a Sequential model cannot be an encoder-decoder; save the "
                             "functional training model (two inputs: source and target)")
-    if class_name not in ("Functional", "Model") or "layers" not in top.get("config", {}):
+    config = top.get("config")
+    if class_name not in ("Functional", "Model") or not isinstance(config, dict) or \
+            "layers" not in config:
         raise _mk_err(path, f"expected a functional Keras model, found {class_name or 'no'} "
                             "model config (subclassed models keep their graph in Python code "
                             "and cannot be read; rebuild them with the functional API)")
-    config = top["config"]
+    if not isinstance(config["layers"], list):
+        raise _mk_err(path, "the model config's layers must be a list")
     layers: dict[str, Layer] = {}
     for entry in config["layers"]:
-        name = entry.get("name") or entry["config"]["name"]
-        calls = [_parse_node(node, path, name) for node in entry.get("inbound_nodes", [])]
+        if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+            raise _mk_err(path, f"a layer entry is not a layer config: {str(entry)[:100]}")
+        name = entry.get("name") or entry.get("config", {}).get("name")
+        if not isinstance(name, str) or not isinstance(entry.get("class_name"), str):
+            raise _mk_err(path, f"a layer has no name or class_name: {str(entry)[:100]}")
+        nodes = entry.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise _mk_err(path, f"layer '{name}': inbound_nodes must be a list")
+        calls = [_parse_node(node, path, name) for node in nodes]
         layers[name] = Layer(name, entry["class_name"], entry.get("config", {}), calls)
-    return KerasModel(path, class_name, layers, _refs(config["input_layers"]),
-                      _refs(config["output_layers"]), {}, {})
+    return KerasModel(path, class_name, layers, _refs(config.get("input_layers"), path),
+                      _refs(config.get("output_layers"), path), {}, {})
 
 
-def _refs(items) -> list[Ref]:
+def _refs(items, path: str) -> list[Ref]:
     # [name, node, index] or a list of those (or, for a single tensor, just one)
-    if items and isinstance(items[0], str):
+    if isinstance(items, list) and items and isinstance(items[0], str):
         items = [items]
-    return [Ref(i[0], int(i[1]), int(i[2])) for i in items]
+    if not isinstance(items, list) or not all(
+            isinstance(i, list) and len(i) >= 3 and isinstance(i[0], str)
+            and type(i[1]) is int and type(i[2]) is int for i in items):
+        raise _mk_err(path, f"model inputs/outputs must be [layer, node, index] lists, got "
+                            f"{str(items)[:100]}")
+    return [Ref(i[0], i[1], i[2]) for i in items]
 
 
 def _is_keras3_tensor(obj) -> bool:
@@ -172,8 +275,13 @@ def _is_keras3_tensor(obj) -> bool:
 
 def _collect_keras3(obj, out: list) -> None:
     if _is_keras3_tensor(obj):
-        history = obj["config"]["keras_history"]
-        out.append(Ref(history[0], int(history[1]), int(history[2])))
+        history = obj.get("config", {}).get("keras_history") \
+            if isinstance(obj.get("config"), dict) else None
+        if not isinstance(history, list) or len(history) < 3 or \
+                not isinstance(history[0], str) or type(history[1]) is not int or \
+                type(history[2]) is not int:
+            raise ModelError(f"a Keras tensor has a malformed keras_history: {str(obj)[:100]}")
+        out.append(Ref(history[0], history[1], history[2]))
     elif isinstance(obj, (list, tuple)):
         for item in obj:
             _collect_keras3(item, out)
@@ -256,7 +364,7 @@ def _vars_in(group, prefix: str = ""):
     found = []
     if "vars" in group and isinstance(group["vars"], h5py.Group):
         arrays = group["vars"]
-        keys = sorted((k for k in arrays.keys()), key=lambda k: int(k) if k.isdigit() else k)
+        keys = sorted((k for k in arrays.keys()), key=_numeric_first)
         if keys:
             found.append((prefix, [np.array(arrays[k]) for k in keys]))
     for key in sorted(group.keys()):
@@ -264,6 +372,11 @@ def _vars_in(group, prefix: str = ""):
             continue
         found.extend(_vars_in(group[key], f"{prefix}/{key}" if prefix else key))
     return found
+
+
+def _numeric_first(key: str):
+    """Sort key of `vars` entries: 0, 1, 2, ... 10 by number, anything else after."""
+    return (0, int(key), "") if key.isascii() and key.isdigit() else (1, 0, key)
 
 
 def _group_of(path: str) -> str:

@@ -3,16 +3,16 @@ vocabulary lists of exactly the embeddings' sizes, with the special tokens found
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 
 from ...errors import ModelError
+from ...limits import MAX_VOCAB_BYTES
+from ...safe_files import parse_json, read_bytes
 from .files import Layer
 from .mapping import Plan
 from .pickled import is_pickle, load_pickled_tokenizer
 
-MAX_VOCABULARY_BYTES = 1024 * 1024 * 1024
 AUTO_MARKERS = (("<start>", "<end>"), ("<sos>", "<eos>"), ("<s>", "</s>"), ("<bos>", "<eos>"),
                 ("[start]", "[end]"), ("startseq", "endseq"), ("sos", "eos"), ("\t", "\n"))
 OOV_GUESSES = ("<OOV>", "<oov>", "<unk>", "<UNK>", "[UNK]", "UNK", "<UNKNOWN>")
@@ -36,13 +36,7 @@ def load_vocabulary(path: str) -> VocabularyInfo:
     line. Id 0 is padding when no token
     has it (Tokenizer ids start at 1; an empty first line in a text file, as
     TextVectorization.get_vocabulary() writes it, is padding too)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_VOCABULARY_BYTES + 1)
-    except OSError as e:
-        raise ModelError(f"cannot read vocabulary {path}: {e}") from e
-    if len(raw) > MAX_VOCABULARY_BYTES:
-        raise ModelError(f"{path}: vocabulary larger than {MAX_VOCABULARY_BYTES} bytes")
+    raw = read_bytes(path, "vocabulary", MAX_VOCAB_BYTES)
     if is_pickle(raw):   # pickle.dump(tokenizer, f)
         return _vocabulary_from_json(path, {"config": load_pickled_tokenizer(path, raw)})
     try:
@@ -52,8 +46,8 @@ def load_vocabulary(path: str) -> VocabularyInfo:
                          f"Keras Tokenizer ({e})") from e
     if text.lstrip()[:1] in ("{", "["):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+            data = parse_json(text, path)
+        except ModelError as e:
             if path.endswith(".json"):
                 raise ModelError(f"{path}: not valid JSON: {e}") from e
             data = None
@@ -82,8 +76,8 @@ def _guess_oov(tokens: dict[int, str]) -> str | None:
 
 
 def _vocabulary_from_json(path: str, data) -> VocabularyInfo:
-    def decode(value):
-        return json.loads(value) if isinstance(value, str) else value
+    def decode(value):   # Tokenizer.to_json() stores word_index as a JSON string
+        return parse_json(value, f"{path}: word_index") if isinstance(value, str) else value
 
     if isinstance(data, list):
         if not all(isinstance(t, str) for t in data):
@@ -102,13 +96,20 @@ def _vocabulary_from_json(path: str, data) -> VocabularyInfo:
             raise ModelError(f"{path}: Tokenizer JSON without word_index (fit the tokenizer "
                              "before saving it)")
         word_index = decode(config["word_index"])
+        if not isinstance(word_index, dict):
+            raise ModelError(f"{path}: the Tokenizer's word_index must be an object")
         info.oov = config.get("oov_token")
         info.lower = bool(config.get("lower", True))
         info.char_level = bool(config.get("char_level", False))
         info.filters = config.get("filters") or ""
         info.num_words = config.get("num_words")
+        for key, value, kind in (("oov_token", info.oov, str), ("filters", info.filters, str),
+                                 ("num_words", info.num_words, int)):
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ModelError(f"{path}: the Tokenizer's {key} = {str(value)[:50]}; "
+                                 f"expected {kind.__name__} or null")
         info.tokenizer = True
-    elif data and all(isinstance(k, str) and k.isdigit() for k in data) and \
+    elif data and all(isinstance(k, str) and k.isascii() and k.isdigit() for k in data) and \
             all(isinstance(v, str) for v in data.values()):              # index_word
         word_index = {v: int(k) for k, v in data.items()}
     else:

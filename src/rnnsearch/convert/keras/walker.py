@@ -81,14 +81,22 @@ class GraphWalker:
 
     def resolve(self, ref: Ref) -> Ref:
         """Skip layers that are the identity at inference (Dropout and friends)."""
+        seen = set()
         while True:
             layer = self.layer(ref)
             if layer.class_name not in PASSTHROUGH:
                 return ref
+            self.no_cycle(ref, seen, layer)
             inputs = self.call(ref).inputs
             if not inputs:
                 raise self.err(layer, "has no input")
             ref = inputs[0]
+
+    def no_cycle(self, ref: Ref, seen: set, layer: Layer) -> None:
+        """A layer call that (through others) reads its own output: not a model."""
+        if ref in seen:
+            raise self.err(layer, "reads its own output (the graph has a cycle)")
+        seen.add(ref)
 
     def inner(self, layer: Layer) -> tuple[str, dict]:
         """The wrapped layer of TimeDistributed/Bidirectional."""
@@ -213,8 +221,10 @@ class GraphWalker:
         embedding layer and the model input it reads."""
         stack: list[Rnn] = []
         ref = self.resolve(ref)
+        seen = set()
         while True:
             layer = self.layer(ref)
+            self.no_cycle(ref, seen, layer)
             if layer.class_name in RNN_CLASSES or layer.class_name == "Bidirectional":
                 if ref.index != 0:
                     raise self.err(layer, f"the {role} uses a state output where a sequence "

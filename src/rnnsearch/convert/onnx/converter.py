@@ -21,8 +21,11 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import MAX_VOCAB
+from ...safe_files import require_regular_file
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections, tokenizer_files, vocab_from_metadata)
+from ..common.guard import input_errors
 
 DESCRIPTION = "ONNX encoder + decoder-step graphs (torch.onnx.export, tf2onnx)"
 
@@ -47,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_vocab_arguments(parser, required=False)
 
 
+@input_errors("ONNX converter")
 def convert(args: argparse.Namespace) -> None:
     links = {}
     for item in args.link:
@@ -59,6 +63,7 @@ def convert(args: argparse.Namespace) -> None:
                  links=links, zero_states=args.zero_state, options=args)
 
 
+@input_errors("ONNX converter")
 def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, target_vocab=None,
                  links: dict | None = None, zero_states=(), options=None) -> dict:
     """Convert; returns the written config. source_vocab / target_vocab: a file path, a list
@@ -69,16 +74,19 @@ def convert_onnx(encoder: str, decoder: str, output: str, source_vocab=None, tar
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("the ONNX converter needs the 'onnx' package: "
                          "pip install 'rnnsearch[onnx]'") from e
+    from .budget import check_initializers
     from .graph import check_model
 
     models = {}
     for tag, path in (("encoder", encoder), ("decoder", decoder)):
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise ModelError(f"{tag} graph not found: {path}")
+        require_regular_file(path, f"{tag} graph")
         try:
             models[tag] = onnx.load(path)
         except Exception as e:
             raise ModelError(f"cannot read the {tag} graph {path}: {e}") from e
+        check_initializers(models[tag], tag)
         check_model(models[tag], tag)
     vocabs = {}
     for side, given in (("source", source_vocab), ("target", target_vocab)):
@@ -200,7 +208,12 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
                      taken | {B})
     avoid = {vocabs["source"].index(specials[k]) for k in specials
              if specials[k] in vocabs["source"]}
-    ids_pool = np.array([i for i in range(V_s) if i not in avoid] or list(range(V_s)))
+    for side, rows in (("source", V_s), ("target", V_t)):
+        if not 0 < rows <= MAX_VOCAB:
+            raise ModelError(f"the {side} embedding has {rows} rows; expected 1 to {MAX_VOCAB}")
+    ids_pool = np.setdiff1d(np.arange(V_s), np.array(sorted(avoid), dtype=np.int64))
+    if ids_pool.size == 0:
+        ids_pool = np.arange(V_s)
 
     def encoder_feeds(batch_axis):
         dims = list(src_dims)

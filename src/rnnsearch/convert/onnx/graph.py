@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ModelError
+from .budget import Budget
 
 # operators that only move, select or copy values (no arithmetic)
 MOVEMENT_OPS = {"Identity", "Cast", "Dropout", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
@@ -62,8 +63,31 @@ def _attributes(node) -> dict:
     return out
 
 
+def _check_names(model, tag: str) -> None:
+    """Every name in the graph is valid UTF-8 (protobuf hands invalid bytes over as lone
+    surrogates, which fail later when a name is written back); refused here."""
+    graph = model.graph
+    names = [model.producer_name, graph.name]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        names += [a.name for a in node.attribute]
+    for info in list(graph.input) + list(graph.output) + list(graph.value_info):
+        names += [info.name] + [d.dim_param for d in info.type.tensor_type.shape.dim]
+    for init in graph.initializer:
+        names += [init.name] + [e.key for e in init.external_data] + \
+            [e.value for e in init.external_data]
+    names += [p.key + p.value for p in model.metadata_props]
+    names += [o.domain for o in model.opset_import]
+    try:
+        "".join(names).encode("utf-8")
+    except (UnicodeError, TypeError) as e:
+        raise ModelError(f"{tag} graph: a name is not valid UTF-8 ({e})") from e
+
+
 def check_model(model, tag: str) -> None:
-    """Refuse what the analysis cannot follow at all: foreign domains and subgraphs."""
+    """Refuse what the analysis cannot follow at all: names that are not text, foreign
+    domains and subgraphs."""
+    _check_names(model, tag)
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx"):
             raise ModelError(f"{tag} node '{node.name or node.output[0]}' ({node.op_type}) is "
@@ -116,7 +140,10 @@ def run_all(model, feeds: dict, tag: str) -> dict[str, np.ndarray]:
     probe.graph.output.extend([onnx.ValueInfoProto(name=n) for n in names])
     try:
         evaluator = ReferenceEvaluator(probe)
+        Budget(model, tag).watch(evaluator)
         results = evaluator.run(None, feeds)
+    except ModelError:
+        raise
     except Exception as e:  # the reference runtime names the failing operator
         shapes = ", ".join(f"{k} {list(np.shape(v))}" for k, v in feeds.items())
         raise ModelError(f"cannot run the {tag} graph on probe inputs ({shapes}): "

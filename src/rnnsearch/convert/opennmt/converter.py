@@ -15,7 +15,9 @@ import os
 import numpy as np
 
 from ...errors import ModelError
+from ...safe_files import require_regular_file
 from ..common.checkpoint import StandIn, load_checkpoint, sanitize_vocabulary, to_numpy
+from ..common.guard import input_errors
 from ..common.tokenizer_options import add_tokenizer_arguments
 from .transforms import carry_tokenizers  # noqa: F401 (tests call it here)
 
@@ -77,9 +79,8 @@ def _check_options(opt: _Options) -> dict:
     generator_function = opt.get("generator_function", default="softmax")
     if generator_function != "softmax":
         _refuse("generator_function", generator_function, "only a softmax output layer")
-    for name in ("copy_attn", "coverage_attn", "position_encoding", "reuse_copy_attn"):
-        if opt.get(name, default=False):
-            _refuse(name, opt.get(name))
+    if opt.get("position_encoding", default=False):
+        _refuse("position_encoding", True)
     context_gate = opt.get("context_gate", default=None)
     if context_gate not in (None, "", "none"):
         _refuse("context_gate", context_gate)
@@ -93,9 +94,22 @@ def _check_options(opt: _Options) -> dict:
     if attention == "none" and input_feed:
         _refuse("input_feed", 1, "input feeding without attention feeds the previous decoder "
                 "output into the decoder, which the canonical 'none' decoder cannot do")
+    copy = bool(opt.get("copy_attn", default=False))
+    reuse = copy and bool(opt.get("reuse_copy_attn", default=False))
+    copy_type = opt.get("copy_attn_type", default=None) or attention
+    if copy:
+        if attention == "none" or not input_feed:
+            _refuse("copy_attn", True, "OpenNMT-py copies only with attention and input "
+                    "feeding (its decoder without input feeding has no copy attention)")
+        if not reuse and copy_type not in ("dot", "general", "mlp"):
+            _refuse("copy_attn_type", copy_type)
+    if opt.get("coverage_attn", default=False) and attention == "none":
+        _refuse("coverage_attn", True, "coverage needs attention")
     return {"bidirectional": encoder_type == "brnn", "rnn_type": rnn_type,
             "attention": attention, "input_feed": input_feed,
-            "bridge": bool(opt.get("bridge", default=False))}
+            "bridge": bool(opt.get("bridge", default=False)),
+            "copy": copy, "reuse_copy_attn": reuse, "copy_attn_type": copy_type,
+            "coverage": bool(opt.get("coverage_attn", default=False))}
 
 
 # ----- vocabularies
@@ -193,8 +207,9 @@ class _Weights:
         return sorted(set(self.arrays) - self.used)
 
 
-def _state_dicts(checkpoint, path: str) -> dict:
-    """model + generator weights, names as in the 3.x model (generator.weight, .bias)."""
+def _state_dicts(checkpoint, path: str, copy: bool) -> dict:
+    """model + generator weights, names as in the 3.x model (generator.weight, .bias; a copy
+    generator's switch: generator.copy.weight, .bias)."""
     if "model" in checkpoint and checkpoint["model"] is not None:
         state = dict(checkpoint["model"])
         generator = checkpoint.get("generator") or {}
@@ -203,21 +218,31 @@ def _state_dicts(checkpoint, path: str) -> dict:
         weights = base + ".safetensors"
         if not os.path.isfile(weights):
             raise ModelError(f"{path} has no 'model' weights and {weights} does not exist")
+        require_regular_file(weights, "weights file")
         try:
             from safetensors.torch import load_file
         except ImportError as e:
             raise ModelError(f"{weights}: reading OpenNMT-py's .safetensors weights needs "
                              "safetensors: pip install 'rnnsearch[torch]'") from e
-        state = load_file(weights)
+        try:
+            state = load_file(weights)
+        except Exception as e:   # the safetensors package's own error types
+            raise ModelError(f"{weights}: cannot read: {e}") from e
         generator = {k[len("generator."):]: v for k, v in state.items()
                      if k.startswith("generator.")}
         state = {k: v for k, v in state.items() if not k.startswith("generator.")}
     renamed = {}
     for name, value in generator.items():
-        # 1.x/2.x: Sequential(Linear, Cast, LogSoftmax) -> "0.weight"; 3.x: Linear -> "weight"
+        # 1.x/2.x: Sequential(Linear, Cast, LogSoftmax) -> "0.weight"; 3.x: Linear -> "weight";
+        # a CopyGenerator: "linear.weight" and the switch "linear_copy.weight"
         short = name[2:] if name.startswith("0.") else name
-        if short not in ("weight", "bias"):
-            _refuse("generator", name, "only a Linear + softmax generator (no copy generator)")
+        if copy:
+            short = {"linear.weight": "weight", "linear.bias": "bias",
+                     "linear_copy.weight": "copy.weight",
+                     "linear_copy.bias": "copy.bias"}.get(name)
+        if short not in ("weight", "bias", "copy.weight", "copy.bias"):
+            _refuse("generator", name, "only a Linear + softmax generator, or OpenNMT-py's "
+                    "CopyGenerator with copy_attn")
         renamed[f"generator.{short}"] = value
     if not renamed:
         raise ModelError("the checkpoint has no generator (output layer) weights")
@@ -284,6 +309,20 @@ def _bridge_weights(weight: np.ndarray, bias: np.ndarray, layers: int, direction
                               for layer, (w, b) in enumerate(result)]
 
 
+def opennmt_release(checkpoint) -> int:
+    """The OpenNMT-py release that wrote the checkpoint, as far as its search rules go: 3
+    (a vocabulary of token lists), 2 (torchtext fields, options with `transforms`), else 1
+    (1.x, and 0.x, whose checkpoints 1.x reads and whose own beam search no longer runs)."""
+    vocab = checkpoint.get("vocab")
+    if isinstance(vocab, dict) and (isinstance(vocab.get("src"), list) or
+                                    "decoder_start_token" in vocab):
+        return 3
+    if _Options(checkpoint.get("opt")).get("transforms", default=None) is not None:
+        return 2
+    return 1
+
+
+@input_errors("OpenNMT-py converter")
 def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str], list[str]]:
     """(config, tensors, source vocabulary, target vocabulary) of an OpenNMT-py checkpoint."""
     if not isinstance(checkpoint, dict):
@@ -291,7 +330,7 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
                          f"{type(checkpoint).__name__})")
     options = _check_options(_Options(checkpoint.get("opt")))
     source_vocab, target_vocab, specials = _read_vocabularies(checkpoint)
-    weights = _Weights(_state_dicts(checkpoint, path))
+    weights = _Weights(_state_dicts(checkpoint, path, options["copy"]))
 
     tensors: dict[str, np.ndarray] = {}
     emb = "embeddings.make_embedding.emb_luts.0.weight"
@@ -393,6 +432,14 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
         if linear_out_b is not None:
             tensors["decoder.attentional.bias"] = linear_out_b
 
+    copy = None
+    if options["copy"]:
+        copy = _copy_generator(weights, tensors, options)
+    if options["coverage"]:
+        # coverage_attn: no OpenNMT-py release passes the coverage to the attention when
+        # translating (docs/convert-opennmt.md), so linear_cover changes nothing
+        weights.take("decoder.attn.linear_cover.weight")
+
     leftover = weights.unused()
     if leftover:
         raise ModelError(f"the checkpoint has weights this converter does not map: {leftover} "
@@ -408,13 +455,42 @@ def build(checkpoint, path: str = "<checkpoint>") -> tuple[dict, dict, list[str]
         "bridge": bridge,
         "attention": attention,
         "decoder": decoder,
+        "copy": copy,
+        "opennmt": {"release": opennmt_release(checkpoint)},
     }
     return config, tensors, source_vocab, target_vocab
 
 
+def _copy_generator(weights: _Weights, tensors: dict, options: dict) -> dict:
+    """The CopyGenerator's switch and, unless reuse_copy_attn, the copy attention
+    (decoder.copy_attn, a GlobalAttention queried with the attentional vector; its
+    linear_out is computed by OpenNMT-py and thrown away)."""
+    tensors["copy.gate.weight"] = weights.take("generator.copy.weight")
+    tensors["copy.gate.bias"] = weights.take("generator.copy.bias")
+    if options["reuse_copy_attn"]:
+        return {"reuse_attention": True}
+    kind, prefix = options["copy_attn_type"], "decoder.copy_attn"
+    weights.take(f"{prefix}.linear_out.weight")
+    weights.take_optional(f"{prefix}.linear_out.bias")
+    if kind == "dot":
+        return {"score": "dot"}
+    if kind == "general":
+        tensors["copy.attention.key.weight"] = np.ascontiguousarray(
+            weights.take(f"{prefix}.linear_in.weight").T)
+        return {"score": "general"}
+    query = weights.take(f"{prefix}.linear_query.weight")
+    tensors["copy.attention.query.weight"] = query
+    tensors["copy.attention.query.bias"] = weights.take(f"{prefix}.linear_query.bias")
+    tensors["copy.attention.key.weight"] = weights.take(f"{prefix}.linear_context.weight")
+    tensors["copy.attention.v"] = weights.take(f"{prefix}.v.weight").reshape(-1)
+    return {"score": "additive", "size": int(query.shape[0])}
+
+
+@input_errors("OpenNMT-py converter")
 def convert(args: argparse.Namespace) -> None:
     from ...model_dir import write_model_dir
     checkpoint = load_checkpoint(args.checkpoint)
     config, tensors, source_vocab, target_vocab = build(checkpoint, args.checkpoint)
-    files = carry_tokenizers(config, _Options(checkpoint.get("opt")), args)
+    files = carry_tokenizers(config, _Options(checkpoint.get("opt")), args,
+                             folder=os.path.dirname(os.path.abspath(args.checkpoint)))
     write_model_dir(args.output, config, tensors, source_vocab, target_vocab, files=files)

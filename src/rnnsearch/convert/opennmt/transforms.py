@@ -21,9 +21,10 @@ NOT_CARRIED = {"onmt_tokenize": "the OpenNMT Tokenizer (pyonmttok)",
                "terminology": "terminology constraints", "fuzzymatch": "fuzzy matches"}
 
 
-def carry_tokenizers(config: dict, opt, args) -> dict[str, str]:
+def carry_tokenizers(config: dict, opt, args, folder: str | None = None) -> dict[str, str]:
     """Set config's source/target tokenizer from the checkpoint's transforms (or the
-    command line); returns the files to copy into the model directory."""
+    command line); returns the files to copy into the model directory. folder: the
+    checkpoint's folder, the only place the files the checkpoint names are read from."""
     transforms = list(opt.get("transforms", default=None) or [])
     recorded = {}
     for name in transforms:
@@ -41,7 +42,7 @@ def carry_tokenizers(config: dict, opt, args) -> dict[str, str]:
             warnings.warn(f"the checkpoint's '{name}' transform ({NOT_CARRIED[name]}) is not "
                           "carried over: apply it to the input (and undo it on the output) "
                           "yourself", stacklevel=2)
-    fields, files = resolve_tokenizers(args, recorded, "OpenNMT-py")
+    fields, files = resolve_tokenizers(args, recorded, "OpenNMT-py", folder=folder)
     for side in ("source", "target"):
         if side in fields:
             config[side].update(fields[side])

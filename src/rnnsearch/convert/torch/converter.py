@@ -45,17 +45,19 @@ weights (Bahdanau's bridge reads only the backward state: "concat_order": ["back
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import numpy as np
 
 from ...errors import ModelError
 from ...model_kind import checkpoint_framework, convert_hint
+from ...safe_files import load_json, require_regular_file
+from ..common.checkpoint import to_numpy
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
                                      mark_guessed, merge_sections, read_vocab,
                                      tokenizer_files)
 from . import attention_roles, stateful
+from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
@@ -81,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_vocab_arguments(parser, required=True)
 
 
+@input_errors("PyTorch converter")
 def convert(args: argparse.Namespace) -> None:
     state_dict = load_checkpoint(args.checkpoint, args.state_dict_key)
     mapping = _read_json(args.mapping, "mapping")
@@ -92,13 +95,7 @@ def convert(args: argparse.Namespace) -> None:
 
 
 def _read_json(path: str, what: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except FileNotFoundError as e:
-        raise ModelError(f"{what} file not found: {path}") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: cannot read the {what}: {e}") from e
+    value = load_json(path, f"{what} file")
     if not isinstance(value, dict):
         raise ModelError(f"{path}: the {what} must be a JSON object")
     return value
@@ -111,8 +108,9 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
         raise ModelError("reading a PyTorch checkpoint needs torch (pip install "
                          "'rnnsearch[torch]', which pins the CPU build the project tests); "
                          "from Python, convert_state_dict also takes NumPy arrays") from e
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ModelError(f"checkpoint not found: {path}")
+    require_regular_file(path, "checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -137,15 +135,15 @@ def load_checkpoint(path: str, key: str | None = None) -> dict:
     return obj
 
 
-def _array(value) -> np.ndarray:
+def _array(value, name: str) -> np.ndarray:
     if hasattr(value, "detach"):
-        value = value.detach().cpu().float().numpy()
+        return to_numpy(value, f"state_dict['{name}']")   # bounded: may be a stride-0 view
     return np.asarray(value, dtype=np.float32)
 
 
 class _Weights:
     def __init__(self, state_dict: dict):
-        self.sd = {k: _array(v) for k, v in state_dict.items() if hasattr(v, "shape")}
+        self.sd = {k: _array(v, k) for k, v in state_dict.items() if hasattr(v, "shape")}
         self.used = set()
 
     def get(self, name: str, role: str, optional: bool = False):
@@ -183,10 +181,14 @@ class _Mapping:
             if unknown or "module" not in value:
                 raise ModelError(f"mapping '{role}': expected {{\"module\": ..., "
                                  f"\"concat_order\": [...]}}, got keys {sorted(value)}")
-            return value["module"], value.get("concat_order")
-        if isinstance(value, (str, list)):
-            return value, None
-        raise ModelError(f"mapping '{role}': expected a module name, a list or an object")
+            value, order = value["module"], value.get("concat_order")
+        else:
+            order = None
+        if isinstance(value, str) or (isinstance(value, list) and value and
+                                      all(isinstance(v, str) for v in value)):
+            return value, order
+        raise ModelError(f"mapping '{role}': expected a module name, a list of them or an "
+                         "object")
 
     def require(self, role: str, why: str):
         module, order = self.spec(role)
@@ -206,8 +208,8 @@ def _reorder(weight: np.ndarray, order, canonical: list, widths: dict, role: str
     """Columns of `weight` from the user's concatenation order to the canonical one."""
     if order is None:
         return weight
-    if not isinstance(order, list) or len(set(order)) != len(order) or \
-            any(p not in widths for p in order):
+    if not isinstance(order, list) or not all(isinstance(p, str) for p in order) or \
+            len(set(order)) != len(order) or any(p not in widths for p in order):
         raise ModelError(f"mapping '{role}': concat_order {order!r} must list distinct parts "
                          f"of {list(canonical)}")
     total = sum(widths[p] for p in order)
@@ -253,6 +255,7 @@ def _is_multilayer(w: _Weights, module: str) -> bool:
     return f"{module}.weight_ih_l0" in w.sd
 
 
+@input_errors("PyTorch converter")
 def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list,
                        target_vocab: list, output: str, files: dict | None = None) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
