@@ -4,7 +4,9 @@ translates batches of token ids with the GIL released. Inputs are checked here, 
 code never sees an id out of range or a malformed option."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdlib cimport malloc
+
+from rnnsearch import source_options
+from libc.stdlib cimport calloc, malloc
 from libc.string cimport memcpy, memset
 
 from rs_engine cimport *
@@ -37,6 +39,8 @@ _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
 _LOCATION_INPUTS = {"previous": 0, "cumulative": 1, "previous_and_cumulative": 2, "history": 3}
 _INITIAL_WEIGHTS = {"uniform": 0, "zeros": 1, "first": 2}
 _COVERAGE_UPDATES = {"sum": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softrelu": 4, "gru": 5}
+_SOURCE_KINDS = {"ids": 0, "one_hot": 0, "features": 1}   # one-hot sources arrive as ids
+_SUBSAMPLE_MODES = {"concat": 0, "stride": 1}
 
 
 def _norm_split(dict section):
@@ -341,9 +345,11 @@ cdef class Engine:
         cdef rs_model *m = &self.model
         cdef int l, d
         rs_decoder_mark_input_parts(m)
+        self._pack(&m.source.input_projection)
         for l in range(m.enc_layers):
             for d in range(2 if m.enc_bidirectional else 1):
                 self._pack_rnn(&m.enc[l][d])
+            self._pack(&m.source.projection[l])
         for l in range(m.dec_layers):
             self._pack_rnn(&m.dec[l])
             self._pack(&m.bridge_hidden[l])
@@ -399,14 +405,16 @@ cdef class Engine:
         if enc["num_layers"] > RS_MAX_LAYERS or dec["num_layers"] > RS_MAX_LAYERS:
             raise ValueError(f"at most {RS_MAX_LAYERS} layers are supported")
         cdef rs_model *m = &self.model
-        m.src_embedding = self._ptr(tensors, "encoder.embedding.weight")
-        m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
+        if "encoder.embedding.weight" in tensors:   # not for feature sources
+            m.src_embedding = self._ptr(tensors, "encoder.embedding.weight")
+            m.src_vocab, m.src_embedding_size = tensors["encoder.embedding.weight"].shape
         m.enc_layers = enc["num_layers"]
         m.enc_bidirectional = enc["bidirectional"]
         m.enc_merge_sum = enc["merge"] == "sum"
         m.enc_residual = enc["residual"]
-        m.enc_hidden = enc["hidden_size"]
-        m.enc_width = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+        m.enc_hidden = enc["hidden_size"] or 0
+        m.enc_width = source_options.rnn_width(enc)
+        self._source_stage(config, tensors)
         m.enc_stacking = _STACKING[enc["stacking"]]
         for l in range(enc["num_layers"]):
             for d, name in enumerate(("forward", "backward") if enc["bidirectional"] else ("forward",)):
@@ -475,6 +483,28 @@ cdef class Engine:
         self._pack_all()
         self._loading = []   # the model file is not referenced any more
 
+    cdef int _source_stage(self, dict config, dict tensors) except -1:
+        """What the encoder reads (embeddings or frames) and how it reshapes time."""
+        cdef rs_source_stage *s = &self.model.source
+        enc = config["encoder"]
+        s.kind = _SOURCE_KINDS[config["source"]["kind"]]
+        s.feature_size = config["source"]["feature_size"] or 0
+        s.input_projection = self._linear(tensors, "encoder.input_projection")
+        if enc["input_projection"] is not None:
+            s.input_activation = _ACTIVATIONS[enc["input_projection"]["activation"]]
+        else:
+            s.input_activation = _ACTIVATIONS["identity"]
+        s.width = source_options.input_width(config)
+        s.mode = _SUBSAMPLE_MODES[enc["subsample_mode"]]
+        for index, factor in enumerate(source_options.factors(enc)):
+            s.factors[index] = factor
+        for l in range(enc["num_layers"]):
+            s.projection[l] = self._linear(tensors, f"encoder.layers.{l}.projection")
+        s.projection_activation = _ACTIVATIONS[
+            enc["projection"]["activation"] if enc["projection"] else "identity"]
+        self.model.memory_width = source_options.memory_width(config)
+        return 0
+
     cdef int _attention(self, dict att, dict tensors, int query_width) except -1:
         self._fill_attention(&self.model.attention, att, tensors, "attention", query_width)
         self._attention_options(att, tensors)
@@ -498,8 +528,9 @@ cdef class Engine:
         a.query = self._linear(tensors, prefix + ".query")
         if prefix + ".v" in tensors:
             a.v = self._ptr(tensors, prefix + ".v")
+        a.score_relu = att.get("score_activation") == "relu"
         a.query_width = query_width
-        a.memory_width = self.model.enc_width
+        a.memory_width = self.model.memory_width
         a.scaling = 1.0   # softmax(scaling * e); _attention sets the model's own
         return 0
 
@@ -664,9 +695,12 @@ cdef class Engine:
         a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
         a.hard = att["hard"]
         if att["gate"]:
-            a.gate_w = self._floats(self._dequantized(tensors, "attention.gate.weight")
-                                    .reshape(-1), "attention.gate.weight")
-            a.gate_b = self._scalar(tensors, "attention.gate.bias")
+            gate = self._dequantized(tensors, "attention.gate.weight")
+            a.gate_rows = gate.shape[0]
+            a.gate_w = self._floats(np.ascontiguousarray(gate).reshape(-1),
+                                    "attention.gate.weight")
+            if "attention.gate.bias" in tensors:   # [gate_rows]
+                a.gate_b = self._ptr(tensors, "attention.gate.bias")
         local = att["local"]
         if local is not None:
             a.local_predictive = local["mode"] == "predictive"
@@ -844,7 +878,7 @@ cdef class Engine:
         if self.model.pooling.rows == 0:
             raise ValueError("this model has no encoder.pooling to embed sentences with")
         if batch == 0:
-            empty = np.zeros((0, self.model.pooling.rows, self.model.enc_width), np.float32)
+            empty = np.zeros((0, self.model.pooling.rows, self.model.memory_width), np.float32)
             return (empty, np.zeros((0, self.model.pooling.rows, 1), np.float32)) \
                 if return_weights else empty
         ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
@@ -852,7 +886,7 @@ cdef class Engine:
             raise ValueError(f"source {int(np.argmin(lengths_np))} is empty: there is nothing "
                              "to pool")
         cdef int stride = ids_np.shape[1]
-        cdef int rows = self.model.pooling.rows, width = self.model.enc_width
+        cdef int rows = self.model.pooling.rows, width = self.model.memory_width
         out = np.zeros((batch, rows, width), np.float32)
         weights = np.zeros((batch, rows, stride), np.float32)
         cdef int[:, ::1] ids = ids_np
@@ -869,32 +903,40 @@ cdef class Engine:
             _raise_engine_error(err.decode("utf-8", "replace"))
         return (out, weights) if return_weights else out
 
-    def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
-                  int min_length=0, int max_length=200, float length_penalty=0.0,
-                  float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
-                  on_token=None, bint shrinking_beam=False,
-                  float length_normalization=0.0, float word_penalty=0.0,
-                  float max_length_factor=0.0, bint eos_attention=False,
-                  bint return_log_prob=False, attention_constraint=None):
-        """sources: list of lists of source ids; suppress: target ids never to produce
-        (not EOS); prefixes: None, or per sentence a list of target ids to force first
-        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
-        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
-        sentence, a list of (token ids, score, attention array or None), best first; with
-        return_log_prob, (token ids, score, attention, sum of log-probabilities);
+    def _suppressed(self, suppress):
+        """The suppressed target ids, checked (a non-empty array and the count)."""
+        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
+        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
+            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
+        if self.model.eos_id in suppress_np:
+            raise ValueError("the end-of-sentence token cannot be suppressed")
+        return (suppress_np if suppress_np.size else np.zeros(1, np.intc)), suppress_np.size
+
+    def _prefixes(self, prefixes, int batch):
+        """(prefix matrix, lengths) of the target prefixes, checked, or (None, None)."""
+        if prefixes is None:
+            return None, None
+        if len(prefixes) != batch:
+            raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
+        prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
+        if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
+                  == self.model.eos_id):
+            raise ValueError("a target prefix cannot contain the end-of-sentence token")
+        return prefix_np, prefix_lengths_np
+
+    cdef int _options(self, rs_options *opt, int beam_size, int num_hypotheses, int min_length,
+                      int max_length, float length_penalty, float coverage_penalty,
+                      bint normalize_scores, bint return_attention, int threads,
+                      bint shrinking_beam, float length_normalization, float word_penalty,
+                      float max_length_factor, bint eos_attention, attention_constraint,
+                      cnp.ndarray suppress_np, int num_suppress, prefix_np,
+                      prefix_lengths_np, _TokenReporter reporter) except -1:
+        """Fill opt; the arrays and the reporter must outlive the call that reads opt.
         attention_constraint: None or (backward, forward) windows around the previous
-        step's most attended position. The other options: rs_options in rs_model.h."""
-        cdef int batch = len(sources)
-        if batch == 0:
-            return []
-        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
-        cdef int stride = ids_np.shape[1]
-        cdef rs_options opt
-        memset(&opt, 0, sizeof(rs_options))
-        cdef _TokenReporter reporter = None
-        if on_token is not None:
-            reporter = _TokenReporter(on_token)
+        step's most attended position."""
+        cdef cnp.ndarray prefix, prefix_lengths
+        memset(opt, 0, sizeof(rs_options))
+        if reporter is not None:
             opt.on_token = _report_token
             opt.on_token_ctx = <void *> reporter
         opt.beam_size = beam_size
@@ -914,58 +956,117 @@ cdef class Engine:
         opt.constrain = attention_constraint is not None
         if attention_constraint is not None:
             opt.constraint_backward, opt.constraint_forward = attention_constraint
-        suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
-        if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
-            raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
-        if self.model.eos_id in suppress_np:
-            raise ValueError("the end-of-sentence token cannot be suppressed")
-        cdef int[::1] suppress_view = suppress_np if suppress_np.size else np.zeros(1, np.intc)
-        opt.suppress = &suppress_view[0]
-        opt.num_suppress = suppress_np.size
-        cdef int[:, ::1] prefix_view
-        cdef int[::1] prefix_lengths_view
+        opt.suppress = <const int *> cnp.PyArray_DATA(suppress_np)
+        opt.num_suppress = num_suppress
         opt.prefix = NULL
         opt.prefix_lengths = NULL
         opt.prefix_stride = 0
-        if prefixes is not None:
-            if len(prefixes) != batch:
-                raise ValueError(f"{len(prefixes)} target prefixes for {batch} sentences")
-            prefix_np, prefix_lengths_np = _id_matrix(prefixes, self.model.tgt_vocab, "prefix")
-            if np.any(prefix_np[np.arange(prefix_np.shape[1]) < prefix_lengths_np[:, None]]
-                      == self.model.eos_id):
-                raise ValueError("a target prefix cannot contain the end-of-sentence token")
-            prefix_view = prefix_np
-            prefix_lengths_view = prefix_lengths_np
-            opt.prefix = &prefix_view[0, 0]
-            opt.prefix_lengths = &prefix_lengths_view[0]
+        if prefix_np is not None:
+            prefix, prefix_lengths = prefix_np, prefix_lengths_np
+            opt.prefix = <const int *> cnp.PyArray_DATA(prefix)
+            opt.prefix_lengths = <const int *> cnp.PyArray_DATA(prefix_lengths)
             opt.prefix_stride = prefix_np.shape[1]
-        cdef int[:, ::1] ids = ids_np
+        return 0
+
+    def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
+                  int min_length=0, int max_length=200, float length_penalty=0.0,
+                  float coverage_penalty=0.0, bint normalize_scores=False,
+                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                  on_token=None, bint shrinking_beam=False,
+                  float length_normalization=0.0, float word_penalty=0.0,
+                  float max_length_factor=0.0, bint eos_attention=False,
+                  bint return_log_prob=False, attention_constraint=None):
+        """sources: list of lists of source ids; suppress: target ids never to produce
+        (not EOS); prefixes: None, or per sentence a list of target ids to force first
+        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
+        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
+        sentence, a list of (token ids, score, attention array or None), best first; with
+        return_log_prob, (token ids, score, attention, sum of log-probabilities);
+        attention_constraint: None or (backward, forward) windows around the previous
+        step's most attended position. The other options: rs_options in rs_model.h."""
+        if self.model.source.kind != 0:
+            raise ValueError("this model reads feature frames, not token ids "
+                             "(translate_features)")
+        if not sources:
+            return []
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        return self._decode(ids_np, None, lengths_np, (
+            beam_size, num_hypotheses, min_length, max_length, length_penalty,
+            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
+            length_normalization, word_penalty, max_length_factor, eos_attention,
+            attention_constraint), suppress,
+            prefixes, on_token, return_log_prob)
+
+    def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
+                           int min_length=0, int max_length=200, float length_penalty=0.0,
+                           float coverage_penalty=0.0, bint normalize_scores=False,
+                           bint return_attention=False, int threads=1, suppress=(),
+                           prefixes=None, on_token=None, bint shrinking_beam=False,
+                           float length_normalization=0.0, float word_penalty=0.0,
+                           float max_length_factor=0.0, bint eos_attention=False,
+                           bint return_log_prob=False, attention_constraint=None):
+        """sources: list of float32 arrays [T, F] of finite frames (checked by the caller,
+        rnnsearch.features); otherwise as translate. Attention rows have one column per
+        memory position."""
+        if self.model.source.kind != 1:
+            raise ValueError("this model reads token ids, not feature frames (translate)")
+        if not sources:
+            return []
+        cdef int F = self.model.source.feature_size
+        for source in sources:
+            if not (isinstance(source, np.ndarray) and source.dtype == np.float32
+                    and source.ndim == 2 and source.shape[1] == F and source.shape[0] >= 1):
+                raise ValueError(f"feature sources must be float32 arrays [T >= 1, {F}]")
+        lengths_np = np.array([s.shape[0] for s in sources], dtype=np.intc)
+        frames_np = np.zeros((len(sources), int(lengths_np.max()), F), dtype=np.float32)
+        for b, source in enumerate(sources):
+            frames_np[b, :source.shape[0]] = source
+        return self._decode(None, frames_np, lengths_np, (
+            beam_size, num_hypotheses, min_length, max_length, length_penalty,
+            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
+            length_normalization, word_penalty, max_length_factor, eos_attention,
+            attention_constraint), suppress,
+            prefixes, on_token, return_log_prob)
+
+    def _decode(self, ids_np, frames_np, lengths_np, tuple search, suppress, prefixes,
+                on_token, bint return_log_prob):
+        """Run the search over ids [B, S] or frames [B, S, F] (one of them None); search:
+        _options' arguments from beam_size to attention_constraint."""
+        cdef int batch = lengths_np.shape[0]
+        suppress_np, num_suppress = self._suppressed(suppress)
+        prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
+        cdef rs_options opt
+        cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
+        beam_size, num_hypotheses, min_length, max_length, length_penalty, \
+            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam, \
+            length_normalization, word_penalty, max_length_factor, eos_attention, \
+            attention_constraint = search
+        self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
+                      coverage_penalty, normalize_scores, return_attention, threads,
+                      shrinking_beam, length_normalization, word_penalty, max_length_factor,
+                      eos_attention, attention_constraint, suppress_np, num_suppress, prefix_np, prefix_lengths_np,
+                      reporter)
         cdef int[::1] lengths = lengths_np
+        cdef int[:, ::1] ids
+        cdef float[:, :, ::1] frames
+        cdef int stride
         cdef rs_result *results = <rs_result *> malloc(sizeof(rs_result) * batch)
         if results == NULL:
             raise MemoryError()
         cdef char err[512]
         err[0] = 0
         cdef int status
-        with nogil:
-            status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride, &lengths[0],
-                                  results, err, sizeof(err))
-        if status:
-            free(results)
-            _raise_engine_error(err.decode("utf-8", "replace"))
-        if reporter is not None and reporter.error is not None:
-            rs_free_results(results, batch)
-            free(results)
-            raise reporter.error
-        cdef int i
-        output = []
-        try:
-            for i in range(batch):
-                output.append(_hypotheses(&results[i], lengths[i], return_log_prob))
-        finally:
-            rs_free_results(results, batch)
-            free(results)
-        return output
+        if ids_np is not None:
+            ids, stride = ids_np, ids_np.shape[1]
+            with nogil:
+                status = rs_translate(&self.model, &opt, batch, &ids[0, 0], stride,
+                                      &lengths[0], results, err, sizeof(err))
+        else:
+            frames, stride = frames_np, frames_np.shape[1]
+            with nogil:
+                status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0],
+                                               stride, &lengths[0], results, err, sizeof(err))
+        return _collect(results, batch, status, err, reporter, return_log_prob)
 
     def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
                           copy=None, draws=None):
@@ -976,6 +1077,9 @@ cdef class Engine:
         sentences' dynamic vocabularies for a model with a copy generator. Returns, per
         sentence, (attention width, [(ids, score, attention or None, attention cut)]).
         draws: per sentence, the uniform draws sampling uses instead of its own."""
+        if self.model.source.kind != 0:
+            raise ValueError("search='opennmt' needs token sources; this model reads feature "
+                             "frames")
         cdef int batch = len(sources)
         if batch == 0:
             return []
@@ -1100,6 +1204,8 @@ cdef class Engine:
         """Forced decoding: sources and targets are lists of id lists (every source
         non-empty; targets without BOS/EOS). Returns, per sentence, (log-probabilities of
         the target tokens and then EOS as a float32 array, their total)."""
+        if self.model.source.kind != 0:
+            raise ValueError("scoring needs token sources; this model reads feature frames")
         cdef int batch = len(sources)
         if batch != len(targets):
             raise ValueError(f"{batch} sources but {len(targets)} targets")
@@ -1130,3 +1236,26 @@ cdef class Engine:
             _raise_engine_error(err.decode("utf-8", "replace"))
         return [(log_probs_np[b, :tgt_len_np[b] + 1].copy(), float(totals_np[b]))
                 for b in range(batch)]
+
+
+cdef list _collect(rs_result *results, int batch, int status, char *err,
+                   _TokenReporter reporter, bint return_log_prob):
+    """The engine's results as Python lists (and the results freed), or its error (or the
+    token callback's exception) raised."""
+    if status:
+        free(results)
+        _raise_engine_error(err.decode("utf-8", "replace"))
+    if reporter is not None and reporter.error is not None:
+        rs_free_results(results, batch)
+        free(results)
+        raise reporter.error
+    cdef int i
+    output = []
+    try:
+        for i in range(batch):
+            output.append(_hypotheses(&results[i], results[i].attention_width,
+                                      return_log_prob))
+    finally:
+        rs_free_results(results, batch)
+        free(results)
+    return output

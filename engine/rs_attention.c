@@ -106,14 +106,24 @@ int rs_attention_output_width(const rs_attention *a) {
 
 void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output) {
     a->ops->step(a, s);
-    if (a->gate_w) /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales it */
+    if (a->gate_w) {
+        /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales the context, as
+         * one scalar or (gate_rows == context_width) one factor per dimension */
+        const int G = a->gate_rows, C = a->context_width;
         for (int r = 0; r < s->rows; r++) {
-            const float x = rs_dot_inline(a->gate_w, s->query + (size_t)r * a->query_width,
-                                          a->query_width) + a->gate_b;
-            const float beta = 1.0f / (1.0f + expf(-x));
-            float *c = s->context + (size_t)r * a->context_width;
-            for (int i = 0; i < a->context_width; i++) c[i] *= beta;
+            const float *q = s->query + (size_t)r * a->query_width;
+            float *c = s->context + (size_t)r * C;
+            for (int g = 0; g < G; g++) {
+                const float x = rs_dot_inline(a->gate_w + (size_t)g * a->query_width, q,
+                                              a->query_width) + (a->gate_b ? a->gate_b[g] : 0.0f);
+                const float beta = 1.0f / (1.0f + expf(-x));
+                if (G == 1)
+                    for (int i = 0; i < C; i++) c[i] *= beta;
+                else
+                    c[g] *= beta;
+            }
         }
+    }
     if (RS_HAS_LINEAR(a->context_projection)) /* SpeechBrain's mlp_out */
         rs_linear_forward(&a->context_projection, s->rows, s->context, a->context_width,
                           output, a->context_projection.out, 0);
@@ -146,9 +156,12 @@ void rs_attention_no_init(const rs_attention *a, int length, int max_source, flo
 
 /* inlined into the score loop's clone for each instruction set */
 static inline float additive(const float *v, const float *q, const float *k, int width,
-                             float *tmp) {
+                             int relu, float *tmp) {
     for (int i = 0; i < width; i++) tmp[i] = q[i] + k[i];
-    rs_vtanh(tmp, width);
+    if (relu)   /* the Show-Attend-Tell tutorial's scores (attention.score_activation) */
+        for (int i = 0; i < width; i++) tmp[i] = tmp[i] > 0.0f ? tmp[i] : 0.0f;
+    else
+        rs_vtanh(tmp, width);
     if (!v) {
         float s = 0.0f;
         for (int i = 0; i < width; i++) s += tmp[i];
@@ -159,7 +172,7 @@ static inline float additive(const float *v, const float *q, const float *k, int
 
 float rs_attention_additive(const float *v, const float *q, const float *k, int width,
                             float *tmp) {
-    return additive(v, q, k, width, tmp);
+    return additive(v, q, k, width, 0, tmp);
 }
 
 RS_CLONES
@@ -171,7 +184,7 @@ void rs_attention_scores(const rs_attention *a, const float *query, const float 
     for (int j = lo; j < hi; j++) {
         const float *k = keys + (size_t)j * key_width;
         if (a->score == RS_SCORE_ADDITIVE)
-            scores[j - lo] = additive(a->v, query, k, key_width, tmp);
+            scores[j - lo] = additive(a->v, query, k, key_width, a->score_relu, tmp);
         else
             scores[j - lo] = scale * rs_dot_inline(query, k, key_width);
     }

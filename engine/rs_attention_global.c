@@ -1,7 +1,7 @@
 /* Global attention (docs/model-format.md, "attention"): every source position is scored
- * against the query with dot, scaled dot, general or additive scores, softmax over the
- * sentence (softmax(scaling * e), within the attention constraint's window when there is
- * one), context = the weighted sum of the values (or, hard, the value at the argmax).
+ * against the query with dot, scaled dot, general or additive (tanh or relu) scores, softmax
+ * over the sentence (softmax(scaling * e), within the attention constraint's window when
+ * there is one), context = the weighted sum of the values (or, hard, the value at the argmax).
  * Stateless. */
 #include "rs_attention.h"
 #include "rs_kernels.h"

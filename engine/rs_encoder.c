@@ -1,5 +1,7 @@
-/* The encoder: embeddings, stacked (bi)directional RNN layers and the bridge to the
- * decoder's initial state. (Attention keys are the attention's: rs_attention_prepare.)
+/* The encoder: the source stage (rs_source.c: embeddings or feature frames), stacked
+ * (bi)directional RNN layers with any subsampling and projections between them, and the
+ * bridge to the decoder's initial state. (Attention keys are the attention's:
+ * rs_attention_prepare.)
  *
  * Sentences come sorted by length, longest first, so that at time step k the sentences
  * still running are a prefix of the batch and one block product serves them all; the
@@ -14,6 +16,7 @@
 #include "rs_norm.h"
 #include "rs_pooling.h"
 #include "rs_rnn.h"
+#include "rs_source.h"
 
 #define ALLOC(ptr, count)                                                        \
     do {                                                                         \
@@ -58,36 +61,49 @@ static void dense_bridge(const rs_linear *L, const rs_norm *norm, rs_activation 
     rs_apply_activation(act, dst, B * L->out);
 }
 
-int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *lengths, int S,
+/* Fails (returns 1) when a sentence has no positions left after a subsampling step. */
+static int check_lengths(const int *lengths, int B, int step, char *err, size_t err_size) {
+    if (B > 0 && lengths[B - 1] < 1) { /* sorted: the last is the shortest */
+        snprintf(err, err_size, "a source is too short for the encoder's subsampling "
+                 "(no positions left after step %d)", step);
+        return 1;
+    }
+    return 0;
+}
+
+int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
               rs_encoded *out, char *err, size_t err_size) {
-    const int He = m->enc_hidden, De = m->enc_width, E = m->src_embedding_size;
+    const rs_source_stage *src = &m->source;
+    const int He = m->enc_hidden, De = m->enc_width, Dm = m->memory_width;
     const int ndir = m->enc_bidirectional ? 2 : 1, Le = m->enc_layers;
     const int Ld = m->dec_layers, Hd = m->dec_hidden;
-    const int wide = E > De ? E : De;
-    const int GH = rs_rnn_gates(m->enc[0][0].cell) * He;
+    const int GH = Le ? rs_rnn_gates(m->enc[0][0].cell) * He : 0;
     float *in = NULL, *outbuf = NULL, *xproj = NULL, *xstep = NULL, *h = NULL, *c = NULL;
     float *scratch = NULL, *final_h = NULL, *final_c = NULL, *bridge_in = NULL;
+    int *lengths = NULL;
     memset(out, 0, sizeof(*out));
     out->batch = B;
-    out->max_len = S;
-    out->lengths = lengths;
 
-    ALLOC(in, (size_t)B * S * wide);
-    ALLOC(outbuf, (size_t)B * S * wide);
-    ALLOC(xproj, (size_t)B * S * GH);
-    ALLOC(xstep, (size_t)B * GH);
-    ALLOC(h, (size_t)B * He);
-    ALLOC(c, (size_t)B * He);
-    ALLOC(scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
+    ALLOC(lengths, B);
+    for (int b = 0; b < B; b++) lengths[b] = rs_input_length(input, order[b]);
+    int S = B ? lengths[0] : 0;
+    const size_t stage = rs_encoder_stage_floats(m, S);
+    ALLOC(in, (size_t)B * stage);
+    ALLOC(outbuf, (size_t)B * stage);
     ALLOC(final_h, (size_t)Le * 2 * B * He);
     ALLOC(final_c, (size_t)Le * 2 * B * He);
+    if (Le) {
+        ALLOC(xproj, (size_t)B * rs_subsampled_length(src, 0, S) * GH);
+        ALLOC(xstep, (size_t)B * GH);
+        ALLOC(h, (size_t)B * He);
+        ALLOC(c, (size_t)B * He);
+        ALLOC(scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
+    }
 
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < lengths[b]; p++)
-            memcpy(in + ((size_t)b * S + p) * E,
-                   m->src_embedding + (size_t)ids[(size_t)b * stride + p] * E, sizeof(float) * E);
-
-    int in_w = E;
+    rs_source_embed(m, B, input, order, lengths, S, in);
+    int in_w = src->width;
+    rs_subsample(src, 0, B, lengths, in, &S, &in_w);
+    if (check_lengths(lengths, B, 0, err, err_size)) goto fail;
     for (int l = 0; l < Le; l++) {
         for (int d = 0; d < ndir; d++) {
             const rs_rnn *rnn = &m->enc[l][d];
@@ -113,11 +129,11 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
                 for (int b = 0; b < n; b++) {
                     int p = backward ? lengths[b] - 1 - k : k;
                     float *dst = outbuf + ((size_t)b * S + p) * De;
-                    const float *src = h + (size_t)b * He;
+                    const float *src_h = h + (size_t)b * He;
                     if (d == 1 && m->enc_merge_sum)
-                        for (int j = 0; j < He; j++) dst[j] += src[j];
+                        for (int j = 0; j < He; j++) dst[j] += src_h[j];
                     else
-                        memcpy(dst + (d == 1 ? He : 0), src, sizeof(float) * He);
+                        memcpy(dst + (d == 1 ? He : 0), src_h, sizeof(float) * He);
                 }
             }
             memcpy(final_h + ((size_t)l * 2 + d) * B * He, h, sizeof(float) * B * He);
@@ -129,21 +145,38 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
                     outbuf[i] += in[i];
         float *t = in; in = outbuf; outbuf = t;
         in_w = De;
+        rs_subsample(src, l + 1, B, lengths, in, &S, &in_w);
+        if (check_lengths(lengths, B, l + 1, err, err_size)) goto fail;
+        const rs_linear *projection = &src->projection[l];
+        if (RS_HAS_LINEAR(*projection)) { /* ESPnet's RNNP: tanh between layers only */
+            const int P = projection->out;
+            for (int b = 0; b < B; b++) {
+                float *dst = outbuf + (size_t)b * S * P;
+                rs_linear_forward(projection, lengths[b], in + (size_t)b * S * in_w, in_w, dst, P, 0);
+                if (l < Le - 1) rs_apply_activation(src->projection_activation, dst, lengths[b] * P);
+            }
+            t = in; in = outbuf; outbuf = t;
+            in_w = P;
+        }
     }
     /* `in` now holds the memory [B, S, D_m] */
     out->memory = in;
+    out->max_len = S;
+    out->lengths = lengths;
     in = NULL;
+    lengths = NULL;
     if (m->pooling.rows && rs_pool(m, out)) goto out_of_memory;
 
     ALLOC(out->init_h, (size_t)Ld * B * Hd);
     ALLOC(out->init_c, (size_t)Ld * B * Hd);
-    ALLOC(bridge_in, (size_t)B * (De > Le * 2 * He ? De : Le * 2 * He));
+    ALLOC(bridge_in, (size_t)B * (Dm > Le * 2 * He ? Dm : Le * 2 * He));
     if (m->bridge == RS_BRIDGE_MEAN) {
+        const int *len = out->lengths;
         for (int b = 0; b < B; b++) {
-            float *dst = bridge_in + (size_t)b * De;
-            for (int p = 0; p < lengths[b]; p++)
-                for (int j = 0; j < De; j++) dst[j] += out->memory[((size_t)b * S + p) * De + j];
-            for (int j = 0; j < De; j++) dst[j] /= (float)lengths[b];
+            float *dst = bridge_in + (size_t)b * Dm;
+            for (int p = 0; p < len[b]; p++)
+                for (int j = 0; j < Dm; j++) dst[j] += out->memory[((size_t)b * S + p) * Dm + j];
+            for (int j = 0; j < Dm; j++) dst[j] /= (float)len[b];
         }
     }
     for (int l = 0; l < Ld; l++) {
@@ -193,10 +226,11 @@ int rs_encode(const rs_model *m, int B, const int *ids, int stride, const int *l
     return 0;
 
 out_of_memory:
+    snprintf(err, err_size, "out of memory while encoding a batch of %d sentences of up to %d positions", B, S);
+fail:
     free(in); free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
-    free(final_h); free(final_c); free(bridge_in);
+    free(final_h); free(final_c); free(bridge_in); free(lengths);
     rs_encoded_free(out);
-    snprintf(err, err_size, "out of memory while encoding a batch of %d sentences of up to %d tokens", B, S);
     return 1;
 }
 
@@ -208,6 +242,7 @@ void rs_encoded_free(rs_encoded *e) {
     free(e->pooled);
     free(e->pool_weights);
     free(e->memory);
+    free(e->lengths);
     free(e->init_h);
     free(e->init_c);
     memset(e, 0, sizeof(*e));

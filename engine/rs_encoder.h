@@ -1,4 +1,5 @@
-/* The encoder and bridge: source ids in, memory and the decoder's initial states out. */
+/* The encoder and bridge: sources (ids or feature frames) in, memory and the decoder's
+ * initial states out. */
 #ifndef RS_ENCODER_H
 #define RS_ENCODER_H
 
@@ -8,7 +9,8 @@
 
 typedef struct {
     int batch, max_len;
-    const int *lengths; /* [batch]: the caller's source lengths */
+    int *lengths;     /* [batch]: memory positions per sentence (the source lengths unless
+                         the encoder subsamples) */
     float *memory;    /* [batch, max_len, D_m]; positions past a sentence's length unused */
     float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
                          == memory when keys are not projected */
@@ -28,18 +30,18 @@ typedef struct {
     float *init_c;    /* [dec_layers, batch, H_d] (LSTM decoders) */
 } rs_encoded;
 
-/* lengths must be sorted in non-increasing order, each >= 1 and <= S. */
-int rs_encode(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
-              int S, rs_encoded *out, char *err, size_t err_size);
+/* Encode sources order[0..batch) of `input`, whose lengths must be non-increasing and
+ * >= 1. Fails (non-zero, message in err) when out of memory or when subsampling leaves a
+ * sentence no positions. */
+int rs_encode(const rs_model *m, int batch, const rs_input *input, const int *order,
+              rs_encoded *out, char *err, size_t err_size);
 void rs_encoded_free(rs_encoded *e);
 
-/* Encode sentences order[0..n) of a batch (sentence b: ids[b*stride ..], lengths[b] >= 1)
- * and prepare their attention keys; order is sorted longest first (stable) in place and
- * sentence i of *enc is order[i], of length sorted_len[i] (an [n] buffer of the caller's
- * that enc->lengths points to: it must outlive *enc). Returns 0, 1 when out of memory, or
- * 2 with rs_encode's message in err; on failure *enc holds nothing. (rs_encode_batch.c) */
-int rs_encode_sentences(const rs_model *m, int n, int *order, const int *ids, int stride,
-                        const int *lengths, int *sorted_len, rs_encoded *enc, char *err,
-                        size_t err_size);
+/* Encode sources order[0..n) of `input` (each of length >= 1) and prepare their attention
+ * keys; order is sorted longest first (stable) in place and sentence i of *enc is
+ * order[i]. Returns 0, 1 when out of memory, or 2 with rs_encode's message in err; on
+ * failure *enc holds nothing. (rs_encode_batch.c) */
+int rs_encode_sentences(const rs_model *m, int n, int *order, const rs_input *input,
+                        rs_encoded *enc, char *err, size_t err_size);
 
 #endif

@@ -68,6 +68,7 @@ cdef extern from "rs_model.h" nogil:
         rs_linear key
         rs_linear query
         const float *v
+        int score_relu
         int query_width, memory_width, key_width, context_width
         float scaling
         rs_linear context_projection
@@ -77,7 +78,8 @@ cdef extern from "rs_model.h" nogil:
         rs_multi_head multi_head
         int hard
         const float *gate_w
-        float gate_b
+        const float *gate_b
+        int gate_rows
         int key_split
         rs_linear value
         int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
@@ -93,6 +95,16 @@ cdef extern from "rs_model.h" nogil:
         int rows, size
         rs_linear projection
         const float *query
+    ctypedef struct rs_source_stage:
+        int kind
+        int feature_size
+        rs_linear input_projection
+        int input_activation
+        int width
+        int mode
+        int factors[RS_MAX_LAYERS + 1]
+        rs_linear projection[RS_MAX_LAYERS]
+        int projection_activation
     ctypedef struct rs_copy_generator:  # rs_copy.h
         rs_attention attention
         rs_linear gate
@@ -104,6 +116,8 @@ cdef extern from "rs_model.h" nogil:
         rs_rnn enc[RS_MAX_LAYERS][2]
         int enc_width
         int enc_stacking
+        rs_source_stage source
+        int memory_width
         int bridge, bridge_from, bridge_activation, lstm_cell
         rs_linear bridge_hidden[RS_MAX_LAYERS]
         rs_linear bridge_cell[RS_MAX_LAYERS]
@@ -157,9 +171,13 @@ cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_result:
         int count
         rs_hypothesis *hyps
+        int attention_width
     int rs_translate(const rs_model *model, const rs_options *options, int batch,
                      const int *ids, int stride, const int *lengths,
                      rs_result *results, char *err, size_t err_size)
+    int rs_translate_features(const rs_model *model, const rs_options *options, int batch,
+                              const float *features, int stride, const int *lengths,
+                              rs_result *results, char *err, size_t err_size)
     void rs_free_results(rs_result *results, int batch)
     bint RS_HAS_LINEAR(rs_linear L)
 

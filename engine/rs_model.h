@@ -24,6 +24,9 @@ typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 
    (separate), whose layers alternate direction (alternating; Marian's enc-type) */
 typedef enum { RS_STACK_LAYERWISE = 0, RS_STACK_SEPARATE = 1, RS_STACK_ALTERNATING = 2 } rs_stacking;
 typedef enum { RS_READOUT_NONE = 0, RS_READOUT_LINEAR = 1, RS_READOUT_TANH = 2, RS_READOUT_MAXOUT = 3 } rs_readout_kind;
+/* what the encoder reads: token ids (one-hot sources arrive as ids), or feature frames */
+typedef enum { RS_SOURCE_IDS = 0, RS_SOURCE_FEATURES = 1 } rs_source_kind;
+typedef enum { RS_SUBSAMPLE_CONCAT = 0, RS_SUBSAMPLE_STRIDE = 1 } rs_subsample_mode;
 
 #define RS_MAX_QSPLITS 3
 
@@ -134,6 +137,8 @@ typedef struct {
     rs_linear key;       /* general / additive key projection, w may be NULL */
     rs_linear query;     /* additive query projection, w may be NULL */
     const float *v;      /* additive, NULL = ones */
+    int score_relu;      /* additive: relu instead of tanh (the Show, Attend and Tell
+                            PyTorch tutorial) */
     int query_width;     /* the decoder's query before any projection (H_d) */
     int memory_width;    /* D_m: one encoder position */
     int key_width;       /* a key as the scores read it: key.out, or D_m */
@@ -148,9 +153,11 @@ typedef struct {
     rs_multi_head multi_head; /* multi_head (rs_attention_multihead.c) */
     /* options of every type (docs/model-format.md, "attention") */
     int hard;                /* the context is the value at the weights' argmax */
-    const float *gate_w;     /* [query_width]: beta = sigmoid(gate_w . q + gate_b) scales
-                                the context; NULL: no gate */
-    float gate_b;
+    const float *gate_w;     /* [gate_rows, query_width]: beta = sigmoid(gate_w q + gate_b)
+                                scales the context; NULL: no gate */
+    const float *gate_b;     /* [gate_rows] or NULL */
+    int gate_rows;           /* 1: one beta for the whole context (Xu et al.); context_width:
+                                one per dimension (the PyTorch captioning tutorial's f_beta) */
     int key_split;           /* key_value.split: keys read memory[0, split), values the
                                 rest; 0: keys and values both read the whole memory */
     rs_linear value;         /* key_value value projection, w may be NULL */
@@ -168,6 +175,21 @@ typedef struct {
     rs_norm query_norm;      /* on the projected query, for every type */
 } rs_attention;
 
+/* The encoder's source stage and its reshaping along time (rs_source.c,
+ * docs/model-format.md "Encoders over features"). */
+typedef struct {
+    rs_source_kind kind;
+    int feature_size;             /* F (features) */
+    rs_linear input_projection;   /* features: [P, F], w may be NULL */
+    rs_activation input_activation;
+    int width;                    /* what the stage gives: E_s, F or P */
+    rs_subsample_mode mode;
+    int factors[RS_MAX_LAYERS + 1]; /* of the input, then after each layer; 1 = none */
+    rs_linear projection[RS_MAX_LAYERS]; /* after each layer's subsampling (ESPnet's
+                                            RNNP), w may be NULL */
+    rs_activation projection_activation; /* between layers; none after the top */
+} rs_source_stage;
+
 /* Self-attentive pooling of the memory (rs_pooling.c): A = softmax_rows(Q tanh(W H^T + b)),
  * summary = A H, rows x D_m. rows == 0: none. */
 typedef struct {
@@ -181,8 +203,10 @@ typedef struct {
     const float *src_embedding; int src_vocab, src_embedding_size;
     int enc_layers, enc_bidirectional, enc_merge_sum, enc_residual, enc_hidden;
     rs_rnn enc[RS_MAX_LAYERS][2];
-    int enc_width; /* D_e = D_m */
+    int enc_width; /* D_e: a layer's merged output */
     rs_stacking enc_stacking;
+    rs_source_stage source;
+    int memory_width; /* D_m: D_e, or after the top layer's subsampling and projection */
 
     /* bridge */
     rs_bridge_kind bridge; rs_bridge_from bridge_from; rs_activation bridge_activation;
@@ -266,7 +290,20 @@ typedef struct {
 typedef struct {
     int count;
     rs_hypothesis *hyps; /* best first */
+    int attention_width; /* columns of every attention row: the sentence's memory positions */
 } rs_result;
+
+/* A call's sources: token ids or feature frames, row b holding lengths[b] positions. */
+typedef struct {
+    const int *ids;        /* [rows, stride], or NULL */
+    const float *features; /* [rows, stride, feature_size], or NULL */
+    int stride;            /* positions per row */
+    const int *lengths;    /* [rows] */
+    const int *rows;       /* source b of the call is row rows[b]; NULL: row b */
+} rs_input;
+
+static inline int rs_input_row(const rs_input *in, int b) { return in->rows ? in->rows[b] : b; }
+static inline int rs_input_length(const rs_input *in, int b) { return in->lengths[rs_input_row(in, b)]; }
 
 /* Translate `batch` sentences: source ids of sentence b are ids[b*stride .. +lengths[b]].
  * On success returns 0 and fills results[0..batch) (free with rs_free_results).
@@ -275,6 +312,11 @@ typedef struct {
 int rs_translate(const rs_model *model, const rs_options *options, int batch,
                  const int *ids, int stride, const int *lengths,
                  rs_result *results, char *err, size_t err_size);
+/* As rs_translate for feature frames: sentence b is features[b*stride*F ..], lengths[b]
+ * frames of F = model->source.feature_size floats. */
+int rs_translate_features(const rs_model *model, const rs_options *options, int batch,
+                          const float *features, int stride, const int *lengths,
+                          rs_result *results, char *err, size_t err_size);
 void rs_free_results(rs_result *results, int batch);
 
 #endif

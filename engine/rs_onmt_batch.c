@@ -63,23 +63,26 @@ int onmt_batch_open(onmt_batch *x, const rs_model *m, const rs_onmt_options *o, 
     x->S = lengths[order[0]];
     const int S = x->S;
     ALLOC(x->sorted_lengths, batch);
-    ALLOC(x->sorted_ids, (size_t)batch * S);
     for (int i = 0; i < batch; i++) {
         x->encoded[order[i]] = i;
         x->sorted_lengths[i] = lengths[order[i]];
-        memcpy(x->sorted_ids + (size_t)i * S, ids + (size_t)order[i] * stride,
-               sizeof(int) * lengths[order[i]]);
     }
+    const rs_input input = {.ids = ids, .stride = stride, .lengths = lengths};
+    if (rs_encode(m, batch, &input, order, &x->enc, err, err_size)) goto fail;
     free(order);
     order = NULL;
-    if (rs_encode(m, batch, x->sorted_ids, S, x->sorted_lengths, S, &x->enc, err, err_size))
+    if (x->enc.max_len != S) { /* OpenNMT-py's search reads one memory row per token */
+        x->have_enc = 1;
+        snprintf(err, err_size, "search='opennmt' needs one encoder position per source token "
+                 "(this model subsamples its source)");
         goto fail;
+    }
     x->have_enc = 1;
     if (rs_attention_prepare(&m->attention, &x->enc)) goto out_of_memory;
     if (m->copy) {
         /* OpenNMT-py's copy attention reads the padding's memory, which its encoder leaves
            at zero */
-        const int D = m->enc_width;
+        const int D = m->memory_width;
         for (int i = 0; i < batch; i++)
             memset(x->enc.memory + ((size_t)i * S + x->sorted_lengths[i]) * D, 0,
                    sizeof(float) * (size_t)(S - x->sorted_lengths[i]) * D);
@@ -120,7 +123,7 @@ void onmt_batch_close(onmt_batch *x) {
     if (x->have_copy) rs_copy_release(&x->copy_enc);
     if (x->have_dec) rs_decoder_release(&x->sa, &x->sb, &x->work);
     if (x->have_enc) rs_encoded_free(&x->enc);
-    free(x->encoded); free(x->sorted_lengths); free(x->sorted_ids); free(x->copy_lengths);
+    free(x->encoded); free(x->sorted_lengths); free(x->copy_lengths);
     free(x->copy_map); free(x->copy_collapse); free(x->copy_words);
     free(x->dec_tokens); free(x->dec_sentence); free(x->logits); free(x->probs);
     free(x->copy_probs); free(x->copy_work); free(x->exp_tmp); free(x->log_probs);

@@ -31,7 +31,7 @@ typedef struct {
     int S;                  /* the longest source */
     int V, W;               /* target vocabulary; log-probability width (V + copied words) */
     int *encoded;           /* [batch]: the sentence's index in enc (longest first) */
-    int *sorted_lengths, *sorted_ids;
+    int *sorted_lengths;
     rs_encoded enc, copy_enc;
     int *copy_lengths;
     int have_enc, have_copy, have_dec;

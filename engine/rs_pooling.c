@@ -15,7 +15,7 @@
 
 int rs_pool(const rs_model *m, rs_encoded *enc) {
     const rs_pooling *p = &m->pooling;
-    const int B = enc->batch, S = enc->max_len, D = m->enc_width, R = p->rows, A = p->size;
+    const int B = enc->batch, S = enc->max_len, D = m->memory_width, R = p->rows, A = p->size;
     enc->pooled = calloc((size_t)B * R * D + 1, sizeof(float));
     enc->pool_weights = calloc((size_t)B * R * S + 1, sizeof(float));
     float *hidden = malloc(sizeof(float) * ((size_t)S * A + 1));
@@ -43,11 +43,13 @@ int rs_pool(const rs_model *m, rs_encoded *enc) {
 int rs_embed(const rs_model *m, int batch, const int *ids, int stride, const int *lengths,
              float *out, float *weights, char *err, size_t err_size) {
     const int R = m->pooling.rows;
-    const size_t P = (size_t)R * m->enc_width;
+    const size_t P = (size_t)R * m->memory_width;
     for (int b = 0; b < batch; b++) {
         rs_encoded enc;
-        if (rs_encode(m, 1, ids + (size_t)b * stride, stride, lengths + b, lengths[b], &enc, err,
-                      err_size))
+        const rs_input input = {.ids = ids + (size_t)b * stride, .stride = stride,
+                                .lengths = lengths + b};
+        const int first = 0;
+        if (rs_encode(m, 1, &input, &first, &enc, err, err_size))
             return 1;
         if (!enc.pooled && rs_pool(m, &enc)) {
             rs_encoded_free(&enc);

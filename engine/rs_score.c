@@ -19,7 +19,7 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
              float *totals, char *err, size_t err_size) {
     int status = 1, have_enc = 0, have_dec = 0;
     const int V = m->tgt_vocab;
-    int *order = NULL, *sorted_len = NULL;
+    int *order = NULL;
     int *row_sent = NULL, *row_token = NULL, *next_sent = NULL, *parent = NULL;
     float *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     rs_encoded enc;
@@ -47,10 +47,8 @@ int rs_score(const rs_model *m, int batch, const int *src, int src_stride, const
     order = malloc(sizeof(int) * batch);
     if (!order) goto oom;
     for (int i = 0; i < batch; i++) order[i] = i;
-    sorted_len = malloc(sizeof(int) * batch);
-    if (!sorted_len) goto oom;
-    switch (rs_encode_sentences(m, batch, order, src, src_stride, src_lengths, sorted_len, &enc,
-                                err, err_size)) {
+    const rs_input input = {.ids = src, .stride = src_stride, .lengths = src_lengths};
+    switch (rs_encode_sentences(m, batch, order, &input, &enc, err, err_size)) {
     case 1: goto oom;
     case 2: goto fail;
     }
@@ -114,7 +112,7 @@ fail:
 cleanup:
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len);
+    free(order);
     free(row_sent); free(row_token); free(next_sent); free(parent);
     free(logits); free(probs); free(exp_tmp);
     return status;

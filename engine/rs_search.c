@@ -133,7 +133,7 @@ static int build_hypothesis(const sentence_search *s, int K, const finished_hyp 
 }
 
 /* Every option and size in range; messages say "must be" (the wrapper's ValueError). */
-static int validate(const rs_model *m, const rs_options *o, int batch, const int *lengths,
+static int validate(const rs_model *m, const rs_options *o, int batch, const rs_input *input,
                     char *err, size_t n) {
     if (o->beam_size < 1 || o->beam_size > RS_MAX_BEAM) {
         snprintf(err, n, "beam_size must be between 1 and %d, got %d", RS_MAX_BEAM, o->beam_size);
@@ -170,11 +170,13 @@ static int validate(const rs_model *m, const rs_options *o, int batch, const int
     }
     int S = 0;
     for (int b = 0; b < batch; b++) {
-        if (lengths[b] < 0 || lengths[b] > RS_MAX_SOURCE_LENGTH) {
-            snprintf(err, n, "a source must be at most %d tokens, got %d", RS_MAX_SOURCE_LENGTH, lengths[b]);
+        const int length = rs_input_length(input, b);
+        if (length < 0 || length > RS_MAX_SOURCE_LENGTH) {
+            snprintf(err, n, "a source must be at most %d %s, got %d", RS_MAX_SOURCE_LENGTH,
+                     input->features ? "frames" : "tokens", length);
             return 1;
         }
-        if (lengths[b] > S) S = lengths[b];
+        if (length > S) S = length; /* memory positions are at most the source's */
     }
     size_t rows, elements;
     if (rs_size_mul((size_t)batch, (size_t)o->beam_size, &rows) ||
@@ -192,13 +194,13 @@ static int validate(const rs_model *m, const rs_options *o, int batch, const int
     return 0;
 }
 
-static int translate_serial(const rs_model *m, const rs_options *o, int batch, const int *ids,
-                            int stride, const int *lengths, rs_result *results, char *err,
+static int translate_serial(const rs_model *m, const rs_options *o, int batch,
+                            const rs_input *input, rs_result *results, char *err,
                             size_t err_size) {
     int status = 1;
     const int K = o->beam_size, V = m->tgt_vocab, eos = m->eos_id;
     const int keep_att = m->attention.ops && (o->return_attention || o->coverage_penalty != 0.0f);
-    int *order = NULL, *sorted_len = NULL;
+    int *order = NULL;
     int *row_token = NULL, *row_sent = NULL, *next_token = NULL, *next_sent = NULL, *parent = NULL;
     float *row_score = NULL, *next_score = NULL, *logits = NULL, *probs = NULL, *exp_tmp = NULL;
     sentence_search *ss = NULL;
@@ -208,13 +210,13 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
     int have_enc = 0, have_dec = 0, nb = 0, S = 0;
     memset(results, 0, sizeof(rs_result) * (size_t)(batch > 0 ? batch : 0));
     memset(&enc, 0, sizeof(enc));
-    if (validate(m, o, batch, lengths, err, err_size)) return 1;
+    if (validate(m, o, batch, input, err, err_size)) return 1;
 
     /* Empty sources translate to one empty hypothesis without running the model. */
     order = malloc(sizeof(int) * (batch ? batch : 1));
     if (!order) goto oom;
     for (int b = 0; b < batch; b++) {
-        if (lengths[b] > 0) order[nb++] = b;
+        if (rs_input_length(input, b) > 0) order[nb++] = b;
         else {
             results[b].count = 1;
             results[b].hyps = calloc(1, sizeof(rs_hypothesis));
@@ -224,15 +226,13 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         }
     }
     if (nb == 0) { free(order); return 0; }
-    sorted_len = malloc(sizeof(int) * nb);
-    if (!sorted_len) goto oom;
-    switch (rs_encode_sentences(m, nb, order, ids, stride, lengths, sorted_len, &enc, err, err_size)) {
+    switch (rs_encode_sentences(m, nb, order, input, &enc, err, err_size)) {
     case 1: goto oom;
     case 2: goto fail;
     }
     have_enc = 1;
     if (rs_kernel_failed()) goto oom;
-    S = enc.max_len;
+    S = enc.max_len; /* memory positions: fewer than source positions when subsampled */
 
     const int cap = nb * K; /* validate() bounds nb x K x the widest row by INT_MAX */
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
@@ -253,11 +253,11 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         !logits || !probs || !exp_tmp || !ss)
         goto oom;
     for (int i = 0; i < nb; i++) {
-        ss[i].length = sorted_len[i];
+        ss[i].length = enc.lengths[i];   /* memory positions */
         ss[i].last_step = o->max_length - 1;
         if (o->max_length_factor > 0.0f) {
             /* Marian stops once the steps taken reach factor * source length */
-            const float limit = ceilf(o->max_length_factor * (float)sorted_len[i]);
+            const float limit = ceilf(o->max_length_factor * (float)rs_input_length(input, order[i]));
             if (limit < (float)o->max_length) ss[i].last_step = limit < 1.0f ? 0 : (int)limit - 1;
         }
         ss[i].width = K;
@@ -388,6 +388,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch, c
         res->hyps = calloc(count ? count : 1, sizeof(rs_hypothesis));
         if (!res->hyps) goto oom;
         res->count = count;
+        res->attention_width = s->length;
         for (int h = 0; h < count; h++)
             if (build_hypothesis(s, K, &s->finished[h], o->return_attention, o->eos_attention,
                                  &res->hyps[h]))
@@ -406,7 +407,7 @@ cleanup:
     free(ss);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order); free(sorted_len);
+    free(order);
     free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
     free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
     return status;
@@ -419,8 +420,9 @@ cleanup:
 typedef struct {
     const rs_model *m;
     const rs_options *caller; /* the caller's options: its token callback, if any */
-    int count, stride;
-    int *ids, *lengths, *index;
+    int count;
+    rs_input input; /* the call's sources, seen through the group's rows */
+    int *index;
     int *prefix, *prefix_lengths; /* the group's target prefixes, or NULL */
     rs_options options; /* threads 1; a token callback goes through report_token */
     rs_result *results;
@@ -436,17 +438,18 @@ static int report_token(void *ctx, int sentence, int step, int token, float log_
 
 static void *run_group(void *arg) {
     group_job *g = arg;
-    g->status = translate_serial(g->m, &g->options, g->count, g->ids, g->stride, g->lengths, g->results,
-                                 g->err, sizeof(g->err));
+    g->status = translate_serial(g->m, &g->options, g->count, &g->input, g->results, g->err,
+                                 sizeof(g->err));
     return NULL;
 }
 
-int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
-                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+static int translate_input(const rs_model *m, const rs_options *o, int batch,
+                           const rs_input *input, rs_result *results, char *err,
+                           size_t err_size) {
     int T = o->threads < 1 ? 1 : o->threads;
     if (T > batch) T = batch;
-    if (T <= 1) return translate_serial(m, o, batch, ids, stride, lengths, results, err, err_size);
-    if (validate(m, o, batch, lengths, err, err_size)) return 1;
+    if (T <= 1) return translate_serial(m, o, batch, input, results, err, err_size);
+    if (validate(m, o, batch, input, err, err_size)) return 1;
 
     int status = 0;
     int *order = malloc(sizeof(int) * batch);
@@ -457,7 +460,10 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     for (int b = 0; b < batch; b++) order[b] = b;
     for (int i = 1; i < batch; i++) { /* longest first, stable */
         int v = order[i], j = i;
-        while (j > 0 && lengths[order[j - 1]] < lengths[v]) { order[j] = order[j - 1]; j--; }
+        while (j > 0 && rs_input_length(input, order[j - 1]) < rs_input_length(input, v)) {
+            order[j] = order[j - 1];
+            j--;
+        }
         order[j] = v;
     }
     rs_options serial = *o;
@@ -465,10 +471,9 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
     for (int g = 0; g < T; g++) {
         group_job *job = &jobs[g];
         job->m = m;
-        job->stride = stride > 0 ? stride : 1;
         job->count = (batch - g + T - 1) / T;
-        job->ids = malloc(sizeof(int) * (size_t)job->count * job->stride);
-        job->lengths = malloc(sizeof(int) * job->count);
+        job->input = *input;
+        job->input.rows = malloc(sizeof(int) * job->count);
         job->index = malloc(sizeof(int) * job->count);
         job->results = calloc(job->count, sizeof(rs_result));
         job->options = serial;
@@ -484,12 +489,11 @@ int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *i
             job->options.prefix_lengths = job->prefix_lengths;
             if (!job->prefix || !job->prefix_lengths) { status = 1; goto done; }
         }
-        if (!job->ids || !job->lengths || !job->index || !job->results) { status = 1; goto done; }
+        if (!job->input.rows || !job->index || !job->results) { status = 1; goto done; }
         for (int k = 0; k < job->count; k++) {
             int b = order[g + k * T];
             job->index[k] = b;
-            job->lengths[k] = lengths[b];
-            memcpy(job->ids + (size_t)k * job->stride, ids + (size_t)b * stride, sizeof(int) * lengths[b]);
+            ((int *)job->input.rows)[k] = rs_input_row(input, b);
             if (o->prefix) {
                 job->prefix_lengths[k] = o->prefix_lengths[b];
                 memcpy(job->prefix + (size_t)k * o->prefix_stride, o->prefix + (size_t)b * o->prefix_stride,
@@ -521,12 +525,25 @@ done:
     if (jobs)
         for (int g = 0; g < T; g++) {
             if (jobs[g].results) rs_free_results(jobs[g].results, jobs[g].count);
-            free(jobs[g].ids); free(jobs[g].lengths); free(jobs[g].index); free(jobs[g].results);
+            free((int *)jobs[g].input.rows); free(jobs[g].index); free(jobs[g].results);
             free(jobs[g].prefix); free(jobs[g].prefix_lengths);
         }
     free(order); free(jobs); free(threads); free(started);
     if (status) memset(results, 0, sizeof(rs_result) * batch);
     return status;
+}
+
+int rs_translate(const rs_model *m, const rs_options *o, int batch, const int *ids, int stride,
+                 const int *lengths, rs_result *results, char *err, size_t err_size) {
+    const rs_input input = {.ids = ids, .stride = stride, .lengths = lengths};
+    return translate_input(m, o, batch, &input, results, err, err_size);
+}
+
+int rs_translate_features(const rs_model *m, const rs_options *o, int batch,
+                          const float *features, int stride, const int *lengths,
+                          rs_result *results, char *err, size_t err_size) {
+    const rs_input input = {.features = features, .stride = stride, .lengths = lengths};
+    return translate_input(m, o, batch, &input, results, err, err_size);
 }
 
 void rs_free_results(rs_result *results, int batch) {

@@ -232,6 +232,8 @@ def _normalized(attention: dict, **decoder):
     ({"type": "location", "location": LOCATION, "gate": True}, "attention.gate"),
     ({"type": "coverage", "key_value": {"split": 4}}, "attention.key_value"),
     ({"type": "forward", "location": LOCATION, "layer_norm": True}, "attention.layer_norm"),
+    ({"type": "location", "location": LOCATION, "score_activation": "relu"},
+     "attention.score_activation"),
     ({"type": "monotonic", "scaling": 2.0}, "attention.scaling"),
 ])
 def test_bad_attention_config_names_the_field(attention, field):

@@ -71,6 +71,11 @@ def _merge(where: str, given, defaults: dict) -> dict:
     return merged
 
 
+# shared with source_options.py, whose option objects merge over their defaults the same way
+REQUIRED = _REQUIRED
+merge_object = _merge
+
+
 def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
     """Check the options of the attention section in place, filling the defaults of the
     sub-objects; ModelError naming the field on any fault."""
@@ -82,6 +87,8 @@ def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
         if att[option] is None and kind in types:
             raise ModelError(f"config.json: attention.type {kind!r} needs an "
                              f"attention.{option} object")
+    if att["gate_per_dimension"] and not att["gate"]:
+        raise ModelError("config.json: attention.gate_per_dimension needs attention.gate")
     if att["hard"] and kind not in _HARD_TYPES:
         why = "is already hard" if kind in ("monotonic", "mocha") else "does not take it"
         raise ModelError(f"config.json: attention.hard applies to types {list(_HARD_TYPES)}; "
@@ -168,7 +175,8 @@ def attention_tensors(att: dict, query_width: int, memory_width: int) -> dict:
     specs = {}
     key_width = key_input_width(att, memory_width)
     if att["gate"]:
-        specs.update(_linear("attention.gate", 1, query_width))
+        rows = context_width(att, memory_width) if att["gate_per_dimension"] else 1
+        specs.update(_linear("attention.gate", rows, query_width))
     if att["key_value"] and att["key_value"]["value_size"] is not None:
         specs.update(_linear("attention.value", att["key_value"]["value_size"],
                              value_input_width(att, memory_width)))

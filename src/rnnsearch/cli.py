@@ -144,6 +144,13 @@ def cmd_translate(args) -> int:
             replace_unk=args.replace_unk, shrinking_beam=args.shrinking_beam,
             length_normalization=args.length_normalization, word_penalty=args.word_penalty,
             max_length_factor=args.max_length_factor)
+    if args.features:
+        from .cli_features import translate_feature_files
+        output = atomic_write(args.output, "w", encoding="utf-8") \
+            if args.output not in (None, "-") else contextlib.nullcontext(sys.stdout)
+        with _in_flag_terms(), output as out:
+            translate_feature_files(translator, args, decoding, out)
+        return 0
     if args.plot_attention:
         from .plot import require_matplotlib
         require_matplotlib()
@@ -271,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("translate", help="translate lines (stdin to stdout, or files)")
     add_model_and_output(p)
     p.add_argument("-i", "--input", default=None, help="input file (default stdin)")
+    p.add_argument("--features", nargs="+", metavar="FILE",
+                   help="array sources instead of text lines (models of source.kind "
+                        "'features' or 'one_hot'): .npy files of one array [T, F] or several "
+                        "[N, T, F], .npz archives of arrays [T, F]; one output line per "
+                        "array, in order")
     p.add_argument("--encoding", default="utf-8",
                    help="the input's text encoding, for stdin and -i alike (default utf-8)")
     p.add_argument("--batch-size", type=int, default=32,

@@ -69,11 +69,13 @@ def decoding_bytes(config: dict, vocab_size: int, batch: int, beam: int, source_
     enc, dec = config["encoder"], config["decoder"]
     rows = batch * beam
     gates = {"lstm": 4, "gru": 3}.get(dec["cell"], 1)
-    memory_width = enc["hidden_size"] * (2 if enc["bidirectional"] else 1)
+    hidden = enc["hidden_size"] or 0   # None: a features encoder without layers
+    memory_width = hidden * (2 if enc["bidirectional"] else 1)
+    # what the encoder reads per position: embeddings, or frames (source.feature_size)
+    source_width = enc["embedding_size"] or config["source"].get("feature_size") or 0
     per_row = vocab_size + source_length + dec["num_layers"] * 2 * dec["hidden_size"] * 2 \
         + gates * dec["hidden_size"] + memory_width + dec["embedding_size"]
-    encoder = batch * source_length * (enc["embedding_size"] + 2 * memory_width
-                                       + 4 * enc["hidden_size"])
+    encoder = batch * source_length * (source_width + 2 * memory_width + 4 * hidden)
     history = rows * max_length * (2 + (source_length if keep_attention else 0))
     return 4 * (rows * per_row + encoder + history)
 

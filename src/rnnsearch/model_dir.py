@@ -12,6 +12,7 @@ from .model_kind import describe_directory, describe_file
 from .model_spec import (FORMAT_NAME, FORMAT_VERSION, check_finite, check_tensors,
                          normalize_config)
 from .safe_files import load_json, require_regular_file, resolve_inside
+from .source_options import check_vocabulary_size
 from .safetensors_io import atomic_write, read_safetensors, write_safetensors
 from .vocab import Vocabulary
 
@@ -24,7 +25,7 @@ class ModelFiles:
     path: str
     config: dict                     # normalized: every default filled in
     tensors: dict[str, np.ndarray]   # float32 (or int8 + scales), memory-mapped
-    source_vocab: Vocabulary
+    source_vocab: Vocabulary | None  # None: a features model reads no tokens
     target_vocab: Vocabulary
 
 
@@ -51,20 +52,24 @@ def load_model_dir(path: str) -> ModelFiles:
                          f"{describe_directory(path)}")
     config = normalize_config(raw)
     specials = config["special_tokens"]
-    source_vocab = Vocabulary.load(resolve_inside(path, config["source"]["vocabulary"],
-                                                  "config.json: source.vocabulary"))
+    source_vocab = None
+    if config["source"]["kind"] != "features":
+        source_vocab = Vocabulary.load(resolve_inside(path, config["source"]["vocabulary"],
+                                                      "config.json: source.vocabulary"))
+        needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"),
+                                                            ("eos", "add_eos"))
+                                          if config["source"][flag]]
+        source_vocab.require(specials, needed_source, "source")
+        check_vocabulary_size(config, len(source_vocab), source_vocab.where)
     target_vocab = Vocabulary.load(resolve_inside(path, config["target"]["vocabulary"],
                                                   "config.json: target.vocabulary"))
-    needed_source = ["pad", "unk"] + [t for t, flag in (("bos", "add_bos"), ("eos", "add_eos"))
-                                      if config["source"][flag]]
-    source_vocab.require(specials, needed_source, "source")
     target_vocab.require(specials, ["bos", "eos", "unk"], "target")
     for side in ("source", "target"):
         if config[side]["tokenizer_model"] is not None:
             tokenizer_file(path, config, side)
     tensors, _ = read_safetensors(resolve_inside(path, WEIGHTS_FILE, "weights file"))
-    check_tensors(config, tensors, len(source_vocab), len(target_vocab),
-                  where=os.path.join(path, WEIGHTS_FILE))
+    check_tensors(config, tensors, len(source_vocab) if source_vocab else None,
+                  len(target_vocab), where=os.path.join(path, WEIGHTS_FILE))
     return ModelFiles(path, config, tensors, source_vocab, target_vocab)
 
 
@@ -85,13 +90,14 @@ def _what_it_is(path: str) -> str:
 
 
 def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
-                    source_vocab: list[str], target_vocab: list[str],
+                    source_vocab: list[str] | None, target_vocab: list[str],
                     files: dict[str, str] | None = None) -> None:
     """Validate against the schema, then write config, weights and vocabularies, and copy
     `files` ({name inside the directory: path to copy}, e.g. tokenizer models from
     rnnsearch.tokenizers.tokenizer_section) into it.
 
-    Each file is written atomically, and nothing is written unless validation passes.
+    Each file is written atomically, and nothing is written unless validation passes. A
+    features model (source.kind 'features') has no source vocabulary: pass None.
     """
     config = dict(config)
     config.setdefault("format", FORMAT_NAME)
@@ -100,13 +106,17 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
     # float32, except int8 matrices and their scales (rnnsearch.quantize)
     tensors = {name: value if isinstance(value, np.ndarray) and value.dtype == np.int8
                else np.asarray(value, dtype=np.float32) for name, value in tensors.items()}
-    check_tensors(normalized, tensors, len(source_vocab), len(target_vocab),
-                  where="tensors to write")
+    check_vocabulary_size(normalized, len(source_vocab) if source_vocab else None,
+                          "source vocabulary to write")
+    check_tensors(normalized, tensors, len(source_vocab) if source_vocab else None,
+                  len(target_vocab), where="tensors to write")
     check_finite(tensors, where="tensors to write")
-    source = Vocabulary(list(source_vocab), where="source vocabulary")
+    source = Vocabulary(list(source_vocab), where="source vocabulary") if source_vocab \
+        else None
     target = Vocabulary(list(target_vocab), where="target vocabulary")
     for vocab in (source, target):
-        vocab.check_encodable()
+        if vocab is not None:
+            vocab.check_encodable()
     files = dict(files or {})
     for side in ("source", "target"):
         name = normalized[side]["tokenizer_model"]
@@ -125,7 +135,8 @@ def write_model_dir(path: str, config: dict, tensors: dict[str, np.ndarray],
     for name, data in contents.items():
         with atomic_write(os.path.join(path, name), "wb") as f:
             f.write(data)
-    source.save(os.path.join(path, normalized["source"]["vocabulary"]))
+    if source is not None:
+        source.save(os.path.join(path, normalized["source"]["vocabulary"]))
     target.save(os.path.join(path, normalized["target"]["vocabulary"]))
     write_safetensors(os.path.join(path, WEIGHTS_FILE), tensors,
                       metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)})

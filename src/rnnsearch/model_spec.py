@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from . import attention_options, stateful_attention
+from . import attention_options, source_options, stateful_attention
 from . import model_spec_deep as deep
 from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
@@ -28,15 +28,21 @@ _SCHEMA = {
     "format_version": REQUIRED,
     "special_tokens": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
     "source": {"vocabulary": "source_vocabulary.txt", "tokenizer": "whitespace",
-               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False, "add_bos": False, "add_eos": False, "max_length": 1024,
-               "pad_to_length": None, "padding": "post", "per_word": False},
+               "tokenizer_model": None, "tokenizer_guessed": False, "lowercase": False,
+               "add_bos": False, "add_eos": False, "max_length": 1024,
+               "pad_to_length": None, "padding": "post", "per_word": False,
+               # source_options.py: token ids, one-hot vectors or feature frames
+               "kind": "ids", "feature_size": None},
     "target": {"vocabulary": "target_vocabulary.txt", "tokenizer": "whitespace",
                "tokenizer_model": None, "tokenizer_guessed": False,
                "word_separator": " | ", "suppress_tokens": []},
-    "encoder": {"embedding_size": REQUIRED, "cell": REQUIRED, "hidden_size": REQUIRED,
+    # embedding_size, cell and hidden_size are required as source_options.py says (feature
+    # sources have no embeddings, an encoder of 0 layers no cells)
+    "encoder": {"embedding_size": None, "cell": None, "hidden_size": None,
                 "num_layers": 1, "bidirectional": False, "merge": "concat",
                 "residual": False, "gru_reset_after": True,
-                "pooling": None,
+                "input_projection": None, "subsample": None, "subsample_mode": "concat",
+                "projection": None, "pooling": None,
                 # model_spec_deep: Nematus / Marian encoders
                 "stacking": "layerwise", "cell_depth": 1, "layer_norm": "none",
                 "layer_norm_eps": 1e-5},
@@ -45,9 +51,10 @@ _SCHEMA = {
                "layer_norm": False, "layer_norm_eps": 1e-5},
     "attention": {"type": "global", "score": REQUIRED, "size": None,
                   "query_projection": True, "key_projection": True,
+                  "score_activation": "tanh",
                   # attention_options.py: hard, gate, key_value and the per-type sub-objects
-                  "hard": False, "gate": False, "key_value": None, "local": None,
-                  "mocha": None,
+                  "hard": False, "gate": False, "gate_per_dimension": False,
+                  "key_value": None, "local": None, "mocha": None,
                   # stateful_attention.py: scaling and the stateful types' sub-objects
                   "scaling": 1.0, "location": None, "coverage": None, "forward": None,
                   "multi_head": None, "context_size": None,
@@ -86,7 +93,6 @@ _CHOICES = {
     ("source", "tokenizer"): TOKENIZERS,
     ("source", "padding"): ("post", "pre"),
     ("target", "tokenizer"): TOKENIZERS,
-    ("encoder", "cell"): CELLS,
     ("encoder", "merge"): ("concat", "sum"),
     ("bridge", "type"): ("zeros", "last", "dense", "mean", "pooling"),
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
@@ -95,6 +101,7 @@ _CHOICES = {
     ("attention", "type"): ("global", "local", "monotonic", "mocha")
     + stateful_attention.STATEFUL_TYPES,
     ("attention", "score"): ("dot", "scaled_dot", "general", "additive", "tanh_dot"),
+    ("attention", "score_activation"): ("tanh", "relu"),
     ("decoder", "type"): ("bahdanau", "luong", "none", "conditional"),
     ("encoder", "stacking"): deep.STACKINGS,
     ("encoder", "layer_norm"): deep.LAYER_NORMS,
@@ -108,8 +115,9 @@ _CHOICES = {
     ("copy", "score"): (None, "dot", "general", "additive"),
     ("opennmt", "release"): (1, 2, 3),
 }
-# positive integers and their upper bounds (the engine's limits, rnnsearch.limits)
-_POSITIVE_INTS = {("encoder", "num_layers"): MAX_LAYERS, ("decoder", "num_layers"): MAX_LAYERS,
+# positive integers and their upper bounds (the engine's limits, rnnsearch.limits); the
+# encoder's num_layers (0 for a features encoder) is checked by source_options
+_POSITIVE_INTS = {("decoder", "num_layers"): MAX_LAYERS,
                   ("source", "max_length"): MAX_SOURCE_LENGTH,
                   ("source", "pad_to_length"): MAX_SOURCE_LENGTH,
                   ("decoding", "beam_size"): MAX_BEAM, ("decoding", "num_hypotheses"): MAX_BEAM,
@@ -121,7 +129,7 @@ _POSITIVE_INTS = {("encoder", "num_layers"): MAX_LAYERS, ("decoder", "num_layers
         ("encoder", "embedding_size"), ("encoder", "hidden_size"), ("decoder", "embedding_size"),
         ("decoder", "hidden_size"), ("decoder", "attentional_size"),
         ("decoder", "readout_size"), ("attention", "size"), ("attention", "context_size"),
-        ("copy", "size"))}
+        ("copy", "size"), ("source", "feature_size"))}
 _FILE_NAMES = {("source", "vocabulary"), ("target", "vocabulary")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
@@ -131,6 +139,7 @@ _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos")
           ("source", "tokenizer_guessed"),
           ("target", "tokenizer_guessed"), ("decoding", "normalize_scores"),
           ("decoding", "replace_unk"), ("attention", "hard"), ("attention", "gate"),
+          ("attention", "gate_per_dimension"),
           ("bridge", "layer_norm"), ("attention", "layer_norm"),
           ("decoder", "readout_layer_norm"), ("decoding", "shrinking_beam")}
 _FINITE_NUMBERS = {("decoding", "length_penalty"), ("decoding", "coverage_penalty"),
@@ -156,7 +165,8 @@ def _check_value(section: str, key: str, value):
             or value > _POSITIVE_INTS[(section, key)]):
         raise ModelError(f"{where} = {_short(value)}; expected a positive integer of at most "
                          f"{_POSITIVE_INTS[(section, key)]}")
-    if (section, key) in _FILE_NAMES:
+    if (section, key) in _FILE_NAMES and not (
+            (section, key) == ("source", "vocabulary") and value is None):  # features
         check_relative_name(value, where)
     if (section, key) == ("decoding", "min_decoding_length") and (
             isinstance(value, bool) or not isinstance(value, int) or
@@ -281,6 +291,7 @@ def _check_tokenizers_and_decoding(config: dict) -> None:
 
 
 def _check_consistency(config: dict) -> None:
+    source_options.normalize_source(config)
     _check_tokenizers_and_decoding(config)
     _normalize_options(config)
     dims = Dimensions.of(config)
@@ -294,8 +305,14 @@ def _check_consistency(config: dict) -> None:
             and enc["num_layers"] != dec["num_layers"]:
         raise ModelError("config.json: bridge.from = 'matching_layer' needs encoder.num_layers "
                          f"({enc['num_layers']}) = decoder.num_layers ({dec['num_layers']})")
+    if bridge["type"] in ("last", "dense") and not enc["num_layers"]:
+        raise ModelError(f"config.json: bridge.type {bridge['type']!r} reads the encoder "
+                         "layers' final states; an encoder of 0 layers has none")
     if bridge["type"] == "pooling" and enc["pooling"] is None:
         raise ModelError("config.json: bridge.type 'pooling' needs encoder.pooling")
+    if enc["pooling"] is not None and config["source"]["kind"] == "features":
+        raise ModelError("config.json: encoder.pooling embeds token sources; source.kind "
+                         "'features' models have none")
     if bridge["from"] == "all_layers" and bridge["type"] != "dense":
         raise ModelError(f"config.json: bridge.from = 'all_layers' needs bridge.type 'dense', "
                          f"got {bridge['type']!r}")
@@ -333,6 +350,9 @@ def _check_consistency(config: dict) -> None:
             raise ModelError(f"config.json: attention.score '{att['score']}' needs the memory "
                              f"(key) width ({dims.key_input_width}) = decoder.hidden_size "
                              f"({dec['hidden_size']})")
+        if att["score_activation"] != "tanh" and att["score"] != "additive":
+            raise ModelError(f"config.json: attention.score_activation applies to additive "
+                             f"scores, not {att['score']!r}")
         if att["score"] == "additive":
             if att["query_projection"] or att["key_projection"]:
                 if att["size"] is None:
@@ -356,6 +376,9 @@ def _check_copy(config: dict, dims: "Dimensions") -> None:
         return
     if config["attention"] is None:
         raise ModelError("config.json: copy needs a decoder with attention")
+    if config["source"]["kind"] != "ids":
+        raise ModelError(f"config.json: copy copies source tokens, so it needs source.kind "
+                         f"'ids', not {config['source']['kind']!r}")
     if copy["reuse_attention"]:
         if copy["score"] is not None or copy["size"] is not None:
             raise ModelError("config.json: copy.score and copy.size are for a copy attention "
@@ -375,7 +398,7 @@ def _normalize_options(config: dict) -> None:
     """The option objects of attention_options.py and stateful_attention.py: checked,
     defaults filled."""
     enc = config["encoder"]
-    memory = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat" else 1)
+    memory = source_options.memory_width(config)
     attention_options.normalize_pooling(enc, memory)
     if config["attention"] is not None:
         attention_options.normalize_attention(config["attention"], memory,
@@ -404,11 +427,10 @@ class Dimensions:
     def of(config: dict) -> "Dimensions":
         enc, dec, att = config["encoder"], config["decoder"], config["attention"]
         # a dense bridge reads one layer's final states, or all layers', directions concatenated
-        bridge_in = enc["hidden_size"] * (2 if enc["bidirectional"] else 1) * (
+        bridge_in = (enc["hidden_size"] or 0) * (2 if enc["bidirectional"] else 1) * (
             enc["num_layers"] if config["bridge"]["from"] == "all_layers" else 1)
-        merged = enc["hidden_size"] * (2 if enc["bidirectional"] and enc["merge"] == "concat"
-                                       else 1)
-        memory = merged
+        merged = source_options.rnn_width(enc)
+        memory = source_options.memory_width(config)
         hd = dec["hidden_size"]
         key_in = attention_options.key_input_width(att, memory)
         context = attention_options.context_width(att, memory)
@@ -470,13 +492,11 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
                              config["decoder"])
     dims = Dimensions.of(config)
     hd = dec["hidden_size"]
-    specs = {"encoder.embedding.weight": TensorSpec((source_vocab_size, enc["embedding_size"])),
-             "decoder.embedding.weight": TensorSpec((target_vocab_size, dec["embedding_size"]))}
+    specs = {name: TensorSpec(shape, optional) for name, (shape, optional) in
+             source_options.tensors(config, source_vocab_size).items()}
+    specs["decoder.embedding.weight"] = TensorSpec((target_vocab_size, dec["embedding_size"]))
     directions = ("forward", "backward") if enc["bidirectional"] else ("forward",)
-    for layer in range(enc["num_layers"]):
-        width = enc["embedding_size"] if layer == 0 else dims.encoder_width
-        if layer > 0 and enc["stacking"] != "layerwise":
-            width = enc["hidden_size"]  # each direction reads its own stack
+    for layer, width in enumerate(source_options.layer_input_widths(config)):
         for direction in directions:
             specs.update(_rnn_tensors(f"encoder.layers.{layer}.{direction}", enc["cell"],
                                       enc["hidden_size"], width))

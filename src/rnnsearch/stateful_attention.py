@@ -57,6 +57,11 @@ def normalize_attention(att: dict) -> None:
         if att["type"] in STATEFUL_TYPES and att[option]:
             raise ModelError(f"config.json: attention.{option} is not supported with attention "
                              f"type {att['type']!r}")
+    if att["type"] in STATEFUL_TYPES and att["score_activation"] != "tanh":
+        # their energies are tanh's own (rs_attention_state.c, stateful reference modules)
+        raise ModelError(f"config.json: attention.score_activation "
+                         f"{att['score_activation']!r} is not supported with attention type "
+                         f"{att['type']!r}")
     wanted = _OPTIONS_OF.get(att["type"], set())
     for name in SUB_OBJECTS:
         if name not in wanted and att[name] is not None:

@@ -13,6 +13,7 @@ from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BATCH, MAX_BEAM, MAX_DECODING_LENGTH, MAX_THREADS,
                      check_decoding_size, check_embedding_size, check_int, check_real)
 from .model_dir import ModelFiles, load_model_dir
+from .source_options import memory_length
 from .replace_unk import load_phrase_table, replace_unknown
 from .tokenizers import load_tokenizer
 
@@ -83,10 +84,11 @@ class Translator:
         config = self.files.config
         specials = config["special_tokens"]
         self.source_vocab, self.target_vocab = self.files.source_vocab, self.files.target_vocab
-        self._unk = self.source_vocab.ids[specials["unk"]]
-        self._src_bos = self.source_vocab.ids.get(specials["bos"])
-        self._src_eos = self.source_vocab.ids.get(specials["eos"])
-        self._src_pad = self.source_vocab.ids.get(specials["pad"])
+        source_ids = self.source_vocab.ids if self.source_vocab else {}  # none for features
+        self._unk = source_ids.get(specials["unk"])
+        self._src_bos = source_ids.get(specials["bos"])
+        self._src_eos = source_ids.get(specials["eos"])
+        self._src_pad = source_ids.get(specials["pad"])
         if config["source"]["pad_to_length"] is not None and self._src_pad is None:
             raise ModelError(f"{self.model_path}: source.pad_to_length needs the padding token "
                              f"{specials['pad']!r} in the source vocabulary")
@@ -138,15 +140,29 @@ class Translator:
                                  f"{least}, got {number!r}")
         return int(backward), int(forward)
 
+    def _require_tokens(self) -> None:
+        if self.config["source"]["kind"] == "features":
+            raise ValueError(f"this model reads feature arrays [T, "
+                             f"{self.config['source']['feature_size']}] (source.kind "
+                             "'features'), not tokens: use translate_features (or rnnsearch "
+                             "translate --features FILE)")
+
     def unknown_tokens(self, tokens: list[str]) -> list[str]:
         """The tokens of `tokens` that the source vocabulary lacks (they become UNK)."""
+        self._require_tokens()
         return [t for t in tokens if t not in self.source_vocab.ids]
 
     def source_ids(self, tokens: list[str], truncate: bool = False) -> list[int]:
+        self._require_tokens()
+        return self._framed([self.source_vocab.ids.get(t, self._unk) for t in tokens],
+                            truncate)
+
+    def _framed(self, ids: list[int], truncate: bool) -> list[int]:
+        """Source ids as the encoder reads them: BOS/EOS and padding added as the config
+        says; too long is a ValueError unless truncated."""
         src = self.config["source"]
-        if not tokens:
+        if not ids:
             return []
-        ids = [self.source_vocab.ids.get(t, self._unk) for t in tokens]
         limit = self._source_limit()
         if len(ids) > limit:
             if not truncate:
@@ -256,6 +272,7 @@ class Translator:
         search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
         names and its defaults (n_best, length_penalty="wu", alpha, block_ngram_repeat, ...;
         see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
+        self._require_tokens()
         if search == "opennmt":
             if attention_constraint is not None:
                 raise ValueError("attention_constraint is not an option of OpenNMT-py's "
@@ -281,13 +298,88 @@ class Translator:
                             "options need search='opennmt')")
         self._refuse_copy("translate_batch without search='opennmt'")
         self._check_source(source)
-        decoding = self.decoding_options(
+        decoding, suppress = self._decoding(
             beam_size=beam_size, num_hypotheses=num_hypotheses, length_penalty=length_penalty,
             coverage_penalty=coverage_penalty, normalize_scores=normalize_scores,
             min_decoding_length=min_decoding_length, max_decoding_length=max_decoding_length,
             suppress_tokens=suppress_tokens, replace_unk=replace_unk,
             shrinking_beam=shrinking_beam, length_normalization=length_normalization,
             word_penalty=word_penalty, max_length_factor=max_length_factor)
+        constraint = self._attention_constraint(attention_constraint)
+        ids = [self.source_ids(list(s), truncate) for s in source]
+        prefixes = self._prefix_ids(target_prefix, len(ids))
+        replacing = bool(decoding["replace_unk"])
+        if replacing and self.config["attention"] is None:
+            raise ValueError("replace_unk needs attention, and this model has none")
+        if phrase_table is not None and not replacing:
+            raise ValueError("a phrase_table is only used with replace_unk")
+        table = load_phrase_table(phrase_table) if isinstance(phrase_table, str) else \
+            phrase_table
+        raw = self._decode_chunks(self._engine.translate, ids, prefixes, decoding, suppress,
+                                  callback, max_batch_size,
+                                  return_attention=bool(return_attention or replacing),
+                                  eos_attention=include_eos_attention,
+                                  attention_constraint=constraint)
+        unk = self.config["special_tokens"]["unk"]
+        results = self._results(raw, [len(i) for i in ids], return_scores)
+        for sentence, result in zip(source, results):
+            if replacing:
+                given = list(sentence)[:self._source_limit()]
+                result.hypotheses = [
+                    replace_unknown(h, self.given_columns(a, len(given)), given, unk, table)
+                    for h, a in zip(result.hypotheses, result.attention)]
+            if not return_attention:
+                result.attention = []
+        return results
+
+    def translate_features(self, features, return_scores: bool = False,
+                           return_attention: bool = False, truncate: bool = False,
+                           target_prefix: list[list[str] | None] | None = None,
+                           callback=None, max_batch_size: int = 0,
+                           attention_constraint: tuple[int, int] | None = None,
+                           **decoding) -> list[TranslationResult]:
+        """Translate array sources, with the options and results of translate_batch
+        (`decoding`: beam_size, num_hypotheses, length_penalty, coverage_penalty,
+        normalize_scores, min/max_decoding_length, suppress_tokens, max_batch_size,
+        attention_constraint; replace_unk does not apply): feature frames [T, F] (float32 or float64;
+        source.kind 'features': speech frames, image regions) or one-hot vectors [T, V]
+        (source.kind 'one_hot', read as the tokens they spell, BOS/EOS/padding added as for
+        tokens). A list of arrays (lengths
+        may differ) or one array [N, T, F]. Attention rows have one column per memory
+        position (T, or fewer when the encoder subsamples). Errors name the input at fault
+        (features[i]) and what the model expects."""
+        from .features import feature_frames, one_hot_ids
+        src = self.config["source"]
+        if src["kind"] == "ids":
+            raise ValueError("this model reads token sequences (source.kind 'ids'), not "
+                             "arrays: use translate_batch")
+        if "replace_unk" in decoding:
+            raise TypeError("replace_unk applies to token sources, not translate_features")
+        decoding, suppress = self._decoding(**decoding)
+        constraint = self._attention_constraint(attention_constraint)
+        if src["kind"] == "one_hot":
+            sources = [self._framed(i, truncate) for i in
+                       one_hot_ids(features, src["feature_size"], len(self.source_vocab))]
+            translate = self._engine.translate
+        else:
+            sources = feature_frames(features, self.config, truncate)
+            translate = self._engine.translate_features
+        raw = self._decode_chunks(translate, sources,
+                                  self._prefix_ids(target_prefix, len(sources)), decoding,
+                                  suppress, callback, max_batch_size,
+                                  return_attention=bool(return_attention),
+                                  attention_constraint=constraint)
+        lengths = [len(source) for source in sources]
+        results = self._results(raw, lengths, return_scores)
+        if not return_attention:
+            for result in results:
+                result.attention = []
+        return results
+
+    def _decoding(self, **options) -> tuple[dict, tuple[int, ...]]:
+        """The decoding options of a call (the model's defaults for those left at None),
+        checked (ValueError/TypeError naming the option), and the suppressed target ids."""
+        decoding = self.decoding_options(**options)
         beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
         max_decoding_length = decoding["max_decoding_length"]
         min_decoding_length = decoding["min_decoding_length"]
@@ -306,12 +398,6 @@ class Translator:
         if min_decoding_length > max_decoding_length:
             raise ValueError(f"min_decoding_length ({min_decoding_length}) must not exceed "
                              f"max_decoding_length ({max_decoding_length})")
-        check_int("max_batch_size", max_batch_size, 0, MAX_BATCH)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        if callback is not None and beam_size != 1:
-            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
-                             f"before it ends), got beam_size={beam_size}")
         for name, value in (("length_penalty", length_penalty),
                             ("coverage_penalty", coverage_penalty),
                             ("length_normalization", length_normalization),
@@ -322,54 +408,63 @@ class Translator:
                 or not all(isinstance(t, str) for t in suppress_tokens):
             raise TypeError("suppress_tokens must be a list of token strings")
         suppress = self._suppress + self._target_ids(list(suppress_tokens), "suppress_tokens")
-        constraint = self._attention_constraint(attention_constraint)
-        ids = [self.source_ids(list(s), truncate) for s in source]
-        prefixes = self._prefix_ids(target_prefix, len(ids))
-        replacing = bool(decoding["replace_unk"])
-        if replacing and self.config["attention"] is None:
-            raise ValueError("replace_unk needs attention, and this model has none")
-        if phrase_table is not None and not replacing:
-            raise ValueError("a phrase_table is only used with replace_unk")
-        table = load_phrase_table(phrase_table) if isinstance(phrase_table, str) else \
-            phrase_table
-        keep_attention = bool(return_attention or replacing) or coverage_penalty != 0
+        return decoding, suppress
+
+    def _decode_chunks(self, translate, sources: list, prefixes, decoding: dict,
+                       suppress: tuple[int, ...], callback, max_batch_size: int,
+                       **engine_options) -> list:
+        """Run translate (the engine's translate or translate_features) over the sources
+        max_batch_size at a time (0: all at once; the results do not depend on it), each
+        chunk's memory checked first; callback (beam_size 1): a
+        streaming.GenerationStepResult per token, numbered over the whole call."""
+        check_int("max_batch_size", max_batch_size, 0, MAX_BATCH)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        if callback is not None and decoding["beam_size"] != 1:
+            raise ValueError(f"callback needs beam_size=1 (beam search knows no token "
+                             f"before it ends), got beam_size={decoding['beam_size']}")
+        keep_attention = bool(engine_options.get("return_attention")) or \
+            decoding["coverage_penalty"] != 0
         raw = []
-        step = max_batch_size or max(1, len(ids))
-        for start in range(0, len(ids), step):   # results do not depend on the chunking
-            chunk = ids[start:start + step]
-            check_decoding_size(self.config, len(self.target_vocab), len(chunk), beam_size,
-                                max(map(len, chunk)), max_decoding_length, keep_attention)
-            raw += self._engine.translate(
-                chunk, beam_size=beam_size, num_hypotheses=num_hypotheses,
-                min_length=min_decoding_length, max_length=max_decoding_length,
-                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+        step = max_batch_size or max(1, len(sources))
+        for start in range(0, len(sources), step):
+            chunk = sources[start:start + step]
+            check_decoding_size(self.config, len(self.target_vocab), len(chunk),
+                                decoding["beam_size"], max(map(len, chunk)),
+                                decoding["max_decoding_length"], keep_attention)
+            raw += translate(
+                chunk, beam_size=decoding["beam_size"],
+                num_hypotheses=decoding["num_hypotheses"],
+                min_length=decoding["min_decoding_length"],
+                max_length=decoding["max_decoding_length"],
+                length_penalty=decoding["length_penalty"],
+                coverage_penalty=decoding["coverage_penalty"],
                 normalize_scores=bool(decoding["normalize_scores"]),
-                return_attention=bool(return_attention or replacing),
                 threads=self.intra_threads, suppress=suppress,
                 prefixes=prefixes[start:start + step] if prefixes is not None else None,
                 on_token=None if callback is None else
                 streaming.token_reporter(callback, self.target_vocab.tokens, offset=start),
                 shrinking_beam=bool(decoding["shrinking_beam"]),
-                length_normalization=length_normalization, word_penalty=word_penalty,
-                max_length_factor=max_length_factor, eos_attention=include_eos_attention,
-                return_log_prob=True, attention_constraint=constraint)
-        tokens = self.target_vocab.tokens
-        unk = self.config["special_tokens"]["unk"]
+                length_normalization=decoding["length_normalization"],
+                word_penalty=decoding["word_penalty"],
+                max_length_factor=decoding["max_length_factor"], return_log_prob=True,
+                **engine_options)
+        return raw
+
+    def _results(self, raw, source_lengths: list[int], return_scores: bool
+                 ) -> list[TranslationResult]:
+        """The engine's hypotheses as TranslationResults, attention always filled (zeros
+        over the memory for an attention-free decoder)."""
+        tokens, encoder = self.target_vocab.tokens, self.config["encoder"]
         results = []
-        for sentence, src_ids, hyps in zip(source, ids, raw):
+        for length, hyps in zip(source_lengths, raw):
+            width = memory_length(encoder, length) if length else 0
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
-            attention = [h[2] if h[2] is not None else
-                         np.zeros((len(h[0]), len(src_ids)), np.float32) for h in hyps]
-            if replacing:
-                given = list(sentence)[:self._source_limit()]
-                result.hypotheses = [
-                    replace_unknown(h, self.given_columns(a, len(given)), given, unk, table)
-                    for h, a in zip(result.hypotheses, attention)]
+            result.attention = [h[2] if h[2] is not None else
+                                np.zeros((len(h[0]), width), np.float32) for h in hyps]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
                 result.log_probs = [float(h[3]) for h in hyps]
-            if return_attention:
-                result.attention = attention
             results.append(result)
         return results
 

@@ -69,9 +69,11 @@ def model_dir() -> None:
                           "hidden_size": 8, "input_feeding": True},
                  source={"add_eos": True, "max_length": 16})
     _seed("config", "luong", json.dumps(luong, indent=1).encode())
-    rng = np.random.default_rng(5)
-    for index in range(4):   # the architecture target's bytes are choices
-        _seed("architecture", str(index), rng.integers(0, 256, 96, dtype=np.uint8).tobytes())
+    # the architecture target's bytes are choices: strings that build a valid model of
+    # each kind (find_architecture_seeds.py; rerun it alone when the schema changes)
+    from fuzz.find_architecture_seeds import search
+    for name, data in search(30000, seed=0).items():
+        _seed("architecture", name, data)
 
 
 def joeynmt() -> None:
@@ -267,5 +269,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.join(ROOT, "src"))
+    sys.path.insert(0, os.path.dirname(HERE))   # tools/, for the fuzz package
     np.random.seed(0)
     sys.exit(main())

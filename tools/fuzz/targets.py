@@ -70,6 +70,9 @@ class ModelDirTarget(Target):
         import rnnsearch
         for compute_type in ("float32", "int8"):
             translator = rnnsearch.Translator(self.folder, compute_type=compute_type)
+            if translator.config["source"]["kind"] != "ids":
+                _translate_arrays(translator)
+                continue
             vocab = translator.source_vocab.tokens
             source = [vocab[i % len(vocab)] for i in range(3)]
             translator.translate_batch([source, source[:1], []], beam_size=2,
@@ -83,6 +86,25 @@ class ModelDirTarget(Target):
                                        callback=lambda step: step.step >= 1)
             if translator.config["encoder"]["pooling"] is not None:
                 translator.encode([source, source[:1]], return_weights=True, truncate=True)
+
+
+def _translate_arrays(translator) -> None:
+    """A one_hot or features model: arrays of its width, beam and greedy with a callback."""
+    import numpy as np
+    width = translator.config["source"]["feature_size"]
+    if translator.config["source"]["kind"] == "one_hot":
+        arrays = [np.eye(width, dtype=np.float32)[[i % width for i in range(length)]]
+                  for length in (3, 1)]
+    else:
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal((length, width)).astype(np.float32)
+                  for length in (12, 9)]
+    translator.translate_features(arrays, beam_size=2, num_hypotheses=2,
+                                  max_decoding_length=6, return_attention=True,
+                                  coverage_penalty=0.2, length_penalty=0.6, truncate=True,
+                                  max_batch_size=1)
+    translator.translate_features(arrays, beam_size=1, max_decoding_length=4, truncate=True,
+                                  callback=lambda step: step.step >= 1)
 
 
 class _Picker:
@@ -125,6 +147,10 @@ class ArchitectureTarget(ModelDirTarget):
                 continue
             chosen = {}
             for key, default in fields.items():
+                if (section, key) in _SOURCE_STAGE_KEYS:
+                    continue   # chosen last (_source_stage)
+                if (section, key) in _TOKEN_ENCODER_KEYS:
+                    default = model_spec.REQUIRED
                 if (section, key) in objects:
                     if pick.byte() % 2:
                         chosen[key] = _option_object(pick, objects[(section, key)])
@@ -133,6 +159,7 @@ class ArchitectureTarget(ModelDirTarget):
                 if options and (default is model_spec.REQUIRED or pick.byte() % 2):
                     chosen[key] = pick.choose(options)
             config[section] = chosen
+        _source_stage(pick, config)
         if config["decoder"].get("type") == "none":
             config["attention"] = None
         model_spec.normalize_config(config)          # ModelError: an inconsistent choice
@@ -142,13 +169,58 @@ class ArchitectureTarget(ModelDirTarget):
                 model_spec.normalize_config(config), source, target).items():
             if spec.optional and pick.byte() % 2:
                 del tensors[name]
-        shutil.rmtree(self.folder)
-        write_model_dir(self.folder, config, tensors, *vocabularies(source, target))
+        shutil.rmtree(self.folder, ignore_errors=True)   # a refused write leaves none
+        source_vocab, target_vocab = vocabularies(source, target)
+        write_model_dir(self.folder, config, tensors,
+                        None if config["source"].get("kind") == "features" else source_vocab,
+                        target_vocab)
         self.translate()
 
 
 # config sections that may be absent (null) as a whole
 OPTIONAL_SECTIONS = ("copy", "opennmt")
+
+# the source stage (source_options.py): chosen after the other keys, so that bytes that
+# end before them (zeros) choose token ids and no subsampling
+_SOURCE_STAGE_KEYS = {("source", "kind"), ("source", "feature_size"),
+                      ("encoder", "input_projection"), ("encoder", "subsample"),
+                      ("encoder", "subsample_mode"), ("encoder", "projection"),
+                      ("attention", "score_activation"), ("attention", "gate_per_dimension")}
+# required for token sources (source_options.normalize_source)
+_TOKEN_ENCODER_KEYS = {("encoder", "embedding_size"), ("encoder", "cell"),
+                       ("encoder", "hidden_size")}
+
+
+def _source_stage(pick: _Picker, config: dict) -> None:
+    """Token ids, one-hot vectors or feature frames (then without embeddings, maybe with 0
+    layers and an input projection), subsampling and per-layer projections, relu scores and
+    the per-dimension gate, each chosen from the bytes (0: left out)."""
+    from rnnsearch import source_options
+    src, enc, att = config["source"], config["encoder"], config.get("attention")
+    kind = source_options.SOURCE_KINDS[pick.byte() % 3]
+    if kind != "ids":
+        src["kind"] = kind
+        src["feature_size"] = pick.choose([1, 2, 3, 5, 8])
+    if kind == "features":
+        src["vocabulary"] = None
+        enc.pop("embedding_size", None)
+        if pick.byte() % 2:
+            enc["input_projection"] = {"size": pick.choose([1, 2, 4, 8]),
+                                       "activation": pick.choose(source_options.ACTIVATIONS)}
+        if pick.byte() % 4 == 1:
+            enc["num_layers"] = 0
+    layers = enc.get("num_layers", 1)
+    if pick.byte() % 2:
+        enc["subsample"] = [pick.choose([1, 1, 2, 3]) for _ in range(layers + 1)]
+        enc["subsample_mode"] = pick.choose(source_options.SUBSAMPLE_MODES)
+    if layers and pick.byte() % 4 == 1:
+        enc["projection"] = {"size": pick.choose([1, 2, 4, 8]),
+                             "activation": pick.choose(source_options.ACTIVATIONS)}
+    if isinstance(att, dict):
+        if pick.byte() % 4 == 1:
+            att["score_activation"] = "relu"
+        if pick.byte() % 4 == 1:
+            att["gate"] = att["gate_per_dimension"] = True
 
 
 def _option_tables() -> dict:
@@ -184,6 +256,12 @@ def _options(section: str, key: str, default) -> list:
     from rnnsearch import model_spec
     if (section, key) in model_spec._CHOICES:
         return list(model_spec._CHOICES[(section, key)])
+    if (section, key) == ("encoder", "cell"):
+        from rnnsearch import source_options
+        return list(source_options.CELLS)
+    if (section, key) in {("encoder", "num_layers"), ("encoder", "embedding_size"),
+                          ("encoder", "hidden_size")}:
+        return [1, 2, 3, 4, 6, 8]
     if (section, key) in model_spec._BOOLS:
         return [False, True]
     if (section, key) in model_spec._POSITIVE_INTS:

@@ -44,6 +44,8 @@ class Attention(nn.Module):
         super().__init__()
         self.type, self.score, self.query_width = att["type"], att["score"], query_width
         self.hard, self.scaling = att["hard"], att["scaling"]
+        # additive scores: tanh, or relu (the PyTorch Show, Attend and Tell tutorial)
+        self.score_activation = torch.relu if att["score_activation"] == "relu" else torch.tanh
         kv = att["key_value"] or {}
         self.split = kv.get("split")
         key_in = key_input_width(att, memory_width)
@@ -64,7 +66,10 @@ class Attention(nn.Module):
         if att["layer_norm"]:
             self.key_norm = SplitLayerNorm(att["size"], att["layer_norm_eps"])
             self.query_norm = SplitLayerNorm(att["size"], att["layer_norm_eps"])
-        self.gate = nn.Linear(query_width, 1) if att["gate"] else None
+        self.gate = None
+        if att["gate"]:   # one beta, or one per context dimension (gate_per_dimension)
+            self.gate = nn.Linear(query_width,
+                                  self.context_width if att["gate_per_dimension"] else 1)
         self.value = None
         if kv.get("value_size") is not None:
             self.value = nn.Linear(value_input_width(att, memory_width), kv["value_size"])
@@ -121,7 +126,7 @@ class Attention(nn.Module):
             v = self.v
             if self.energy_gain is not None:
                 v = self.energy_gain * v / v.norm()
-            e = torch.tanh(q[:, None, :] + keys) @ v
+            e = self.score_activation(q[:, None, :] + keys) @ v
         else:
             e = torch.bmm(keys, query[:, :, None]).squeeze(2)
             if self.score == "dot":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import source_options
 from ..model_dir import load_model_dir as load_files
 from ..model_dir import write_model_dir
 from .attention import Attention
@@ -22,8 +23,17 @@ VECTORS = {"v": "v", "scale": "scale", "position_v": "position.v",
 
 def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
     """Every parameter of the model under its docs/model-format.md tensor name."""
-    names = {"encoder.embedding.weight": model.encoder.embedding.weight,
-             "decoder.embedding.weight": model.decoder.embedding.weight}
+    encoder = model.encoder
+    names = {"decoder.embedding.weight": model.decoder.embedding.weight}
+    if encoder.embedding is not None:
+        names["encoder.embedding.weight"] = encoder.embedding.weight
+    linears = {"encoder.input_projection": encoder.input_projection}
+    for l, linear in enumerate(encoder.projections or []):
+        linears[f"encoder.layers.{l}.projection"] = linear
+    for prefix, linear in linears.items():
+        if linear is not None:
+            names[f"{prefix}.weight"] = linear.weight
+            names[f"{prefix}.bias"] = linear.bias
     for l, layer in enumerate(model.encoder.layers):
         for direction, rnn in zip(("forward", "backward"), layer):
             for suffix, param in rnn.cell_parameters().items():
@@ -158,10 +168,15 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
             getattr(attention, name).uniform_(low, high)
 
     generator = torch.Generator().manual_seed(seed + 1)
-    B, S, T = 16, 7, 6
-    lengths = torch.randint(1, S + 1, (B,), generator=generator)
+    enc = model.config["encoder"]
+    shortest = source_options.shortest_source(enc)
+    B, S, T = 16, 6 + shortest, 6
+    lengths = torch.randint(shortest, S + 1, (B,), generator=generator)
     lengths[0] = S
-    src = torch.randint(0, source_vocab_size, (B, S), generator=generator)
+    if model.config["source"]["kind"] == "features":
+        src = torch.randn((B, S, model.config["source"]["feature_size"]), generator=generator)
+    else:
+        src = torch.randint(0, source_vocab_size, (B, S), generator=generator)
     tgt = torch.randint(0, target_vocab_size, (B, T), generator=generator)
     output = model.decoder.output
     weight, bias = output.weight.clone(), output.bias.clone()

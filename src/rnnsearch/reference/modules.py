@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .. import source_options
 from ..model_spec import FORMAT_NAME, FORMAT_VERSION, normalize_config
 from .attention import Attention
 from .deep import DeepGRUCell, ReadoutNorm, SplitLayerNorm
 from .pooling import SelfAttentivePooling
+from .source import ACTIVATIONS, source_modules, subsample
 from .stateful_attention import STATEFUL
-
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
 
 
 def full_config(config: dict) -> dict:
@@ -159,32 +159,48 @@ class EncoderRNN(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Embedding and L_e (bi)directional layers; layers.{l}.{0 forward, 1 backward}."""
+    """The source stage (embedding, or the frames' input projection), L_e (bi)directional
+    layers layers.{l}.{0 forward, 1 backward}, subsampling and per-layer projections."""
 
-    def __init__(self, enc: dict, vocab_size: int, dropout: float):
+    def __init__(self, config: dict, vocab_size: int | None, dropout: float):
         super().__init__()
+        enc = config["encoder"]
         self.bidirectional, self.merge = enc["bidirectional"], enc["merge"]
         self.residual, self.stacking = enc["residual"], enc["stacking"]
         H = enc["hidden_size"]
-        self.width = 2 * H if self.bidirectional and self.merge == "concat" else H
-        self.embedding = nn.Embedding(vocab_size, enc["embedding_size"])
+        self.width = source_options.memory_width(config)
+        self.factors, self.mode = source_options.factors(enc), enc["subsample_mode"]
+        self.embedding, self.input_projection, self.input_activation = \
+            source_modules(config, vocab_size)
         self.layers = nn.ModuleList()
-        for layer in range(enc["num_layers"]):
-            input_size = enc["embedding_size"] if layer == 0 else self.width
-            if layer > 0 and self.stacking != "layerwise":
-                input_size = H  # each direction's own stack
+        for input_size in source_options.layer_input_widths(config):
             self.layers.append(nn.ModuleList(
                 EncoderRNN(enc["cell"], input_size, H, enc["gru_reset_after"], enc)
                 for _ in range(2 if self.bidirectional else 1)))
+        self.projections = None
+        if enc["projection"] is not None:
+            self.projection_activation = ACTIVATIONS[enc["projection"]["activation"]]
+            self.projections = nn.ModuleList(
+                nn.Linear(source_options.reduced_output_width(config, layer),
+                          enc["projection"]["size"]) for layer in range(len(self.layers)))
         self.dropout = nn.Dropout(dropout)
 
+    def source(self, src: torch.Tensor) -> torch.Tensor:
+        """ids [B, S] -> embeddings; frames [B, S, F] -> (projected) frames."""
+        if self.embedding is not None:
+            return self.embedding(src)
+        if self.input_projection is not None:
+            return self.input_activation(self.input_projection(src))
+        return src
+
     def forward(self, src: torch.Tensor, lengths: torch.Tensor):
-        """-> memory [B, S, D_m] (zeros at padding), mask [B, S], and per layer the final
-        states ([h_forward, h_backward], [c_forward, c_backward])."""
-        mask = padding_mask(lengths, src.size(1))
-        x = self.dropout(self.embedding(src))
+        """-> memory [B, S_m, D_m] (zeros at padding), mask [B, S_m], and per layer the
+        final states ([h_forward, h_backward], [c_forward, c_backward])."""
+        x, lengths = subsample(self.dropout(self.source(src)), lengths, self.factors[0],
+                               self.mode, at_input=True)
         finals = []
         for index, layer in enumerate(self.layers):
+            mask = padding_mask(lengths, x.size(1))
             outputs, hs, cs = [], [], []
             for direction, rnn in enumerate(layer):
                 backward = direction == 1
@@ -203,8 +219,15 @@ class Encoder(nn.Module):
                 merged = merged + x
             merged = merged * mask[:, :, None]
             finals.append((hs, cs))
+            merged, lengths = subsample(merged, lengths, self.factors[index + 1], self.mode,
+                                        at_input=False)
+            if self.projections is not None:
+                merged = self.projections[index](merged)
+                if index < len(self.layers) - 1:   # ESPnet's RNNP: none after the top
+                    merged = self.projection_activation(merged)
             x = self.dropout(merged) if index < len(self.layers) - 1 else merged
-        return x, mask, finals
+        mask = padding_mask(lengths, x.size(1))
+        return x * mask[:, :, None], mask, finals
 
 
 # --------------------------------------------------------------------------- bridge
@@ -420,7 +443,7 @@ class Seq2Seq(nn.Module):
         self.config = full_config(config)
         enc, dec = self.config["encoder"], self.config["decoder"]
         self.source_vocab_size, self.target_vocab_size = source_vocab_size, target_vocab_size
-        self.encoder = Encoder(enc, source_vocab_size, dropout)
+        self.encoder = Encoder(self.config, source_vocab_size, dropout)
         memory_width = self.encoder.width
         self.bridge = Bridge(self.config["bridge"], enc, dec, memory_width)
         self.pooling = None
@@ -448,11 +471,14 @@ class Seq2Seq(nn.Module):
         return self.attention is not None
 
     def encode(self, src: torch.Tensor, lengths: torch.Tensor):
-        """src [B, S] (any padding id), lengths [B] ≥ 1 -> (memory [B, S, D_m], initial
-        DecoderState, mask [B, S])."""
+        """src [B, S] ids (any padding id) or [B, S, F] feature frames, lengths [B] ≥ 1 ->
+        (memory [B, S_m, D_m], initial DecoderState, mask [B, S_m]); S_m < S when the
+        encoder subsamples."""
         if int(lengths.min()) < 1:
             raise ValueError("encode needs non-empty sources")
         memory, mask, finals = self.encoder(src, lengths)
+        if int(mask.sum(dim=1).min()) < 1:
+            raise ValueError("a source too short for the encoder's subsampling")
         pooled = self.pooling(memory, mask)[0] if self.pooling is not None else None
         hidden, cell = self.bridge(memory, mask, finals, pooled)
         feed = None

@@ -65,7 +65,7 @@ def _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_
 
 
 @torch.inference_mode()
-def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
+def translate(model: Seq2Seq, src_ids, bos_id: int, eos_id: int,
               beam_size: int = 1, num_hypotheses: int = 1, min_decoding_length: int = 0,
               max_decoding_length: int = 200, length_penalty: float = 0.0,
               coverage_penalty: float = 0.0, normalize_scores: bool = False,
@@ -75,13 +75,15 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
               eos_attention: bool = False,
               attention_constraint: tuple[int, int] | None = None) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
-    added here), best first. beam_size=1 is greedy search; `suppress` ids are never
-    produced; `prefix` ids are forced first (CTranslate2's target_prefix: part of the
-    hypothesis, not of the score). Marian's search: shrinking_beam (finished hypotheses
-    leave the beam), length_normalization a and word_penalty w (score (total - w |Y|) /
-    |Y|^a), max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS
-    step's attention row kept); attention_constraint (backward, forward) limits each
-    step's weights to a window around the previous step's argmax."""
+    added here; or, for a feature model, a [T, F] array of frames), best first.
+    beam_size=1 is greedy search; `suppress` ids are never produced; `prefix` ids are
+    forced first (CTranslate2's target_prefix: part of the hypothesis, not of the score).
+    Marian's search: shrinking_beam (finished hypotheses leave the beam),
+    length_normalization a and word_penalty w (score (total - w |Y|) / |Y|^a),
+    max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS step's
+    attention row kept); attention_constraint (backward, forward) limits each step's
+    weights to a window around the previous step's argmax. Attention rows have one column
+    per memory position (fewer than T when the encoder subsamples)."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -89,8 +91,14 @@ def translate(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
     was_training = model.training
     model.eval()
     try:
-        src = torch.tensor([src_ids], dtype=torch.long)
+        if model.config["source"]["kind"] == "features":
+            src = torch.as_tensor(np.asarray(src_ids, np.float32))[None]
+        else:
+            src = torch.tensor([list(src_ids)], dtype=torch.long)
         memory, state, mask = model.encode(src, torch.tensor([S]))
+        # the positions the memory counts (ESPnet's stride count can leave one more out)
+        valid = int(mask.sum())
+        memory, mask = memory[:, :valid], mask[:, :valid]
         keys = model.attention_keys(memory)
         if max_length_factor > 0:  # in float32, as the engine (and Marian) compute it
             limit = int(np.ceil(np.float32(max_length_factor) * np.float32(S)))

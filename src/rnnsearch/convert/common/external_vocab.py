@@ -12,9 +12,14 @@ from .tokenizer_options import add_tokenizer_arguments, resolve_tokenizers, warn
 DEFAULT_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
 
 
-def add_vocab_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_vocab_arguments(parser: argparse.ArgumentParser, required: bool = True,
+                        source_required: bool | None = None) -> None:
+    """source_required (default: required) False: a features model has no source
+    vocabulary."""
     g = parser.add_argument_group("vocabularies and special tokens")
-    g.add_argument("--source-vocab", required=required, metavar="FILE",
+    g.add_argument("--source-vocab",
+                   required=required if source_required is None else source_required,
+                   metavar="FILE",
                    help="source vocabulary: one token per line, line number = token id")
     g.add_argument("--target-vocab", required=required, metavar="FILE",
                    help="target vocabulary: one token per line, line number = token id")
@@ -101,6 +106,8 @@ def mark_guessed(config: dict, why: str = "the export records no tokenizer") -> 
     """A side whose tokenizer nobody named is whitespace, marked as guessed (and said)."""
     for side in ("source", "target"):
         section = config.setdefault(side, {})
+        if section.get("kind") == "features":   # frames are not text
+            continue
         if "tokenizer" not in section:
             section["tokenizer"] = "whitespace"
             section["tokenizer_guessed"] = True
@@ -140,6 +147,14 @@ def check_vocabularies(config: dict, source: list[str], target: list[str],
                        ) -> None:
     """Clear errors for vocabularies that do not fit the weights or lack special tokens."""
     specials = config["special_tokens"]
+    if config["source"].get("kind") == "features":   # frames: no source vocabulary
+        if source:
+            raise ModelError("a features model (source.kind 'features') has no source "
+                             "vocabulary; leave --source-vocab out")
+        source, source_rows = [], 0
+    elif source is None:
+        raise ModelError("a source vocabulary is needed (--source-vocab) for a model that "
+                         "reads tokens")
     if len(source) != source_rows:
         raise ModelError(f"the source vocabulary has {len(source)} tokens but the source "
                          f"embedding has {source_rows} rows")
@@ -150,8 +165,8 @@ def check_vocabularies(config: dict, source: list[str], target: list[str],
         raise ModelError(f"the target vocabulary has {len(target)} tokens but the output layer "
                          f"has {target_out_rows} rows")
     src = config["source"]
-    need_src = ["pad", "unk"] + [t for t, f in (("bos", "add_bos"), ("eos", "add_eos"))
-                                 if src.get(f)]
+    need_src = [] if src.get("kind") == "features" else \
+        ["pad", "unk"] + [t for t, f in (("bos", "add_bos"), ("eos", "add_eos")) if src.get(f)]
     for side, vocab, names in (("source", source, need_src),
                                ("target", target, ["bos", "eos", "unk"])):
         have = set(vocab)

@@ -56,7 +56,7 @@ from ..common.checkpoint import to_numpy
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
                                      mark_guessed, merge_sections, read_vocab,
                                      tokenizer_files)
-from . import attention_roles, stateful
+from . import attention_roles, feature_roles, stateful
 from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
@@ -64,7 +64,7 @@ DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 ROLES = ("encoder.embedding", "encoder.rnn", "bridge", "bridge.cell", "attention.key",
          "attention.query", "attention.concat", "attention.v", "attention.scale",
          "decoder.embedding", "decoder.rnn", "decoder.attentional", "decoder.readout",
-         "decoder.output") + attention_roles.ROLES + stateful.ROLES
+         "decoder.output") + attention_roles.ROLES + feature_roles.ROLES + stateful.ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--state-dict-key", default=None, metavar="KEY",
                    help="the key of the state_dict inside the checkpoint, if not found "
                         "automatically")
-    add_vocab_arguments(parser, required=True)
+    # a features model (source.kind 'features') has no source vocabulary
+    add_vocab_arguments(parser, required=True, source_required=False)
 
 
 @input_errors("PyTorch converter")
@@ -90,7 +91,8 @@ def convert(args: argparse.Namespace) -> None:
     config = _read_json(args.config, "architecture config")
     # the file's special_tokens/source/target and the options merge field by field
     merge_sections(config, given_sections(args), args.config)
-    convert_state_dict(state_dict, mapping, config, read_vocab(args.source_vocab),
+    source_vocab = read_vocab(args.source_vocab) if args.source_vocab else None
+    convert_state_dict(state_dict, mapping, config, source_vocab,
                        read_vocab(args.target_vocab), args.output, tokenizer_files(args))
 
 
@@ -177,6 +179,8 @@ class _Mapping:
         if value is None:
             return None, None
         if isinstance(value, dict):
+            if feature_roles.is_summed(value):
+                return value, None
             unknown = set(value) - {"module", "concat_order"}
             if unknown or "module" not in value:
                 raise ModelError(f"mapping '{role}': expected {{\"module\": ..., "
@@ -256,7 +260,7 @@ def _is_multilayer(w: _Weights, module: str) -> bool:
 
 
 @input_errors("PyTorch converter")
-def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list,
+def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_vocab: list | None,
                        target_vocab: list, output: str, files: dict | None = None) -> dict:
     """Write a model directory from a state_dict (tensors or arrays), a role mapping and
     an architecture config (see the module docstring); returns the written config.
@@ -276,13 +280,13 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
     w = _Weights(state_dict)
     T = {}
 
-    # embeddings
-    for side in ("encoder", "decoder"):
-        module, _ = m.require(f"{side}.embedding", "always needed")
-        T[f"{side}.embedding.weight"] = w.get(f"{module}.weight", f"{side}.embedding")
+    # embeddings, or the feature frames' projections
+    feature_roles.source_tensors(w, m, cfg, T, _linear)
+    module, _ = m.require("decoder.embedding", "always needed")
+    T["decoder.embedding.weight"] = w.get(f"{module}.weight", "decoder.embedding")
 
     # encoder RNN
-    module, _ = m.require("encoder.rnn", "always needed")
+    module, _ = m.require("encoder.rnn", "always needed") if enc["num_layers"] else ([], None)
     directions = [("forward", False)] + ([("backward", True)] if enc["bidirectional"] else [])
     per_layer = module if isinstance(module, list) else [module] * enc["num_layers"]
     if len(per_layer) != enc["num_layers"]:
@@ -405,8 +409,12 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                 ["context", "state"], parts)
     if dec["type"] == "bahdanau" and dec["readout"] != "none":
         name, order = m.require("decoder.readout", f"readout '{dec['readout']}'")
-        _linear(w, name, "decoder.readout", T, "decoder.readout", order,
-                dec["readout_inputs"], parts)
+        if feature_roles.is_summed(name):
+            feature_roles.summed_readout(w, name, dec["readout_inputs"], parts,
+                                         dec["readout_size"], T)
+        else:
+            _linear(w, name, "decoder.readout", T, "decoder.readout", order,
+                    dec["readout_inputs"], parts)
     name, order = m.require("decoder.output", "always needed")
     if dec["type"] == "bahdanau" and dec["readout"] == "none":
         _linear(w, name, "decoder.output", T, "decoder.output", order, dec["readout_inputs"],
@@ -420,7 +428,8 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
     m.check_all_used()
     modules = set()
     for value in mapping.values():
-        name = value.get("module") if isinstance(value, dict) else value
+        name = feature_roles.summed_modules(value) if feature_roles.is_summed(value) else \
+            value.get("module") if isinstance(value, dict) else value
         modules.update(name if isinstance(name, list) else [name])
     left = sorted(k for k in w.sd if k not in w.used and
                   any(k.startswith(f"{mod}.") for mod in modules))
@@ -428,9 +437,11 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
         raise ModelError(f"the mapped modules have tensors this architecture does not use: "
                          f"{left[:8]} (more layers or directions than the config says, an "
                          "LSTM projection (proj_size), or a module mapped to the wrong role?)")
-    check_vocabularies(cfg, list(source_vocab), list(target_vocab),
-                       T["encoder.embedding.weight"].shape[0],
+    source_vocab = None if source_vocab is None else list(source_vocab)
+    check_vocabularies(cfg, source_vocab, list(target_vocab),
+                       T["encoder.embedding.weight"].shape[0]
+                       if "encoder.embedding.weight" in T else None,
                        T["decoder.embedding.weight"].shape[0],
                        T["decoder.output.weight"].shape[0])
-    write_model_dir(output, config, T, list(source_vocab), list(target_vocab), files=files)
+    write_model_dir(output, config, T, source_vocab, list(target_vocab), files=files)
     return cfg
