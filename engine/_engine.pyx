@@ -32,10 +32,13 @@ _BRIDGES = {"zeros": 0, "last": 1, "dense": 2, "mean": 3, "pooling": 4}
 _BRIDGE_FROM = {"matching_layer": 0, "top_layer": 1, "all_layers": 2}
 _ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2}
 _LSTM_CELL = {"zeros": 0, "bridged": 1, "copy_hidden": 2}
-_SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3}
+_SCORES = {"dot": 0, "scaled_dot": 1, "general": 2, "additive": 3, "tanh_dot": 4}
 _DECODERS = {"bahdanau": 0, "luong": 1, "none": 2, "conditional": 3}
 _STACKING = {"layerwise": 0, "separate": 1, "alternating": 2}
 _READOUTS = {"none": 0, "linear": 1, "tanh": 2, "maxout": 3}
+_LOCATION_INPUTS = {"previous": 0, "cumulative": 1, "previous_and_cumulative": 2, "history": 3}
+_INITIAL_WEIGHTS = {"uniform": 0, "zeros": 1, "first": 2}
+_COVERAGE_UPDATES = {"sum": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softrelu": 4, "gru": 5}
 _SOURCE_KINDS = {"ids": 0, "one_hot": 0, "features": 1}   # one-hot sources arrive as ids
 _SUBSAMPLE_MODES = {"concat": 0, "stride": 1}
 
@@ -361,6 +364,7 @@ cdef class Engine:
         self._pack(&m.attention.chunk_key)
         self._pack(&m.attention.chunk_query)
         self._pack(&m.pooling.projection)
+        self._pack_stateful(&m.attention)
         self._pack(&m.attentional)
         self._pack(&m.readout_layer)
         self._pack(&m.output)
@@ -368,6 +372,25 @@ cdef class Engine:
             self._pack(&self.copy_generator.attention.key)
             self._pack(&self.copy_generator.attention.query)
             self._pack(&self.copy_generator.gate)
+        return 0
+
+    cdef int _pack_stateful(self, rs_attention *a) except -1:
+        """The matrices of the stateful attention types (absent ones are skipped)."""
+        self._pack(&a.location.projection)
+        self._pack(&a.location.lstm.ih)
+        self._pack(&a.location.lstm.hh)
+        self._pack(&a.transition)
+        self._pack(&a.context_projection)
+        self._pack(&a.multi_head.value)
+        self._pack(&a.multi_head.output)
+        cdef int h
+        for h in range(a.multi_head.heads if a.multi_head.location else 0):
+            self._pack(&a.multi_head.head_location[h].projection)
+        self._pack(&a.coverage.projection)
+        self._pack(&a.coverage.memory)
+        self._pack(&a.coverage.query)
+        self._pack(&a.coverage.previous)
+        a.coverage.gru.hh = a.coverage.previous
         return 0
 
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
@@ -422,6 +445,7 @@ cdef class Engine:
         m.dec_layers = dec["num_layers"]
         m.dec_hidden = dec["hidden_size"]
         m.dec_residual = dec["residual"]
+        m.query_first_layer = dec["attention_query"] == "first_layer"
         m.start_zeros = dec["start_embedding"] == "zeros"
         for l in range(dec["num_layers"]):
             self._rnn(&m.dec[l], tensors, f"decoder.layers.{l}", dec)
@@ -437,6 +461,12 @@ cdef class Engine:
         m.attentional = self._linear(tensors, "decoder.attentional")
         m.attentional_activation = _ACTIVATIONS[dec["attentional_activation"]]
         m.attentional_width = m.attentional.out if RS_HAS_LINEAR(m.attentional) else 0
+        m.feed_context = m.input_feeding and dec["feed"] == "context"
+        m.feed_width = m.attentional_width
+        if m.feed_context:
+            m.feed_width = (m.attention.context_projection.out
+                            if RS_HAS_LINEAR(m.attention.context_projection)
+                            else m.attention.context_width)
         m.readout = _READOUTS[dec["readout"]] if dec["type"] in ("bahdanau", "conditional") else 0
         inputs = dec["readout_inputs"]
         m.readout_state = "state" in inputs
@@ -481,6 +511,9 @@ cdef class Engine:
         cdef rs_attention *a = &self.model.attention
         self._norm(&a.key_norm, tensors, "attention.key_norm", 0, att["layer_norm_eps"])
         self._norm(&a.query_norm, tensors, "attention.query_norm", 0, att["layer_norm_eps"])
+        a.scaling = att["scaling"]
+        a.context_projection = self._linear(tensors, "attention.context")
+        self._stateful_attention(att, tensors)
         return 0
 
     cdef int _fill_attention(self, rs_attention *a, dict att, dict tensors, str prefix,
@@ -498,7 +531,65 @@ cdef class Engine:
         a.score_relu = att.get("score_activation") == "relu"
         a.query_width = query_width
         a.memory_width = self.model.memory_width
+        a.scaling = 1.0   # softmax(scaling * e); _attention sets the model's own
         return 0
+
+    cdef int _stateful_attention(self, dict att, dict tensors) except -1:
+        """The location, coverage and forward types' options and weights
+        (stateful_attention.py)."""
+        cdef rs_attention *a = &self.model.attention
+        cdef int A = a.key_width
+        if att["type"] in ("location", "forward"):
+            loc = att["location"]
+            a.location.input = _LOCATION_INPUTS[loc["input"]]
+            a.location.channels, a.location.inputs, a.location.kernel = \
+                tensors["attention.location.conv"].shape
+            a.location.conv = self._ptr(tensors, "attention.location.conv")
+            a.location.initial = _INITIAL_WEIGHTS[loc["initial"]]
+            a.location.recurrent = loc["recurrent"]
+            if loc["recurrent"]:
+                self._rnn(&a.location.lstm, tensors, "attention.location.lstm",
+                          {"cell": "lstm", "gru_reset_after": True, "hidden_size": A})
+            else:
+                a.location.projection = self._linear(tensors, "attention.location.projection")
+        if att["type"] == "multi_head":
+            self._multi_head(att, tensors)
+        if att["type"] == "forward":
+            a.transition = self._linear(tensors, "attention.forward.transition")
+        elif att["type"] == "coverage":
+            cov = att["coverage"]
+            a.coverage.update = _COVERAGE_UPDATES[cov["update"]]
+            a.coverage.size = cov["size"]
+            a.coverage.initial = _INITIAL_WEIGHTS[cov["initial"]]
+            a.coverage.projection = self._linear(tensors, "attention.coverage")
+            if cov["update"] != "sum":
+                a.coverage.memory = self._linear(tensors, "attention.coverage.memory")
+                a.coverage.query = self._linear(tensors, "attention.coverage.query")
+                a.coverage.previous = self._linear(tensors, "attention.coverage.previous")
+                a.coverage.attention = self._ptr(tensors, "attention.coverage.attention")
+                a.coverage.gru.cell = _CELLS["gru"]
+                a.coverage.gru.reset_after = 1
+                a.coverage.gru.hidden = cov["size"]
+        return 0
+
+    cdef int _multi_head(self, dict att, dict tensors) except -1:
+        cdef rs_multi_head *m = &self.model.attention.multi_head
+        cdef rs_location *L
+        options = att["multi_head"]
+        m.heads = options["heads"]
+        m.tanh_dot = att["score"] == "tanh_dot"
+        if options["value_size"] is not None:
+            m.value_size = options["value_size"]
+            m.value = self._linear(tensors, "attention.heads.value")
+            m.output = self._linear(tensors, "attention.heads.output")
+        m.location = att["location"] is not None
+        for h in range(m.heads if m.location else 0):
+            L = &m.head_location[h]
+            conv = f"attention.heads.{h}.location.conv"
+            L.channels, L.inputs, L.kernel = tensors[conv].shape
+            L.conv = self._ptr(tensors, conv)
+            L.initial = _INITIAL_WEIGHTS[att["location"]["initial"]]
+            L.projection = self._linear(tensors, f"attention.heads.{h}.location.projection")
 
     cdef int _copy_generator(self, dict copy, dict tensors, int hidden_width, int pad_id) except -1:
         """OpenNMT-py's copy generator: its switch, and its own copy attention unless it
@@ -837,10 +928,12 @@ cdef class Engine:
                       int max_length, float length_penalty, float coverage_penalty,
                       bint normalize_scores, bint return_attention, int threads,
                       bint shrinking_beam, float length_normalization, float word_penalty,
-                      float max_length_factor, bint eos_attention,
+                      float max_length_factor, bint eos_attention, attention_constraint,
                       cnp.ndarray suppress_np, int num_suppress, prefix_np,
                       prefix_lengths_np, _TokenReporter reporter) except -1:
-        """Fill opt; the arrays and the reporter must outlive the call that reads opt."""
+        """Fill opt; the arrays and the reporter must outlive the call that reads opt.
+        attention_constraint: None or (backward, forward) windows around the previous
+        step's most attended position."""
         cdef cnp.ndarray prefix, prefix_lengths
         memset(opt, 0, sizeof(rs_options))
         if reporter is not None:
@@ -860,6 +953,9 @@ cdef class Engine:
         opt.eos_attention = eos_attention
         opt.return_attention = return_attention
         opt.threads = threads
+        opt.constrain = attention_constraint is not None
+        if attention_constraint is not None:
+            opt.constraint_backward, opt.constraint_forward = attention_constraint
         opt.suppress = <const int *> cnp.PyArray_DATA(suppress_np)
         opt.num_suppress = num_suppress
         opt.prefix = NULL
@@ -879,14 +975,15 @@ cdef class Engine:
                   on_token=None, bint shrinking_beam=False,
                   float length_normalization=0.0, float word_penalty=0.0,
                   float max_length_factor=0.0, bint eos_attention=False,
-                  bint return_log_prob=False):
+                  bint return_log_prob=False, attention_constraint=None):
         """sources: list of lists of source ids; suppress: target ids never to produce
         (not EOS); prefixes: None, or per sentence a list of target ids to force first
         (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
         log_prob, is_last) after every step, a true return ends that sentence. Returns, per
         sentence, a list of (token ids, score, attention array or None), best first; with
-        return_log_prob, (token ids, score, attention, sum of log-probabilities). The other
-        options: rs_options in rs_model.h."""
+        return_log_prob, (token ids, score, attention, sum of log-probabilities);
+        attention_constraint: None or (backward, forward) windows around the previous
+        step's most attended position. The other options: rs_options in rs_model.h."""
         if self.model.source.kind != 0:
             raise ValueError("this model reads feature frames, not token ids "
                              "(translate_features)")
@@ -896,7 +993,8 @@ cdef class Engine:
         return self._decode(ids_np, None, lengths_np, (
             beam_size, num_hypotheses, min_length, max_length, length_penalty,
             coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
-            length_normalization, word_penalty, max_length_factor, eos_attention), suppress,
+            length_normalization, word_penalty, max_length_factor, eos_attention,
+            attention_constraint), suppress,
             prefixes, on_token, return_log_prob)
 
     def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
@@ -906,7 +1004,7 @@ cdef class Engine:
                            prefixes=None, on_token=None, bint shrinking_beam=False,
                            float length_normalization=0.0, float word_penalty=0.0,
                            float max_length_factor=0.0, bint eos_attention=False,
-                           bint return_log_prob=False):
+                           bint return_log_prob=False, attention_constraint=None):
         """sources: list of float32 arrays [T, F] of finite frames (checked by the caller,
         rnnsearch.features); otherwise as translate. Attention rows have one column per
         memory position."""
@@ -926,13 +1024,14 @@ cdef class Engine:
         return self._decode(None, frames_np, lengths_np, (
             beam_size, num_hypotheses, min_length, max_length, length_penalty,
             coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
-            length_normalization, word_penalty, max_length_factor, eos_attention), suppress,
+            length_normalization, word_penalty, max_length_factor, eos_attention,
+            attention_constraint), suppress,
             prefixes, on_token, return_log_prob)
 
     def _decode(self, ids_np, frames_np, lengths_np, tuple search, suppress, prefixes,
                 on_token, bint return_log_prob):
         """Run the search over ids [B, S] or frames [B, S, F] (one of them None); search:
-        _options' arguments from beam_size to eos_attention."""
+        _options' arguments from beam_size to attention_constraint."""
         cdef int batch = lengths_np.shape[0]
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
@@ -940,11 +1039,12 @@ cdef class Engine:
         cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
         beam_size, num_hypotheses, min_length, max_length, length_penalty, \
             coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam, \
-            length_normalization, word_penalty, max_length_factor, eos_attention = search
+            length_normalization, word_penalty, max_length_factor, eos_attention, \
+            attention_constraint = search
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
                       coverage_penalty, normalize_scores, return_attention, threads,
                       shrinking_beam, length_normalization, word_penalty, max_length_factor,
-                      eos_attention, suppress_np, num_suppress, prefix_np, prefix_lengths_np,
+                      eos_attention, attention_constraint, suppress_np, num_suppress, prefix_np, prefix_lengths_np,
                       reporter)
         cdef int[::1] lengths = lengths_np
         cdef int[:, ::1] ids

@@ -12,12 +12,14 @@
 #include "rs_vmath.h"
 
 extern const rs_attention_ops rs_attention_global;
-extern const rs_attention_ops rs_attention_local;
-extern const rs_attention_ops rs_attention_monotonic;
-extern const rs_attention_ops rs_attention_mocha;
+extern const rs_attention_ops rs_attention_local, rs_attention_monotonic, rs_attention_mocha;
+extern const rs_attention_ops rs_attention_location, rs_attention_coverage,
+    rs_attention_forward, rs_attention_multi_head;
 
-static const rs_attention_ops *const TYPES[] = {&rs_attention_global, &rs_attention_local,
-                                                &rs_attention_monotonic, &rs_attention_mocha};
+static const rs_attention_ops *const TYPES[] = {
+    &rs_attention_global,   &rs_attention_local,    &rs_attention_monotonic,
+    &rs_attention_mocha,    &rs_attention_location, &rs_attention_coverage,
+    &rs_attention_forward,  &rs_attention_multi_head};
 
 const rs_attention_ops *rs_attention_named(const char *name) {
     for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
@@ -72,28 +74,59 @@ int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
         enc->chunk_key_width = a->chunk_key.out;
         if (!(enc->chunk_keys = memory_part(enc, D, &a->chunk_key, 0, key_in))) return 1;
     }
-    return 0;
+    return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
 }
 
-void rs_attention_run(const rs_attention *a, const rs_attention_step *s) {
+void rs_attention_softmax(const rs_attention *a, const int *window, float *x, int len) {
+    int lo = 0, hi = len;
+    if (window) {
+        lo = window[0];
+        hi = window[1];
+        for (int j = 0; j < lo; j++) x[j] = 0.0f;
+        for (int j = hi; j < len; j++) x[j] = 0.0f;
+    }
+    if (hi <= lo) return; /* the search never builds an empty window */
+    if (a->scaling != 1.0f)
+        for (int j = lo; j < hi; j++) x[j] *= a->scaling;
+    rs_softmax(x + lo, hi - lo);
+}
+
+void rs_attention_clip_window(const rs_attention_step *s, int r, int *lo, int *hi) {
+    if (!s->window) return;
+    const int wlo = s->window[2 * r], whi = s->window[2 * r + 1];
+    if (*lo < wlo) *lo = wlo;
+    if (*hi > whi) *hi = whi;
+    if (*hi < *lo) *hi = *lo;
+}
+
+int rs_attention_output_width(const rs_attention *a) {
+    if (!a->ops) return 0;
+    return RS_HAS_LINEAR(a->context_projection) ? a->context_projection.out : a->context_width;
+}
+
+void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output) {
     a->ops->step(a, s);
-    if (!a->gate_w) return;
-    /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales the context, as
-     * one scalar or (gate_rows == context_width) one factor per dimension */
-    const int G = a->gate_rows, C = a->context_width;
-    for (int r = 0; r < s->rows; r++) {
-        const float *q = s->query + (size_t)r * a->query_width;
-        float *c = s->context + (size_t)r * C;
-        for (int g = 0; g < G; g++) {
-            const float x = rs_dot_inline(a->gate_w + (size_t)g * a->query_width, q,
-                                          a->query_width) + (a->gate_b ? a->gate_b[g] : 0.0f);
-            const float beta = 1.0f / (1.0f + expf(-x));
-            if (G == 1)
-                for (int i = 0; i < C; i++) c[i] *= beta;
-            else
-                c[g] *= beta;
+    if (a->gate_w) {
+        /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales the context, as
+         * one scalar or (gate_rows == context_width) one factor per dimension */
+        const int G = a->gate_rows, C = a->context_width;
+        for (int r = 0; r < s->rows; r++) {
+            const float *q = s->query + (size_t)r * a->query_width;
+            float *c = s->context + (size_t)r * C;
+            for (int g = 0; g < G; g++) {
+                const float x = rs_dot_inline(a->gate_w + (size_t)g * a->query_width, q,
+                                              a->query_width) + (a->gate_b ? a->gate_b[g] : 0.0f);
+                const float beta = 1.0f / (1.0f + expf(-x));
+                if (G == 1)
+                    for (int i = 0; i < C; i++) c[i] *= beta;
+                else
+                    c[g] *= beta;
+            }
         }
     }
+    if (RS_HAS_LINEAR(a->context_projection)) /* SpeechBrain's mlp_out */
+        rs_linear_forward(&a->context_projection, s->rows, s->context, a->context_width,
+                          output, a->context_projection.out, 0);
 }
 
 size_t rs_attention_query_floats(const rs_attention *a, int rows) {

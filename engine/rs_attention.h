@@ -24,6 +24,10 @@ typedef struct {
     int step;               /* decoding step: 0 for the first target token */
     const float *query;     /* [rows, query_width]: the decoder's query (Bahdanau: the
                                previous top-layer output; Luong: the new one) */
+    const float *embedding; /* [rows, embedding_width]: each row's previous target token's
+                               embedding (forward attention's transition agent reads it) */
+    const int *window;      /* NULL, or [rows, 2]: the decode-time attention constraint's
+                               range [lo, hi) of each row; weights outside it are 0 */
     const int *sentence;    /* [rows]: the sentence of enc each row belongs to */
     const rs_encoded *enc;  /* memory, keys (rs_attention_prepare) and source lengths */
     float *state;           /* [rows, state_floats]: read and updated in place */
@@ -42,6 +46,10 @@ typedef struct rs_attention_ops {
        state_floats(a, max_source) floats) */
     void (*init_row)(const rs_attention *a, int length, int max_source, float *state);
     void (*step)(const rs_attention *a, const rs_attention_step *s);
+    /* optional (NULL: nothing): once per batch after the keys, what the type reads of
+       every position besides them, into enc->aux (rs_encoded_free frees it). Non-zero
+       when out of memory. */
+    int (*prepare)(const rs_attention *a, rs_encoded *enc);
 } rs_attention_ops;
 
 /* The type called `name`, or NULL. */
@@ -50,12 +58,26 @@ const rs_attention_ops *rs_attention_named(const char *name);
 /* Once per batch, after encoding: the keys every position is scored against
  * (enc->keys, enc->key_width): the key projection of the memory (or of its key part), or
  * the memory itself; the values the context sums (enc->values, enc->value_width); mocha's
- * chunk keys. Returns non-zero when out of memory. */
+ * chunk keys; then the type's own prepare (enc->aux). Returns non-zero when out of
+ * memory. */
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc);
 
-/* One step of the model's attention type for a block of rows, then the options every type
- * shares (the context gate). The decoder calls this, not ops->step. */
-void rs_attention_run(const rs_attention *a, const rs_attention_step *s);
+/* Shared by the types: x[0..len) <- softmax_j(a->scaling * x[j]) over the row's window
+ * [window[0], window[1]) (all of [0, len) when window is NULL); weights outside it are 0. */
+void rs_attention_softmax(const rs_attention *a, const int *window, float *x, int len);
+/* One step of the model's attention for a block of rows; the decoder calls this, not
+ * ops->step: the type's step (its context into s->context, [rows, a->context_width]), then
+ * the options every type shares: the context gate, and attention.context's projection
+ * into `output` ([rows, rs_attention_output_width(a)]; `output` is s->context when the
+ * model has no projection). */
+void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output);
+
+/* What the decoder reads per row: the projection's width, else a->context_width. */
+int rs_attention_output_width(const rs_attention *a);
+
+/* Shared by the types: the constraint's window [lo, hi) of row r of s intersected with
+ * [lo, hi) (unchanged when the step has no window). */
+void rs_attention_clip_window(const rs_attention_step *s, int r, int *lo, int *hi);
 
 /* Scratch floats of the query projection (rs_attention_queries) plus one key's worth. */
 size_t rs_attention_query_floats(const rs_attention *a, int rows);

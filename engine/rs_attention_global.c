@@ -1,6 +1,7 @@
 /* Global attention (docs/model-format.md, "attention"): every source position is scored
- * against the query with dot, scaled dot, general or additive (tanh or relu) scores, softmax over the
- * sentence, context = the weighted sum of the values (or, hard, the value at the argmax).
+ * against the query with dot, scaled dot, general or additive (tanh or relu) scores, softmax
+ * over the sentence (softmax(scaling * e), within the attention constraint's window when
+ * there is one), context = the weighted sum of the values (or, hard, the value at the argmax).
  * Stateless. */
 #include "rs_attention.h"
 #include "rs_kernels.h"
@@ -20,7 +21,7 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         float *probs = s->probs + (size_t)r * S;
         rs_attention_scores(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW, KW, 0,
                             len, probs, tmp);
-        rs_softmax(probs, len);
+        rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
         rs_attention_read(a, probs, 0, len, enc->values + (size_t)b * S * VW, VW,
                           s->context + (size_t)r * a->context_width);
     }

@@ -5,7 +5,9 @@
  * left out of the softmax ("clip") or take part as zero memory vectors ("zero_pad", as
  * OpenNMT's Lua LocalAttention does). With the Gaussian, the softmax weights are
  * multiplied by exp(-(j - p_t)^2 / (2 sigma^2)), sigma = D / 2, real-valued p_t (eq. 10),
- * and not renormalised. Stateless: the step comes from the decoder. */
+ * and not renormalised. With the decode-time attention constraint only the positions in
+ * both windows are scored; attention.scaling multiplies every score (pads included)
+ * before the softmax. Stateless: the step comes from the decoder. */
 #include <math.h>
 #include <string.h>
 
@@ -75,22 +77,27 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const double lo_w = (double)centre - D, hi_w = (double)centre + D + 1;
         const int lo = lo_w < 0 ? 0 : lo_w > len ? len : (int)lo_w;
         const int hi = hi_w > len ? len : hi_w < lo ? lo : (int)hi_w;
+        /* the zero-padded positions are the local window's outside the sentence; the
+           attention constraint then narrows the sentence's part of it */
+        const int pads = a->local_zero_pad ? 2 * D + 1 - (hi - lo) : 0;
+        int from = lo, to = hi;
+        rs_attention_clip_window(s, r, &from, &to);
         memset(probs, 0, sizeof(float) * len);
         const float *keys = enc->keys + (size_t)b * S * KW;
-        rs_attention_scores(a, q.rows + (size_t)r * q.width, keys, KW, lo, hi, probs + lo, tmp);
-        int pads = 0;
+        rs_attention_scores(a, q.rows + (size_t)r * q.width, keys, KW, from, to, probs + from, tmp);
         float pad = 0.0f;
-        if (a->local_zero_pad) {
-            pads = 2 * D + 1 - (hi - lo);
-            rs_attention_scores(a, q.rows + (size_t)r * q.width, pad_key, KW, 0, 1, &pad, tmp);
+        if (pads) rs_attention_scores(a, q.rows + (size_t)r * q.width, pad_key, KW, 0, 1, &pad, tmp);
+        if (a->scaling != 1.0f) {
+            for (int j = from; j < to; j++) probs[j] *= a->scaling;
+            pad *= a->scaling;
         }
-        if (hi > lo || pads) softmax_with_pads(probs + lo, hi - lo, pads, pad);
+        if (to > from || pads) softmax_with_pads(probs + from, to - from, pads, pad);
         if (a->local_gaussian)
-            for (int j = lo; j < hi; j++) {
+            for (int j = from; j < to; j++) {
                 const float d = (float)j - p;
                 probs[j] *= expf(-d * d * inv_two_sigma2);
             }
-        rs_attention_read(a, probs, lo, hi, enc->values + (size_t)b * S * VW, VW, context);
+        rs_attention_read(a, probs, from, to, enc->values + (size_t)b * S * VW, VW, context);
     }
 }
 

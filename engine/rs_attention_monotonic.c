@@ -9,6 +9,10 @@
  * hypothesis: the previous attention is then all zeros, from which nothing can be chosen
  * (TensorFlow's monotonic_attention(mode="hard"), Raffel's reference code).
  *
+ * With the decode-time attention constraint, only positions inside its window can be
+ * chosen (none there: nothing is chosen) and mocha's chunk is cut to it; attention.scaling
+ * multiplies mocha's chunk energies (monotonic refuses it: it could change nothing).
+ *
  * State per row: the previous position, or -1 once nothing was chosen. */
 #include <string.h>
 
@@ -65,9 +69,11 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         const float *values = enc->values + (size_t)b * S * VW;
         memset(probs, 0, sizeof(float) * len);
         const int previous = (int)state[0];
+        int from = previous, to = len; /* with the attention constraint: inside its window */
+        rs_attention_clip_window(s, r, &from, &to);
         const int j = previous < 0 ? -1
                                    : choose(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW,
-                                            KW, previous, len, tmp);
+                                            KW, from, to, tmp);
         if (j == -2) {
             rs_attention_poison(probs, len, context, a->context_width);
             state[0] = -1.0f;
@@ -83,11 +89,14 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
             memcpy(context, values + (size_t)j * VW, sizeof(float) * VW);
             continue;
         }
-        const int lo = j - a->chunk_size + 1 > 0 ? j - a->chunk_size + 1 : 0;
+        int lo = j - a->chunk_size + 1 > 0 ? j - a->chunk_size + 1 : 0, hi = j + 1;
+        rs_attention_clip_window(s, r, &lo, &hi);
         const float *ck = enc->chunk_keys + (size_t)b * S * C;
         for (int k = lo; k <= j; k++)
             probs[k] = rs_attention_additive(a->chunk_v, chunk_q + (size_t)r * C, ck + (size_t)k * C, C,
                                              chunk_tmp);
+        if (a->scaling != 1.0f)
+            for (int k = lo; k <= j; k++) probs[k] *= a->scaling;
         rs_softmax(probs + lo, j - lo + 1);
         rs_attention_context(probs + lo, values + (size_t)lo * VW, j - lo + 1, VW, context);
     }

@@ -13,9 +13,8 @@
 
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
 
-static int context_width(const rs_model *m) {
-    return m->attention.ops ? m->attention.context_width : 0;
-}
+/* what the decoder reads of the attention: the type's context, or its projection */
+static int context_width(const rs_model *m) { return rs_attention_output_width(&m->attention); }
 
 static int concat_width(const rs_model *m) {
     /* the widest concatenation a step builds: luong's [c; s] or bahdanau's readout input */
@@ -35,6 +34,7 @@ size_t rs_decoder_row_floats(const rs_model *m, int max_source) {
     const rs_attention *att = &m->attention;
     if (att->ops) {
         w = max_size(w, att->ops->state_floats(att, max_source));
+        w = max_size(w, (size_t)att->context_width); /* the type's context before its projection */
         /* a type's scratch per row (its projections: query, position, chunk query) */
         w = max_size(w, att->ops->work_floats(att, 1, max_source));
     }
@@ -60,11 +60,13 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     for (int i = 0; i < 2; i++) {
         states[i]->h = calloc(L * cap * Hd, sizeof(float));
         states[i]->c = calloc(L * cap * Hd, sizeof(float));
-        states[i]->feed = calloc(cap * (m->attentional_width ? m->attentional_width : 1), sizeof(float));
+        states[i]->feed = calloc(cap * (m->feed_width ? m->feed_width : 1), sizeof(float));
         states[i]->top = calloc(cap * Hd, sizeof(float));
         states[i]->att = calloc(cap * att_floats + 1, sizeof(float));
         states[i]->att_floats = att_floats;
-        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att)
+        states[i]->attended = calloc(cap, sizeof(int));
+        if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att ||
+            !states[i]->attended)
             goto fail;
     }
     w->embedding = calloc(cap * m->tgt_embedding_size, sizeof(float));
@@ -74,12 +76,15 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->xg = calloc(cap * GH, sizeof(float));
     w->rnn_scratch = calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
     w->context = calloc(cap * context_width(m) + 1, sizeof(float));
+    w->type_context = calloc(cap * (att->ops ? att->context_width : 0) + 1, sizeof(float));
     w->att_work = calloc(att_work + 1, sizeof(float));
     w->concat = calloc(cap * concat_width(m), sizeof(float));
     w->hidden = calloc(cap * hidden, sizeof(float));
+    w->window = calloc(cap * 2, sizeof(int));
     w->part = calloc(m->readout_nparts ? cap * m->readout_layer.out : 1, sizeof(float));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
-        !w->context || !w->att_work || !w->concat || !w->hidden || !w->part)
+        !w->context || !w->att_work || !w->concat || !w->hidden || !w->window || !w->type_context ||
+        !w->part)
         goto fail;
     return 0;
 fail:
@@ -91,12 +96,12 @@ void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_wor
     rs_decoder_state *states[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         free(states[i]->h); free(states[i]->c); free(states[i]->feed); free(states[i]->top);
-        free(states[i]->att);
+        free(states[i]->att); free(states[i]->attended);
         memset(states[i], 0, sizeof(*states[i]));
     }
     free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
     free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
-    free(w->part);
+    free(w->window); free(w->type_context); free(w->part);
     memset(w, 0, sizeof(*w));
 }
 
@@ -113,8 +118,9 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
         }
         /* o_{-1}: the top layer's initial state */
         memcpy(st->top + (size_t)r * Hd, enc->init_h + ((size_t)(L - 1) * B + s) * Hd, sizeof(float) * Hd);
-        if (m->attentional_width)
-            memset(st->feed + (size_t)r * m->attentional_width, 0, sizeof(float) * m->attentional_width);
+        if (m->feed_width)
+            memset(st->feed + (size_t)r * m->feed_width, 0, sizeof(float) * m->feed_width);
+        st->attended[r] = 0;
         if (st->att_floats)
             m->attention.ops->init_row(&m->attention, enc->lengths[s], enc->max_len,
                                        st->att + (size_t)r * st->att_floats);
@@ -123,7 +129,7 @@ void rs_decoder_init_rows(const rs_model *m, const rs_encoded *enc, int rows, co
 
 void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capacity,
                        const rs_decoder_state *from, rs_decoder_state *to) {
-    const int Hd = m->dec_hidden, L = m->dec_layers, Da = m->attentional_width;
+    const int Hd = m->dec_hidden, L = m->dec_layers, Da = m->feed_width;
     for (int r = 0; r < rows; r++) {
         const int p = parent[r];
         for (int l = 0; l < L; l++) {
@@ -135,20 +141,45 @@ void rs_decoder_gather(const rs_model *m, int rows, const int *parent, int capac
         }
         memcpy(to->top + (size_t)r * Hd, from->top + (size_t)p * Hd, sizeof(float) * Hd);
         if (Da) memcpy(to->feed + (size_t)r * Da, from->feed + (size_t)p * Da, sizeof(float) * Da);
+        to->attended[r] = from->attended[p];
         if (from->att_floats)
             memcpy(to->att + (size_t)r * from->att_floats, from->att + (size_t)p * from->att_floats,
                    sizeof(float) * from->att_floats);
     }
 }
 
+/* The attention type's step for every row; the query rows are H_d wide. With the
+ * attention constraint, each row's weights are limited to a window around its previous
+ * argmax (ESPnet's _apply_attention_constraint), and the new argmax is remembered. */
 void rs_decoder_attend(const rs_model *m, const rs_encoded *enc, int t, int rows,
                        const int *sentence, const float *query, rs_decoder_state *st,
                        rs_decoder_work *w, float *probs) {
+    const int S = enc->max_len;
+    if (w->constrain)
+        for (int r = 0; r < rows; r++) {
+            const int len = enc->lengths[sentence[r]], last = st->attended[r];
+            /* no int overflow for any backward, forward >= 0 (0 <= last <= len) */
+            w->window[2 * r] = w->backward < last ? last - w->backward : 0;
+            w->window[2 * r + 1] = w->forward < len - last ? last + w->forward : len;
+        }
+    const rs_attention *a = &m->attention;
+    const int projected = RS_HAS_LINEAR(a->context_projection);
     const rs_attention_step step = {
-        .rows = rows, .step = t, .query = query, .sentence = sentence, .enc = enc,
-        .state = st->att, .probs = probs, .context = w->context, .work = w->att_work,
+        .rows = rows, .step = t, .query = query, .embedding = w->embedding,
+        .window = w->constrain ? w->window : NULL, .sentence = sentence, .enc = enc,
+        .state = st->att, .probs = probs, .context = projected ? w->type_context : w->context,
+        .work = w->att_work,
     };
-    rs_attention_run(&m->attention, &step);
+    rs_attention_run(a, &step, w->context);
+    if (w->constrain)
+        for (int r = 0; r < rows; r++) { /* the first maximum, as torch.argmax; a row with
+                                             no weight at all keeps its previous position */
+            const float *p = probs + (size_t)r * S;
+            int best = 0;
+            for (int j = 1; j < enc->lengths[sentence[r]]; j++)
+                if (p[j] > p[best]) best = j;
+            if (p[best] > 0.0f) st->attended[r] = best;
+        }
 }
 
 /* dst row r = [a row r (width wa); b row r (width wb)] */
@@ -195,14 +226,16 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const float *x = w->embedding;
     int xw = Et;
     if (m->decoder == RS_DECODER_BAHDANAU) {
-        rs_decoder_attend(m, enc, t, rows, sentence, st->top, st, w, probs);
+        /* the previous step's top output, or layer 0's state (ESPnet's decoders) */
+        rs_decoder_attend(m, enc, t, rows, sentence, m->query_first_layer ? st->h : st->top, st,
+                          w, probs);
         concat_rows(rows, w->x0, w->embedding, Et, w->context, D);
         x = w->x0;
         xw = Et + D;
     } else if (m->decoder == RS_DECODER_LUONG && m->input_feeding) {
-        concat_rows(rows, w->x0, w->embedding, Et, st->feed, m->attentional_width);
+        concat_rows(rows, w->x0, w->embedding, Et, st->feed, m->feed_width);
         x = w->x0;
-        xw = Et + m->attentional_width;
+        xw = Et + m->feed_width;
     }
 
     int first = 0;
@@ -231,15 +264,19 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
     const float *final_in = o;
     int final_w = Hd;
     if (m->decoder == RS_DECODER_LUONG) {
-        rs_decoder_attend(m, enc, t, rows, sentence, o, st, w, probs);
+        rs_decoder_attend(m, enc, t, rows, sentence, m->query_first_layer ? st->h : o, st, w,
+                          probs);
         concat_rows(rows, w->concat, w->context, D, o, Hd);
+        if (m->input_feeding && m->feed_context)
+            memcpy(st->feed, w->context, sizeof(float) * rows * D);
         final_in = w->concat;
         final_w = D + Hd;
         if (RS_HAS_LINEAR(m->attentional)) {
             const int Da = m->attentional_width;
             rs_linear_forward(&m->attentional, rows, w->concat, D + Hd, w->hidden, Da, 0);
             rs_apply_activation(m->attentional_activation, w->hidden, rows * Da);
-            memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
+            if (m->input_feeding && !m->feed_context)
+                memcpy(st->feed, w->hidden, sizeof(float) * rows * Da);
             final_in = w->hidden;
             final_w = Da;
         }

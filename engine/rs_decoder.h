@@ -13,6 +13,7 @@ typedef struct {
     float *top;  /* [capacity, H_d] previous step's output (bahdanau query) */
     float *att;  /* [capacity, att_floats] the attention type's per-row state */
     size_t att_floats;
+    int *attended; /* [capacity] the previous step's argmax (the attention constraint) */
 } rs_decoder_state;
 
 /* Scratch buffers of one step, sized once per batch. */
@@ -20,6 +21,9 @@ typedef struct {
     int capacity, max_source;
     float *embedding, *x0, *layer_a, *layer_b, *xg, *rnn_scratch, *context, *att_work;
     float *concat, *hidden;
+    int constrain, backward, forward; /* the attention constraint (rs_options) */
+    int *window; /* [capacity, 2] each row's constrained range */
+    float *type_context; /* [capacity, type's context width] before attention.context */
     const float *output_input; /* after a step: the rows the output layer read */
     float *part; /* one readout part's product (readout with layer normalisation) */
 } rs_decoder_work;

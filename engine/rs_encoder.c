@@ -236,6 +236,7 @@ fail:
 
 void rs_encoded_free(rs_encoded *e) {
     if (e->keys != e->memory) free(e->keys);
+    free(e->aux);
     if (e->values != e->memory) free(e->values);
     free(e->chunk_keys);
     free(e->pooled);

@@ -15,6 +15,9 @@ typedef struct {
     float *keys;      /* [batch, max_len, key_width], set by rs_attention_prepare;
                          == memory when keys are not projected */
     int key_width;
+    float *aux;       /* [batch, max_len, aux_width]: what the attention type reads of every
+                         position besides the keys (rs_attention_ops.prepare), or NULL */
+    int aux_width;
     float *values;    /* [batch, max_len, value_width], set by rs_attention_prepare: what
                          the context sums; == memory unless key-value attention splits or
                          projects it */

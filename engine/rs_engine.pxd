@@ -44,6 +44,23 @@ cdef extern from "rs_model.h" nogil:
         int ntransitions
     ctypedef struct rs_attention_ops:
         pass
+    ctypedef struct rs_location:
+        int input
+        int inputs, channels, kernel
+        const float *conv
+        rs_linear projection
+        int initial, recurrent
+        rs_rnn lstm
+    ctypedef struct rs_coverage:
+        int update, size, initial
+        rs_linear projection, memory, query, previous
+        const float *attention
+        rs_rnn gru
+    ctypedef struct rs_multi_head:
+        int heads, value_size, tanh_dot
+        rs_linear value, output
+        int location
+        rs_location head_location[16]
     ctypedef struct rs_attention:
         const rs_attention_ops *ops
         int score
@@ -53,6 +70,12 @@ cdef extern from "rs_model.h" nogil:
         const float *v
         int score_relu
         int query_width, memory_width, key_width, context_width
+        float scaling
+        rs_linear context_projection
+        rs_location location
+        rs_linear transition
+        rs_coverage coverage
+        rs_multi_head multi_head
         int hard
         const float *gate_w
         const float *gate_b
@@ -105,10 +128,11 @@ cdef extern from "rs_model.h" nogil:
         const float *tgt_embedding
         int tgt_vocab, tgt_embedding_size
         int decoder, dec_layers, dec_hidden, dec_residual
+        int query_first_layer
         rs_rnn dec[RS_MAX_LAYERS]
         int start_zeros
         rs_rnn cond_cell
-        int input_feeding
+        int input_feeding, feed_context, feed_width
         rs_linear attentional
         int attentional_activation
         int readout, readout_state, readout_context, readout_embedding
@@ -129,6 +153,7 @@ cdef extern from "rs_model.h" nogil:
         int shrinking_beam
         float length_exponent, word_penalty, max_length_factor
         int eos_attention, return_attention, threads
+        int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress
         rs_token_fn on_token

@@ -15,7 +15,8 @@ typedef enum { RS_BRIDGE_ZEROS = 0, RS_BRIDGE_LAST = 1, RS_BRIDGE_DENSE = 2, RS_
 typedef enum { RS_FROM_MATCHING_LAYER = 0, RS_FROM_TOP_LAYER = 1, RS_FROM_ALL_LAYERS = 2 } rs_bridge_from;
 typedef enum { RS_ACT_TANH = 0, RS_ACT_RELU = 1, RS_ACT_IDENTITY = 2 } rs_activation;
 typedef enum { RS_LSTM_CELL_ZEROS = 0, RS_LSTM_CELL_BRIDGED = 1, RS_LSTM_CELL_COPY_HIDDEN = 2 } rs_lstm_cell_init;
-typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3 } rs_score_kind;
+typedef enum { RS_SCORE_DOT = 0, RS_SCORE_SCALED_DOT = 1, RS_SCORE_GENERAL = 2, RS_SCORE_ADDITIVE = 3,
+               RS_SCORE_TANH_DOT = 4 /* multi_head only */ } rs_score_kind;
 typedef enum { RS_DECODER_BAHDANAU = 0, RS_DECODER_LUONG = 1, RS_DECODER_NONE = 2,
                RS_DECODER_CONDITIONAL = 3 } rs_decoder_kind;
 /* how a bidirectional encoder stacks its layers: every layer reads the merged output of the
@@ -66,6 +67,66 @@ typedef struct {
     float eps;
 } rs_norm;
 
+typedef struct rs_rnn {
+    rs_cell_kind cell;
+    int reset_after; /* GRU only */
+    int input, hidden;
+    rs_linear ih; /* [G*H, input] + bias_ih */
+    rs_linear hh; /* [G*H, H] + bias_hh */
+    /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
+    rs_linear hh_rz, hh_n;
+    /* GRU only: layer normalisation of W_ih x + b_ih and of W_hh h + b_hh */
+    rs_norm norm_ih, norm_hh;
+    /* deep transition: cells without input that run after this one in the same step
+       (a cell without ih weights reads the constant ih.b, or zeros) */
+    const struct rs_rnn *transitions;
+    int ntransitions;
+} rs_rnn;
+
+/* Attention that carries state from step to step (docs/model-format.md, "location",
+ * "coverage"): what the weights of earlier steps contribute to the additive score. */
+typedef enum { RS_LOC_PREVIOUS = 0, RS_LOC_CUMULATIVE = 1, RS_LOC_PREVIOUS_AND_CUMULATIVE = 2,
+               RS_LOC_HISTORY = 3 } rs_location_input;
+typedef enum { RS_WEIGHTS_UNIFORM = 0, RS_WEIGHTS_ZEROS = 1, RS_WEIGHTS_FIRST = 2 } rs_weights_init;
+typedef enum { RS_COVERAGE_SUM = 0, RS_COVERAGE_TANH = 1, RS_COVERAGE_SIGMOID = 2,
+               RS_COVERAGE_RELU = 3, RS_COVERAGE_SOFTRELU = 4, RS_COVERAGE_GRU = 5 } rs_coverage_update;
+typedef struct {
+    rs_location_input input;
+    int inputs;             /* N_in: weight vectors the convolution reads (1, 2 or history) */
+    int channels, kernel;   /* C, k (odd) */
+    const float *conv;      /* [C, N_in, k], no bias */
+    rs_linear projection;   /* [A, C] (+ bias) */
+    rs_weights_init initial;
+    int recurrent;          /* conv -> relu -> max over positions -> LSTM cell (A), whose
+                               state enters every position's score */
+    rs_rnn lstm;            /* [4A, C], [4A, A], no biases */
+} rs_location;
+typedef struct {
+    rs_coverage_update update;
+    int size;               /* N_c: floats of coverage per position */
+    rs_weights_init initial;
+    rs_linear projection;   /* [A, N_c] (+ bias): the coverage's term in the score */
+    /* the learned updates (Tu et al. 2016, Sockeye), G = 3 for gru, else 1 */
+    rs_linear memory;       /* [G N_c, D_m] (+ bias), computed once per batch */
+    rs_linear query;        /* [G N_c, H_d] (+ bias) */
+    const float *attention; /* [G N_c]: times the position's new weight */
+    rs_linear previous;     /* activations: [N_c, N_c] (+ bias) on the old coverage */
+    rs_rnn gru;             /* gru: the cell whose state is the coverage (hh = previous) */
+} rs_coverage;
+
+/* ESPnet's multi-head attention (rs_attention_multihead.c): H heads of key width d_k
+ * (attention.key / .query / .v stacked by head), values projected to d_v per head and the
+ * heads' contexts projected back to D_m; one head without value projection is ESPnet's dot. */
+#define RS_MAX_HEADS 16
+typedef struct {
+    int heads, value_size;  /* value_size 0: the values are the memory (one head) */
+    int tanh_dot;           /* score sum(tanh(K) * tanh(q)) instead of additive */
+    rs_linear value;        /* [H d_v, D_m] */
+    rs_linear output;       /* [D_m, H d_v] */
+    int location;           /* every head has location features of its previous weights */
+    rs_location head_location[RS_MAX_HEADS];
+} rs_multi_head;
+
 /* The decoder's attention: which type computes it (rs_attention.h) and the weights the
  * types share. A type with weights of its own adds them here. */
 struct rs_attention_ops;
@@ -81,8 +142,15 @@ typedef struct {
     int query_width;     /* the decoder's query before any projection (H_d) */
     int memory_width;    /* D_m: one encoder position */
     int key_width;       /* a key as the scores read it: key.out, or D_m */
-    int context_width;   /* what the decoder receives per row */
-
+    int context_width;   /* the type's context per row: the values' width (the decoder
+                            reads rs_attention_output_width) */
+    float scaling;       /* the weights are softmax(scaling * e) */
+    rs_linear context_projection; /* attention.context: the decoder reads W c + b (width
+                                     .out) instead of the type's context; w may be NULL */
+    rs_location location;  /* location, and forward's features (rs_attention_location.c) */
+    rs_linear transition;  /* forward with the transition agent: [1, D_m + E_t + H_d] */
+    rs_coverage coverage;  /* coverage (rs_attention_coverage.c) */
+    rs_multi_head multi_head; /* multi_head (rs_attention_multihead.c) */
     /* options of every type (docs/model-format.md, "attention") */
     int hard;                /* the context is the value at the weights' argmax */
     const float *gate_w;     /* [gate_rows, query_width]: beta = sigmoid(gate_w q + gate_b)
@@ -130,22 +198,6 @@ typedef struct {
     const float *query;   /* Q [rows, size] */
 } rs_pooling;
 
-typedef struct rs_rnn {
-    rs_cell_kind cell;
-    int reset_after; /* GRU only */
-    int input, hidden;
-    rs_linear ih; /* [G*H, input] + bias_ih */
-    rs_linear hh; /* [G*H, H] + bias_hh */
-    /* GRU with reset_after = 0 needs W_h{r,z} h and W_hn (r * h) separately */
-    rs_linear hh_rz, hh_n;
-    /* GRU only: layer normalisation of W_ih x + b_ih and of W_hh h + b_hh */
-    rs_norm norm_ih, norm_hh;
-    /* deep transition: cells without input that run after this one in the same step
-       (a cell without ih weights reads the constant ih.b, or zeros) */
-    const struct rs_rnn *transitions;
-    int ntransitions;
-} rs_rnn;
-
 typedef struct {
     /* encoder */
     const float *src_embedding; int src_vocab, src_embedding_size;
@@ -168,12 +220,15 @@ typedef struct {
     /* decoder */
     const float *tgt_embedding; int tgt_vocab, tgt_embedding_size;
     rs_decoder_kind decoder; int dec_layers, dec_hidden, dec_residual;
+    int query_first_layer; /* the attention's query is layer 0's state, not the top's */
     rs_rnn dec[RS_MAX_LAYERS];
     int start_zeros; /* the first step reads a zero embedding instead of BOS's (Marian) */
     /* conditional: the cell after the attention in layer 0 (reads the context; ih NULL
        when the layer has one cell) */
     rs_rnn cond_cell;
     int input_feeding;
+    int feed_context;    /* luong input feeding feeds the context, not h~ (SpeechBrain) */
+    int feed_width;      /* floats fed back: D_a, or the context's width */
     rs_linear attentional; /* luong, w may be NULL */
     rs_activation attentional_activation; /* tanh, or identity (OpenNMT-py's mlp attention) */
     rs_readout_kind readout; int readout_state, readout_context, readout_embedding;
@@ -207,6 +262,9 @@ typedef struct {
     float length_exponent, word_penalty, max_length_factor;
     int eos_attention; /* the attention rows include the EOS step's */
     int return_attention;
+    /* decode-time attention constraint (Deep Voice 3): the weights of a step are limited
+       to [last - backward, last + forward) around the previous step's argmax `last` */
+    int constrain, constraint_backward, constraint_forward;
     int threads; /* sentences are split into this many groups decoded in parallel */
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
     /* Greedy search only (beam_size 1): called after every step with each live sentence's

@@ -155,6 +155,11 @@ static int validate(const rs_model *m, const rs_options *o, int batch, const rs_
         snprintf(err, n, "min_decoding_length must be between 0 and max_decoding_length, got %d", o->min_length);
         return 1;
     }
+    if (o->constrain && (!m->attention.ops || o->constraint_backward < 0 || o->constraint_forward < 1)) {
+        snprintf(err, n, "the attention constraint must be a window (backward >= 0, forward >= 1) "
+                 "on a model with attention");
+        return 1;
+    }
     if (!isfinite(o->length_penalty) || !isfinite(o->coverage_penalty)) {
         snprintf(err, n, "length_penalty and coverage_penalty must be finite");
         return 1;
@@ -232,6 +237,9 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     const int cap = nb * K; /* validate() bounds nb x K x the widest row by INT_MAX */
     if (rs_decoder_alloc(m, cap, S, &sa, &sb, &work)) goto oom;
     have_dec = 1;
+    work.constrain = m->attention.ops && o->constrain;
+    work.backward = o->constraint_backward;
+    work.forward = o->constraint_forward;
     rs_decoder_state *cur = &sa, *nxt = &sb;
     row_token = malloc(sizeof(int) * cap); row_sent = malloc(sizeof(int) * cap);
     next_token = malloc(sizeof(int) * cap); next_sent = malloc(sizeof(int) * cap);

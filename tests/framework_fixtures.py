@@ -21,3 +21,21 @@ def load_expected(framework: str, name: str) -> dict:
     with open(os.path.join(fixture_dir(framework), name, "expected.json"),
               encoding="utf-8") as f:
         return json.load(f)
+
+
+def assert_decodes_as_fixture(translator, expected: dict, arrays, mode: str, beam: int,
+                              nbest: int, max_length: int = 30) -> None:
+    """The engine's output on expected["sources"] equals a toolkit's recorded decoding
+    (tests/fixtures/attention): tokens identical, scores within 1e-4, attention within
+    1e-5 (arrays["attention/MODE/SENTENCE/HYPOTHESIS"])."""
+    import numpy as np
+    import pytest
+    got = translator._engine.translate(expected["sources"], beam_size=beam,
+                                       num_hypotheses=nbest, max_length=max_length,
+                                       return_attention=True)
+    for i, (hyps, want) in enumerate(zip(got, expected[mode])):
+        assert [h[0] for h in hyps] == [w[0] for w in want], f"sentence {i}"
+        for h, ((_, score, attention), (_, want_score)) in enumerate(zip(hyps, want)):
+            assert score == pytest.approx(want_score, rel=1e-4, abs=1e-4)
+            np.testing.assert_allclose(attention, arrays[f"attention/{mode}/{i}/{h}"],
+                                       atol=1e-5)

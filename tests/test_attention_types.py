@@ -130,28 +130,32 @@ def pair(request, tmp_path_factory):
     return request.param, model, rnnsearch.Translator(path)
 
 
-def _compare(name, model, translator, beam_size):
+def _compare(name, model, translator, beam_size, constraint=None):
+    """The engine's hypotheses (checked against the reference's) for _sources(), and every
+    attention row they hold."""
     sources = _sources()
     engine = translator._engine.translate(sources, beam_size=beam_size,
                                           num_hypotheses=beam_size, max_length=MAX_LENGTH,
-                                          return_attention=True)
+                                          return_attention=True,
+                                          attention_constraint=constraint)
     rows = []
     for source, got in zip(sources, engine):
         expected = reference_translate(model, source, 2, 3, beam_size=beam_size,
                                        num_hypotheses=beam_size,
-                                       max_decoding_length=MAX_LENGTH)
+                                       max_decoding_length=MAX_LENGTH,
+                                       attention_constraint=constraint)
         assert [h[0] for h in got] == [h.tokens for h in expected], f"{name}: {source}"
         for (_, score, attention), ref in zip(got, expected):
             assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
             np.testing.assert_allclose(attention, ref.attention, atol=1e-5)
             rows.extend(attention)
-    return rows
+    return engine, rows
 
 
 @pytest.mark.parametrize("beam_size", [1, 5])
 def test_matches_reference(pair, beam_size):
     name, model, translator = pair
-    rows = _compare(name, model, translator, beam_size)
+    _, rows = _compare(name, model, translator, beam_size)
     if beam_size == 5 and name.startswith(("monotonic", "mocha", "local-m")):
         # both sides of the edge are exercised: steps that attend, and steps where no
         # position is chosen (monotonic) or the window has left the sentence (local-m)
@@ -167,4 +171,104 @@ def test_batch_is_one_by_one_bit_for_bit(pair):
         alone = translator._engine.translate([source], beam_size=5, num_hypotheses=2,
                                              max_length=MAX_LENGTH, return_attention=True)[0]
         for (t1, s1, a1), (t2, s2, a2) in zip(together, alone):
+            assert t1 == t2 and s1 == s2 and np.array_equal(a1, a2)
+
+
+# ---------------------------------------------------------------------------------------
+# The decode-time attention constraint (a window [last - backward, last + forward) around
+# the previous step's most attended position) and attention.scaling on these types:
+# local scores only the positions in both windows, monotonic and MoChA choose only inside
+# it (MoChA's chunk cut to it), and scaling multiplies local's scores (pads included) and
+# MoChA's chunk energies.
+CONSTRAINED = {
+    "local-p-general-scaled": (dict(attention={"type": "local", "score": "general",
+                                               "scaling": 2.0,
+                                               "local": _local("predictive", 4)},
+                                    input_feeding=True), (1, 3)),
+    "local-p-additive-zero-pad-hard": (dict(
+        attention={"type": "local", **ADDITIVE, "hard": True,
+                   "local": _local("predictive", 3, center="round", edges="zero_pad")},
+        decoder="bahdanau", cell="lstm"), (2, 2)),
+    "local-m-scaled-dot-zero-pad": (dict(
+        attention={"type": "local", "score": "scaled_dot", "scaling": 0.5,
+                   "local": _local("monotonic", 3, gaussian=True, edges="zero_pad")}), (0, 2)),
+    "global-hard-scaled": (dict(attention={"score": "general", "hard": True, "scaling": 3.0}),
+                           (1, 2)),
+    "monotonic-additive": (dict(attention={"type": "monotonic", **ADDITIVE},
+                                decoder="bahdanau"), (0, 3)),
+    "mocha-additive-scaled": (dict(attention={"type": "mocha", **ADDITIVE, "scaling": 2.0,
+                                              "mocha": {"chunk_size": 3, "size": 8}},
+                                   input_feeding=True), (0, 2)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONSTRAINED))
+def constrained(request, tmp_path_factory):
+    options, constraint = CONSTRAINED[request.param]
+    model = random_model(_config(**options), V_SOURCE, V_TARGET, seed=len(request.param))
+    kind = options["attention"].get("type")
+    if kind in ("monotonic", "mocha"):
+        with torch.no_grad():  # moves on, and attends at most steps but not all
+            model.attention.energy_bias.fill_(0.5 if kind == "monotonic" else 0.0)
+    path = str(tmp_path_factory.mktemp(request.param))
+    export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
+    return request.param, model, rnnsearch.Translator(path), constraint
+
+
+def _in_window(attention, backward, forward):
+    """Every row's weights inside the window around the previous row's first maximum
+    (kept from earlier when a row has no weight at all)."""
+    last = 0
+    for row in attention:
+        allowed = np.zeros(row.shape, bool)
+        allowed[max(0, last - backward):last + forward] = True
+        if not np.all(row[~allowed] == 0.0):
+            return False
+        if row.sum() > 0:
+            last = int(row.argmax())
+    return True
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_constrained_types_match_reference(constrained, beam_size):
+    name, model, translator, constraint = constrained
+    engine, _ = _compare(name, model, translator, beam_size, constraint)
+    free = translator._engine.translate(_sources(), beam_size=beam_size,
+                                        num_hypotheses=beam_size, max_length=MAX_LENGTH,
+                                        return_attention=True)
+    changed = False
+    for got, unconstrained in zip(engine, free):
+        assert all(_in_window(attention, *constraint) for _, _, attention in got), name
+        changed |= any(a.shape != b.shape or not np.array_equal(a, b)
+                       for (_, _, a), (_, _, b) in zip(got, unconstrained))
+    assert changed, f"{name}: the constraint changed nothing"
+
+
+def test_constrained_batch_is_one_by_one_bit_for_bit(constrained):
+    _, _, translator, constraint = constrained
+    sources = _sources(seed=1)
+    options = dict(beam_size=5, num_hypotheses=2, max_length=MAX_LENGTH, return_attention=True,
+                   attention_constraint=constraint)
+    batch = translator._engine.translate(sources, **options)
+    for source, together in zip(sources, batch):
+        alone = translator._engine.translate([source], **options)[0]
+        for (t1, s1, a1), (t2, s2, a2) in zip(together, alone):
+            assert t1 == t2 and s1 == s2 and np.array_equal(a1, a2)
+
+
+def test_monotonic_refuses_scaling(tmp_path):
+    config = _config({"type": "monotonic", **ADDITIVE, "scaling": 2.0})
+    with pytest.raises(rnnsearch.ModelError, match="attention.scaling"):
+        random_model(config, V_SOURCE, V_TARGET)
+
+
+def test_window_wider_than_the_sentence_changes_nothing(constrained):
+    """A constraint window that holds every position (and so, for local, all of its own
+    window) gives the unconstrained output bit for bit."""
+    _, _, translator, _ = constrained
+    options = dict(beam_size=3, num_hypotheses=3, max_length=MAX_LENGTH, return_attention=True)
+    wide = translator._engine.translate(_sources(), attention_constraint=(200, 200), **options)
+    free = translator._engine.translate(_sources(), **options)
+    for got, want in zip(wide, free):
+        for (t1, s1, a1), (t2, s2, a2) in zip(got, want):
             assert t1 == t2 and s1 == s2 and np.array_equal(a1, a2)

@@ -266,3 +266,42 @@ def test_inspect_shows_the_source_kind(las, capsys):
     assert "source:     features: frames [T, 7]" in out
     assert "3 x lstm 6, bidirectional (concat); subsampling concat 1x2x2x1" in out
     assert "vocabulary: source none, target 20" in out
+
+
+@pytest.mark.parametrize("attention", [
+    {},   # global additive
+    {"type": "location", "location": {"channels": 3, "kernel_size": 5}},   # ESPnet's AttLoc
+])
+def test_attention_constraint_over_frames(attention, tmp_path):
+    """translate_features takes the decode-time attention constraint too (ESPnet applies
+    it to speech): engine = reference with the same window, every row inside it, and the
+    constraint changed something (so the comparison is not vacuous)."""
+    model, translator = _export(_config(MATRIX["las-pyramid"]["encoder"],
+                                        attention={"score": "additive", "size": 9,
+                                                   **attention}),
+                                str(tmp_path / "m"), seed=11)
+    sources, window = _frames(6, seed=5, lengths=[6, 11, 19, 27, 33, 40]), (0, 2)
+    vocab = vocabularies(V_SOURCE, V_TARGET)[1]
+    changed = False
+    for beam_size in (1, 5):
+        options = dict(beam_size=beam_size, num_hypotheses=beam_size, max_decoding_length=20,
+                       return_scores=True, return_attention=True)
+        results = translator.translate_features(sources, attention_constraint=window,
+                                                **options)
+        free = translator.translate_features(sources, **options)
+        changed |= any(a.scores != b.scores for a, b in zip(results, free))
+        for frames, result in zip(sources, results):
+            expected = reference_translate(model, frames, BOS, EOS, beam_size=beam_size,
+                                           num_hypotheses=beam_size, max_decoding_length=20,
+                                           attention_constraint=window)
+            assert result.hypotheses == [[vocab[i] for i in h.tokens] for h in expected]
+            for score, attention_rows, ref in zip(result.scores, result.attention, expected):
+                assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
+                np.testing.assert_allclose(attention_rows, ref.attention, atol=1e-5)
+            last = 0
+            for row in result.attention[0]:
+                assert np.all(row[:last] == 0) and np.all(row[last + 2:] == 0)
+                last = int(row.argmax())
+    assert changed
+    with pytest.raises(ValueError, match="attention_constraint"):
+        translator.translate_features(sources, attention_constraint=(0, 0))

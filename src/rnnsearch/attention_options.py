@@ -39,6 +39,16 @@ def _positive(where: str, value, minimum: int = 1, maximum: int = MAX_WIDTH) -> 
                          f"{maximum}")
 
 
+def _size_only_when(where: str, value, wanted: bool, condition: str) -> None:
+    """A positive size required under `condition` and refused otherwise."""
+    if wanted:
+        if value is None:
+            raise ModelError(f"config.json: {where} is required for {condition}")
+        _positive(where, value)
+    elif value is not None:
+        raise ModelError(f"config.json: {where} applies to {condition} only")
+
+
 def _merge(where: str, given, defaults: dict) -> dict:
     if not isinstance(given, dict):
         raise ModelError(f"config.json: {where} = {_short(given)}; expected an object")
@@ -80,8 +90,9 @@ def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
     if att["gate_per_dimension"] and not att["gate"]:
         raise ModelError("config.json: attention.gate_per_dimension needs attention.gate")
     if att["hard"] and kind not in _HARD_TYPES:
+        why = "is already hard" if kind in ("monotonic", "mocha") else "does not take it"
         raise ModelError(f"config.json: attention.hard applies to types {list(_HARD_TYPES)}; "
-                         f"{kind!r} attention is already hard")
+                         f"{kind!r} attention {why}")
     if kind == "local":
         local = att["local"] = _merge("attention.local", att["local"], LOCAL)
         _positive("attention.local.window", local["window"], 0)
@@ -96,14 +107,8 @@ def normalize_attention(att: dict, memory_width: int, max_length: int) -> None:
         if local["gaussian"] and local["window"] == 0:
             raise ModelError("config.json: attention.local.window must be >= 1 with the "
                              "Gaussian (sigma = window / 2)")
-        if local["mode"] == "predictive":
-            if local["position_size"] is None:
-                raise ModelError("config.json: attention.local.position_size is required "
-                                 "for mode 'predictive'")
-            _positive("attention.local.position_size", local["position_size"])
-        elif local["position_size"] is not None:
-            raise ModelError("config.json: attention.local.position_size applies to mode "
-                             "'predictive' only")
+        _size_only_when("attention.local.position_size", local["position_size"],
+                        local["mode"] == "predictive", "mode 'predictive'")
     if kind == "mocha":
         mocha = att["mocha"] = _merge("attention.mocha", att["mocha"], MOCHA)
         _positive("attention.mocha.chunk_size", mocha["chunk_size"])

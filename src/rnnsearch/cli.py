@@ -41,6 +41,11 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
                    help="divide scores by length")
     p.add_argument("--truncate", action="store_true",
                    help="cut sources longer than the model allows instead of failing")
+    p.add_argument("--attention-constraint", nargs=2, type=int, default=None,
+                   metavar=("BACKWARD", "FORWARD"),
+                   help="limit each step's attention to [last - BACKWARD, last + FORWARD) "
+                        "around the previous step's most attended source position (Deep "
+                        "Voice 3, ESPnet's attention constraint; e.g. 1 3)")
     p.add_argument("--suppress", nargs="+", default=None, metavar="TOKEN",
                    help="target tokens never to produce (e.g. <unk>, like OpenNMT-py's "
                         "-ban_unk_token)")
@@ -164,6 +169,9 @@ def cmd_translate(args) -> int:
     with output as out:
         batches = source.batches(args.batch_size)
         if args.search == "opennmt":  # OpenNMT-py batches the whole input its own way
+            if args.attention_constraint is not None:
+                raise ValueError("--attention-constraint is not an option of OpenNMT-py's "
+                                 "search (--search opennmt)")
             lines = [line for batch in batches for line in batch]
             cli_opennmt.translate_lines(translator, lines, args, out)
             batches = []
@@ -182,6 +190,7 @@ def cmd_translate(args) -> int:
                     return_attention=args.with_alignment or bool(args.plot_attention)
                     or kind is not None, include_eos_attention=marian,
                     truncate=args.truncate, phrase_table=args.phrase_table,
+                    attention_constraint=args.attention_constraint,
                     max_batch_size=args.batch_size))   # per-word models: words, not lines
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]

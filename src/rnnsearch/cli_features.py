@@ -77,7 +77,8 @@ def translate_feature_files(translator, args, decoding: dict, out) -> None:
         try:
             results = translator.translate_features(list(batch), **options,
                                                     return_scores=args.with_scores,
-                                                    truncate=args.truncate)
+                                                    truncate=args.truncate,
+                                                    attention_constraint=args.attention_constraint)
         except (ValueError, TypeError) as e:   # features[i] -> the file and array it is
             message = re.sub(r"^features\[(\d+)\]",
                              lambda m: f"--features {labels[int(m.group(1))]}", str(e))

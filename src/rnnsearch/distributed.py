@@ -124,6 +124,7 @@ def translate_command(args) -> int:
                     length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
                     normalize_scores=args.normalize_scores, truncate=args.truncate,
                     suppress_tokens=args.suppress, replace_unk=args.replace_unk,
-                    phrase_table=args.phrase_table)
+                    phrase_table=args.phrase_table,
+                    attention_constraint=args.attention_constraint)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

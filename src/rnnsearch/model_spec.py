@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from . import attention_options, source_options
+from . import attention_options, source_options, stateful_attention
 from . import model_spec_deep as deep
 from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
@@ -55,6 +55,9 @@ _SCHEMA = {
                   # attention_options.py: hard, gate, key_value and the per-type sub-objects
                   "hard": False, "gate": False, "gate_per_dimension": False,
                   "key_value": None, "local": None, "mocha": None,
+                  # stateful_attention.py: scaling and the stateful types' sub-objects
+                  "scaling": 1.0, "location": None, "coverage": None, "forward": None,
+                  "multi_head": None, "context_size": None,
                   "layer_norm": False, "layer_norm_eps": 1e-5},
     "decoder": {"type": REQUIRED, "embedding_size": REQUIRED, "cell": REQUIRED,
                 "hidden_size": REQUIRED, "num_layers": 1, "residual": False,
@@ -62,6 +65,7 @@ _SCHEMA = {
                 "attentional_size": None, "attentional_activation": "tanh",
                 "readout": "none", "readout_size": None,
                 "readout_inputs": ["state", "context", "embedding"],
+                "attention_query": "top_layer", "feed": "attentional",
                 # model_spec_deep: Nematus / Marian decoders
                 "start_embedding": "bos", "cell_depth": 1, "base_cell_depth": 2,
                 "layer_norm": "none", "layer_norm_eps": 1e-5, "readout_layer_norm": False,
@@ -94,8 +98,9 @@ _CHOICES = {
     ("bridge", "from"): ("matching_layer", "top_layer", "all_layers"),
     ("bridge", "activation"): ("tanh", "relu", "identity"),
     ("bridge", "lstm_cell"): ("zeros", "bridged", "copy_hidden"),
-    ("attention", "type"): ("global", "local", "monotonic", "mocha"),
-    ("attention", "score"): ("dot", "scaled_dot", "general", "additive"),
+    ("attention", "type"): ("global", "local", "monotonic", "mocha")
+    + stateful_attention.STATEFUL_TYPES,
+    ("attention", "score"): ("dot", "scaled_dot", "general", "additive", "tanh_dot"),
     ("attention", "score_activation"): ("tanh", "relu"),
     ("decoder", "type"): ("bahdanau", "luong", "none", "conditional"),
     ("encoder", "stacking"): deep.STACKINGS,
@@ -105,6 +110,8 @@ _CHOICES = {
     ("decoder", "cell"): CELLS,
     ("decoder", "readout"): ("none", "linear", "tanh", "maxout"),
     ("decoder", "attentional_activation"): ("tanh", "identity"),
+    ("decoder", "attention_query"): ("top_layer", "first_layer"),
+    ("decoder", "feed"): ("attentional", "context"),
     ("copy", "score"): (None, "dot", "general", "additive"),
     ("opennmt", "release"): (1, 2, 3),
 }
@@ -121,8 +128,8 @@ _POSITIVE_INTS = {("decoder", "num_layers"): MAX_LAYERS,
     (section, key): MAX_WIDTH for section, key in (
         ("encoder", "embedding_size"), ("encoder", "hidden_size"), ("decoder", "embedding_size"),
         ("decoder", "hidden_size"), ("decoder", "attentional_size"),
-        ("decoder", "readout_size"), ("attention", "size"), ("copy", "size"),
-        ("source", "feature_size"))}
+        ("decoder", "readout_size"), ("attention", "size"), ("attention", "context_size"),
+        ("copy", "size"), ("source", "feature_size"))}
 _FILE_NAMES = {("source", "vocabulary"), ("target", "vocabulary")}
 _BOOLS = {("source", "lowercase"), ("source", "per_word"), ("source", "add_bos"), ("source", "add_eos"),
           ("encoder", "bidirectional"), ("encoder", "residual"), ("encoder", "gru_reset_after"),
@@ -313,8 +320,12 @@ def _check_consistency(config: dict) -> None:
         raise ModelError(f"config.json: bridge.type 'last' needs the encoder's merged final state "
                          f"width ({dims.encoder_final_width}) = decoder.hidden_size "
                          f"({dec['hidden_size']})")
+    if dec["feed"] == "context" and not (dec["type"] == "luong" and dec["input_feeding"]):
+        raise ModelError("config.json: decoder.feed 'context' needs a luong decoder with "
+                         "input_feeding")
     if dec["type"] == "luong":
-        if dec["input_feeding"] and not dec["attentional_layer"]:
+        if dec["input_feeding"] and dec["feed"] == "attentional" and \
+                not dec["attentional_layer"]:
             raise ModelError("config.json: decoder.input_feeding needs decoder.attentional_layer")
     if dec["attentional_activation"] != "tanh" and not (
             dec["type"] == "luong" and dec["attentional_layer"]):
@@ -384,13 +395,15 @@ def _check_copy(config: dict, dims: "Dimensions") -> None:
 
 
 def _normalize_options(config: dict) -> None:
-    """The option objects of attention_options.py: checked, defaults filled."""
+    """The option objects of attention_options.py and stateful_attention.py: checked,
+    defaults filled."""
     enc = config["encoder"]
     memory = source_options.memory_width(config)
     attention_options.normalize_pooling(enc, memory)
     if config["attention"] is not None:
         attention_options.normalize_attention(config["attention"], memory,
                                               config["source"]["max_length"])
+        stateful_attention.normalize_attention(config["attention"])
 
 
 @dataclass(frozen=True)
@@ -404,7 +417,9 @@ class Dimensions:
     readout_input_width: int  # I_r
     output_input_width: int   # I_o
     bridge_input_width: int   # F: what a dense bridge reads
-    context_width: int = 0    # D_c: the attention's context (the values' width)
+    context_width: int = 0    # D_c: the context the decoder reads (attention.context_size,
+                              # else the attention's: the values' width)
+    feed_width: int = 0       # what luong input feeding feeds back (D_a, or D_c)
     key_input_width: int = 0  # what the scores read of a position (key_value.split or D_m)
     pooled_width: int = 0     # P: encoder.pooling's summary, rows x D_m
 
@@ -425,6 +440,8 @@ class Dimensions:
         elif att is not None and att["score"] == "additive":
             attn_width = att["size"] if att["key_projection"] else key_in
         d_a = dec["attentional_size"] or hd
+        if att is not None and att["context_size"] is not None:
+            context = att["context_size"]
         widths = {"state": hd, "context": context, "embedding": dec["embedding_size"]}
         readout_in = sum(widths[i] for i in dec["readout_inputs"]
                          if isinstance(i, str) and i in widths) \
@@ -437,8 +454,8 @@ class Dimensions:
         else:
             out_in = hd
         return Dimensions(merged, merged, memory, attn_width, d_a, readout_in, out_in,
-                          bridge_in, context, key_in,
-                          attention_options.pooled_width(enc, memory))
+                          bridge_in, context, context if dec["feed"] == "context" else d_a,
+                          key_in, attention_options.pooled_width(enc, memory))
 
 
 @dataclass(frozen=True)
@@ -507,14 +524,19 @@ def expected_tensors(config: dict, source_vocab_size: int, target_vocab_size: in
             if att["query_projection"]:
                 specs.update(_linear("attention.query", att["size"], hd))
             specs["attention.v"] = TensorSpec((dims.attention_width,), True)
+        if att["context_size"] is not None:
+            specs.update(_linear("attention.context", att["context_size"],
+                                 attention_options.context_width(att, dims.memory_width)))
         specs.update(_option_tensors(attention_options.attention_tensors(
             att, hd, dims.memory_width)))
+        specs.update(_option_tensors(stateful_attention.attention_tensors(
+            att, hd, dims.memory_width, dec["embedding_size"])))
 
     first_input = dec["embedding_size"]
     if dec["type"] == "bahdanau":
         first_input += dims.context_width
     elif dec["type"] == "luong" and dec["input_feeding"]:
-        first_input += dims.attentional_width
+        first_input += dims.feed_width
     conditional = dec["type"] == "conditional"
     for layer in range(dec["num_layers"]):
         specs.update(_rnn_tensors(f"decoder.layers.{layer}", dec["cell"], hd,

@@ -123,6 +123,23 @@ class Translator:
                                         else f"the end token {eos!r} cannot be suppressed"))
         return tuple(self.target_vocab.ids[t] for t in tokens)
 
+    def _attention_constraint(self, value) -> tuple[int, int] | None:
+        """The checked (backward, forward) window of attention_constraint, or None."""
+        if value is None:
+            return None
+        if self.config["attention"] is None:
+            raise ValueError("attention_constraint needs a model with attention "
+                             "(this model's decoder has none)")
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+            raise ValueError(f"attention_constraint must be (backward, forward), got {value!r}")
+        backward, forward = value
+        for name, number, least in (("backward", backward, 0), ("forward", forward, 1)):
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or \
+                    number < least or number > 1 << 30:
+                raise ValueError(f"attention_constraint {name} window must be an integer >= "
+                                 f"{least}, got {number!r}")
+        return int(backward), int(forward)
+
     def _require_tokens(self) -> None:
         if self.config["source"]["kind"] == "features":
             raise ValueError(f"this model reads feature arrays [T, "
@@ -221,7 +238,9 @@ class Translator:
                         length_normalization: float | None = None,
                         word_penalty: float | None = None,
                         max_length_factor: float | None = None,
-                        include_eos_attention: bool = False, search: str = "default",
+                        include_eos_attention: bool = False,
+                        attention_constraint: tuple[int, int] | None = None,
+                        search: str = "default",
                         **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
         gives one empty hypothesis (score 0). Options left at None take the model
@@ -244,13 +263,20 @@ class Translator:
         length^a, the length counting EOS; Marian's --normalize and --word-penalty),
         max_length_factor (at most ceil(factor * source length) tokens, the source counted
         as the model reads it; --max-length-factor). include_eos_attention: the attention
-        has a row for the EOS step too, as Marian's alignments do.
+        has a row for the EOS step too, as Marian's alignments do. attention_constraint:
+        (backward, forward) — each step's attention may only fall on [last - backward,
+        last + forward) around the previous step's most attended source position `last`
+        (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time.
+
 
         search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
         names and its defaults (n_best, length_penalty="wu", alpha, block_ngram_repeat, ...;
         see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
         self._require_tokens()
         if search == "opennmt":
+            if attention_constraint is not None:
+                raise ValueError("attention_constraint is not an option of OpenNMT-py's "
+                                 "search (search='opennmt')")
             from .opennmt_search import from_translate_batch
             results = from_translate_batch(self, source, dict(
                 beam_size=beam_size, num_hypotheses=num_hypotheses,
@@ -279,6 +305,7 @@ class Translator:
             suppress_tokens=suppress_tokens, replace_unk=replace_unk,
             shrinking_beam=shrinking_beam, length_normalization=length_normalization,
             word_penalty=word_penalty, max_length_factor=max_length_factor)
+        constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
         prefixes = self._prefix_ids(target_prefix, len(ids))
         replacing = bool(decoding["replace_unk"])
@@ -291,7 +318,8 @@ class Translator:
         raw = self._decode_chunks(self._engine.translate, ids, prefixes, decoding, suppress,
                                   callback, max_batch_size,
                                   return_attention=bool(return_attention or replacing),
-                                  eos_attention=include_eos_attention)
+                                  eos_attention=include_eos_attention,
+                                  attention_constraint=constraint)
         unk = self.config["special_tokens"]["unk"]
         results = self._results(raw, [len(i) for i in ids], return_scores)
         for sentence, result in zip(source, results):
@@ -308,11 +336,12 @@ class Translator:
                            return_attention: bool = False, truncate: bool = False,
                            target_prefix: list[list[str] | None] | None = None,
                            callback=None, max_batch_size: int = 0,
+                           attention_constraint: tuple[int, int] | None = None,
                            **decoding) -> list[TranslationResult]:
         """Translate array sources, with the options and results of translate_batch
         (`decoding`: beam_size, num_hypotheses, length_penalty, coverage_penalty,
-        normalize_scores, min/max_decoding_length, suppress_tokens, max_batch_size;
-        replace_unk does not apply): feature frames [T, F] (float32 or float64;
+        normalize_scores, min/max_decoding_length, suppress_tokens, max_batch_size,
+        attention_constraint; replace_unk does not apply): feature frames [T, F] (float32 or float64;
         source.kind 'features': speech frames, image regions) or one-hot vectors [T, V]
         (source.kind 'one_hot', read as the tokens they spell, BOS/EOS/padding added as for
         tokens). A list of arrays (lengths
@@ -327,6 +356,7 @@ class Translator:
         if "replace_unk" in decoding:
             raise TypeError("replace_unk applies to token sources, not translate_features")
         decoding, suppress = self._decoding(**decoding)
+        constraint = self._attention_constraint(attention_constraint)
         if src["kind"] == "one_hot":
             sources = [self._framed(i, truncate) for i in
                        one_hot_ids(features, src["feature_size"], len(self.source_vocab))]
@@ -337,7 +367,8 @@ class Translator:
         raw = self._decode_chunks(translate, sources,
                                   self._prefix_ids(target_prefix, len(sources)), decoding,
                                   suppress, callback, max_batch_size,
-                                  return_attention=bool(return_attention))
+                                  return_attention=bool(return_attention),
+                                  attention_constraint=constraint)
         lengths = [len(source) for source in sources]
         results = self._results(raw, lengths, return_scores)
         if not return_attention:

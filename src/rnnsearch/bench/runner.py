@@ -54,7 +54,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                         "see 'rnnsearch bench --scaling --help'")
 
 
-def _time_rnnsearch(translator, sources, batch, beam, length):
+def time_rnnsearch(translator, sources, batch, beam, length):
+    """Seconds to translate `sources` (ids) in batches at a forced target length."""
     tokens = [[translator.source_vocab.tokens[i] for i in s] for s in sources]
     start = time.perf_counter()
     for i in range(0, len(tokens), batch):
@@ -137,7 +138,7 @@ def run_bench(args) -> int:
             sources = random_sources(vocab, count, args.source_length)
             times = {"rnnsearch": [], "torch": []}
             for _ in range(args.repeat):
-                times["rnnsearch"].append(_time_rnnsearch(translator, sources, batch, beam,
+                times["rnnsearch"].append(time_rnnsearch(translator, sources, batch, beam,
                                                           args.target_length))
                 if reference is not None:
                     times["torch"].append(_time_torch(reference, sources, batch, beam,

@@ -3,6 +3,16 @@
 engine: the engine computes the same numbers its own way (rs_attention_*.c), and the
 tests compare the two.
 
+Every attention module (this one, and the types that carry state in
+reference/stateful_attention.py) has the interface the decoder uses:
+  keys(memory)          -> computed once per batch
+  initial_state(mask)   -> per-row state: None, a tensor or a tuple of tensors (rows first)
+  step(query, keys, memory, mask, state, window=None, embedding=None)
+                        -> context [B, context_width], weights [B, S], new state
+`window` ([B, S] bool or None) is the decode-time attention constraint: positions outside
+it get no weight; `embedding` is the previous target token's (forward attention's
+transition agent reads it).
+
 Shapes: B rows, S source positions, D_m memory width.
 """
 from __future__ import annotations
@@ -16,6 +26,13 @@ from ..attention_options import context_width, key_input_width, value_input_widt
 from .deep import SplitLayerNorm
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, scaling: float,
+                   window: torch.Tensor | None) -> torch.Tensor:
+    """softmax_j(scaling * e_j) over the sentence's positions (and the window)."""
+    allowed = mask if window is None else mask & window
+    return torch.softmax((scaling * scores).masked_fill(~allowed, float("-inf")), dim=-1)
+
+
 class Attention(nn.Module):
     """Parameters under the spec's tensor names (reference.export.spec_parameters): key,
     query (Linear), v, scale; gate, value (Linear); position (Linear), position_v and
@@ -26,7 +43,7 @@ class Attention(nn.Module):
     def __init__(self, att: dict, query_width: int, memory_width: int):
         super().__init__()
         self.type, self.score, self.query_width = att["type"], att["score"], query_width
-        self.hard = att["hard"]
+        self.hard, self.scaling = att["hard"], att["scaling"]
         # additive scores: tanh, or relu (the PyTorch Show, Attend and Tell tutorial)
         self.score_activation = torch.relu if att["score_activation"] == "relu" else torch.tanh
         kv = att["key_value"] or {}
@@ -133,17 +150,17 @@ class Attention(nn.Module):
         context, weights, _ = self.step(query, keys, memory, mask, None)
         return context, weights
 
-    def step(self, query, keys, memory, mask, state):
-        """One decoder step -> (context [B, D_c], weights [B, S], new state)."""
+    def step(self, query, keys, memory, mask, state, window=None, embedding=None):
+        """One decoder step -> (context [B, D_c], weights [B, S], new state). window: the
+        attention constraint's positions ([B, S] bool) or None; embedding: unused."""
         values = self.values(memory)
         if self.type == "global":
-            weights = torch.softmax(self.energies(query, keys).masked_fill(~mask, float("-inf")),
-                                    dim=-1)
+            weights = masked_softmax(self.energies(query, keys), mask, self.scaling, window)
         elif self.type == "local":
-            weights = self._local(query, keys, mask, state)
+            weights = self._local(query, keys, mask, state, window)
             state = state + 1
         else:
-            weights, state = self._monotonic(query, keys, memory, mask, state)
+            weights, state = self._monotonic(query, keys, memory, mask, state, window)
         if self.hard:
             weights = self._argmax(weights, mask)
         context = torch.bmm(weights[:, None, :], values).squeeze(1)
@@ -160,10 +177,12 @@ class Attention(nn.Module):
         return one_hot * (weights.sum(dim=-1, keepdim=True) > 0)
 
     # ------------------------------------------------------------------ local
-    def _local(self, query, keys, mask, step):
+    def _local(self, query, keys, mask, step, constraint):
         """Luong et al. 2015, section 3.2: local-m p_t = t; local-p p_t = S sigmoid(v_p^T
         tanh(W_p h_t)) (eq. 9); a softmax over the window [c - D, c + D], c = floor(p_t) or
-        round(p_t), then times exp(-(s - p_t)^2 / (2 sigma^2)), sigma = D/2 (eq. 10)."""
+        round(p_t), then times exp(-(s - p_t)^2 / (2 sigma^2)), sigma = D/2 (eq. 10). With
+        the attention constraint only the sentence positions in both windows are scored
+        (zero_pad's pads, outside the sentence, stay); scaling multiplies every score."""
         options, D = self.local, self.local["window"]
         lengths = mask.sum(dim=1).to(query.dtype)
         if options["mode"] == "predictive":
@@ -174,16 +193,18 @@ class Attention(nn.Module):
         centre = torch.floor(p) if options["center"] == "floor" else torch.round(p)
         s = torch.arange(mask.size(1), dtype=query.dtype)[None, :]
         window = mask & (s >= centre[:, None] - D) & (s <= centre[:, None] + D)
-        e = self.energies(query, keys).masked_fill(~window, float("-inf"))
+        pads = (2 * D + 1 - window.sum(dim=1, keepdim=True)).to(query.dtype)
+        if constraint is not None:
+            window = window & constraint
+        e = (self.scaling * self.energies(query, keys)).masked_fill(~window, float("-inf"))
         if options["edges"] == "zero_pad":
             # positions of the window outside the sentence are zero memory vectors: their
             # key is the key projection of zeros, and they add nothing to the context
             zero = torch.zeros(1, 1, keys.size(-1) if self.key is None else self.key.in_features)
             pad_key = self._project_keys(zero)
-            pad = self.energies(query, pad_key.expand(query.size(0), 1, -1))
-            pads = (2 * D + 1 - window.sum(dim=1, keepdim=True)).to(query.dtype)
+            pad = self.scaling * self.energies(query, pad_key.expand(query.size(0), 1, -1))
             total = torch.logsumexp(torch.cat([e, pad + torch.log(pads)], dim=1), dim=1)
-            weights = torch.exp(e - total[:, None])
+            weights = torch.exp(e - total[:, None]).nan_to_num(0.0)  # nothing in the window
         else:
             weights = torch.softmax(e, dim=-1).nan_to_num(0.0)  # empty window: no weights
         if options["gaussian"]:
@@ -192,25 +213,31 @@ class Attention(nn.Module):
         return weights * window
 
     # ------------------------------------------------------------------ monotonic
-    def _monotonic(self, query, keys, memory, mask, previous):
+    def _monotonic(self, query, keys, memory, mask, previous, constraint):
         """Raffel et al. 2017, Algorithm 1 at test time: from the previous position t_{i-1},
         the first j with sigmoid(e_j) >= 0.5 (e_j >= 0); none: zero context, and, as the
         previous attention is then all zeros, none at every later step (TensorFlow's
         monotonic_attention(mode="hard")). MoChA (Chiu & Raffel 2018, Algorithm 1): a
         softmax of the chunk energies u_k = v^T tanh(W q + b + U h_k) over k in
-        [t_i - w + 1, t_i]."""
+        [t_i - w + 1, t_i], times the scaling. With the attention constraint, only positions
+        inside its window can be chosen and the chunk is cut to it."""
         S = mask.size(1)
         s = torch.arange(S)[None, :]
         choosable = (self.energies(query, keys) >= 0) & mask & (s >= previous[:, None]) & \
             (previous[:, None] >= 0)
+        if constraint is not None:
+            choosable = choosable & constraint
         first = choosable & (torch.cumsum(choosable.long(), dim=1) == 1)
         chosen = first.any(dim=1)
         position = torch.where(chosen, first.long().argmax(dim=1), torch.full_like(previous, -1))
         if self.type == "monotonic":
             return first.to(query.dtype), position
         chunk_keys = self.chunk_key(self._key_part(memory))
-        u = torch.tanh(self.chunk_query(query)[:, None, :] + chunk_keys) @ self.chunk_v
+        u = self.scaling * (torch.tanh(self.chunk_query(query)[:, None, :] + chunk_keys)
+                            @ self.chunk_v)
         chunk = chosen[:, None] & (s <= position[:, None]) & \
             (s > position[:, None] - self.chunk_size)
+        if constraint is not None:
+            chunk = chunk & constraint
         weights = torch.softmax(u.masked_fill(~chunk, float("-inf")), dim=-1).nan_to_num(0.0)
         return weights, position

@@ -8,7 +8,9 @@ import torch
 from .. import source_options
 from ..model_dir import load_model_dir as load_files
 from ..model_dir import write_model_dir
+from .attention import Attention
 from .modules import Seq2Seq, full_config
+from .stateful_attention import stateful_parameters
 
 ARCHITECTURE = ("encoder", "bridge", "attention", "decoder")
 # reference.attention.Attention's layers and vectors -> their names after "attention."
@@ -45,7 +47,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
         names["encoder.pooling.projection.bias"] = model.pooling.projection.bias
         names["encoder.pooling.query.weight"] = model.pooling.query.weight
     attention = model.attention
-    if attention is not None:
+    if attention is not None and not isinstance(attention, Attention):
+        names.update(stateful_parameters(attention))
+    elif attention is not None:
         for part, name in LINEARS.items():
             linear = getattr(attention, part)
             if linear is not None:
@@ -58,6 +62,9 @@ def spec_parameters(model: Seq2Seq) -> dict[str, torch.nn.Parameter]:
             if getattr(attention, part) is not None:
                 for suffix, param in getattr(attention, part).named_parameters():
                     names[f"attention.{part}.{suffix}"] = param
+    if getattr(model, "context_projection", None) is not None:
+        names["attention.context.weight"] = model.context_projection.weight
+        names["attention.context.bias"] = model.context_projection.bias
     for l, cell in enumerate(model.decoder.layers):
         for suffix, param in cell.named_parameters():  # weight_ih, weight_hh, bias_ih, bias_hh
             names[f"decoder.layers.{l}.{suffix}"] = param
@@ -149,16 +156,16 @@ def random_model(config: dict, source_vocab_size: int, target_vocab_size: int,
     torch.manual_seed(seed)
     model = Seq2Seq(config, source_vocab_size, target_vocab_size).eval()
     attention = model.attention
-    if attention is not None and attention.v is not None:
-        attention.v.uniform_(-1.0, 1.0)
-    if attention is not None and attention.scale is not None:
+    scorer = getattr(attention, "score", None)  # a stateful type's additive score module
+    v = getattr(scorer if isinstance(scorer, torch.nn.Module) else attention, "v", None)
+    if isinstance(v, torch.nn.Parameter):
+        v.uniform_(-1.0, 1.0)
+    if attention is not None and getattr(attention, "scale", None) is not None:
         attention.scale.uniform_(0.5, 1.5)
-    if attention is not None and attention.energy_gain is not None:
-        attention.energy_gain.uniform_(1.0, 3.0)
-    if attention is not None and attention.energy_bias is not None:
-        attention.energy_bias.uniform_(-0.5, 0.5)
-    if attention is not None and attention.position_v_bias is not None:
-        attention.position_v_bias.uniform_(-0.5, 0.5)
+    for name, low, high in (("energy_gain", 1.0, 3.0), ("energy_bias", -0.5, 0.5),
+                            ("position_v_bias", -0.5, 0.5)):  # reference.attention.Attention's
+        if getattr(attention, name, None) is not None:
+            getattr(attention, name).uniform_(low, high)
 
     generator = torch.Generator().manual_seed(seed + 1)
     enc = model.config["encoder"]

@@ -24,6 +24,7 @@ from .attention import Attention
 from .deep import DeepGRUCell, ReadoutNorm, SplitLayerNorm
 from .pooling import SelfAttentivePooling
 from .source import ACTIVATIONS, source_modules, subsample
+from .stateful_attention import STATEFUL
 
 
 def full_config(config: dict) -> dict:
@@ -308,6 +309,15 @@ class Bridge(nn.Module):
 
 # -------------------------------------------------------------------------- decoder
 
+def _pick_state(state, index: torch.Tensor):
+    """Rows `index` of an attention type's state (None, a tensor or a tuple of them)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(x.index_select(0, index) for x in state)
+    return state.index_select(0, index)
+
+
 @dataclass
 class DecoderState:
     """Everything one decoder step carries to the next, batched over rows."""
@@ -315,7 +325,9 @@ class DecoderState:
     cell: list[torch.Tensor] | None       # per layer [B, H_d], LSTM decoders only
     output: torch.Tensor                  # o_{t-1} [B, H_d], the Bahdanau query
     feed: torch.Tensor | None             # h~_{t-1} [B, D_a], Luong input feeding only
-    attention: torch.Tensor | None = None  # the attention type's per-row state, or None
+    attention: object = None              # the attention type's per-row state: None, a
+                                          # tensor or a tuple of tensors (rows first)
+    attended: torch.Tensor | None = None  # [B] previous argmax (attention constraint)
     started: bool = False                 # a step has been taken (start_embedding)
 
     def select(self, index: torch.Tensor) -> "DecoderState":
@@ -323,8 +335,8 @@ class DecoderState:
         pick = lambda x: None if x is None else x.index_select(0, index)  # noqa: E731
         return DecoderState([pick(h) for h in self.hidden],
                             None if self.cell is None else [pick(c) for c in self.cell],
-                            pick(self.output), pick(self.feed), pick(self.attention),
-                            self.started)
+                            pick(self.output), pick(self.feed), _pick_state(self.attention, index),
+                            pick(self.attended), self.started)
 
 
 class Decoder(nn.Module):
@@ -335,14 +347,16 @@ class Decoder(nn.Module):
         self.type, self.residual = dec["type"], dec["residual"]
         self.hidden_size, E = dec["hidden_size"], dec["embedding_size"]
         self.input_feeding = self.type == "luong" and dec["input_feeding"]
+        self.feed_context = dec["feed"] == "context"  # feed c_{t-1} instead of h~_{t-1}
         self.readout_type = dec["readout"]
         self.readout_inputs = dec["readout_inputs"]
         self.attentional_width = dec["attentional_size"] or self.hidden_size
         self.attentional_activation = ACTIVATIONS[dec["attentional_activation"]]
         self.start_zeros = dec["start_embedding"] == "zeros"
         self.embedding = nn.Embedding(vocab_size, E)
+        self.feed_width = context_width if self.feed_context else self.attentional_width
         first = E + {"bahdanau": context_width,
-                     "luong": self.attentional_width if self.input_feeding else 0,
+                     "luong": self.feed_width if self.input_feeding else 0,
                      "none": 0, "conditional": 0}[self.type]
         self.layers = nn.ModuleList(
             make_cell(dec["cell"], first if layer == 0 else self.hidden_size,
@@ -438,9 +452,18 @@ class Seq2Seq(nn.Module):
         self.attention = None
         context_width = memory_width
         if dec["type"] != "none":
-            self.attention = Attention(self.config["attention"], dec["hidden_size"],
-                                       memory_width)
+            att = self.config["attention"]
+            stateful = STATEFUL.get(att["type"])
+            self.attention = Attention(att, dec["hidden_size"], memory_width) \
+                if stateful is None else \
+                stateful(att, dec["hidden_size"], memory_width, dec["embedding_size"])
             context_width = self.attention.context_width
+        self.context_projection = None  # SpeechBrain's mlp_out
+        if dec["type"] != "none" and self.config["attention"]["context_size"] is not None:
+            self.context_projection = nn.Linear(context_width,
+                                                self.config["attention"]["context_size"])
+            context_width = self.config["attention"]["context_size"]
+        self.first_layer_query = dec["attention_query"] == "first_layer"
         self.decoder = Decoder(dec, target_vocab_size, context_width, dropout)
 
     @property
@@ -460,9 +483,10 @@ class Seq2Seq(nn.Module):
         hidden, cell = self.bridge(memory, mask, finals, pooled)
         feed = None
         if self.decoder.input_feeding:
-            feed = memory.new_zeros(memory.size(0), self.decoder.attentional_width)
+            feed = memory.new_zeros(memory.size(0), self.decoder.feed_width)
         attention = self.attention.initial_state(mask) if self.attention is not None else None
-        return memory, DecoderState(hidden, cell, hidden[-1], feed, attention), mask
+        attended = torch.zeros(memory.size(0), dtype=torch.long)
+        return memory, DecoderState(hidden, cell, hidden[-1], feed, attention, attended), mask
 
     def embed(self, src: torch.Tensor, lengths: torch.Tensor):
         """Sentence embeddings: encoder.pooling's summary [B, rows, D_m] and its weights
@@ -475,21 +499,44 @@ class Seq2Seq(nn.Module):
     def attention_keys(self, memory: torch.Tensor) -> torch.Tensor | None:
         return self.attention.keys(memory) if self.attention is not None else None
 
-    def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None):
+    def attend(self, query, keys, memory, mask, state: DecoderState, embedded,
+               constraint=None):
+        """The attention of one step -> (context, weights, the type's new state, the new
+        argmax). embedded: the previous tokens' embeddings. constraint (backward, forward):
+        the weights may only fall on [last - backward, last + forward) around the previous
+        step's argmax `last`."""
+        window = None
+        if constraint is not None:
+            backward, forward = constraint
+            position = torch.arange(mask.size(1))[None, :]
+            last = state.attended[:, None]
+            window = (position >= last - backward) & (position < last + forward)
+        context, weights, attention = self.attention.step(query, keys, memory, mask,
+                                                          state.attention, window, embedded)
+        if self.context_projection is not None:
+            context = self.context_projection(context)
+        attended = state.attended
+        if constraint is not None:  # the first maximum (torch.argmax); a row with no weight
+            attended = torch.where(weights.sum(dim=-1) > 0,  # at all keeps its position
+                                   weights.argmax(dim=-1), attended)
+        return context, weights, attention, attended
+
+    def decode_logits(self, tokens, state: DecoderState, memory, mask, keys=None,
+                      constraint=None):
         """One step from previous tokens [B] -> (logits [B, V], new state, attention [B, S]
-        or None)."""
+        or None). constraint: see attend."""
         dec = self.decoder
         if keys is None:
             keys = self.attention_keys(memory)
         embedded = dec.dropout(dec.embedding(tokens))
         if dec.start_zeros and not state.started:
             embedded = torch.zeros_like(embedded)
-        weights, feed, attention = None, None, state.attention
+        weights, feed, attention, attended = None, None, state.attention, state.attended
 
         def attend(query):
-            nonlocal attention
-            context, weights, attention = self.attention.step(query, keys, memory, mask,
-                                                              attention)
+            nonlocal attention, attended
+            context, weights, attention, attended = self.attend(query, keys, memory, mask,
+                                                                state, embedded, constraint)
             return context, weights
 
         if dec.type == "conditional":  # update, attend, update
@@ -497,27 +544,31 @@ class Seq2Seq(nn.Module):
             o, hidden, cell = dec.layers_step(h0, state, first_layer=1)
             hidden = [h0] + hidden
             final = dec.bahdanau_readout(o, context, embedded)
-        elif dec.type == "bahdanau":  # attend with o_{t-1}, then update
-            context, weights = attend(state.output)
+        elif dec.type == "bahdanau":  # attend with o_{t-1} (or layer 0's s_{t-1}), then update
+            context, weights = attend(state.hidden[0] if self.first_layer_query else state.output)
             o, hidden, cell = dec.layers_step(torch.cat([embedded, context], dim=-1), state)
             final = dec.bahdanau_readout(o, context, embedded)
-        elif dec.type == "luong":  # update, then attend with o_t
+        elif dec.type == "luong":  # update, then attend with o_t (or layer 0's s_t)
             x = torch.cat([embedded, state.feed], dim=-1) if dec.input_feeding else embedded
             o, hidden, cell = dec.layers_step(x, state)
-            context, weights, attention = self.attention.step(o, keys, memory, mask, attention)
+            context, weights = attend(hidden[0] if self.first_layer_query else o)
             final = torch.cat([context, o], dim=-1)  # [c; s]
             if dec.attentional is not None:
                 final = dec.attentional_activation(dec.attentional(final))
                 feed = final if dec.input_feeding else None
+            if dec.input_feeding and dec.feed_context:
+                feed = context
         else:
             o, hidden, cell = dec.layers_step(embedded, state)
             final = o
         logits = dec.output(dec.dropout(final))
-        return logits, DecoderState(hidden, cell, o, feed, attention, True), weights
+        return logits, DecoderState(hidden, cell, o, feed, attention, attended, True), weights
 
-    def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None):
+    def decode_step(self, tokens, state: DecoderState, memory, mask, keys=None,
+                    constraint=None):
         """As decode_logits, with log-probabilities [B, V] instead of logits."""
-        logits, state, weights = self.decode_logits(tokens, state, memory, mask, keys)
+        logits, state, weights = self.decode_logits(tokens, state, memory, mask, keys,
+                                                    constraint)
         return torch.log_softmax(logits, dim=-1), state, weights
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor,

@@ -72,7 +72,8 @@ def translate(model: Seq2Seq, src_ids, bos_id: int, eos_id: int,
               suppress: tuple[int, ...] = (), prefix: tuple[int, ...] = (),
               shrinking_beam: bool = False, length_normalization: float = 0.0,
               word_penalty: float = 0.0, max_length_factor: float = 0.0,
-              eos_attention: bool = False) -> list[Hypothesis]:
+              eos_attention: bool = False,
+              attention_constraint: tuple[int, int] | None = None) -> list[Hypothesis]:
     """The `num_hypotheses` best hypotheses for one source (ids as given: BOS/EOS are not
     added here; or, for a feature model, a [T, F] array of frames), best first.
     beam_size=1 is greedy search; `suppress` ids are never produced; `prefix` ids are
@@ -80,8 +81,9 @@ def translate(model: Seq2Seq, src_ids, bos_id: int, eos_id: int,
     Marian's search: shrinking_beam (finished hypotheses leave the beam),
     length_normalization a and word_penalty w (score (total - w |Y|) / |Y|^a),
     max_length_factor (at most ceil(factor * S) steps), eos_attention (the EOS step's
-    attention row kept). Attention rows have one column per memory position (fewer than T
-    when the encoder subsamples)."""
+    attention row kept); attention_constraint (backward, forward) limits each step's
+    weights to a window around the previous step's argmax. Attention rows have one column
+    per memory position (fewer than T when the encoder subsamples)."""
     _check_options(beam_size, num_hypotheses, min_decoding_length, max_decoding_length)
     S = len(src_ids)
     if S == 0:
@@ -106,7 +108,7 @@ def translate(model: Seq2Seq, src_ids, bos_id: int, eos_id: int,
         finished = _beam_search(model, memory, keys, mask, state, bos_id, eos_id, beam_size,
                                 min_decoding_length, max_decoding_length, length_penalty,
                                 coverage_penalty, normalize_scores, tuple(suppress),
-                                tuple(prefix), **marian)
+                                tuple(prefix), constraint=attention_constraint, **marian)
     finally:
         model.train(was_training)
     finished.sort(key=lambda h: -h.score)  # stable: earlier finishers first among equals
@@ -121,8 +123,8 @@ def translate_batch(model: Seq2Seq, batch: list[list[int]], bos_id: int, eos_id:
 
 def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_length,
                  alpha, beta, normalize, suppress=(), prefix=(), shrinking_beam=False,
-                 length_normalization=0.0, word_penalty=0.0, eos_attention=False
-                 ) -> list[Hypothesis]:
+                 length_normalization=0.0, word_penalty=0.0, eos_attention=False,
+                 constraint=None) -> list[Hypothesis]:
     S = memory.size(1)
     # live hypotheses, in rank order: tokens so far, log-probability, attention rows
     live_tokens: list[list[int]] = [[]]
@@ -135,7 +137,7 @@ def _beam_search(model, memory, keys, mask, state, bos, eos, K, min_length, max_
         n = len(live_tokens)
         log_probs, next_state, weights = model.decode_step(
             previous, state, memory.expand(n, -1, -1), mask.expand(n, -1),
-            None if keys is None else keys.expand(n, -1, -1))
+            None if keys is None else keys.expand(n, -1, -1), constraint)
         log_probs = log_probs.numpy().astype(np.float32, copy=True)
         if np.isnan(log_probs).any():
             raise ValueError("the model produced NaN scores")

@@ -24,6 +24,12 @@ Roles (keys) and what their modules must be:
   attention.concat          nn.Linear over [query; memory] (Luong's "concat" score)
   attention.v     nn.Linear(A, 1) or a parameter of shape [A]; attention.scale a parameter
   decoder.attentional, decoder.readout, decoder.output    nn.Linear
+  attention.location.conv   the location convolution: nn.Conv1d(N_in, C, k) or
+                  nn.Conv2d(1, C, (N_in, k)) (ESPnet), no bias
+  attention.location.projection   nn.Linear(C, A); attention.location.lstm nn.LSTMCell
+  attention.coverage        nn.Linear(N_c, A) (ESPnet's wvec); attention.coverage.memory,
+                  .query, .previous nn.Linear, .attention a [G N_c] parameter or
+                  nn.Linear(1, G N_c) (learned coverage updates)
   attention.gate, .value, .key_value, .position, .position.v, .energy_gain, .energy_bias,
   .chunk.*, encoder.pooling.*     the options' roles: attention_roles.py
 A value is a module name (the state_dict key prefix), a parameter name, or an object
@@ -50,7 +56,7 @@ from ..common.checkpoint import to_numpy
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, given_sections,
                                      mark_guessed, merge_sections, read_vocab,
                                      tokenizer_files)
-from . import attention_roles, feature_roles
+from . import attention_roles, feature_roles, stateful
 from ..common.guard import input_errors
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
@@ -58,7 +64,7 @@ DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 ROLES = ("encoder.embedding", "encoder.rnn", "bridge", "bridge.cell", "attention.key",
          "attention.query", "attention.concat", "attention.v", "attention.scale",
          "decoder.embedding", "decoder.rnn", "decoder.attentional", "decoder.readout",
-         "decoder.output") + attention_roles.ROLES + feature_roles.ROLES
+         "decoder.output") + attention_roles.ROLES + feature_roles.ROLES + stateful.ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -341,7 +347,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                     raise ModelError("mapping 'attention.query': a query-side projection with "
                                      "a bias cannot be expressed as general attention")
                 T["attention.key.weight"] = np.ascontiguousarray(weight.T)
-        elif att["score"] == "additive":
+        elif att["score"] == "additive" and att["type"] != "multi_head":  # (stateful.py)
             concat, order = m.spec("attention.concat")
             if concat is not None:
                 A = att["size"]
@@ -368,12 +374,13 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
                 # an nn.Linear(A, 1): its bias shifts all scores equally, so it is dropped,
                 # except from a monotonic energy (attention_roles: it joins r)
                 T["attention.v"], v_bias = attention_roles.vector(w, v, "attention.v")
+        stateful.stateful_tensors(w, m, att, T)
     attention_roles.option_tensors(w, m, cfg, v_bias, T, _linear)
 
     # decoder RNN
     module, order = m.require("decoder.rnn", "always needed")
     E_t = dec["embedding_size"]
-    widths = {"embedding": E_t, "context": dims.memory_width, "feed": dims.attentional_width}
+    widths = {"embedding": E_t, "context": dims.context_width, "feed": dims.feed_width}
     canonical = ["embedding"] + (["context"] if dec["type"] == "bahdanau" else
                                  ["feed"] if dec["type"] == "luong" and dec["input_feeding"]
                                  else [])
@@ -395,7 +402,7 @@ def convert_state_dict(state_dict: dict, mapping: dict, config: dict, source_voc
 
     # attentional / readout / output layers
     H_d = dec["hidden_size"]
-    parts = {"state": H_d, "context": dims.memory_width, "embedding": E_t}
+    parts = {"state": H_d, "context": dims.context_width, "embedding": E_t}
     if dec["type"] == "luong" and dec["attentional_layer"]:
         name, order = m.require("decoder.attentional", "luong with attentional_layer")
         _linear(w, name, "decoder.attentional", T, "decoder.attentional", order,
