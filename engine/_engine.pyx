@@ -968,45 +968,25 @@ cdef class Engine:
             opt.prefix_stride = prefix_np.shape[1]
         return 0
 
-    def translate(self, list sources, int beam_size=1, int num_hypotheses=1,
-                  int min_length=0, int max_length=200, float length_penalty=0.0,
-                  float coverage_penalty=0.0, bint normalize_scores=False,
-                  bint return_attention=False, int threads=1, suppress=(), prefixes=None,
-                  on_token=None, bint shrinking_beam=False,
-                  float length_normalization=0.0, float word_penalty=0.0,
-                  float max_length_factor=0.0, bint eos_attention=False,
-                  bint return_log_prob=False, attention_constraint=None):
-        """sources: list of lists of source ids; suppress: target ids never to produce
-        (not EOS); prefixes: None, or per sentence a list of target ids to force first
-        (not EOS); on_token (beam_size 1 only): called as on_token(sentence, step, token id,
-        log_prob, is_last) after every step, a true return ends that sentence. Returns, per
-        sentence, a list of (token ids, score, attention array or None), best first; with
-        return_log_prob, (token ids, score, attention, sum of log-probabilities);
-        attention_constraint: None or (backward, forward) windows around the previous
-        step's most attended position. The other options: rs_options in rs_model.h."""
+    def translate(self, list sources, **options):
+        """sources: list of lists of source ids. options (all optional, see _decode):
+        beam_size, num_hypotheses, min_length, max_length, length_penalty,
+        coverage_penalty, normalize_scores, return_attention, threads, suppress, prefixes,
+        on_token, shrinking_beam, length_normalization, word_penalty, max_length_factor,
+        eos_attention, return_log_prob, attention_constraint. Returns, per sentence, a list
+        of (token ids, score, attention array or None), best first; with return_log_prob,
+        (token ids, score, attention, sum of log-probabilities)."""
         if self.model.source.kind != 0:
             raise ValueError("this model reads feature frames, not token ids "
                              "(translate_features)")
         if not sources:
             return []
         ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
-        return self._decode(ids_np, None, lengths_np, (
-            beam_size, num_hypotheses, min_length, max_length, length_penalty,
-            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
-            length_normalization, word_penalty, max_length_factor, eos_attention,
-            attention_constraint), suppress,
-            prefixes, on_token, return_log_prob)
+        return self._decode(ids_np, None, lengths_np, **options)
 
-    def translate_features(self, list sources, int beam_size=1, int num_hypotheses=1,
-                           int min_length=0, int max_length=200, float length_penalty=0.0,
-                           float coverage_penalty=0.0, bint normalize_scores=False,
-                           bint return_attention=False, int threads=1, suppress=(),
-                           prefixes=None, on_token=None, bint shrinking_beam=False,
-                           float length_normalization=0.0, float word_penalty=0.0,
-                           float max_length_factor=0.0, bint eos_attention=False,
-                           bint return_log_prob=False, attention_constraint=None):
+    def translate_features(self, list sources, **options):
         """sources: list of float32 arrays [T, F] of finite frames (checked by the caller,
-        rnnsearch.features); otherwise as translate. Attention rows have one column per
+        rnnsearch.features); options as translate. Attention rows have one column per
         memory position."""
         if self.model.source.kind != 1:
             raise ValueError("this model reads token ids, not feature frames (translate)")
@@ -1021,31 +1001,32 @@ cdef class Engine:
         frames_np = np.zeros((len(sources), int(lengths_np.max()), F), dtype=np.float32)
         for b, source in enumerate(sources):
             frames_np[b, :source.shape[0]] = source
-        return self._decode(None, frames_np, lengths_np, (
-            beam_size, num_hypotheses, min_length, max_length, length_penalty,
-            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam,
-            length_normalization, word_penalty, max_length_factor, eos_attention,
-            attention_constraint), suppress,
-            prefixes, on_token, return_log_prob)
+        return self._decode(None, frames_np, lengths_np, **options)
 
-    def _decode(self, ids_np, frames_np, lengths_np, tuple search, suppress, prefixes,
-                on_token, bint return_log_prob):
-        """Run the search over ids [B, S] or frames [B, S, F] (one of them None); search:
-        _options' arguments from beam_size to attention_constraint."""
+    def _decode(self, ids_np, frames_np, lengths_np, int beam_size=1, int num_hypotheses=1,
+                int min_length=0, int max_length=200, float length_penalty=0.0,
+                float coverage_penalty=0.0, bint normalize_scores=False,
+                bint return_attention=False, int threads=1, suppress=(), prefixes=None,
+                on_token=None, bint shrinking_beam=False, float length_normalization=0.0,
+                float word_penalty=0.0, float max_length_factor=0.0, bint eos_attention=False,
+                bint return_log_prob=False, attention_constraint=None):
+        """Run the search over ids [B, S] or frames [B, S, F] (one of them None).
+        suppress: target ids never to produce (not EOS); prefixes: None, or per sentence a
+        list of target ids to force first (not EOS); on_token (beam_size 1 only): called as
+        on_token(sentence, step, token id, log_prob, is_last) after every step, a true
+        return ends that sentence; attention_constraint: None or (backward, forward)
+        windows around the previous step's most attended position. The other options:
+        rs_options in rs_model.h."""
         cdef int batch = lengths_np.shape[0]
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
         cdef rs_options opt
         cdef _TokenReporter reporter = _TokenReporter(on_token) if on_token is not None else None
-        beam_size, num_hypotheses, min_length, max_length, length_penalty, \
-            coverage_penalty, normalize_scores, return_attention, threads, shrinking_beam, \
-            length_normalization, word_penalty, max_length_factor, eos_attention, \
-            attention_constraint = search
         self._options(&opt, beam_size, num_hypotheses, min_length, max_length, length_penalty,
                       coverage_penalty, normalize_scores, return_attention, threads,
                       shrinking_beam, length_normalization, word_penalty, max_length_factor,
-                      eos_attention, attention_constraint, suppress_np, num_suppress, prefix_np, prefix_lengths_np,
-                      reporter)
+                      eos_attention, attention_constraint, suppress_np, num_suppress,
+                      prefix_np, prefix_lengths_np, reporter)
         cdef int[::1] lengths = lengths_np
         cdef int[:, ::1] ids
         cdef float[:, :, ::1] frames

@@ -7,10 +7,11 @@ Every size is bounded by the engine's limits (docs/security.md, "Limits").
 """
 from __future__ import annotations
 
+from .config_merge import REQUIRED as _REQUIRED
+from .config_merge import merge_over_defaults
+from .config_merge import short as _short
 from .errors import ModelError
 from .limits import MAX_POOLED_WIDTH, MAX_WIDTH
-
-_REQUIRED = object()
 
 # attention.<type> sub-objects, and the other option objects, with their defaults
 LOCAL = {"mode": "predictive", "window": _REQUIRED, "gaussian": None, "center": "floor",
@@ -25,11 +26,6 @@ _CHOICES = {("local", "mode"): ("monotonic", "predictive"),
 # the types each option object belongs to
 _TYPE_OF = {"local": ("local",), "mocha": ("mocha",)}
 _HARD_TYPES = ("global", "local")
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive(where: str, value, minimum: int = 1, maximum: int = MAX_WIDTH) -> None:
@@ -52,23 +48,15 @@ def _size_only_when(where: str, value, wanted: bool, condition: str) -> None:
 def _merge(where: str, given, defaults: dict) -> dict:
     if not isinstance(given, dict):
         raise ModelError(f"config.json: {where} = {_short(given)}; expected an object")
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ModelError(f"config.json: unknown key(s) in {where}: "
-                         f"{sorted(map(_short, unknown))}")
-    merged = {}
-    for key, default in defaults.items():
-        if key in given:
-            merged[key] = given[key]
-        elif default is _REQUIRED:
-            raise ModelError(f"config.json: {where}.{key} is required")
-        else:
-            merged[key] = default
-        choices = _CHOICES.get((where.rsplit(".", 1)[-1], key))
-        if choices and merged[key] not in choices:
-            raise ModelError(f"config.json: {where}.{key} = {_short(merged[key])}; expected one of "
+    object_name = where.rsplit(".", 1)[-1]
+
+    def check_choice(key, value):
+        choices = _CHOICES.get((object_name, key))
+        if choices and value not in choices:
+            raise ModelError(f"config.json: {where}.{key} = {_short(value)}; expected one of "
                              f"{list(choices)}")
-    return merged
+
+    return merge_over_defaults(where, given, defaults, check_choice)
 
 
 # shared with source_options.py, whose option objects merge over their defaults the same way

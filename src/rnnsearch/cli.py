@@ -122,6 +122,7 @@ def cmd_translate(args) -> int:
     if args.ray is not None:
         from .distributed import translate_command
         return translate_command(args)
+    from .cli_decoding import decoding_keywords
     from .cli_input import InputLines
     from .safetensors_io import atomic_write
     from .translator import Translator
@@ -136,14 +137,8 @@ def cmd_translate(args) -> int:
     with _in_flag_terms():
         translator = Translator(args.model, intra_threads=args.threads,
                                 compute_type=args.compute_type)
-        decoding = translator.decoding_options(
-            beam_size=args.beam_size, num_hypotheses=args.n_best,
-            max_decoding_length=args.max_length, min_decoding_length=args.min_length,
-            length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
-            normalize_scores=args.normalize_scores, suppress_tokens=args.suppress,
-            replace_unk=args.replace_unk, shrinking_beam=args.shrinking_beam,
-            length_normalization=args.length_normalization, word_penalty=args.word_penalty,
-            max_length_factor=args.max_length_factor)
+        decoding = translator.decoding_options(num_hypotheses=args.n_best,
+                                               **decoding_keywords(args))
     if args.features:
         from .cli_features import translate_feature_files
         output = atomic_write(args.output, "w", encoding="utf-8") \

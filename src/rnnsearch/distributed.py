@@ -113,18 +113,16 @@ def translate_command(args) -> int:
                          "--with-scores, --with-alignment or --plot-attention)")
     connect(args.ray)
     import ray
+
+    from .cli_decoding import decoding_keywords
     cpus = ray.cluster_resources().get("CPU", 0)
     if args.ray_actors * args.threads > cpus:   # the pool would wait for CPUs forever
         raise ValueError(f"--ray-actors {args.ray_actors} x --threads {args.threads} needs "
                          f"{args.ray_actors * args.threads} CPUs; the cluster has {cpus:g}")
     translate_files(args.input, args.output, args.model, actors=args.ray_actors,
                     batch_size=args.batch_size, intra_threads=args.threads,
-                    compute_type=args.compute_type, beam_size=args.beam_size,
-                    max_decoding_length=args.max_length, min_decoding_length=args.min_length,
-                    length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
-                    normalize_scores=args.normalize_scores, truncate=args.truncate,
-                    suppress_tokens=args.suppress, replace_unk=args.replace_unk,
+                    compute_type=args.compute_type, truncate=args.truncate,
                     phrase_table=args.phrase_table,
-                    attention_constraint=args.attention_constraint)
+                    attention_constraint=args.attention_constraint, **decoding_keywords(args))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

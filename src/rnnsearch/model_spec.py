@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from . import attention_options, source_options, stateful_attention
 from . import model_spec_deep as deep
+from .config_merge import REQUIRED, merge_over_defaults
+from .config_merge import short as _short
 from .errors import ModelError
 from .limits import (MAX_ABS_PENALTY, MAX_BEAM, MAX_DECODING_LENGTH, MAX_LAYERS,
                      MAX_SOURCE_LENGTH, MAX_WIDTH)
@@ -21,7 +23,6 @@ FORMAT_VERSION = 1
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-REQUIRED = object()  # marks a key without a default
 
 _SCHEMA = {
     "format": REQUIRED,
@@ -189,11 +190,6 @@ def _is_plain_file_name(value) -> bool:
         and "\\" not in value and "\0" not in value
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _check_text(value, where: str) -> None:
     """Strings of the config end up in files and on terminals: valid UTF-8 only."""
     stack = [value]
@@ -244,20 +240,9 @@ def normalize_config(config: dict) -> dict:
         given = config.get(section, {} if section in _OPTIONAL_SECTIONS else None)
         if not isinstance(given, dict):
             raise ModelError(f"config.json: section '{section}' is missing or not an object")
-        unknown = set(given) - set(fields)
-        if unknown:
-            raise ModelError(f"config.json: unknown key(s) in {section}: "
-                             f"{sorted(map(_short, unknown))}")
-        merged = {}
-        for key, default in fields.items():
-            if key in given:
-                merged[key] = given[key]
-            elif default is REQUIRED:
-                raise ModelError(f"config.json: {section}.{key} is required")
-            else:
-                merged[key] = copy.deepcopy(default)
-            _check_value(section, key, merged[key])
-        config[section] = merged
+        config[section] = merge_over_defaults(
+            section, given, fields, lambda key, value, section=section:
+            _check_value(section, key, value))
     for name, token in config["special_tokens"].items():
         if not isinstance(token, str) or not token:
             raise ModelError(f"config.json: special_tokens.{name} must be a non-empty string")
