@@ -871,6 +871,15 @@ cdef class Engine:
         """encoder.pooling's rows (0: the model has no pooling)."""
         return self.model.pooling.rows
 
+    def decoder_block_floats(self, int rows, int max_source):
+        """A lower bound of the floats a decoder block of `rows` rows over sources of
+        max_source positions allocates (rs_decoder_block_floats): the attention type's
+        state and scratch included. For the memory estimate (rnnsearch.limits)."""
+        if rows < 0 or max_source < 0:
+            raise ValueError("rows and max_source must be >= 0")
+        cdef size_t n = rs_decoder_block_floats(&self.model, rows, max_source)
+        return None if n == <size_t>-1 else int(n)
+
     def encode(self, list sources, bint return_weights=False):
         """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,
         D_m], and with return_weights the pooling weights [batch, rows, longest source]."""

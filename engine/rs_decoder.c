@@ -41,6 +41,18 @@ size_t rs_decoder_row_floats(const rs_model *m, int max_source) {
     return w;
 }
 
+size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source) {
+    const rs_attention *att = &m->attention;
+    const size_t state = att->ops ? att->ops->state_floats(att, max_source) : 0;
+    const size_t work = att->ops ? att->ops->work_floats(att, rows, max_source) : 0;
+    size_t per_row, block;
+    if (rs_size_mul(2, state, &per_row) || per_row > (size_t)-1 - rs_decoder_row_floats(m, max_source))
+        return (size_t)-1;
+    per_row += rs_decoder_row_floats(m, max_source);
+    if (rs_size_mul((size_t)rows, per_row, &block) || block > (size_t)-1 - work) return (size_t)-1;
+    return block + work;
+}
+
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w) {
     const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;

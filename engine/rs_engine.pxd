@@ -208,6 +208,7 @@ cdef extern from "rs_pooling.h" nogil:
 
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)
+    size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source)
 
 cdef extern from "rs_gemm_int8.h" nogil:
     int rs_quantize_linear(rs_linear *L, void **owned)
