@@ -360,6 +360,7 @@ cdef class Engine:
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
         self._pack(&m.attention.value)
+        self._pack(&m.attention.gate)
         self._pack(&m.attention.position)
         self._pack(&m.attention.chunk_key)
         self._pack(&m.attention.chunk_query)
@@ -694,13 +695,8 @@ cdef class Engine:
         a.value = self._linear(tensors, "attention.value")
         a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
         a.hard = att["hard"]
-        if att["gate"]:
-            gate = self._dequantized(tensors, "attention.gate.weight")
-            a.gate_rows = gate.shape[0]
-            a.gate_w = self._floats(np.ascontiguousarray(gate).reshape(-1),
-                                    "attention.gate.weight")
-            if "attention.gate.bias" in tensors:   # [gate_rows]
-                a.gate_b = self._ptr(tensors, "attention.gate.bias")
+        if att["gate"]:   # one product over the block's rows, packed like every linear
+            a.gate = self._linear(tensors, "attention.gate")
         local = att["local"]
         if local is not None:
             a.local_predictive = local["mode"] == "predictive"

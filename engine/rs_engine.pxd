@@ -77,9 +77,7 @@ cdef extern from "rs_model.h" nogil:
         rs_coverage coverage
         rs_multi_head multi_head
         int hard
-        const float *gate_w
-        const float *gate_b
-        int gate_rows
+        rs_linear gate
         int key_split
         rs_linear value
         int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
