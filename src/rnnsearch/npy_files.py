@@ -2,14 +2,15 @@
 read without trusting them: no pickles, every array's declared size checked against the
 bytes that hold it before anything is allocated, an archive's unpacked size bounded by the
 machine's memory, and whatever NumPy's header parser or zipfile raise on a corrupt file
-(SyntaxError, tokenize.TokenError, NotImplementedError for an unknown zip version or
-compression, ...) turned into one ModelError naming the file."""
+(SyntaxError, tokenize.TokenError, zlib.error, NotImplementedError for an unknown zip
+version or compression, ...) turned into one ModelError naming the file."""
 from __future__ import annotations
 
 import math
 import os
 import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from .limits import physical_memory
 
 # what a corrupt header or archive makes NumPy's format module and zipfile raise
 _CORRUPT = (OSError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
-            EOFError, NotImplementedError, KeyError, TypeError, OverflowError, RecursionError)
+            zlib.error, EOFError, NotImplementedError, KeyError, TypeError, OverflowError,
+            RecursionError)
 
 
 def is_npz(f) -> bool:
