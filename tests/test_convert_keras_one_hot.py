@@ -12,11 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-os.environ["KERAS_BACKEND"] = "torch"   # before keras is imported; never TensorFlow
-keras = pytest.importorskip("keras")
-pytest.importorskip("h5py")
-if keras.backend.backend() != "torch":   # keras was imported earlier with another backend
-    pytest.skip("these tests run Keras on the torch backend", allow_module_level=True)
+from keras_on_torch import keras, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 import rnnsearch  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
@@ -24,21 +20,11 @@ from rnnsearch.convert.keras import convert_keras  # noqa: E402
 
 from one_hot_models import KERAS_VARIANTS, LATENT  # noqa: E402
 from one_hot_task import one_hot, texts, write_tables  # noqa: E402
-from oracle_search import assert_same_results, beam_search  # noqa: E402
+from oracle_search import assert_engine_matches, assert_same_results, beam_search  # noqa: E402
 
 L = keras.layers
 MAX_LENGTH = 10
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "one_hot", "keras")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Keras' step-by-step decoding is thousands of tiny matrix products."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _tables():
@@ -126,14 +112,15 @@ def test_config(trained):
 def test_engine_matches_keras(trained, beam):
     _, _, _, (input_index, target_index), translator, keras_model = trained
     bos, eos = target_index["\t"], target_index["\n"]
-    sources = _held_out(input_index)
-    results = translator._engine.translate(sources, beam_size=beam, num_hypotheses=beam,
-                                           max_length=MAX_LENGTH)
-    for source, engine in zip(sources, results):
+
+    def keras_search(source, beam_size):
         memory, initial = keras_model.encode(source)
-        oracle = beam_search(keras_model.step_function(memory), initial, bos, eos,
-                             beam_size=beam, num_hypotheses=beam, max_length=MAX_LENGTH)
-        assert_same_results(engine, oracle)
+        return beam_search(keras_model.step_function(memory), initial, bos, eos,
+                           beam_size=beam_size, num_hypotheses=beam_size,
+                           max_length=MAX_LENGTH)
+
+    assert_engine_matches(translator._engine, _held_out(input_index), keras_search, beam,
+                          MAX_LENGTH)
 
 
 def test_keras_step_is_the_training_model(trained):

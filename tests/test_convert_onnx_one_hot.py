@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 
 
 import rnnsearch  # noqa: E402
-from oracle_search import assert_same_results, beam_search  # noqa: E402
+from oracle_search import assert_engine_matches, beam_search  # noqa: E402
 from rnnsearch.convert.onnx import convert_onnx  # noqa: E402
 
 from one_hot_models import (BOS, EOS, SRC, TGT, OneHotEncoder, OneHotStep,  # noqa: E402
@@ -90,11 +90,7 @@ def test_config(converted):
 @pytest.mark.parametrize("beam_size", [1, 5])
 def test_engine_matches_onnxruntime(converted, beam_size):
     _, _, translator, oracle = converted
-    sources = _sources()
-    engine = translator._engine.translate(sources, beam_size=beam_size,
-                                          num_hypotheses=beam_size, max_length=MAX_LENGTH)
-    for ids, results in zip(sources, engine):
-        assert_same_results(results, oracle.search(ids, beam_size))
+    assert_engine_matches(translator._engine, _sources(), oracle.search, beam_size, MAX_LENGTH)
 
 
 def test_one_hot_arrays_decode_as_their_tokens(converted):
