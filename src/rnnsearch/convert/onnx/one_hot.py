@@ -46,33 +46,37 @@ def check_multiplied(g: Graph, name: str, tag: str) -> None:
     Gather, an Add of another tensor) would make the vectors more than a lookup key:
     ModelError naming the input and the node."""
     where = f"{tag} graph: the one-hot input '{plain(name)}'"
-    frontier, seen, products = [name], set(), 0
-    while frontier:
-        tensor = frontier.pop()
-        if tensor in seen:
-            continue
-        seen.add(tensor)
-        for node in g.consumers.get(tensor, []):
-            data = node.inputs[0] == tensor
-            if node.op in SHAPE_OPS:
-                continue
-            if node.op in _LAYOUT and data and not (
-                    node.op == "Cast" and not is_float(g.value(node.outputs[0]).dtype)):
-                frontier.append(node.outputs[0])
-                continue
-            weight = node.inputs[1] if len(node.inputs) > 1 else ""
-            if node.op in ("MatMul", "Gemm") and data and weight != tensor and \
-                    g.is_const(weight) and np.ndim(g.value(weight)) == 2 and \
-                    not node.attrs.get("transA", 0):
-                products += 1
-                continue
-            if node.op in RNN_OPS and data:
-                products += 1
-                continue
+    uses = [(name, node) for node in g.consumers.get(name, [])]
+    products = 0
+    while uses:   # a graph is acyclic: this ends
+        tensor, node = uses.pop()
+        use = _use(g, node, tensor)
+        if use is None:
             raise ModelError(f"{where} reaches {node.describe()}; one-hot vectors must only be "
                              "multiplied by weight matrices (MatMul or Gemm with a constant "
                              "matrix, or the X input of an LSTM/GRU/RNN operator), the "
                              "product that makes them an embedding lookup")
+        products += use == "product"
+        if use == "layout":
+            uses += [(node.outputs[0], n) for n in g.consumers.get(node.outputs[0], [])]
     if not products:
         raise ModelError(f"{where} is not multiplied by any weight matrix (MatMul, Gemm or an "
                          "LSTM/GRU/RNN operator)")
+
+
+def _use(g: Graph, node, tensor: str) -> str | None:
+    """How `node` uses `tensor`: "product" (times a weight matrix), "layout" (re-laid out,
+    to be followed), "shape" (only its shape is read), or None (anything else)."""
+    data = node.inputs[0] == tensor
+    if node.op in SHAPE_OPS:
+        return "shape"
+    if node.op in _LAYOUT and data and not (
+            node.op == "Cast" and not is_float(g.value(node.outputs[0]).dtype)):
+        return "layout"
+    weight = node.inputs[1] if len(node.inputs) > 1 else ""
+    if node.op in ("MatMul", "Gemm") and data and weight != tensor and g.is_const(weight) \
+            and np.ndim(g.value(weight)) == 2 and not node.attrs.get("transA", 0):
+        return "product"
+    if node.op in RNN_OPS and data:
+        return "product"
+    return None
