@@ -171,6 +171,21 @@ def test_unknown_character_is_the_zero_vector(trained):
     assert text == ["".join(translator.target_vocab.tokens[i] for i in engine[0][0])]
 
 
+def test_tables_as_lists_of_characters(trained):
+    """The tables may also be given as JSON lists of the characters in id order."""
+    variant, directory, path, (input_index, target_index), translator, _ = trained
+    files = []
+    for name, index in (("input_chars.json", input_index), ("target_chars.json", target_index)):
+        files.append(str(directory / name))
+        with open(files[-1], "w", encoding="utf-8") as f:
+            json.dump(sorted(index, key=index.get), f)
+    out = str(directory / "from-lists")
+    convert_keras(path, out, *files, source_tokenizer="chars", target_tokenizer="chars")
+    again = rnnsearch.Translator(out)
+    assert again.source_vocab.tokens == translator.source_vocab.tokens
+    assert again.target_vocab.tokens == translator.target_vocab.tokens
+
+
 def test_inputs_padded_as_the_example_pads_them(trained):
     """The example's decode_sequence reads inputs padded with ' ' to the longest input:
     --pad-to-length N --pad-token ' ' reproduces Keras on those padded arrays."""

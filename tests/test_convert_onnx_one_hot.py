@@ -104,6 +104,31 @@ def test_one_hot_arrays_decode_as_their_tokens(converted):
     assert arrays[0].scores == tokens[0].scores
 
 
+class GemmStep(OneHotStep):
+    """The one-hot token through nn.Linear(V, 8) with a bias (a Gemm) before the LSTM."""
+
+    def __init__(self):
+        super().__init__(attention=True)
+        self.embed = torch.nn.Linear(len(TGT), 8)
+        self.rnn = torch.nn.LSTM(8, self.rnn.hidden_size, batch_first=True)
+
+    def forward(self, y, h, c, memory=None):
+        return super().forward(self.embed(y), h, c, memory)
+
+
+def test_token_through_a_gemm_with_bias(tmp_path):
+    """Gemm(y, W, b): the bias folds into the first layer's; random weights, exported here."""
+    torch.manual_seed(3)
+    enc_path, dec_path = export_onnx(OneHotEncoder().eval(), GemmStep().eval(), tmp_path)
+    config = convert_onnx(enc_path, dec_path, str(tmp_path / "m"), source_vocab=SRC,
+                          target_vocab=TGT)
+    assert config["decoder"]["embedding_size"] == len(TGT)
+    engine, oracle = rnnsearch.Translator(str(tmp_path / "m"))._engine, \
+        OrtOneHot(enc_path, dec_path)
+    for beam_size in (1, 5):
+        assert_engine_matches(engine, _sources(), oracle.search, beam_size, MAX_LENGTH)
+
+
 # ---- refusals -----------------------------------------------------------------------------
 def test_one_hot_input_not_multiplied_is_refused(tmp_path):
     enc_path, dec_path = export_onnx(ReluEncoder().eval(), OneHotStep().eval(), tmp_path)
