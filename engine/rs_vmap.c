@@ -70,7 +70,8 @@ static int gather_int8(const rs_linear *L, const int *ids, int n, rs_linear *out
     const int in = L->in, in_pad = (in + group - 1) / group * group;
     const size_t out_pad = panel ? (size_t)(n + PANEL - 1) / PANEL * PANEL : (size_t)n;
     const size_t weight_bytes = (out_pad * in_pad + 63) / 64 * 64;
-    unsigned char *block = rs_aligned_alloc(64, weight_bytes + out_pad * (sizeof(float) + sizeof(int32_t)) + 64);
+    const size_t bytes = weight_bytes + out_pad * (sizeof(float) + sizeof(int32_t)) + 64;
+    unsigned char *block = rs_aligned_alloc(64, bytes);
     if (!block) return 1;
     memset(block, 0, weight_bytes);
     int8_t *q = (int8_t *)block;
@@ -79,10 +80,11 @@ static int gather_int8(const rs_linear *L, const int *ids, int n, rs_linear *out
     const int groups = in_pad / group, line = PANEL * group;
     for (int k = 0; k < n; k++) {
         const int o = ids[k];
-        if (panel) {
+        if (panel) {   /* output o's `group` bytes in each of its panel's lines */
             const int8_t *src = L->qweight + (size_t)(o / PANEL) * groups * line + (o % PANEL) * group;
             int8_t *dst = q + (size_t)(k / PANEL) * groups * line + (k % PANEL) * group;
-            for (int g = 0; g < groups; g++) memcpy(dst + (size_t)g * line, src + (size_t)g * line, group);
+            for (int g = 0; g < groups; g++)
+                memcpy(dst + (size_t)g * line, src + (size_t)g * line, group);
         } else {
             memcpy(q + (size_t)k * in, L->qweight + (size_t)o * in, in);
         }
