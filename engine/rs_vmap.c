@@ -81,7 +81,8 @@ static int gather_int8(const rs_linear *L, const int *ids, int n, rs_linear *out
     for (int k = 0; k < n; k++) {
         const int o = ids[k];
         if (panel) {   /* output o's `group` bytes in each of its panel's lines */
-            const int8_t *src = L->qweight + (size_t)(o / PANEL) * groups * line + (o % PANEL) * group;
+            const int8_t *src =
+                L->qweight + (size_t)(o / PANEL) * groups * line + (o % PANEL) * group;
             int8_t *dst = q + (size_t)(k / PANEL) * groups * line + (k % PANEL) * group;
             for (int g = 0; g < groups; g++)
                 memcpy(dst + (size_t)g * line, src + (size_t)g * line, group);
