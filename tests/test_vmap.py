@@ -140,18 +140,26 @@ def test_decoding_over_candidates_matches_the_reference(tmp_path):
     _map_file(os.path.join(path, VMAP_FILE), _partial_rules(), ["t0", "t1"])
     translator = rnnsearch.Translator(path)
     sources = [s for s in SOURCES if s]
-    for beam in (1, 5):
-        got = translator.translate_batch(sources, beam_size=beam, num_hypotheses=beam,
-                                         max_decoding_length=20, use_vmap=True,
-                                         return_scores=True, return_attention=True)
+    ids = translator.target_vocab.ids
+    for beam, extra in ((1, {}), (5, {}), (5, dict(min_decoding_length=4, suppress=["t1"],
+                                                   prefix=["t7", "t150"]))):
+        prefix = [ids[t] for t in extra.get("prefix", [])]
+        got = translator.translate_batch(
+            sources, beam_size=beam, num_hypotheses=beam, max_decoding_length=20,
+            use_vmap=True, return_scores=True, return_attention=True,
+            min_decoding_length=extra.get("min_decoding_length"),
+            suppress_tokens=extra.get("suppress"),
+            target_prefix=[extra["prefix"]] * len(sources) if prefix else None)
         for tokens, result in zip(sources, got):
-            cand = translator.vocab_map.candidates(tokens)
+            cand = translator.vocab_map.candidates(tokens, prefix)
             expected = reference_translate(
                 _restricted(model, cand), translator.source_ids(tokens), 2, 3,
-                beam_size=beam, num_hypotheses=beam, max_decoding_length=20)
-            ids = [[translator.target_vocab.ids[t] for t in h] for h in result.hypotheses]
-            assert ids == [h.tokens for h in expected]
-            assert all(set(h) <= set(cand.tolist()) for h in ids)
+                beam_size=beam, num_hypotheses=beam, max_decoding_length=20,
+                min_decoding_length=extra.get("min_decoding_length", 0),
+                suppress=tuple(ids[t] for t in extra.get("suppress", [])), prefix=prefix)
+            hyps = [[ids[t] for t in h] for h in result.hypotheses]
+            assert hyps == [h.tokens for h in expected]
+            assert all(set(h) <= set(cand.tolist()) for h in hyps)
             for score, attention, ref in zip(result.scores, result.attention, expected):
                 assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
                 np.testing.assert_allclose(attention, ref.attention, atol=1e-5)
@@ -172,6 +180,17 @@ def test_a_batch_decodes_as_its_sentences_one_by_one(model_dir, tmp_path, comput
         allowed = {translator.target_vocab.tokens[i] for i in vmap.candidates(tokens)}
         assert len(allowed) < V_TARGET // 2   # the map does restrict the search
         assert all(set(h) <= allowed for h in result.hypotheses)
+
+
+def test_streaming_with_a_map(model_dir, tmp_path):
+    """generate_tokens and translate_iterable take use_vmap as translate_batch does."""
+    translator = rnnsearch.Translator(model_dir)
+    vmap = translator.load_vocab_map(_map_file(str(tmp_path / "m.txt"), _partial_rules(3)))
+    greedy = translator.translate_batch(SOURCES[:2], beam_size=1, use_vmap=vmap)
+    streamed = [step.token for step in translator.generate_tokens(SOURCES[1], use_vmap=vmap)]
+    assert [t for t in streamed if t != "</s>"] == greedy[1].hypotheses[0]
+    iterated = list(translator.translate_iterable(SOURCES[:2], beam_size=1, use_vmap=vmap))
+    assert [r.hypotheses for r in iterated] == [r.hypotheses for r in greedy]
 
 
 def test_ctranslate2_rules(model_dir):
