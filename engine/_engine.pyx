@@ -209,6 +209,23 @@ def _id_matrix(rows, int vocab, str what):
     return ids, lengths
 
 
+def _candidate_arrays(candidates, int batch, int vocab):
+    """(ids, offsets) of per-sentence candidate lists (rs_candidates), checked: ascending,
+    distinct, in [0, vocab), none empty; or (None, None)."""
+    if candidates is None:
+        return None, None
+    if len(candidates) != batch:
+        raise ValueError(f"{len(candidates)} candidate lists for {batch} sentences")
+    lists = [np.asarray(c, dtype=np.intc).reshape(-1) for c in candidates]
+    for c in lists:
+        if c.size == 0 or c.min() < 0 or c.max() >= vocab or np.any(np.diff(c) <= 0):
+            raise ValueError(f"candidate target ids must be ascending, distinct, in [0, {vocab}) "
+                             "and at least one per sentence")
+    offsets = np.zeros(batch + 1, dtype=np.uintp)
+    np.cumsum([c.size for c in lists], out=offsets[1:])
+    return np.ascontiguousarray(np.concatenate(lists), dtype=np.intc), offsets
+
+
 def _raise_engine_error(str message):
     """An engine failure as the exception the API documents: a bad argument (ValueError),
     memory (MemoryError), or the engine's (EngineError)."""
@@ -1014,14 +1031,15 @@ cdef class Engine:
                 bint return_attention=False, int threads=1, suppress=(), prefixes=None,
                 on_token=None, bint shrinking_beam=False, float length_normalization=0.0,
                 float word_penalty=0.0, float max_length_factor=0.0, bint eos_attention=False,
-                bint return_log_prob=False, attention_constraint=None):
+                bint return_log_prob=False, attention_constraint=None, candidates=None):
         """Run the search over ids [B, S] or frames [B, S, F] (one of them None).
         suppress: target ids never to produce (not EOS); prefixes: None, or per sentence a
         list of target ids to force first (not EOS); on_token (beam_size 1 only): called as
         on_token(sentence, step, token id, log_prob, is_last) after every step, a true
         return ends that sentence; attention_constraint: None or (backward, forward)
-        windows around the previous step's most attended position. The other options:
-        rs_options in rs_model.h."""
+        windows around the previous step's most attended position; candidates: None, or
+        per sentence the ascending target ids it is decoded over (a vocabulary map,
+        rs_vmap.h). The other options: rs_options in rs_model.h."""
         cdef int batch = lengths_np.shape[0]
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
@@ -1032,6 +1050,12 @@ cdef class Engine:
                       shrinking_beam, length_normalization, word_penalty, max_length_factor,
                       eos_attention, attention_constraint, suppress_np, num_suppress,
                       prefix_np, prefix_lengths_np, reporter)
+        cdef rs_candidates vmap
+        cand_ids_np, cand_offsets_np = _candidate_arrays(candidates, batch, self.model.tgt_vocab)
+        if cand_ids_np is not None:
+            vmap.ids = <const int *> cnp.PyArray_DATA(cand_ids_np)
+            vmap.offsets = <const size_t *> cnp.PyArray_DATA(cand_offsets_np)
+            opt.candidates = &vmap
         cdef int[::1] lengths = lengths_np
         cdef int[:, ::1] ids
         cdef float[:, :, ::1] frames

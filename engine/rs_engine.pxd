@@ -13,6 +13,11 @@ cdef extern from "rs_limits.h" nogil:
         RS_MAX_BATCH
         RS_MAX_BLOCK_ELEMENTS
 
+cdef extern from "rs_vmap.h" nogil:
+    ctypedef struct rs_candidates:
+        const int *ids
+        const size_t *offsets
+
 cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_linear:
         const float *w
@@ -159,6 +164,7 @@ cdef extern from "rs_model.h" nogil:
         const int *prefix
         const int *prefix_lengths
         int prefix_stride
+        const rs_candidates *candidates
     ctypedef struct rs_hypothesis:
         int length
         int *tokens

@@ -28,6 +28,9 @@ MAX_CONFIG_ITEMS = 10_000_000     # values reachable in a parsed config (YAML al
 MAX_VOCAB_BYTES = 2**30           # a vocabulary file
 MAX_WEIGHTS_HEADER_BYTES = 100 * 2**20   # the JSON header of a safetensors file
 MAX_TENSOR_ELEMENTS = 2**31       # one tensor of a converter's input (8 GiB as float32)
+MAX_VMAP_BYTES = 256 * 2**20      # a vocabulary map (vmap.txt)
+MAX_VMAP_RULES = 4_000_000        # its lines (each costs ~200 bytes of memory)
+MAX_VMAP_ORDER = 8                # tokens in one of its source n-grams
 
 # ---- options
 MAX_ABS_PENALTY = 10.0            # |length_penalty|, |coverage_penalty| (GNMT uses 0..2)

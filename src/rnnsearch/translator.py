@@ -16,6 +16,7 @@ from .model_dir import ModelFiles, load_model_dir
 from .source_options import memory_length
 from .replace_unk import load_phrase_table, replace_unknown
 from .tokenizers import load_tokenizer
+from .vocab_map import VocabMap, call_candidates, load_vocab_map, model_vocab_map
 
 DEFAULT_MODEL_NAME = "g2p-en"
 DEFAULT_MAX_BATCH_SIZE = 32   # sentences per engine call in translate()
@@ -108,6 +109,13 @@ class Translator:
             config["target"]["tokenizer"], self.model_path, config["target"]["tokenizer_model"])
         self._target_ids(config["decoding"]["suppress_tokens"],
                          "config.json: decoding.suppress_tokens", ModelError)
+        self.vocab_map = model_vocab_map(self.model_path, self.target_vocab,
+                                         config["special_tokens"])
+
+    def load_vocab_map(self, path: str) -> VocabMap:
+        """A vocabulary map file (docs/vmap.md) for this model's target vocabulary, to pass
+        as translate_batch(use_vmap=...)."""
+        return load_vocab_map(path, self.target_vocab, self.config["special_tokens"])
 
     @property
     def config(self) -> dict:
@@ -240,6 +248,7 @@ class Translator:
                         max_length_factor: float | None = None,
                         include_eos_attention: bool = False,
                         attention_constraint: tuple[int, int] | None = None,
+                        use_vmap=False,
                         search: str = "default",
                         **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
@@ -267,6 +276,11 @@ class Translator:
         (backward, forward) — each step's attention may only fall on [last - backward,
         last + forward) around the previous step's most attended source position `last`
         (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time.
+        use_vmap (CTranslate2's option; docs/vmap.md): decode each sentence over the target
+        tokens its source n-grams map to in the model directory's vmap.txt (True) or in a
+        VocabMap (Translator.load_vocab_map), plus UNK, BOS, EOS, the map's always-included
+        tokens and its target prefix; with a map that lists every token, the results are
+        those of decoding without one, bit for bit.
 
 
         search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
@@ -274,6 +288,9 @@ class Translator:
         see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
         self._require_tokens()
         if search == "opennmt":
+            if use_vmap is not None and use_vmap is not False:
+                raise ValueError("use_vmap is not an option of OpenNMT-py's search "
+                                 "(search='opennmt')")
             if attention_constraint is not None:
                 raise ValueError("attention_constraint is not an option of OpenNMT-py's "
                                  "search (search='opennmt')")
@@ -308,6 +325,8 @@ class Translator:
         constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
         prefixes = self._prefix_ids(target_prefix, len(ids))
+        candidates = call_candidates(use_vmap, self.vocab_map, self.model_path,
+                                     [list(s)[:self._source_limit()] for s in source], prefixes)
         replacing = bool(decoding["replace_unk"])
         if replacing and self.config["attention"] is None:
             raise ValueError("replace_unk needs attention, and this model has none")
@@ -319,7 +338,7 @@ class Translator:
                                   callback, max_batch_size,
                                   return_attention=bool(return_attention or replacing),
                                   eos_attention=include_eos_attention,
-                                  attention_constraint=constraint)
+                                  attention_constraint=constraint, candidates=candidates)
         unk = self.config["special_tokens"]["unk"]
         results = self._results(raw, [len(i) for i in ids], return_scores)
         for sentence, result in zip(source, results):
@@ -425,6 +444,7 @@ class Translator:
                              f"before it ends), got beam_size={decoding['beam_size']}")
         keep_attention = bool(engine_options.get("return_attention")) or \
             decoding["coverage_penalty"] != 0
+        candidates = engine_options.pop("candidates", None)
         raw = []
         step = max_batch_size or max(1, len(sources))
         for start in range(0, len(sources), step):
@@ -449,6 +469,7 @@ class Translator:
                 length_normalization=decoding["length_normalization"],
                 word_penalty=decoding["word_penalty"],
                 max_length_factor=decoding["max_length_factor"], return_log_prob=True,
+                candidates=candidates[start:start + step] if candidates is not None else None,
                 **engine_options)
         return raw
 

@@ -88,6 +88,21 @@ class ModelDirTarget(Target):
                 translator.encode([source, source[:1]], return_weights=True, truncate=True)
 
 
+class VmapTarget(ModelDirTarget):
+    """The model directory's vocabulary map (docs/vmap.md), decoded with use_vmap."""
+
+    def translate(self) -> None:
+        import rnnsearch
+        for compute_type in ("float32", "int8"):
+            translator = rnnsearch.Translator(self.folder, compute_type=compute_type)
+            vocab = translator.source_vocab.tokens
+            source = [vocab[i % len(vocab)] for i in range(3)]
+            translator.translate_batch([source, source[:1], []], beam_size=2,
+                                       num_hypotheses=2, max_decoding_length=6,
+                                       use_vmap=True, return_attention=True)
+            list(translator.generate_tokens(source, max_decoding_length=4, use_vmap=True))
+
+
 def _translate_arrays(translator) -> None:
     """A one_hot or features model: arrays of its width, beam and greedy with a callback."""
     import numpy as np
@@ -413,6 +428,7 @@ TARGETS = {
     "safetensors": (ModelDirTarget, "model.safetensors",
                     "model.safetensors of a model directory (header and weights)"),
     "vocab": (ModelDirTarget, "source_vocabulary.txt", "a vocabulary file of a model directory"),
+    "vmap": (VmapTarget, "vmap.txt", "a vocabulary map (vmap.txt) of a model directory"),
     "architecture": (ArchitectureTarget, "",
                      "every architecture of the schema at tiny sizes (random weights; the "
                      "engine)"),
