@@ -1,12 +1,13 @@
 """translate_iterable with an iterable of target prefixes, and score_iterable: the same
 results as translate_batch / score_batch on the same examples, in input order, whatever
 the batching; iterables of different lengths refused as CTranslate2 refuses them."""
+import itertools
 import warnings
 
 import numpy as np
 import pytest
 
-from sentences import random_sentences
+from sentences import endless_sources, random_sentences, same_results
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,6 @@ def _prefixes(translator, n, seed=0):
     return prefixes
 
 
-def _same(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.hypotheses == y.hypotheses
-        assert x.scores == y.scores
-
-
 @pytest.mark.parametrize("max_batch_size,batch_type", [(1, "examples"), (4, "examples"),
                                                        (64, "examples"), (12, "tokens")])
 def test_translate_iterable_with_prefixes_matches_translate_batch(translator, max_batch_size,
@@ -47,7 +41,7 @@ def test_translate_iterable_with_prefixes_matches_translate_batch(translator, ma
                                                batch_type=batch_type, beam_size=3,
                                                return_scores=True, max_decoding_length=12)
         got = list(stream)
-    _same(got, expected)
+    same_results(got, expected)
     for prefix, result in zip(prefixes, got):     # and each one starts with its prefix
         if prefix and prefix != ["not-a-target-token"]:
             assert result.hypotheses[0][:len(prefix)] == prefix
@@ -114,19 +108,8 @@ def test_score_iterable_matches_score_batch(translator, max_batch_size, batch_ty
 
 def test_score_iterable_reads_lazily(translator):
     read = []
-
-    def endless():
-        i = 0
-        while True:
-            read.append(i)
-            yield ["s1", "s2"] if i % 2 else ["s3"]
-            i += 1
-
-    def targets():
-        while True:
-            yield ["t1"]
-
-    stream = translator.score_iterable(endless(), targets(), max_batch_size=4)
+    stream = translator.score_iterable(endless_sources(read), itertools.repeat(["t1"]),
+                                       max_batch_size=4)
     first = [next(stream) for _ in range(6)]
     assert len(read) < 4 * 16 * 3
     stream.close()
