@@ -512,13 +512,20 @@ class Translator:
             return embeddings
         return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
 
-    def translate_iterable(self, source, max_batch_size: int = 32,
+    def translate_iterable(self, source, target_prefix=None, max_batch_size: int = 32,
                            batch_type: str = "examples", **options):
         """Translate an iterable of token lists of any length, a window at a time (read
         ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
-        results in input order. Options are those of translate_batch."""
-        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
-                                            **options)
+        results in input order. target_prefix: an iterable of target prefixes read beside
+        it (CTranslate2's). Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, target_prefix, max_batch_size,
+                                            batch_type, **options)
+
+    def score_iterable(self, source, target, max_batch_size: int = 64,
+                       batch_type: str = "examples"):
+        """score_batch over two iterables read side by side, a window at a time as
+        translate_iterable; yields the ScoringResults in input order."""
+        return streaming.score_iterable(self, source, target, max_batch_size, batch_type)
 
     def generate_tokens(self, source: list[str], **options):
         """Yield streaming.GenerationStepResult for each token of `source`'s greedy
