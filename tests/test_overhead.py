@@ -2,7 +2,7 @@
 the typed copy of source ids against NumPy's, calls of every shape one after another and
 at once from several threads against each call made alone, a batch against its sentences
 one by one on the benchmark's small OpenNMT-shaped model."""
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -98,26 +98,20 @@ def test_calls_of_every_shape_in_turn_and_at_once(lstm, plain):
         for i in order:
             t, s, o = calls[i]
             assert _plain(t._engine.translate(s, **o)) == alone[i]
-    errors, got = [], {}
 
-    def work(worker):
-        try:
-            for round_ in range(3):
-                for i in range(len(calls)):
-                    k = (i + worker + round_) % len(calls)
-                    t, s, o = calls[k]
-                    got[worker, round_, k] = _plain(t._engine.translate(s, **o))
-        except Exception as e:   # surfaced below
-            errors.append(e)
+    def work(worker):   # every call, in an order of its own, three times
+        got = []
+        for round_ in range(3):
+            for i in range(len(calls)):
+                k = (i + worker + round_) % len(calls)
+                t, s, o = calls[k]
+                got.append((k, _plain(t._engine.translate(s, **o))))
+        return got
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    assert len(got) == 4 * 3 * len(calls)
-    for (_, _, k), value in got.items():
+    with ThreadPoolExecutor(max_workers=4) as pool:   # a worker's exception re-raises here
+        outcomes = [k_value for got in pool.map(work, range(4)) for k_value in got]
+    assert len(outcomes) == 4 * 3 * len(calls)
+    for k, value in outcomes:
         assert value == alone[k]
 
 
