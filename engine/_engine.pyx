@@ -196,9 +196,43 @@ cdef int _report_token(void *ctx, int sentence, int step, int token, float log_p
             return 1
 
 
+_NO_IDS = np.zeros(1, np.intc)   # the engine reads no element of it (a count of 0)
+_NO_IDS.flags.writeable = False
+
+
 def _id_matrix(rows, int vocab, str what):
     """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
-    to be in [0, vocab)."""
+    to be in [0, vocab). Lists or tuples of Python ints (what the Translator passes) are
+    copied by typed loops: a call's fixed cost, where NumPy's per-array overheads add up;
+    anything else goes through NumPy's conversions (_id_matrix_numpy)."""
+    cdef Py_ssize_t n = len(rows), b, k, length, longest = 1
+    if type(rows) is not list:
+        return _id_matrix_numpy(rows, vocab, what)
+    for b in range(n):
+        row = rows[b]
+        if type(row) is not list and type(row) is not tuple:
+            return _id_matrix_numpy(rows, vocab, what)
+        length = len(row)
+        if length > longest:
+            longest = length
+    lengths = np.empty(n, dtype=np.intc)
+    ids = np.zeros((n, longest), dtype=np.intc)
+    cdef int[::1] lv = lengths
+    cdef int[:, ::1] iv = ids
+    for b in range(n):
+        row = rows[b]
+        lv[b] = len(row)
+        for k in range(lv[b]):
+            item = row[k]
+            if type(item) is not int:
+                return _id_matrix_numpy(rows, vocab, what)
+            if not 0 <= item < vocab:
+                raise ValueError(f"{what} ids must be in [0, {vocab})")
+            iv[b, k] = item
+    return ids, lengths
+
+
+def _id_matrix_numpy(rows, int vocab, str what):
     lengths = np.array([len(r) for r in rows], dtype=np.intc)
     ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
     for b, row in enumerate(rows):
@@ -927,6 +961,9 @@ cdef class Engine:
 
     def _suppressed(self, suppress):
         """The suppressed target ids, checked (a non-empty array and the count)."""
+        if isinstance(suppress, (tuple, list)) and not suppress:
+            # the usual case, on every call: no array to build
+            return _NO_IDS, 0
         suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
         if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
             raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")

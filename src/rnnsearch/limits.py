@@ -7,6 +7,7 @@ two agree). The file limits bound what a loader reads before it parses anything.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 
@@ -39,6 +40,8 @@ MAX_THREADS = 1024                # intra_threads
 
 def check_int(name: str, value, low: int, high: int) -> int:
     """ValueError naming the option unless value is an int (not bool) in [low, high]."""
+    if type(value) is int and low <= value <= high:   # the usual case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if not low <= value <= high:
@@ -48,6 +51,8 @@ def check_int(name: str, value, low: int, high: int) -> int:
 
 def check_real(name: str, value, low: float, high: float) -> float:
     """ValueError naming the option unless value is a finite real number in [low, high]."""
+    if type(value) in (float, int) and low <= value <= high:   # without ABC checks
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not low <= value <= high:   # False for NaN; exact for any int
@@ -56,6 +61,7 @@ def check_real(name: str, value, low: float, high: float) -> float:
     return float(value)
 
 
+@functools.cache   # asked on every translate call: the machine's RAM does not change
 def physical_memory() -> int:
     """Bytes of RAM of this machine (a request needing more can never succeed)."""
     try:

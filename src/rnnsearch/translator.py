@@ -22,6 +22,24 @@ DEFAULT_MODEL_NAME = "g2p-en"
 DEFAULT_MAX_BATCH_SIZE = 32   # sentences per engine call in translate()
 
 
+_CHECKED_DECODING_KEPT = 64   # distinct option sets whose checked form a Translator keeps
+
+
+def _options_key(options: dict):
+    """A call's decoding options as a dictionary key that tells values of different types
+    apart (1, 1.0 and True check differently), or None when one is not hashable."""
+    values = tuple(options.values())
+    if list in map(type, values):   # suppress_tokens, as a list of strings
+        values = tuple((list, tuple((type(t), t) for t in v)) if type(v) is list else v
+                       for v in values)
+    key = (tuple(options), values, tuple(map(type, values)))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def default_model_path() -> str:
     """The embedded default model: the repository's models/, installed as the package
     rnnsearch.models (setup.py)."""
@@ -95,6 +113,7 @@ class Translator:
                              f"{specials['pad']!r} in the source vocabulary")
         self._suppress = self._target_ids(config["target"]["suppress_tokens"],
                                           "config.json: target.suppress_tokens", ModelError)
+        self._checked_decoding: dict = {}   # _decoding's results by the call's options
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type,
@@ -340,15 +359,16 @@ class Translator:
                                   eos_attention=include_eos_attention,
                                   attention_constraint=constraint, candidates=candidates)
         unk = self.config["special_tokens"]["unk"]
-        results = self._results(raw, [len(i) for i in ids], return_scores)
-        for sentence, result in zip(source, results):
-            if replacing:
+        results = self._results(raw, [len(i) for i in ids], return_scores,
+                                bool(return_attention or replacing))
+        if replacing:
+            for sentence, result in zip(source, results):
                 given = list(sentence)[:self._source_limit()]
                 result.hypotheses = [
                     replace_unknown(h, self.given_columns(a, len(given)), given, unk, table)
                     for h, a in zip(result.hypotheses, result.attention)]
-            if not return_attention:
-                result.attention = []
+                if not return_attention:
+                    result.attention = []
         return results
 
     def translate_features(self, features, return_scores: bool = False,
@@ -389,15 +409,24 @@ class Translator:
                                   return_attention=bool(return_attention),
                                   attention_constraint=constraint)
         lengths = [len(source) for source in sources]
-        results = self._results(raw, lengths, return_scores)
-        if not return_attention:
-            for result in results:
-                result.attention = []
-        return results
+        return self._results(raw, lengths, return_scores, bool(return_attention))
 
     def _decoding(self, **options) -> tuple[dict, tuple[int, ...]]:
         """The decoding options of a call (the model's defaults for those left at None),
-        checked (ValueError/TypeError naming the option), and the suppressed target ids."""
+        checked (ValueError/TypeError naming the option), and the suppressed target ids.
+        Options seen before (the same values of the same types) are not checked again."""
+        key = _options_key(options)
+        known = self._checked_decoding.get(key) if key is not None else None
+        if known is not None:
+            return dict(known[0]), known[1]
+        decoding, suppress = self._check_decoding(options)
+        if key is not None:
+            if len(self._checked_decoding) >= _CHECKED_DECODING_KEPT:
+                self._checked_decoding.clear()
+            self._checked_decoding[key] = (dict(decoding), suppress)
+        return decoding, suppress
+
+    def _check_decoding(self, options: dict) -> tuple[dict, tuple[int, ...]]:
         decoding = self.decoding_options(**options)
         beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
         max_decoding_length = decoding["max_decoding_length"]
@@ -473,17 +502,18 @@ class Translator:
                 **engine_options)
         return raw
 
-    def _results(self, raw, source_lengths: list[int], return_scores: bool
-                 ) -> list[TranslationResult]:
-        """The engine's hypotheses as TranslationResults, attention always filled (zeros
-        over the memory for an attention-free decoder)."""
+    def _results(self, raw, source_lengths: list[int], return_scores: bool,
+                 return_attention: bool) -> list[TranslationResult]:
+        """The engine's hypotheses as TranslationResults; with return_attention, attention
+        always filled (zeros over the memory for an attention-free decoder)."""
         tokens, encoder = self.target_vocab.tokens, self.config["encoder"]
         results = []
         for length, hyps in zip(source_lengths, raw):
-            width = memory_length(encoder, length) if length else 0
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
-            result.attention = [h[2] if h[2] is not None else
-                                np.zeros((len(h[0]), width), np.float32) for h in hyps]
+            if return_attention:
+                width = memory_length(encoder, length) if length else 0
+                result.attention = [h[2] if h[2] is not None else
+                                    np.zeros((len(h[0]), width), np.float32) for h in hyps]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
                 result.log_probs = [float(h[3]) for h in hyps]
