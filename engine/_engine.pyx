@@ -103,25 +103,32 @@ def torch_topk(values, int k):
     return indices
 
 
+cdef tuple _test_operands(rs_linear *lin, x, weight, bias):
+    """x, W and b as contiguous float32 arrays (b None if not given), and lin pointing at W
+    and b: the operands of the kernel tests' products."""
+    xa = np.ascontiguousarray(x, dtype=np.float32)
+    wa = np.ascontiguousarray(weight, dtype=np.float32)
+    ba = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+    memset(lin, 0, sizeof(rs_linear))
+    lin.out, lin.input = wa.shape[0], wa.shape[1]
+    if wa.size:
+        lin.w = <const float *> cnp.PyArray_DATA(wa)
+    if ba is not None and ba.size:
+        lin.b = <const float *> cnp.PyArray_DATA(ba)
+    return xa, wa, ba
+
+
 def linear_int8(x, weight, bias=None, splits=()):
     """x W^T + b through this CPU's int8 kernel (weights quantized per row; x quantized
     per row and per part between the column offsets `splits`), for tests."""
-    cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
-    cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
-    out = np.zeros((xv.shape[0], wv.shape[0]), np.float32)
-    cdef float[:, ::1] yv = out
-    cdef float[::1] bv
     cdef rs_linear lin
+    operands = _test_operands(&lin, x, weight, bias)
+    cdef float[:, ::1] xv = operands[0]
+    out = np.zeros((xv.shape[0], lin.out), np.float32)
+    cdef float[:, ::1] yv = out
     cdef void *owned = NULL
-    memset(&lin, 0, sizeof(rs_linear))
-    lin.out = wv.shape[0]
-    lin.input = wv.shape[1]
     if not (xv.shape[0] and lin.out and lin.input):
         return out
-    lin.w = &wv[0, 0]
-    if bias is not None:
-        bv = np.ascontiguousarray(bias, dtype=np.float32)
-        lin.b = &bv[0]
     if len(splits) > 3:
         raise ValueError("at most 3 splits")
     for k, at in enumerate(splits):
@@ -141,26 +148,18 @@ def linear_bf16(str isa, x, weight, bias=None, y=None):
     """(y if given, else 0) + x W^T + b through the named bfloat16 kernel ("avx512-bf16",
     "avx512", "avx2", "neon", "portable"; None if this CPU lacks it), weights rounded as at
     load. For the kernel tests."""
-    cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
-    cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
-    if xv.shape[1] != wv.shape[1]:
+    cdef rs_linear lin
+    operands = _test_operands(&lin, x, weight, bias)
+    cdef float[:, ::1] xv = operands[0]
+    if xv.shape[1] != lin.input:
         raise ValueError("x and weight widths differ")
     accumulate = y is not None
     out = np.array(y, dtype=np.float32, order="C") if accumulate else \
-        np.zeros((xv.shape[0], wv.shape[0]), np.float32)
+        np.zeros((xv.shape[0], lin.out), np.float32)
     cdef float[:, ::1] yv = out
-    cdef float[::1] bv
-    cdef rs_linear lin
     cdef void *owned = NULL
-    memset(&lin, 0, sizeof(rs_linear))
-    lin.out = wv.shape[0]
-    lin.input = wv.shape[1]
     if not (xv.shape[0] and lin.out and lin.input):
         return out
-    lin.w = &wv[0, 0]
-    if bias is not None:
-        bv = np.ascontiguousarray(bias, dtype=np.float32)
-        lin.b = &bv[0]
     status = rs_bf16_pack_linear(&lin, &owned)
     if status == 2:
         raise ValueError("weight holds NaN or inf (after rounding to bfloat16)")

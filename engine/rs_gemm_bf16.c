@@ -121,11 +121,7 @@ static void rows_portable_1(const rs_linear *L, int pa, int pz, const float *x, 
     }
 }
 
-static void gemm_portable(const rs_linear *L, int rows, const float *xw, int pitch, float *y,
-                          int ys, int accumulate, int o_begin, int o_end) {
-    static const rs_panel_rows_fn by_rows[2] = {NULL, rows_portable_1};
-    rs_gemm_panels(by_rows, 1, L, rows, xw, pitch, y, ys, accumulate, o_begin, o_end);
-}
+static const rs_panel_rows_fn rows_portable[2] = {NULL, rows_portable_1};
 
 /* ------------------------------------------------------------------ x86-64 */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -246,26 +242,12 @@ ROWS_X4(rows_512, T512, tile_512, 3) ROWS_X4(rows_512, T512, tile_512, 4)
     }
 ROWS_256(1) ROWS_256(2) ROWS_256(3) ROWS_256(4)
 
-static void gemm_avx512_bf16(const rs_linear *L, int rows, const float *xw, int pitch,
-                             float *y, int ys, int accumulate, int o_begin, int o_end) {
-    static const rs_panel_rows_fn by_rows[7] = {NULL, rows_bf16_1, rows_bf16_2, rows_bf16_3,
-                                                rows_bf16_4, rows_bf16_5, rows_bf16_6};
-    rs_gemm_panels(by_rows, 6, L, rows, xw, pitch, y, ys, accumulate, o_begin, o_end);
-}
-
-static void gemm_avx512(const rs_linear *L, int rows, const float *xw, int pitch, float *y,
-                        int ys, int accumulate, int o_begin, int o_end) {
-    static const rs_panel_rows_fn by_rows[5] = {NULL, rows_512_1, rows_512_2, rows_512_3,
-                                                rows_512_4};
-    rs_gemm_panels(by_rows, 4, L, rows, xw, pitch, y, ys, accumulate, o_begin, o_end);
-}
-
-static void gemm_avx2(const rs_linear *L, int rows, const float *xw, int pitch, float *y,
-                      int ys, int accumulate, int o_begin, int o_end) {
-    static const rs_panel_rows_fn by_rows[5] = {NULL, rows_256_1, rows_256_2, rows_256_3,
-                                                rows_256_4};
-    rs_gemm_panels(by_rows, 4, L, rows, xw, pitch, y, ys, accumulate, o_begin, o_end);
-}
+static const rs_panel_rows_fn rows_bf16[7] = {NULL, rows_bf16_1, rows_bf16_2, rows_bf16_3,
+                                              rows_bf16_4, rows_bf16_5, rows_bf16_6};
+static const rs_panel_rows_fn rows_512[5] = {NULL, rows_512_1, rows_512_2, rows_512_3,
+                                             rows_512_4};
+static const rs_panel_rows_fn rows_256[5] = {NULL, rows_256_1, rows_256_2, rows_256_3,
+                                             rows_256_4};
 #endif
 
 /* ------------------------------------------------------------------ AArch64 NEON */
@@ -318,21 +300,15 @@ static RS_ALWAYS_INLINE void tile_neon(const int R, const rs_linear *L, int p, c
     }
 ROWS_NEON(1) ROWS_NEON(2) ROWS_NEON(3) ROWS_NEON(4)
 
-static void gemm_neon(const rs_linear *L, int rows, const float *xw, int pitch, float *y,
-                      int ys, int accumulate, int o_begin, int o_end) {
-    static const rs_panel_rows_fn by_rows[5] = {NULL, rows_neon_1, rows_neon_2, rows_neon_3,
-                                                rows_neon_4};
-    rs_gemm_panels(by_rows, 4, L, rows, xw, pitch, y, ys, accumulate, o_begin, o_end);
-}
+static const rs_panel_rows_fn rows_neon[5] = {NULL, rows_neon_1, rows_neon_2, rows_neon_3,
+                                              rows_neon_4};
 #endif
 
 /* ------------------------------------------------------------------ dispatch */
 
-/* x already rounded (words, `pitch` per row) through one kernel. */
-typedef void (*bf16_kernel)(const rs_linear *L, int rows, const float *xw, int pitch,
-                            float *y, int ys, int accumulate, int o_begin, int o_end);
-
-typedef struct { const char *name; bf16_kernel run; } bf16_choice;
+/* A kernel: its tiles by row count (1..max_rows), walked by rs_gemm_panels over x's
+ * rounded rows (words, the walker's float pointer carrying them). */
+typedef struct { const char *name; const rs_panel_rows_fn *by_rows; int max_rows; } bf16_choice;
 
 /* The kernels this CPU can run, best first (portable last, always there). */
 static int available(bf16_choice *out) {
@@ -340,19 +316,19 @@ static int available(bf16_choice *out) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
-        out[n++] = (bf16_choice){"avx512-bf16", gemm_avx512_bf16};
-    if (__builtin_cpu_supports("avx512f")) out[n++] = (bf16_choice){"avx512", gemm_avx512};
+        out[n++] = (bf16_choice){"avx512-bf16", rows_bf16, 6};
+    if (__builtin_cpu_supports("avx512f")) out[n++] = (bf16_choice){"avx512", rows_512, 4};
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        out[n++] = (bf16_choice){"avx2", gemm_avx2};
+        out[n++] = (bf16_choice){"avx2", rows_256, 4};
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-    out[n++] = (bf16_choice){"neon", gemm_neon};   /* NEON is part of every AArch64 CPU */
+    out[n++] = (bf16_choice){"neon", rows_neon, 4};   /* NEON is part of every AArch64 CPU */
 #endif
-    out[n++] = (bf16_choice){"portable", gemm_portable};
+    out[n++] = (bf16_choice){"portable", rows_portable, 1};
     return n;
 }
 
-static bf16_choice chosen = {"portable", gemm_portable};
+static bf16_choice chosen = {"portable", rows_portable, 1};
 static rs_once choose_once = RS_ONCE_INIT;
 
 /* The best kernel, or the one RNNSEARCH_ISA names: portable, avx2, neon, or
@@ -373,21 +349,22 @@ const char *rs_bf16_isa(void) {
     return chosen.name;
 }
 
-static int run(bf16_kernel kernel, const rs_linear *L, int rows, const float *x, int xs,
+static int run(const bf16_choice *kernel, const rs_linear *L, int rows, const float *x, int xs,
                float *y, int ys, int accumulate, int o_begin, int o_end) {
     if (rows <= 0 || o_begin >= o_end) return 0;
     const int pitch = (L->in + 1) / 2;   /* words per row */
     uint16_t *xb = rs_gemm_scratch((size_t)rows * pitch * sizeof(uint32_t));
     if (!xb) return 1;
     round_rows(rows, x, xs, L->in, pitch, xb);
-    kernel(L, rows, (const float *)xb, pitch, y, ys, accumulate, o_begin, o_end);
+    rs_gemm_panels(kernel->by_rows, kernel->max_rows, L, rows, (const float *)xb, pitch, y, ys,
+                   accumulate, o_begin, o_end);
     return 0;
 }
 
 int rs_gemm_bf16(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
                  int accumulate, int o_begin, int o_end) {
     rs_call_once(&choose_once, choose);
-    return run(chosen.run, L, rows, x, xs, y, ys, accumulate, o_begin, o_end);
+    return run(&chosen, L, rows, x, xs, y, ys, accumulate, o_begin, o_end);
 }
 
 int rs_gemm_bf16_named(const char *isa, const rs_linear *L, int rows, const float *x, int xs,
@@ -396,6 +373,6 @@ int rs_gemm_bf16_named(const char *isa, const rs_linear *L, int rows, const floa
     const int n = available(all);
     for (int k = 0; k < n; k++)
         if (strcmp(all[k].name, isa) == 0)
-            return run(all[k].run, L, rows, x, xs, y, ys, accumulate, 0, L->out);
+            return run(&all[k], L, rows, x, xs, y, ys, accumulate, 0, L->out);
     return -1;
 }

@@ -10,7 +10,7 @@ from .timing import Case, Timing
 BEAM = 5
 FP32_ENGINES = ("rnnsearch fp32", "ONNX Runtime", "PyTorch eager", "PyTorch oneDNN")
 INT8_ENGINES = ("rnnsearch int8", "ONNX Runtime int8", "PyTorch int8")
-BF16_ENGINES = ("rnnsearch bfloat16",)
+BF16_ENGINES = ("rnnsearch bfloat16", "PyTorch bf16 autocast")
 
 
 @dataclass

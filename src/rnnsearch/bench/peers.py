@@ -6,8 +6,9 @@ tuned as its documentation advises, on the same model in one process:
   --torch-compile, PyTorch's decoder step through torch.compile with freezing;
 - int8: rnnsearch int8 against ONNX Runtime `quantize_dynamic` and PyTorch
   `quantize_dynamic` (int8 weights, activations quantized per call, as rnnsearch int8);
-- bfloat16: rnnsearch bfloat16 against rnnsearch fp32 (half the weight bytes; no
-  bfloat16 peer is timed yet).
+- bfloat16: rnnsearch bfloat16 against PyTorch's CPU mixed precision (the decoder cells
+  as nn.Linear, under torch.autocast("cpu", dtype=torch.bfloat16): oneDNN's bfloat16
+  products) and against rnnsearch fp32.
 
     rnnsearch bench --compare             # small and nmt sizes, ~15 minutes on 2 quiet cores
     rnnsearch bench --compare --quick     # a smoke run, about a minute
@@ -65,7 +66,7 @@ from .peer_report import (BEAM, BF16_ENGINES, FP32_ENGINES, INT8_ENGINES, SizeRe
 from .sources import random_sources
 from .timing import Case, time_case
 from .torch_search import TorchBeamSearch
-from .torch_tuned import compiled_frozen, dynamic_int8, prepacked_onednn
+from .torch_tuned import compiled_frozen, dynamic_int8, linearized, prepacked_onednn
 
 ENGINES = FP32_ENGINES + INT8_ENGINES + BF16_ENGINES
 
@@ -260,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the int8 engines (rnnsearch int8, ONNX Runtime int8, "
                         "PyTorch dynamic int8)")
     p.add_argument("--no-bf16", action="store_true",
-                   help="leave out rnnsearch bfloat16 (timed against rnnsearch fp32)")
+                   help="leave out the bfloat16 engines (rnnsearch bfloat16, PyTorch bf16 "
+                        "autocast)")
     p.add_argument("--no-check", action="store_true",
                    help="report an identity-check mismatch without failing")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results here")
@@ -298,7 +300,7 @@ def progress(message: str) -> None:
 
 
 def build_engines(model, graphs: OnnxGraphs, model_dir: str, workdir: str, args):
-    """(fp32 engines, int8 engines), rnnsearch first in each."""
+    """(fp32 engines, int8 engines, bfloat16 engines), rnnsearch first in each."""
     fp32 = RnnsearchEngine(model_dir, "float32")
     target = fp32.translator().target_vocab.ids
     bos, eos = target["<s>"], target["</s>"]
@@ -309,12 +311,16 @@ def build_engines(model, graphs: OnnxGraphs, model_dir: str, workdir: str, args)
     if args.torch_compile:
         fp32_engines.append(TorchBeamSearch(compiled_frozen(model), bos, eos,
                                             "PyTorch compiled"))
+    bf16_engines = [] if args.no_bf16 else [
+        RnnsearchEngine(model_dir, "bfloat16"),
+        TorchBeamSearch(linearized(model), bos, eos, "PyTorch bf16 autocast",
+                        autocast=torch.bfloat16)]
     if args.no_int8:
-        return fp32_engines, []
+        return fp32_engines, [], bf16_engines
     return fp32_engines, [
         RnnsearchEngine(model_dir, "int8"),
         OrtBeamSearch(quantized(top_k_graphs, workdir), bos, "ONNX Runtime int8"),
-        TorchBeamSearch(dynamic_int8(model), bos, eos, "PyTorch int8")]
+        TorchBeamSearch(dynamic_int8(model), bos, eos, "PyTorch int8")], bf16_engines
 
 
 def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
@@ -323,8 +329,8 @@ def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
     model = random_model(size.config, size.source_vocab, size.target_vocab, seed=0).eval()
     graphs = export_onnx(model, workdir)
     model_dir, failure = rnnsearch_model_dir(model, graphs, size, workdir)
-    fp32_engines, int8_engines = build_engines(model, graphs, model_dir, workdir, args)
-    bf16_engines = [] if args.no_bf16 else [RnnsearchEngine(model_dir, "bfloat16")]
+    fp32_engines, int8_engines, bf16_engines = build_engines(model, graphs, model_dir,
+                                                             workdir, args)
     others = int8_engines + bf16_engines
     count = max(args.sentences, args.batch_size)
     sentences = np.array(random_sources(size.source_vocab, count, size.source_length), np.int64)
