@@ -286,3 +286,24 @@ def test_kernel_names():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True)
     assert done.stdout.strip() == "portable", done.stderr
+
+
+def test_serve_and_score_take_the_compute_type(small_model_dir, tmp_path, capsys):
+    import argparse
+
+    from rnnsearch.cli import main
+    from rnnsearch.serve.config import ServerConfig, add_arguments
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = ServerConfig.from_args(parser.parse_args(["--compute-type", "bfloat16"]))
+    assert config.compute_type == "bfloat16"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--compute-type", "float16"])
+    (tmp_path / "src.txt").write_text("s1 s2 s3\n", encoding="utf-8")
+    (tmp_path / "tgt.txt").write_text("t1 t2\n", encoding="utf-8")
+    assert main(["score", "-m", small_model_dir, "-s", str(tmp_path / "src.txt"), "-t",
+                 str(tmp_path / "tgt.txt"), "--compute-type", "bfloat16"]) == 0
+    got = float(capsys.readouterr().out.split()[0])
+    want = rnnsearch.Translator(small_model_dir, compute_type="bfloat16").score_batch(
+        [["s1", "s2", "s3"]], [["t1", "t2"]])[0].total
+    assert got == pytest.approx(want, abs=1e-6)
