@@ -4,10 +4,10 @@ the vocabularies (.yml/.json maps, plain text, or SentencePiece .spm)."""
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
+from ... import npy_files
 from ...errors import ModelError
 
 MODEL_YML_ITEM = "special:model.yml"
@@ -26,14 +26,11 @@ def _yaml():
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of a Marian .npz (no pickles)."""
+    """Every array of a Marian .npz (rnnsearch.npy_files: no pickles, sizes checked
+    before allocating, a corrupt archive a ModelError naming the file)."""
     if not os.path.isfile(path):
         raise ModelError(f"Marian model not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelError(f"{path}: not a readable .npz file: {e}") from e
+    return npy_files.read_npz(path, path)
 
 
 def _parse_yaml(text: str, where: str) -> dict:
