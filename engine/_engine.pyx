@@ -52,6 +52,8 @@ def kernel_isa(str compute_type="float32"):
     """The instruction set the matrix kernels of compute_type run with on this CPU."""
     if compute_type == "int8":
         return rs_int8_isa().decode()
+    if compute_type == "bfloat16":
+        return rs_bf16_isa().decode()
     return rs_kernel_isa().decode()
 
 
@@ -101,25 +103,32 @@ def torch_topk(values, int k):
     return indices
 
 
+cdef tuple _test_operands(rs_linear *lin, x, weight, bias):
+    """x, W and b as contiguous float32 arrays (b None if not given), and lin pointing at W
+    and b: the operands of the kernel tests' products."""
+    xa = np.ascontiguousarray(x, dtype=np.float32)
+    wa = np.ascontiguousarray(weight, dtype=np.float32)
+    ba = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+    memset(lin, 0, sizeof(rs_linear))
+    lin.out, lin.input = wa.shape[0], wa.shape[1]
+    if wa.size:
+        lin.w = <const float *> cnp.PyArray_DATA(wa)
+    if ba is not None and ba.size:
+        lin.b = <const float *> cnp.PyArray_DATA(ba)
+    return xa, wa, ba
+
+
 def linear_int8(x, weight, bias=None, splits=()):
     """x W^T + b through this CPU's int8 kernel (weights quantized per row; x quantized
     per row and per part between the column offsets `splits`), for tests."""
-    cdef float[:, ::1] xv = np.ascontiguousarray(x, dtype=np.float32)
-    cdef float[:, ::1] wv = np.ascontiguousarray(weight, dtype=np.float32)
-    out = np.zeros((xv.shape[0], wv.shape[0]), np.float32)
-    cdef float[:, ::1] yv = out
-    cdef float[::1] bv
     cdef rs_linear lin
+    operands = _test_operands(&lin, x, weight, bias)
+    cdef float[:, ::1] xv = operands[0]
+    out = np.zeros((xv.shape[0], lin.out), np.float32)
+    cdef float[:, ::1] yv = out
     cdef void *owned = NULL
-    memset(&lin, 0, sizeof(rs_linear))
-    lin.out = wv.shape[0]
-    lin.input = wv.shape[1]
     if not (xv.shape[0] and lin.out and lin.input):
         return out
-    lin.w = &wv[0, 0]
-    if bias is not None:
-        bv = np.ascontiguousarray(bias, dtype=np.float32)
-        lin.b = &bv[0]
     if len(splits) > 3:
         raise ValueError("at most 3 splits")
     for k, at in enumerate(splits):
@@ -132,6 +141,39 @@ def linear_int8(x, weight, bias=None, splits=()):
             raise MemoryError()
     finally:
         rs_aligned_free(owned)
+    return out
+
+
+def linear_bf16(str isa, x, weight, bias=None, y=None):
+    """(y if given, else 0) + x W^T + b through the named bfloat16 kernel ("avx512-bf16",
+    "avx512", "avx2", "neon", "portable"; None if this CPU lacks it), weights rounded as at
+    load. For the kernel tests."""
+    cdef rs_linear lin
+    operands = _test_operands(&lin, x, weight, bias)
+    cdef float[:, ::1] xv = operands[0]
+    if xv.shape[1] != lin.input:
+        raise ValueError("x and weight widths differ")
+    accumulate = y is not None
+    out = np.array(y, dtype=np.float32, order="C") if accumulate else \
+        np.zeros((xv.shape[0], lin.out), np.float32)
+    cdef float[:, ::1] yv = out
+    cdef void *owned = NULL
+    if not (xv.shape[0] and lin.out and lin.input):
+        return out
+    status = rs_bf16_pack_linear(&lin, &owned)
+    if status == 2:
+        raise ValueError("weight holds NaN or inf (after rounding to bfloat16)")
+    if status:
+        raise MemoryError()
+    try:
+        status = rs_gemm_bf16_named(isa.encode(), &lin, xv.shape[0], &xv[0, 0], lin.input,
+                                    &yv[0, 0], lin.out, accumulate)
+    finally:
+        rs_aligned_free(owned)
+    if status < 0:
+        return None
+    if status:
+        raise MemoryError()
     return out
 
 
@@ -304,6 +346,7 @@ cdef class Engine:
     cdef list _owned    # addresses of packed weight buffers to free
     cdef list _sources  # (start, end, tensor name, memory-mapped) of every weight given
     cdef bint _int8
+    cdef bint _bf16
 
     def __cinit__(self):
         memset(&self.model, 0, sizeof(rs_model))
@@ -328,8 +371,8 @@ cdef class Engine:
         return "?", False
 
     cdef int _pack(self, rs_linear *lin) except -1:
-        """Lay out one matrix for the kernel (packed float32 panels, or int8), refusing
-        NaN and inf; afterwards the linear no longer points into the model file."""
+        """Lay out one matrix for the kernel (packed float32 panels, int8 or bfloat16),
+        refusing NaN and inf; afterwards the linear no longer points into the model file."""
         cdef float *owned = NULL
         cdef void *qowned = NULL
         cdef int status
@@ -338,12 +381,15 @@ cdef class Engine:
             return 0
         if self._int8:
             status = rs_quantize_linear(lin, &qowned)
+        elif self._bf16:
+            status = rs_bf16_pack_linear(lin, &qowned)
         else:
             status = rs_pack_linear(lin, &owned)
         if status == 2:
             from rnnsearch.errors import ModelError
+            beyond = " (or values beyond bfloat16's range)" if self._bf16 else ""
             raise ModelError(f"model.safetensors: tensor '{self._source(lin.w)[0]}' holds NaN "
-                             "or infinite values")
+                             f"or infinite values{beyond}")
         if status:
             raise MemoryError("out of memory while laying out the weights")
         if qowned != NULL:
@@ -448,11 +494,13 @@ cdef class Engine:
     def __init__(self, dict config, dict tensors, int bos_id, int eos_id,
                  str compute_type="float32", int pad_id=-1):
         """config: normalized config.json; tensors: validated float32 arrays;
-        compute_type "int8" quantizes every matrix (per output row) at load; pad_id: the
-        target padding token (models with a copy generator)."""
-        if compute_type not in ("float32", "int8"):
+        compute_type "int8" quantizes every matrix (per output row) at load, "bfloat16"
+        rounds every matrix to bfloat16 (int8 matrices of the file are dequantized first);
+        pad_id: the target padding token (models with a copy generator)."""
+        if compute_type not in ("float32", "int8", "bfloat16"):
             raise ValueError(f"unknown compute_type {compute_type!r}")
         self._int8 = compute_type == "int8"
+        self._bf16 = compute_type == "bfloat16"
         enc, bridge, att, dec = config["encoder"], config["bridge"], config["attention"], config["decoder"]
         if enc["num_layers"] > RS_MAX_LAYERS or dec["num_layers"] > RS_MAX_LAYERS:
             raise ValueError(f"at most {RS_MAX_LAYERS} layers are supported")
@@ -840,7 +888,8 @@ cdef class Engine:
 
     cdef int _weight(self, rs_linear *lin, dict tensors, str name) except -1:
         """Point lin at matrix `name`: float32, or int8 with per-row scales `name_scale`
-        (laid out for the int8 kernel at pack time, or dequantized for float32 compute)."""
+        (laid out for the int8 kernel at pack time, or dequantized for float32 and bfloat16
+        compute)."""
         weight = tensors[name]
         lin.out, lin.input = weight.shape
         if weight.dtype != np.int8:

@@ -25,6 +25,7 @@ cdef extern from "rs_model.h" nogil:
         int out
         int input "in"
         const float *packed
+        const unsigned short *bf16
         const signed char *qweight
         const signed char *wq
         const float *wq_scale
@@ -213,6 +214,12 @@ cdef extern from "rs_pooling.h" nogil:
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)
     size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source)
+
+cdef extern from "rs_gemm_bf16.h" nogil:
+    int rs_bf16_pack_linear(rs_linear *L, void **owned)
+    const char *rs_bf16_isa()
+    int rs_gemm_bf16_named(const char *isa, const rs_linear *L, int rows, const float *x, int xs,
+                           float *y, int ys, int accumulate)
 
 cdef extern from "rs_gemm_int8.h" nogil:
     int rs_quantize_linear(rs_linear *L, void **owned)

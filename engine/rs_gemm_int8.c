@@ -15,6 +15,7 @@
  * all give the same bits. */
 #include "rs_gemm_int8.h"
 #include "rs_gemm_int8_kernels.h"
+#include "rs_gemm_scratch.h"
 #include "rs_platform.h"
 
 #include "rs_finite.h"
@@ -74,31 +75,6 @@ void rs_int8_panels(const rs_int8_rows_fn *by_rows, int max_rows, const rs_linea
                        y + (size_t)r * ys, ys, accumulate);
         }
     }
-}
-
-/* Per-thread scratch for the quantized rows: grown when needed, freed at thread exit. */
-static rs_tls_key scratch_key;
-static int scratch_key_made;
-static rs_once scratch_once = RS_ONCE_INIT;
-typedef struct { void *data; size_t size; } scratch;
-static void scratch_free(void *p) { if (p) { free(((scratch *)p)->data); free(p); } }
-static void scratch_init(void) { scratch_key_made = rs_tls_create(&scratch_key, scratch_free) == 0; }
-static void *scratch_get(size_t size) {
-    rs_call_once(&scratch_once, scratch_init);
-    if (!scratch_key_made) return NULL;
-    scratch *s = rs_tls_get(scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof(scratch));
-        if (!s) return NULL;
-        if (rs_tls_set(scratch_key, s)) { free(s); return NULL; }
-    }
-    if (s->size < size) {
-        void *d = realloc(s->data, size);
-        if (!d) return NULL;
-        s->data = d;
-        s->size = size;
-    }
-    return s->data;
 }
 
 /* The value of W[o, i] as int8 at scale s: float weights get the same rounding
@@ -428,7 +404,7 @@ int rs_gemm_int8(const rs_linear *L, int rows, const float *x, int xs, float *y,
     const int kind = q_kind, in = L->in;
     const int pitch = kind == Q_AVX2 ? padded_in(kind, in) * 2 : padded_in(kind, in);  /* bytes */
     const size_t offset = (size_t)round_up((int)(sizeof(float) * rows), 64);
-    unsigned char *buf = scratch_get(offset + (size_t)rows * pitch);
+    unsigned char *buf = rs_gemm_scratch(offset + (size_t)rows * pitch);
     if (!buf) return 1;
     float *sx = (float *)buf;
     void *xq = buf + offset;

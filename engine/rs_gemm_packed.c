@@ -66,17 +66,9 @@ void rs_gemm_panels(const rs_panel_rows_fn *by_rows, int max_rows, const rs_line
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-/* ---------------------------------------------------------------- AVX-512 */
-#define T512 __attribute__((target("avx512f,fma")))
+#include "rs_gemm_panel_store.h"
 
-static inline __attribute__((always_inline)) T512 void store512(
-    __m512 acc, const rs_linear *L, int o, float *y, int accumulate) {
-    const int left = L->out - o;
-    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-    if (L->b) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, L->b + o));
-    if (accumulate) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), acc);
-    _mm512_mask_storeu_ps(y + o, m, acc);
-}
+/* ---------------------------------------------------------------- AVX-512 */
 
 static inline __attribute__((always_inline)) T512 void tile512(
     const int R, const int P, const rs_linear *L, int p0, const float *x, int xs, float *y,
@@ -120,26 +112,6 @@ T512 void rs_gemm_packed_avx512(const rs_linear *L, int rows, const float *x, in
 }
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
-#define T256 __attribute__((target("avx2,fma")))
-
-static inline __attribute__((always_inline)) T256 void store256(
-    __m256 lo, __m256 hi, const rs_linear *L, int o, float *y, int accumulate) {
-    const int left = L->out - o;
-    if (left >= 16) {
-        if (L->b) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(L->b + o)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(L->b + o + 8)); }
-        if (accumulate) { lo = _mm256_add_ps(_mm256_loadu_ps(y + o), lo); hi = _mm256_add_ps(_mm256_loadu_ps(y + o + 8), hi); }
-        _mm256_storeu_ps(y + o, lo);
-        _mm256_storeu_ps(y + o + 8, hi);
-        return;
-    }
-    float tmp[16];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int j = 0; j < left; j++) {
-        float v = L->b ? tmp[j] + L->b[o + j] : tmp[j];
-        y[o + j] = accumulate ? y[o + j] + v : v;
-    }
-}
 
 static inline __attribute__((always_inline)) T256 void tile256(
     const int R, const rs_linear *L, int p0, const float *x, int xs, float *y, int ys, int accumulate) {

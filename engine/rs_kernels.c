@@ -12,6 +12,7 @@
 
 #include "rs_finite.h"
 #include "rs_gemm.h"
+#include "rs_gemm_bf16.h"
 #include "rs_gemm_int8.h"
 #include "rs_platform.h"
 #include "rs_vmath.h"
@@ -99,8 +100,10 @@ void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     rs_call_once(&gemm_once, choose_gemm);
     if (rows <= 0 || L->out <= 0) return;
-    /* int8 falls back to the float weights only if its scratch cannot be allocated */
+    /* int8 and bfloat16 fall back to the float weights only if their scratch cannot be
+       allocated */
     if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
+    if (L->bf16 && rs_gemm_bf16(L, rows, x, xs, y, ys, accumulate, 0, L->out) == 0) return;
     if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
     else if (L->w) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
     else kernel_failed = 1;

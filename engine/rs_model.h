@@ -37,6 +37,7 @@ typedef struct rs_linear {
     int out, in;
     const float *packed; /* W in 16-output panels for the SIMD kernels (rs_gemm_packed.c),
                             made at load time; NULL: use w */
+    const unsigned short *bf16; /* bfloat16 weights in panels (rs_gemm_bf16.c); NULL: not */
     const signed char *qweight; /* int8 weights (rs_gemm_int8.c); NULL: float */
     const float *qscale;        /* [out] per-row weight scales */
     const int *qsum;            /* [out] row sums of the int8 weights */
@@ -54,8 +55,8 @@ typedef struct rs_linear {
 
 /* Whether the layer exists: float weights (as given, or packed: the engine drops its
  * pointer to weights it packed from the model file), int8 weights from the file (before or
- * after they are laid out), or float weights quantized at load. */
-#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).packed != NULL || (L).wq != NULL || (L).qweight != NULL)
+ * after they are laid out), or float weights quantized or rounded to bfloat16 at load. */
+#define RS_HAS_LINEAR(L) ((L).w != NULL || (L).packed != NULL || (L).wq != NULL || (L).qweight != NULL || (L).bf16 != NULL)
 
 /* Layer normalisation of a row (docs/model-format.md, "Layer normalisation"):
  * x <- gain * (x - mean) / sqrt(var + eps) + bias, over the whole row, or over [0, split)

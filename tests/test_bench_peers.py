@@ -1,8 +1,8 @@
 """The peer benchmark (rnnsearch.bench.peers, `rnnsearch bench --compare`) in its tiniest
 mode: the small model exported to ONNX, converted, checked identical across rnnsearch,
 ONNX Runtime and PyTorch (eager and oneDNN-prepacked), timed beside the int8 engines
-(rnnsearch, ONNX Runtime and PyTorch dynamic int8), and reported. Not timed for speed:
-only that every engine ran and every table and record is there."""
+(rnnsearch, ONNX Runtime and PyTorch dynamic int8) and rnnsearch bfloat16, and reported.
+Not timed for speed: only that every engine ran and every table and record is there."""
 import json
 
 import numpy as np
@@ -12,7 +12,8 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from rnnsearch.bench.peers import ENGINES, FP32_ENGINES, INT8_ENGINES, top_k  # noqa: E402
+from rnnsearch.bench.peers import (BF16_ENGINES, ENGINES, FP32_ENGINES,  # noqa: E402
+                                   INT8_ENGINES, top_k)
 from rnnsearch.cli import main as cli_main  # noqa: E402
 
 TINY = ["--quick", "--size", "small", "--threads", "1", "--repeat", "1", "--sentences", "1",
@@ -50,8 +51,11 @@ def test_tiny_compare_run(tmp_path, capsys):
 
     assert "identity check, greedy and beam 5 on 3 sentences: PASSED" in printed
     assert results["command"] in printed   # the command line heads the report
-    fp32_part, int8_part = printed.split("### float32")[1].split("### int8")
-    for part, engines in ((fp32_part, FP32_ENGINES), (int8_part, INT8_ENGINES)):
+    fp32_part, rest = printed.split("### float32")[1].split("### int8")
+    int8_part, bf16_part = rest.split("### bfloat16")
+    # bfloat16 is timed against rnnsearch fp32 (its only peer)
+    for part, engines in ((fp32_part, FP32_ENGINES), (int8_part, INT8_ENGINES),
+                          (bf16_part, BF16_ENGINES + FP32_ENGINES[:1])):
         rows = [line.split(" | ") for line in part.splitlines() if line.startswith("| batch")]
         assert [(row[0], row[2]) for row in rows] == [
             (f"| {case}", engine) for case in ("batch 1, greedy", "batch 1, beam 5",

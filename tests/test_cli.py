@@ -87,6 +87,12 @@ def test_bench_runs_quickly(capsys):
                  "--target-length", "5", "--cases", "b1-greedy,b32-beam5"]) == 0
     out = capsys.readouterr().out
     assert "b1-greedy" in out and "b32-beam5" in out
+    assert main(["bench", "--no-torch", "--repeat", "1", "--batch1-sentences", "1",
+                 "--target-length", "3", "--cases", "b1-greedy", "--compute-type",
+                 "bfloat16"]) == 0
+    from rnnsearch._engine import kernel_isa
+    out = capsys.readouterr().out
+    assert f"compute type bfloat16, kernels: {kernel_isa('bfloat16')}" in out
 
 
 def test_bench_says_what_its_torch_column_compares(capsys, tmp_path):
@@ -105,8 +111,10 @@ def test_bench_says_what_its_torch_column_compares(capsys, tmp_path):
     assert isinstance(runner._load_reference(str(tmp_path)), TorchBeamSearch)
 
 
-def test_compute_type_int8_option(small_model_dir):
-    done = run(["translate", "-m", small_model_dir, "--compute-type", "int8", "-q"], "s1 s2\n")
+@pytest.mark.parametrize("compute_type", ["int8", "bfloat16"])
+def test_compute_type_option(small_model_dir, compute_type):
+    done = run(["translate", "-m", small_model_dir, "--compute-type", compute_type, "-q"],
+               "s1 s2\n")
     assert done.returncode == 0 and done.stdout.strip()
 
 

@@ -141,7 +141,7 @@ def test_non_finite_weights_are_refused_at_load(small_model_dir, tmp_path, name,
     def poison(tensors):
         tensors[name].flat[tensors[name].size // 2] = value
     path = _copy_with(small_model_dir, tmp_path, "poisoned", poison)
-    for compute_type in ("float32", "int8"):
+    for compute_type in ("float32", "int8", "bfloat16"):
         with pytest.raises(rnnsearch.ModelError, match=f"'{name}' holds NaN or infinite"):
             rnnsearch.Translator(path, compute_type=compute_type)
 
@@ -150,8 +150,8 @@ def test_non_finite_weights_are_refused_at_load(small_model_dir, tmp_path, name,
 def test_non_finite_weights_refused_and_overflow_raises_on_every_isa(small_model_dir,
                                                                      tmp_path, isa):
     """NaN weights: ModelError at load; weights of 3e38 (finite, but every product
-    overflows): EngineError at translate, never a finite guess, in float32, int8 and from
-    an int8 file."""
+    overflows): EngineError at translate, never a finite guess, in float32, int8,
+    bfloat16 and from an int8 file."""
     from rnnsearch.quantize import quantize_model_dir
     nan = _copy_with(small_model_dir, tmp_path, "nan",
                      lambda t: t["encoder.layers.0.backward.weight_ih"].__setitem__(0, np.nan))
@@ -160,13 +160,13 @@ def test_non_finite_weights_refused_and_overflow_raises_on_every_isa(small_model
     quantize_model_dir(huge, str(tmp_path / "huge-int8"))
     done = child(f"""
         import rnnsearch
-        for path, compute in (({nan!r}, "float32"), ({nan!r}, "int8")):
+        for path, compute in (({nan!r}, "float32"), ({nan!r}, "int8"), ({nan!r}, "bfloat16")):
             try:
                 rnnsearch.Translator(path, compute_type=compute)
                 print("loaded")
             except rnnsearch.ModelError as e:
                 print("ModelError", "weight_ih" in str(e))
-        for path, compute in (({huge!r}, "float32"), ({huge!r}, "int8"),
+        for path, compute in (({huge!r}, "float32"), ({huge!r}, "int8"), ({huge!r}, "bfloat16"),
                               ({str(tmp_path / "huge-int8")!r}, "int8"),
                               ({str(tmp_path / "huge-int8")!r}, "float32")):
             tr = rnnsearch.Translator(path, compute_type=compute)
@@ -177,7 +177,7 @@ def test_non_finite_weights_refused_and_overflow_raises_on_every_isa(small_model
                 print("EngineError", "non-finite" in str(e))
     """, isa)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:-1] == ["ModelError True"] * 2 + ["EngineError True"] * 4
+    assert done.stdout.split("\n")[:-1] == ["ModelError True"] * 3 + ["EngineError True"] * 5
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -217,7 +217,7 @@ def test_nan_inside_the_network_reaches_the_scores(small_model_dir, tmp_path):
         tensors["attention.key.bias"][:] = 1e6
         tensors["attention.v"][:] = 3e38
     path = _copy_with(small_model_dir, tmp_path, "scores", overflow_scores)
-    for compute_type in ("float32", "int8"):
+    for compute_type in ("float32", "int8", "bfloat16"):
         tr = rnnsearch.Translator(path, compute_type=compute_type)
         with pytest.raises(rnnsearch.EngineError, match="non-finite"):
             tr.translate_batch([["s1", "s2", "s3"]], beam_size=3)
@@ -252,7 +252,8 @@ def test_model_file_changed_under_a_live_translator(small_model_dir, tmp_path, i
                        lambda t: [v.__imul__(-1.5) for v in t.values()])
     quantize_model_dir(small_model_dir, str(tmp_path / "int8"))
     cases = [(small_model_dir, "float32"), (small_model_dir, "int8"),
-             (str(tmp_path / "int8"), "int8"), (str(tmp_path / "int8"), "float32")]
+             (str(tmp_path / "int8"), "int8"), (str(tmp_path / "int8"), "float32"),
+             (small_model_dir, "bfloat16"), (str(tmp_path / "int8"), "bfloat16")]
     done = child(f"""
         import os, shutil
         import rnnsearch
@@ -280,4 +281,4 @@ def test_model_file_changed_under_a_live_translator(small_model_dir, tmp_path, i
     """, isa)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     assert done.stdout.split() == ["float32", "True", "int8", "True", "int8", "True",
-                                   "float32", "True"]
+                                   "float32", "True", "bfloat16", "True", "bfloat16", "True"]

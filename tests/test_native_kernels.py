@@ -27,7 +27,7 @@ ENGINE = ROOT / "engine"
 HARNESS = Path(__file__).resolve().parent / "native" / "kernel_check.c"
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
-FAMILIES = ("fp32", "fp32-portable", "int8", "exp", "tanh", "sigmoid", "log_softmax")
+FAMILIES = ("fp32", "fp32-portable", "int8", "bf16", "exp", "tanh", "sigmoid", "log_softmax")
 SIMD_FAMILIES = ("fp32", "exp", "tanh", "sigmoid", "log_softmax")
 
 # qemu CPU models -> the int8 kernel the engine must choose on them
@@ -80,8 +80,12 @@ def native_runs(tmp_path_factory):
     binary = tmp_path_factory.mktemp("native") / "kernel_check"
     _compile(compiler, binary)
     runs = {}
-    for isa in ("portable", "avx2", ""):   # "" = the engine's own choice
-        line, digests, _ = _run([str(binary)], RNNSEARCH_ISA=isa)
+    # "" = the engine's own choice; avx512-nobf16: the bfloat16 kernel without vdpbf16ps
+    for isa in ("portable", "avx2", "avx512-nobf16", ""):
+        line, digests, output = _run([str(binary)], RNNSEARCH_ISA=isa)
+        forced = {"portable": "portable", "avx2": "avx2" if "fp32=avx2" in line else None,
+                  "avx512-nobf16": "avx512" if "fp32=avx512" in line else None}.get(isa)
+        assert forced is None or output.splitlines()[1] == f"bf16 {forced}", output
         runs[isa] = (line, digests)
     return runs
 
@@ -110,8 +114,10 @@ def test_the_whole_engine_compiles_for_aarch64(arm_binary):
 def test_native_kernels_match_the_reference_on_every_instruction_set(native_runs):
     simd = {isa: digests for isa, (line, digests) in native_runs.items()
             if "fp32=portable" not in line}
-    # int8 is exact: every kernel gives the same bits
+    # int8 is exact: every kernel gives the same bits; so does bfloat16 (its products are
+    # exact in float32, summed in one documented order)
     assert len({digests["int8"] for _, digests in native_runs.values()}) == 1
+    assert len({digests["bf16"] for _, digests in native_runs.values()}) == 1
     # the SIMD kernels (AVX2 and AVX-512 here) agree bit for bit
     for family in SIMD_FAMILIES:
         assert len({digests[family] for digests in simd.values()}) <= 1, family
@@ -124,6 +130,7 @@ def test_neon_kernels_under_qemu(arm_binary, native_runs):
         # the instruction set is chosen at run time: sdot only where the CPU has it (qemu
         # raises SIGILL on sdot for a cortex-a53 or -a72, so these runs prove it is avoided)
         assert line == f"isa fp32=neon int8={int8_isa}", (cpu, output)
+        assert output.splitlines()[1] == "bf16 neon", (cpu, output)
         runs[cpu] = digests
     line, neon_only, _ = _run([QEMU, "-cpu", "max", str(arm_binary)], RNNSEARCH_ISA="neon")
     assert line == "isa fp32=neon int8=neon"
@@ -135,8 +142,9 @@ def test_neon_kernels_under_qemu(arm_binary, native_runs):
     first = next(iter(runs.values()))
     for cpu, digests in runs.items():   # dotprod or not, the same bits
         assert digests == first, cpu
-    # int8: the same bits as every x86 kernel
+    # int8 and bfloat16: the same bits as every x86 kernel
     assert first["int8"] == arm_portable["int8"] == native_runs["portable"][1]["int8"]
+    assert first["bf16"] == arm_portable["bf16"] == native_runs["portable"][1]["bf16"]
     # portable C: the same bits on AArch64 as on x86 (no fused multiply-adds anywhere)
     assert arm_portable == native_runs["portable"][1]
     # NEON: the same bits as AVX2 and AVX-512

@@ -154,7 +154,10 @@ def test_inspect_reports_int8(model_pair, capsys):
     quantized = capsys.readouterr().out
     assert cli_main(["inspect", float_dir]) == 0
     original = capsys.readouterr().out
-    assert "int8 with per-row scales" in quantized and "int8" not in original
+    weights = lambda text: text.split("parameters: ")[1].splitlines()[0]  # noqa: E731
+    assert "int8 with per-row scales" in weights(quantized) and "int8" not in weights(original)
+    # the kernels line names every compute type's kernel on this CPU
+    assert "kernels:    float32 " in original and ", bfloat16 " in original
     # same parameter count: the scales are not parameters
     count = lambda text: text.split("parameters: ")[1].split(" ")[0]  # noqa: E731
     assert count(quantized) == count(original)

@@ -87,7 +87,7 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N words")
     ap.add_argument("--reference", action="store_true",
                     help="decode with the PyTorch reference search, not the engine")
-    ap.add_argument("--compute-type", default="float32", choices=("float32", "int8"))
+    ap.add_argument("--compute-type", default="float32", choices=("float32", "int8", "bfloat16"))
     ap.add_argument("--compare", choices=("reference", "float32"),
                     help="also decode with the PyTorch reference (or the float32 engine) and "
                          "count the words whose output is identical")

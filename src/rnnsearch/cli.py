@@ -9,7 +9,7 @@ import signal
 import sys
 
 from . import __version__
-from .cli_options import add_model_and_output
+from .cli_options import add_compute_type, add_model_and_output
 from .errors import EngineError, ModelError
 from .lines import line_hypothesis
 
@@ -295,8 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "lines that have arrived, up to this many, so each line is answered "
                         "as soon as it is read")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads")
-    p.add_argument("--compute-type", default="float32", choices=["float32", "int8"],
-                   help="int8 quantizes the weights at load (faster, slightly less exact)")
+    add_compute_type(p)
     p.add_argument("--with-scores", action="store_true", help="prefix each line with its score")
     p.add_argument("--with-alignment", action="store_true",
                    help="append ' ||| ' and source-target pairs (each target token aligned "

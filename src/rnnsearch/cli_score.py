@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .cli_options import add_model_and_output
+from .cli_options import add_compute_type, add_model_and_output
 
 
 def add_score_parser(sub) -> None:
@@ -17,7 +17,7 @@ def add_score_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="sentences per engine call")
     p.add_argument("--with-tokens", action="store_true",
                    help="append ' ||| ' and every scored token with its log-probability")
-    p.add_argument("--compute-type", default="float32", choices=["float32", "int8"])
+    add_compute_type(p)
     p.set_defaults(func=cmd_score)
 
 

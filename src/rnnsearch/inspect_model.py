@@ -90,4 +90,19 @@ def describe(path: str) -> str:
         f"parameters: {params:,} ({size / 1e6:.1f} MB of weights"
         + (f"; {len(scales)} matrices int8 with per-row scales)" if scales else ")"),
     ]
+    kernels = _kernels()
+    if kernels:
+        lines.append(f"kernels:    {kernels}")
     return "\n".join(lines)
+
+
+def _kernels() -> str | None:
+    """The matrix kernels each compute_type runs on this CPU (None without the compiled
+    engine: inspecting a model does not need it)."""
+    try:
+        from ._engine import kernel_isa
+    except ImportError:
+        return None
+    from .translator import COMPUTE_TYPES
+    return ", ".join(f"{compute_type} {kernel_isa(compute_type)}"
+                     for compute_type in COMPUTE_TYPES) + " (compute_type: this CPU's choice)"

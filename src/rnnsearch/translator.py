@@ -45,7 +45,7 @@ def default_model_path() -> str:
     rnnsearch.models (setup.py)."""
     return str(resources.files("rnnsearch.models").joinpath(DEFAULT_MODEL_NAME))
 
-COMPUTE_TYPES = ("float32", "int8")
+COMPUTE_TYPES = ("float32", "int8", "bfloat16")
 
 
 @dataclass

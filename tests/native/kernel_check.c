@@ -5,13 +5,15 @@
  * Every kernel this CPU chooses (and the portable ones) is compared with a plain
  * reference on awkward sizes: the float products with a double-precision sum, the int8
  * products with the exact integer product and the engine's documented rounding (bit for
- * bit), exp/tanh/sigmoid/log-softmax with the C library in double. Rows and vector tails
+ * bit), the bfloat16 products with the documented arithmetic on the rounded operands (bit
+ * for bit) and a double-precision sum, exp/tanh/sigmoid/log-softmax with the C library in
+ * double. Rows and vector tails
  * are checked to be independent of their neighbours, and threads to give the serial
  * results. Each family's outputs are hashed and printed ("digest NAME HEX"), so that runs
  * on different instruction sets and CPUs can be compared bit for bit.
  *
- * Output: "isa fp32=... int8=...", one "digest" line per family, "FAIL ..." lines, and
- * "checked N" at the end; exit status 0 when nothing failed. */
+ * Output: "isa fp32=... int8=...", "bf16 ISA", one "digest" line per family, "FAIL ..."
+ * lines, and "checked N" at the end; exit status 0 when nothing failed. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "rs_gemm.h"
+#include "rs_gemm_bf16.h"
 #include "rs_gemm_int8.h"
 #include "rs_kernels.h"
 #include "rs_platform.h"
@@ -49,7 +52,7 @@ static float *random_floats(size_t n, float scale) {
 }
 
 typedef struct { const char *name; uint64_t h; } digest;
-static digest digests[8];
+static digest digests[12];
 static int n_digests;
 
 static void hash_into(const char *name, const float *a, size_t n) {
@@ -211,6 +214,80 @@ static void check_int8_products(void) {
     }
 }
 
+/* ------------------------------------------------------------ bfloat16 matrix products */
+
+/* float32 -> bfloat16 -> float32, nearest with ties to even, subnormals to zero (the
+ * documented rounding, written here from the definition: the bits below the top 16 are
+ * dropped after adding half an ulp, or half an ulp less one when the kept last bit is
+ * even). Finite values in bfloat16's range only. */
+static float bf16_reference_round(float f) {
+    if (fabsf(f) < 1.17549435e-38f) return f < 0 ? -0.0f : 0.0f;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint32_t kept_last = (u >> 16) & 1u;
+    u = (u + (kept_last ? 0x8000u : 0x7fffu)) & 0xffff0000u;
+    memcpy(&f, &u, sizeof u);
+    return f;
+}
+
+/* The documented arithmetic (rs_gemm_bf16.c): per output, over the input pairs in order,
+ * the odd input's product then the even one's added to a float sum; + b; + y0. */
+static void bf16_reference(int rows, int in, int out, const float *x, const float *w,
+                           const float *b, const float *y0, float *y, double *exact) {
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            float acc = 0.0f;
+            double sum = b ? b[o] : 0.0;
+            for (int i = 0; i < in; i += 2) {
+                for (int k = i + 1 < in ? 1 : 0; k >= 0; k--) {
+                    const float xv = bf16_reference_round(x[(size_t)r * in + i + k]);
+                    const float wv = bf16_reference_round(w[(size_t)o * in + i + k]);
+                    const float product = xv * wv;
+                    acc = acc + product;
+                    sum += (double)xv * wv;
+                }
+            }
+            float v = b ? acc + b[o] : acc;
+            const size_t at = (size_t)r * out + o;
+            y[at] = y0 ? y0[at] + v : v;
+            exact[at] = sum + (y0 ? y0[at] : 0.0);
+        }
+}
+
+static void check_bf16_products(void) {
+    for (int s = 0; s < N_SHAPES; s++) {
+        const int rows = SHAPES[s][0], in = SHAPES[s][1], out = SHAPES[s][2];
+        const size_t ny = (size_t)rows * out;
+        float *x = random_floats((size_t)rows * in, 2.0f), *w = random_floats((size_t)out * in, 1.0f);
+        float *b = random_floats(out, 1.0f), *y0 = random_floats(ny, 3.0f);
+        float *y = malloc(sizeof(float) * ny), *want = malloc(sizeof(float) * ny);
+        float *one = malloc(sizeof(float) * out);
+        double *exact = malloc(sizeof(double) * ny);
+        rs_linear L = {0};
+        L.w = w; L.b = b; L.out = out; L.in = in;
+        void *owned = NULL;
+        expect(rs_bf16_pack_linear(&L, &owned) == 0, "bf16 pack", rows, in, out);
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            if (accumulate) memcpy(y, y0, sizeof(float) * ny);
+            expect(rs_gemm_bf16(&L, rows, x, in, y, out, accumulate, 0, out) == 0, "bf16 product",
+                   rows, in, out);
+            bf16_reference(rows, in, out, x, w, b, accumulate ? y0 : NULL, want, exact);
+            expect(same_bits(y, want, ny), "bf16 = documented arithmetic", rows, in, accumulate);
+            int ok = 1;
+            for (size_t k = 0; k < ny; k++) ok &= fabs(y[k] - exact[k]) <= 1e-5 * sqrt(in) + 1e-6 * fabs(exact[k]);
+            expect(ok, "bf16 = product of the rounded operands", rows, in, accumulate);
+            hash_into("bf16", y, ny);
+        }
+        rs_gemm_bf16(&L, rows, x, in, y, out, 0, 0, out);
+        for (int r = 0; r < rows; r++) {   /* a row alone gives the bits it has in the block */
+            rs_gemm_bf16(&L, 1, x + (size_t)r * in, in, one, out, 0, 0, out);
+            expect(same_bits(one, y + (size_t)r * out, out), "bf16 row independence", rows, in, r);
+        }
+        rs_aligned_free(owned);
+        free(x); free(w); free(b); free(y0); free(y); free(want); free(one); free(exact);
+    }
+}
+
 /* ------------------------------------------------------------ element-wise functions */
 static void check_elementwise(void) {
     enum { N = 4000 };
@@ -281,10 +358,10 @@ static void check_elementwise(void) {
 
 /* ------------------------------------------------------------ threads */
 typedef struct {
-    rs_linear *fp32, *int8;
+    rs_linear *fp32, *int8, *bf16;
     const float *x;
     int rows;
-    float *y_fp32, *y_int8;
+    float *y_fp32, *y_int8, *y_bf16;
 } thread_job;
 
 static void *thread_main(void *arg) {
@@ -292,29 +369,34 @@ static void *thread_main(void *arg) {
     for (int repeat = 0; repeat < 3; repeat++) {
         forward(j->fp32, j->rows, j->x, j->y_fp32, 0);
         rs_gemm_int8(j->int8, j->rows, j->x, j->int8->in, j->y_int8, j->int8->out, 0);
+        rs_gemm_bf16(j->bf16, j->rows, j->x, j->bf16->in, j->y_bf16, j->bf16->out, 0, 0,
+                     j->bf16->out);
     }
     return NULL;
 }
 
-/* Threads (rs_platform: threads, per-thread int8 scratch) give the serial results. */
+/* Threads (rs_platform: threads, per-thread int8 and bfloat16 scratch) give the serial
+ * results. */
 static void check_threads(void) {
     enum { T = 4, ROWS = 5, IN = 70, OUT = 45 };
     float *x = random_floats(ROWS * IN, 1.0f), *w = random_floats(OUT * IN, 1.0f);
-    rs_linear f = {0}, q = {0};
-    f.w = q.w = w; f.out = q.out = OUT; f.in = q.in = IN;
+    rs_linear f = {0}, q = {0}, h = {0};
+    f.w = q.w = h.w = w; f.out = q.out = h.out = OUT; f.in = q.in = h.in = IN;
     float *packed = NULL;
-    void *owned = NULL;
+    void *owned = NULL, *half = NULL;
     rs_pack_linear(&f, &packed);
     rs_quantize_linear(&q, &owned);
-    float serial_f[ROWS * OUT], serial_q[ROWS * OUT];
+    rs_bf16_pack_linear(&h, &half);
+    float serial_f[ROWS * OUT], serial_q[ROWS * OUT], serial_h[ROWS * OUT];
     forward(&f, ROWS, x, serial_f, 0);
     rs_gemm_int8(&q, ROWS, x, IN, serial_q, OUT, 0);
+    rs_gemm_bf16(&h, ROWS, x, IN, serial_h, OUT, 0, 0, OUT);
     rs_thread threads[T];
     thread_job jobs[T];
-    float out[T][2][ROWS * OUT];
+    float out[T][3][ROWS * OUT];
     int started[T];
     for (int t = 0; t < T; t++) {
-        jobs[t] = (thread_job){&f, &q, x, ROWS, out[t][0], out[t][1]};
+        jobs[t] = (thread_job){&f, &q, &h, x, ROWS, out[t][0], out[t][1], out[t][2]};
         started[t] = rs_thread_start(&threads[t], thread_main, &jobs[t]) == 0;
         expect(started[t], "thread start", t, 0, 0);
     }
@@ -323,16 +405,20 @@ static void check_threads(void) {
             rs_thread_join(&threads[t]);
             expect(same_bits(out[t][0], serial_f, ROWS * OUT), "fp32 in a thread", t, 0, 0);
             expect(same_bits(out[t][1], serial_q, ROWS * OUT), "int8 in a thread", t, 0, 0);
+            expect(same_bits(out[t][2], serial_h, ROWS * OUT), "bf16 in a thread", t, 0, 0);
         }
     rs_aligned_free(packed);
     rs_aligned_free(owned);
+    rs_aligned_free(half);
     free(x); free(w);
 }
 
 int main(void) {
     printf("isa fp32=%s int8=%s\n", rs_kernel_isa(), rs_int8_isa());
+    printf("bf16 %s\n", rs_bf16_isa());
     check_float_products();
     check_int8_products();
+    check_bf16_products();
     check_elementwise();
     check_threads();
     for (int k = 0; k < n_digests; k++)

@@ -1,6 +1,6 @@
 """The peer benchmark's report (rnnsearch.bench.peers): Markdown tables of the timings, fp32
-engines beside fp32 engines and int8 beside int8, token agreement with rnnsearch fp32, the
-floors, and the JSON record."""
+engines beside fp32 engines, int8 beside int8 and rnnsearch bfloat16 beside rnnsearch fp32,
+token agreement with rnnsearch fp32, the floors, and the JSON record."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,6 +10,7 @@ from .timing import Case, Timing
 BEAM = 5
 FP32_ENGINES = ("rnnsearch fp32", "ONNX Runtime", "PyTorch eager", "PyTorch oneDNN")
 INT8_ENGINES = ("rnnsearch int8", "ONNX Runtime int8", "PyTorch int8")
+BF16_ENGINES = ("rnnsearch bfloat16", "PyTorch bf16 autocast")
 
 
 @dataclass
@@ -21,6 +22,7 @@ class SizeResult:
     engines: tuple[tuple[str, ...], tuple[str, ...]]   # (fp32 engines, int8 engines) run
     timings: list[tuple[Case, dict[str, Timing]]] = field(default_factory=list)
     floors: dict = field(default_factory=dict)
+    bf16_engines: tuple[str, ...] = ()    # bfloat16 engines run (timed against fp32)
 
 
 def summary(timing: Timing) -> str:
@@ -114,14 +116,18 @@ def print_size(result: SizeResult, args, machine: dict) -> None:
     verdict = f"PASSED ({' = '.join(fp32)})" if not result.check_problems \
         else "FAILED: " + "; ".join(result.check_problems)
     print(f"identity check, greedy and beam {BEAM} on {args.batch_size} sentences: {verdict}")
-    print("\nTokens against rnnsearch fp32 on those sentences (int8 engines are not expected "
-          "to be identical; random weights have far more near-ties than a trained model):\n")
+    print("\nTokens against rnnsearch fp32 on those sentences (int8 and bfloat16 engines are "
+          "not expected to be identical; random weights have far more near-ties than a "
+          "trained model):\n")
     print(agreement_table(result))
     print("\n### float32\n")
     print(timing_table(result, fp32))
     if int8:
         print("\n### int8\n")
         print(timing_table(result, int8))
+    if result.bf16_engines:
+        print("\n### bfloat16\n")
+        print(timing_table(result, result.bf16_engines + (fp32[0],)))
     print()
     print(floors_text(result.floors, machine, args.batch_size, args.target_length))
 

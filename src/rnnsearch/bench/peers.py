@@ -5,7 +5,10 @@ tuned as its documentation advises, on the same model in one process:
   PyTorch with oneDNN-prepacked weights (rnnsearch.bench.torch_tuned) and, with
   --torch-compile, PyTorch's decoder step through torch.compile with freezing;
 - int8: rnnsearch int8 against ONNX Runtime `quantize_dynamic` and PyTorch
-  `quantize_dynamic` (int8 weights, activations quantized per call, as rnnsearch int8).
+  `quantize_dynamic` (int8 weights, activations quantized per call, as rnnsearch int8);
+- bfloat16: rnnsearch bfloat16 against PyTorch's CPU mixed precision (the decoder cells
+  as nn.Linear, under torch.autocast("cpu", dtype=torch.bfloat16): oneDNN's bfloat16
+  products) and against rnnsearch fp32.
 
     rnnsearch bench --compare             # small and nmt sizes, ~15 minutes on 2 quiet cores
     rnnsearch bench --compare --quick     # a smoke run, about a minute
@@ -58,14 +61,14 @@ from .floors import (beam_search_flops, decoder_step_bytes, measure_bandwidth, m
                      numpy_blas_single_threaded)
 from .onnx_graphs import OnnxGraphs, export_onnx, quantized, with_top_k
 from .ort_search import OrtBeamSearch, top_k  # noqa: F401  (top_k: tested from here)
-from .peer_report import (BEAM, FP32_ENGINES, INT8_ENGINES, SizeResult, print_size,
-                          to_json)
+from .peer_report import (BEAM, BF16_ENGINES, FP32_ENGINES, INT8_ENGINES, SizeResult,
+                          print_size, to_json)
 from .sources import random_sources
 from .timing import Case, time_case
 from .torch_search import TorchBeamSearch
-from .torch_tuned import compiled_frozen, dynamic_int8, prepacked_onednn
+from .torch_tuned import compiled_frozen, dynamic_int8, linearized, prepacked_onednn
 
-ENGINES = FP32_ENGINES + INT8_ENGINES
+ENGINES = FP32_ENGINES + INT8_ENGINES + BF16_ENGINES
 
 
 # ------------------------------------------------------------------------------ sizes
@@ -257,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-int8", action="store_true",
                    help="leave out the int8 engines (rnnsearch int8, ONNX Runtime int8, "
                         "PyTorch dynamic int8)")
+    p.add_argument("--no-bf16", action="store_true",
+                   help="leave out the bfloat16 engines (rnnsearch bfloat16, PyTorch bf16 "
+                        "autocast)")
     p.add_argument("--no-check", action="store_true",
                    help="report an identity-check mismatch without failing")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results here")
@@ -294,7 +300,7 @@ def progress(message: str) -> None:
 
 
 def build_engines(model, graphs: OnnxGraphs, model_dir: str, workdir: str, args):
-    """(fp32 engines, int8 engines), rnnsearch first in each."""
+    """(fp32 engines, int8 engines, bfloat16 engines), rnnsearch first in each."""
     fp32 = RnnsearchEngine(model_dir, "float32")
     target = fp32.translator().target_vocab.ids
     bos, eos = target["<s>"], target["</s>"]
@@ -305,12 +311,16 @@ def build_engines(model, graphs: OnnxGraphs, model_dir: str, workdir: str, args)
     if args.torch_compile:
         fp32_engines.append(TorchBeamSearch(compiled_frozen(model), bos, eos,
                                             "PyTorch compiled"))
+    bf16_engines = [] if args.no_bf16 else [
+        RnnsearchEngine(model_dir, "bfloat16"),
+        TorchBeamSearch(linearized(model), bos, eos, "PyTorch bf16 autocast",
+                        autocast=torch.bfloat16)]
     if args.no_int8:
-        return fp32_engines, []
+        return fp32_engines, [], bf16_engines
     return fp32_engines, [
         RnnsearchEngine(model_dir, "int8"),
         OrtBeamSearch(quantized(top_k_graphs, workdir), bos, "ONNX Runtime int8"),
-        TorchBeamSearch(dynamic_int8(model), bos, eos, "PyTorch int8")]
+        TorchBeamSearch(dynamic_int8(model), bos, eos, "PyTorch int8")], bf16_engines
 
 
 def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
@@ -319,20 +329,23 @@ def run_size(size: Size, args, machine: dict, workdir: str) -> SizeResult:
     model = random_model(size.config, size.source_vocab, size.target_vocab, seed=0).eval()
     graphs = export_onnx(model, workdir)
     model_dir, failure = rnnsearch_model_dir(model, graphs, size, workdir)
-    fp32_engines, int8_engines = build_engines(model, graphs, model_dir, workdir, args)
+    fp32_engines, int8_engines, bf16_engines = build_engines(model, graphs, model_dir,
+                                                             workdir, args)
+    others = int8_engines + bf16_engines
     count = max(args.sentences, args.batch_size)
     sentences = np.array(random_sources(size.source_vocab, count, size.source_length), np.int64)
     batch_sentences = sentences[:args.batch_size]
     progress(f"[{size.name}] identity check and agreement")
-    agreed = agreement(fp32_engines[0], fp32_engines + int8_engines, batch_sentences,
+    agreed = agreement(fp32_engines[0], fp32_engines + others, batch_sentences,
                        args.target_length)
     names = tuple(e.name for e in fp32_engines), tuple(e.name for e in int8_engines)
     result = SizeResult(size, failure, agreed,
-                        identity_problems(agreed, names[0], len(batch_sentences)), names)
+                        identity_problems(agreed, names[0], len(batch_sentences)), names,
+                        bf16_engines=tuple(e.name for e in bf16_engines))
     for case in cases(args.batch_size, args.thread_counts):
         progress(f"[{size.name}] timing {case.label}, {case.threads} thread(s)")
         workload = sentences[:args.sentences] if case.batch == 1 else batch_sentences
-        result.timings.append((case, time_case(fp32_engines + int8_engines, case, workload,
+        result.timings.append((case, time_case(fp32_engines + others, case, workload,
                                                args.target_length, args.repeat)))
     from ..model_dir import load_model_dir   # the Translator keeps no view of the file
     result.floors = size_floors(load_model_dir(fp32_engines[0].translator().model_path).tensors,
@@ -355,10 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     resolve_defaults(args, argv)
     from .._engine import kernel_isa
     machine = {"bandwidth": measure_bandwidth(), "sgemm": measure_sgemm(),
-               "kernels": kernel_isa(), "cores": os.cpu_count(), "torch": torch.__version__,
+               "kernels": kernel_isa(), "int8_kernels": kernel_isa("int8"),
+               "bf16_kernels": kernel_isa("bfloat16"), "cores": os.cpu_count(),
+               "torch": torch.__version__,
                "onnxruntime": ort.__version__, "load_at_start": os.getloadavg()[0]}
     print(f"# rnnsearch vs ONNX Runtime vs PyTorch\n\n`{args.command}`\n\n"
-          f"kernels {machine['kernels']}, torch {machine['torch']}, onnxruntime "
+          f"kernels {machine['kernels']} (int8 {machine['int8_kernels']}, bfloat16 "
+          f"{machine['bf16_kernels']}), torch {machine['torch']}, onnxruntime "
           f"{machine['onnxruntime']}; {load_note()} at the start. ms per sentence, wall "
           f"time median [min–max] of {args.repeat} repetitions (engines in a rotated order, "
           f"every shape warmed up), CPU time = this process's, all threads; "

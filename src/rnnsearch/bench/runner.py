@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 
+from ..cli_options import add_compute_type
 from .floors import BLAS_THREAD_VARIABLES
 from .sources import model_or_random, random_sources
 
@@ -41,6 +42,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--threads", type=int, default=1, help="threads for both engines")
+    add_compute_type(p)
     p.add_argument("--compare", nargs=argparse.REMAINDER, default=None, metavar="OPTIONS",
                    help="run the peer benchmark instead: rnnsearch vs ONNX Runtime vs PyTorch "
                         "on one model exported to ONNX and converted (needs torch, onnx, "
@@ -117,12 +119,14 @@ def run_bench(args) -> int:
         raise ValueError(f"unknown bench case(s) {unknown}; choose from {list(CASES)}")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, label = model_or_random(args.model, args.size, tmp)
-        translator = Translator(model_dir, intra_threads=args.threads)
+        translator = Translator(model_dir, intra_threads=args.threads,
+                                compute_type=args.compute_type)
         reference = None if args.no_torch else _load_reference(model_dir)
         vocab = len(translator.source_vocab)
         n_b32 = 32
         print(f"model: {label}")
-        print(f"kernels: {kernel_isa()}; threads: {args.threads}; source length "
+        print(f"compute type {args.compute_type}, kernels: {kernel_isa(args.compute_type)}; "
+              f"threads: {args.threads}; source length "
               f"{args.source_length}; target length {args.target_length}; "
               f"median of {args.repeat}")
         if reference is not None:

@@ -10,12 +10,18 @@ import torch
 
 
 class TorchBeamSearch:
-    def __init__(self, model, bos: int, eos: int, name: str = "PyTorch"):
+    """autocast: a dtype (torch.bfloat16) to run the search under torch.autocast("cpu"),
+    PyTorch's documented CPU mixed precision (eligible products in that dtype, weights cast
+    once per call)."""
+
+    def __init__(self, model, bos: int, eos: int, name: str = "PyTorch", autocast=None):
         self.model, self.bos, self.eos, self.name = model, bos, eos, name
+        self.autocast = autocast
 
     def translate(self, sources: np.ndarray, beam_size: int, length: int, threads: int):
         torch.set_num_threads(threads)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=self.autocast or torch.bfloat16,
+                                                    enabled=self.autocast is not None):
             return self._search(torch.from_numpy(sources), beam_size, length)
 
     def _search(self, src, K, length):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 
+from ..cli_options import add_compute_type
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -72,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model directory (default: the embedded English G2P model)")
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
-    p.add_argument("--compute-type", default=d.compute_type, choices=["float32", "int8"])
+    add_compute_type(p, d.compute_type)
     for name, text in NUMBERS:
         default = getattr(d, name)
         shown = f"{default:g}" if isinstance(default, float) else default
