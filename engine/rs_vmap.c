@@ -108,6 +108,7 @@ static int gather_output(const rs_linear *L, rs_vmap *v) {
     memset(g, 0, sizeof(*g));
     g->out = n;
     g->in = L->in;
+    if (L->bf16) return 0; /* bfloat16 panels are not gathered (yet): full product, same bits */
     if (L->qweight && !L->qparts) {
         if (gather_int8(L, v->ids, n, g, &v->owned)) return 1;
     } else if (!L->qweight && L->packed && rs_kernel_packs()) {

@@ -66,7 +66,7 @@ OPTION_SETS = [
 ]
 
 
-@pytest.mark.parametrize("compute_type", ["float32", "int8"])
+@pytest.mark.parametrize("compute_type", ["float32", "int8", "bfloat16"])
 def test_a_map_of_every_token_changes_no_bit(model_dir, tmp_path, compute_type):
     """Every token a candidate (listed as always included, or reached from the source
     tokens): the results are those without a map, bit for bit, with every option."""
@@ -166,7 +166,7 @@ def test_decoding_over_candidates_matches_the_reference(tmp_path):
     del torch
 
 
-@pytest.mark.parametrize("compute_type", ["float32", "int8"])
+@pytest.mark.parametrize("compute_type", ["float32", "int8", "bfloat16"])
 def test_a_batch_decodes_as_its_sentences_one_by_one(model_dir, tmp_path, compute_type):
     """Each sentence has its own candidates: batching (and threads) change no bit."""
     translator = rnnsearch.Translator(model_dir, compute_type=compute_type, intra_threads=2)
