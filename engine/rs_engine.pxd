@@ -13,6 +13,17 @@ cdef extern from "rs_limits.h" nogil:
         RS_MAX_BATCH
         RS_MAX_BLOCK_ELEMENTS
 
+cdef extern from "rs_workers.h" nogil:
+    ctypedef struct rs_workers:
+        pass
+    rs_workers *rs_workers_create()
+    int rs_workers_reserve(rs_workers *p, int threads)
+    void rs_workers_destroy(rs_workers *p)
+
+cdef extern from "rs_split.h" nogil:
+    int rs_split_set_min_macs(int macs)
+    int rs_split_count()
+
 cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_linear:
         const float *w
@@ -153,6 +164,7 @@ cdef extern from "rs_model.h" nogil:
         int shrinking_beam
         float length_exponent, word_penalty, max_length_factor
         int eos_attention, return_attention, threads
+        rs_workers *pool
         int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress
