@@ -60,9 +60,10 @@ def kernel_isa(str compute_type="float32"):
 def intra_split(int min_macs=0):
     """For tests and benchmarks of intra_threads at batch sizes below the thread count:
     (the products split over threads since the process started, the fewest multiply-adds a
-    part of a split product must have). min_macs >= 1 sets that minimum (rs_split.h)."""
+    part of a split product must have, the parts worker threads ran since the process
+    started). min_macs >= 1 sets that minimum (rs_split.h, rs_workers.h)."""
     cdef int previous = rs_split_set_min_macs(min_macs)
-    return rs_split_count(), previous
+    return rs_split_count(), previous, rs_workers_parts_on_workers()
 
 
 def elementwise(str name, x):

@@ -19,6 +19,7 @@ cdef extern from "rs_workers.h" nogil:
     rs_workers *rs_workers_create()
     int rs_workers_reserve(rs_workers *p, int threads)
     void rs_workers_destroy(rs_workers *p)
+    int rs_workers_parts_on_workers()
 
 cdef extern from "rs_split.h" nogil:
     int rs_split_set_min_macs(int macs)

@@ -49,13 +49,19 @@ static int claim(rs_workers *p, int generation, rs_workers_fn *fn, void **arg, i
     return part;
 }
 
+/* Parts run by workers since the process started (rs_workers_parts_on_workers). */
+static volatile int parts_on_workers = 0;
+
+int rs_workers_parts_on_workers(void) { return rs_atomic_load(&parts_on_workers); }
+
 /* Run the parts of job `generation` this thread can claim. */
-static void run_parts(rs_workers *p, int generation) {
+static void run_parts(rs_workers *p, int generation, int on_worker) {
     rs_workers_fn fn;
     void *arg;
     int part, parts;
     while ((part = claim(p, generation, &fn, &arg, &parts)) >= 0) {
         fn(arg, part, parts);
+        if (on_worker) rs_atomic_add(&parts_on_workers, 1);
         if (rs_atomic_add(&p->finished, 1) == parts) {
             rs_mutex_lock(&p->lock);   /* the caller checks `finished` under the lock */
             rs_cond_signal(&p->done);
@@ -81,7 +87,7 @@ static void *worker_main(void *arg) {
         seen = rs_atomic_load(&p->generation);
         rs_mutex_unlock(&p->lock);
         if (stop) return NULL;
-        run_parts(p, seen);
+        run_parts(p, seen, 1);
     }
 }
 
@@ -140,7 +146,7 @@ int rs_workers_run(rs_workers *p, int parts, rs_workers_fn fn, void *arg) {
     const int generation = rs_atomic_add(&p->generation, 1);
     if (p->sleepers) rs_cond_broadcast(&p->wake);
     rs_mutex_unlock(&p->lock);
-    run_parts(p, generation);
+    run_parts(p, generation, 0);
     /* every part is claimed: wait for those still running on workers */
     for (int spin = 0; spin < SPIN_ROUNDS && rs_atomic_load(&p->finished) < parts; spin++)
         rs_cpu_relax();

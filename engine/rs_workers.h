@@ -35,6 +35,10 @@ typedef void (*rs_workers_fn)(void *arg, int part, int parts);
  * runs nothing when the pool is busy with another caller. */
 int rs_workers_run(rs_workers *p, int parts, rs_workers_fn fn, void *arg);
 
+/* How many parts worker threads (not callers) have run since the process started, over
+ * every pool: for tests and benchmarks, which check that the work really was shared. */
+int rs_workers_parts_on_workers(void);
+
 /* The pool this thread's products may split over, and into how many parts (rs_split.c):
  * bound around a decode by rs_search.c; rs_workers_bind(NULL, 1) unbinds. */
 void rs_workers_bind(rs_workers *p, int threads);

@@ -52,7 +52,7 @@ MODELS = {
 def split_everything():
     """Split every product of at least two 16-output panels, however small (the default
     minimum would leave most products of these small models on one thread)."""
-    _, previous = _engine.intra_split(1)
+    _, previous, _ = _engine.intra_split(1)
     yield
     _engine.intra_split(previous)
 
@@ -85,6 +85,7 @@ def test_threads_give_the_one_thread_bits(model_path, compute_type):
     many = {t: rnnsearch.Translator(model_path, compute_type=compute_type, intra_threads=t)
             for t in (2, 3)}
     sources = _sources(5, seed=len(model_path))
+    on_workers = _engine.intra_split()[2]
     for options in (dict(beam_size=1), dict(beam_size=5, num_hypotheses=3,
                                             coverage_penalty=0.2, length_penalty=0.6)):
         options.update(max_decoding_length=25, return_scores=True, return_attention=True)
@@ -101,6 +102,7 @@ def test_threads_give_the_one_thread_bits(model_path, compute_type):
             assert _outcome(translator.translate_batch(sources[:2], **options)) == expected_pair
             # more sentences than threads: groups of sentences
             assert _outcome(translator.translate_batch(sources, **options)) == expected_batch
+    assert _engine.intra_split()[2] > on_workers, "the workers never ran a part"
 
 
 def test_callback_prefix_and_suppress_with_split_products(model_path):

@@ -10,7 +10,9 @@ bidirectional LSTM encoder of 512, 2-layer Luong LSTM decoder of 1024 with input
 general attention) unless -m gives one. Every call forces the target length (min = max
 decoding length), so both settings do the same work; the two translators alternate
 within each repetition (rotated order), every shape is warmed up first, and the table gives
-the median ms per sentence, wall and CPU (all threads of the process), the speed-up, and
+the median ms per sentence, wall and CPU (all threads of the process), the speed-up, how
+many parts of a split product the worker threads ran on average (N - 1 when the workers
+always kept up; less when the machine is busy and the caller ran their parts itself), and
 whether every output (tokens, scores, attention) is bit-identical. Prints a Markdown table
 and the command line.
 """
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 
+from rnnsearch import _engine
 from rnnsearch.bench.sources import model_or_random, random_sources
 from rnnsearch.bench.timing import rotated, timed
 from rnnsearch.translator import Translator
@@ -80,16 +83,20 @@ def main(argv: list[str] | None = None) -> int:
                 run(threads)
             wall = {threads: [] for threads in engines}
             cpu = {threads: [] for threads in engines}
+            split_before, _, workers_before = _engine.intra_split()
             for repetition in range(args.repeat):
                 for threads in rotated(list(engines), repetition):
                     w, c = timed(lambda: run(threads))
                     wall[threads].append(1000 * w / len(sentences))
                     cpu[threads].append(1000 * c / len(sentences))
+            split, _, on_workers = _engine.intra_split()
+            # products split, and the parts of them the workers (not the caller) ran
+            share = (on_workers - workers_before) / max(1, split - split_before)
             identical = outputs[1] == outputs[args.threads]
             one, many = statistics.median(wall[1]), statistics.median(wall[args.threads])
             rows.append((f"batch 1, {'greedy' if beam == 1 else f'beam {beam}'}", one,
                          statistics.median(cpu[1]), many, statistics.median(cpu[args.threads]),
-                         one / many, identical))
+                         one / many, share, identical))
             print(f"  beam {beam}: {one:.1f} ms vs {many:.1f} ms", file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     n = args.threads
@@ -101,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.repeat}; ms per sentence; {os.cpu_count()} cores, load {load:.1f} at the "
           f"end\n")
     print(f"| case | 1 thread wall | 1 thread CPU | {n} threads wall | {n} threads CPU "
-          f"| speed-up | identical |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for case, w1, c1, wn, cn, speedup, same in rows:
+          f"| speed-up | worker parts per split product | identical |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for case, w1, c1, wn, cn, speedup, share, same in rows:
         print(f"| {case} | {w1:.1f} | {c1:.1f} | {wn:.1f} | {cn:.1f} | {speedup:.2f}x | "
-              f"{'yes' if same else 'NO'} |")
+              f"{share:.2f} of {n - 1} | {'yes' if same else 'NO'} |")
     return 0 if all(row[-1] for row in rows) else 1
 
 
