@@ -376,6 +376,7 @@ cdef class Engine:
         self._pack(&m.attention.key)
         self._pack(&m.attention.query)
         self._pack(&m.attention.value)
+        self._pack(&m.attention.gate)
         self._pack(&m.attention.position)
         self._pack(&m.attention.chunk_key)
         self._pack(&m.attention.chunk_query)
@@ -710,13 +711,8 @@ cdef class Engine:
         a.value = self._linear(tensors, "attention.value")
         a.context_width = a.value.out if RS_HAS_LINEAR(a.value) else a.memory_width - a.key_split
         a.hard = att["hard"]
-        if att["gate"]:
-            gate = self._dequantized(tensors, "attention.gate.weight")
-            a.gate_rows = gate.shape[0]
-            a.gate_w = self._floats(np.ascontiguousarray(gate).reshape(-1),
-                                    "attention.gate.weight")
-            if "attention.gate.bias" in tensors:   # [gate_rows]
-                a.gate_b = self._ptr(tensors, "attention.gate.bias")
+        if att["gate"]:   # one product over the block's rows, packed like every linear
+            a.gate = self._linear(tensors, "attention.gate")
         local = att["local"]
         if local is not None:
             a.local_predictive = local["mode"] == "predictive"
@@ -886,6 +882,15 @@ cdef class Engine:
     def pooled_rows(self):
         """encoder.pooling's rows (0: the model has no pooling)."""
         return self.model.pooling.rows
+
+    def decoder_block_floats(self, int rows, int max_source):
+        """A lower bound of the floats a decoder block of `rows` rows over sources of
+        max_source positions allocates (rs_decoder_block_floats): the attention type's
+        state and scratch included. For the memory estimate (rnnsearch.limits)."""
+        if rows < 0 or max_source < 0:
+            raise ValueError("rows and max_source must be >= 0")
+        cdef size_t n = rs_decoder_block_floats(&self.model, rows, max_source)
+        return None if n == <size_t>-1 else int(n)
 
     def encode(self, list sources, bint return_weights=False):
         """Sentence embeddings of non-empty sources (lists of ids): float32 [batch, rows,

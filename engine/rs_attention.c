@@ -104,24 +104,29 @@ int rs_attention_output_width(const rs_attention *a) {
     return RS_HAS_LINEAR(a->context_projection) ? a->context_projection.out : a->context_width;
 }
 
+size_t rs_attention_work_floats(const rs_attention *a, int rows, int max_source) {
+    const size_t step = a->ops->work_floats(a, rows, max_source);
+    const size_t gate = RS_HAS_LINEAR(a->gate) ? (size_t)rows * a->gate.out : 0;
+    return step > gate ? step : gate; /* the gate runs after the step, in the same scratch */
+}
+
 void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output) {
     a->ops->step(a, s);
-    if (a->gate_w) {
+    if (RS_HAS_LINEAR(a->gate)) {
         /* Xu et al. 2015, section 4.2.1: beta = sigmoid(f_beta(h)) scales the context, as
-         * one scalar or (gate_rows == context_width) one factor per dimension */
-        const int G = a->gate_rows, C = a->context_width;
+         * one scalar or (G == context_width) one factor per dimension; one product over
+         * the block (reading the gate's weights once per step, not once per row) */
+        const int G = a->gate.out, C = a->context_width;
+        float *beta = s->work;
+        rs_linear_forward(&a->gate, s->rows, s->query, a->query_width, beta, G, 0);
         for (int r = 0; r < s->rows; r++) {
-            const float *q = s->query + (size_t)r * a->query_width;
+            const float *b = beta + (size_t)r * G;
             float *c = s->context + (size_t)r * C;
-            for (int g = 0; g < G; g++) {
-                const float x = rs_dot_inline(a->gate_w + (size_t)g * a->query_width, q,
-                                              a->query_width) + (a->gate_b ? a->gate_b[g] : 0.0f);
-                const float beta = 1.0f / (1.0f + expf(-x));
-                if (G == 1)
-                    for (int i = 0; i < C; i++) c[i] *= beta;
-                else
-                    c[g] *= beta;
-            }
+            rs_vsigmoid(beta + (size_t)r * G, G);
+            if (G == 1)
+                for (int i = 0; i < C; i++) c[i] *= b[0];
+            else
+                for (int i = 0; i < C; i++) c[i] *= b[i];
         }
     }
     if (RS_HAS_LINEAR(a->context_projection)) /* SpeechBrain's mlp_out */

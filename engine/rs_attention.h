@@ -70,6 +70,9 @@ void rs_attention_softmax(const rs_attention *a, const int *window, float *x, in
  * the options every type shares: the context gate, and attention.context's projection
  * into `output` ([rows, rs_attention_output_width(a)]; `output` is s->context when the
  * model has no projection). */
+/* The scratch floats rs_attention_run needs over up to `rows` rows: the type's step's, or
+ * the gate's betas when larger (s->work must hold this many). */
+size_t rs_attention_work_floats(const rs_attention *a, int rows, int max_source);
 void rs_attention_run(const rs_attention *a, const rs_attention_step *s, float *output);
 
 /* What the decoder reads per row: the projection's width, else a->context_width. */

@@ -32,7 +32,7 @@ size_t rs_copy_work_floats(const rs_copy_generator *g, int rows, int max_source)
     const rs_attention *a = &g->attention;
     size_t n = (size_t)rows; /* the switch's logits */
     if (a->ops)
-        n += (size_t)rows * a->context_width + a->ops->work_floats(a, rows, max_source);
+        n += (size_t)rows * a->context_width + rs_attention_work_floats(a, rows, max_source);
     return n;
 }
 

@@ -36,9 +36,21 @@ size_t rs_decoder_row_floats(const rs_model *m, int max_source) {
         w = max_size(w, att->ops->state_floats(att, max_source));
         w = max_size(w, (size_t)att->context_width); /* the type's context before its projection */
         /* a type's scratch per row (its projections: query, position, chunk query) */
-        w = max_size(w, att->ops->work_floats(att, 1, max_source));
+        w = max_size(w, rs_attention_work_floats(att, 1, max_source));
     }
     return w;
+}
+
+size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source) {
+    const rs_attention *att = &m->attention;
+    const size_t state = att->ops ? att->ops->state_floats(att, max_source) : 0;
+    const size_t work = att->ops ? rs_attention_work_floats(att, rows, max_source) : 0;
+    size_t per_row, block;
+    if (rs_size_mul(2, state, &per_row) || per_row > (size_t)-1 - rs_decoder_row_floats(m, max_source))
+        return (size_t)-1;
+    per_row += rs_decoder_row_floats(m, max_source);
+    if (rs_size_mul((size_t)rows, per_row, &block) || block > (size_t)-1 - work) return (size_t)-1;
+    return block + work;
 }
 
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
@@ -50,7 +62,7 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     if (RS_HAS_LINEAR(m->attentional) && (size_t)m->attentional.out > hidden) hidden = m->attentional.out;
     const rs_attention *att = &m->attention;
     const size_t att_floats = att->ops ? att->ops->state_floats(att, max_source) : 0;
-    const size_t att_work = att->ops ? att->ops->work_floats(att, capacity, max_source) : 0;
+    const size_t att_work = att->ops ? rs_attention_work_floats(att, capacity, max_source) : 0;
     memset(a, 0, sizeof(*a));
     memset(b, 0, sizeof(*b));
     memset(w, 0, sizeof(*w));

@@ -33,6 +33,12 @@ typedef struct {
  * block's elements in int, so rows x this must stay within RS_MAX_BLOCK_ELEMENTS. */
 size_t rs_decoder_row_floats(const rs_model *m, int max_source);
 
+/* A lower bound of the floats a decoder block of `rows` rows allocates beyond the model:
+ * its widest per-row block, the attention type's state twice (this step's and the next's)
+ * and the type's scratch for the block. The Python memory estimate adds it
+ * (rnnsearch.limits.decoding_bytes). (size_t)-1 if it does not fit a size_t. */
+size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source);
+
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w);
 void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w);

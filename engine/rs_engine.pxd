@@ -89,9 +89,7 @@ cdef extern from "rs_model.h" nogil:
         rs_coverage coverage
         rs_multi_head multi_head
         int hard
-        const float *gate_w
-        const float *gate_b
-        int gate_rows
+        rs_linear gate
         int key_split
         rs_linear value
         int local_predictive, local_window, local_gaussian, local_round, local_zero_pad
@@ -221,6 +219,7 @@ cdef extern from "rs_pooling.h" nogil:
 
 cdef extern from "rs_decoder.h" nogil:
     void rs_decoder_mark_input_parts(rs_model *m)
+    size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source)
 
 cdef extern from "rs_gemm_int8.h" nogil:
     int rs_quantize_linear(rs_linear *L, void **owned)

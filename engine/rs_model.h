@@ -153,11 +153,10 @@ typedef struct {
     rs_multi_head multi_head; /* multi_head (rs_attention_multihead.c) */
     /* options of every type (docs/model-format.md, "attention") */
     int hard;                /* the context is the value at the weights' argmax */
-    const float *gate_w;     /* [gate_rows, query_width]: beta = sigmoid(gate_w q + gate_b)
-                                scales the context; NULL: no gate */
-    const float *gate_b;     /* [gate_rows] or NULL */
-    int gate_rows;           /* 1: one beta for the whole context (Xu et al.); context_width:
-                                one per dimension (the PyTorch captioning tutorial's f_beta) */
+    rs_linear gate;          /* [gate rows, query_width]: beta = sigmoid(gate q + b) scales
+                                the context; w may be NULL: no gate. 1 row: one beta for the
+                                whole context (Xu et al.); context_width rows: one per
+                                dimension (the PyTorch captioning tutorial's f_beta) */
     int key_split;           /* key_value.split: keys read memory[0, split), values the
                                 rest; 0: keys and values both read the whole memory */
     rs_linear value;         /* key_value value projection, w may be NULL */

@@ -5,7 +5,11 @@
  * at first use like the matrix kernels. The SIMD versions fuse multiply-adds and agree bit
  * for bit; portable C (no fusing: -ffp-contract=off) differs from them in the last bits.
  * NaN in gives NaN out on every path (the range clamps would otherwise turn it into a finite
- * value and hide a broken model); +-inf give the functions' limits. */
+ * value and hide a broken model). exp(-inf) is 0 (masked positions of a softmax); tanh and
+ * sigmoid of +-inf are NaN, not +-1 / 0 / 1: their inputs are pre-activations, products of
+ * finite weights and finite states, so an infinity there means a product overflowed float32,
+ * and saturating it would hide the overflow as a plausible answer (the search then reports
+ * the NaN as EngineError, on every instruction set alike). */
 #include "rs_vmath.h"
 #include "rs_platform.h"
 #include "rs_vmath_impl.h"
@@ -29,6 +33,7 @@ static float exp_scalar(float x) {
 
 static float tanh_scalar(float x) {
     float a = fabsf(x);
+    if (a == INFINITY) return NAN;
     if (a < 0.625f) {
         float z = x * x;
         return ((((T0 * z + T1) * z + T2) * z + T3) * z + T4) * z * x + x;
@@ -40,7 +45,7 @@ static float tanh_scalar(float x) {
 static void vexp_portable(float *x, int n) { for (int i = 0; i < n; i++) x[i] = exp_scalar(x[i]); }
 static void vtanh_portable(float *x, int n) { for (int i = 0; i < n; i++) x[i] = tanh_scalar(x[i]); }
 static void vsigmoid_portable(float *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_scalar(-x[i]));
+    for (int i = 0; i < n; i++) x[i] = fabsf(x[i]) == INFINITY ? NAN : 1.0f / (1.0f + exp_scalar(-x[i]));
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -88,12 +93,18 @@ static inline __attribute__((always_inline)) T512 __m512 tanh512(__m512 x) {
     big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big),
                                               _mm512_and_si512(_mm512_castps_si512(x), sign)));
     const __mmask16 is_small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
-    return _mm512_mask_mov_ps(big, is_small, small);
+    const __mmask16 is_inf = _mm512_cmp_ps_mask(a, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+    return _mm512_mask_mov_ps(_mm512_mask_mov_ps(big, is_small, small), is_inf,
+                              _mm512_set1_ps(NAN));
 }
 
 static inline __attribute__((always_inline)) T512 __m512 sigmoid512(__m512 x) {
     __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
-    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+    const __mmask16 is_inf = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(INFINITY),
+                                                _CMP_EQ_OQ);
+    return _mm512_mask_mov_ps(
+        _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))), is_inf,
+        _mm512_set1_ps(NAN));
 }
 
 #define MAP512(name, f)                                                          \
@@ -150,12 +161,17 @@ static inline __attribute__((always_inline)) T256 __m256 tanh256(__m256 x) {
     __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
                                _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     big = _mm256_or_ps(big, _mm256_and_ps(x, sign));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    __m256 y = _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    return _mm256_blendv_ps(y, _mm256_set1_ps(NAN),
+                            _mm256_cmp_ps(a, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
 }
 
 static inline __attribute__((always_inline)) T256 __m256 sigmoid256(__m256 x) {
     __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
-    return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+    __m256 y = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    return _mm256_blendv_ps(y, _mm256_set1_ps(NAN),
+                            _mm256_cmp_ps(a, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
 }
 
 #define MAP256(name, f)                                                          \

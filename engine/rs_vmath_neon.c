@@ -7,6 +7,7 @@
 
 #if defined(__aarch64__) || defined(_M_ARM64)
 #include "rs_neon.h"
+#include <math.h>
 #include <string.h>
 
 /* x < b ? x : b and x > b ? x : b: what vminps/vmaxps return, NaN x included (it gives b). */
@@ -58,12 +59,15 @@ static RS_ALWAYS_INLINE float32x4_t tanh4(float32x4_t x) {
                                 vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, vdupq_n_f32(1.0f))));
     big = vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(big),
                                           vandq_u32(vreinterpretq_u32_f32(x), sign)));
-    return vbslq_f32(vcltq_f32(a, vdupq_n_f32(0.625f)), small, big);
+    const float32x4_t y = vbslq_f32(vcltq_f32(a, vdupq_n_f32(0.625f)), small, big);
+    /* an infinite pre-activation is an overflow: NaN, as on x86 (rs_vmath.c) */
+    return vbslq_f32(vceqq_f32(a, vdupq_n_f32(INFINITY)), vdupq_n_f32(NAN), y);
 }
 
 static RS_ALWAYS_INLINE float32x4_t sigmoid4(float32x4_t x) {
     const float32x4_t e = exp4(vsubq_f32(vdupq_n_f32(0.0f), x));
-    return vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(e, vdupq_n_f32(1.0f)));
+    const float32x4_t y = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(e, vdupq_n_f32(1.0f)));
+    return vbslq_f32(vceqq_f32(vabsq_f32(x), vdupq_n_f32(INFINITY)), vdupq_n_f32(NAN), y);
 }
 
 /* f over whole vectors, then over the tail in a zero-padded vector (lanes are independent,

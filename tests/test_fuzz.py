@@ -24,7 +24,8 @@ from fuzz.targets import TARGETS  # noqa: E402
 NEEDS = {"joeynmt_config": ("torch", "yaml"), "joeynmt_checkpoint": ("torch", "yaml"),
          "opennmt_checkpoint": ("torch",), "torch_checkpoint": ("torch",),
          "torch_json": ("torch",), "onnx": ("onnx",), "keras_archive": ("h5py",),
-         "keras_h5": ("h5py",), "keras_vocab": ("h5py",)}
+         "keras_h5": ("h5py",), "keras_vocab": ("h5py",), "marian_npz": ("yaml",),
+         "marian_yml": ("yaml",)}
 
 
 def _fuzz(target: str, *options: str, timeout: float) -> subprocess.CompletedProcess:

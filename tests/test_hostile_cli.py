@@ -120,6 +120,9 @@ class _RecordingEngine:
         self.batches.append(len(sources))
         return self.engine.translate(sources, **options)
 
+    def __getattr__(self, name):            # everything else is the engine's
+        return getattr(self.engine, name)
+
 
 def test_per_word_line_is_decoded_a_batch_of_words_at_a_time():
     translator = rnnsearch.Translator()          # the default model is per-word (G2P)

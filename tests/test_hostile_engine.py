@@ -113,13 +113,16 @@ def test_options_out_of_range_name_the_option(small_model_dir):
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_vectorised_functions_propagate_nan(isa):
+    """NaN stays NaN; tanh and sigmoid also give NaN for +-inf (an overflowed
+    pre-activation, engine/rs_vmath.c), exp(-inf) stays 0 (masked softmax positions)."""
     done = child("""
         import numpy as np
         from rnnsearch._engine import elementwise, kernel_isa
         x = np.array([np.nan, 1.0, -np.inf, np.inf, -100.0, 100.0, 0.0] * 5, np.float32)
         for name in ("exp", "tanh", "sigmoid"):
             y = elementwise(name, x)
-            print(name, kernel_isa(), np.isnan(y).tolist() == np.isnan(x).tolist(),
+            want = np.isnan(x) if name == "exp" else ~np.isfinite(x)
+            print(name, kernel_isa(), np.isnan(y).tolist() == want.tolist(),
                   bool(np.isfinite(y[1:]).sum() + np.isnan(y[1:]).sum() == len(y) - 1))
     """, isa)
     assert done.returncode == 0, done.stderr
@@ -175,6 +178,35 @@ def test_non_finite_weights_refused_and_overflow_raises_on_every_isa(small_model
     """, isa)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:-1] == ["ModelError True"] * 2 + ["EngineError True"] * 4
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_gate_overflow_raises_instead_of_saturating_on_every_isa(small_model_dir, tmp_path,
+                                                                 isa):
+    """Finite weights whose gate products all overflow the same way (embeddings 1, input
+    weights 3e38: every pre-activation is +inf, no inf - inf to make a NaN). Real
+    arithmetic cannot be followed in float32 here; sigmoid/tanh would squash +inf into a
+    plausible 1 and give a finite translation that depends on the instruction set, so
+    the engine reports EngineError on every one."""
+    def overflow_gates(tensors):
+        for name, value in tensors.items():
+            if name.endswith("embedding.weight") or name.endswith("embeddings.weight"):
+                value[:] = 1.0
+            elif name.startswith("encoder.") and name.endswith("weight_ih"):
+                value[:] = 3e38
+    path = _copy_with(small_model_dir, tmp_path, "gates", overflow_gates)
+    done = child(f"""
+        import rnnsearch
+        for compute in ("float32", "int8"):
+            tr = rnnsearch.Translator({path!r}, compute_type=compute)
+            try:
+                tr.translate_batch([["s1", "s2"]], beam_size=2)
+                print("translated")
+            except rnnsearch.EngineError as e:
+                print("EngineError", "non-finite" in str(e))
+    """, isa)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:-1] == ["EngineError True"] * 2
 
 
 def test_nan_inside_the_network_reaches_the_scores(small_model_dir, tmp_path):

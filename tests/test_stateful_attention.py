@@ -324,3 +324,32 @@ def test_cli_attention_constraint(small_model_dir, capsys):
     pairs = [tuple(map(int, p.split("-"))) for p in line.split(" ||| ")[1].split()]
     # window [last, last + 1): every step attends where the previous one did, position 0
     assert all(s == 0 for s, _ in pairs)
+
+
+def test_memory_estimate_counts_the_attention_state(tmp_path, monkeypatch):
+    """The state a stateful type keeps per row (here ESPnet's location2d: the last 3
+    weight vectors) is in the memory estimate, through the engine's own count: a request
+    that only the old per-row estimate would let through is a ValueError before the
+    engine allocates anything."""
+    from rnnsearch import limits
+    cfg, _ = MATRIX["location-history"]
+    model = random_model(cfg, V_SOURCE, V_TARGET, seed=3)
+    path = str(tmp_path / "location-history")
+    export_model_dir(model, path, *vocabularies(V_SOURCE, V_TARGET))
+    tr = rnnsearch.Translator(path)
+    batch, beam, length = 4, 8, 500
+    rows = batch * beam
+    state_floats = tr._engine.decoder_block_floats(rows, length)
+    assert state_floats >= rows * 2 * 3 * length        # two copies of 3 weight vectors
+    args = (tr.config, len(tr.target_vocab), batch, beam, length, 10, False)
+    without = limits.decoding_bytes(*args)
+    with_state = limits.decoding_bytes(*args, tr._engine.decoder_block_floats)
+    assert with_state > 2 * without          # the state dominates this model's block
+    monkeypatch.setattr(limits, "physical_memory", lambda: (without + with_state) // 2)
+    source = [["s1"] * length] * batch
+    with pytest.raises(ValueError, match="beam_size"):
+        tr.translate_batch(source, beam_size=beam, max_decoding_length=10)
+    monkeypatch.setattr(limits, "physical_memory", lambda: with_state + 1)
+    assert len(tr.translate_batch(source, beam_size=beam, max_decoding_length=10)) == batch
+    assert tr._engine.decoder_block_floats(2**31 - 1, 2**31 - 1) is None or \
+        tr._engine.decoder_block_floats(2**31 - 1, 2**31 - 1) > 2**40

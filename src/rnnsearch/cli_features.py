@@ -37,7 +37,7 @@ def read_feature_files(paths: list[str]) -> list[tuple[str, np.ndarray]]:
 def _read(path: str, f) -> list[tuple[str, np.ndarray]]:
     try:
         loaded = np.load(f, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
         raise ValueError(f"--features: {path} is not a NumPy .npy or .npz file of "
                          f"numbers ({e})") from e
     if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -49,8 +49,12 @@ def _read(path: str, f) -> list[tuple[str, np.ndarray]]:
         if size > physical_memory():   # a zip bomb
             raise ValueError(f"--features: {path} unpacks to {size} bytes, more than this "
                              "machine's memory")
-        return [_checked(f"{path}:{name}", loaded[name], stack=False)
-                for name in loaded.files]
+        try:
+            return [_checked(f"{path}:{name}", loaded[name], stack=False)
+                    for name in loaded.files]
+        except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
+            # a member that does not inflate: bad CRC, unknown compression, cut short
+            raise ValueError(f"--features: {path}: cannot read its arrays ({e})") from e
 
 
 def _checked(where: str, array: np.ndarray, stack: bool):

@@ -62,10 +62,13 @@ def physical_memory() -> int:
 
 
 def decoding_bytes(config: dict, vocab_size: int, batch: int, beam: int, source_length: int,
-                   max_length: int, keep_attention: bool) -> int:
+                   max_length: int, keep_attention: bool, block_floats=None) -> int:
     """A lower bound of the memory the engine allocates to decode one batch: the row
     block's logits, attention and states, the encoder's activations, and the search
-    history (docs/security.md, "Limits")."""
+    history (docs/security.md, "Limits"). block_floats(rows, source_length), when given,
+    is the engine's own count of a decoder block (Engine.decoder_block_floats: the
+    attention type's state and scratch included); it replaces the per-row estimate when
+    larger, and None from it means the block does not fit in a size_t at all."""
     enc, dec = config["encoder"], config["decoder"]
     rows = batch * beam
     gates = {"lstm": 4, "gru": 3}.get(dec["cell"], 1)
@@ -77,7 +80,12 @@ def decoding_bytes(config: dict, vocab_size: int, batch: int, beam: int, source_
         + gates * dec["hidden_size"] + memory_width + dec["embedding_size"]
     encoder = batch * source_length * (source_width + 2 * memory_width + 4 * hidden)
     history = rows * max_length * (2 + (source_length if keep_attention else 0))
-    return 4 * (rows * per_row + encoder + history)
+    block = rows * per_row
+    if block_floats is not None:
+        engine_block = block_floats(rows, source_length) \
+            if rows < 2**31 and source_length < 2**31 else None   # the engine counts in int
+        block = max(block, engine_block if engine_block is not None else 2**64)
+    return 4 * (block + encoder + history)
 
 
 def check_embedding_size(batch: int, rows: int, memory_width: int, source_length: int) -> None:
@@ -92,10 +100,11 @@ def check_embedding_size(batch: int, rows: int, memory_width: int, source_length
 
 
 def check_decoding_size(config: dict, vocab_size: int, batch: int, beam: int,
-                        source_length: int, max_length: int, keep_attention: bool) -> None:
+                        source_length: int, max_length: int, keep_attention: bool,
+                        block_floats=None) -> None:
     """ValueError saying what to lower when a batch cannot fit in this machine's memory."""
     need = decoding_bytes(config, vocab_size, batch, beam, source_length, max_length,
-                          keep_attention)
+                          keep_attention, block_floats)
     have = physical_memory()
     if need > have:
         raise ValueError(

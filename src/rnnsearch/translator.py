@@ -434,7 +434,8 @@ class Translator:
             chunk = sources[start:start + step]
             check_decoding_size(self.config, len(self.target_vocab), len(chunk),
                                 decoding["beam_size"], max(map(len, chunk)),
-                                decoding["max_decoding_length"], keep_attention)
+                                decoding["max_decoding_length"], keep_attention,
+                                self._engine.decoder_block_floats)
             raw += translate(
                 chunk, beam_size=decoding["beam_size"],
                 num_hypotheses=decoding["num_hypotheses"],
@@ -524,7 +525,8 @@ class Translator:
                       for sentence in target]
         check_decoding_size(self.config, len(self.target_vocab), len(ids), 1,
                             max(map(len, ids), default=0),
-                            max(map(len, target_ids), default=0) + 1, False)
+                            max(map(len, target_ids), default=0) + 1, False,
+                            self._engine.decoder_block_floats)
         eos = self.config["special_tokens"]["eos"]
         return [ScoringResult(list(sentence) + [eos], [float(x) for x in log_probs], total)
                 for sentence, (log_probs, total) in

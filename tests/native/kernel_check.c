@@ -246,6 +246,18 @@ static void check_elementwise(void) {
             expect(same_bits(part, v + 1000 + len, len), "vector tail", f, len, 0);
         }
     }
+    /* tanh and sigmoid of +-inf: NaN (an overflowed pre-activation, rs_vmath.c); exp(-inf) 0 */
+    for (int len = 1; len <= 33; len += 16) {
+        for (int f = 0; f < 3; f++)
+            for (int sign = -1; sign <= 1; sign += 2) {
+                for (int i = 0; i < len; i++) part[i] = 0.5f;
+                part[len - 1] = (float)sign * INFINITY;
+                FNS[f](part, len);
+                const float got = part[len - 1];
+                const int ok = f == 0 ? (sign < 0 ? got == 0.0f : got > 0.0f) : isnan(got);
+                expect(ok, NAMES[f], sign, len, 0);
+            }
+    }
     float *tmp = malloc(sizeof(float) * N);
     static const int LENGTHS[] = {1, 15, 16, 17, 33, 1000, N};
     for (size_t k = 0; k < sizeof(LENGTHS) / sizeof(LENGTHS[0]); k++) {

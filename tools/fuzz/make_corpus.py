@@ -250,6 +250,23 @@ def dictionaries() -> None:
                                  '"state"'] + schema)
 
 
+MARIAN = os.path.join(FIXTURES, "marian")
+
+
+def marian() -> None:
+    """Marian's model.npz (its options inside, as `special:model.yml`) and its YAML files,
+    from the committed fixtures that Marian itself wrote (tools/make_marian_fixtures.py):
+    the base folder is s2s_base; the npz seeds share its vocabularies and cover the s2s
+    and Nematus styles (deep transition, layer normalisation, tied embeddings)."""
+    shutil.copytree(os.path.join(MARIAN, "s2s_base"), os.path.join(BASE, "marian"),
+                    ignore=shutil.ignore_patterns("expected.json"))
+    for name in ("s2s_base", "s2s_deep_ln_tied", "nematus_deep_ln"):  # one vocabulary
+        _seed("marian_npz", name, _read(os.path.join(MARIAN, name, "model.npz")))
+    folder = os.path.join(MARIAN, "s2s_base")
+    _seed("marian_yml", "vocab", _read(os.path.join(folder, "vocab.src.yml")))
+    _seed("marian_yml", "decoder", _read(os.path.join(folder, "model.npz.decoder.yml")))
+
+
 def main() -> int:
     for folder in (BASE, CORPUS):
         if os.path.isdir(folder):
@@ -261,6 +278,7 @@ def main() -> int:
     torch_state_dict()
     onnx_graphs()
     keras_model()
+    marian()
     dictionaries()
     sizes = {t: len(os.listdir(os.path.join(CORPUS, t))) for t in sorted(os.listdir(CORPUS))}
     print(f"seeds: {sizes}")

@@ -369,6 +369,33 @@ class KerasTarget(Target):
                           bos="<start>", eos="<end>")
 
 
+class MarianTarget(Target):
+    """Marian's files, converted (`convert --from marian`) and the result decoded. The
+    marian_yml bytes are the decoder config when they look like one (the seed and its
+    mutants name `models:`), else the source vocabulary."""
+    family = "marian"
+
+    def write(self, data: bytes) -> str:
+        if self.name == "marian_yml":
+            self.fuzzed = "model.npz.decoder.yml" if b"models" in data[:4096] \
+                else "vocab.src.yml"
+            for name in ("model.npz.decoder.yml", "vocab.src.yml"):
+                shutil.copy(os.path.join(BASE, "marian", name), os.path.join(self.folder, name))
+        return super().write(data)
+
+    def run(self, data: bytes) -> None:
+        import rnnsearch
+        from rnnsearch.convert.marian.converter import convert_marian
+        self.write(data)
+        shutil.rmtree(self.output, ignore_errors=True)
+        with _quiet():
+            convert_marian(os.path.join(self.folder, "model.npz"), self.output)
+        translator = rnnsearch.Translator(self.output)
+        vocab = translator.source_vocab.tokens
+        translator.translate_batch([[vocab[i % len(vocab)] for i in range(3)]], beam_size=2,
+                                   max_decoding_length=4)
+
+
 # name: (family, the file fuzzed, what it is)
 TARGETS = {
     "config": (ModelDirTarget, "config.json",
@@ -393,6 +420,10 @@ TARGETS = {
     "keras_archive": (KerasTarget, "model.keras",
                       "Keras 3 .keras archive (zip of config.json + HDF5 weights)"),
     "keras_h5": (KerasTarget, "model.h5", "Keras legacy .h5 model (HDF5)"),
+    "marian_npz": (MarianTarget, "model.npz",
+                   "Marian model.npz (a zip of .npy arrays with its YAML options inside)"),
+    "marian_yml": (MarianTarget, "vocab.src.yml",
+                   "Marian's YAML: a vocabulary or the decoder config naming model and vocabularies"),
     "keras_vocab": (KerasTarget, "source.json",
                     "Keras vocabulary (Tokenizer JSON, word_index, token list or lines)"),
 }

@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 
 from ...errors import ModelError
+from ...limits import physical_memory
 
 MODEL_YML_ITEM = "special:model.yml"
 # Marian's required tokens and the names Nematus dictionaries give ids 0 and 1
@@ -26,13 +27,19 @@ def _yaml():
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of a Marian .npz (no pickles)."""
+    """Every array of a Marian .npz (no pickles; unpacked size bounded by the machine's
+    memory, so a zip bomb is refused before it is inflated)."""
     if not os.path.isfile(path):
         raise ModelError(f"Marian model not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as npz:
+            size = sum(info.file_size for info in npz.zip.infolist())
+            if size > physical_memory():
+                raise ModelError(f"{path}: unpacks to {size} bytes, more than this "
+                                 "machine's memory")
             return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
+        # NotImplementedError: zipfile on a zip version or compression it does not know
         raise ModelError(f"{path}: not a readable .npz file: {e}") from e
 
 
