@@ -143,10 +143,10 @@ def test_feature_files_must_be_regular_files(tmp_path):
 
 
 def test_an_archive_bigger_than_memory_is_refused_unread(tmp_path, monkeypatch):
-    from rnnsearch import cli_features
+    from rnnsearch import cli_features, npy_files
     path = str(tmp_path / "frames.npz")
     np.savez_compressed(path, a=np.zeros((1000, F), np.float32))   # 20 kB unpacked
-    monkeypatch.setattr(cli_features, "physical_memory", lambda: 10_000)
+    monkeypatch.setattr(npy_files, "physical_memory", lambda: 10_000)
     with pytest.raises(ValueError, match="unpacks to 20.* bytes, more than this machine"):
         cli_features.read_feature_files([path])
 

@@ -42,3 +42,46 @@ def test_feature_file_zipfile_cannot_read_is_a_value_error(tmp_path, make):
     path = make(tmp_path / "frames.npz")
     with pytest.raises(ValueError, match="frames.npz"):
         read_feature_files([path])
+
+
+def test_npy_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    """A header claiming 10^13 rows in a file of a few bytes: refused by comparing the
+    declared size with the file's, not by trying to allocate 120 TB."""
+    from rnnsearch.npy_files import read_npy
+    path = tmp_path / "frames.npy"
+    np.save(path, np.zeros((2, 3), np.float32))
+    header = path.read_bytes()
+    path.write_bytes(header.replace(b"(2, 3), }", b"(9999999999999, 3), }"))
+    with open(path, "rb") as f, pytest.raises(rnnsearch.ModelError, match="declares shape"):
+        read_npy(f, str(path))
+
+
+def test_npz_header_the_tokenizer_chokes_on_is_a_model_error(tmp_path):
+    """Found by fuzzing marian_npz: a version-1.0 header whose dict is cut open made
+    NumPy's header filter raise tokenize.TokenError."""
+    import zipfile
+    from rnnsearch.npy_files import read_npz
+    np.save(tmp_path / "a.npy", np.zeros(3, np.float32))
+    data = (tmp_path / "a.npy").read_bytes()
+    length = int.from_bytes(data[8:10], "little")
+    broken = data[:10] + b"{'descr': ('<f4', " + b" " * (length - 19) + b"\n" + data[10 + length:]
+    with zipfile.ZipFile(tmp_path / "model.npz", "w") as z:
+        z.writestr("a.npy", broken)
+    with pytest.raises(rnnsearch.ModelError, match="model.npz"):
+        read_npz(str(tmp_path / "model.npz"), str(tmp_path / "model.npz"))
+
+
+def test_arrays_read_back_exactly(tmp_path):
+    from rnnsearch.npy_files import read_npy, read_npz
+    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4),
+              "b": np.asfortranarray(np.arange(6, dtype=np.int8).reshape(2, 3)),
+              "empty": np.zeros((0, 5), np.float64), "special:model.yml": np.frombuffer(
+                  b"type: s2s\n", dtype=np.int8)}
+    np.savez(tmp_path / "m.npz", **arrays)
+    got = read_npz(str(tmp_path / "m.npz"), "m.npz")
+    assert list(got) == list(arrays)
+    for name, array in arrays.items():
+        assert got[name].dtype == array.dtype and np.array_equal(got[name], array)
+    np.save(tmp_path / "a.npy", arrays["b"])
+    with open(tmp_path / "a.npy", "rb") as f:
+        assert np.array_equal(read_npy(f, "a.npy"), arrays["b"])

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 
 import numpy as np
 
 from .errors import ModelError
-from .limits import physical_memory
 from .lines import line_hypothesis
+from .npy_files import is_npz, read_npy, read_npz
 from .safe_files import open_regular
 
 
@@ -36,25 +35,15 @@ def read_feature_files(paths: list[str]) -> list[tuple[str, np.ndarray]]:
 
 def _read(path: str, f) -> list[tuple[str, np.ndarray]]:
     try:
-        loaded = np.load(f, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
+        if not is_npz(f):
+            return _checked(path, read_npy(f, path), stack=True)
+        arrays = read_npz(f, path)
+    except ModelError as e:   # corrupt, pickled, or bigger than its bytes or the memory
         raise ValueError(f"--features: {path} is not a NumPy .npy or .npz file of "
                          f"numbers ({e})") from e
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        return _checked(path, loaded, stack=True)
-    with loaded:
-        if not loaded.files:
-            raise ValueError(f"--features: {path} holds no arrays")
-        size = sum(info.file_size for info in loaded.zip.infolist())
-        if size > physical_memory():   # a zip bomb
-            raise ValueError(f"--features: {path} unpacks to {size} bytes, more than this "
-                             "machine's memory")
-        try:
-            return [_checked(f"{path}:{name}", loaded[name], stack=False)
-                    for name in loaded.files]
-        except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
-            # a member that does not inflate: bad CRC, unknown compression, cut short
-            raise ValueError(f"--features: {path}: cannot read its arrays ({e})") from e
+    if not arrays:
+        raise ValueError(f"--features: {path} holds no arrays")
+    return [_checked(f"{path}:{name}", array, stack=False) for name, array in arrays.items()]
 
 
 def _checked(where: str, array: np.ndarray, stack: bool):

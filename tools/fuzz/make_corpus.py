@@ -267,6 +267,22 @@ def marian() -> None:
     _seed("marian_yml", "decoder", _read(os.path.join(folder, "model.npz.decoder.yml")))
 
 
+def feature_files() -> None:
+    """`translate --features` inputs as NumPy writes them: one .npy of [N, T, F], one .npz
+    of arrays [T, F] of different lengths (compressed), one Fortran-ordered .npy."""
+    import io
+    rng = np.random.default_rng(0)
+    for name, save in (("npy", lambda f: np.save(f, rng.standard_normal((2, 3, 4), np.float32))),
+                       ("npz", lambda f: np.savez_compressed(
+                           f, a=rng.standard_normal((3, 4), np.float32),
+                           b=rng.standard_normal((5, 4), np.float32))),
+                       ("fortran", lambda f: np.save(f, np.asfortranarray(
+                           rng.standard_normal((3, 4)))))):
+        buffer = io.BytesIO()
+        save(buffer)
+        _seed("feature_file", name, buffer.getvalue())
+
+
 def main() -> int:
     for folder in (BASE, CORPUS):
         if os.path.isdir(folder):
@@ -279,6 +295,7 @@ def main() -> int:
     onnx_graphs()
     keras_model()
     marian()
+    feature_files()
     dictionaries()
     sizes = {t: len(os.listdir(os.path.join(CORPUS, t))) for t in sorted(os.listdir(CORPUS))}
     print(f"seeds: {sizes}")

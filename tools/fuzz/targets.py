@@ -396,6 +396,16 @@ class MarianTarget(Target):
                                    max_decoding_length=4)
 
 
+class FeatureFileTarget(Target):
+    """`rnnsearch translate --features FILE`: a .npy or .npz file of frames, read as the
+    command line reads it (the bytes are the file; the model folder is not used)."""
+    family = "model"
+
+    def run(self, data: bytes) -> None:
+        from rnnsearch.cli_features import read_feature_files
+        read_feature_files([self.write(data)])
+
+
 # name: (family, the file fuzzed, what it is)
 TARGETS = {
     "config": (ModelDirTarget, "config.json",
@@ -420,6 +430,8 @@ TARGETS = {
     "keras_archive": (KerasTarget, "model.keras",
                       "Keras 3 .keras archive (zip of config.json + HDF5 weights)"),
     "keras_h5": (KerasTarget, "model.h5", "Keras legacy .h5 model (HDF5)"),
+    "feature_file": (FeatureFileTarget, "frames.npz",
+                     "a --features file: NumPy .npy or .npz arrays of frames"),
     "marian_npz": (MarianTarget, "model.npz",
                    "Marian model.npz (a zip of .npy arrays with its YAML options inside)"),
     "marian_yml": (MarianTarget, "vocab.src.yml",

@@ -4,12 +4,11 @@ the vocabularies (.yml/.json maps, plain text, or SentencePiece .spm)."""
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
+from ... import npy_files
 from ...errors import ModelError
-from ...limits import physical_memory
 
 MODEL_YML_ITEM = "special:model.yml"
 # Marian's required tokens and the names Nematus dictionaries give ids 0 and 1
@@ -27,20 +26,11 @@ def _yaml():
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of a Marian .npz (no pickles; unpacked size bounded by the machine's
-    memory, so a zip bomb is refused before it is inflated)."""
+    """Every array of a Marian .npz (rnnsearch.npy_files: no pickles, sizes checked
+    before allocating, a corrupt archive a ModelError naming the file)."""
     if not os.path.isfile(path):
         raise ModelError(f"Marian model not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            size = sum(info.file_size for info in npz.zip.infolist())
-            if size > physical_memory():
-                raise ModelError(f"{path}: unpacks to {size} bytes, more than this "
-                                 "machine's memory")
-            return {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
-        # NotImplementedError: zipfile on a zip version or compression it does not know
-        raise ModelError(f"{path}: not a readable .npz file: {e}") from e
+    return npy_files.read_npz(path, path)
 
 
 def _parse_yaml(text: str, where: str) -> dict:
