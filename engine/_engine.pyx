@@ -207,9 +207,43 @@ cdef int _report_token(void *ctx, int sentence, int step, int token, float log_p
             return 1
 
 
+_NO_IDS = np.zeros(1, np.intc)   # the engine reads no element of it (a count of 0)
+_NO_IDS.flags.writeable = False
+
+
 def _id_matrix(rows, int vocab, str what):
     """Lists of ids -> (ids [n, max(1, longest)] zero-padded, lengths [n]), every id checked
-    to be in [0, vocab)."""
+    to be in [0, vocab). Lists or tuples of Python ints (what the Translator passes) are
+    copied by typed loops: a call's fixed cost, where NumPy's per-array overheads add up;
+    anything else goes through NumPy's conversions (_id_matrix_numpy)."""
+    cdef Py_ssize_t n = len(rows), b, k, length, longest = 1
+    if type(rows) is not list:
+        return _id_matrix_numpy(rows, vocab, what)
+    for b in range(n):
+        row = rows[b]
+        if type(row) is not list and type(row) is not tuple:
+            return _id_matrix_numpy(rows, vocab, what)
+        length = len(row)
+        if length > longest:
+            longest = length
+    lengths = np.empty(n, dtype=np.intc)
+    ids = np.zeros((n, longest), dtype=np.intc)
+    cdef int[::1] lv = lengths
+    cdef int[:, ::1] iv = ids
+    for b in range(n):
+        row = rows[b]
+        lv[b] = len(row)
+        for k in range(lv[b]):
+            item = row[k]
+            if type(item) is not int:
+                return _id_matrix_numpy(rows, vocab, what)
+            if not 0 <= item < vocab:
+                raise ValueError(f"{what} ids must be in [0, {vocab})")
+            iv[b, k] = item
+    return ids, lengths
+
+
+def _id_matrix_numpy(rows, int vocab, str what):
     lengths = np.array([len(r) for r in rows], dtype=np.intc)
     ids = np.zeros((len(rows), max(1, int(lengths.max()) if len(rows) else 1)), dtype=np.intc)
     for b, row in enumerate(rows):
@@ -218,6 +252,23 @@ def _id_matrix(rows, int vocab, str what):
     if ids.size and (ids.min() < 0 or ids.max() >= vocab):
         raise ValueError(f"{what} ids must be in [0, {vocab})")
     return ids, lengths
+
+
+def _candidate_arrays(candidates, int batch, int vocab):
+    """(ids, offsets) of per-sentence candidate lists (rs_candidates), checked: ascending,
+    distinct, in [0, vocab), none empty; or (None, None)."""
+    if candidates is None:
+        return None, None
+    if len(candidates) != batch:
+        raise ValueError(f"{len(candidates)} candidate lists for {batch} sentences")
+    lists = [np.asarray(c, dtype=np.intc).reshape(-1) for c in candidates]
+    for c in lists:
+        if c.size == 0 or c.min() < 0 or c.max() >= vocab or np.any(np.diff(c) <= 0):
+            raise ValueError(f"candidate target ids must be ascending, distinct, in [0, {vocab}) "
+                             "and at least one per sentence")
+    offsets = np.zeros(batch + 1, dtype=np.uintp)
+    np.cumsum([c.size for c in lists], out=offsets[1:])
+    return np.ascontiguousarray(np.concatenate(lists), dtype=np.intc), offsets
 
 
 def _raise_engine_error(str message):
@@ -926,6 +977,9 @@ cdef class Engine:
 
     def _suppressed(self, suppress):
         """The suppressed target ids, checked (a non-empty array and the count)."""
+        if isinstance(suppress, (tuple, list)) and not suppress:
+            # the usual case, on every call: no array to build
+            return _NO_IDS, 0
         suppress_np = np.array(sorted(set(suppress)), dtype=np.intc).reshape(-1)
         if suppress_np.size and (suppress_np.min() < 0 or suppress_np.max() >= self.model.tgt_vocab):
             raise ValueError(f"suppressed ids must be in [0, {self.model.tgt_vocab})")
@@ -1030,14 +1084,15 @@ cdef class Engine:
                 bint return_attention=False, int threads=1, suppress=(), prefixes=None,
                 on_token=None, bint shrinking_beam=False, float length_normalization=0.0,
                 float word_penalty=0.0, float max_length_factor=0.0, bint eos_attention=False,
-                bint return_log_prob=False, attention_constraint=None):
+                bint return_log_prob=False, attention_constraint=None, candidates=None):
         """Run the search over ids [B, S] or frames [B, S, F] (one of them None).
         suppress: target ids never to produce (not EOS); prefixes: None, or per sentence a
         list of target ids to force first (not EOS); on_token (beam_size 1 only): called as
         on_token(sentence, step, token id, log_prob, is_last) after every step, a true
         return ends that sentence; attention_constraint: None or (backward, forward)
-        windows around the previous step's most attended position. The other options:
-        rs_options in rs_model.h."""
+        windows around the previous step's most attended position; candidates: None, or
+        per sentence the ascending target ids it is decoded over (a vocabulary map,
+        rs_vmap.h). The other options: rs_options in rs_model.h."""
         cdef int batch = lengths_np.shape[0]
         suppress_np, num_suppress = self._suppressed(suppress)
         prefix_np, prefix_lengths_np = self._prefixes(prefixes, batch)
@@ -1050,6 +1105,12 @@ cdef class Engine:
                       prefix_np, prefix_lengths_np, reporter)
         if threads > batch:
             opt.pool = self._intra_pool(threads)
+        cdef rs_candidates vmap
+        cand_ids_np, cand_offsets_np = _candidate_arrays(candidates, batch, self.model.tgt_vocab)
+        if cand_ids_np is not None:
+            vmap.ids = <const int *> cnp.PyArray_DATA(cand_ids_np)
+            vmap.offsets = <const size_t *> cnp.PyArray_DATA(cand_offsets_np)
+            opt.candidates = &vmap
         cdef int[::1] lengths = lengths_np
         cdef int[:, ::1] ids
         cdef float[:, :, ::1] frames

@@ -10,6 +10,7 @@
 #include "rs_attention.h"
 #include "rs_kernels.h"
 #include "rs_rnn.h"
+#include "rs_vmap.h"
 
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
 
@@ -325,5 +326,6 @@ void rs_decoder_step(const rs_model *m, const rs_encoded *enc, int t, int rows,
         }
     }
     w->output_input = final_in;
-    rs_linear_forward(&m->output, rows, final_in, final_w, logits, V, 0);
+    if (w->vmap) rs_vmap_output(m, w->vmap, rows, final_in, final_w); /* its own logits */
+    else rs_linear_forward(&m->output, rows, final_in, final_w, logits, V, 0);
 }

@@ -26,6 +26,7 @@ typedef struct {
     float *type_context; /* [capacity, type's context width] before attention.context */
     const float *output_input; /* after a step: the rows the output layer read */
     float *part; /* one readout part's product (readout with layer normalisation) */
+    struct rs_vmap *vmap; /* NULL, or the output layer over candidates only (rs_vmap.h) */
 } rs_decoder_work;
 
 /* The most floats one row of a decoder (or encoder) block holds at once (the vocabulary,

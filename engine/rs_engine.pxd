@@ -25,6 +25,11 @@ cdef extern from "rs_split.h" nogil:
     int rs_split_set_min_macs(int macs)
     int rs_split_count()
 
+cdef extern from "rs_vmap.h" nogil:
+    ctypedef struct rs_candidates:
+        const int *ids
+        const size_t *offsets
+
 cdef extern from "rs_model.h" nogil:
     ctypedef struct rs_linear:
         const float *w
@@ -172,6 +177,7 @@ cdef extern from "rs_model.h" nogil:
         const int *prefix
         const int *prefix_lengths
         int prefix_stride
+        const rs_candidates *candidates
     ctypedef struct rs_hypothesis:
         int length
         int *tokens

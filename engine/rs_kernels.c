@@ -18,33 +18,7 @@
 #include "rs_vmath.h"
 
 #define LANES RS_DOT_LANES
-#define reduce_lanes rs_reduce_lanes
 #define dot_one rs_dot_inline
-
-/* Four rows against one weight row: the weight row is read once for four outputs.
- * Each row's arithmetic is exactly dot_one's. */
-static inline void dot_four(const float *x0, const float *x1, const float *x2, const float *x3,
-                            const float *w, int n, float *out) {
-    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        for (int k = 0; k < LANES; k++) {
-            float wk = w[i + k];
-            a0[k] += x0[i + k] * wk;
-            a1[k] += x1[i + k] * wk;
-            a2[k] += x2[i + k] * wk;
-            a3[k] += x3[i + k] * wk;
-        }
-    }
-    float s0 = reduce_lanes(a0), s1 = reduce_lanes(a1), s2 = reduce_lanes(a2), s3 = reduce_lanes(a3);
-    for (; i < n; i++) {
-        s0 += x0[i] * w[i];
-        s1 += x1[i] * w[i];
-        s2 += x2[i] * w[i];
-        s3 += x3[i] * w[i];
-    }
-    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
-}
 
 static inline float finish(float sum, const float *b, int o, const float *y, int accumulate) {
     float v = b ? sum + b[o] : sum;
@@ -61,8 +35,8 @@ void rs_gemm_portable(const rs_linear *L, int rows, const float *x, int xs, floa
         float *y0 = y + (size_t)r * ys;
         for (int o = o_begin; o < o_end; o++) {
             float s[4];
-            dot_four(x0, x0 + xs, x0 + 2 * (size_t)xs, x0 + 3 * (size_t)xs,
-                     W + (size_t)o * in, in, s);
+            rs_dot_four_inline(x0, x0 + xs, x0 + 2 * (size_t)xs, x0 + 3 * (size_t)xs,
+                               W + (size_t)o * in, in, s);
             for (int k = 0; k < 4; k++) {
                 float *yk = y0 + (size_t)k * ys + o;
                 *yk = finish(s[k], b, o, yk, accumulate);

@@ -48,6 +48,39 @@ static inline float rs_dot_inline(const float *x, const float *w, int n) {
     for (; i < n; i++) s += x[i] * w[i];
     return s;
 }
+/* Four vectors against one: w is read once for four dot products, and the four
+ * reductions overlap. Each out[k] has exactly rs_dot_inline(xk, w, n)'s arithmetic (and
+ * rs_dot_inline(w, xk, n)'s: a product does not depend on its operands' order). */
+#if defined(__GNUC__) || defined(__clang__)
+#define RS_KERNEL_INLINE static inline __attribute__((always_inline))
+#else
+#define RS_KERNEL_INLINE static inline
+#endif
+/* (always inlined: into each instruction set's clone of its caller, and compiled for it) */
+RS_KERNEL_INLINE void rs_dot_four_inline(const float *x0, const float *x1, const float *x2,
+                                      const float *x3, const float *w, int n, float *out) {
+    float a0[RS_DOT_LANES] = {0}, a1[RS_DOT_LANES] = {0}, a2[RS_DOT_LANES] = {0},
+          a3[RS_DOT_LANES] = {0};
+    int i = 0;
+    for (; i + RS_DOT_LANES <= n; i += RS_DOT_LANES) {
+        for (int k = 0; k < RS_DOT_LANES; k++) {
+            const float wk = w[i + k];
+            a0[k] += x0[i + k] * wk;
+            a1[k] += x1[i + k] * wk;
+            a2[k] += x2[i + k] * wk;
+            a3[k] += x3[i + k] * wk;
+        }
+    }
+    float s0 = rs_reduce_lanes(a0), s1 = rs_reduce_lanes(a1), s2 = rs_reduce_lanes(a2),
+          s3 = rs_reduce_lanes(a3);
+    for (; i < n; i++) {
+        s0 += x0[i] * w[i];
+        s1 += x1[i] * w[i];
+        s2 += x2[i] * w[i];
+        s3 += x3[i] * w[i];
+    }
+    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+}
 
 /* Compile a function once per instruction set, chosen by the loader (GCC on Linux). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)

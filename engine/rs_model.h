@@ -278,6 +278,8 @@ typedef struct {
        prefix[b * prefix_stride ...], forced as in CTranslate2 (their log-probabilities are
        not part of the score; they are part of the hypothesis and its length) */
     const int *prefix; const int *prefix_lengths; int prefix_stride;
+    /* vocabulary map (rs_vmap.h): each sentence's candidate target tokens; NULL: all */
+    const struct rs_candidates *candidates;
 } rs_options;
 
 typedef struct {

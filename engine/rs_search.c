@@ -13,6 +13,7 @@
 #include "rs_model.h"
 #include "rs_platform.h"
 #include "rs_workers.h"
+#include "rs_vmap.h"
 
 typedef struct {
     int step, parent, token; /* token -1: ended by EOS */
@@ -208,7 +209,8 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     rs_encoded enc;
     rs_decoder_state sa, sb;
     rs_decoder_work work;
-    int have_enc = 0, have_dec = 0, nb = 0, S = 0;
+    rs_vmap vmap;
+    int have_enc = 0, have_dec = 0, have_vmap = 0, nb = 0, S = 0;
     memset(results, 0, sizeof(rs_result) * (size_t)(batch > 0 ? batch : 0));
     memset(&enc, 0, sizeof(enc));
     if (validate(m, o, batch, input, err, err_size)) return 1;
@@ -253,6 +255,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     if (!row_token || !row_sent || !next_token || !next_sent || !parent || !row_score || !next_score ||
         !logits || !probs || !exp_tmp || !ss)
         goto oom;
+    if (o->candidates) {
+        for (int i = 0; i < nb; i++) row_sent[i] = rs_input_row(input, order[i]);
+        const int failed = rs_vmap_init(&vmap, m, o->candidates, nb, row_sent, cap, err, err_size);
+        have_vmap = 1;
+        if (failed == 1) goto oom;
+        if (failed) goto fail;
+        work.vmap = &vmap;
+    }
     for (int i = 0; i < nb; i++) {
         ss[i].length = enc.lengths[i];   /* memory positions */
         ss[i].last_step = o->max_length - 1;
@@ -282,7 +292,9 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
         if (rs_kernel_failed()) goto oom;
         for (int r = 0; r < rows; r++) {
             float *lp = logits + (size_t)r * V;
-            if (!isfinite(rs_log_softmax(lp, V, exp_tmp))) {
+            const float top = work.vmap ? rs_vmap_log_probs(work.vmap, r, row_sent[r], lp, exp_tmp)
+                                        : rs_log_softmax(lp, V, exp_tmp);
+            if (!isfinite(top)) {
                 snprintf(err, err_size, "the model produced non-finite scores (NaN or infinity) at "
                          "decoding step %d: its weights overflow float32 arithmetic", t);
                 goto fail;
@@ -406,6 +418,7 @@ cleanup:
     if (ss)
         for (int i = 0; i < nb; i++) { free(ss[i].tok); free(ss[i].par); free(ss[i].att); free(ss[i].finished); free(ss[i].top); }
     free(ss);
+    if (have_vmap) rs_vmap_free(&vmap);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
     free(order);

@@ -67,3 +67,12 @@ def assert_same_results(engine_results, oracle_results, score_tol=1e-4):
     assert [list(h[0]) for h in engine_results] == [list(h[0]) for h in oracle_results]
     for (_, a, _), (_, b, _) in zip(engine_results, oracle_results):
         assert math.isclose(a, b, rel_tol=score_tol, abs_tol=score_tol), (a, b)
+
+
+def assert_engine_matches(engine, sources, search, beam_size: int, max_length: int):
+    """The engine's beam_size-best of each source (token ids) equal search(ids, beam_size),
+    a framework's results through beam_search."""
+    results = engine.translate(sources, beam_size=beam_size, num_hypotheses=beam_size,
+                               max_length=max_length)
+    for ids, found in zip(sources, results):
+        assert_same_results(found, search(ids, beam_size))

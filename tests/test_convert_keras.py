@@ -8,11 +8,7 @@ import os
 import numpy as np
 import pytest
 
-os.environ["KERAS_BACKEND"] = "torch"   # before keras is imported; never TensorFlow
-keras = pytest.importorskip("keras")
-pytest.importorskip("h5py")
-if keras.backend.backend() != "torch":   # keras was imported earlier with another backend
-    pytest.skip("these tests run Keras on the torch backend", allow_module_level=True)
+from keras_on_torch import keras, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 import rnnsearch  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
@@ -25,19 +21,6 @@ VS, VT, EMB = 23, 19, 8
 BOS, EOS = 1, 2          # target ids of <start> and <end>
 MAX_LENGTH = 12
 NUM_SENTENCES = 10
-
-
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Keras' step-by-step decoding is thousands of tiny matrix products: extra torch
-    threads only add contention (5x slower on a busy machine)."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- models

@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 from torch import nn  # noqa: E402
 
 import rnnsearch  # noqa: E402
-from oracle_search import assert_same_results, beam_search  # noqa: E402
+from oracle_search import assert_engine_matches, beam_search  # noqa: E402
 from rnnsearch.cli import main  # noqa: E402
 from rnnsearch.convert.onnx import convert_onnx  # noqa: E402
 
@@ -437,11 +437,7 @@ def test_architecture_is_recognised(converted):
 @pytest.mark.parametrize("beam_size", [1, 5])
 def test_engine_matches_onnxruntime(converted, beam_size):
     _, _, translator, oracle = converted
-    sources = _sources()
-    engine = translator._engine.translate(sources, beam_size=beam_size,
-                                          num_hypotheses=beam_size, max_length=MAX_LENGTH)
-    for ids, results in zip(sources, engine):
-        assert_same_results(results, oracle.search(ids, beam_size))
+    assert_engine_matches(translator._engine, _sources(), oracle.search, beam_size, MAX_LENGTH)
 
 
 # ---- refusals -----------------------------------------------------------------------------

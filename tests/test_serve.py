@@ -227,6 +227,16 @@ BAD_REQUESTS = [
     ({"texts": ["a " * 65]}, 413, "65 words in one request"),
     ({"tokens": [["a"]] * 65}, 413, "--max-sentences"),
     ({"texts": ["a" * 30000]}, 413, "--max-request-bytes"),
+    ({"texts": ["need"], "target_prefix": ["N"]}, 400, "target_prefix is not supported with "
+                                                       "texts for a per-word model"),
+    ({"tokens": [["a"]], "target_prefix": [["NOT-A-PHONE"]]}, 400,
+     'target_prefix[0]: not in the target vocabulary: ["NOT-A-PHONE"]'),
+    ({"tokens": [["a"]], "target_prefix": [["AH0"] * 101]}, 400,
+     "target_prefix[0] has 101 tokens, more than max_decoding_length (100)"),
+    ({"tokens": [["a"]], "target_prefix": [["AH0"], ["AH0"]]}, 400, "one entry per input"),
+    ({"tokens": [["a"]], "replace_unk": True, "phrase_table": "/etc/passwd"}, 400,
+     "phrase_table must be an object"),
+    ({"tokens": [["a"]], "phrase_table": {"a": "b"}}, 400, "only used with replace_unk"),
 ]
 
 
@@ -235,6 +245,31 @@ def test_bad_requests_get_json_errors_naming_the_problem(server, body, status, m
     response = server.post("/translate", body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
+
+
+def test_target_prefix_and_replace_unk_match_offline(server, offline):
+    tokens = [list("attention"), list("need"), list("is")]
+    prefixes = [["AE1", "T"], None, ["<unk>"]]
+    table = {"i": "I-FROM-TABLE"}
+    got = server.post("/translate", {"tokens": tokens, "target_prefix": prefixes,
+                                     "beam_size": 4, "return_scores": True,
+                                     "replace_unk": True, "phrase_table": table})
+    assert got.status_code == 200, got.text
+    expected = offline.translate_batch(tokens, target_prefix=prefixes, beam_size=4,
+                                       return_scores=True, replace_unk=True,
+                                       phrase_table=table, max_decoding_length=100)
+    assert got.json()["translations"] == [r.hypotheses[0] for r in expected]
+    assert got.json()["scores"] == [r.scores[0] for r in expected]
+    assert got.json()["translations"][0][:2] == ["AE1", "T"]
+    assert got.json()["translations"][2][0] in ("I-FROM-TABLE", "s")   # the forced UNK
+    # streaming: the tokens decoded after the prefix, then /translate's answer
+    with httpx.stream("POST", server.url + "/translate/stream", timeout=60,
+                      json={"tokens": tokens[:1], "target_prefix": prefixes[:1]}) as response:
+        events = _events(response)
+    greedy = offline.translate_batch(tokens[:1], target_prefix=prefixes[:1], beam_size=1,
+                                     max_decoding_length=100)[0].hypotheses[0]
+    assert [e["token"] for n, e in events if n == "token"][:-1] == greedy[2:]
+    assert events[-1] == ("done", {"translations": [greedy]})
 
 
 def test_other_refusals_are_json_too(server):

@@ -9,7 +9,7 @@ import pytest
 
 from rnnsearch import Translator
 from rnnsearch.streaming import GenerationStepResult, split_batches
-from sentences import random_sentences
+from sentences import endless_sources, random_sentences, same_results
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,6 @@ def translator(small_translator):
 
 def _sources(translator, n, seed=0, longest=12):
     return random_sentences(translator, n, seed, shortest=0, longest=longest)
-
-
-def _same(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.hypotheses == y.hypotheses
-        assert x.scores == y.scores
 
 
 @pytest.mark.parametrize("max_batch_size,batch_type", [(1, "examples"), (3, "examples"),
@@ -38,25 +31,18 @@ def test_translate_iterable_matches_translate_batch_in_order(translator, max_bat
     stream = translator.translate_iterable(iter(sources), max_batch_size=max_batch_size,
                                            batch_type=batch_type, beam_size=3,
                                            return_scores=True)
-    _same(list(stream), expected)
+    same_results(list(stream), expected)
 
 
 def test_translate_iterable_reads_lazily_and_stops_cleanly(translator):
     read = []
-
-    def endless():
-        i = 0
-        while True:
-            read.append(i)
-            yield ["s1", "s2"] if i % 2 else ["s3"]
-            i += 1
-
-    stream = translator.translate_iterable(endless(), max_batch_size=4, beam_size=2)
+    stream = translator.translate_iterable(endless_sources(read), max_batch_size=4,
+                                           beam_size=2)
     first = [next(stream) for _ in range(10)]
     assert len(read) < 4 * 16 * 3          # a couple of read-ahead windows, not everything
     stream.close()
     expected = translator.translate_batch([["s3"], ["s1", "s2"]] * 5, beam_size=2)
-    _same(first, expected)
+    same_results(first, expected)
 
 
 def test_split_batches_sorts_by_length_and_respects_the_budget():
@@ -110,7 +96,8 @@ def test_callback_reports_every_sentence_with_threads(small_model_dir, translato
 
     results = threaded.translate_batch(sources, beam_size=1, callback=callback,
                                        max_decoding_length=30)
-    _same(results, translator.translate_batch(sources, beam_size=1, max_decoding_length=30))
+    same_results(results, translator.translate_batch(sources, beam_size=1,
+                                                     max_decoding_length=30))
     eos = translator.config["special_tokens"]["eos"]
     for i, result in enumerate(results):
         if sources[i]:

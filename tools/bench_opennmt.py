@@ -1,6 +1,6 @@
 """rnnsearch (search="opennmt") against onmt_translate on the same OpenNMT-py model, one thread.
 
-    python tools/bench_opennmt.py --onmt /tmp/onmt3-venv [--preset nmt|small|tiny]
+    python tools/bench_opennmt.py --onmt /tmp/onmt3-venv [--preset nmt|small|tiny|lstm128]
     python tools/bench_opennmt.py --onmt /tmp/onmt2-venv --preset summarization
         [--sentences 60] [--repeat 3] [--work DIR]
 
@@ -22,7 +22,8 @@ Presets: nmt (OpenNMT-py's RNN defaults of 2.x: 2-layer LSTM, 500 hidden, 500 em
 general attention, input feeding; vocabularies of 20000), summarization (the CNN/DailyMail
 copy model: brnn 1 layer 512, 128 embeddings, mlp attention reused for copying, bridge;
 vocabularies of 50000), small (a 1-layer GRU of 256, vocabularies 8000), tiny (a brnn LSTM of
-64, vocabularies 1000).
+64, vocabularies 1000), lstm128 (embeddings 64, a 2-layer LSTM of 128, vocabularies 200: the
+small model of tools/bench_overhead.py).
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ PRESETS = {
                "global_attention": "general", "input_feed": 1}, 256, 8000, ""),
     "tiny": ({"encoder_type": "brnn", "rnn_type": "LSTM", "layers": 1, "word_vec_size": 32,
               "global_attention": "general", "input_feed": 1}, 64, 1000, ""),
+    "lstm128": ({"encoder_type": "rnn", "rnn_type": "LSTM", "layers": 2, "word_vec_size": 64,
+                 "global_attention": "general", "input_feed": 1}, 128, 200, ""),
 }
 SOURCE_LENGTH = (15, 25)
 

@@ -24,7 +24,8 @@ _FLAG_NAMES = {"intra_threads": "--threads", "compute_type": "--compute-type",
                "suppress_tokens": "--suppress", "truncate=True": "--truncate",
                "replace_unk": "--replace-unk", "phrase_table": "--phrase-table",
                "length_normalization": "--length-normalization",
-               "word_penalty": "--word-penalty", "max_length_factor": "--max-length-factor"}
+               "word_penalty": "--word-penalty", "max_length_factor": "--max-length-factor",
+               "use_vmap": "--use-vmap"}
 
 
 def _add_decoding_options(p: argparse.ArgumentParser) -> None:
@@ -55,6 +56,10 @@ def _add_decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phrase-table", metavar="FILE",
                    help="with --replace-unk: 'source|||target' lines; a source token found "
                         "there is replaced by its target")
+    p.add_argument("--use-vmap", action="store_true",
+                   help="decode over the target tokens the model directory's vmap.txt maps "
+                        "each line's source n-grams to (docs/vmap.md; CTranslate2's use_vmap)")
+    p.add_argument("--vmap", metavar="FILE", help="--use-vmap with this map file instead")
     g = p.add_argument_group("Marian's search (docs/convert-marian.md; default: the model's)")
     g.add_argument("--shrinking-beam", action="store_true", default=None,
                    help="a finished hypothesis leaves the beam, which narrows (Marian)")
@@ -119,6 +124,10 @@ def _marian_lines(translator, line_number: int, line, line_results, n_best: int,
 def cmd_translate(args) -> int:
     from . import cli_opennmt
     cli_opennmt.check_arguments(args, build_parser().parse_args(["translate"]))
+    if (args.use_vmap or args.vmap) and (args.features or args.search == "opennmt" or
+                                         args.ray is not None):
+        raise ValueError("--use-vmap and --vmap apply to text lines decoded by rnnsearch's "
+                         "search, not to --features, --search opennmt or --ray")
     if args.ray is not None:
         from .distributed import translate_command
         return translate_command(args)
@@ -139,6 +148,7 @@ def cmd_translate(args) -> int:
                                 compute_type=args.compute_type)
         decoding = translator.decoding_options(num_hypotheses=args.n_best,
                                                **decoding_keywords(args))
+        use_vmap = translator.load_vocab_map(args.vmap) if args.vmap else args.use_vmap
     if args.features:
         from .cli_features import translate_feature_files
         output = atomic_write(args.output, "w", encoding="utf-8") \
@@ -185,7 +195,7 @@ def cmd_translate(args) -> int:
                     return_attention=args.with_alignment or bool(args.plot_attention)
                     or kind is not None, include_eos_attention=marian,
                     truncate=args.truncate, phrase_table=args.phrase_table,
-                    attention_constraint=args.attention_constraint,
+                    attention_constraint=args.attention_constraint, use_vmap=use_vmap,
                     max_batch_size=args.batch_size))   # per-word models: words, not lines
             for offset, line in enumerate(units):
                 line_results = [next(results) for _ in line]
@@ -334,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.runner import add_bench_arguments
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
+
+    from .vmap_build import add_parser as add_vmap_parser
+    add_vmap_parser(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ two agree). The file limits bound what a loader reads before it parses anything.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 
@@ -28,6 +29,9 @@ MAX_CONFIG_ITEMS = 10_000_000     # values reachable in a parsed config (YAML al
 MAX_VOCAB_BYTES = 2**30           # a vocabulary file
 MAX_WEIGHTS_HEADER_BYTES = 100 * 2**20   # the JSON header of a safetensors file
 MAX_TENSOR_ELEMENTS = 2**31       # one tensor of a converter's input (8 GiB as float32)
+MAX_VMAP_BYTES = 256 * 2**20      # a vocabulary map (vmap.txt)
+MAX_VMAP_RULES = 4_000_000        # its lines (each costs ~200 bytes of memory)
+MAX_VMAP_ORDER = 8                # tokens in one of its source n-grams
 
 # ---- options
 MAX_ABS_PENALTY = 10.0            # |length_penalty|, |coverage_penalty| (GNMT uses 0..2)
@@ -36,6 +40,8 @@ MAX_THREADS = 1024                # intra_threads
 
 def check_int(name: str, value, low: int, high: int) -> int:
     """ValueError naming the option unless value is an int (not bool) in [low, high]."""
+    if type(value) is int and low <= value <= high:   # the usual case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if not low <= value <= high:
@@ -45,6 +51,8 @@ def check_int(name: str, value, low: int, high: int) -> int:
 
 def check_real(name: str, value, low: float, high: float) -> float:
     """ValueError naming the option unless value is a finite real number in [low, high]."""
+    if type(value) in (float, int) and low <= value <= high:   # without ABC checks
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not low <= value <= high:   # False for NaN; exact for any int
@@ -53,6 +61,7 @@ def check_real(name: str, value, low: float, high: float) -> float:
     return float(value)
 
 
+@functools.cache   # asked on every translate call: the machine's RAM does not change
 def physical_memory() -> int:
     """Bytes of RAM of this machine (a request needing more can never succeed)."""
     try:

@@ -20,7 +20,7 @@ from .limits import physical_memory
 # what a corrupt header or archive makes NumPy's format module and zipfile raise
 _CORRUPT = (OSError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
             zlib.error, EOFError, NotImplementedError, KeyError, TypeError, OverflowError,
-            RecursionError)
+            RecursionError, RuntimeError)   # RuntimeError: zipfile's encrypted member
 
 
 def is_npz(f) -> bool:

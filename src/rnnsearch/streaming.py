@@ -1,9 +1,9 @@
 """Streaming on top of Translator.translate_batch, with CTranslate2's semantics.
 
-- translate_iterable: translates an iterable of any length, reading ahead a window of
-  examples, sorting the window by length, translating it in batches (in a background
-  thread, so reading the next window overlaps decoding) and yielding the results in input
-  order.
+- translate_iterable (with an optional iterable of target prefixes) and score_iterable:
+  translate or score an iterable of any length, reading ahead a window of examples,
+  sorting the window by length, processing it in batches (in a background thread, so
+  reading the next window overlaps decoding) and yielding the results in input order.
 - generate_tokens: yields each token as the greedy search chooses it. The engine reports
   every step through a C callback that takes the GIL only to hand the token over; closing
   the generator makes the callback return True, which ends the search at once and frees
@@ -15,6 +15,7 @@ and translator.py exposes them as methods.
 from __future__ import annotations
 
 import collections
+import itertools
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -73,12 +74,13 @@ def split_batches(examples: list[list[str]], max_batch_size: int,
     return batches
 
 
-def read_windows(source: Iterable[list[str]], size: int, batch_type: str) -> Iterator[list]:
-    """The iterable in consecutive windows of `size` examples or tokens."""
+def read_windows(examples: Iterable[tuple], size: int, batch_type: str) -> Iterator[list]:
+    """The examples (tuples whose first item is the source) in consecutive windows of
+    `size` examples or source tokens."""
     window, filled = [], 0
-    for example in source:
+    for example in examples:
         window.append(example)
-        filled += batch_increment(example, batch_type)
+        filled += batch_increment(example[0], batch_type)
         if filled >= size:
             yield window
             window, filled = [], 0
@@ -94,33 +96,83 @@ def check_batching(max_batch_size: int, batch_type: str) -> None:
         raise ValueError(f"batch_type must be one of {list(BATCH_TYPES)}, got {batch_type!r}")
 
 
-def translate_iterable(translator, source: Iterable[list[str]], max_batch_size: int = 32,
-                       batch_type: str = "examples", **options) -> Iterator:
-    """Translate an iterable of token lists of any length; yields one TranslationResult
-    per example, in input order. Options are those of translate_batch."""
+_MISSING = object()
+
+
+def paired(source: Iterable, other: Iterable | None, name: str) -> Iterator[tuple]:
+    """(source, other) examples read side by side ((source,) without `other`); ValueError
+    when one iterable ends before the other (as CTranslate2's "Input iterables do not have
+    the same length"), raised when the shorter one runs out."""
+    if other is None:
+        return ((example,) for example in source)
+    if isinstance(other, (str, bytes)):
+        raise TypeError(f"{name} must be an iterable of token lists, not a string")
+
+    sources, others = iter(source), iter(other)   # not iterable: TypeError now
+
+    def pairs():
+        for example, entry in itertools.zip_longest(sources, others, fillvalue=_MISSING):
+            if example is _MISSING or entry is _MISSING:
+                raise ValueError(f"source and {name} do not have the same length")
+            yield example, entry
+    return pairs()
+
+
+def translate_iterable(translator, source: Iterable[list[str]],
+                       target_prefix: Iterable[list[str] | None] | None = None,
+                       max_batch_size: int = 32, batch_type: str = "examples",
+                       **options) -> Iterator:
+    """Translate an iterable of token lists of any length, with an optional iterable of
+    target prefixes beside it (one per example, None for none: translate_batch's
+    target_prefix); yields one TranslationResult per example, in input order. Options are
+    those of translate_batch."""
     check_batching(max_batch_size, batch_type)
+
+    def translate(batch):
+        prefixes = None if target_prefix is None else [example[1] for example in batch]
+        return translator.translate_batch([example[0] for example in batch],
+                                          target_prefix=prefixes, **options)
+    return _process(translate, paired(source, target_prefix, "target_prefix"),
+                    max_batch_size, batch_type)
+
+
+def score_iterable(translator, source: Iterable[list[str]], target: Iterable[list[str]],
+                   max_batch_size: int = 64, batch_type: str = "examples") -> Iterator:
+    """Score an iterable of target token lists given an iterable of sources (score_batch,
+    as CTranslate2's score_iterable); yields one ScoringResult per example, in order."""
+    check_batching(max_batch_size, batch_type)
+
+    def score(batch):
+        return translator.score_batch([example[0] for example in batch],
+                                      [example[1] for example in batch])
+    return _process(score, paired(source, target, "target"), max_batch_size, batch_type)
+
+
+def _process(run: Callable[[list], list], examples: Iterator[tuple], max_batch_size: int,
+             batch_type: str) -> Iterator:
     window_size = max_batch_size * READ_AHEAD if max_batch_size > 1 else 1
-    return _translate_windows(translator, read_windows(source, window_size, batch_type),
-                              max_batch_size, batch_type, options)
+    return _process_windows(run, read_windows(examples, window_size, batch_type),
+                            max_batch_size, batch_type)
 
 
-def _translate_window(translator, window, max_batch_size, batch_type, options) -> list:
+def _process_window(run, window, max_batch_size, batch_type) -> list:
     results = [None] * len(window)
-    for batch in split_batches(window, max_batch_size, batch_type):
-        for i, result in zip(batch, translator.translate_batch([window[i] for i in batch],
-                                                               **options)):
+    sources = [example[0] for example in window]
+    for batch in split_batches(sources, max_batch_size, batch_type):
+        for i, result in zip(batch, run([window[i] for i in batch])):
             results[i] = result
     return results
 
 
-def _translate_windows(translator, windows, max_batch_size, batch_type, options):
-    # One window decodes in the background while the next is read; at most two are held.
+def _process_windows(run, windows, max_batch_size, batch_type):
+    # One window is processed in the background while the next is read; at most two are
+    # held.
     pending = collections.deque()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnsearch-iterable")
     try:
         for window in windows:
-            pending.append(pool.submit(_translate_window, translator, window, max_batch_size,
-                                       batch_type, options))
+            pending.append(pool.submit(_process_window, run, window, max_batch_size,
+                                       batch_type))
             while len(pending) > 1 or (pending and pending[0].done()):
                 yield from pending.popleft().result()
         while pending:

@@ -16,9 +16,28 @@ from .model_dir import ModelFiles, load_model_dir
 from .source_options import memory_length
 from .replace_unk import load_phrase_table, replace_unknown
 from .tokenizers import load_tokenizer
+from .vocab_map import VocabMap, call_candidates, load_vocab_map, model_vocab_map
 
 DEFAULT_MODEL_NAME = "g2p-en"
 DEFAULT_MAX_BATCH_SIZE = 32   # sentences per engine call in translate()
+
+
+_CHECKED_DECODING_KEPT = 64   # distinct option sets whose checked form a Translator keeps
+
+
+def _options_key(options: dict):
+    """A call's decoding options as a dictionary key that tells values of different types
+    apart (1, 1.0 and True check differently), or None when one is not hashable."""
+    values = tuple(options.values())
+    if list in map(type, values):   # suppress_tokens, as a list of strings
+        values = tuple((list, tuple((type(t), t) for t in v)) if type(v) is list else v
+                       for v in values)
+    key = (tuple(options), values, tuple(map(type, values)))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def default_model_path() -> str:
@@ -97,6 +116,7 @@ class Translator:
                              f"{specials['pad']!r} in the source vocabulary")
         self._suppress = self._target_ids(config["target"]["suppress_tokens"],
                                           "config.json: target.suppress_tokens", ModelError)
+        self._checked_decoding: dict = {}   # _decoding's results by the call's options
         self._engine = Engine(config, self.files.tensors,
                               self.target_vocab.ids[specials["bos"]],
                               self.target_vocab.ids[specials["eos"]], compute_type,
@@ -111,6 +131,13 @@ class Translator:
             config["target"]["tokenizer"], self.model_path, config["target"]["tokenizer_model"])
         self._target_ids(config["decoding"]["suppress_tokens"],
                          "config.json: decoding.suppress_tokens", ModelError)
+        self.vocab_map = model_vocab_map(self.model_path, self.target_vocab,
+                                         config["special_tokens"])
+
+    def load_vocab_map(self, path: str) -> VocabMap:
+        """A vocabulary map file (docs/vmap.md) for this model's target vocabulary, to pass
+        as translate_batch(use_vmap=...)."""
+        return load_vocab_map(path, self.target_vocab, self.config["special_tokens"])
 
     @property
     def config(self) -> dict:
@@ -243,6 +270,7 @@ class Translator:
                         max_length_factor: float | None = None,
                         include_eos_attention: bool = False,
                         attention_constraint: tuple[int, int] | None = None,
+                        use_vmap=False,
                         search: str = "default",
                         **opennmt_options) -> list[TranslationResult]:
         """Translate pre-tokenized sentences. Unknown tokens map to UNK; an empty sentence
@@ -270,6 +298,11 @@ class Translator:
         (backward, forward) — each step's attention may only fall on [last - backward,
         last + forward) around the previous step's most attended source position `last`
         (starting at 0), as Deep Voice 3 and ESPnet constrain it at decoding time.
+        use_vmap (CTranslate2's option; docs/vmap.md): decode each sentence over the target
+        tokens its source n-grams map to in the model directory's vmap.txt (True) or in a
+        VocabMap (Translator.load_vocab_map), plus UNK, BOS, EOS, the map's always-included
+        tokens and its target prefix; with a map that lists every token, the results are
+        those of decoding without one, bit for bit.
 
 
         search="opennmt": OpenNMT-py's own search with onmt_translate's options by their
@@ -277,6 +310,9 @@ class Translator:
         see rnnsearch.opennmt_search and docs/convert-opennmt.md)."""
         self._require_tokens()
         if search == "opennmt":
+            if use_vmap is not None and use_vmap is not False:
+                raise ValueError("use_vmap is not an option of OpenNMT-py's search "
+                                 "(search='opennmt')")
             if attention_constraint is not None:
                 raise ValueError("attention_constraint is not an option of OpenNMT-py's "
                                  "search (search='opennmt')")
@@ -311,6 +347,8 @@ class Translator:
         constraint = self._attention_constraint(attention_constraint)
         ids = [self.source_ids(list(s), truncate) for s in source]
         prefixes = self._prefix_ids(target_prefix, len(ids))
+        candidates = call_candidates(use_vmap, self.vocab_map, self.model_path,
+                                     [list(s)[:self._source_limit()] for s in source], prefixes)
         replacing = bool(decoding["replace_unk"])
         if replacing and self.config["attention"] is None:
             raise ValueError("replace_unk needs attention, and this model has none")
@@ -322,17 +360,18 @@ class Translator:
                                   callback, max_batch_size,
                                   return_attention=bool(return_attention or replacing),
                                   eos_attention=include_eos_attention,
-                                  attention_constraint=constraint)
+                                  attention_constraint=constraint, candidates=candidates)
         unk = self.config["special_tokens"]["unk"]
-        results = self._results(raw, [len(i) for i in ids], return_scores)
-        for sentence, result in zip(source, results):
-            if replacing:
+        results = self._results(raw, [len(i) for i in ids], return_scores,
+                                bool(return_attention or replacing))
+        if replacing:
+            for sentence, result in zip(source, results):
                 given = list(sentence)[:self._source_limit()]
                 result.hypotheses = [
                     replace_unknown(h, self.given_columns(a, len(given)), given, unk, table)
                     for h, a in zip(result.hypotheses, result.attention)]
-            if not return_attention:
-                result.attention = []
+                if not return_attention:
+                    result.attention = []
         return results
 
     def translate_features(self, features, return_scores: bool = False,
@@ -373,15 +412,24 @@ class Translator:
                                   return_attention=bool(return_attention),
                                   attention_constraint=constraint)
         lengths = [len(source) for source in sources]
-        results = self._results(raw, lengths, return_scores)
-        if not return_attention:
-            for result in results:
-                result.attention = []
-        return results
+        return self._results(raw, lengths, return_scores, bool(return_attention))
 
     def _decoding(self, **options) -> tuple[dict, tuple[int, ...]]:
         """The decoding options of a call (the model's defaults for those left at None),
-        checked (ValueError/TypeError naming the option), and the suppressed target ids."""
+        checked (ValueError/TypeError naming the option), and the suppressed target ids.
+        Options seen before (the same values of the same types) are not checked again."""
+        key = _options_key(options)
+        known = self._checked_decoding.get(key) if key is not None else None
+        if known is not None:
+            return dict(known[0]), known[1]
+        decoding, suppress = self._check_decoding(options)
+        if key is not None:
+            if len(self._checked_decoding) >= _CHECKED_DECODING_KEPT:
+                self._checked_decoding.clear()
+            self._checked_decoding[key] = (dict(decoding), suppress)
+        return decoding, suppress
+
+    def _check_decoding(self, options: dict) -> tuple[dict, tuple[int, ...]]:
         decoding = self.decoding_options(**options)
         beam_size, num_hypotheses = decoding["beam_size"], decoding["num_hypotheses"]
         max_decoding_length = decoding["max_decoding_length"]
@@ -428,6 +476,7 @@ class Translator:
                              f"before it ends), got beam_size={decoding['beam_size']}")
         keep_attention = bool(engine_options.get("return_attention")) or \
             decoding["coverage_penalty"] != 0
+        candidates = engine_options.pop("candidates", None)
         raw = []
         step = max_batch_size or max(1, len(sources))
         for start in range(0, len(sources), step):
@@ -452,20 +501,22 @@ class Translator:
                 length_normalization=decoding["length_normalization"],
                 word_penalty=decoding["word_penalty"],
                 max_length_factor=decoding["max_length_factor"], return_log_prob=True,
+                candidates=candidates[start:start + step] if candidates is not None else None,
                 **engine_options)
         return raw
 
-    def _results(self, raw, source_lengths: list[int], return_scores: bool
-                 ) -> list[TranslationResult]:
-        """The engine's hypotheses as TranslationResults, attention always filled (zeros
-        over the memory for an attention-free decoder)."""
+    def _results(self, raw, source_lengths: list[int], return_scores: bool,
+                 return_attention: bool) -> list[TranslationResult]:
+        """The engine's hypotheses as TranslationResults; with return_attention, attention
+        always filled (zeros over the memory for an attention-free decoder)."""
         tokens, encoder = self.target_vocab.tokens, self.config["encoder"]
         results = []
         for length, hyps in zip(source_lengths, raw):
-            width = memory_length(encoder, length) if length else 0
             result = TranslationResult([[tokens[i] for i in h[0]] for h in hyps])
-            result.attention = [h[2] if h[2] is not None else
-                                np.zeros((len(h[0]), width), np.float32) for h in hyps]
+            if return_attention:
+                width = memory_length(encoder, length) if length else 0
+                result.attention = [h[2] if h[2] is not None else
+                                    np.zeros((len(h[0]), width), np.float32) for h in hyps]
             if return_scores:
                 result.scores = [float(h[1]) for h in hyps]
                 result.log_probs = [float(h[3]) for h in hyps]
@@ -494,13 +545,20 @@ class Translator:
             return embeddings
         return embeddings, [w[:, :len(i)] for w, i in zip(weights, ids)]
 
-    def translate_iterable(self, source, max_batch_size: int = 32,
+    def translate_iterable(self, source, target_prefix=None, max_batch_size: int = 32,
                            batch_type: str = "examples", **options):
         """Translate an iterable of token lists of any length, a window at a time (read
         ahead, sorted by length, batched by max_batch_size examples or tokens); yields the
-        results in input order. Options are those of translate_batch."""
-        return streaming.translate_iterable(self, source, max_batch_size, batch_type,
-                                            **options)
+        results in input order. target_prefix: an iterable of target prefixes read beside
+        it (CTranslate2's). Options are those of translate_batch."""
+        return streaming.translate_iterable(self, source, target_prefix, max_batch_size,
+                                            batch_type, **options)
+
+    def score_iterable(self, source, target, max_batch_size: int = 64,
+                       batch_type: str = "examples"):
+        """score_batch over two iterables read side by side, a window at a time as
+        translate_iterable; yields the ScoringResults in input order."""
+        return streaming.score_iterable(self, source, target, max_batch_size, batch_type)
 
     def generate_tokens(self, source: list[str], **options):
         """Yield streaming.GenerationStepResult for each token of `source`'s greedy

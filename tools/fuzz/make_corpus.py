@@ -59,6 +59,7 @@ def model_dir() -> None:
         target = {"config.json": "config", "model.safetensors": "safetensors",
                   "source_vocabulary.txt": "vocab"}[name]
         _seed(target, "tiny", _read(os.path.join(folder, name)))
+    _seed("vmap", "tiny", "s0\tt0 t1\ns1 s2\tt2 <unk>\n\tt3\ns3\tnotatoken\n".encode())
     int8 = os.path.join(BASE, "model-int8")
     quantize_model_dir(folder, int8)
     _seed("safetensors", "tiny-int8", _read(os.path.join(int8, "model.safetensors")))

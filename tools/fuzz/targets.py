@@ -88,6 +88,21 @@ class ModelDirTarget(Target):
                 translator.encode([source, source[:1]], return_weights=True, truncate=True)
 
 
+class VmapTarget(ModelDirTarget):
+    """The model directory's vocabulary map (docs/vmap.md), decoded with use_vmap."""
+
+    def translate(self) -> None:
+        import rnnsearch
+        for compute_type in ("float32", "int8"):
+            translator = rnnsearch.Translator(self.folder, compute_type=compute_type)
+            vocab = translator.source_vocab.tokens
+            source = [vocab[i % len(vocab)] for i in range(3)]
+            translator.translate_batch([source, source[:1], []], beam_size=2,
+                                       num_hypotheses=2, max_decoding_length=6,
+                                       use_vmap=True, return_attention=True)
+            list(translator.generate_tokens(source, max_decoding_length=4, use_vmap=True))
+
+
 def _translate_arrays(translator) -> None:
     """A one_hot or features model: arrays of its width, beam and greedy with a callback."""
     import numpy as np
@@ -124,10 +139,11 @@ class _Picker:
 class ArchitectureTarget(ModelDirTarget):
     """The bytes choose an architecture (each config key: left out, or one of its choices,
     a boolean, a size from 1 to 8; the option objects of attention_options.py -- local,
-    mocha, key_value, encoder pooling -- left out or built key by key the same way), the
-    vocabulary sizes, the weights' seed and which optional tensors exist; when the config
-    is consistent, a random model of it is written and loaded and translated as above: the
-    engine over every combination the schema allows, at tiny sizes."""
+    mocha, key_value, encoder pooling -- left out or built key by key the same way; last,
+    the attention types that carry state, stateful_attention.py), the vocabulary sizes,
+    the weights' seed and which optional tensors exist; when the config is consistent, a
+    random model of it is written and loaded and translated as above: the engine over
+    every combination the schema allows, at tiny sizes."""
 
     def run(self, data: bytes) -> None:
         from rnnsearch import model_spec
@@ -147,8 +163,8 @@ class ArchitectureTarget(ModelDirTarget):
                 continue
             chosen = {}
             for key, default in fields.items():
-                if (section, key) in _SOURCE_STAGE_KEYS:
-                    continue   # chosen last (_source_stage)
+                if (section, key) in _SOURCE_STAGE_KEYS or (section, key) in _STATEFUL_KEYS:
+                    continue   # chosen last (_source_stage, _stateful_attention)
                 if (section, key) in _TOKEN_ENCODER_KEYS:
                     default = model_spec.REQUIRED
                 if (section, key) in objects:
@@ -160,6 +176,8 @@ class ArchitectureTarget(ModelDirTarget):
                     chosen[key] = pick.choose(options)
             config[section] = chosen
         _source_stage(pick, config)
+        self.stateful_at = pick.at     # where the stateful stage reads (seed finding)
+        _stateful_attention(pick, config)
         if config["decoder"].get("type") == "none":
             config["attention"] = None
         model_spec.normalize_config(config)          # ModelError: an inconsistent choice
@@ -186,6 +204,10 @@ _SOURCE_STAGE_KEYS = {("source", "kind"), ("source", "feature_size"),
                       ("encoder", "input_projection"), ("encoder", "subsample"),
                       ("encoder", "subsample_mode"), ("encoder", "projection"),
                       ("attention", "score_activation"), ("attention", "gate_per_dimension")}
+# the stateful types' sub-objects and the scaling (stateful_attention.py): chosen after the
+# source stage, behind a byte of their own
+_STATEFUL_KEYS = {("attention", name) for name in
+                  ("location", "coverage", "forward", "multi_head", "scaling")}
 # required for token sources (source_options.normalize_source)
 _TOKEN_ENCODER_KEYS = {("encoder", "embedding_size"), ("encoder", "cell"),
                        ("encoder", "hidden_size")}
@@ -223,6 +245,52 @@ def _source_stage(pick: _Picker, config: dict) -> None:
             att["gate"] = att["gate_per_dimension"] = True
 
 
+def _stateful_attention(pick: _Picker, config: dict) -> None:
+    """Behind a byte of its own (0: none of it): a type that carries state, its score (a
+    zero byte keeps the main loop's, which these types mostly refuse) and each sub-object
+    the type takes, left out (a fourth of the time: refused, or a default) or built key by
+    key; then, behind a byte, the attention's scaling (some of its choices refused)."""
+    from rnnsearch import stateful_attention as sa
+    att = config.get("attention")
+    if not isinstance(att, dict):
+        return
+    if pick.byte() % 2:
+        kind = att["type"] = pick.choose(sa.STATEFUL_TYPES)
+        if pick.byte() % 2:
+            att["score"] = pick.choose(["additive", "tanh_dot"])
+            if att.get("size") is None:
+                att["size"] = pick.choose([1, 2, 4])
+        tables = _stateful_tables()
+        for name in sa.SUB_OBJECTS:
+            if name in sa._OPTIONS_OF[kind] and pick.byte() % 4:
+                att[name] = _option_object(pick, tables[name])
+    if pick.byte() % 4 == 1:
+        att["scaling"] = pick.choose([0.5, 2.0, 1, 0, -1.0])
+
+
+def _stateful_tables() -> dict:
+    from rnnsearch import stateful_attention as sa
+    return {"location": ("location", sa.LOCATION), "coverage": ("coverage", sa.COVERAGE),
+            "forward": ("forward", sa.FORWARD), "multi_head": ("multi_head", sa.MULTI_HEAD)}
+
+
+# choices of the option objects' keys beyond attention_options._CHOICES
+def _object_choices() -> dict:
+    from rnnsearch import attention_options as ao
+    from rnnsearch import stateful_attention as sa
+    return {**ao._CHOICES,
+            ("location", "input"): sa.LOCATION_INPUTS,
+            ("location", "initial"): sa.INITIAL_WEIGHTS,
+            ("coverage", "update"): sa.COVERAGE_UPDATES,
+            ("coverage", "initial"): ("uniform", "zeros"),
+            ("location", "recurrent"): (False, True),
+            ("forward", "transition_agent"): (False, True),
+            ("local", "gaussian"): (None, False, True),
+            # one per head (1 to 3 heads, odd sizes), or refused ones
+            ("multi_head", "kernel_sizes"): (None, [1], [3], [1, 3], [3, 5, 1], [3, 3],
+                                             [2], [])}
+
+
 def _option_tables() -> dict:
     """The config keys that hold an option object: (its name, its keys and defaults)."""
     from rnnsearch import attention_options as ao
@@ -238,14 +306,13 @@ def _option_object(pick: _Picker, table: tuple[str, dict]) -> dict:
     one of its choices, a boolean or None, a size from 0 to 8."""
     from rnnsearch import attention_options as ao
     name, defaults = table
+    choices = _object_choices()
     chosen = {}
     for key, default in defaults.items():
         if default is not ao._REQUIRED and not pick.byte() % 2:
             continue
-        if (name, key) in ao._CHOICES:
-            chosen[key] = pick.choose(list(ao._CHOICES[(name, key)]))
-        elif key == "gaussian":
-            chosen[key] = pick.choose([None, False, True])
+        if (name, key) in choices:
+            chosen[key] = pick.choose(list(choices[(name, key)]))
         else:
             chosen[key] = pick.choose([0, 1, 2, 3, 4, 6, 8] + ([None] if default is None else []))
     return chosen
@@ -413,6 +480,7 @@ TARGETS = {
     "safetensors": (ModelDirTarget, "model.safetensors",
                     "model.safetensors of a model directory (header and weights)"),
     "vocab": (ModelDirTarget, "source_vocabulary.txt", "a vocabulary file of a model directory"),
+    "vmap": (VmapTarget, "vmap.txt", "a vocabulary map (vmap.txt) of a model directory"),
     "architecture": (ArchitectureTarget, "",
                      "every architecture of the schema at tiny sizes (random weights; the "
                      "engine)"),

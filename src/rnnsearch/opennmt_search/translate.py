@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -95,10 +96,11 @@ def translate(translator, source: list[list[str]], return_scores: bool = False,
     batches = [[present[i] for i in batch] for batch in
                onmt_batches(lengths, o.opennmt_version, o.batch_size, o.batch_type)]
     # the batches are independent: intra_threads decodes several at once (the engine
-    # releases the GIL), with the results of one at a time
-    with ThreadPoolExecutor(max_workers=max(1, min(translator.intra_threads,
-                                                   len(batches)))) as pool:
-        for members, raw in pool.map(decode, batches):
+    # releases the GIL), with the results of one at a time; one thread decodes them here,
+    # without starting a thread per call
+    workers = max(1, min(translator.intra_threads, len(batches)))
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        for members, raw in (pool.map if pool else map)(decode, batches):
             for b, (width, hyps) in zip(members, raw):
                 results[b] = _result(translator, source[b], hyps, vocabularies[b],
                                      return_scores, return_attention, o, table)

@@ -84,7 +84,7 @@ class TranslationService:
 
     async def translate(self, request: Request) -> Response:
         parsed = await self._request(request, streaming=False)
-        job = self._submit(Job(parsed.sentences, parsed.options))
+        job = self._submit(Job(parsed.sentences, parsed.options, prefixes=parsed.prefixes))
         try:
             results = await asyncio.wait_for(asyncio.wrap_future(job.future),
                                              self.config.timeout)
@@ -103,7 +103,7 @@ class TranslationService:
         def on_token(sentence, step):    # a worker thread, as the engine decodes
             loop.call_soon_threadsafe(events.put_nowait, (sentence, step))
 
-        job = self._submit(Job(parsed.sentences, parsed.options, on_token))
+        job = self._submit(Job(parsed.sentences, parsed.options, on_token, parsed.prefixes))
         # after the job's last token: the worker hands its tokens over before finishing
         job.future.add_done_callback(
             lambda _: loop.call_soon_threadsafe(events.put_nowait, None))

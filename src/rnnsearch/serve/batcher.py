@@ -26,21 +26,31 @@ class QueueFull(Exception):
 
 def options_key(options: dict) -> tuple:
     """Sentences are batched together only when their decoding options are equal."""
-    return tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
-                        for name, value in options.items()))
+    return tuple(sorted((name, _frozen(value)) for name, value in options.items()))
+
+
+def _frozen(value):
+    """A hashable stand-in for an option's value (lists, and dicts: a phrase table)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    return value
 
 
 class Job:
     """One request's sentences with one set of decoding options. `future` gets the list of
     TranslationResults (in sentence order) when all are decoded, or the first error.
     on_token (greedy only) is called in a worker thread as on_token(sentence index, step)
-    for each token as it is decoded."""
+    for each token as it is decoded. prefixes: per sentence, its target prefix or None
+    (a sentence's own, so sentences with and without one share batches)."""
 
     def __init__(self, sentences: list[list[str]], options: dict,
-                 on_token: Callable | None = None):
+                 on_token: Callable | None = None, prefixes: list | None = None):
         self.sentences = sentences
         self.options = options
         self.on_token = on_token
+        self.prefixes = prefixes
         self.key = options_key(options) + (on_token is not None,)
         self.results: list = [None] * len(sentences)
         self.future: Future = Future()
@@ -179,10 +189,13 @@ class DynamicBatcher:
     def _decode(self, batch: list[_Waiting]) -> None:
         options = batch[0].job.options
         callback = self._token_router(batch) if batch[0].job.on_token else None
+        prefixes = [item.job.prefixes[item.index] if item.job.prefixes else None
+                    for item in batch]
         started = time.perf_counter()
         try:
             results = self.translator.translate_batch(
                 [item.job.sentences[item.index] for item in batch], callback=callback,
+                target_prefix=prefixes if any(p is not None for p in prefixes) else None,
                 **options)
         except Exception as error:
             jobs = list({id(item.job): item.job for item in batch}.values())

@@ -5,8 +5,11 @@ would share with others), and results turned into response objects.
 Request: {"texts": [str, ...]} or {"tokens": [[str, ...], ...]}, plus any of
 translate_batch's decoding options (beam_size, num_hypotheses, length_penalty,
 coverage_penalty, normalize_scores, min_decoding_length, max_decoding_length, truncate,
-suppress_tokens) and the outputs wanted (return_scores, return_alignment, and for tokens
-return_attention).
+suppress_tokens, replace_unk), the outputs wanted (return_scores, return_alignment, and
+for tokens return_attention), "target_prefix" (one per input, null for none: a string for
+texts, which the model's target tokenizer splits, a token list for tokens) and
+"phrase_table" (with replace_unk: an inline {source token: replacement} object; never a
+path: the server reads no file a client names).
 
 Response: {"translations": [...]} (strings for texts, token lists for tokens), with
 "scores", "alignments" ([[source, target], ...] per input) and "attention" when asked,
@@ -36,10 +39,11 @@ class RequestError(Exception):
 DECODING_OPTIONS = {"beam_size": int, "num_hypotheses": int, "length_penalty": float,
                     "coverage_penalty": float, "normalize_scores": bool,
                     "min_decoding_length": int, "max_decoding_length": int,
-                    "truncate": bool, "suppress_tokens": list}
+                    "truncate": bool, "suppress_tokens": list, "replace_unk": bool}
 OUTPUT_OPTIONS = {"return_scores": bool, "return_alignment": bool, "return_attention": bool}
 INPUTS = ("texts", "tokens")
-FIELDS = INPUTS + tuple(DECODING_OPTIONS) + tuple(OUTPUT_OPTIONS)
+FIELDS = INPUTS + tuple(DECODING_OPTIONS) + ("phrase_table", "target_prefix") + \
+    tuple(OUTPUT_OPTIONS)
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false",
               list: "a list of strings"}
 
@@ -53,6 +57,7 @@ class TranslateRequest:
     return_alignment: bool = False
     return_attention: bool = False
     per_word: bool = False          # texts split into words (per-word models)
+    prefixes: list | None = None    # per sentence, its target prefix tokens or None
 
     @property
     def sentences(self) -> list[list[str]]:
@@ -121,6 +126,8 @@ def parse_request(body: bytes, translator, config: ServerConfig,
         if name in data:
             _check_type(name, data[name], kind_of)
     options = {name: data[name] for name in DECODING_OPTIONS if name in data}
+    if "phrase_table" in data:
+        options["phrase_table"] = _phrase_table(data["phrase_table"])
     outputs = {name: data.get(name, False) for name in OUTPUT_OPTIONS}
     if outputs["return_attention"] and kind == "texts":
         raise RequestError(400, "return_attention needs tokens input (for texts ask for "
@@ -153,7 +160,66 @@ def parse_request(body: bytes, translator, config: ServerConfig,
             except ValueError as error:
                 raise RequestError(400, f"{kind}[{i}]: {error}") from None
     per_word = kind == "texts" and bool(translator.config["source"]["per_word"])
-    return TranslateRequest(kind, lines, options, **outputs, per_word=per_word)
+    prefixes = target_prefixes(data, kind, len(values), per_word, translator,
+                               options["max_decoding_length"])
+    return TranslateRequest(kind, lines, options, **outputs, per_word=per_word,
+                            prefixes=prefixes)
+
+
+def _phrase_table(table) -> dict:
+    """An inline phrase table, {source token: replacement}. A string is refused: it would
+    be a path on the server, and a client must not make the server read its files."""
+    if isinstance(table, str):
+        raise RequestError(400, "phrase_table must be an object {source token: replacement}; "
+                                "the server reads no files, so a path is not accepted")
+    if not isinstance(table, dict):
+        raise RequestError(400, f"phrase_table must be an object {{source token: "
+                                f"replacement}}, got {json.dumps(table)[:80]}")
+    for source, replacement in table.items():
+        if not isinstance(replacement, str):
+            raise RequestError(400, f"phrase_table[{json.dumps(source)[:40]}] must be a "
+                                    f"string, got {json.dumps(replacement)[:80]}")
+    return table
+
+
+def target_prefixes(data: dict, kind: str, count: int, per_word: bool, translator,
+                    max_decoding_length: int) -> list | None:
+    """The request's target prefixes as token lists (None where an input has none), each
+    checked: known target tokens, no end token, at most max_decoding_length tokens (a
+    longer prefix could only come back cut, which no client means to ask for)."""
+    if "target_prefix" not in data:
+        return None
+    given = data["target_prefix"]
+    if not isinstance(given, list) or len(given) != count:
+        raise RequestError(400, f"target_prefix must be a list with one entry per input "
+                                f"({count}), null for none")
+    if per_word:
+        raise RequestError(400, "target_prefix is not supported with texts for a per-word "
+                                "model (its words decode separately); give tokens")
+    vocab = translator.target_vocab.ids
+    eos = translator.config["special_tokens"]["eos"]
+    prefixes = []
+    for i, prefix in enumerate(given):
+        if prefix is None:
+            prefixes.append(None)
+            continue
+        if kind == "texts":
+            if not isinstance(prefix, str):
+                raise RequestError(400, f"target_prefix[{i}] must be a string or null")
+            prefix = translator.target_tokenizer.encode(prefix)
+        elif not (isinstance(prefix, list) and all(isinstance(t, str) for t in prefix)):
+            raise RequestError(400, f"target_prefix[{i}] must be a list of strings or null")
+        unknown = list(dict.fromkeys(t for t in prefix if t not in vocab))
+        if unknown:
+            raise RequestError(400, f"target_prefix[{i}]: not in the target vocabulary: "
+                                    f"{json.dumps(unknown[:10])[:200]}")
+        if eos in prefix:
+            raise RequestError(400, f"target_prefix[{i}] contains the end token {eos!r}")
+        if len(prefix) > max_decoding_length:
+            raise RequestError(400, f"target_prefix[{i}] has {len(prefix)} tokens, more than "
+                                    f"max_decoding_length ({max_decoding_length})")
+        prefixes.append(prefix)
+    return prefixes
 
 
 def _check_limits(options: dict, config: ServerConfig) -> None:

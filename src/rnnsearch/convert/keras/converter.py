@@ -14,11 +14,12 @@ import warnings
 
 from ...errors import ModelError
 from ..common.guard import input_errors
+from ..common.one_hot import add_unknown_entry
 from ..common.tokenizer_options import warn_guessed
 from .files import load_keras
 from .mapping import Mapper, Plan
 from .tensors import build
-from .vocab import assemble_vocabularies, load_vocabulary
+from .vocab import assemble_one_hot_vocabularies, assemble_vocabularies, load_vocabulary
 
 DESCRIPTION = ("Keras functional seq2seq with attention (.keras, legacy .h5, or .weights.h5 "
                "with --keras-config)")
@@ -48,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the model was trained with the start token before every source")
     g.add_argument("--source-add-eos", action="store_true",
                    help="the model was trained with the end token after every source")
-    g.add_argument("--pad-token", default="<pad>",
-                   help="name given to the padding entry (id 0) (default: %(default)s)")
+    g.add_argument("--pad-token", default=None,
+                   help="name given to the padding entry (id 0) (default: <pad>); for a "
+                        "one-hot model, the source character sources are padded with "
+                        "(with --pad-to-length; the lstm_seq2seq example pads with ' ')")
     g.add_argument("--max-source-length", type=int,
                    help="longest source accepted (default: the Input's fixed length, else 1024)")
     g.add_argument("--pad-to-length", type=int,
@@ -80,7 +83,7 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
                   target_tokenizer: str | None = None, lowercase: bool | None = None,
                   bos: str | None = None, eos: str | None = None,
                   source_add_bos: bool = False, source_add_eos: bool = False,
-                  pad_token: str = "<pad>", max_source_length: int | None = None,
+                  pad_token: str | None = None, max_source_length: int | None = None,
                   pad_to_length: int | None = None, source_padding: str = "post",
                   ignore_padding: bool = False) -> dict:
     """Convert; returns the config written. ModelError on anything unsupported."""
@@ -92,8 +95,19 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
 
     src_info = load_vocabulary(source_vocab)
     tgt_info = load_vocabulary(target_vocab)
-    src_tokens, tgt_tokens, specials = assemble_vocabularies(
-        plan, src_info, tgt_info, bos, eos, source_add_bos, source_add_eos, pad_token)
+    one_hot = plan.source_embedding is None or plan.target_embedding is None
+    if one_hot and plan.source_embedding is not None:
+        raise ModelError(f"{plan.path}: the decoder reads one-hot vectors but the encoder an "
+                         f"Embedding '{plan.source_embedding.name}'; models whose source is "
+                         "one-hot (or neither side) are supported")
+    if one_hot:
+        src_tokens, tgt_tokens, specials = assemble_one_hot_vocabularies(
+            plan, src_info, tgt_info, bos, eos, source_add_bos, source_add_eos, pad_token)
+        suppress = add_unknown_entry(tensors, src_tokens, tgt_tokens, specials["unk"])
+    else:
+        src_tokens, tgt_tokens, specials = assemble_vocabularies(
+            plan, src_info, tgt_info, bos, eos, source_add_bos, source_add_eos,
+            pad_token or "<pad>")
 
     source = {"tokenizer": source_tokenizer or ("chars" if src_info.char_level else "whitespace"),
               "lowercase": src_info.lower if lowercase is None else bool(lowercase),
@@ -107,9 +121,13 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
                       f"{src_info.filters!r} before splitting; rnnsearch's whitespace tokenizer "
                       "does not, so remove them from the text yourself (or words carrying them "
                       "become unknown)", stacklevel=2)
-    _padding(plan, source, pad_to_length, source_padding, ignore_padding)
     target = {"tokenizer": target_tokenizer or ("chars" if tgt_info.char_level
                                                 else "whitespace")}
+    if one_hot:
+        _one_hot_source(plan, source, pad_to_length, pad_token, source_padding)
+        target["suppress_tokens"] = suppress
+    else:
+        _padding(plan, source, pad_to_length, source_padding, ignore_padding)
     for side, section, given, info in (("source", source, source_tokenizer, src_info),
                                        ("target", target, target_tokenizer, tgt_info)):
         if given is None and not info.tokenizer:
@@ -119,6 +137,20 @@ def convert_keras(model_path: str, output: str, source_vocab: str, target_vocab:
     config.update({"special_tokens": specials, "source": source, "target": target})
     write_model_dir(output, config, tensors, src_tokens, tgt_tokens)
     return config
+
+
+def _one_hot_source(plan: Plan, source: dict, pad_to_length, pad_token, side) -> None:
+    """A model reading one-hot vectors (the lstm_seq2seq example): source.kind one_hot of
+    width V. Its inputs have no mask: Keras reads a padding character as a character, so
+    reproducing inputs padded to N needs --pad-to-length N and --pad-token CHAR."""
+    source["kind"] = "one_hot"
+    source["feature_size"] = plan.vocabulary_size("source")
+    if pad_to_length is not None:
+        if pad_token is None:
+            raise ModelError("--pad-to-length for a one-hot model needs --pad-token: the "
+                             "source character the sources were padded with (e.g. ' ')")
+        source["pad_to_length"] = int(pad_to_length)
+        source["padding"] = side
 
 
 def _padding(plan: Plan, source: dict, pad_to_length, side, ignore) -> None:

@@ -17,10 +17,10 @@ from .walker import ATTENTION_CLASSES, RNN_CLASSES, GraphWalker, Rnn, activation
 @dataclass
 class Plan:
     path: str
-    source_embedding: Layer
+    source_embedding: Layer | None    # None: the encoder reads one-hot vectors
     source_mask_zero: bool
     source_length: int | None
-    target_embedding: Layer
+    target_embedding: Layer | None    # None: the decoder reads one-hot vectors
     encoder: list[Rnn]
     decoder: list[Rnn]
     merge: str
@@ -35,6 +35,26 @@ class Plan:
     memory_projection: tuple | None = None
     bridge_tensors: dict = field(default_factory=dict)   # a dense bridge's weights
     arrays: dict = field(default_factory=dict)   # layer name -> weight arrays
+    source_input: Layer | None = None
+
+    def vocabulary_size(self, side: str) -> int:
+        """V of a side: its Embedding's input_dim, or the width of its one-hot vectors."""
+        embedding = self.source_embedding if side == "source" else self.target_embedding
+        if embedding is not None:
+            return int(self.arrays[embedding.name][0].shape[0])
+        first = self.encoder[0] if side == "source" else self.decoder[0]
+        return int(first.arrays["forward"][0].shape[0])
+
+    def describe_size(self, side: str) -> str:
+        """What fixes a side's vocabulary size, for messages."""
+        embedding = self.source_embedding if side == "source" else self.target_embedding
+        role = "encoder" if side == "source" else "decoder"
+        if embedding is not None:
+            return f"the {role} Embedding '{embedding.name}' has input_dim " \
+                   f"{self.vocabulary_size(side)}"
+        first = self.encoder[0] if side == "source" else self.decoder[0]
+        return f"the {role}'s first layer '{first.layer.name}' reads one-hot vectors of " \
+               f"{self.vocabulary_size(side)}"
 
 
 class Mapper(GraphWalker):
@@ -167,6 +187,9 @@ class Mapper(GraphWalker):
                 source_embedding, source_input = self.layer(below), \
                     self.embedding_input(below, "encoder")
                 encoder = [top_rnn]
+            elif self.layer(below).class_name == "InputLayer":   # lstm_seq2seq: one-hot
+                self.one_hot_width(below, top_rnn, "encoder")
+                source_embedding, source_input, encoder = None, below, [top_rnn]
             else:
                 encoder, source_embedding, source_input = self.rnn_stack(below, "encoder")
                 encoder = encoder + [top_rnn]
@@ -198,7 +221,7 @@ class Mapper(GraphWalker):
                                                   "format uses one merge for both")
             merge = bridge_merge
 
-        source_cfg = source_embedding.config
+        source_cfg = source_embedding.config if source_embedding is not None else {}
         source_input_layer = self.layer(source_input)
         shape = source_input_layer.config.get("batch_shape") or \
             source_input_layer.config.get("batch_input_shape") or [None, None]
@@ -207,7 +230,7 @@ class Mapper(GraphWalker):
                      source_length, target_embedding, encoder, decoder, merge, bridge,
                      attention, attention_kind, parts, attentional, output,
                      memory_projection=memory_projection, bridge_tensors=bridge_tensors,
-                     arrays=g.weights)
+                     arrays=g.weights, source_input=source_input_layer)
 
     def _memory_projection(self, value: Ref):
         """(the encoder output ref, the projection or None): a linear Dense or

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ..common import layouts
+from ..common.one_hot import identity_embedding
 from .files import Layer
 from .mapping import Plan
 from .walker import Rnn
@@ -33,7 +34,12 @@ def _rnn_tensors(rnn: Rnn, prefix: str, tensors: dict) -> None:
                 tensors[f"{name}.bias_ih"] = layouts.reorder_gates(bias, *order)
 
 
-def _embedding(layer: Layer, weights: list, path: str) -> np.ndarray:
+def _embedding(plan: Plan, side: str) -> np.ndarray:
+    """The side's Embedding matrix, or the identity for one-hot vectors (common/one_hot.py)."""
+    layer = plan.source_embedding if side == "source" else plan.target_embedding
+    if layer is None:
+        return identity_embedding(plan.vocabulary_size(side))
+    weights, path = plan.arrays[layer.name], plan.path
     if len(weights) != 1 or np.asarray(weights[0]).ndim != 2:
         raise ModelError(f"{path}: layer '{layer.name}' (Embedding): expected one 2-D "
                          "embedding matrix in the file")
@@ -45,10 +51,7 @@ def build(plan: Plan) -> tuple[dict, dict]:
     enc, dec = plan.encoder, plan.decoder
     tensors: dict[str, np.ndarray] = {}
     return_config = {}
-    src_emb = _embedding(plan.source_embedding, plan.arrays[plan.source_embedding.name],
-                         plan.path)
-    tgt_emb = _embedding(plan.target_embedding, plan.arrays[plan.target_embedding.name],
-                         plan.path)
+    src_emb, tgt_emb = _embedding(plan, "source"), _embedding(plan, "target")
     tensors["encoder.embedding.weight"] = src_emb
     tensors["decoder.embedding.weight"] = tgt_emb
     tensors.update(plan.bridge_tensors)
@@ -70,8 +73,8 @@ def build(plan: Plan) -> tuple[dict, dict]:
     out_layer, out_kernel, out_bias = plan.output
     vt = tgt_emb.shape[0]
     if out_kernel.shape[1] != vt:
-        raise ModelError(f"{plan.path}: target vocabulary sizes disagree: the decoder Embedding "
-                         f"'{plan.target_embedding.name}' has input_dim {vt} but the output "
+        raise ModelError(f"{plan.path}: target vocabulary sizes disagree: "
+                         f"{plan.describe_size('target')} but the output "
                          f"layer '{out_layer.name}' has {out_kernel.shape[1]} units")
 
     projection = plan.memory_projection

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ...errors import ModelError
 from ...limits import MAX_VOCAB_BYTES
 from ...safe_files import parse_json, read_bytes
-from .files import Layer
+from ..common.one_hot import UNKNOWN
 from .mapping import Plan
 from .pickled import is_pickle, load_pickled_tokenizer
 
@@ -137,7 +137,7 @@ def _sanitize(token: str) -> str:
     return token.replace("\n", "\\n")
 
 
-def _slots(info: VocabularyInfo, size: int, side: str, embedding: Layer) -> list:
+def _slots(info: VocabularyInfo, size: int, side: str, plan: Plan) -> list:
     slots: list = [None] * size
     too_big = []
     for index, token in info.tokens.items():
@@ -149,24 +149,14 @@ def _slots(info: VocabularyInfo, size: int, side: str, embedding: Layer) -> list
         slots[index] = token
     if too_big:
         raise ModelError(f"{info.path}: the {side} vocabulary has ids up to {max(too_big)} "
-                         f"({len(info.tokens)} tokens) but the model's {side} Embedding "
-                         f"'{embedding.name}' has input_dim {size}: vocabulary and model do "
-                         "not belong together")
+                         f"({len(info.tokens)} tokens) but {plan.describe_size(side)}: "
+                         "vocabulary and model do not belong together")
     return slots
 
 
-def assemble_vocabularies(plan: Plan, src_info: VocabularyInfo, tgt_info: VocabularyInfo,
-                           bos, eos, add_bos: bool, add_eos: bool, pad_name: str):
-    """Vocabulary lists of exactly the embeddings' sizes, and the special token strings.
-
-    Id 0 (Keras padding) is named pad_name; the unknown token is the source's OOV token, or
-    the padding entry when the source has none (unknown words then read as padding; Keras'
-    Tokenizer would drop them). Unused ids get placeholder names."""
-    src_size = plan.arrays[plan.source_embedding.name][0].shape[0]
-    tgt_size = plan.arrays[plan.target_embedding.name][0].shape[0]
-    src = _slots(src_info, src_size, "source", plan.source_embedding)
-    tgt = _slots(tgt_info, tgt_size, "target", plan.target_embedding)
-
+def _markers(src: list, tgt: list, src_info: VocabularyInfo, tgt_info: VocabularyInfo,
+             bos, eos, add_bos: bool, add_eos: bool) -> tuple[str, str]:
+    """The target's start and end tokens: given (as typed in a shell too) or detected."""
     present = {t for t in tgt if t is not None}
     if bos is None and eos is None:
         pair = next((p for p in AUTO_MARKERS if p[0] in present and p[1] in present), None)
@@ -191,6 +181,19 @@ def assemble_vocabularies(plan: Plan, src_info: VocabularyInfo, tgt_info: Vocabu
         if flag and token not in src:
             raise ModelError(f"{src_info.path}: the source vocabulary lacks {token!r}, which "
                              "the model is said to add to every source")
+    return bos, eos
+
+
+def assemble_vocabularies(plan: Plan, src_info: VocabularyInfo, tgt_info: VocabularyInfo,
+                           bos, eos, add_bos: bool, add_eos: bool, pad_name: str):
+    """Vocabulary lists of exactly the embeddings' sizes, and the special token strings.
+
+    Id 0 (Keras padding) is named pad_name; the unknown token is the source's OOV token, or
+    the padding entry when the source has none (unknown words then read as padding; Keras'
+    Tokenizer would drop them). Unused ids get placeholder names."""
+    src = _slots(src_info, plan.vocabulary_size("source"), "source", plan)
+    tgt = _slots(tgt_info, plan.vocabulary_size("target"), "target", plan)
+    bos, eos = _markers(src, tgt, src_info, tgt_info, bos, eos, add_bos, add_eos)
 
     src_oov = src.index(src_info.oov) if src_info.oov is not None and src_info.oov in src \
         else None
@@ -223,21 +226,42 @@ def assemble_vocabularies(plan: Plan, src_info: VocabularyInfo, tgt_info: Vocabu
     else:
         raise ModelError(f"{tgt_info.path}: the target vocabulary has no padding (id 0 unused), "
                          "OOV or free entry to stand for the unknown token")
-
-    lists = []
-    for side, slots, info in (("source", src, src_info), ("target", tgt, tgt_info)):
-        unused = [i for i, t in enumerate(slots) if t is None]
-        if unused:
-            warnings.warn(f"{info.path}: {len(unused)} of the {len(slots)} {side} ids have no "
-                          "token (named <unused_N>)", stacklevel=3)
-        names = [f"<unused_{i}>" if t is None else _sanitize(t) for i, t in enumerate(slots)]
-        seen: dict[str, int] = {}
-        for i, name in enumerate(names):
-            if name in seen:
-                raise ModelError(f"{info.path}: the {side} vocabulary would name ids "
-                                 f"{seen[name]} and {i} both {name!r} (a token clashes with a "
-                                 "special token name; see --pad-token)")
-            seen[name] = i
-        lists.append(names)
     specials = {"pad": pad, "unk": unk, "bos": _sanitize(bos), "eos": _sanitize(eos)}
-    return lists[0], lists[1], specials
+    return _named(src, src_info, "source"), _named(tgt, tgt_info, "target"), specials
+
+
+def assemble_one_hot_vocabularies(plan: Plan, src_info: VocabularyInfo,
+                                  tgt_info: VocabularyInfo, bos, eos, add_bos: bool,
+                                  add_eos: bool, pad_token: str | None):
+    """The character tables of a one-hot model (every one of the V positions is a token,
+    ids from 0, e.g. the lstm_seq2seq example's input_token_index / target_token_index),
+    and the special tokens. The unknown token is added by common/one_hot.py as entry V;
+    it pads too unless pad_token names one of the source's tokens (the example pads its
+    inputs with " ")."""
+    src = _slots(src_info, plan.vocabulary_size("source"), "source", plan)
+    tgt = _slots(tgt_info, plan.vocabulary_size("target"), "target", plan)
+    bos, eos = _markers(src, tgt, src_info, tgt_info, bos, eos, add_bos, add_eos)
+    if pad_token is not None and pad_token not in src:
+        raise ModelError(f"{src_info.path}: the padding token (--pad-token) {pad_token!r} is "
+                         "not in the source vocabulary; a one-hot model pads with one of its "
+                         "characters")
+    specials = {"pad": _sanitize(pad_token) if pad_token is not None else UNKNOWN,
+                "unk": UNKNOWN, "bos": _sanitize(bos), "eos": _sanitize(eos)}
+    return _named(src, src_info, "source"), _named(tgt, tgt_info, "target"), specials
+
+
+def _named(slots: list, info: VocabularyInfo, side: str) -> list[str]:
+    """A vocabulary list: placeholder names for unused ids, newlines escaped, no clashes."""
+    unused = [i for i, t in enumerate(slots) if t is None]
+    if unused:
+        warnings.warn(f"{info.path}: {len(unused)} of the {len(slots)} {side} ids have no "
+                      "token (named <unused_N>)", stacklevel=4)
+    names = [f"<unused_{i}>" if t is None else _sanitize(t) for i, t in enumerate(slots)]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ModelError(f"{info.path}: the {side} vocabulary would name ids "
+                             f"{seen[name]} and {i} both {name!r} (a token clashes with a "
+                             "special token name; see --pad-token)")
+        seen[name] = i
+    return names

@@ -218,7 +218,8 @@ class GraphWalker:
 
     def rnn_stack(self, ref: Ref, role: str):
         """RNN layers from the embedding up to the one producing ref (a sequence), the
-        embedding layer and the model input it reads."""
+        embedding layer (None: the first layer reads one-hot vectors) and the model input
+        it reads."""
         stack: list[Rnn] = []
         ref = self.resolve(ref)
         seen = set()
@@ -241,11 +242,33 @@ class GraphWalker:
                     raise self.err(layer, f"no LSTM/GRU between this Embedding and the {role} "
                                           "output")
                 return stack, layer, source
-            if layer.class_name == "InputLayer":
-                raise self.err(layer, f"the {role} reads the input without an Embedding "
-                                      "(one-hot inputs are not supported)")
+            if layer.class_name == "InputLayer" and stack:   # one-hot vectors
+                self.one_hot_width(ref, stack[0], role)
+                return stack, None, ref
             raise self.err(layer, f"unexpected in the {role} (expected LSTM, GRU, "
                                   "Bidirectional or Embedding)")
+
+    def one_hot_width(self, ref: Ref, first: Rnn, role: str) -> int:
+        """V of a float input [batch, T, V] read by the first recurrent layer directly (the
+        Keras lstm_seq2seq example): its kernel rows are the embeddings of the V tokens."""
+        layer = self.layer(ref)
+        if ref not in self.g.inputs:
+            raise self.err(layer, f"the {role} reads a tensor that is not a model input")
+        shape = layer.config.get("batch_shape") or layer.config.get("batch_input_shape")
+        dtype = layer.config.get("dtype", "float32")
+        if isinstance(dtype, dict):   # a dtype policy
+            dtype = dtype.get("config", {}).get("name", "?")
+        rows = int(first.arrays["forward"][0].shape[0])
+        if not isinstance(shape, list) or len(shape) != 3 or shape[2] != rows:
+            raise self.err(layer, f"the {role} reads this input without an Embedding, so it "
+                                  f"must be one-hot vectors [batch, length, {rows}] (the "
+                                  f"width of layer '{first.layer.name}''s kernel); its shape "
+                                  f"is {shape}")
+        if not str(dtype).startswith(("float", "bfloat")):
+            raise self.err(layer, f"the {role} reads this {dtype} input without an "
+                                  "Embedding; token ids need an Embedding, one-hot vectors "
+                                  "a float input")
+        return rows
 
     def embedding_input(self, ref: Ref, role: str) -> Ref:
         layer = self.layer(ref)

@@ -7,6 +7,7 @@ import numpy as np
 
 from ...errors import ModelError
 from .graph import Graph, plain
+from .one_hot import token_ids
 from .verify import Reference, log_softmax
 
 
@@ -44,7 +45,10 @@ def verify(g: Graph, config: dict, tensors: dict, enc, dec, src_ids, links: dict
             if plain(name) in links:
                 _close(initial[layer][i], _row(g, "encoder/" + links[plain(name)], row),
                        f"the initial {what} state of decoder layer {layer}")
-    tokens = np.asarray(g.value(dec.token)).reshape(-1).astype(np.int64)
+    tokens = np.asarray(g.value(dec.token))
+    if np.issubdtype(tokens.dtype, np.floating):   # one-hot vectors: the ids they spell
+        tokens = token_ids(tokens)
+    tokens = tokens.reshape(-1).astype(np.int64)
     states = []
     for layer in range(len(dec.layers)):
         h = _row(g, dec.h_keys[layer][1], dec.h_keys[layer][2])

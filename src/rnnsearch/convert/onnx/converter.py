@@ -26,6 +26,8 @@ from ...safe_files import require_regular_file
 from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, read_vocab,
                                      sections, tokenizer_files, vocab_from_metadata)
 from ..common.guard import input_errors
+from ..common.one_hot import add_unknown_entry
+from .one_hot import check_multiplied, is_float, one_hot_values, one_hot_width, token_ids
 
 DESCRIPTION = "ONNX encoder + decoder-step graphs (torch.onnx.export, tf2onnx)"
 
@@ -167,23 +169,39 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
     enc_inputs = input_infos(enc_model)
     dec_inputs = input_infos(dec_model)
     enc_outputs = [o.name for o in enc_model.graph.output]
-    # encoder inputs: the source ids (rank 2) and optional lengths (rank 1)
-    src = [i for i in enc_inputs if _is_int(i[1]) and len(i[2]) == 2]
+    # encoder inputs: the source ids (rank 2) or one-hot vectors (float, rank 3) and
+    # optional lengths (rank 1)
+    src = [i for i in enc_inputs if (_is_int(i[1]) and len(i[2]) == 2) or
+           (is_float(i[1]) and len(i[2]) == 3)]
     lengths = [i for i in enc_inputs if _is_int(i[1]) and len(i[2]) == 1]
     other = [i for i in enc_inputs if i not in src and i not in lengths]
     if len(src) != 1 or other:
-        raise ModelError("encoder graph: expected one integer input of source ids "
-                         "[batch, length] (and optionally integer lengths [batch]); its inputs "
-                         "are " + ", ".join(f"{n} {d} {s}" for n, d, s in enc_inputs))
+        raise ModelError("encoder graph: expected one input of source ids (integer [batch, "
+                         "length]) or one-hot vectors (float [batch, length, vocabulary]), and "
+                         "optionally integer lengths [batch]; its inputs are "
+                         + ", ".join(f"{n} {d} {s}" for n, d, s in enc_inputs))
     src_name, src_dtype, src_dims = src[0]
+    one_hot = {"source": is_float(src_dtype), "target": False}
+    if one_hot["source"]:
+        src_width = one_hot_width(src_name, src_dims, "encoder")
+        src_dims = src_dims[:2]
     # decoder inputs: the token, encoder-provided inputs, states, masks
     token = [i for i in dec_inputs if _is_int(i[1]) and len(i[2]) <= 2
              and _embedding_rows(dec_model, i[0]) is not None]
+    if not token:   # the previous token as a one-hot vector [batch, V] or [batch, 1, V]
+        token = [i for i in dec_inputs if is_float(i[1]) and len(i[2]) in (2, 3)
+                 and i[2][-1] == len(vocabs["target"]) and i[0] not in links
+                 and i[0] not in enc_outputs and i[0] not in zeros]
+        one_hot["target"] = len(token) == 1
     if len(token) != 1:
         raise ModelError("decoder graph: expected one integer input of previous target tokens "
-                         "that indexes the target embedding; found "
+                         "that indexes the target embedding (or one float input of one-hot "
+                         f"vectors [batch, {len(vocabs['target'])}], the target vocabulary's "
+                         "size); found "
                          f"{[t[0] for t in token] or 'none'}")
     token_name, token_dtype, token_dims = token[0]
+    if one_hot["target"]:
+        token_width, token_dims = token_dims[-1], token_dims[:-1]
     for dec, enc in links.items():
         if dec not in {i[0] for i in dec_inputs}:
             raise ModelError(f"--link {dec}={enc}: the decoder has no input '{dec}' (inputs: "
@@ -198,8 +216,10 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
         if name not in links and name in enc_outputs and name not in zeros:
             links[name] = name
 
-    V_s = _embedding_rows(enc_model, src_name) or len(vocabs["source"])
-    V_t = _embedding_rows(dec_model, token_name) or len(vocabs["target"])
+    V_s = src_width if one_hot["source"] else \
+        _embedding_rows(enc_model, src_name) or len(vocabs["source"])
+    V_t = token_width if one_hot["target"] else \
+        _embedding_rows(dec_model, token_name) or len(vocabs["target"])
     specials = base["special_tokens"]
     taken = _all_dims([enc_model, dec_model])
     static_b = [d for d in (token_dims[:1]) if isinstance(d, int)]
@@ -222,8 +242,9 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
             dims[batch_axis] = B
         if not isinstance(dims[s_axis], int):
             dims[s_axis] = S_choice
-        ids = rng.choice(ids_pool, size=tuple(dims)).astype(src_dtype)
-        feeds = {src_name: ids}
+        ids = rng.choice(ids_pool, size=tuple(dims))
+        feeds = {src_name: one_hot_values(ids, V_s, src_dtype) if one_hot["source"]
+                 else ids.astype(src_dtype)}
         for name, dtype, _ in lengths:
             feeds[name] = np.full((dims[batch_axis],), dims[s_axis], dtype=dtype)
         return feeds, dims[batch_axis], dims[s_axis]
@@ -238,7 +259,9 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
             break
     if enc_values is None:
         raise ModelError("encoder graph: cannot tell which source axis is the batch")
-    src_ids = enc_values[src_name] if batch_axis == 0 else enc_values[src_name].T
+    src_ids = enc_values[src_name] if not one_hot["source"] else \
+        token_ids(enc_values[src_name])
+    src_ids = src_ids if batch_axis == 0 else src_ids.T
 
     from .graph import Graph, Probe
     probe = Probe(B, S)
@@ -278,7 +301,9 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
     def decoder_feeds(fill):
         feeds = {}
         tdims = [B if not isinstance(d, int) else d for d in token_dims]
-        feeds[token_name] = rng.integers(0, V_t, size=tuple(tdims)).astype(token_dtype)
+        ids = rng.integers(0, V_t, size=tuple(tdims))
+        feeds[token_name] = one_hot_values(ids, V_t, token_dtype) if one_hot["target"] \
+            else ids.astype(token_dtype)
         for name, enc_out in static_links.items():
             feeds[name] = enc_values[enc_out].astype(dict((n, d) for n, d, _ in dec_inputs)[name])
         for name, dtype, dims in step:
@@ -303,7 +328,7 @@ def analyze(enc_model, dec_model, links: dict, zeros: set, base: dict, vocabs: d
                     links={d: "encoder/" + e for d, e in static_links.items()})
         try:
             config, tensors = _build(g, links, zeros, base, vocabs, src_name, token_name,
-                                     [n for n, _, _ in step], src_ids, state_links)
+                                     [n for n, _, _ in step], src_ids, state_links, one_hot)
             return config, tensors
         except _MaskProbe as e:
             last_error = e
@@ -325,7 +350,7 @@ def _rnn_sequence_length(model, values) -> int | None:
 
 
 def _build(g, links, zeros, base, vocabs, src_name, token_name, step_names, src_ids,
-           state_links):
+           state_links, one_hot):
     from .affine import AffineWalker
     from .bridge import analyze_bridge
     from .decoder import analyze_decoder
@@ -333,11 +358,14 @@ def _build(g, links, zeros, base, vocabs, src_name, token_name, step_names, src_
     from .graph import Registry
     from ...model_spec import FORMAT_NAME, FORMAT_VERSION
 
+    for side, tag, name in (("source", "encoder", src_name), ("target", "decoder", token_name)):
+        if one_hot[side]:
+            check_multiplied(g, f"{tag}/{name}", tag)
     walker = AffineWalker(g)
     reg = Registry(g)
-    enc = analyze_encoder(g, walker, reg, "encoder/" + src_name)
+    enc = analyze_encoder(g, walker, reg, "encoder/" + src_name, one_hot["source"])
     dec = analyze_decoder(g, walker, reg, enc, "decoder/" + token_name,
-                          ["decoder/" + n for n in step_names])
+                          ["decoder/" + n for n in step_names], one_hot["target"])
     for node in dec.masks:
         passed = [i for i in node.inputs[1:] if not g.is_const(i)] if node.op == "Where" \
             else [node.inputs[0]]
@@ -374,10 +402,35 @@ def _build(g, links, zeros, base, vocabs, src_name, token_name, step_names, src_
     tensors.update(bridge_tensors)
     tensors.update(dec.tensors)
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
-    check_vocabularies(config, vocabs["source"], vocabs["target"],
-                       tensors["encoder.embedding.weight"].shape[0],
-                       tensors["decoder.embedding.weight"].shape[0],
-                       tensors["decoder.output.weight"].shape[0])
+    written, tokens = dict(tensors), dict(vocabs)
+    if one_hot["source"] or one_hot["target"]:
+        written, tokens = _one_hot_model(config, written, vocabs, one_hot, enc.embedding)
+    check_vocabularies(config, tokens["source"], tokens["target"],
+                       written["encoder.embedding.weight"].shape[0],
+                       written["decoder.embedding.weight"].shape[0],
+                       written["decoder.output.weight"].shape[0])
     from .check import verify
-    verify(g, config, tensors, enc, dec, src_ids, links, zeros)
-    return config, tensors
+    verify(g, config, tensors, enc, dec, src_ids, links, zeros)   # the graphs' own sizes
+    vocabs.update(tokens)
+    return config, written
+
+
+def _one_hot_model(config, tensors, vocabs, one_hot, source_embedding):
+    """source.kind one_hot, and the unknown token as the all-zero vector (common/one_hot.py)
+    on the one-hot sides that lack one; the special pad token is that entry too when the
+    source has no token of its name. Returns the tensors and vocabularies to write."""
+    specials = dict(config["special_tokens"])
+    source, target = list(vocabs["source"]), list(vocabs["target"])
+    if one_hot["source"]:
+        config["source"] = {**config.get("source", {}), "kind": "one_hot",
+                            "feature_size": int(source_embedding.shape[1])}
+        if specials["pad"] not in source:
+            specials["pad"] = specials["unk"]
+    elif specials["unk"] not in source:
+        raise ModelError(f"the source vocabulary lacks the UNK token {specials['unk']!r}")
+    suppress = add_unknown_entry(tensors, source if one_hot["source"] else None, target,
+                                 specials["unk"])
+    given = config.get("target", {}).get("suppress_tokens") or []
+    config["target"] = {**config.get("target", {}), "suppress_tokens": given + suppress}
+    config["special_tokens"] = specials
+    return tensors, {"source": source, "target": target}

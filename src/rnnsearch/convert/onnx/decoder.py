@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ModelError
+from ..common.one_hot import identity_embedding
 from .affine import Affine, AffineWalker, stack
 from .attention import (analyze_scores, decide_merge, find_attention_softmax,
                              find_context)
@@ -79,18 +80,22 @@ def _register_inputs(g: Graph, reg: Registry, names: list[str]):
 
 
 def analyze_decoder(g: Graph, walker: AffineWalker, reg: Registry, enc: EncoderInfo,
-                    token_input: str, step_inputs: list[str]) -> DecoderInfo:
+                    token_input: str, step_inputs: list[str], one_hot: bool = False
+                    ) -> DecoderInfo:
     dec_nodes = [n for n in g.nodes if n.graph == "decoder"]
-    gathers = [n for n in dec_nodes if n.op == "Gather" and g.is_const(n.inputs[0])
-               and g.value(n.inputs[0]).ndim == 2 and n.attrs.get("axis", 0) == 0
-               and g.depends_on(n.inputs[1], {token_input})]
-    tables = {n.inputs[0] for n in gathers}
-    if len(tables) != 1:
-        raise ModelError("decoder graph: expected one target embedding lookup (Gather from a "
-                         "[vocabulary, embedding] initializer) of the token input "
-                         f"'{plain(token_input)}', found {len(tables)}")
-    table = next(iter(tables))
-    emb_out = {n.outputs[0] for n in gathers}
+    if one_hot:   # the one-hot token is its own embedding (see encoder._source_embedding)
+        table, emb_out = identity_embedding(g.width(token_input)), {token_input}
+    else:
+        gathers = [n for n in dec_nodes if n.op == "Gather" and g.is_const(n.inputs[0])
+                   and g.value(n.inputs[0]).ndim == 2 and n.attrs.get("axis", 0) == 0
+                   and g.depends_on(n.inputs[1], {token_input})]
+        tables = {n.inputs[0] for n in gathers}
+        if len(tables) != 1:
+            raise ModelError("decoder graph: expected one target embedding lookup (Gather "
+                             "from a [vocabulary, embedding] initializer) of the token input "
+                             f"'{plain(token_input)}', found {len(tables)}")
+        table = g.value(next(iter(tables))).astype(np.float32)
+        emb_out = {n.outputs[0] for n in gathers}
     reg.add(EMB, emb_out, g.canon(next(iter(emb_out))))
     _register_inputs(g, reg, step_inputs)
 
@@ -179,7 +184,7 @@ def analyze_decoder(g: Graph, walker: AffineWalker, reg: Registry, enc: EncoderI
     else:
         dec_type = "luong"
 
-    tensors = {"decoder.embedding.weight": g.value(table).astype(np.float32)}
+    tensors = {"decoder.embedding.weight": table}
     E = g.width(next(iter(emb_out)))
     D_m = enc.cat_width if enc.merge == "concat" else enc.top.hidden
 
@@ -479,6 +484,8 @@ def _vocab_size(g: Graph, reg: Registry) -> int:
     for key, origins, value in reg.entries:
         if key == EMB:
             name = next(iter(origins))
-            node = g.producer[name]
+            node = g.producer.get(name)
+            if node is None:   # a one-hot token input: V is its width
+                return g.width(name)
             return int(g.value(node.inputs[0]).shape[0])
     raise ModelError("decoder graph: no target embedding")

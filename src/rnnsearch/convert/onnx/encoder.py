@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ..common import layouts
+from ..common.one_hot import identity_embedding
 from .affine import AffineWalker
 from .graph import RNN_OPS, Graph, Node, Registry, plain
 
@@ -160,10 +161,16 @@ def relative_to_cat(matrix: np.ndarray, key, hidden: int, directions: int) -> np
     return out
 
 
-def analyze_encoder(g: Graph, walker: AffineWalker, reg: Registry, source_input: str
-                    ) -> EncoderInfo:
-    enc_nodes = [n for n in g.nodes if n.graph == "encoder"]
-    # source embedding: Gather(table, ids) with the ids coming from the source input
+def _source_embedding(g: Graph, enc_nodes: list, reg: Registry, source_input: str,
+                      one_hot: bool) -> np.ndarray:
+    """The source embedding table, its output registered as ("emb_src",): the table a
+    Gather indexes with the source ids, or for one-hot vectors the identity, the input
+    itself being the embedding (convert/onnx/one_hot.py checked it is only multiplied by
+    weight matrices, which the first layer's W then absorbs)."""
+    if one_hot:
+        reg.add(("emb_src",), {source_input}, g.canon(source_input))
+        return identity_embedding(g.width(source_input))
+    # Gather(table, ids) with the ids coming from the source input
     gathers = [n for n in enc_nodes if n.op == "Gather" and g.is_const(n.inputs[0])
                and g.value(n.inputs[0]).ndim == 2 and n.attrs.get("axis", 0) == 0
                and g.depends_on(n.inputs[1], {source_input})]
@@ -177,7 +184,13 @@ def analyze_encoder(g: Graph, walker: AffineWalker, reg: Registry, source_input:
     table = next(iter(tables))
     emb_outputs = {n.outputs[0] for n in gathers}
     reg.add(("emb_src",), emb_outputs, g.canon(g.value(next(iter(emb_outputs)))))
+    return g.value(table).astype(np.float32)
 
+
+def analyze_encoder(g: Graph, walker: AffineWalker, reg: Registry, source_input: str,
+                    one_hot: bool = False) -> EncoderInfo:
+    enc_nodes = [n for n in g.nodes if n.graph == "encoder"]
+    embedding = _source_embedding(g, enc_nodes, reg, source_input, one_hot)
     ops = [n for n in enc_nodes if n.op in RNN_OPS]
     if not ops:
         loops = [n for n in enc_nodes if n.op in ("Loop", "Scan")]
@@ -187,7 +200,7 @@ def analyze_encoder(g: Graph, walker: AffineWalker, reg: Registry, source_input:
             if any(n.op == "Tanh" for n in enc_nodes) else "")
         raise ModelError("encoder graph: no LSTM, GRU or RNN operator" + hint + "; the "
                          "encoder must be nn.LSTM/nn.GRU/nn.RNN (or Keras LSTM/GRU) layers")
-    info = EncoderInfo(source_input, g.value(table).astype(np.float32), [])
+    info = EncoderInfo(source_input, embedding, [])
     for k, node in enumerate(ops):
         op = read_rnn_op(g, node)
         where = node.describe()
