@@ -2,6 +2,8 @@
 """Python boundary of the C engine: builds the rs_model from validated weights once, and
 translates batches of token ids with the GIL released. Inputs are checked here, so the C
 code never sees an id out of range or a malformed option."""
+import os
+
 import numpy as np
 cimport numpy as cnp
 
@@ -55,6 +57,15 @@ def kernel_isa(str compute_type="float32"):
     if compute_type == "bfloat16":
         return rs_bf16_isa().decode()
     return rs_kernel_isa().decode()
+
+
+def intra_split(int min_macs=0):
+    """For tests and benchmarks of intra_threads at batch sizes below the thread count:
+    (the products split over threads since the process started, the fewest multiply-adds a
+    part of a split product must have, the parts worker threads ran since the process
+    started). min_macs >= 1 sets that minimum (rs_split.h, rs_workers.h)."""
+    cdef int previous = rs_split_set_min_macs(min_macs)
+    return rs_split_count(), previous, rs_workers_parts_on_workers()
 
 
 def elementwise(str name, x):
@@ -347,8 +358,11 @@ cdef class Engine:
     cdef list _sources  # (start, end, tensor name, memory-mapped) of every weight given
     cdef bint _int8
     cdef bint _bf16
+    cdef rs_workers *_pool # intra-sentence threads (rs_workers.h), started on first need
+    cdef object _pool_pid # the process that started them
 
     def __cinit__(self):
+        self._pool = NULL
         memset(&self.model, 0, sizeof(rs_model))
         memset(&self.copy_generator, 0, sizeof(rs_copy_generator))
         self._keep = []
@@ -358,6 +372,8 @@ cdef class Engine:
 
     def __dealloc__(self):
         cdef size_t address
+        rs_workers_destroy(self._pool)   # joins its workers (no call can be running)
+        self._pool = NULL
         for address in self._owned:
             rs_aligned_free(<void *> address)
         self._owned = []
@@ -1136,6 +1152,8 @@ cdef class Engine:
                       shrinking_beam, length_normalization, word_penalty, max_length_factor,
                       eos_attention, attention_constraint, suppress_np, num_suppress,
                       prefix_np, prefix_lengths_np, reporter)
+        if threads > batch:
+            opt.pool = self._intra_pool(threads)
         cdef rs_candidates vmap
         cand_ids_np, cand_offsets_np = _candidate_arrays(candidates, batch, self.model.tgt_vocab)
         if cand_ids_np is not None:
@@ -1163,6 +1181,19 @@ cdef class Engine:
                 status = rs_translate_features(&self.model, &opt, batch, &frames[0, 0, 0],
                                                stride, &lengths[0], results, err, sizeof(err))
         return _collect(results, batch, status, err, reporter, return_log_prob)
+
+    cdef rs_workers *_intra_pool(self, int threads) except NULL:
+        """The pool a call with fewer sentences than `threads` splits its products over,
+        grown to `threads` (under the GIL, so never by two calls at once)."""
+        if self._pool != NULL and self._pool_pid != os.getpid():
+            self._pool = NULL   # a forked child: its copy of the pool has no threads
+        if self._pool == NULL:
+            self._pool_pid = os.getpid()
+            self._pool = rs_workers_create()
+            if self._pool == NULL:
+                raise MemoryError()
+        rs_workers_reserve(self._pool, threads)
+        return self._pool
 
     def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
                           copy=None, draws=None):

@@ -13,6 +13,18 @@ cdef extern from "rs_limits.h" nogil:
         RS_MAX_BATCH
         RS_MAX_BLOCK_ELEMENTS
 
+cdef extern from "rs_workers.h" nogil:
+    ctypedef struct rs_workers:
+        pass
+    rs_workers *rs_workers_create()
+    int rs_workers_reserve(rs_workers *p, int threads)
+    void rs_workers_destroy(rs_workers *p)
+    int rs_workers_parts_on_workers()
+
+cdef extern from "rs_split.h" nogil:
+    int rs_split_set_min_macs(int macs)
+    int rs_split_count()
+
 cdef extern from "rs_vmap.h" nogil:
     ctypedef struct rs_candidates:
         const int *ids
@@ -157,6 +169,7 @@ cdef extern from "rs_model.h" nogil:
         int shrinking_beam
         float length_exponent, word_penalty, max_length_factor
         int eos_attention, return_attention, threads
+        rs_workers *pool
         int constrain, constraint_backward, constraint_forward
         const int *suppress
         int num_suppress

@@ -93,6 +93,11 @@ static inline int padded_in(int kind, int cols) {
          : kind == Q_AVX2 ? round_up(cols, 2) : cols;
 }
 
+size_t rs_int8_row_bytes(int in) {
+    rs_call_once(&q_once, choose);
+    return (size_t)padded_in(q_kind, in);
+}
+
 /* Bytes of one part's int8 panels, rounded to a cache line (parts follow each other). */
 static size_t part_bytes(int kind, int out, int cols) {
     const int out_pad = panelled(kind) ? round_up(out, 16) : out;

@@ -15,6 +15,7 @@
 #include "rs_gemm_bf16.h"
 #include "rs_gemm_int8.h"
 #include "rs_platform.h"
+#include "rs_split.h"
 #include "rs_vmath.h"
 
 #define LANES RS_DOT_LANES
@@ -96,17 +97,28 @@ int rs_kernel_failed(void) {
     return failed;
 }
 
+/* The product on this thread; non-zero when it could not run. */
+static int linear_here(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
+                       int accumulate) {
+    /* int8 and bfloat16 fall back to the float weights only if their scratch cannot be
+       allocated */
+    if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return 0;
+    if (L->bf16 && rs_gemm_bf16(L, rows, x, xs, y, ys, accumulate, 0, L->out) == 0) return 0;
+    if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else if (L->w) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
+    else return 1;
+    return 0;
+}
+
 void rs_linear_forward(const rs_linear *L, int rows, const float *x, int xs,
                        float *y, int ys, int accumulate) {
     rs_call_once(&gemm_once, choose_gemm);
     if (rows <= 0 || L->out <= 0) return;
-    /* int8 and bfloat16 fall back to the float weights only if their scratch cannot be
-       allocated */
-    if (L->qweight && rs_gemm_int8(L, rows, x, xs, y, ys, accumulate) == 0) return;
-    if (L->bf16 && rs_gemm_bf16(L, rows, x, xs, y, ys, accumulate, 0, L->out) == 0) return;
-    if (L->packed && packed_kernel) packed_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
-    else if (L->w) gemm_kernel(L, rows, x, xs, y, ys, accumulate, 0, L->out);
-    else kernel_failed = 1;
+    int failed = 0;
+    /* by output rows over the intra-sentence pool, when one is bound (rs_split.h) */
+    if (!rs_split_linear(linear_here, L, rows, x, xs, y, ys, accumulate, &failed))
+        failed = linear_here(L, rows, x, xs, y, ys, accumulate);
+    if (failed) kernel_failed = 1;
 }
 
 size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n) {

@@ -266,6 +266,9 @@ typedef struct {
        to [last - backward, last + forward) around the previous step's argmax `last` */
     int constrain, constraint_backward, constraint_forward;
     int threads; /* sentences are split into this many groups decoded in parallel */
+    /* with fewer sentences than threads: the pool (rs_workers.h) each step's products are
+       split over by output rows instead; NULL: such a call runs on one thread */
+    struct rs_workers *pool;
     const int *suppress; int num_suppress; /* target ids never produced (log-prob -inf) */
     /* Greedy search only (beam_size 1): called after every step with each live sentence's
      * chosen token (its index in the batch, the step, the token, its log-probability, and

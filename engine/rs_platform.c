@@ -56,6 +56,28 @@ void rs_thread_join(rs_thread *t) {
     CloseHandle((HANDLE)t->handle);
 }
 
+int rs_mutex_init(rs_mutex *m) { InitializeSRWLock((PSRWLOCK)m); return 0; }
+void rs_mutex_destroy(rs_mutex *m) { (void)m; }
+void rs_mutex_lock(rs_mutex *m) { AcquireSRWLockExclusive((PSRWLOCK)m); }
+void rs_mutex_unlock(rs_mutex *m) { ReleaseSRWLockExclusive((PSRWLOCK)m); }
+int rs_cond_init(rs_cond *c) { InitializeConditionVariable((PCONDITION_VARIABLE)c); return 0; }
+void rs_cond_destroy(rs_cond *c) { (void)c; }
+void rs_cond_wait(rs_cond *c, rs_mutex *m) {
+    SleepConditionVariableSRW((PCONDITION_VARIABLE)c, (PSRWLOCK)m, INFINITE, 0);
+}
+void rs_cond_signal(rs_cond *c) { WakeConditionVariable((PCONDITION_VARIABLE)c); }
+void rs_cond_broadcast(rs_cond *c) { WakeAllConditionVariable((PCONDITION_VARIABLE)c); }
+
+/* The Interlocked functions are full barriers; a plain load is not, hence the no-op
+ * exchange-add for rs_atomic_load. */
+int rs_atomic_load(const volatile int *p) { return (int)InterlockedExchangeAdd((volatile LONG *)p, 0); }
+void rs_atomic_store(volatile int *p, int value) { InterlockedExchange((volatile LONG *)p, value); }
+int rs_atomic_add(volatile int *p, int delta) { return (int)InterlockedExchangeAdd((volatile LONG *)p, delta) + delta; }
+int rs_atomic_cas(volatile int *p, int expected, int desired) {
+    return (int)InterlockedCompareExchange((volatile LONG *)p, desired, expected) == expected;
+}
+void rs_cpu_relax(void) { YieldProcessor(); }
+
 void *rs_aligned_alloc(size_t alignment, size_t size) {
     return _aligned_malloc(size ? size : 1, alignment);
 }
@@ -91,6 +113,31 @@ int rs_thread_start(rs_thread *t, void *(*fn)(void *), void *arg) {
 }
 
 void rs_thread_join(rs_thread *t) { pthread_join(t->handle, NULL); }
+
+int rs_mutex_init(rs_mutex *m) { return pthread_mutex_init(m, NULL) != 0; }
+void rs_mutex_destroy(rs_mutex *m) { pthread_mutex_destroy(m); }
+void rs_mutex_lock(rs_mutex *m) { pthread_mutex_lock(m); }
+void rs_mutex_unlock(rs_mutex *m) { pthread_mutex_unlock(m); }
+int rs_cond_init(rs_cond *c) { return pthread_cond_init(c, NULL) != 0; }
+void rs_cond_destroy(rs_cond *c) { pthread_cond_destroy(c); }
+void rs_cond_wait(rs_cond *c, rs_mutex *m) { pthread_cond_wait(c, m); }
+void rs_cond_signal(rs_cond *c) { pthread_cond_signal(c); }
+void rs_cond_broadcast(rs_cond *c) { pthread_cond_broadcast(c); }
+
+int rs_atomic_load(const volatile int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+void rs_atomic_store(volatile int *p, int value) { __atomic_store_n(p, value, __ATOMIC_SEQ_CST); }
+int rs_atomic_add(volatile int *p, int delta) { return __atomic_add_fetch(p, delta, __ATOMIC_SEQ_CST); }
+int rs_atomic_cas(volatile int *p, int expected, int desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+void rs_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* posix_memalign rather than C11 aligned_alloc: macOS has it only from 10.15 on, and it
  * needs no size rounding. */

@@ -1,6 +1,6 @@
 /* What the engine needs from the operating system, on POSIX (Linux, macOS, musl) and on
  * Windows: run-once initialisation, per-thread storage with a destructor, threads,
- * aligned memory, and giving back the resident pages of a memory-mapped weight that
+ * mutexes, condition variables, atomic ints, aligned memory, and giving back the resident pages of a memory-mapped weight that
  * has been repacked. POSIX maps them onto pthreads, posix_memalign and madvise; Windows
  * onto InitOnce, fiber-local storage, CreateThread, _aligned_malloc and VirtualUnlock
  * (rs_platform.c). Nothing else in the engine includes an OS header. */
@@ -18,12 +18,16 @@ typedef struct {
     void *(*fn)(void *);
     void *arg;
 } rs_thread;
+typedef struct { void *opaque; } rs_mutex; /* an SRWLOCK */
+typedef struct { void *opaque; } rs_cond;  /* a CONDITION_VARIABLE */
 #else
 #include <pthread.h>
 typedef pthread_once_t rs_once;
 #define RS_ONCE_INIT PTHREAD_ONCE_INIT
 typedef pthread_key_t rs_tls_key;
 typedef struct { pthread_t handle; } rs_thread;
+typedef pthread_mutex_t rs_mutex;
+typedef pthread_cond_t rs_cond;
 #endif
 
 /* Runs fn exactly once per `once`, however many threads call at the same time. */
@@ -39,6 +43,27 @@ int rs_tls_set(rs_tls_key key, void *value);
  * in place until rs_thread_join. */
 int rs_thread_start(rs_thread *t, void *(*fn)(void *), void *arg);
 void rs_thread_join(rs_thread *t);
+
+/* A mutex and a condition variable (for the worker pool, rs_pool.c). init returns non-zero
+ * when it failed. rs_cond_wait may wake spuriously: callers wait in a loop. */
+int rs_mutex_init(rs_mutex *m);
+void rs_mutex_destroy(rs_mutex *m);
+void rs_mutex_lock(rs_mutex *m);
+void rs_mutex_unlock(rs_mutex *m);
+int rs_cond_init(rs_cond *c);
+void rs_cond_destroy(rs_cond *c);
+void rs_cond_wait(rs_cond *c, rs_mutex *m);
+void rs_cond_signal(rs_cond *c);
+void rs_cond_broadcast(rs_cond *c);
+
+/* Sequentially consistent operations on an int shared between threads. rs_atomic_add
+ * returns the new value; rs_atomic_cas swaps in `desired` if *p == expected and returns
+ * whether it did. rs_cpu_relax: a pause instruction inside a spin-wait loop. */
+int rs_atomic_load(const volatile int *p);
+void rs_atomic_store(volatile int *p, int value);
+int rs_atomic_add(volatile int *p, int delta);
+int rs_atomic_cas(volatile int *p, int expected, int desired);
+void rs_cpu_relax(void);
 
 /* `size` bytes aligned to `alignment` (a power of two, at least sizeof(void *)); NULL when
  * out of memory. Free only with rs_aligned_free. */

@@ -12,6 +12,7 @@
 #include "rs_kernels.h"
 #include "rs_model.h"
 #include "rs_platform.h"
+#include "rs_workers.h"
 #include "rs_vmap.h"
 
 typedef struct {
@@ -460,6 +461,13 @@ static int translate_input(const rs_model *m, const rs_options *o, int batch,
                            const rs_input *input, rs_result *results, char *err,
                            size_t err_size) {
     int T = o->threads < 1 ? 1 : o->threads;
+    if (T > batch && o->pool) {
+        /* fewer sentences than threads: split each step's products instead (rs_split.h) */
+        rs_workers_bind(o->pool, T);
+        const int status = translate_serial(m, o, batch, input, results, err, err_size);
+        rs_workers_bind(NULL, 1);
+        return status;
+    }
     if (T > batch) T = batch;
     if (T <= 1) return translate_serial(m, o, batch, input, results, err, err_size);
     if (validate(m, o, batch, input, err, err_size)) return 1;

@@ -44,9 +44,10 @@ def _flags() -> list[str]:
 
 
 def _compile(compiler: str, output: Path, extra=()) -> None:
-    """The harness with the kernels' files (matrix products, element-wise functions, the
-    platform layer), with the engine's own flags."""
-    kernels = [p for pattern in ("rs_kernels.c", "rs_gemm*.c", "rs_vmath*.c", "rs_platform.c")
+    """The harness with the kernels' files (matrix products and their split over worker
+    threads, element-wise functions, the platform layer), with the engine's own flags."""
+    kernels = [p for pattern in ("rs_kernels.c", "rs_gemm*.c", "rs_vmath*.c", "rs_platform.c",
+                                 "rs_split.c", "rs_workers.c")
                for p in sorted(ENGINE.glob(pattern))]
     done = subprocess.run([compiler, *_flags(), str(HARNESS), *map(str, kernels), "-lm", *extra,
                            "-o", str(output)], capture_output=True, text=True)

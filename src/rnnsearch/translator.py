@@ -81,7 +81,10 @@ DECODING_OPTIONS = ("beam_size", "num_hypotheses", "length_penalty", "coverage_p
 
 class Translator:
     """Loads a model directory once; translate_batch and translate may be called from
-    several threads at once (the engine releases the GIL and shares no mutable state)."""
+    several threads at once (the engine releases the GIL and shares no mutable state but
+    intra_threads' worker pool, which serves one call at a time; the others compute alone,
+    with the same results). intra_threads=N: N threads per call (docs/architecture.md,
+    "Threads")."""
 
     def __init__(self, model_path: str | None = None, intra_threads: int = 1,
                  compute_type: str = "float32"):
