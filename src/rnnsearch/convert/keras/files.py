@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,8 +154,13 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes
     if info.file_size > limit:
         raise _mk_err(path, f"{name} unpacks to {info.file_size} bytes; at most {limit} are "
                             "read")
-    with archive.open(info) as member:
-        data = member.read(limit + 1)
+    try:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)
+    except (zlib.error, NotImplementedError, RuntimeError, zipfile.BadZipFile, EOFError) as e:
+        # a corrupt deflate stream, an unknown compression or zip version, an encrypted
+        # member, a bad CRC
+        raise _mk_err(path, f"{name} cannot be unpacked ({type(e).__name__}: {e})") from e
     if len(data) > limit:
         raise _mk_err(path, f"{name} unpacks to more than {limit} bytes")
     return data
