@@ -10,17 +10,16 @@ import math
 import os
 import tokenize
 import zipfile
-import zlib
 
 import numpy as np
 
 from .errors import ModelError
 from .limits import physical_memory
+from .safe_files import ZIP_ERRORS
 
 # what a corrupt header or archive makes NumPy's format module and zipfile raise
-_CORRUPT = (OSError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
-            zlib.error, EOFError, NotImplementedError, KeyError, TypeError, OverflowError,
-            RecursionError, RuntimeError)   # RuntimeError: zipfile's encrypted member
+_CORRUPT = ZIP_ERRORS + (OSError, ValueError, SyntaxError, tokenize.TokenError, KeyError,
+                        TypeError, OverflowError, RecursionError)
 
 
 def is_npz(f) -> bool:

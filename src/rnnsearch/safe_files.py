@@ -11,9 +11,15 @@ from __future__ import annotations
 import json
 import os
 import stat
+import zipfile
+import zlib
 
 from .errors import ModelError
 from .limits import MAX_CONFIG_BYTES, MAX_CONFIG_ITEMS, MAX_JSON_DEPTH
+
+# what unpacking a corrupt zip member raises: a bad archive or CRC, a corrupt deflate
+# stream, an unknown zip version or compression, an encrypted member, a cut-short file
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError)
 
 
 def check_relative_name(name, what: str) -> str:

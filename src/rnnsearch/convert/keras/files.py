@@ -16,14 +16,13 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...errors import ModelError
 from ...limits import MAX_CONFIG_BYTES, MAX_TENSOR_ELEMENTS, physical_memory
-from ...safe_files import load_json, parse_json, require_regular_file
+from ...safe_files import ZIP_ERRORS, load_json, parse_json, require_regular_file
 
 _MAX_HDF5_DEPTH = 32          # group nesting (Keras writes about 6)
 _MAX_HDF5_OBJECTS = 1_000_000
@@ -157,9 +156,7 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes
     try:
         with archive.open(info) as member:
             data = member.read(limit + 1)
-    except (zlib.error, NotImplementedError, RuntimeError, zipfile.BadZipFile, EOFError) as e:
-        # a corrupt deflate stream, an unknown compression or zip version, an encrypted
-        # member, a bad CRC
+    except ZIP_ERRORS as e:
         raise _mk_err(path, f"{name} cannot be unpacked ({type(e).__name__}: {e})") from e
     if len(data) > limit:
         raise _mk_err(path, f"{name} unpacks to more than {limit} bytes")
