@@ -204,6 +204,35 @@ void rs_attention_scores(const rs_attention *a, const float *query, const float 
     }
 }
 
+/* v . relu(q + k): additive()'s values (the same tmp, the same dot product) with the sum
+   and the relu in one pass over tmp instead of two */
+static inline float additive_relu(const float *v, const float *q, const float *k, int width,
+                                  float *restrict tmp) {
+    for (int i = 0; i < width; i++) {
+        const float t = q[i] + k[i];
+        tmp[i] = t > 0.0f ? t : 0.0f;
+    }
+    return rs_dot_inline(v, tmp, width);
+}
+
+RS_CLONES
+void rs_attention_scores_rows(const rs_attention *a, int n, const float *queries, int query_stride,
+                              const float *keys, int key_width, int len, float *scores,
+                              int score_stride, float *tmp) {
+    if (!(a->score == RS_SCORE_ADDITIVE && a->score_relu && a->v)) {
+        for (int r = 0; r < n; r++)
+            rs_attention_scores(a, queries + (size_t)r * query_stride, keys, key_width, 0, len,
+                                scores + (size_t)r * score_stride, tmp);
+        return;
+    }
+    for (int j = 0; j < len; j++) { /* key j read once for the n rows */
+        const float *k = keys + (size_t)j * key_width;
+        for (int r = 0; r < n; r++)
+            scores[(size_t)r * score_stride + j] =
+                additive_relu(a->v, queries + (size_t)r * query_stride, k, key_width, tmp);
+    }
+}
+
 void rs_attention_poison(float *probs, int len, float *context, int context_width) {
     for (int j = 0; j < len; j++) probs[j] = NAN;
     for (int i = 0; i < context_width; i++) context[i] = NAN;
@@ -238,4 +267,66 @@ void rs_attention_context(const float *probs, const float *memory, int len, int 
         const float a = probs[j], *h = memory + (size_t)j * D;
         for (int i = 0; i < D; i++) context[i] += a * h[i];
     }
+}
+
+/* N rows' contexts over columns [i0, i0 + 64): the 64 x N partial sums stay in registers
+   while the memory rows stream past (each sum is still c = c + a * h, j in order). */
+#define CONTEXT_BLOCK 64
+static inline __attribute__((always_inline)) void context_block(
+    const int N, const float *probs, int probs_stride, const float *memory, int len, int D,
+    int i0, float *context, int context_stride) {
+    float acc[6][CONTEXT_BLOCK];
+    for (int r = 0; r < N; r++)
+        for (int i = 0; i < CONTEXT_BLOCK; i++) acc[r][i] = 0.0f;
+    for (int j = 0; j < len; j++) {
+        const float *h = memory + (size_t)j * D + i0;
+        for (int r = 0; r < N; r++) {
+            const float a = probs[(size_t)r * probs_stride + j];
+            for (int i = 0; i < CONTEXT_BLOCK; i++) acc[r][i] += a * h[i];
+        }
+    }
+    for (int r = 0; r < N; r++)
+        memcpy(context + (size_t)r * context_stride + i0, acc[r], sizeof(float) * CONTEXT_BLOCK);
+}
+
+/* N rows: the 64-column blocks in registers, the last D % 64 columns summed in memory */
+static inline __attribute__((always_inline)) void context_rows(
+    const int N, const float *probs, int probs_stride, const float *memory, int len, int D,
+    float *context, int context_stride) {
+    int i0 = 0;
+    for (; i0 + CONTEXT_BLOCK <= D; i0 += CONTEXT_BLOCK)
+        context_block(N, probs, probs_stride, memory, len, D, i0, context, context_stride);
+    if (i0 == D) return;
+    for (int r = 0; r < N; r++) {
+        float *c = context + (size_t)r * context_stride;
+        for (int i = i0; i < D; i++) c[i] = 0.0f;
+        for (int j = 0; j < len; j++) {
+            const float a = probs[(size_t)r * probs_stride + j], *h = memory + (size_t)j * D;
+            for (int i = i0; i < D; i++) c[i] += a * h[i];
+        }
+    }
+}
+
+RS_CLONES
+void rs_attention_context_rows(int n, const float *probs, int probs_stride, const float *memory,
+                               int len, int D, float *context, int context_stride) {
+    for (int r = 0, g; r < n; r += g) { /* up to six rows per pass over the memory */
+        g = n - r < 6 ? n - r : 6;
+        const float *p = probs + (size_t)r * probs_stride;
+        float *c = context + (size_t)r * context_stride;
+        switch (g) {
+        case 6: context_rows(6, p, probs_stride, memory, len, D, c, context_stride); break;
+        case 5: context_rows(5, p, probs_stride, memory, len, D, c, context_stride); break;
+        case 4: context_rows(4, p, probs_stride, memory, len, D, c, context_stride); break;
+        case 3: context_rows(3, p, probs_stride, memory, len, D, c, context_stride); break;
+        case 2: context_rows(2, p, probs_stride, memory, len, D, c, context_stride); break;
+        default: context_rows(1, p, probs_stride, memory, len, D, c, context_stride); break;
+        }
+    }
+}
+
+int rs_attention_sentence_run(const rs_attention_step *s, int r) {
+    int n = 1;
+    while (r + n < s->rows && s->sentence[r + n] == s->sentence[r]) n++;
+    return n;
 }

@@ -105,6 +105,14 @@ void rs_attention_no_init(const rs_attention *a, int length, int max_source, flo
 void rs_attention_scores(const rs_attention *a, const float *query, const float *keys,
                          int key_width, int lo, int hi, float *scores, float *tmp);
 
+/* The scores over [0, len) of n rows of one sentence (row r's query at queries +
+ * r * query_stride, its scores at scores + r * score_stride): rs_attention_scores' values,
+ * bit for bit; relu additive scores (Show, Attend and Tell) are computed in one pass per
+ * key and row, with each key read once for all n rows. */
+void rs_attention_scores_rows(const rs_attention *a, int n, const float *queries, int query_stride,
+                              const float *keys, int key_width, int len, float *scores,
+                              int score_stride, float *tmp);
+
 /* v . tanh(q + k) over width entries (v NULL: all ones); tmp holds width floats. */
 float rs_attention_additive(const float *v, const float *q, const float *k, int width,
                             float *tmp);
@@ -123,5 +131,14 @@ void rs_attention_poison(float *probs, int len, float *context, int context_widt
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,
                           float *context);
+/* The same for n rows of one sentence (row r's weights at probs + r * probs_stride, its
+ * context at context + r * context_stride): every memory row is read once per step for all
+ * of them instead of once per row (a beam's hypotheses share their sentence's memory).
+ * Each row's sums are rs_attention_context's, in the same order: the same bits. */
+void rs_attention_context_rows(int n, const float *probs, int probs_stride, const float *memory,
+                               int len, int D, float *context, int context_stride);
+/* How many rows from row r on belong to r's sentence (the search keeps a sentence's rows
+ * together). */
+int rs_attention_sentence_run(const rs_attention_step *s, int r);
 
 #endif

@@ -16,14 +16,29 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     const int S = enc->max_len, KW = enc->key_width, VW = enc->value_width;
     const rs_attention_queries_t q = rs_attention_queries(a, s);
     float *tmp = q.scratch;
+    for (int r = 0, n; r < s->rows; r += n) { /* a sentence's rows together */
+        const int b = s->sentence[r];
+        n = rs_attention_sentence_run(s, r);
+        rs_attention_scores_rows(a, n, q.rows + (size_t)r * q.width, q.width,
+                                 enc->keys + (size_t)b * S * KW, KW, enc->lengths[b],
+                                 s->probs + (size_t)r * S, S, tmp);
+    }
     for (int r = 0; r < s->rows; r++) {
         const int b = s->sentence[r], len = enc->lengths[b];
         float *probs = s->probs + (size_t)r * S;
-        rs_attention_scores(a, q.rows + (size_t)r * q.width, enc->keys + (size_t)b * S * KW, KW, 0,
-                            len, probs, tmp);
         rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
-        rs_attention_read(a, probs, 0, len, enc->values + (size_t)b * S * VW, VW,
-                          s->context + (size_t)r * a->context_width);
+        if (a->hard)
+            rs_attention_read(a, probs, 0, len, enc->values + (size_t)b * S * VW, VW,
+                              s->context + (size_t)r * a->context_width);
+    }
+    if (a->hard) return;
+    /* soft contexts: the rows of a sentence together, its values read once */
+    for (int r = 0, n; r < s->rows; r += n) {
+        const int b = s->sentence[r];
+        n = rs_attention_sentence_run(s, r);
+        rs_attention_context_rows(n, s->probs + (size_t)r * S, S, enc->values + (size_t)b * S * VW,
+                                  enc->lengths[b], VW, s->context + (size_t)r * a->context_width,
+                                  a->context_width);
     }
 }
 

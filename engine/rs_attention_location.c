@@ -96,9 +96,14 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         rs_additive_energies(a->v, q + (size_t)r * A, enc->keys + (size_t)b * S * A, A, extra, stride,
                              A, len, probs, tmp);
         rs_attention_softmax(a, s->window ? s->window + 2 * r : NULL, probs, len);
-        rs_attention_context(probs, enc->memory + (size_t)b * S * D, len, D,
-                             s->context + (size_t)r * a->context_width);
         remember(L, probs, len, S, x);
+    }
+    for (int r = 0, n; r < s->rows; r += n) { /* a sentence's rows together */
+        const int b = s->sentence[r];
+        n = rs_attention_sentence_run(s, r);
+        rs_attention_context_rows(n, s->probs + (size_t)r * S, S, enc->memory + (size_t)b * S * D,
+                                  enc->lengths[b], D, s->context + (size_t)r * a->context_width,
+                                  a->context_width);
     }
 }
 

@@ -17,6 +17,7 @@
 #include "rs_pooling.h"
 #include "rs_rnn.h"
 #include "rs_source.h"
+#include "rs_split.h"
 
 #define ALLOC(ptr, count)                                                        \
     do {                                                                         \
@@ -59,6 +60,33 @@ static void dense_bridge(const rs_linear *L, const rs_norm *norm, rs_activation 
     rs_linear_forward(L, B, in, L->in, dst, L->out, 0);
     rs_norm_rows(norm, B, dst, L->out, L->out);
     rs_apply_activation(act, dst, B * L->out);
+}
+
+/* The recurrent product h W_hh^T + b_hh of one encoder step, in blocks of outputs walked
+ * forwards on even steps and backwards on odd ones. The same matrix is read at every step,
+ * and one about the size of L2 (1 MB for an LSTM of 256) read in the same order each time
+ * loses each block just before it is needed again; walked back and forth, the blocks read
+ * last are read first. An output's sum does not depend on the order of the outputs (or on
+ * the block it is in: rs_split.h): the same bits. */
+#define ZIGZAG_MIN_BYTES (256 * 1024)
+#define ZIGZAG_BLOCKS 8
+
+static void recurrent_product(const rs_linear *L, int rows, const float *h, float *hg,
+                              int backwards) {
+    const int panels = (L->out + 15) / 16;
+    if ((size_t)L->out * L->in * sizeof(float) < ZIGZAG_MIN_BYTES || panels < ZIGZAG_BLOCKS) {
+        rs_linear_forward(L, rows, h, L->in, hg, L->out, 0);
+        return;
+    }
+    for (int i = 0; i < ZIGZAG_BLOCKS; i++) {
+        const int k = backwards ? ZIGZAG_BLOCKS - 1 - i : i;
+        const int o0 = panels * k / ZIGZAG_BLOCKS * 16;
+        const int o1 = panels * (k + 1) / ZIGZAG_BLOCKS * 16 < L->out
+                           ? panels * (k + 1) / ZIGZAG_BLOCKS * 16 : L->out;
+        rs_linear view, parts[RS_MAX_QSPLITS + 1];
+        rs_linear_rows_view(L, o0, o1, &view, parts);
+        rs_linear_forward(&view, rows, h, L->in, hg + o0, L->out, 0);
+    }
 }
 
 /* Fails (returns 1) when a sentence has no positions left after a subsampling step. */
@@ -125,7 +153,12 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
                     int p = backward ? lengths[b] - 1 - k : k;
                     memcpy(xstep + (size_t)b * GH, xproj + ((size_t)b * S + p) * GH, sizeof(float) * GH);
                 }
-                rs_rnn_step(rnn, n, xstep, h, c, scratch);
+                if (rs_rnn_separable(rnn)) {
+                    recurrent_product(&rnn->hh, n, h, scratch, k & 1);
+                    rs_rnn_combine(rnn, n, xstep, scratch, h, c);
+                } else {
+                    rs_rnn_step(rnn, n, xstep, h, c, scratch);
+                }
                 for (int b = 0; b < n; b++) {
                     int p = backward ? lengths[b] - 1 - k : k;
                     float *dst = outbuf + ((size_t)b * S + p) * De;

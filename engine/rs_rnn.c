@@ -70,6 +70,15 @@ void rs_rnn_step(const rs_rnn *rnn, int rows, const float *xg, float *h, float *
     }
 
     rs_linear_forward(&rnn->hh, rows, h, H, hg, GH, 0);
+    rs_rnn_combine(rnn, rows, xg, hg, h, c);
+}
+
+int rs_rnn_separable(const rs_rnn *rnn) {
+    return !(rnn->cell == RS_CELL_GRU && !rnn->reset_after);
+}
+
+void rs_rnn_combine(const rs_rnn *rnn, int rows, const float *xg, float *hg, float *h, float *c) {
+    const int H = rnn->hidden, GH = rs_rnn_gates(rnn->cell) * H;
     rs_norm_rows(&rnn->norm_hh, rows, hg, GH, GH); /* GRU only */
     for (int r = 0; r < rows; r++) {
         const float *x = xg + (size_t)r * GH;
