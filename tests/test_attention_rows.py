@@ -1,0 +1,79 @@
+"""The attention kernels that serve all beam rows of a sentence at once (a sentence's memory
+is read once per step: contexts summed for up to six rows in 64-column register blocks plus
+the last columns, relu additive scores per key for every row): the engine against the PyTorch
+reference (rnnsearch.reference) — tokens identical, scores within 1e-4, attention within
+1e-5 — and a batch bit for bit equal to its sentences one by one, with memory widths that
+fill one register block and leave a tail (80 = 64 + 16), and beams that split into groups
+(8 = 6 + 2)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import rnnsearch  # noqa: E402
+from rnnsearch.random_model import vocabularies  # noqa: E402
+from rnnsearch.reference import export_model_dir, random_model  # noqa: E402
+from rnnsearch.reference import translate as reference_translate  # noqa: E402
+
+V_TARGET, F, BOS, EOS = 20, 80, 2, 3
+
+
+def _config(attention):
+    return {"format": "rnnsearch-model", "format_version": 1,
+            "source": {"kind": "features", "feature_size": F, "vocabulary": None},
+            "encoder": {"num_layers": 0},
+            "bridge": {"type": "mean", "activation": "identity", "lstm_cell": "bridged"},
+            "attention": {"score": "additive", "size": 9, **attention},
+            "decoder": {"type": "bahdanau", "embedding_size": 6, "cell": "lstm",
+                        "hidden_size": 10, "readout_inputs": ["state", "context"]}}
+
+
+CASES = {
+    # Show, Attend and Tell: relu scores, a gate per context dimension
+    "relu-gate": {"score_activation": "relu", "gate": True, "gate_per_dimension": True},
+    "tanh": {},
+    "location": {"type": "location", "location": {"channels": 3, "kernel_size": 5}},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def pair(request, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp(request.param))
+    model = random_model(_config(CASES[request.param]), None, V_TARGET, seed=3)
+    export_model_dir(model, path, None, vocabularies(4, V_TARGET)[1])
+    return model, rnnsearch.Translator(path)
+
+
+def _regions(count=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, F)).astype(np.float32) for n in (17, 30, 9)[:count]]
+
+
+@pytest.mark.parametrize("beam_size", [5, 8])
+def test_rows_of_a_sentence_match_the_reference(pair, beam_size):
+    model, translator = pair
+    sources = _regions()
+    results = translator.translate_features(sources, beam_size=beam_size,
+                                            num_hypotheses=beam_size, max_decoding_length=12,
+                                            return_scores=True, return_attention=True)
+    vocab = vocabularies(4, V_TARGET)[1]
+    for frames, result in zip(sources, results):
+        expected = reference_translate(model, frames, BOS, EOS, beam_size=beam_size,
+                                       num_hypotheses=beam_size, max_decoding_length=12)
+        assert result.hypotheses == [[vocab[i] for i in h.tokens] for h in expected]
+        for score, attention, ref in zip(result.scores, result.attention, expected):
+            assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
+            np.testing.assert_allclose(attention, ref.attention, atol=1e-5)
+
+
+def test_batch_equals_one_by_one_bit_for_bit(pair):
+    _, translator = pair
+    sources = _regions()
+    options = dict(beam_size=8, num_hypotheses=8, max_decoding_length=12, return_scores=True,
+                   return_attention=True)
+    batch = translator.translate_features(sources, **options)
+    for frames, together in zip(sources, batch):
+        alone = translator.translate_features([frames], **options)[0]
+        assert alone.hypotheses == together.hypotheses and alone.scores == together.scores
+        for x, y in zip(alone.attention, together.attention):
+            assert np.array_equal(x, y)
