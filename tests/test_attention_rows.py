@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 import rnnsearch  # noqa: E402
 from rnnsearch.random_model import vocabularies  # noqa: E402
 from rnnsearch.reference import export_model_dir, random_model  # noqa: E402
-from rnnsearch.reference import translate as reference_translate  # noqa: E402
+from test_features import _check as check_against_reference  # noqa: E402
 
-V_TARGET, F, BOS, EOS = 20, 80, 2, 3
+V_TARGET, F = 20, 80   # test_features' target vocabulary; regions of 80 values
 
 
 def _config(attention):
@@ -49,31 +49,22 @@ def _regions(count=3, seed=0):
     return [rng.standard_normal((n, F)).astype(np.float32) for n in (17, 30, 9)[:count]]
 
 
+OPTIONS = dict(max_decoding_length=20, return_scores=True, return_attention=True)
+
+
 @pytest.mark.parametrize("beam_size", [5, 8])
 def test_rows_of_a_sentence_match_the_reference(pair, beam_size):
-    model, translator = pair
     sources = _regions()
-    results = translator.translate_features(sources, beam_size=beam_size,
-                                            num_hypotheses=beam_size, max_decoding_length=12,
-                                            return_scores=True, return_attention=True)
-    vocab = vocabularies(4, V_TARGET)[1]
-    for frames, result in zip(sources, results):
-        expected = reference_translate(model, frames, BOS, EOS, beam_size=beam_size,
-                                       num_hypotheses=beam_size, max_decoding_length=12)
-        assert result.hypotheses == [[vocab[i] for i in h.tokens] for h in expected]
-        for score, attention, ref in zip(result.scores, result.attention, expected):
-            assert score == pytest.approx(ref.score, rel=1e-4, abs=1e-4)
-            np.testing.assert_allclose(attention, ref.attention, atol=1e-5)
+    results = pair[1].translate_features(sources, beam_size=beam_size, num_hypotheses=beam_size,
+                                         **OPTIONS)
+    check_against_reference(pair[0], results, sources, beam_size)
 
 
 def test_batch_equals_one_by_one_bit_for_bit(pair):
-    _, translator = pair
-    sources = _regions()
-    options = dict(beam_size=8, num_hypotheses=8, max_decoding_length=12, return_scores=True,
-                   return_attention=True)
-    batch = translator.translate_features(sources, **options)
+    sources, options = _regions(), dict(OPTIONS, beam_size=8, num_hypotheses=8)
+    batch = pair[1].translate_features(sources, **options)
     for frames, together in zip(sources, batch):
-        alone = translator.translate_features([frames], **options)[0]
+        alone = pair[1].translate_features([frames], **options)[0]
         assert alone.hypotheses == together.hypotheses and alone.scores == together.scores
         for x, y in zip(alone.attention, together.attention):
             assert np.array_equal(x, y)
