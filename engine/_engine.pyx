@@ -50,6 +50,15 @@ def _norm_split(dict section):
     return 2 * section["hidden_size"] if section["layer_norm"] == "split" else 0
 
 
+def call_buffers(poison=None):
+    """For tests: the bytes of freed call buffers the calling thread keeps for its next calls
+    (rs_thread_memory.h). poison=True/False turns on/off, for the whole process, filling every
+    call buffer handed out with 0xFF bytes (NaN floats, -1 ints) before use."""
+    if poison is not None:
+        rs_block_poison(1 if poison else 0)
+    return rs_block_cached_bytes()
+
+
 def kernel_isa(str compute_type="float32"):
     """The instruction set the matrix kernels of compute_type run with on this CPU."""
     if compute_type == "int8":
