@@ -191,6 +191,11 @@ def main(argv=None) -> int:
         for name, (_, fuzzed, description) in TARGETS.items():
             print(f"{name:<20} {description}")
         return 0
+    # converters try native readers in a child first (convert/common/read_check.py); the
+    # fuzz inputs are small, so a child still reading after a few seconds is a hang, and
+    # it must be stopped well before this driver's own --timeout calls it a finding
+    os.environ.setdefault("RNNSEARCH_READ_TIMEOUT",
+                          str(max(1, min(5, getattr(args, "timeout", 30) // 3))))
     target = make(args.target)
     stats = collections.Counter()
     try:

@@ -75,6 +75,9 @@ class ModelDirTarget(Target):
                 continue
             vocab = translator.source_vocab.tokens
             source = [vocab[i % len(vocab)] for i in range(3)]
+            if translator.config.get("copy") is not None:
+                _translate_copy(translator, source)
+                continue
             translator.translate_batch([source, source[:1], []], beam_size=2,
                                        num_hypotheses=2, max_decoding_length=6,
                                        return_attention=True, coverage_penalty=0.2,
@@ -101,6 +104,17 @@ class VmapTarget(ModelDirTarget):
                                        num_hypotheses=2, max_decoding_length=6,
                                        use_vmap=True, return_attention=True)
             list(translator.generate_tokens(source, max_decoding_length=4, use_vmap=True))
+
+
+def _translate_copy(translator, source: list[str]) -> None:
+    """A copy-attention model: only OpenNMT-py's search decodes it (beam with n-best, its
+    penalties and n-gram blocking; greedy); source tokens may come out as copies."""
+    translator.translate_batch([source, source[:1], []], search="opennmt", beam_size=2,
+                               n_best=2, max_length=6, length_penalty="wu", alpha=0.6,
+                               coverage_penalty="summary", beta=0.2, block_ngram_repeat=1,
+                               return_attention=True, truncate=True)
+    translator.translate_batch([source, source[:1]], search="opennmt", beam_size=1,
+                               max_length=4, truncate=True)
 
 
 def _translate_arrays(translator) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from ...errors import ModelError
 from ...limits import MAX_TENSOR_ELEMENTS
 from ...safe_files import require_regular_file
+from .read_check import checked_in_child
 
 # classes and functions a checkpoint may name, loaded for real
 _ALLOWED = {
@@ -111,6 +112,7 @@ _restricted_pickle.loads = _restricted_loads
 _restricted_pickle.__name__ = "rnnsearch_restricted_pickle"
 
 
+@checked_in_child("checkpoint")
 def load_checkpoint(path: str):
     """torch.load a framework checkpoint without the framework and without running pickled
     code: framework classes become StandIn objects."""

@@ -18,6 +18,7 @@ from ...limits import MAX_VOCAB_BYTES
 from ...safe_files import is_inside, load_yaml, read_text, require_regular_file
 from ..common.checkpoint import load_checkpoint, sanitize_vocabulary, to_numpy
 from ..common.guard import input_errors
+from ..common.read_check import checked_in_child
 from ..common.tokenizer_options import add_tokenizer_arguments
 from .workflow import carry_tokenizers, decoding_defaults
 
@@ -161,6 +162,7 @@ def _vocab_path(given, data_side: dict, config_path: str, default_name: str) -> 
     raise ModelError(f"vocabulary not found: {where} (pass --{default_name[:3]}-vocab)")
 
 
+@checked_in_child("checkpoint")
 def _load_state(path: str) -> dict:
     import torch
     require_regular_file(path, "checkpoint")

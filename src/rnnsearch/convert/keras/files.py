@@ -23,6 +23,7 @@ import numpy as np
 from ...errors import ModelError
 from ...limits import MAX_CONFIG_BYTES, MAX_TENSOR_ELEMENTS, physical_memory
 from ...safe_files import ZIP_ERRORS, load_json, parse_json, require_regular_file
+from ..common.read_check import checked_in_child
 
 _MAX_HDF5_DEPTH = 32          # group nesting (Keras writes about 6)
 _MAX_HDF5_OBJECTS = 1_000_000
@@ -73,6 +74,7 @@ def _mk_err(path: str, message: str) -> ModelError:
 
 # ---------------------------------------------------------------- loading files
 
+@checked_in_child("Keras model file")
 def load_keras(path: str, config_path: str | None = None) -> KerasModel:
     """Read a .keras archive, a legacy .h5 model, or a .weights.h5 file plus config JSON."""
     try:

@@ -58,6 +58,7 @@ from ..common.external_vocab import (add_vocab_arguments, check_vocabularies, gi
                                      tokenizer_files)
 from . import attention_roles, feature_roles, stateful
 from ..common.guard import input_errors
+from ..common.read_check import checked_in_child
 
 DESCRIPTION = "PyTorch state_dict + role mapping + architecture JSON"
 
@@ -103,6 +104,7 @@ def _read_json(path: str, what: str) -> dict:
     return value
 
 
+@checked_in_child("checkpoint")
 def load_checkpoint(path: str, key: str | None = None) -> dict:
     try:
         import torch
