@@ -10,7 +10,7 @@ import argparse
 import math
 import os
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -135,23 +135,16 @@ def test_threads_reusing_their_buffers_give_the_serial_results(small, poisoned):
               (_sources(30, seed=4), dict(beam_size=5, return_attention=True)),
               (_sources(1, seed=5, lengths=(1, 3)), dict(beam_size=1))]
     serial = [_bits(small.translate_batch(s, return_scores=True, **o)) for s, o in shapes]
-    out, errors = {}, []
 
-    def work(k):
-        try:
-            for turn in range(3):
-                for i in range(len(shapes)):
-                    j = (i + k) % len(shapes)
-                    s, o = shapes[j]
-                    out[k, turn, j] = _bits(small.translate_batch(s, return_scores=True, **o))
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    def work(k):  # thread k takes the shapes in its own rotated order, three times
+        order = [(turn, (i + k) % len(shapes)) for turn in range(3) for i in range(len(shapes))]
+        return {(k, turn, j): _bits(small.translate_batch(shapes[j][0], return_scores=True,
+                                                          **shapes[j][1]))
+                for turn, j in order}
+    out = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for part in pool.map(work, range(4)):
+            out.update(part)
     assert len(out) == 4 * 3 * len(shapes)
     for (k, turn, j), bits in out.items():
         assert bits == serial[j], (k, turn, j)
