@@ -17,8 +17,8 @@ typedef struct block {
 } block;
 
 /* Size classes: multiples of 64 bytes up to 512, then 8 classes per doubling up to
- * RS_BLOCK_KEEP_MAX (4 MB = 2^22): at most 1/8 of a block unused. */
-enum { SMALL_CLASSES = 8, STEPS = 8, FIRST_SHIFT = 9, LAST_SHIFT = 22 };
+ * RS_BLOCK_KEEP_MAX (16 MB = 2^24): at most 1/8 of a block unused. */
+enum { SMALL_CLASSES = 8, STEPS = 8, FIRST_SHIFT = 9, LAST_SHIFT = 24 };
 #define CLASSES (SMALL_CLASSES + (LAST_SHIFT - FIRST_SHIFT) * STEPS)
 
 typedef struct {

@@ -19,8 +19,8 @@
 
 #include <stddef.h>
 
-#define RS_BLOCK_KEEP_MAX ((size_t)4 << 20)
-#define RS_BLOCK_KEEP_TOTAL ((size_t)16 << 20)
+#define RS_BLOCK_KEEP_MAX ((size_t)16 << 20)
+#define RS_BLOCK_KEEP_TOTAL ((size_t)32 << 20)
 
 /* Like malloc (contents undefined) and calloc (zeroed; NULL when count x size overflows);
  * NULL when out of memory. */

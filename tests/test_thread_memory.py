@@ -154,9 +154,12 @@ def test_the_cache_is_bounded(small):
     small.translate_batch(_sources(30, seed=6), search="opennmt", beam_size=5)
     kept = _engine.call_buffers()
     assert kept > 0   # the call's buffers wait for the next call
-    for n, beam in ((1, 1), (60, 8), (7, 3), (120, 5)):
+    kept = []
+    for n, beam in ((1, 1), (60, 8), (7, 3), (120, 5), (250, 8)):
         small.translate_batch(_sources(n, seed=n), beam_size=beam)
-        assert _engine.call_buffers() <= 16 << 20
+        kept.append(_engine.call_buffers())
+    assert max(kept) <= 32 << 20   # RS_BLOCK_KEEP_TOTAL
+    assert max(kept) > 16 << 20    # (the last call's buffers would have gone beyond it)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="minor faults: Linux")
