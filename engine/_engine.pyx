@@ -50,6 +50,15 @@ def _norm_split(dict section):
     return 2 * section["hidden_size"] if section["layer_norm"] == "split" else 0
 
 
+def call_buffers(poison=None):
+    """For tests: the bytes of freed call buffers the calling thread keeps for its next calls
+    (rs_thread_memory.h). poison=True/False turns on/off, for the whole process, filling every
+    call buffer handed out with 0xFF bytes (NaN floats, -1 ints) before use."""
+    if poison is not None:
+        rs_block_poison(1 if poison else 0)
+    return rs_block_cached_bytes()
+
+
 def kernel_isa(str compute_type="float32"):
     """The instruction set the matrix kernels of compute_type run with on this CPU."""
     if compute_type == "int8":
@@ -283,6 +292,25 @@ def _id_matrix(rows, int vocab, str what):
                 raise ValueError(f"{what} ids must be in [0, {vocab})")
             iv[b, k] = item
     return ids, lengths
+
+
+def _int_array(values):
+    """Values as a C int array [n]: a list of Python ints by a typed loop (a call's fixed
+    cost, where NumPy's conversion of a short list costs more), anything else (or an int
+    beyond C int) through NumPy's conversion."""
+    cdef Py_ssize_t n, i
+    cdef int[::1] view
+    if type(values) is list:
+        n = len(values)
+        out = np.empty(n, dtype=np.intc)
+        view = out
+        for i in range(n):
+            item = values[i]
+            if type(item) is not int or not -2147483648 <= item <= 2147483647:
+                return np.array(values, dtype=np.intc).reshape(-1)
+            view[i] = item
+        return out
+    return np.array(values, dtype=np.intc).reshape(-1)
 
 
 def _id_matrix_numpy(rows, int vocab, str what):
@@ -1210,22 +1238,18 @@ cdef class Engine:
         cdef int batch = len(sources)
         if batch == 0:
             return []
-        lengths_np = np.array([len(s) for s in sources], dtype=np.intc)
-        if lengths_np.min() < 1:
-            raise ValueError("an OpenNMT-py batch cannot hold an empty source")
-        cdef int stride = int(lengths_np.max())
-        ids_np = np.zeros((batch, stride), dtype=np.intc)
-        for b, source in enumerate(sources):
-            ids_np[b, :len(source)] = source
-        if ids_np.min() < 0 or ids_np.max() >= self.model.src_vocab:
-            raise ValueError(f"source ids must be in [0, {self.model.src_vocab})")
+        for source in sources:
+            if len(source) < 1:
+                raise ValueError("an OpenNMT-py batch cannot hold an empty source")
+        ids_np, lengths_np = _id_matrix(sources, self.model.src_vocab, "source")
+        cdef int stride = ids_np.shape[1]
         cdef rs_onmt_options opt
         memset(&opt, 0, sizeof(rs_onmt_options))
         opt.version = options["version"]
         opt.beam_size = options["beam_size"]
         opt.n_best = options["n_best"]
         opt.min_length = options["min_length"]
-        max_np = np.array(options["max_lengths"], dtype=np.intc).reshape(-1)
+        max_np = _int_array(options["max_lengths"])
         if max_np.size != batch:
             raise ValueError("one max_length per sentence")
         cdef int[::1] max_view = max_np
@@ -1247,7 +1271,7 @@ cdef class Engine:
         opt.return_attention = options["return_attention"]
         if not 0 <= opt.unk_id < self.model.tgt_vocab:
             raise ValueError("the unknown-word id must be a target id")
-        ignore_np = np.array(sorted(set(ignore)), dtype=np.intc).reshape(-1)
+        ignore_np = _int_array(sorted(set(ignore)))
         cdef int[::1] ignore_view = ignore_np if ignore_np.size else np.zeros(1, np.intc)
         opt.ignore_ids = &ignore_view[0]
         opt.num_ignore = ignore_np.size

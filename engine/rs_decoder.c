@@ -10,6 +10,7 @@
 #include "rs_attention.h"
 #include "rs_kernels.h"
 #include "rs_rnn.h"
+#include "rs_thread_memory.h"
 #include "rs_vmap.h"
 
 static int first_input_width(const rs_model *m) { return m->dec[0].input; }
@@ -54,6 +55,8 @@ size_t rs_decoder_block_floats(const rs_model *m, int rows, int max_source) {
     return block + work;
 }
 
+/* The buffers come from the thread's cache of call buffers (rs_thread_memory.h): a call
+ * of the same shape as the last reuses them. */
 int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder_state *a,
                      rs_decoder_state *b, rs_decoder_work *w) {
     const size_t cap = (size_t)capacity, Hd = m->dec_hidden, L = m->dec_layers;
@@ -71,30 +74,30 @@ int rs_decoder_alloc(const rs_model *m, int capacity, int max_source, rs_decoder
     w->max_source = max_source;
     rs_decoder_state *states[2] = {a, b};
     for (int i = 0; i < 2; i++) {
-        states[i]->h = calloc(L * cap * Hd, sizeof(float));
-        states[i]->c = calloc(L * cap * Hd, sizeof(float));
-        states[i]->feed = calloc(cap * (m->feed_width ? m->feed_width : 1), sizeof(float));
-        states[i]->top = calloc(cap * Hd, sizeof(float));
-        states[i]->att = calloc(cap * att_floats + 1, sizeof(float));
+        states[i]->h = rs_block_calloc(L * cap * Hd, sizeof(float));
+        states[i]->c = rs_block_calloc(L * cap * Hd, sizeof(float));
+        states[i]->feed = rs_block_calloc(cap * (m->feed_width ? m->feed_width : 1), sizeof(float));
+        states[i]->top = rs_block_calloc(cap * Hd, sizeof(float));
+        states[i]->att = rs_block_calloc(cap * att_floats + 1, sizeof(float));
         states[i]->att_floats = att_floats;
-        states[i]->attended = calloc(cap, sizeof(int));
+        states[i]->attended = rs_block_calloc(cap, sizeof(int));
         if (!states[i]->h || !states[i]->c || !states[i]->feed || !states[i]->top || !states[i]->att ||
             !states[i]->attended)
             goto fail;
     }
-    w->embedding = calloc(cap * m->tgt_embedding_size, sizeof(float));
-    w->x0 = calloc(cap * first_input_width(m), sizeof(float));
-    w->layer_a = calloc(cap * Hd, sizeof(float));
-    w->layer_b = calloc(cap * Hd, sizeof(float));
-    w->xg = calloc(cap * GH, sizeof(float));
-    w->rnn_scratch = calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
-    w->context = calloc(cap * context_width(m) + 1, sizeof(float));
-    w->type_context = calloc(cap * (att->ops ? att->context_width : 0) + 1, sizeof(float));
-    w->att_work = calloc(att_work + 1, sizeof(float));
-    w->concat = calloc(cap * concat_width(m), sizeof(float));
-    w->hidden = calloc(cap * hidden, sizeof(float));
-    w->window = calloc(cap * 2, sizeof(int));
-    w->part = calloc(m->readout_nparts ? cap * m->readout_layer.out : 1, sizeof(float));
+    w->embedding = rs_block_calloc(cap * m->tgt_embedding_size, sizeof(float));
+    w->x0 = rs_block_calloc(cap * first_input_width(m), sizeof(float));
+    w->layer_a = rs_block_calloc(cap * Hd, sizeof(float));
+    w->layer_b = rs_block_calloc(cap * Hd, sizeof(float));
+    w->xg = rs_block_calloc(cap * GH, sizeof(float));
+    w->rnn_scratch = rs_block_calloc(rs_rnn_scratch_floats(&m->dec[0], capacity), sizeof(float));
+    w->context = rs_block_calloc(cap * context_width(m) + 1, sizeof(float));
+    w->type_context = rs_block_calloc(cap * (att->ops ? att->context_width : 0) + 1, sizeof(float));
+    w->att_work = rs_block_calloc(att_work + 1, sizeof(float));
+    w->concat = rs_block_calloc(cap * concat_width(m), sizeof(float));
+    w->hidden = rs_block_calloc(cap * hidden, sizeof(float));
+    w->window = rs_block_calloc(cap * 2, sizeof(int));
+    w->part = rs_block_calloc(m->readout_nparts ? cap * m->readout_layer.out : 1, sizeof(float));
     if (!w->embedding || !w->x0 || !w->layer_a || !w->layer_b || !w->xg || !w->rnn_scratch ||
         !w->context || !w->att_work || !w->concat || !w->hidden || !w->window || !w->type_context ||
         !w->part)
@@ -108,13 +111,15 @@ fail:
 void rs_decoder_release(rs_decoder_state *a, rs_decoder_state *b, rs_decoder_work *w) {
     rs_decoder_state *states[2] = {a, b};
     for (int i = 0; i < 2; i++) {
-        free(states[i]->h); free(states[i]->c); free(states[i]->feed); free(states[i]->top);
-        free(states[i]->att); free(states[i]->attended);
-        memset(states[i], 0, sizeof(*states[i]));
+        rs_decoder_state *s = states[i];
+        void *buffers[] = {s->h, s->c, s->feed, s->top, s->att, s->attended};
+        for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
+        memset(s, 0, sizeof(*s));
     }
-    free(w->embedding); free(w->x0); free(w->layer_a); free(w->layer_b); free(w->xg);
-    free(w->rnn_scratch); free(w->context); free(w->att_work); free(w->concat); free(w->hidden);
-    free(w->window); free(w->type_context); free(w->part);
+    void *buffers[] = {w->embedding, w->x0, w->layer_a, w->layer_b, w->xg, w->rnn_scratch,
+                       w->context, w->att_work, w->concat, w->hidden, w->window,
+                       w->type_context, w->part};
+    for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
     memset(w, 0, sizeof(*w));
 }
 

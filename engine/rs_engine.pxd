@@ -25,6 +25,10 @@ cdef extern from "rs_split.h" nogil:
     int rs_split_set_min_macs(int macs)
     int rs_split_count()
 
+cdef extern from "rs_thread_memory.h" nogil:
+    size_t rs_block_cached_bytes()
+    void rs_block_poison(int on)
+
 cdef extern from "rs_vmap.h" nogil:
     ctypedef struct rs_candidates:
         const int *ids

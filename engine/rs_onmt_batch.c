@@ -9,20 +9,22 @@
 
 #include "rs_attention.h"
 #include "rs_kernels.h"
+#include "rs_thread_memory.h"
 
-#define ALLOC(ptr, count)                                                             \
-    do {                                                                              \
-        (ptr) = calloc((size_t)(count) > 0 ? (size_t)(count) : 1, sizeof(*(ptr)));     \
-        if (!(ptr)) goto out_of_memory;                                               \
+/* the batch's buffers come from the thread's cache of call buffers (rs_thread_memory.h) */
+#define ALLOC(ptr, count)                                                                 \
+    do {                                                                                  \
+        (ptr) = rs_block_calloc((size_t)(count) > 0 ? (size_t)(count) : 1, sizeof(*(ptr))); \
+        if (!(ptr)) goto out_of_memory;                                                   \
     } while (0)
 
 /* The copy generator's inputs in the encoder's order, each row of the source map S wide
  * (positions past the sentence: -1). */
 static int reorder_copy(onmt_batch *x, const rs_copy_inputs *in) {
     const int B = x->batch, S = x->S, X = in->max_words;
-    x->copy_map = malloc(sizeof(int) * (size_t)B * S);
-    x->copy_collapse = malloc(sizeof(int) * (size_t)B * (X > 0 ? X : 1));
-    x->copy_words = malloc(sizeof(int) * (size_t)B);
+    x->copy_map = rs_block_alloc(sizeof(int) * (size_t)B * S);
+    x->copy_collapse = rs_block_alloc(sizeof(int) * (size_t)B * (X > 0 ? X : 1));
+    x->copy_words = rs_block_alloc(sizeof(int) * (size_t)B);
     if (!x->copy_map || !x->copy_collapse || !x->copy_words) return 1;
     for (int b = 0; b < B; b++) {
         const int e = x->encoded[b];
@@ -69,7 +71,7 @@ int onmt_batch_open(onmt_batch *x, const rs_model *m, const rs_onmt_options *o, 
     }
     const rs_input input = {.ids = ids, .stride = stride, .lengths = lengths};
     if (rs_encode(m, batch, &input, order, &x->enc, err, err_size)) goto fail;
-    free(order);
+    rs_block_free(order);
     order = NULL;
     if (x->enc.max_len != S) { /* OpenNMT-py's search reads one memory row per token */
         x->have_enc = 1;
@@ -114,7 +116,7 @@ int onmt_batch_open(onmt_batch *x, const rs_model *m, const rs_onmt_options *o, 
 out_of_memory:
     snprintf(err, err_size, "out of memory while decoding a batch of %d sentences", batch);
 fail:
-    free(order);
+    rs_block_free(order);
     onmt_batch_close(x);
     return 1;
 }
@@ -123,11 +125,11 @@ void onmt_batch_close(onmt_batch *x) {
     if (x->have_copy) rs_copy_release(&x->copy_enc);
     if (x->have_dec) rs_decoder_release(&x->sa, &x->sb, &x->work);
     if (x->have_enc) rs_encoded_free(&x->enc);
-    free(x->encoded); free(x->sorted_lengths); free(x->copy_lengths);
-    free(x->copy_map); free(x->copy_collapse); free(x->copy_words);
-    free(x->dec_tokens); free(x->dec_sentence); free(x->logits); free(x->probs);
-    free(x->copy_probs); free(x->copy_work); free(x->exp_tmp); free(x->log_probs);
-    free(x->attention); free(x->shift); free(x->chunk_max);
+    void *buffers[] = {x->encoded, x->sorted_lengths, x->copy_lengths, x->copy_map,
+                       x->copy_collapse, x->copy_words, x->dec_tokens, x->dec_sentence,
+                       x->logits, x->probs, x->copy_probs, x->copy_work, x->exp_tmp,
+                       x->log_probs, x->attention, x->shift, x->chunk_max};
+    for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
     memset(x, 0, sizeof(*x));
 }
 

@@ -1,10 +1,11 @@
 /* OpenNMT-py's n-gram dictionaries: see rs_onmt_ngrams.h.
  *
  * A dictionary is a list of token sets, each with its key (n - 1 tokens). The sets live in
- * one pool: a deep copy (2.x, 3.x) clones a parent's sets, a shallow copy (1.x) lists the
- * same ones. Deep copies are made into a second pool that then replaces the first, so the
- * pool only holds what the current dictionaries use; 1.x's shared sets stay for the whole
- * search (they are few: one per new key a row meets). */
+ * one pool, their keys and tokens in two arrays of the pool (so a step's copies cost no
+ * allocation once the arrays have grown): a deep copy (2.x, 3.x) clones a parent's sets, a
+ * shallow copy (1.x) lists the same ones. Deep copies are made into a second pool that then
+ * replaces the first, so the pool only holds what the current dictionaries use; 1.x's shared
+ * sets stay for the whole search (they are few: one per new key a row meets). */
 #include "rs_onmt_ngrams.h"
 
 #include <stdlib.h>
@@ -13,8 +14,8 @@
 
 typedef struct {
     int key;              /* offset of its n - 1 key tokens in the pool's keys */
+    int start;            /* offset of its tokens in the pool's tokens */
     int count, capacity;
-    int *tokens;
 } token_set;
 
 typedef struct {
@@ -22,6 +23,8 @@ typedef struct {
     int count, capacity;
     int *keys;
     int keys_count, keys_capacity;
+    int *tokens;
+    int tokens_count, tokens_capacity;
 } set_pool;
 
 typedef struct {
@@ -48,29 +51,38 @@ static int grow(void **items, int *capacity, int need, size_t size) {
 }
 
 static void pool_clear(set_pool *p) {
-    for (int i = 0; i < p->count; i++) free(p->sets[i].tokens);
     p->count = 0;
     p->keys_count = 0;
+    p->tokens_count = 0;
 }
 
 static void pool_free(set_pool *p) {
-    pool_clear(p);
     free(p->sets);
     free(p->keys);
+    free(p->tokens);
     memset(p, 0, sizeof(*p));
 }
 
-/* a new set holding `count` tokens under a key of k tokens; its index, or -1 */
+/* `count` free token slots at the end of the pool's tokens: their offset, or -1 */
+static int reserve_tokens(set_pool *p, int count) {
+    if (grow((void **)&p->tokens, &p->tokens_capacity, p->tokens_count + count, sizeof(int)))
+        return -1;
+    const int start = p->tokens_count;
+    p->tokens_count += count;
+    return start;
+}
+
+/* a new set holding `count` tokens (room for one more) under a key of k tokens; its
+   index, or -1 */
 static int new_set(set_pool *p, const int *key, int k, const int *tokens, int count) {
     if (grow((void **)&p->sets, &p->capacity, p->count + 1, sizeof(token_set)) ||
         grow((void **)&p->keys, &p->keys_capacity, p->keys_count + k, sizeof(int)))
         return -1;
+    const int start = reserve_tokens(p, count + 1);
+    if (start < 0) return -1;
     token_set *s = &p->sets[p->count];
-    memset(s, 0, sizeof(*s));
-    if (grow((void **)&s->tokens, &s->capacity, count > 0 ? count : 1, sizeof(int))) return -1;
-    memcpy(s->tokens, tokens, sizeof(int) * count);
-    s->count = count;
-    s->key = p->keys_count;
+    *s = (token_set){.key = p->keys_count, .start = start, .count = count, .capacity = count + 1};
+    if (count) memcpy(p->tokens + start, tokens, sizeof(int) * count);
     memcpy(p->keys + p->keys_count, key, sizeof(int) * k);
     p->keys_count += k;
     return p->count++;
@@ -120,7 +132,7 @@ int onmt_ngrams_blocked(const onmt_ngrams *g, int p, const int *seq, int length,
     if (k < 1 || length < k) return 0;
     const int s = find(&g->pool, &g->cur[p], seq + length - k, k);
     if (s < 0) return 0;
-    *tokens = g->pool.sets[s].tokens;
+    *tokens = g->pool.tokens + g->pool.sets[s].start;
     return g->pool.sets[s].count;
 }
 
@@ -142,9 +154,15 @@ static int add(onmt_ngrams *g, set_pool *p, dictionary *d, const int *window) {
     }
     token_set *set = &p->sets[s];
     for (int i = 0; i < set->count; i++)
-        if (set->tokens[i] == token) return 0;
-    if (grow((void **)&set->tokens, &set->capacity, set->count + 1, sizeof(int))) return 1;
-    set->tokens[set->count++] = token;
+        if (p->tokens[set->start + i] == token) return 0;
+    if (set->count == set->capacity) { /* a shared set (1.x) grows: moved to the end */
+        const int start = reserve_tokens(p, 2 * set->capacity);
+        if (start < 0) return 1;
+        memcpy(p->tokens + start, p->tokens + set->start, sizeof(int) * set->count);
+        set->start = start;
+        set->capacity *= 2;
+    }
+    p->tokens[set->start + set->count++] = token;
     return 0;
 }
 
@@ -160,7 +178,7 @@ int onmt_ngrams_advance(onmt_ngrams *g, int rows, const int *parent, const int *
             const token_set *s = &g->pool.sets[from->sets[i]];
             to->sets[i] = g->shared ? from->sets[i]
                                     : new_set(target, g->pool.keys + s->key, g->n - 1,
-                                              s->tokens, s->count);
+                                              g->pool.tokens + s->start, s->count);
             if (to->sets[i] < 0) return 1;
         }
         if (g->n > 1 && !ignored(g, windows + (size_t)r * g->n) &&

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "rs_onmt_batch.h"
+#include "rs_thread_memory.h"
 #include "rs_topk_torch.h"
 
 #define FILTERED -10000.0f
@@ -129,15 +130,15 @@ int onmt_greedy_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t
     const int eos = x->m->eos_id;
     const int keep_att = o->return_attention && x->m->attention.ops;
     int status = 1;
-    onmt_hyps *hyps = calloc(B, sizeof(onmt_hyps));
-    int *row_sent = malloc(sizeof(int) * cap), *row_origin = malloc(sizeof(int) * cap);
-    int *tokens = malloc(sizeof(int) * cap), *keep = malloc(sizeof(int) * cap);
-    int *history = malloc(sizeof(int) * (size_t)cap * L);
-    float *att = keep_att ? malloc(sizeof(float) * (size_t)cap * L * S) : NULL;
-    float *total = calloc(cap, sizeof(float)), *last = calloc(cap, sizeof(float));
-    draws *streams = malloc(sizeof(draws) * B);
-    rs_ranked *sorted = malloc(sizeof(rs_ranked) * W);
-    rs_ranked *work = malloc(sizeof(rs_ranked) * W);
+    onmt_hyps *hyps = rs_block_calloc(B, sizeof(onmt_hyps));
+    int *row_sent = rs_block_alloc(sizeof(int) * cap), *row_origin = rs_block_alloc(sizeof(int) * cap);
+    int *tokens = rs_block_alloc(sizeof(int) * cap), *keep = rs_block_alloc(sizeof(int) * cap);
+    int *history = rs_block_alloc(sizeof(int) * (size_t)cap * L);
+    float *att = keep_att ? rs_block_alloc(sizeof(float) * (size_t)cap * L * S) : NULL;
+    float *total = rs_block_calloc(cap, sizeof(float)), *last = rs_block_calloc(cap, sizeof(float));
+    draws *streams = rs_block_alloc(sizeof(draws) * B);
+    rs_ranked *sorted = rs_block_alloc(sizeof(rs_ranked) * W);
+    rs_ranked *work = rs_block_alloc(sizeof(rs_ranked) * W);
     if (!hyps || !row_sent || !row_origin || !tokens || !keep || !history ||
         (keep_att && !att) || !total || !last || !streams || !sorted || !work)
         goto oom;
@@ -216,7 +217,8 @@ fail:
     status = 1;
 done:
     for (int b = 0; hyps && b < B; b++) onmt_hyps_free(&hyps[b]);
-    free(hyps); free(row_sent); free(row_origin); free(tokens); free(keep); free(history);
-    free(att); free(total); free(last); free(streams); free(sorted); free(work);
+    void *buffers[] = {hyps, row_sent, row_origin, tokens, keep, history, att, total, last,
+                       streams, sorted, work};
+    for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
     return status;
 }

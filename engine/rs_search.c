@@ -12,6 +12,7 @@
 #include "rs_kernels.h"
 #include "rs_model.h"
 #include "rs_platform.h"
+#include "rs_thread_memory.h"
 #include "rs_workers.h"
 #include "rs_vmap.h"
 
@@ -216,7 +217,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     if (validate(m, o, batch, input, err, err_size)) return 1;
 
     /* Empty sources translate to one empty hypothesis without running the model. */
-    order = malloc(sizeof(int) * (batch ? batch : 1));
+    order = rs_block_alloc(sizeof(int) * (batch ? batch : 1));
     if (!order) goto oom;
     for (int b = 0; b < batch; b++) {
         if (rs_input_length(input, b) > 0) order[nb++] = b;
@@ -228,7 +229,7 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
             if (!results[b].hyps[0].tokens) goto oom;
         }
     }
-    if (nb == 0) { free(order); return 0; }
+    if (nb == 0) { rs_block_free(order); return 0; }
     switch (rs_encode_sentences(m, nb, order, input, &enc, err, err_size)) {
     case 1: goto oom;
     case 2: goto fail;
@@ -244,14 +245,14 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
     work.backward = o->constraint_backward;
     work.forward = o->constraint_forward;
     rs_decoder_state *cur = &sa, *nxt = &sb;
-    row_token = malloc(sizeof(int) * cap); row_sent = malloc(sizeof(int) * cap);
-    next_token = malloc(sizeof(int) * cap); next_sent = malloc(sizeof(int) * cap);
-    parent = malloc(sizeof(int) * cap);
-    row_score = malloc(sizeof(float) * cap); next_score = malloc(sizeof(float) * cap);
-    logits = malloc(rs_size_mul3(sizeof(float), (size_t)cap, (size_t)V));
-    probs = calloc(rs_size_mul3(1, (size_t)cap, (size_t)S), sizeof(float));
-    exp_tmp = malloc(sizeof(float) * V);
-    ss = calloc(nb, sizeof(sentence_search));
+    row_token = rs_block_alloc(sizeof(int) * cap); row_sent = rs_block_alloc(sizeof(int) * cap);
+    next_token = rs_block_alloc(sizeof(int) * cap); next_sent = rs_block_alloc(sizeof(int) * cap);
+    parent = rs_block_alloc(sizeof(int) * cap);
+    row_score = rs_block_alloc(sizeof(float) * cap); next_score = rs_block_alloc(sizeof(float) * cap);
+    logits = rs_block_alloc(rs_size_mul3(sizeof(float), (size_t)cap, (size_t)V));
+    probs = rs_block_calloc(rs_size_mul3(1, (size_t)cap, (size_t)S), sizeof(float));
+    exp_tmp = rs_block_alloc(sizeof(float) * V);
+    ss = rs_block_calloc(nb, sizeof(sentence_search));
     if (!row_token || !row_sent || !next_token || !next_sent || !parent || !row_score || !next_score ||
         !logits || !probs || !exp_tmp || !ss)
         goto oom;
@@ -277,8 +278,8 @@ static int translate_serial(const rs_model *m, const rs_options *o, int batch,
             ss[i].prefix = o->prefix + (size_t)order[i] * o->prefix_stride;
             ss[i].prefix_len = o->prefix_lengths[order[i]];
         }
-        ss[i].finished = malloc(sizeof(finished_hyp) * 2 * K);
-        ss[i].top = malloc(sizeof(candidate) * 2 * K);
+        ss[i].finished = rs_block_alloc(sizeof(finished_hyp) * 2 * K);
+        ss[i].top = rs_block_alloc(sizeof(candidate) * 2 * K);
         if (!ss[i].finished || !ss[i].top || grow_history(&ss[i], K, keep_att)) goto oom;
         row_token[i] = m->bos_id;
         row_sent[i] = i;
@@ -416,14 +417,16 @@ fail:
     rs_free_results(results, batch);
 cleanup:
     if (ss)
-        for (int i = 0; i < nb; i++) { free(ss[i].tok); free(ss[i].par); free(ss[i].att); free(ss[i].finished); free(ss[i].top); }
-    free(ss);
+        for (int i = 0; i < nb; i++) {
+            free(ss[i].tok); free(ss[i].par); free(ss[i].att);
+            rs_block_free(ss[i].finished); rs_block_free(ss[i].top);
+        }
     if (have_vmap) rs_vmap_free(&vmap);
     if (have_dec) rs_decoder_release(&sa, &sb, &work);
     if (have_enc) rs_encoded_free(&enc);
-    free(order);
-    free(row_token); free(row_sent); free(next_token); free(next_sent); free(parent);
-    free(row_score); free(next_score); free(logits); free(probs); free(exp_tmp);
+    void *buffers[] = {ss, order, row_token, row_sent, next_token, next_sent, parent,
+                       row_score, next_score, logits, probs, exp_tmp};
+    for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
     return status;
 }
 

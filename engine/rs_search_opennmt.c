@@ -28,6 +28,7 @@
 
 #include "rs_onmt_batch.h"
 #include "rs_onmt_ngrams.h"
+#include "rs_thread_memory.h"
 #include "rs_topk_torch.h"
 
 typedef struct {
@@ -167,30 +168,30 @@ int onmt_beam_search(onmt_batch *x, rs_onmt_result *results, char *err, size_t e
        raise a finished row's score) */
     const int lazy = (long)K * 64 <= (long)K * W && !(stepwise && o->beta < 0);
     int status = 1;
-    beam_sentence *ss = calloc(B, sizeof(beam_sentence));
-    int *live = malloc(sizeof(int) * B), *next_live = malloc(sizeof(int) * B);
-    int *row_sent = calloc(cap, sizeof(int)), *tokens = malloc(sizeof(int) * cap);
-    int *parent = malloc(sizeof(int) * cap), *finished = malloc(sizeof(int) * cap);
-    int *chosen_token = malloc(sizeof(int) * cap), *chosen_parent = malloc(sizeof(int) * cap);
-    float *base = malloc(sizeof(float) * cap), *score = malloc(sizeof(float) * cap);
-    float *step_base = malloc(sizeof(float) * cap);
-    int *have_base = malloc(sizeof(int) * cap);
-    float *prev_penalty = calloc(cap, sizeof(float));
-    float *coverage = calloc((size_t)cap * S, sizeof(float));
-    float *next_coverage = calloc((size_t)cap * S, sizeof(float));
-    float *summed = malloc(sizeof(float) * S);
-    row_layout layout = {malloc(sizeof(int) * cap), calloc(cap, sizeof(int)),
-                         malloc(sizeof(int) * cap), malloc(sizeof(int) * cap), 0};
+    beam_sentence *ss = rs_block_calloc(B, sizeof(beam_sentence));
+    int *live = rs_block_alloc(sizeof(int) * B), *next_live = rs_block_alloc(sizeof(int) * B);
+    int *row_sent = rs_block_calloc(cap, sizeof(int)), *tokens = rs_block_alloc(sizeof(int) * cap);
+    int *parent = rs_block_alloc(sizeof(int) * cap), *finished = rs_block_alloc(sizeof(int) * cap);
+    int *chosen_token = rs_block_alloc(sizeof(int) * cap), *chosen_parent = rs_block_alloc(sizeof(int) * cap);
+    float *base = rs_block_alloc(sizeof(float) * cap), *score = rs_block_alloc(sizeof(float) * cap);
+    float *step_base = rs_block_alloc(sizeof(float) * cap);
+    int *have_base = rs_block_alloc(sizeof(int) * cap);
+    float *prev_penalty = rs_block_calloc(cap, sizeof(float));
+    float *coverage = rs_block_calloc((size_t)cap * S, sizeof(float));
+    float *next_coverage = rs_block_calloc((size_t)cap * S, sizeof(float));
+    float *summed = rs_block_alloc(sizeof(float) * S);
+    row_layout layout = {rs_block_alloc(sizeof(int) * cap), rs_block_calloc(cap, sizeof(int)),
+                         rs_block_alloc(sizeof(int) * cap), rs_block_alloc(sizeof(int) * cap), 0};
     int longest = 0;
     for (int b = 0; b < B; b++) longest = o->max_lengths[b] > longest ? o->max_lengths[b] : longest;
-    int *seq = malloc(sizeof(int) * (longest + 2));
-    int *initial_length = malloc(sizeof(int) * B);
-    rs_ranked *top = malloc(sizeof(rs_ranked) * K);
-    rs_ranked *ranking = malloc(sizeof(rs_ranked) * (size_t)K * W);
+    int *seq = rs_block_alloc(sizeof(int) * (longest + 2));
+    int *initial_length = rs_block_alloc(sizeof(int) * B);
+    rs_ranked *top = rs_block_alloc(sizeof(rs_ranked) * K);
+    rs_ranked *ranking = rs_block_alloc(sizeof(rs_ranked) * (size_t)K * W);
     const int n_gram = o->block_ngram_repeat;
     onmt_ngrams *forbidden = n_gram > 0 ? onmt_ngrams_new(cap, n_gram, o->version == 1,
                                                           o->ignore_ids, o->num_ignore) : NULL;
-    int *windows = n_gram > 0 ? malloc(sizeof(int) * (size_t)cap * n_gram) : NULL;
+    int *windows = n_gram > 0 ? rs_block_alloc(sizeof(int) * (size_t)cap * n_gram) : NULL;
     if ((n_gram > 0 && (!forbidden || !windows)) || !ss || !live || !next_live || !row_sent ||
         !tokens || !parent || !finished || !chosen_token || !chosen_parent || !base ||
         !score || !step_base || !have_base || !prev_penalty || !coverage || !next_coverage ||
@@ -394,13 +395,12 @@ done:
             free(ss[b].tok); free(ss[b].par); free(ss[b].att);
             onmt_hyps_free(&ss[b].hyps);
         }
-    free(ss); free(live); free(next_live); free(row_sent); free(tokens); free(parent);
-    free(finished); free(chosen_token); free(chosen_parent); free(base); free(score);
-    free(step_base); free(have_base); free(prev_penalty); free(coverage); free(next_coverage);
-    free(summed); free(layout.pos); free(layout.cold); free(layout.token); free(layout.sentence);
-    free(seq); free(initial_length); free(top); free(ranking);
+    void *buffers[] = {ss, live, next_live, row_sent, tokens, parent, finished, chosen_token,
+                       chosen_parent, base, score, step_base, have_base, prev_penalty, coverage,
+                       next_coverage, summed, layout.pos, layout.cold, layout.token,
+                       layout.sentence, seq, initial_length, top, ranking, windows};
+    for (size_t k = 0; k < sizeof(buffers) / sizeof(buffers[0]); k++) rs_block_free(buffers[k]);
     onmt_ngrams_free(forbidden);
-    free(windows);
     return status;
 }
 

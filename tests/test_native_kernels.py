@@ -45,9 +45,10 @@ def _flags() -> list[str]:
 
 def _compile(compiler: str, output: Path, extra=()) -> None:
     """The harness with the kernels' files (matrix products and their split over worker
-    threads, element-wise functions, the platform layer), with the engine's own flags."""
+    threads, element-wise functions, the platform layer, the per-thread memory that holds
+    the int8/bfloat16 kernels' scratch), with the engine's own flags."""
     kernels = [p for pattern in ("rs_kernels.c", "rs_gemm*.c", "rs_vmath*.c", "rs_platform.c",
-                                 "rs_split.c", "rs_workers.c")
+                                 "rs_split.c", "rs_workers.c", "rs_thread_memory.c")
                for p in sorted(ENGINE.glob(pattern))]
     done = subprocess.run([compiler, *_flags(), str(HARNESS), *map(str, kernels), "-lm", *extra,
                            "-o", str(output)], capture_output=True, text=True)

@@ -314,3 +314,37 @@ def test_cli_writes_what_onmt_translate_writes(translators, tmp_path):
     n_best = run["flags"].get("n_best", 1)
     assert lines == [hyps[i][0] if i < len(hyps) else "" for hyps in run["results"]
                      for i in range(n_best)]
+
+
+def test_engine_call_checks_its_inputs(translators):
+    """Engine.translate_opennmt copies lists of ints by typed loops and anything else
+    through NumPy: the same results either way, and the same refusals."""
+    tr = translators("rnn_lstm_general_feed_bridge_2layers")
+    engine = tr._engine
+    sources = [tr.source_ids(s) for s in load_expected("opennmt",
+                                                       "rnn_lstm_general_feed_bridge_2layers")
+               ["sources"][:4]]
+    options = {"version": 3, "beam_size": 3, "n_best": 2, "min_length": 0,
+               "max_lengths": [12] * 4, "length_penalty": 1, "alpha": 1.0,
+               "coverage_penalty": 0, "beta": 0.0, "stepwise_penalty": False,
+               "block_ngram_repeat": 2, "ratio": 0.0, "ban_unk": False,
+               "unk_id": tr.target_vocab.ids["<unk>"], "sampling": False, "top_k": 0,
+               "top_p": 0.0, "temperature": 1.0, "per_sentence": False,
+               "return_attention": True}
+
+    def plain(out):
+        return [(w, [(ids, np.float32(s).tobytes(), a.tobytes(), cut)
+                     for ids, s, a, cut in hyps]) for w, hyps in out]
+    expected = plain(engine.translate_opennmt(sources, options, ignore=[5, 4, 5]))
+    as_numpy = [np.array(s, dtype=np.int64) for s in sources]
+    other = dict(options, max_lengths=np.array([12] * 4))
+    assert plain(engine.translate_opennmt(as_numpy, other, ignore=(4, 5))) == expected
+    assert plain(engine.translate_opennmt([tuple(s) for s in sources], options,
+                                          ignore=np.array([4, 5]))) == expected
+    with pytest.raises(ValueError, match="empty source"):
+        engine.translate_opennmt(sources[:1] + [[]], dict(options, max_lengths=[12, 12]))
+    for bad in (-1, len(tr.source_vocab.tokens), 2 ** 40):
+        with pytest.raises(ValueError, match="source ids must be in"):
+            engine.translate_opennmt([sources[0][:2] + [bad]], dict(options, max_lengths=[5]))
+    with pytest.raises(ValueError, match="one max_length per sentence"):
+        engine.translate_opennmt(sources, dict(options, max_lengths=[12] * 3))

@@ -161,9 +161,9 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for case in rows["cases"]:
         o, r = case["onmt"], case["rnnsearch"]
-        print(f"| batch {case['batch']}, beam 5 | {o['median']:.1f} [{o['min']:.1f}–"
-              f"{o['max']:.1f}] ({o['cpu']:.1f}) | {r['median']:.2f} [{r['min']:.2f}–"
-              f"{r['max']:.2f}] ({r['cpu']:.2f}) | {o['median'] / r['median']:.1f}× | "
+        print(f"| batch {case['batch']}, beam 5 | {o['median']:.2f} [{o['min']:.2f}–"
+              f"{o['max']:.2f}] ({o['cpu']:.2f}) | {r['median']:.3f} [{r['min']:.3f}–"
+              f"{r['max']:.3f}] ({r['cpu']:.3f}) | {o['median'] / r['median']:.1f}× | "
               f"{o['cpu'] / r['cpu']:.1f}× |")
     print()
     print("command: python tools/bench_opennmt.py " + " ".join(argv or sys.argv[1:]))
