@@ -148,26 +148,18 @@ def _limit_address_space(extra: int) -> None:
 
 def _wait(pid: int, read_fd: int, seconds: float) -> dict:
     """The child's report, or {"outcome": "timeout"} / {"outcome": "signal", ...}."""
-    deadline = time.monotonic() + seconds
-    chunks = []
+    chunks = None
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                _kill(pid)
-                os.waitpid(pid, 0)
-                return {"outcome": "timeout"}
-            ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
-            if ready:
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    except BaseException:   # Ctrl-C while waiting: the child goes too
-        _kill(pid)
-        os.waitpid(pid, 0)
-        raise
-    _, status = os.waitpid(pid, 0)
+        chunks = _read_report(read_fd, time.monotonic() + seconds)
+    finally:
+        if chunks is None:   # out of time, or Ctrl-C while waiting: the child goes too
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, status = os.waitpid(pid, 0)
+    if chunks is None:
+        return {"outcome": "timeout"}
     if os.WIFSIGNALED(status):
         return {"outcome": "signal", "signal": os.WTERMSIG(status)}
     try:
@@ -176,11 +168,19 @@ def _wait(pid: int, read_fd: int, seconds: float) -> dict:
         return {"outcome": "signal", "signal": 0}
 
 
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _read_report(read_fd: int, deadline: float) -> list[bytes] | None:
+    """What the child wrote before closing its end, or None at the deadline."""
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                return chunks
+            chunks.append(chunk)
 
 
 def _judge(report: dict, path, what: str, seconds: float, memory: int) -> None:
