@@ -69,7 +69,9 @@ def _written_rows(directory) -> list[dict]:
 def test_translate_dataset_is_identical_and_in_order(local_ray, offline):
     lines = _lines(600)
     ds = ray.data.from_items([{"text": line, "id": i} for i, line in enumerate(lines)])
-    rows = translate_dataset(ds, actors=2, batch_size=37, beam_size=2).take_all()
+    # 3 calls of 37 rows per Ray task: tasks and calls cut the rows in different places
+    rows = translate_dataset(ds, actors=2, batch_size=37, task_batches=3,
+                             beam_size=2).take_all()
     assert [row["id"] for row in rows] == list(range(len(lines)))
     _same_as_offline(rows, lines, offline, beam_size=2)
 
@@ -128,7 +130,7 @@ def _our_translator_actors() -> list[int]:
 def test_an_actor_killed_mid_run_is_restarted_and_its_batches_retried(local_ray, offline):
     lines = _lines(1500, seed=3)
     ds = translate_dataset(ray.data.from_items([{"text": line} for line in lines]), actors=2,
-                           batch_size=25, beam_size=2, max_retries=2)
+                           batch_size=25, task_batches=1, beam_size=2, max_retries=2)
     rows, killed = [], None
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         if killed is None:   # the first batch is out, some 59 are still to come
@@ -145,5 +147,7 @@ def test_bad_arguments():
     ds = None   # checked before Ray is touched
     with pytest.raises(ValueError, match="actors"):
         translate_dataset(ds, actors=0)
+    with pytest.raises(ValueError, match="task_batches"):
+        translate_dataset(ds, task_batches=0)
     with pytest.raises(ValueError, match="max_retries"):
         translate_dataset(ds, max_retries=-1)

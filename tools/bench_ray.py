@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=int, default=20_000)
     p.add_argument("--actors", type=int, default=2, help="the pool compared with one actor")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--task-batches", type=int, default=16,
+                   help="Translator calls per Ray task (translate_dataset's task_batches)")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--repeat", type=int, default=2)
     args = p.parse_args(argv)
@@ -63,7 +65,8 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             ds = ray.data.from_items([{"text": line} for line in lines])
             rows = translate_dataset(ds, translator.model_path, actors=actors,
-                                     batch_size=args.batch_size, **options).take_all()
+                                     batch_size=args.batch_size,
+                                     task_batches=args.task_batches, **options).take_all()
             took = time.perf_counter() - started
             if [row["translation"] for row in rows] != expected:
                 raise SystemExit(f"the {actors}-actor output differs from the Translator's")
@@ -83,8 +86,8 @@ def main(argv=None) -> int:
     one, many = statistics.median(times[1]), statistics.median(times[args.actors])
     n = len(lines)
     print(f"\n`{shlex.join(['python', 'tools/bench_ray.py', *(argv or sys.argv[1:])])}` (median of "
-          f"{args.repeat}; {n} sentences, beam {args.beam_size}, batches of {args.batch_size};"
-          f" output checked against the Translator's)\n")
+          f"{args.repeat}; {n} sentences, beam {args.beam_size}, batches of {args.batch_size}, "
+          f"{args.task_batches} per Ray task; output checked against the Translator's)\n")
     print("| model | one Translator, in process | Ray, 1 actor | "
           f"Ray, {args.actors} actors | {args.actors} actors / 1 actor |")
     print("|---|---|---|---|---|")

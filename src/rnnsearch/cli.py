@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                         '(pip install "rnnsearch[ray]")')
     p.add_argument("--ray-actors", type=int, default=2,
                    help="with --ray: translators (actors) in the pool (default 2)")
+    p.add_argument("--ray-task-batches", type=int, default=16,
+                   help="with --ray: --batch-size calls per Ray task (default 16; fewer "
+                        "for small corpora)")
     p.add_argument("--plot-attention", metavar="DIR",
                    help="draw each line's attention (best hypothesis) as DIR/LINE.png "
                         "(needs pip install \"rnnsearch[plot]\")")

@@ -20,22 +20,27 @@ from typing import Any
 
 
 class TranslateBatch:
-    """The Ray Data actor: one Translator per actor process; each call translates one
-    batch's `column` (raw strings, translated with the model's own tokenizers as
-    Translator.translate does) into `output_column`."""
+    """The Ray Data actor: one Translator per actor process; each call translates one Ray
+    task's rows of `column` (raw strings, translated with the model's own tokenizers as
+    Translator.translate does) into `output_column`, `batch_size` rows per Translator
+    call."""
 
     def __init__(self, model: str | None, intra_threads: int, compute_type: str, column: str,
-                 output_column: str, options: dict):
+                 output_column: str, batch_size: int, options: dict):
         from .translator import Translator
         self.translator = Translator(model, intra_threads=intra_threads,
                                      compute_type=compute_type)
         self.column, self.output_column, self.options = column, output_column, options
+        self.batch_size = batch_size
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
         texts = [str(text) for text in batch[self.column]]
-        batch[self.output_column] = np.array(self.translator.translate(texts, **self.options),
-                                             dtype=object)
+        translations = []
+        for start in range(0, len(texts), self.batch_size):
+            translations += self.translator.translate(texts[start:start + self.batch_size],
+                                                      **self.options)
+        batch[self.output_column] = np.array(translations, dtype=object)
         return batch
 
 
@@ -46,15 +51,17 @@ def _check_positive(name: str, value) -> None:
 
 def translate_dataset(ds, model: str | None = None, *, column: str = "text",
                       output_column: str = "translation", actors: int = 2,
-                      batch_size: int = 64, intra_threads: int = 1,
+                      batch_size: int = 64, task_batches: int = 16, intra_threads: int = 1,
                       compute_type: str = "float32", max_retries: int = 3,
                       **options: Any):
     """A Dataset with `output_column` added: the translation of each row's `column`, in
     the input's order. actors: size of the actor pool (each reserves intra_threads CPUs);
-    batch_size: rows per call; max_retries: restarts of a dead actor and retries of its
-    batches; options: those of Translator.translate_batch (beam_size, ...)."""
+    batch_size: rows per Translator call; task_batches: such calls per Ray task (each
+    task carries task_batches x batch_size rows to an actor); max_retries: restarts of a
+    dead actor and retries of its tasks; options: those of Translator.translate_batch
+    (beam_size, ...)."""
     for name, value in (("actors", actors), ("batch_size", batch_size),
-                        ("intra_threads", intra_threads)):
+                        ("task_batches", task_batches), ("intra_threads", intra_threads)):
         _check_positive(name, value)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
@@ -67,8 +74,11 @@ def translate_dataset(ds, model: str | None = None, *, column: str = "text",
             TranslateBatch,
             fn_constructor_kwargs=dict(model=model, intra_threads=intra_threads,
                                        compute_type=compute_type, column=column,
-                                       output_column=output_column, options=options),
-            compute=ActorPoolStrategy(size=actors), batch_size=batch_size,
+                                       output_column=output_column, batch_size=batch_size,
+                                       options=options),
+            # Each Ray task costs milliseconds of scheduling and object transfer whatever
+            # its size; a task of many Translator calls spreads that cost thin.
+            compute=ActorPoolStrategy(size=actors), batch_size=task_batches * batch_size,
             batch_format="numpy", num_cpus=intra_threads,
             max_restarts=max_retries, max_task_retries=max_retries)
     # The actors finish batches in any order; this dataset's execution puts them back.
@@ -120,7 +130,8 @@ def translate_command(args) -> int:
         raise ValueError(f"--ray-actors {args.ray_actors} x --threads {args.threads} needs "
                          f"{args.ray_actors * args.threads} CPUs; the cluster has {cpus:g}")
     translate_files(args.input, args.output, args.model, actors=args.ray_actors,
-                    batch_size=args.batch_size, intra_threads=args.threads,
+                    batch_size=args.batch_size, task_batches=args.ray_task_batches,
+                    intra_threads=args.threads,
                     compute_type=args.compute_type, truncate=args.truncate,
                     phrase_table=args.phrase_table,
                     attention_constraint=args.attention_constraint, **decoding_keywords(args))
