@@ -22,25 +22,22 @@ from typing import Any
 class TranslateBatch:
     """The Ray Data actor: one Translator per actor process; each call translates one Ray
     task's rows of `column` (raw strings, translated with the model's own tokenizers as
-    Translator.translate does) into `output_column`, `batch_size` rows per Translator
-    call."""
+    Translator.translate does) into `output_column`, `batch_size` sentences per engine
+    call (Translator.translate's max_batch_size)."""
 
     def __init__(self, model: str | None, intra_threads: int, compute_type: str, column: str,
                  output_column: str, batch_size: int, options: dict):
         from .translator import Translator
         self.translator = Translator(model, intra_threads=intra_threads,
                                      compute_type=compute_type)
-        self.column, self.output_column, self.options = column, output_column, options
-        self.batch_size = batch_size
+        self.column, self.output_column = column, output_column
+        self.options = {"max_batch_size": batch_size, **options}
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
         texts = [str(text) for text in batch[self.column]]
-        translations = []
-        for start in range(0, len(texts), self.batch_size):
-            translations += self.translator.translate(texts[start:start + self.batch_size],
-                                                      **self.options)
-        batch[self.output_column] = np.array(translations, dtype=object)
+        batch[self.output_column] = np.array(self.translator.translate(texts, **self.options),
+                                             dtype=object)
         return batch
 
 
@@ -56,7 +53,7 @@ def translate_dataset(ds, model: str | None = None, *, column: str = "text",
                       **options: Any):
     """A Dataset with `output_column` added: the translation of each row's `column`, in
     the input's order. actors: size of the actor pool (each reserves intra_threads CPUs);
-    batch_size: rows per Translator call; task_batches: such calls per Ray task (each
+    batch_size: sentences per engine call; task_batches: such calls per Ray task (each
     task carries task_batches x batch_size rows to an actor); max_retries: restarts of a
     dead actor and retries of its tasks; options: those of Translator.translate_batch
     (beam_size, ...)."""
@@ -81,7 +78,7 @@ def translate_dataset(ds, model: str | None = None, *, column: str = "text",
             compute=ActorPoolStrategy(size=actors), batch_size=task_batches * batch_size,
             batch_format="numpy", num_cpus=intra_threads,
             max_restarts=max_retries, max_task_retries=max_retries)
-    # The actors finish batches in any order; this dataset's execution puts them back.
+    # The actors finish tasks in any order; this dataset's execution puts them back.
     out.context.execution_options.preserve_order = True
     return out
 
