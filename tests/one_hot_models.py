@@ -1,7 +1,6 @@
 """The one-hot models the converter tests decode (fixtures made by
-tools/make_one_hot_fixtures.py): the Keras lstm_seq2seq example and its attention variants,
-and PyTorch counterparts exported to ONNX. Keras is imported inside keras_model (set
-KERAS_BACKEND=torch before importing keras anywhere)."""
+tools/make_one_hot_fixtures.py): PyTorch counterparts of the Keras lstm_seq2seq example,
+exported to ONNX; the Keras models themselves are in one_hot_keras.py (re-exported here)."""
 from __future__ import annotations
 
 import warnings
@@ -9,33 +8,12 @@ import warnings
 import torch
 from torch import nn
 
-LATENT = 24                                      # the Keras models' LSTM units
-KERAS_VARIANTS = ("lstm_seq2seq", "dot_attention", "additive_attention")
+from one_hot_keras import KERAS_VARIANTS, LATENT, keras_model  # noqa: F401 (re-exported)
+
 SRC = list(" abcdefgh")                          # ONNX models: one-hot positions
 TGT = ["<s>", "</s>", " "] + list("abcdefgh")
 BOS, EOS = 0, 1                                  # in TGT
 H = 10                                           # the PyTorch models' LSTM units
-
-
-def keras_model(variant, num_encoder_tokens, num_decoder_tokens):
-    """The example's training model; the attention variants attend over the encoder outputs
-    with the decoder outputs as queries and concatenate [decoder outputs; context]."""
-    import keras
-    L = keras.layers
-    encoder_inputs = keras.Input(shape=(None, num_encoder_tokens), name="encoder_inputs")
-    attention = variant != "lstm_seq2seq"
-    encoder = L.LSTM(LATENT, return_state=True, return_sequences=attention, name="encoder")
-    encoder_outputs, state_h, state_c = encoder(encoder_inputs)
-    decoder_inputs = keras.Input(shape=(None, num_decoder_tokens), name="decoder_inputs")
-    decoder_lstm = L.LSTM(LATENT, return_sequences=True, return_state=True, name="decoder")
-    decoder_outputs, _, _ = decoder_lstm(decoder_inputs, initial_state=[state_h, state_c])
-    if attention:
-        layer = L.Attention(name="attention") if variant == "dot_attention" else \
-            L.AdditiveAttention(name="attention")
-        context = layer([decoder_outputs, encoder_outputs])
-        decoder_outputs = L.Concatenate(name="concat")([decoder_outputs, context])
-    outputs = L.Dense(num_decoder_tokens, activation="softmax", name="dense")(decoder_outputs)
-    return keras.Model([encoder_inputs, decoder_inputs], outputs)
 
 
 class OneHotEncoder(nn.Module):
