@@ -1,14 +1,12 @@
 """The one-hot models the converter tests decode (fixtures made by
 tools/make_one_hot_fixtures.py): PyTorch counterparts of the Keras lstm_seq2seq example,
-exported to ONNX; the Keras models themselves are in one_hot_keras.py (re-exported here)."""
+exported to ONNX; the Keras models themselves are in one_hot_keras.py."""
 from __future__ import annotations
 
 import warnings
 
 import torch
 from torch import nn
-
-from one_hot_keras import KERAS_VARIANTS, LATENT, keras_model  # noqa: F401 (re-exported)
 
 SRC = list(" abcdefgh")                          # ONNX models: one-hot positions
 TGT = ["<s>", "</s>", " "] + list("abcdefgh")

@@ -18,7 +18,7 @@ import rnnsearch  # noqa: E402
 from rnnsearch.cli import main as cli_main  # noqa: E402
 from rnnsearch.convert.keras import convert_keras  # noqa: E402
 
-from one_hot_models import KERAS_VARIANTS, LATENT  # noqa: E402
+from one_hot_keras import KERAS_VARIANTS, LATENT  # noqa: E402
 from one_hot_task import one_hot, texts, write_tables  # noqa: E402
 from oracle_search import assert_engine_matches, assert_same_results, beam_search  # noqa: E402
 

@@ -36,12 +36,11 @@ TESTS = os.path.join(HERE, "..", "tests")
 OUT = pathlib.Path(TESTS, "fixtures", "one_hot")
 sys.path.insert(0, TESTS)
 
-from one_hot_models import (BOS, EOS, KERAS_VARIANTS, SRC, TGT, OneHotEncoder,  # noqa: E402
-                            OneHotStep, export_onnx, keras_model)
+from one_hot_keras import KERAS_EPOCHS, KERAS_VARIANTS, train_keras_model  # noqa: E402
+from one_hot_models import (BOS, EOS, SRC, TGT, OneHotEncoder, OneHotStep,  # noqa: E402
+                            export_onnx)
 from one_hot_task import tables, texts, training_arrays, write_tables  # noqa: E402
 
-KERAS_EPOCHS = 60
-KERAS_LEARNING_RATE = 0.01   # the example's rmsprop, at 10x its default rate: a few seconds
 TORCH_STEPS = 150
 ONNX_CASES = {"attention": dict(attention=True), "no_attention": dict(attention=False),
               "projected": dict(attention=True, project=True),
@@ -49,7 +48,6 @@ ONNX_CASES = {"attention": dict(attention=True), "no_attention": dict(attention=
 
 
 def make_keras(summary: dict) -> None:
-    import keras
     directory = OUT / "keras"
     directory.mkdir(parents=True, exist_ok=True)
     input_texts, target_texts = texts(320)
@@ -57,15 +55,11 @@ def make_keras(summary: dict) -> None:
     write_tables(directory, input_index, target_index)
     arrays = training_arrays(input_texts, target_texts, input_index, target_index)
     for number, variant in enumerate(KERAS_VARIANTS):
-        keras.utils.set_random_seed(number)
-        model = keras_model(variant, len(input_index), len(target_index))
-        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=KERAS_LEARNING_RATE),
-                      loss="categorical_crossentropy")
-        history = model.fit(list(arrays[:2]), arrays[2], batch_size=32, epochs=KERAS_EPOCHS,
-                            verbose=0)
+        model, loss = train_keras_model(variant, number, arrays, len(input_index),
+                                        len(target_index))
         model.save(str(directory / f"{variant}.keras"))
         summary["keras"][variant] = {"epochs": KERAS_EPOCHS, "samples": len(input_texts),
-                                     "loss": float(history.history["loss"][-1])}
+                                     "loss": loss}
         print(variant, summary["keras"][variant], flush=True)
 
 

@@ -39,11 +39,10 @@ TESTS = os.path.join(HERE, "..", "tests")
 OUT = pathlib.Path(TESTS, "fixtures", "one_hot", "tf2onnx")
 sys.path.insert(0, TESTS)
 
-from one_hot_keras import KERAS_VARIANTS, LATENT, keras_model  # noqa: E402
+from one_hot_keras import (KERAS_EPOCHS, KERAS_VARIANTS, LATENT,  # noqa: E402
+                           train_keras_model)
 from one_hot_task import one_hot, tables, texts, training_arrays  # noqa: E402
 
-EPOCHS = 60
-LEARNING_RATE = 0.01       # as tools/make_one_hot_fixtures.py: the example's rmsprop, 10x
 OPSET = 17
 MAX_LENGTH = 12            # decode_sequence's max_decoder_seq_length here
 GREEDY_INPUTS = ["ab", "hgf", "abcd", "cafe", "badge", "headed", "gg", "fed"]
@@ -137,12 +136,8 @@ def main() -> int:
                "keras": keras.__version__, "opset": OPSET, "input_token_index": input_index,
                "target_token_index": target_index, "variants": {}}
     for number, variant in enumerate(KERAS_VARIANTS):
-        keras.utils.set_random_seed(number)
-        model = keras_model(variant, len(input_index), len(target_index))
-        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=LEARNING_RATE),
-                      loss="categorical_crossentropy")
-        history = model.fit(list(arrays[:2]), arrays[2], batch_size=32, epochs=EPOCHS,
-                            verbose=0)
+        model, loss = train_keras_model(variant, number, arrays, len(input_index),
+                                        len(target_index))
         directory = OUT / variant
         directory.mkdir(parents=True, exist_ok=True)
         encoder_model, decoder_model = inference_models(model, variant)
@@ -153,8 +148,8 @@ def main() -> int:
                                            input_index, target_index))))
                    for text in GREEDY_INPUTS]
         (directory / "greedy.json").write_text(json.dumps(decodes, indent=1) + "\n")
-        summary["variants"][variant] = {"epochs": EPOCHS, "samples": len(input_texts),
-                                        "loss": float(history.history["loss"][-1])}
+        summary["variants"][variant] = {"epochs": KERAS_EPOCHS, "samples": len(input_texts),
+                                        "loss": loss}
         print(variant, summary["variants"][variant], flush=True)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return 0
