@@ -243,6 +243,30 @@ def test_onnx_initializer_with_huge_dims_is_refused_at_once(tmp_path):
     assert time.monotonic() - start < 20
 
 
+def test_onnx_output_no_node_computes_is_refused(tmp_path):
+    """A graph output renamed away from the node that made it (a fuzzing find)."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
+    model.graph.output[0].name = "mexory"
+    path = tmp_path / "encoder.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(rnnsearch.ModelError, match="encoder graph: its output 'mexory' is "
+                                                   "computed by no node"):
+        _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
+
+
+def test_onnx_input_without_element_type_is_refused(tmp_path):
+    """elem_type 0 (UNDEFINED) on a graph input (a fuzzing find)."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
+    model.graph.input[0].type.tensor_type.elem_type = 0
+    path = tmp_path / "encoder.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(rnnsearch.ModelError, match="graph input 'src' has no tensor element "
+                                                   "type ONNX knows"):
+        _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
+
+
 def test_onnx_constant_of_shape_bomb_is_refused_before_allocating(tmp_path):
     onnx = pytest.importorskip("onnx")
     h = onnx.helper

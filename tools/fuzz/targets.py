@@ -416,14 +416,15 @@ class TorchJsonTarget(TorchTarget):
 
 class OnnxTarget(Target):
     """The bytes are the encoder or the decoder graph: the decoder when they mention its
-    inputs and outputs (as the decoder seed and its mutants do)."""
+    inputs and outputs (as the decoder seeds and their mutants do: the base decoder's
+    `logp`, the tf2onnx seed's `probs`)."""
     family = "onnx"
 
     def write(self, data: bytes) -> str:
         for name in ("encoder.onnx", "decoder.onnx"):
             shutil.copy(os.path.join(BASE, "onnx", name), os.path.join(self.folder, name))
-        self.fuzzed = "decoder.onnx" if b"memory" in data[:4096] and b"logp" in data \
-            else "encoder.onnx"
+        self.fuzzed = "decoder.onnx" if b"memory" in data[:4096] and \
+            (b"logp" in data or b"probs" in data) else "encoder.onnx"
         return super().write(data)
 
     def run(self, data: bytes) -> None:

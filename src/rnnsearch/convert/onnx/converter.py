@@ -135,7 +135,7 @@ def _embedding_rows(model, input_name: str) -> int | None:
     """Rows of the table that a Gather indexes with (a reshaped/cast) `input_name`."""
     from onnx import numpy_helper
     inits = {i.name: i for i in model.graph.initializer}
-    consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
+    consts = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant" and n.output}
     frontier, seen = [input_name], set()
     while frontier:
         t = frontier.pop()
@@ -145,13 +145,19 @@ def _embedding_rows(model, input_name: str) -> int | None:
         for n in model.graph.node:
             if t not in n.input:
                 continue
-            if n.op_type == "Gather" and n.input[1] == t:
-                if n.input[0] in inits:
+            if n.op_type == "Gather" and len(n.input) == 2 and n.input[1] == t:
+                if n.input[0] in inits and inits[n.input[0]].dims:
                     return int(inits[n.input[0]].dims[0])
                 if n.input[0] in consts:
                     from onnx import helper
-                    value = helper.get_attribute_value(consts[n.input[0]].attribute[0])
-                    return int(numpy_helper.to_array(value).shape[0])
+                    constant = consts[n.input[0]]
+                    if not constant.attribute:
+                        raise ModelError(f"Constant node '{constant.name}' has no value")
+                    table = numpy_helper.to_array(helper.get_attribute_value(
+                        constant.attribute[0]))
+                    if table.ndim == 0:
+                        raise ModelError(f"Gather node '{n.name}' indexes a scalar")
+                    return int(table.shape[0])
             elif n.op_type in ("Cast", "Reshape", "Squeeze", "Unsqueeze", "Transpose",
                                "Identity", "Flatten"):
                 frontier.extend(o for o in n.output if o)

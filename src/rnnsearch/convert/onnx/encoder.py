@@ -241,6 +241,11 @@ def analyze_encoder(g: Graph, walker: AffineWalker, reg: Registry, source_input:
             in_width = m.shape[1]
         if in_width is None:
             raise ModelError(f"{where}: its input does not depend on the source")
+        for w, b in zip(op.w_ih, op.b_ih):
+            if w.shape[1] != w_rel.shape[0] or b.shape != (w.shape[0],) or \
+                    x.bias.shape != (w.shape[1],):
+                raise ModelError(f"{where}: its input weights {list(w.shape)}, input bias "
+                                 f"{list(b.shape)} and input width {w_rel.shape[0]} disagree")
         info.layers.append(op)
         # compose the input map (an embedding projection, a scale) into W_ih
         info.w_ih.append([(w.astype(np.float64) @ w_rel).astype(np.float32) for w in op.w_ih])

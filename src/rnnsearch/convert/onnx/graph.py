@@ -84,19 +84,24 @@ def _check_names(model, tag: str) -> None:
         raise ModelError(f"{tag} graph: a name is not valid UTF-8 ({e})") from e
 
 
+def _node_label(node) -> str:
+    """A node's name, else its first output's, else its operator's."""
+    return node.name or (node.output[0] if node.output else node.op_type)
+
+
 def check_model(model, tag: str) -> None:
     """Refuse what the analysis cannot follow at all: names that are not text, foreign
     domains and subgraphs."""
     _check_names(model, tag)
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx"):
-            raise ModelError(f"{tag} node '{node.name or node.output[0]}' ({node.op_type}) is "
+            raise ModelError(f"{tag} node '{_node_label(node)}' ({node.op_type}) is "
                              f"from the operator domain '{node.domain}'; only standard ONNX "
                              "operators are supported (export without custom/contrib ops)")
         for a in node.attribute:
             if a.g.node or a.graphs:
                 raise ModelError(
-                    f"{tag} node '{node.name or node.output[0]}' ({node.op_type}) has a "
+                    f"{tag} node '{_node_label(node)}' ({node.op_type}) has a "
                     "subgraph (control flow); supported graphs are straight-line: export "
                     "nn.LSTM/nn.GRU/nn.RNN modules (they become LSTM/GRU/RNN operators) or "
                     "cells unrolled over one step, not Python loops or scripted control flow")
@@ -111,7 +116,11 @@ def input_infos(model) -> list[tuple[str, np.dtype, list]]:
         if i.name in inits:
             continue
         t = i.type.tensor_type
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type))
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type))
+        except (KeyError, TypeError, ValueError):
+            raise ModelError(f"graph input {i.name!r} has no tensor element type ONNX knows "
+                             f"(elem_type {t.elem_type})") from None
         dims = []
         for d in t.shape.dim:
             if d.HasField("dim_value") and d.dim_value > 0:
@@ -136,6 +145,10 @@ def run_all(model, feeds: dict, tag: str) -> dict[str, np.ndarray]:
             if out and out not in seen:
                 seen.add(out)
                 names.append(out)
+    known = seen | set(feeds) | {i.name for i in model.graph.initializer}
+    for output in model.graph.output:
+        if output.name not in known:
+            raise ModelError(f"{tag} graph: its output {output.name!r} is computed by no node")
     del probe.graph.output[:]
     probe.graph.output.extend([onnx.ValueInfoProto(name=n) for n in names])
     try:
