@@ -182,6 +182,26 @@ def onnx_graphs() -> None:
     _seed("onnx", "decoder", _read(os.path.join(folder, "decoder.onnx")))
 
 
+def onnx_keras_graphs() -> None:
+    """The Keras lstm_seq2seq example with dot attention as tf2onnx exports it (one-hot
+    inputs, Keras's 2-D states, probabilities out): the committed test fixture, made on
+    TensorFlow by tools/make_tf2onnx_fixtures.py; its character tables as vocabularies."""
+    fixture = os.path.join(FIXTURES, "one_hot", "tf2onnx")
+    folder = os.path.join(BASE, "onnx_keras")
+    os.makedirs(folder, exist_ok=True)
+    for name in ("encoder.onnx", "decoder.onnx"):
+        shutil.copy(os.path.join(fixture, "dot_attention", name), os.path.join(folder, name))
+    with open(os.path.join(fixture, "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    names = {"\t": "<s>", "\n": "</s>", " ": "\u2581"}   # as the tests name them
+    for name, table in (("source.txt", summary["input_token_index"]),
+                        ("target.txt", summary["target_token_index"])):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write("\n".join(names.get(char, char) for char in table) + "\n")
+    _seed("onnx", "tf2onnx-encoder", _read(os.path.join(folder, "encoder.onnx")))
+    _seed("onnx", "tf2onnx-decoder", _read(os.path.join(folder, "decoder.onnx")))
+
+
 def keras_model() -> None:
     """A tiny tutorial-style Keras 3 training model (LSTM encoder, LSTM decoder from its
     states, dot Attention, Concatenate, Dense softmax), saved as .keras and legacy .h5,
@@ -294,6 +314,7 @@ def main() -> int:
     opennmt()
     torch_state_dict()
     onnx_graphs()
+    onnx_keras_graphs()
     keras_model()
     marian()
     feature_files()

@@ -415,14 +415,17 @@ class TorchJsonTarget(TorchTarget):
 
 
 class OnnxTarget(Target):
-    """The bytes are the encoder or the decoder graph: the decoder when they mention its
-    inputs and outputs (as the decoder seeds and their mutants do: the base decoder's
-    `logp`, the tf2onnx seed's `probs`)."""
+    """The bytes are the encoder or the decoder graph of one of two pairs: a PyTorch export
+    (base/onnx), or, for graphs tf2onnx produced (its name leads the file), the Keras
+    lstm_seq2seq example with dot attention and one-hot inputs (base/onnx_keras). They are
+    the decoder when they mention its inputs and outputs (as the decoder seeds and their
+    mutants do: `memory`, and `logp` or `probs`)."""
     family = "onnx"
 
     def write(self, data: bytes) -> str:
-        for name in ("encoder.onnx", "decoder.onnx"):
-            shutil.copy(os.path.join(BASE, "onnx", name), os.path.join(self.folder, name))
+        pair = "onnx_keras" if b"tf2onnx" in data[:64] else "onnx"
+        for name in ("encoder.onnx", "decoder.onnx", "source.txt", "target.txt"):
+            shutil.copy(os.path.join(BASE, pair, name), os.path.join(self.folder, name))
         self.fuzzed = "decoder.onnx" if b"memory" in data[:4096] and \
             (b"logp" in data or b"probs" in data) else "encoder.onnx"
         return super().write(data)
