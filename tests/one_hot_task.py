@@ -27,6 +27,15 @@ def tables(input_texts, target_texts) -> tuple[dict, dict]:
             {char: i for i, char in enumerate(target_characters)})
 
 
+# the example's control characters as tokens a vocabulary file can hold
+TOKEN_NAMES = {"\t": "<s>", "\n": "</s>", " ": "\u2581"}
+
+
+def vocabulary_tokens(index: dict) -> list[str]:
+    """A character table's entries, in id order, as vocabulary tokens (TOKEN_NAMES)."""
+    return [TOKEN_NAMES.get(char, char) for char in sorted(index, key=index.get)]
+
+
 def one_hot(text, index: dict, length: int | None = None) -> np.ndarray:
     """[length, V] float32 as the example fills it (padded with ' ' after the text)."""
     length = length or len(text)

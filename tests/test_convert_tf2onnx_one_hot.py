@@ -17,15 +17,13 @@ pytest.importorskip("onnx")
 import rnnsearch  # noqa: E402
 from oracle_search import assert_engine_matches, beam_search  # noqa: E402
 from one_hot_keras import KERAS_VARIANTS, LATENT  # noqa: E402
+from one_hot_task import vocabulary_tokens  # noqa: E402
 from rnnsearch.convert.onnx import convert_onnx  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "one_hot", "tf2onnx")
 SUMMARY = json.load(open(os.path.join(FIXTURES, "summary.json"), encoding="utf-8"))
 INPUT_INDEX, TARGET_INDEX = SUMMARY["input_token_index"], SUMMARY["target_token_index"]
-# the example's control characters as tokens a vocabulary file can hold
-NAMES = {"\t": "<s>", "\n": "</s>", " ": "▁"}
-SRC = [NAMES.get(char, char) for char in INPUT_INDEX]
-TGT = [NAMES.get(char, char) for char in TARGET_INDEX]
+SRC, TGT = vocabulary_tokens(INPUT_INDEX), vocabulary_tokens(TARGET_INDEX)
 BOS, EOS = TARGET_INDEX["\t"], TARGET_INDEX["\n"]
 MAX_LENGTH = 12
 

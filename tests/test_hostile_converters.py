@@ -214,26 +214,33 @@ def _onnx(encoder, decoder, tmp_path):
                         target_vocab=os.path.join(folder, "target.txt"))
 
 
-def _with_nodes(tmp_path, nodes, initializers=(), name="encoder.onnx"):
+def _edited_encoder(tmp_path, edit, name="encoder.onnx"):
+    """The base encoder graph after edit(model), written to tmp_path / name."""
     onnx = pytest.importorskip("onnx")
     model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
-    model.graph.initializer.extend(initializers)
-    model.graph.node.extend(nodes)
+    edit(model)
     path = tmp_path / name
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def _with_nodes(tmp_path, nodes, initializers=(), name="encoder.onnx"):
+    def add(model):
+        model.graph.initializer.extend(initializers)
+        model.graph.node.extend(nodes)
+    return _edited_encoder(tmp_path, add, name)
 
 
 def test_onnx_initializer_with_huge_dims_is_refused_at_once(tmp_path):
     onnx = pytest.importorskip("onnx")
     short = onnx.TensorProto(name="short", data_type=onnx.TensorProto.FLOAT, dims=[4, 4],
                              float_data=[0.0])
-    model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
-    embedding = next(i for i in model.graph.initializer if len(i.dims) == 2)
-    del embedding.dims[:]
-    embedding.dims.extend([2**40, 4])          # the 161-byte file's trick: dims, no data
-    path = tmp_path / "encoder.onnx"
-    path.write_bytes(model.SerializeToString())
+
+    def huge_embedding(model):
+        embedding = next(i for i in model.graph.initializer if len(i.dims) == 2)
+        del embedding.dims[:]
+        embedding.dims.extend([2**40, 4])      # the 161-byte file's trick: dims, no data
+    path = _edited_encoder(tmp_path, huge_embedding)
     start = time.monotonic()
     with pytest.raises(rnnsearch.ModelError, match="elements"):
         _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
@@ -245,11 +252,8 @@ def test_onnx_initializer_with_huge_dims_is_refused_at_once(tmp_path):
 
 def test_onnx_output_no_node_computes_is_refused(tmp_path):
     """A graph output renamed away from the node that made it (a fuzzing find)."""
-    onnx = pytest.importorskip("onnx")
-    model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
-    model.graph.output[0].name = "mexory"
-    path = tmp_path / "encoder.onnx"
-    path.write_bytes(model.SerializeToString())
+    path = _edited_encoder(tmp_path, lambda model: setattr(model.graph.output[0], "name",
+                                                           "mexory"))
     with pytest.raises(rnnsearch.ModelError, match="encoder graph: its output 'mexory' is "
                                                    "computed by no node"):
         _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
@@ -257,11 +261,8 @@ def test_onnx_output_no_node_computes_is_refused(tmp_path):
 
 def test_onnx_input_without_element_type_is_refused(tmp_path):
     """elem_type 0 (UNDEFINED) on a graph input (a fuzzing find)."""
-    onnx = pytest.importorskip("onnx")
-    model = onnx.load(os.path.join(BASE, "onnx", "encoder.onnx"))
-    model.graph.input[0].type.tensor_type.elem_type = 0
-    path = tmp_path / "encoder.onnx"
-    path.write_bytes(model.SerializeToString())
+    path = _edited_encoder(tmp_path, lambda model: setattr(
+        model.graph.input[0].type.tensor_type, "elem_type", 0))
     with pytest.raises(rnnsearch.ModelError, match="graph input 'src' has no tensor element "
                                                    "type ONNX knows"):
         _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)

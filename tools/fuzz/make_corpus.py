@@ -193,11 +193,12 @@ def onnx_keras_graphs() -> None:
         shutil.copy(os.path.join(fixture, "dot_attention", name), os.path.join(folder, name))
     with open(os.path.join(fixture, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
-    names = {"\t": "<s>", "\n": "</s>", " ": "\u2581"}   # as the tests name them
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from one_hot_task import vocabulary_tokens
     for name, table in (("source.txt", summary["input_token_index"]),
                         ("target.txt", summary["target_token_index"])):
         with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
-            f.write("\n".join(names.get(char, char) for char in table) + "\n")
+            f.write("\n".join(vocabulary_tokens(table)) + "\n")
     _seed("onnx", "tf2onnx-encoder", _read(os.path.join(folder, "encoder.onnx")))
     _seed("onnx", "tf2onnx-decoder", _read(os.path.join(folder, "decoder.onnx")))
 
