@@ -268,6 +268,32 @@ def test_onnx_input_without_element_type_is_refused(tmp_path):
         _onnx(path, os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
 
 
+REGRESSIONS_ONNX = os.path.join(os.path.dirname(__file__), "..", "tools", "fuzz", "regressions",
+                                "onnx")
+
+
+def test_onnx_encoder_input_weights_bias_and_width_that_disagree_are_refused(tmp_path):
+    """A fuzzing find (tools/fuzz/regressions/onnx): a GRU whose input weights, bias and
+    input width disagree; it reached NumPy's broadcasting before."""
+    pytest.importorskip("onnx")
+    with pytest.raises(rnnsearch.ModelError, match=r"encoder node '/rnn/GRU' \(GRU\): its "
+                                                   r"input weights \[18, 4\], input bias "
+                                                   r"\[36\] and input width 4 disagree"):
+        _onnx(os.path.join(REGRESSIONS_ONNX, "guarded-encoder-input-bias-width"),
+              os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
+
+
+def test_onnx_constant_node_without_outputs_is_ignored(tmp_path):
+    """A fuzzing find: a Constant node with no output (an IndexError before) computes
+    nothing the graph uses, so the graph converts; the converter's own check runs the
+    converted model against the graph."""
+    pytest.importorskip("onnx")
+    config = _onnx(os.path.join(REGRESSIONS_ONNX, "guarded-constant-without-output"),
+                   os.path.join(BASE, "onnx", "decoder.onnx"), tmp_path)
+    assert config["encoder"]["cell"] == "gru"
+    assert rnnsearch.Translator(str(tmp_path / "out")).translate(["s1 s2"], beam_size=1)
+
+
 def test_onnx_constant_of_shape_bomb_is_refused_before_allocating(tmp_path):
     onnx = pytest.importorskip("onnx")
     h = onnx.helper
