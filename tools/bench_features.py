@@ -16,6 +16,12 @@ Random weights (speed does not depend on them). PyTorch runs eager, weights as l
 
     python tools/bench_features.py                  # both models, markdown table
     python tools/bench_features.py --model las --repeat 5 --threads 1
+    python tools/bench_features.py --floor   # adds the one-core floor (tools/cpu_peak.py)
+
+--floor measures this core's FMA peak and streaming read rate first and adds each case's
+floor (rnnsearch.bench.floors.search_floor_seconds: every matrix product at the FMA peak,
+decoder weights beyond the L3 cache read at the streaming rate) and PyTorch's time over it:
+the most any engine could be faster than PyTorch on this machine in that run.
 """
 from __future__ import annotations
 
@@ -29,7 +35,9 @@ import numpy as np
 import torch
 
 from rnnsearch import Translator
+from rnnsearch.bench.floors import last_level_cache_bytes, search_floor_seconds
 from rnnsearch.bench.torch_search import TorchBeamSearch
+from rnnsearch.safetensors_io import read_safetensors
 from rnnsearch.random_model import vocabularies
 from rnnsearch.reference import Seq2Seq, export_model_dir
 
@@ -64,6 +72,25 @@ def _time(run, repeat):
     return float(np.median(walls)), float(np.median(cpus))
 
 
+def positions(config, frames):
+    """(positions each encoder layer runs on, memory positions) of a `concat`-subsampled
+    feature encoder over `frames` frames."""
+    encoder = config["encoder"]
+    factors = encoder.get("subsample") or [1] * (encoder["num_layers"] + 1)
+    length, layers = frames // factors[0], []
+    for factor in factors[1:]:
+        layers.append(length)
+        length //= factor
+    return layers, length
+
+
+def floor_seconds(config, frames, path, batch, length, peak):
+    tensors, _ = read_safetensors(os.path.join(path, "model.safetensors"))
+    layers, memory = positions(config, frames)
+    return search_floor_seconds(tensors, layers, memory, batch, 5, length, peak["read"],
+                                peak["fma"], last_level_cache_bytes())
+
+
 def bench(name, args):
     config, vocab_size, frames = MODELS[name]
     torch.manual_seed(0)
@@ -94,8 +121,10 @@ def bench(name, args):
             results["PyTorch"].append(_time(theirs, 1))
         wall = {k: float(np.median([w for w, _ in v])) for k, v in results.items()}
         cpu = {k: float(np.median([c for _, c in v])) for k, v in results.items()}
+        floor = (floor_seconds(config, frames, path, batch, args.length, args.peak)
+                 if args.peak else None)
         rows.append((name, batch, wall["rnnsearch"], cpu["rnnsearch"], wall["PyTorch"],
-                     cpu["PyTorch"], wall["PyTorch"] / wall["rnnsearch"]))
+                     cpu["PyTorch"], wall["PyTorch"] / wall["rnnsearch"], floor))
     return rows
 
 
@@ -105,16 +134,30 @@ def main():
     parser.add_argument("--length", type=int, default=20, help="tokens per output")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--floor", action="store_true",
+                        help="add the one-core floor of each case (one thread only)")
     args = parser.parse_args()
+    if args.floor and args.threads != 1:
+        parser.error("--floor is a one-core bound: use it with --threads 1")
+    args.peak = None
+    if args.floor:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from cpu_peak import measure
+        args.peak = measure(3)
+        print(f"one core: FMA peak {args.peak['fma'] / 1e9:.1f} G multiply-adds/s, streaming "
+              f"read {args.peak['read'] / 1e9:.1f} GB/s, L3 "
+              f"{last_level_cache_bytes() / 2 ** 20:.0f} MiB\n")
     with tempfile.TemporaryDirectory() as args.workdir:
         rows = [row for name in args.model for row in bench(name, args)]
     print(f"`python {' '.join(sys.argv)}` (beam 5, {args.length} tokens, "
           f"{args.threads} thread(s), median of {args.repeat})\n")
-    print("| model | batch | rnnsearch s (CPU s) | PyTorch s (CPU s) | speed-up |")
-    print("|---|---|---|---|---|")
-    for name, batch, ow, oc, tw, tc, ratio in rows:
-        print(f"| {name} | {batch} | {ow:.3f} ({oc:.3f}) | {tw:.3f} ({tc:.3f}) | {ratio:.1f}x |")
-
+    floors = args.peak is not None
+    print("| model | batch | rnnsearch s (CPU s) | PyTorch s (CPU s) | speed-up |"
+          + (" floor s | PyTorch ÷ floor |" if floors else ""))
+    print("|---|---|---|---|---|" + ("---|---|" if floors else ""))
+    for name, batch, ow, oc, tw, tc, ratio, floor in rows:
+        print(f"| {name} | {batch} | {ow:.3f} ({oc:.3f}) | {tw:.3f} ({tc:.3f}) | {ratio:.1f}x |"
+              + (f" {floor:.3f} | {tw / floor:.1f}x |" if floors else ""))
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,12 @@ input feeding) with additive attention of 512 (global, location-aware, coverage)
 location-aware attention has ESPnet's default convolution (10 channels, kernel 201).
 Every case forces the target length (min = max decoding length); engines alternate within
 each repetition; medians are reported. Prints a Markdown table.
+
+--floor (one thread) measures this core's FMA peak and streaming read rate first
+(tools/cpu_peak.py) and adds each case's floor (rnnsearch.bench.floors.search_floor_seconds:
+every matrix product at the FMA peak, the decoder weights beyond the L3 cache read at the
+streaming rate each step) as tokens/s, and PyTorch's time over it: the most any engine could
+be faster than PyTorch on this machine in that run.
 """
 from __future__ import annotations
 
@@ -22,9 +28,11 @@ import sys
 import tempfile
 import time
 
+from rnnsearch.bench.floors import last_level_cache_bytes, search_floor_seconds
 from rnnsearch.bench.runner import time_rnnsearch as time_engine
 from rnnsearch.bench.sources import random_sources
 from rnnsearch.random_model import sized_config, write_random_model
+from rnnsearch.safetensors_io import read_safetensors
 from rnnsearch.translator import Translator
 
 ATTENTIONS = {
@@ -62,15 +70,25 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--floor", action="store_true",
+                   help="add the one-core floor of each case (one thread only)")
     args = p.parse_args()
+    if args.floor and args.threads != 1:
+        p.error("--floor is a one-core bound: use it with --threads 1")
+    peak = None
+    if args.floor:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from cpu_peak import measure
+        peak = measure(3)
     cases = args.cases.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        engines, references = {}, {}
+        engines, references, tensors = {}, {}, {}
         for name, attention in ATTENTIONS.items():
             path = os.path.join(tmp, name)
             config, src, tgt = nmt_config(attention)
             write_random_model(path, config, src, tgt)
             engines[name] = Translator(path, intra_threads=args.threads)
+            tensors[name] = read_safetensors(os.path.join(path, "model.safetensors"))[0]
             if not args.no_torch and name != "global":
                 import torch
                 from rnnsearch.reference import load_model_dir
@@ -97,17 +115,35 @@ def main() -> int:
                 if name == "global":
                     continue
                 step = medians[name] / medians["global"]
-                torch_ratio = medians.get(f"torch-{name}")
+                torch_time = medians.get(f"torch-{name}")
+                floor = None
+                if peak:
+                    layers = {n.split(".")[2] for n in tensors[name]
+                              if n.startswith("encoder.layers.")}
+                    floor = count / batch * search_floor_seconds(
+                        tensors[name], [args.source_length] * len(layers), args.source_length,
+                        batch, beam, args.target_length, peak["read"], peak["fma"],
+                        last_level_cache_bytes())
                 rows.append((case, name, tokens / medians[name], tokens / medians["global"],
-                             step, None if torch_ratio is None else torch_ratio / medians[name]))
+                             step, None if torch_time is None else torch_time / medians[name],
+                             tokens / floor if floor else None,
+                             None if torch_time is None or not floor else torch_time / floor))
     print(f"command: {' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}")
     print(f"threads {args.threads}; source length {args.source_length}; target length "
-          f"{args.target_length}; median of {args.repeat}\n")
-    print("| case | attention | tokens/s | global tokens/s | step vs global | vs PyTorch |")
-    print("|---|---|---:|---:|---:|---:|")
-    for case, name, speed, global_speed, step, ratio in rows:
+          f"{args.target_length}; median of {args.repeat}")
+    if peak:
+        print(f"one core: FMA peak {peak['fma'] / 1e9:.1f} G multiply-adds/s, streaming read "
+              f"{peak['read'] / 1e9:.1f} GB/s, L3 {last_level_cache_bytes() / 2 ** 20:.0f} MiB")
+    print()
+    print("| case | attention | tokens/s | global tokens/s | step vs global | vs PyTorch |"
+          + (" floor tokens/s | PyTorch ÷ floor |" if peak else ""))
+    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if peak else ""))
+    for case, name, speed, global_speed, step, ratio, floor_speed, beyond in rows:
         versus = "—" if ratio is None else f"{ratio:.1f}×"
-        print(f"| {case} | {name} | {speed:.0f} | {global_speed:.0f} | {step:.2f}× | {versus} |")
+        line = f"| {case} | {name} | {speed:.0f} | {global_speed:.0f} | {step:.2f}× | {versus} |"
+        if peak:
+            line += f" {floor_speed:.0f} | {'—' if beyond is None else f'{beyond:.1f}×'} |"
+        print(line)
     return 0
 
 

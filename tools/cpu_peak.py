@@ -5,6 +5,8 @@ hardware rather than against a library (rnnsearch.bench.floors measures librarie
   int8 VNNI peak     the same with vpdpbusd (AVX512-VNNI), if the CPU has it
   streaming read     the sum of a 512 MB array with 8 accumulators (a lower bound on what
                      one core can read; torch.sum may read faster)
+  cached read        the same over 256 KB read 20,000 times: what one core reads from L2
+                     (a matrix-vector product's weights come at most this fast)
 
 The loops are C, compiled here with the system's `cc` (-O2, -march=native) in a temporary
 directory; each is run --repeat times and the best is printed, since other tenants of a
@@ -97,31 +99,37 @@ static double vnni_peak(long rounds) {
 #endif
 }
 
-static double read_rate(size_t bytes) {
+/* bytes/s of summing an array of `bytes`, `passes` times over (one untimed pass first,
+   so an array that fits a cache is read from it) */
+static double read_rate(size_t bytes, int passes) {
     size_t n = bytes / sizeof(float);
     float *a = aligned_alloc(64, n * sizeof(float));
     if (!a) return 0.0;
     for (size_t i = 0; i < n; i++) a[i] = 1.0f;
     vf s[8];
     for (int i = 0; i < 8; i++) s[i] = SET(0.0f);
-    double t = now();
-    for (size_t i = 0; i + 8 * LANES <= n; i += 8 * LANES) {
+    double t = 0.0;
+    for (int pass = -1; pass < passes; pass++) {
+        if (pass == 0) t = now();
+        for (size_t i = 0; i + 8 * LANES <= n; i += 8 * LANES) {
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) s[k] = ADD(s[k], LOAD(a + i + k * LANES));
+            for (int k = 0; k < 8; k++) s[k] = ADD(s[k], LOAD(a + i + k * LANES));
+        }
     }
     t = now() - t;
     float total = 0.0f;
     for (int k = 0; k < 8; k++) total += sum_lanes(s[k]);
     if (total == 1.0f) puts("");
     free(a);
-    return bytes / t;
+    return (double)bytes * passes / t;
 }
 
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "fma";
     if (!strcmp(what, "fma")) printf("%.6g\n", fma_peak(200000000L));
     else if (!strcmp(what, "vnni")) printf("%.6g\n", vnni_peak(200000000L));
-    else printf("%.6g\n", read_rate((size_t)512 << 20));
+    else if (!strcmp(what, "l2")) printf("%.6g\n", read_rate((size_t)256 << 10, 20000));
+    else printf("%.6g\n", read_rate((size_t)512 << 20, 1));
     return 0;
 }
 """
@@ -143,20 +151,26 @@ def best(binary: str, what: str, repeat: int) -> float:
                                     text=True).stdout) for _ in range(repeat))
 
 
+def measure(repeat: int = 5) -> dict[str, float]:
+    """{"fma": multiply-adds/s, "vnni": int8 multiply-adds/s (0 without VNNI), "read":
+    streaming bytes/s, "l2": cached bytes/s}, each the best of `repeat` runs."""
+    with tempfile.TemporaryDirectory(prefix="cpu-peak-") as directory:
+        binary = build(directory)
+        return {what: best(binary, what, repeat) for what in ("fma", "vnni", "read", "l2")}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="cpu-peak-") as directory:
-        binary = build(directory)
-        fma = best(binary, "fma", args.repeat)
-        vnni = best(binary, "vnni", args.repeat)
-        read = best(binary, "read", args.repeat)
+    peak = measure(args.repeat)
     print(f"one core, best of {args.repeat} (python tools/cpu_peak.py --repeat {args.repeat}):")
-    print(f"- float32 FMA peak: {fma / 1e9:.1f} G multiply-adds/s = {2 * fma / 1e9:.1f} GFLOP/s")
-    print("- int8 VNNI peak: " + (f"{vnni / 1e9:.1f} G multiply-adds/s" if vnni else
-                                  "no AVX512-VNNI on this CPU"))
-    print(f"- streaming read (8 accumulators, 512 MB): {read / 1e9:.1f} GB/s")
+    print(f"- float32 FMA peak: {peak['fma'] / 1e9:.1f} G multiply-adds/s = "
+          f"{2 * peak['fma'] / 1e9:.1f} GFLOP/s")
+    print("- int8 VNNI peak: " + (f"{peak['vnni'] / 1e9:.1f} G multiply-adds/s"
+                                  if peak["vnni"] else "no AVX512-VNNI on this CPU"))
+    print(f"- streaming read (8 accumulators, 512 MB): {peak['read'] / 1e9:.1f} GB/s")
+    print(f"- cached read (the same over 256 KB, which L2 holds): {peak['l2'] / 1e9:.1f} GB/s")
     return 0
 
 

@@ -73,20 +73,79 @@ def decoder_step_bytes(tensors: dict) -> int:
     return embedding_row + sum(tensors[n].nbytes for n in per_step_decoder_tensors(tensors))
 
 
+def encoder_macs(tensors: dict, layer_positions: list[int], memory_positions: int) -> int:
+    """Multiply-adds of one sentence's encoding: every encoder layer's input and recurrent
+    products over the positions that layer runs on (`layer_positions[l]`: the source
+    length, or less after subsampling), a projection after layer l over the next layer's
+    positions, a feature input projection over the first layer's, the attention keys'
+    projection over the memory, and the bridge once."""
+    def positions(name: str) -> int:
+        parts = name.split(".")
+        if name.startswith("attention.key"):
+            return memory_positions
+        if name.startswith("bridge."):
+            return 1
+        if parts[1] == "input_projection":
+            return layer_positions[0] if layer_positions else memory_positions
+        layer = int(parts[2])
+        if parts[3] != "projection":
+            return layer_positions[layer]
+        return (layer_positions[layer + 1] if layer + 1 < len(layer_positions)
+                else memory_positions)
+    matrices = [name for name, tensor in tensors.items()
+                if tensor.ndim == 2 and name.endswith(("weight", "weight_ih", "weight_hh"))
+                and name.startswith(("encoder.input_projection.", "encoder.layers.",
+                                     "bridge.", "attention.key."))]
+    return sum(positions(name) * tensors[name].size for name in matrices)
+
+
+def decoder_row_macs(tensors: dict, memory_positions: int) -> int:
+    """Multiply-adds of one hypothesis's decoder step: every per-step matrix once, and
+    attention over the memory (scores and context)."""
+    key_width, memory_width = tensors["attention.key.weight"].shape  # [keys, D_m]
+    return (sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
+                if tensors[n].ndim == 2)
+            + memory_positions * (key_width + memory_width))
+
+
 def beam_search_flops(tensors: dict, source_length: int, batch: int, beam: int,
                       length: int) -> float:
     """2 x multiply-adds of every matrix product: the encoder over the source, then per
     decoder row and step the decoder weights plus attention over the source (scores and
     context). Rows: one per sentence at the first step, beam per sentence after."""
     S = source_length
-    key_width, memory_width = tensors["attention.key.weight"].shape  # [keys, D_m]
-    encoder = S * sum(tensors[n].size for n in tensors if n.startswith("encoder.layers.")
-                      and (n.endswith("weight_ih") or n.endswith("weight_hh")))
-    encoder += S * tensors["attention.key.weight"].size
-    encoder += sum(tensors[n].size for n in tensors if n.startswith("bridge.")
-                   and n.endswith("weight"))
-    step = sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
-               if tensors[n].ndim == 2)
-    step += S * (key_width + memory_width)
+    layers = {n.split(".")[2] for n in tensors if n.startswith("encoder.layers.")}
     rows = batch + batch * beam * (length - 1)
-    return 2.0 * (batch * encoder + rows * step)
+    return 2.0 * (batch * encoder_macs(tensors, [S] * len(layers), S)
+                  + rows * decoder_row_macs(tensors, S))
+
+
+def last_level_cache_bytes() -> int:
+    """This machine's L3 (or last) cache in bytes, from sysfs; 64 MiB when unknown (a
+    larger cache only lowers a floor)."""
+    for index in (3, 2):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        units = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}
+        return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    return 64 * 2 ** 20
+
+
+def search_floor_seconds(tensors: dict, layer_positions: list[int], memory_positions: int,
+                         batch: int, beam: int, length: int, read_rate: float,
+                         mac_rate: float, cache_bytes: int) -> float:
+    """A lower bound on the time of a beam search of exactly `length` steps on one core:
+    the encoder's multiply-adds at `mac_rate`, then per step the larger of the rows'
+    multiply-adds at `mac_rate` and reading the decoder weights that do not fit in the
+    cache (`cache_bytes`) at `read_rate` bytes/s. It leaves out the nonlinearities, the
+    softmax and the search itself, and assumes every product runs at the FMA peak (a
+    batch-1 recurrence runs at L2 speed), so a real engine is always slower."""
+    step_read = max(0, decoder_step_bytes(tensors) - cache_bytes) / read_rate
+    row = decoder_row_macs(tensors, memory_positions) / mac_rate
+    seconds = batch * encoder_macs(tensors, layer_positions, memory_positions) / mac_rate
+    for rows in [batch] + [batch * beam] * (length - 1):
+        seconds += max(step_read, rows * row)
+    return seconds
