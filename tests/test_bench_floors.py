@@ -64,3 +64,13 @@ def test_beam_search_flops_is_twice_the_multiply_adds():
 
 def test_last_level_cache_is_a_positive_size():
     assert floors.last_level_cache_bytes() >= 2 ** 20
+
+
+def test_search_floors_brackets_cache_kept_and_streamed():
+    t = las_like_tensors()
+    kept, streamed = floors.search_floors(t, [12, 6], 3, batch=1, beam=5, length=4,
+                                          read_rate=1e3, mac_rate=1e9)
+    assert kept == pytest.approx(floors.search_floor_seconds(
+        t, [12, 6], 3, 1, 5, 4, 1e3, 1e9, floors.last_level_cache_bytes()))
+    assert streamed == pytest.approx(4 * floors.decoder_step_bytes(t) / 1e3, rel=1e-4)
+    assert kept < streamed

@@ -19,9 +19,10 @@ Random weights (speed does not depend on them). PyTorch runs eager, weights as l
     python tools/bench_features.py --floor   # adds the one-core floor (tools/cpu_peak.py)
 
 --floor measures this core's FMA peak and streaming read rate first and adds each case's
-floor (rnnsearch.bench.floors.search_floor_seconds: every matrix product at the FMA peak,
-decoder weights beyond the L3 cache read at the streaming rate) and PyTorch's time over it:
-the most any engine could be faster than PyTorch on this machine in that run.
+floors (rnnsearch.bench.floors.search_floors: every matrix product at the FMA peak, and
+per step the decoder weights the L3 cache cannot keep, or all of them, read at the
+streaming rate) and PyTorch's time over them: the most any engine could be faster than
+PyTorch on this machine in that run.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from rnnsearch import Translator
-from rnnsearch.bench.floors import last_level_cache_bytes, search_floor_seconds
+from rnnsearch.bench.floors import last_level_cache_bytes, search_floors
 from rnnsearch.bench.torch_search import TorchBeamSearch
 from rnnsearch.safetensors_io import read_safetensors
 from rnnsearch.random_model import vocabularies
@@ -87,8 +88,7 @@ def positions(config, frames):
 def floor_seconds(config, frames, path, batch, length, peak):
     tensors, _ = read_safetensors(os.path.join(path, "model.safetensors"))
     layers, memory = positions(config, frames)
-    return search_floor_seconds(tensors, layers, memory, batch, 5, length, peak["read"],
-                                peak["fma"], last_level_cache_bytes())
+    return search_floors(tensors, layers, memory, batch, 5, length, peak["read"], peak["fma"])
 
 
 def bench(name, args):
@@ -153,11 +153,12 @@ def main():
           f"{args.threads} thread(s), median of {args.repeat})\n")
     floors = args.peak is not None
     print("| model | batch | rnnsearch s (CPU s) | PyTorch s (CPU s) | speed-up |"
-          + (" floor s | PyTorch ÷ floor |" if floors else ""))
+          + (" floor s: L3 keeps / streamed | PyTorch ÷ floor |" if floors else ""))
     print("|---|---|---|---|---|" + ("---|---|" if floors else ""))
     for name, batch, ow, oc, tw, tc, ratio, floor in rows:
         print(f"| {name} | {batch} | {ow:.3f} ({oc:.3f}) | {tw:.3f} ({tc:.3f}) | {ratio:.1f}x |"
-              + (f" {floor:.3f} | {tw / floor:.1f}x |" if floors else ""))
+              + (f" {floor[0]:.3f} / {floor[1]:.3f} | {tw / floor[0]:.1f}x / {tw / floor[1]:.1f}x |"
+                 if floors else ""))
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,10 @@ Every case forces the target length (min = max decoding length); engines alterna
 each repetition; medians are reported. Prints a Markdown table.
 
 --floor (one thread) measures this core's FMA peak and streaming read rate first
-(tools/cpu_peak.py) and adds each case's floor (rnnsearch.bench.floors.search_floor_seconds:
-every matrix product at the FMA peak, the decoder weights beyond the L3 cache read at the
-streaming rate each step) as tokens/s, and PyTorch's time over it: the most any engine could
-be faster than PyTorch on this machine in that run.
+(tools/cpu_peak.py) and adds each case's floor (rnnsearch.bench.floors.search_floors:
+every matrix product at the FMA peak, and per step the decoder weights the L3 cache cannot
+keep, or all of them, read at the streaming rate) as tokens/s, and PyTorch's time over them:
+the most any engine could be faster than PyTorch on this machine in that run.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from rnnsearch.bench.floors import last_level_cache_bytes, search_floor_seconds
+from rnnsearch.bench.floors import last_level_cache_bytes, search_floors
 from rnnsearch.bench.runner import time_rnnsearch as time_engine
 from rnnsearch.bench.sources import random_sources
 from rnnsearch.random_model import sized_config, write_random_model
@@ -120,14 +120,14 @@ def main() -> int:
                 if peak:
                     layers = {n.split(".")[2] for n in tensors[name]
                               if n.startswith("encoder.layers.")}
-                    floor = count / batch * search_floor_seconds(
+                    floor = [count / batch * seconds for seconds in search_floors(
                         tensors[name], [args.source_length] * len(layers), args.source_length,
-                        batch, beam, args.target_length, peak["read"], peak["fma"],
-                        last_level_cache_bytes())
+                        batch, beam, args.target_length, peak["read"], peak["fma"])]
                 rows.append((case, name, tokens / medians[name], tokens / medians["global"],
                              step, None if torch_time is None else torch_time / medians[name],
-                             tokens / floor if floor else None,
-                             None if torch_time is None or not floor else torch_time / floor))
+                             None if floor is None else [tokens / f for f in floor],
+                             None if torch_time is None or not floor
+                             else [torch_time / f for f in floor]))
     print(f"command: {' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}")
     print(f"threads {args.threads}; source length {args.source_length}; target length "
           f"{args.target_length}; median of {args.repeat}")
@@ -136,13 +136,14 @@ def main() -> int:
               f"{peak['read'] / 1e9:.1f} GB/s, L3 {last_level_cache_bytes() / 2 ** 20:.0f} MiB")
     print()
     print("| case | attention | tokens/s | global tokens/s | step vs global | vs PyTorch |"
-          + (" floor tokens/s | PyTorch ÷ floor |" if peak else ""))
+          + (" floor tokens/s: L3 keeps / streamed | PyTorch ÷ floor |" if peak else ""))
     print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if peak else ""))
     for case, name, speed, global_speed, step, ratio, floor_speed, beyond in rows:
         versus = "—" if ratio is None else f"{ratio:.1f}×"
         line = f"| {case} | {name} | {speed:.0f} | {global_speed:.0f} | {step:.2f}× | {versus} |"
         if peak:
-            line += f" {floor_speed:.0f} | {'—' if beyond is None else f'{beyond:.1f}×'} |"
+            line += (f" {floor_speed[0]:.0f} / {floor_speed[1]:.0f} | "
+                     + ("—" if beyond is None else f"{beyond[0]:.1f}× / {beyond[1]:.1f}×") + " |")
         print(line)
     return 0
 

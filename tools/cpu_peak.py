@@ -7,6 +7,9 @@ hardware rather than against a library (rnnsearch.bench.floors measures librarie
                      one core can read; torch.sum may read faster)
   cached read        the same over 256 KB read 20,000 times: what one core reads from L2
                      (a matrix-vector product's weights come at most this fast)
+  cyclic read        the same over 1.5 x the L3 cache read five times: whether weights a
+                     little larger than L3, read in the same order every step, keep any of it
+                     (near the streaming rate: they do not)
 
 The loops are C, compiled here with the system's `cc` (-O2, -march=native) in a temporary
 directory; each is run --repeat times and the best is printed, since other tenants of a
@@ -25,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+from rnnsearch.bench.floors import last_level_cache_bytes
 
 SOURCE = r"""
 #include <immintrin.h>
@@ -129,6 +134,8 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "fma")) printf("%.6g\n", fma_peak(200000000L));
     else if (!strcmp(what, "vnni")) printf("%.6g\n", vnni_peak(200000000L));
     else if (!strcmp(what, "l2")) printf("%.6g\n", read_rate((size_t)256 << 10, 20000));
+    else if (!strcmp(what, "cyclic") && argc > 2)
+        printf("%.6g\n", read_rate((size_t)strtoull(argv[2], NULL, 10), 5));
     else printf("%.6g\n", read_rate((size_t)512 << 20, 1));
     return 0;
 }
@@ -146,17 +153,22 @@ def build(directory: str) -> str:
     return binary
 
 
-def best(binary: str, what: str, repeat: int) -> float:
-    return max(float(subprocess.run([binary, what], check=True, capture_output=True,
-                                    text=True).stdout) for _ in range(repeat))
+def best(binary: str, what: str, repeat: int, *arguments: str) -> float:
+    return max(float(subprocess.run([binary, what, *arguments], check=True,
+                                    capture_output=True, text=True).stdout)
+               for _ in range(repeat))
 
 
 def measure(repeat: int = 5) -> dict[str, float]:
     """{"fma": multiply-adds/s, "vnni": int8 multiply-adds/s (0 without VNNI), "read":
-    streaming bytes/s, "l2": cached bytes/s}, each the best of `repeat` runs."""
+    streaming bytes/s, "l2": cached bytes/s, "cyclic": bytes/s of reading 1.5 x the L3
+    cache five times over}, each the best of `repeat` runs."""
+    cyclic_bytes = 3 * last_level_cache_bytes() // 2
     with tempfile.TemporaryDirectory(prefix="cpu-peak-") as directory:
         binary = build(directory)
-        return {what: best(binary, what, repeat) for what in ("fma", "vnni", "read", "l2")}
+        peak = {what: best(binary, what, repeat) for what in ("fma", "vnni", "read", "l2")}
+        peak["cyclic"] = best(binary, "cyclic", repeat, str(cyclic_bytes))
+    return peak
 
 
 def main(argv=None) -> int:
@@ -171,6 +183,8 @@ def main(argv=None) -> int:
                                   if peak["vnni"] else "no AVX512-VNNI on this CPU"))
     print(f"- streaming read (8 accumulators, 512 MB): {peak['read'] / 1e9:.1f} GB/s")
     print(f"- cached read (the same over 256 KB, which L2 holds): {peak['l2'] / 1e9:.1f} GB/s")
+    print(f"- cyclic read (the same over {1.5 * last_level_cache_bytes() / 2 ** 20:.0f} MB, 1.5 "
+          f"x the L3, five times): {peak['cyclic'] / 1e9:.1f} GB/s")
     return 0
 
 

@@ -149,3 +149,16 @@ def search_floor_seconds(tensors: dict, layer_positions: list[int], memory_posit
     for rows in [batch] + [batch * beam] * (length - 1):
         seconds += max(step_read, rows * row)
     return seconds
+
+
+def search_floors(tensors: dict, layer_positions: list[int], memory_positions: int,
+                  batch: int, beam: int, length: int, read_rate: float,
+                  mac_rate: float) -> tuple[float, float]:
+    """search_floor_seconds twice: (the L3 cache keeping as much of the decoder weights as
+    it holds: a strict lower bound; every weight streamed from memory each step: what this
+    machine does once the weights outgrow L3 -- tools/cpu_peak.py's cyclic read of 1.5 x L3
+    runs at the streaming rate)."""
+    def floor(cache_bytes: int) -> float:
+        return search_floor_seconds(tensors, layer_positions, memory_positions, batch, beam,
+                                    length, read_rate, mac_rate, cache_bytes)
+    return floor(last_level_cache_bytes()), floor(0)
