@@ -103,6 +103,21 @@ def elementwise(str name, x):
     return out
 
 
+def maxima(x, int chunk):
+    """(the maximum of a float32 vector, the maximum of each `chunk` of it) with this CPU's
+    kernel (rs_vmax_chunks), for tests."""
+    cdef float[::1] v = np.ascontiguousarray(x, dtype=np.float32).ravel()
+    cdef int n = v.shape[0]
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    chunks = (n + chunk - 1) // chunk
+    out = np.full(max(chunks, 1), np.nan, np.float32)
+    cdef float[::1] o = out
+    if n == 0:
+        return float(rs_vmax_chunks(NULL, 0, chunk, &o[0])), out[:0]
+    return float(rs_vmax_chunks(&v[0], n, chunk, &o[0])), out[:chunks]
+
+
 def torch_topk(values, int k):
     """The indices torch.topk(values, k) returns on CPU, equal values included, as the
     engine reproduces them (rs_topk_torch.h), for tests."""

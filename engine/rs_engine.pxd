@@ -246,6 +246,7 @@ cdef extern from "rs_gemm_int8.h" nogil:
 
 cdef extern from "rs_vmath.h" nogil:
     void rs_vexp(float *x, int n)
+    float rs_vmax_chunks(const float *x, int n, int chunk, float *out)
     void rs_vtanh(float *x, int n)
     void rs_vsigmoid(float *x, int n)
 

@@ -174,27 +174,14 @@ void rs_apply_activation(rs_activation act, float *x, int n) {
         for (int i = 0; i < n; i++) x[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN */
 }
 
-/* Max and sum run over LANES independent accumulators in a fixed order: the compiler
- * vectorises them (a single running max or sum is one long dependency chain, which made
- * log-softmax a tenth of a batched NMT decode over a 32k vocabulary), and every
- * instruction set still gives the same result, because the order is in the C code. */
+/* The sum runs over LANES independent accumulators in a fixed order: the compiler
+ * vectorises it (a single running sum is one long dependency chain, which made log-softmax
+ * a tenth of a batched NMT decode over a 32k vocabulary), and every instruction set still
+ * gives the same result, because the order is in the C code. The maximum is explicit SIMD
+ * (rs_vmath.c): compilers do not vectorise a NaN-aware maximum without fast-math. */
 
 float rs_vmax(const float *x, int n) {
-    float lanes[LANES], m = -INFINITY;
-    int i = 0, nan = 0;
-    for (int l = 0; l < LANES; l++) lanes[l] = -INFINITY;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) {
-            const float v = x[i + l];
-            nan |= v != v;
-            lanes[l] = v > lanes[l] ? v : lanes[l];
-        }
-    for (; i < n; i++) {
-        nan |= x[i] != x[i];
-        m = x[i] > m ? x[i] : m;
-    }
-    for (int l = 0; l < LANES; l++) m = lanes[l] > m ? lanes[l] : m;
-    return nan ? NAN : m;
+    return rs_vmax_chunks(x, n, n, NULL);
 }
 
 float rs_logsumexp_from(const float *x, int n, float m, float *tmp) {

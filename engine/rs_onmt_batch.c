@@ -10,6 +10,7 @@
 #include "rs_attention.h"
 #include "rs_kernels.h"
 #include "rs_thread_memory.h"
+#include "rs_vmath.h"
 
 /* the batch's buffers come from the thread's cache of call buffers (rs_thread_memory.h) */
 #define ALLOC(ptr, count)                                                                 \
@@ -155,36 +156,6 @@ static rs_decoder_state rows_from(const onmt_batch *x, int first) {
     return view;
 }
 
-/* The maximum of every ONMT_CHUNK values of a row into out, and of the row (NaN when the row
- * has a NaN), in fixed lanes so that it vectorises. */
-RS_CLONES
-static float chunk_maxima(const float *x, int n, float *out) {
-    enum { LANES = 16 };
-    float row = -INFINITY;
-    int nan = 0;
-    for (int c = 0, v0 = 0; v0 < n; c++, v0 += ONMT_CHUNK) {
-        const int v1 = v0 + ONMT_CHUNK < n ? v0 + ONMT_CHUNK : n;
-        float lanes[LANES];
-        for (int l = 0; l < LANES; l++) lanes[l] = -INFINITY;
-        int v = v0;
-        for (; v + LANES <= v1; v += LANES)
-            for (int l = 0; l < LANES; l++) {
-                const float value = x[v + l];
-                nan |= value != value;
-                lanes[l] = value > lanes[l] ? value : lanes[l];
-            }
-        float m = -INFINITY;
-        for (; v < v1; v++) {
-            nan |= x[v] != x[v];
-            m = x[v] > m ? x[v] : m;
-        }
-        for (int l = 0; l < LANES; l++) m = lanes[l] > m ? lanes[l] : m;
-        out[c] = m;
-        row = m > row ? m : row;
-    }
-    return nan ? NAN : row;
-}
-
 int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens,
                     const int *sentence, char *err, size_t err_size) {
     const rs_model *m = x->m;
@@ -213,7 +184,8 @@ int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens
     }
     for (int p = first; p < end; p++) {
         const float *row = x->log_probs + (size_t)p * W;
-        const float top = chunk_maxima(row, W, x->chunk_max + (size_t)p * x->chunks);
+        /* the maximum of every ONMT_CHUNK scores, and of the row (NaN if it has a NaN) */
+        const float top = rs_vmax_chunks(row, W, ONMT_CHUNK, x->chunk_max + (size_t)p * x->chunks);
         if (isnan(top)) {
             snprintf(err, err_size, "the model produced NaN scores (corrupt or non-finite weights?)");
             return 1;

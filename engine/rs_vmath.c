@@ -1,5 +1,5 @@
 /* Vectorised exp, tanh and sigmoid over arrays (the activations of every cell, softmax and
- * log-softmax). Cephes-style single-precision approximations (about 1-2 ulp for exp and
+ * log-softmax), and the maximum of an array or of each chunk of it (rs_vmax_chunks). Cephes-style single-precision approximations (about 1-2 ulp for exp and
  * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA, NEON
  * (rs_vmath_neon.c) and portable C, all evaluating the same formulas lane by lane, chosen
  * at first use like the matrix kernels. The SIMD versions fuse multiply-adds and agree bit
@@ -48,8 +48,56 @@ static void vsigmoid_portable(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] = fabsf(x[i]) == INFINITY ? NAN : 1.0f / (1.0f + exp_scalar(-x[i]));
 }
 
+/* The maximum of a chunk (rs_vmax_chunks): 16 lanes, lane l taking elements l, l + 16, ...
+ * of the chunk's whole blocks of 16, each keeping its first largest value (v > lane); the
+ * lanes then halved 16 -> 8 -> 4 -> 2 -> 1 (lane l against lane l + half, the lower kept on
+ * ties); then the elements past the last whole block, in order, starting from that; every
+ * instruction set does exactly this, so all return the same value (equal values differ at
+ * most in the sign of a zero, and this order fixes even that). NaN is flagged, not kept. */
+static float lanes_halved(float *lanes) {
+    for (int half = 8; half > 0; half /= 2)
+        for (int l = 0; l < half; l++)
+            lanes[l] = lanes[l] > lanes[l + half] ? lanes[l] : lanes[l + half];
+    return lanes[0];
+}
+
+static float tail_max(const float *x, int v, int v1, float m, int *nan) {
+    for (; v < v1; v++) {
+        *nan |= x[v] != x[v];
+        m = x[v] > m ? x[v] : m;
+    }
+    return m;
+}
+
+static float vmax_chunks_portable(const float *x, int n, int chunk, float *out) {
+    float row = -INFINITY;
+    int nan = 0;
+    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
+        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+        float lanes[16];
+        for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
+        int v = v0;
+        for (; v + 16 <= v1; v += 16)
+            for (int l = 0; l < 16; l++) {
+                nan |= x[v + l] != x[v + l];
+                lanes[l] = x[v + l] > lanes[l] ? x[v + l] : lanes[l];
+            }
+        const float m = tail_max(x, v, v1, lanes_halved(lanes), &nan);
+        if (out) out[c] = m;
+        row = m > row ? m : row;
+    }
+    return nan ? NAN : row;
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+/* lanes_halved from 8 lanes on: max_ps(a, b) is a > b ? a : b, lane by lane */
+static inline __attribute__((always_inline, target("avx2"))) float halved8(__m256 m8) {
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    return _mm_cvtss_f32(_mm_max_ss(m2, _mm_shuffle_ps(m2, m2, 1)));
+}
 
 /* ---------------------------------------------------------------- AVX-512 */
 #define T512 __attribute__((target("avx512f,fma")))
@@ -188,11 +236,57 @@ static inline __attribute__((always_inline)) T256 __m256 sigmoid256(__m256 x) {
 MAP256(vexp_avx2, exp256)
 MAP256(vtanh_avx2, tanh256)
 MAP256(vsigmoid_avx2, sigmoid256)
+
+static T512 float vmax_chunks_avx512(const float *x, int n, int chunk, float *out) {
+    float row = -INFINITY;
+    __mmask16 unordered = 0;
+    int nan = 0;
+    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
+        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+        __m512 lanes = _mm512_set1_ps(-INFINITY);
+        int v = v0;
+        for (; v + 16 <= v1; v += 16) {
+            const __m512 value = _mm512_loadu_ps(x + v);
+            unordered |= _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
+            lanes = _mm512_max_ps(value, lanes);
+        }
+        const __m256 lo = _mm512_castps512_ps256(lanes);
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lanes), 1));
+        const float m = tail_max(x, v, v1, halved8(_mm256_max_ps(lo, hi)), &nan);
+        if (out) out[c] = m;
+        row = m > row ? m : row;
+    }
+    return nan || unordered ? NAN : row;
+}
+
+static T256 float vmax_chunks_avx2(const float *x, int n, int chunk, float *out) {
+    float row = -INFINITY;
+    __m256 unordered = _mm256_setzero_ps();
+    int nan = 0;
+    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
+        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+        __m256 lo = _mm256_set1_ps(-INFINITY), hi = lo;   /* lanes 0-7 and 8-15 */
+        int v = v0;
+        for (; v + 16 <= v1; v += 16) {
+            const __m256 a = _mm256_loadu_ps(x + v), b = _mm256_loadu_ps(x + v + 8);
+            /* unordered: a or b is NaN */
+            unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+            lo = _mm256_max_ps(a, lo);
+            hi = _mm256_max_ps(b, hi);
+        }
+        const float m = tail_max(x, v, v1, halved8(_mm256_max_ps(lo, hi)), &nan);
+        if (out) out[c] = m;
+        row = m > row ? m : row;
+    }
+    return nan || _mm256_movemask_ps(unordered) ? NAN : row;
+}
 #endif
 
 /* ---------------------------------------------------------------- dispatch */
 typedef void (*map_fn)(float *, int);
 static map_fn exp_fn = vexp_portable, tanh_fn = vtanh_portable, sigmoid_fn = vsigmoid_portable;
+typedef float (*max_fn)(const float *, int, int, float *);
+static max_fn max_chunks_fn = vmax_chunks_portable;
 static rs_once once = RS_ONCE_INIT;
 
 static void choose(void) {
@@ -202,8 +296,10 @@ static void choose(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
         exp_fn = vexp_avx512; tanh_fn = vtanh_avx512; sigmoid_fn = vsigmoid_avx512;
+        max_chunks_fn = vmax_chunks_avx512;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         exp_fn = vexp_avx2; tanh_fn = vtanh_avx2; sigmoid_fn = vsigmoid_avx2;
+        max_chunks_fn = vmax_chunks_avx2;
     }
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -214,3 +310,7 @@ static void choose(void) {
 void rs_vexp(float *x, int n) { rs_call_once(&once, choose); if (n > 0) exp_fn(x, n); }
 void rs_vtanh(float *x, int n) { rs_call_once(&once, choose); if (n > 0) tanh_fn(x, n); }
 void rs_vsigmoid(float *x, int n) { rs_call_once(&once, choose); if (n > 0) sigmoid_fn(x, n); }
+float rs_vmax_chunks(const float *x, int n, int chunk, float *out) {
+    rs_call_once(&once, choose);
+    return n > 0 ? max_chunks_fn(x, n, chunk > 0 ? chunk : n, out) : -INFINITY;
+}
