@@ -2,11 +2,9 @@
 non-finite numbers, and model files that change under a live Translator. Everything that
 could crash the process runs in a child process, so a crash fails the test instead of
 killing the run; everything that depends on the instruction set runs on each of them."""
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,16 +14,13 @@ from rnnsearch import limits
 from rnnsearch.model_dir import write_model_dir
 from rnnsearch.safetensors_io import read_safetensors, write_safetensors
 
+from isa_child import run_on_isa
+
 ISAS = ("portable", "avx2", "avx512")
 SRC = "src"
 
 
-def child(code: str, isa: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run code in a fresh interpreter (RNNSEARCH_ISA=isa); the kernels are chosen once
-    per process."""
-    env = dict(os.environ, RNNSEARCH_ISA=isa) if isa else dict(os.environ)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+child = run_on_isa   # (the name the attention tests import)
 
 
 def _copy_with(model, tmp_path, name, change):

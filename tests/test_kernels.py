@@ -5,6 +5,8 @@ import pytest
 
 from rnnsearch._engine import kernel_isa, linear_kernel
 
+from isa_child import run_on_isa
+
 ISAS = ["portable", "avx2", "avx512", "avx2-packed", "avx512-packed", "neon-packed"]
 SHAPES = [(1, 1, 1), (1, 7, 3), (3, 17, 5), (4, 16, 16), (5, 33, 9), (9, 100, 31),
           (2, 0, 4), (0, 8, 4), (6, 1, 129), (13, 257, 67), (7, 64, 100), (1, 300, 1000)]
@@ -72,14 +74,7 @@ print("ok")
 
 @pytest.mark.parametrize("isa", ["portable", "avx2", "native"])
 def test_elementwise_functions_are_accurate(isa):
-    import os
-    import subprocess
-    import sys
-    env = dict(os.environ)
-    if isa != "native":
-        env["RNNSEARCH_ISA"] = isa
-    done = subprocess.run([sys.executable, "-c", _ELEMENTWISE_CHECK], env=env,
-                          capture_output=True, text=True)
+    done = run_on_isa(_ELEMENTWISE_CHECK, isa)
     assert done.returncode == 0, done.stderr
 
 
@@ -132,14 +127,7 @@ print("ok")
 
 @pytest.mark.parametrize("isa", ["portable", "avx2", "native"])
 def test_int8_kernels_compute_the_quantized_product(isa):
-    import os
-    import subprocess
-    import sys
-    env = dict(os.environ)
-    if isa != "native":
-        env["RNNSEARCH_ISA"] = isa
-    done = subprocess.run([sys.executable, "-c", _INT8_CHECK], env=env, capture_output=True,
-                          text=True)
+    done = run_on_isa(_INT8_CHECK, isa)
     assert done.returncode == 0, done.stderr
     if isa != "native":
         assert done.stdout.split()[0] == isa

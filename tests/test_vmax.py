@@ -1,11 +1,9 @@
 """The maximum of an array and of each chunk of it (rs_vmax_chunks: log-softmax's shift and
 the top-k pruning bounds): exact against NumPy, NaN reported, and the same bytes on every
 instruction set -- even the sign of a zero among equal maxima, which the lane order fixes."""
-import os
-import subprocess
-import sys
-
 import pytest
+
+from isa_child import run_on_isa
 
 _CHECK = """
 import numpy as np
@@ -42,11 +40,7 @@ print(__import__("hashlib").sha256("".join(out).encode()).hexdigest())
 
 
 def _run(isa):
-    env = dict(os.environ)
-    if isa != "native":
-        env["RNNSEARCH_ISA"] = isa
-    done = subprocess.run([sys.executable, "-c", _CHECK], env=env, capture_output=True,
-                          text=True)
+    done = run_on_isa(_CHECK, isa)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
