@@ -74,8 +74,11 @@ def test_the_event_loop_keeps_running_while_the_engine_decodes(translator):
 
     took, gaps = asyncio.run(main())
     assert took > 0.1, "the test needs a translation that takes a while"
-    # a blocked loop would show one gap as long as the whole translation
-    assert len(gaps) > 10 and max(gaps) < took / 2, (took, max(gaps))
+    # a blocked loop would show one gap as long as the whole translation; the loop kept
+    # ticking for most of it (counted in short gaps, so that the whole machine stalling
+    # for a moment, which delays one tick, does not fail the test)
+    ticking = sum(g for g in gaps if g < 0.05)
+    assert len(gaps) > 10 and ticking > took / 2, (took, ticking, max(gaps))
 
 
 def test_leaving_generate_tokens_stops_the_decoding(translator):
