@@ -1,5 +1,6 @@
 /* Vectorised exp, tanh and sigmoid over arrays (the activations of every cell, softmax and
- * log-softmax), and the maximum of an array or of each chunk of it (rs_vmax_chunks). Cephes-style single-precision approximations (about 1-2 ulp for exp and
+ * log-softmax), and the maximum of an array or of each chunk of it (rs_vmax_chunks).
+ * Cephes-style single-precision approximations (about 1-2 ulp for exp and
  * sigmoid, absolute error below 1e-7 for tanh), in AVX-512, AVX2+FMA, NEON
  * (rs_vmath_neon.c) and portable C, all evaluating the same formulas lane by lane, chosen
  * at first use like the matrix kernels. The SIMD versions fuse multiply-adds and agree bit
@@ -72,12 +73,12 @@ static float tail_max(const float *x, int v, int v1, float m, int *nan) {
 static float vmax_chunks_portable(const float *x, int n, int chunk, float *out) {
     float row = -INFINITY;
     int nan = 0;
-    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
-        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
+        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
         float lanes[16];
         for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
         int v = v0;
-        for (; v + 16 <= v1; v += 16)
+        for (; v1 - v >= 16; v += 16)
             for (int l = 0; l < 16; l++) {
                 nan |= x[v + l] != x[v + l];
                 lanes[l] = x[v + l] > lanes[l] ? x[v + l] : lanes[l];
@@ -241,11 +242,11 @@ static T512 float vmax_chunks_avx512(const float *x, int n, int chunk, float *ou
     float row = -INFINITY;
     __mmask16 unordered = 0;
     int nan = 0;
-    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
-        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
+        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
         __m512 lanes = _mm512_set1_ps(-INFINITY);
         int v = v0;
-        for (; v + 16 <= v1; v += 16) {
+        for (; v1 - v >= 16; v += 16) {
             const __m512 value = _mm512_loadu_ps(x + v);
             unordered |= _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
             lanes = _mm512_max_ps(value, lanes);
@@ -263,11 +264,11 @@ static T256 float vmax_chunks_avx2(const float *x, int n, int chunk, float *out)
     float row = -INFINITY;
     __m256 unordered = _mm256_setzero_ps();
     int nan = 0;
-    for (int c = 0, v0 = 0; v0 < n; c++, v0 += chunk) {
-        const int v1 = n - v0 > chunk ? v0 + chunk : n;
+    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
+        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
         __m256 lo = _mm256_set1_ps(-INFINITY), hi = lo;   /* lanes 0-7 and 8-15 */
         int v = v0;
-        for (; v + 16 <= v1; v += 16) {
+        for (; v1 - v >= 16; v += 16) {
             const __m256 a = _mm256_loadu_ps(x + v), b = _mm256_loadu_ps(x + v + 8);
             /* unordered: a or b is NaN */
             unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
