@@ -62,33 +62,38 @@ static float lanes_halved(float *lanes) {
     return lanes[0];
 }
 
-static float tail_max(const float *x, int v, int v1, float m, int *nan) {
-    for (; v < v1; v++) {
-        *nan |= x[v] != x[v];
-        m = x[v] > m ? x[v] : m;
+/* The outer loop of every instruction set's rs_vmax_chunks: per chunk, blocks(x + v0, count,
+   &nan) gives the halved maximum of its `count` whole blocks of 16 (setting nan on a NaN),
+   then the rest in order; the chunk's maximum into out, the row's returned (NaN if any). */
+#define VMAX_CHUNKS(name, target, blocks)                                                 \
+    static target float name(const float *x, int n, int chunk, float *out) {            \
+        float row = -INFINITY;                                                           \
+        int nan = 0;                                                                     \
+        for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {                              \
+            v1 = n - v0 > chunk ? v0 + chunk : n; /* (no v0 + chunk past INT_MAX) */     \
+            const int whole = (v1 - v0) / 16;                                            \
+            float m = blocks(x + v0, whole, &nan);                                       \
+            for (int v = v0 + 16 * whole; v < v1; v++) {                                 \
+                nan |= x[v] != x[v];                                                     \
+                m = x[v] > m ? x[v] : m;                                                 \
+            }                                                                            \
+            if (out) out[c] = m;                                                         \
+            row = m > row ? m : row;                                                     \
+        }                                                                                \
+        return nan ? NAN : row;                                                          \
     }
-    return m;
-}
 
-static float vmax_chunks_portable(const float *x, int n, int chunk, float *out) {
-    float row = -INFINITY;
-    int nan = 0;
-    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
-        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
-        float lanes[16];
-        for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
-        int v = v0;
-        for (; v1 - v >= 16; v += 16)
-            for (int l = 0; l < 16; l++) {
-                nan |= x[v + l] != x[v + l];
-                lanes[l] = x[v + l] > lanes[l] ? x[v + l] : lanes[l];
-            }
-        const float m = tail_max(x, v, v1, lanes_halved(lanes), &nan);
-        if (out) out[c] = m;
-        row = m > row ? m : row;
-    }
-    return nan ? NAN : row;
+static inline float blocks_portable(const float *x, int count, int *nan) {
+    float lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
+    for (int b = 0; b < count; b++, x += 16)
+        for (int l = 0; l < 16; l++) {
+            *nan |= x[l] != x[l];
+            lanes[l] = x[l] > lanes[l] ? x[l] : lanes[l];
+        }
+    return lanes_halved(lanes);
 }
+VMAX_CHUNKS(vmax_chunks_portable, , blocks_portable)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -238,49 +243,37 @@ MAP256(vexp_avx2, exp256)
 MAP256(vtanh_avx2, tanh256)
 MAP256(vsigmoid_avx2, sigmoid256)
 
-static T512 float vmax_chunks_avx512(const float *x, int n, int chunk, float *out) {
-    float row = -INFINITY;
+static inline __attribute__((always_inline)) T512 float blocks_avx512(const float *x, int count,
+                                                                    int *nan) {
+    __m512 lanes = _mm512_set1_ps(-INFINITY);
     __mmask16 unordered = 0;
-    int nan = 0;
-    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
-        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
-        __m512 lanes = _mm512_set1_ps(-INFINITY);
-        int v = v0;
-        for (; v1 - v >= 16; v += 16) {
-            const __m512 value = _mm512_loadu_ps(x + v);
-            unordered |= _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
-            lanes = _mm512_max_ps(value, lanes);
-        }
-        const __m256 lo = _mm512_castps512_ps256(lanes);
-        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lanes), 1));
-        const float m = tail_max(x, v, v1, halved8(_mm256_max_ps(lo, hi)), &nan);
-        if (out) out[c] = m;
-        row = m > row ? m : row;
+    for (int b = 0; b < count; b++, x += 16) {
+        const __m512 value = _mm512_loadu_ps(x);
+        unordered |= _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
+        lanes = _mm512_max_ps(value, lanes);
     }
-    return nan || unordered ? NAN : row;
+    *nan |= unordered != 0;
+    const __m256 lo = _mm512_castps512_ps256(lanes);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lanes), 1));
+    return halved8(_mm256_max_ps(lo, hi));
 }
+VMAX_CHUNKS(vmax_chunks_avx512, T512, blocks_avx512)
 
-static T256 float vmax_chunks_avx2(const float *x, int n, int chunk, float *out) {
-    float row = -INFINITY;
+static inline __attribute__((always_inline)) T256 float blocks_avx2(const float *x, int count,
+                                                                  int *nan) {
+    __m256 lo = _mm256_set1_ps(-INFINITY), hi = lo;   /* lanes 0-7 and 8-15 */
     __m256 unordered = _mm256_setzero_ps();
-    int nan = 0;
-    for (int c = 0, v0 = 0, v1; v0 < n; c++, v0 = v1) {
-        v1 = n - v0 > chunk ? v0 + chunk : n;   /* (no v0 + chunk past INT_MAX) */
-        __m256 lo = _mm256_set1_ps(-INFINITY), hi = lo;   /* lanes 0-7 and 8-15 */
-        int v = v0;
-        for (; v1 - v >= 16; v += 16) {
-            const __m256 a = _mm256_loadu_ps(x + v), b = _mm256_loadu_ps(x + v + 8);
-            /* unordered: a or b is NaN */
-            unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
-            lo = _mm256_max_ps(a, lo);
-            hi = _mm256_max_ps(b, hi);
-        }
-        const float m = tail_max(x, v, v1, halved8(_mm256_max_ps(lo, hi)), &nan);
-        if (out) out[c] = m;
-        row = m > row ? m : row;
+    for (int b = 0; b < count; b++, x += 16) {
+        const __m256 first = _mm256_loadu_ps(x), second = _mm256_loadu_ps(x + 8);
+        /* unordered: first or second is NaN */
+        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(first, second, _CMP_UNORD_Q));
+        lo = _mm256_max_ps(first, lo);
+        hi = _mm256_max_ps(second, hi);
     }
-    return nan || _mm256_movemask_ps(unordered) ? NAN : row;
+    *nan |= _mm256_movemask_ps(unordered) != 0;
+    return halved8(_mm256_max_ps(lo, hi));
 }
+VMAX_CHUNKS(vmax_chunks_avx2, T256, blocks_avx2)
 #endif
 
 /* ---------------------------------------------------------------- dispatch */

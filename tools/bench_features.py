@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from rnnsearch import Translator
-from rnnsearch.bench.floors import last_level_cache_bytes, search_floors
+from rnnsearch.bench.floors import search_floors
 from rnnsearch.bench.torch_search import TorchBeamSearch
 from rnnsearch.safetensors_io import read_safetensors
 from rnnsearch.random_model import vocabularies
@@ -85,8 +85,7 @@ def positions(config, frames):
     return layers, length
 
 
-def floor_seconds(config, frames, path, batch, length, peak):
-    tensors, _ = read_safetensors(os.path.join(path, "model.safetensors"))
+def floor_seconds(config, frames, tensors, batch, length, peak):
     layers, memory = positions(config, frames)
     return search_floors(tensors, layers, memory, batch, 5, length, peak["read"], peak["fma"])
 
@@ -98,6 +97,7 @@ def bench(name, args):
                     vocab_size).eval()
     path = os.path.join(args.workdir, name)
     export_model_dir(model, path, None, vocabularies(4, vocab_size)[1])
+    tensors = read_safetensors(os.path.join(path, "model.safetensors"))[0] if args.peak else None
     translator = Translator(path, intra_threads=args.threads)
     search = TorchBeamSearch(model, 2, 3)
     rng = np.random.default_rng(0)
@@ -121,7 +121,7 @@ def bench(name, args):
             results["PyTorch"].append(_time(theirs, 1))
         wall = {k: float(np.median([w for w, _ in v])) for k, v in results.items()}
         cpu = {k: float(np.median([c for _, c in v])) for k, v in results.items()}
-        floor = (floor_seconds(config, frames, path, batch, args.length, args.peak)
+        floor = (floor_seconds(config, frames, tensors, batch, args.length, args.peak)
                  if args.peak else None)
         rows.append((name, batch, wall["rnnsearch"], cpu["rnnsearch"], wall["PyTorch"],
                      cpu["PyTorch"], wall["PyTorch"] / wall["rnnsearch"], floor))
@@ -141,12 +141,9 @@ def main():
         parser.error("--floor is a one-core bound: use it with --threads 1")
     args.peak = None
     if args.floor:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from cpu_peak import measure
+        from cpu_peak import describe, measure   # tools/, this script's directory
         args.peak = measure(3)
-        print(f"one core: FMA peak {args.peak['fma'] / 1e9:.1f} G multiply-adds/s, streaming "
-              f"read {args.peak['read'] / 1e9:.1f} GB/s, L3 "
-              f"{last_level_cache_bytes() / 2 ** 20:.0f} MiB\n")
+        print(describe(args.peak) + "\n")
     with tempfile.TemporaryDirectory() as args.workdir:
         rows = [row for name in args.model for row in bench(name, args)]
     print(f"`python {' '.join(sys.argv)}` (beam 5, {args.length} tokens, "

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from rnnsearch.bench.floors import last_level_cache_bytes, search_floors
+from rnnsearch.bench.floors import encoder_layers, search_floors
 from rnnsearch.bench.runner import time_rnnsearch as time_engine
 from rnnsearch.bench.sources import random_sources
 from rnnsearch.random_model import sized_config, write_random_model
@@ -77,8 +77,7 @@ def main() -> int:
         p.error("--floor is a one-core bound: use it with --threads 1")
     peak = None
     if args.floor:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from cpu_peak import measure
+        from cpu_peak import describe, measure   # tools/, this script's directory
         peak = measure(3)
     cases = args.cases.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,10 +117,9 @@ def main() -> int:
                 torch_time = medians.get(f"torch-{name}")
                 floor = None
                 if peak:
-                    layers = {n.split(".")[2] for n in tensors[name]
-                              if n.startswith("encoder.layers.")}
+                    layers = encoder_layers(tensors[name])
                     floor = [count / batch * seconds for seconds in search_floors(
-                        tensors[name], [args.source_length] * len(layers), args.source_length,
+                        tensors[name], [args.source_length] * layers, args.source_length,
                         batch, beam, args.target_length, peak["read"], peak["fma"])]
                 rows.append((case, name, tokens / medians[name], tokens / medians["global"],
                              step, None if torch_time is None else torch_time / medians[name],
@@ -132,8 +130,7 @@ def main() -> int:
     print(f"threads {args.threads}; source length {args.source_length}; target length "
           f"{args.target_length}; median of {args.repeat}")
     if peak:
-        print(f"one core: FMA peak {peak['fma'] / 1e9:.1f} G multiply-adds/s, streaming read "
-              f"{peak['read'] / 1e9:.1f} GB/s, L3 {last_level_cache_bytes() / 2 ** 20:.0f} MiB")
+        print(describe(peak))
     print()
     print("| case | attention | tokens/s | global tokens/s | step vs global | vs PyTorch |"
           + (" floor tokens/s: L3 keeps / streamed | PyTorch ÷ floor |" if peak else ""))

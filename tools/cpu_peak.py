@@ -171,6 +171,12 @@ def measure(repeat: int = 5) -> dict[str, float]:
     return peak
 
 
+def describe(peak: dict[str, float]) -> str:
+    """The line the benchmarks print above their floors."""
+    return (f"one core: FMA peak {peak['fma'] / 1e9:.1f} G multiply-adds/s, streaming read "
+            f"{peak['read'] / 1e9:.1f} GB/s, L3 {last_level_cache_bytes() / 2 ** 20:.0f} MiB")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)

@@ -99,6 +99,11 @@ def encoder_macs(tensors: dict, layer_positions: list[int], memory_positions: in
     return sum(positions(name) * tensors[name].size for name in matrices)
 
 
+def encoder_layers(tensors: dict) -> int:
+    """How many encoder RNN layers the model's tensors hold."""
+    return len({n.split(".")[2] for n in tensors if n.startswith("encoder.layers.")})
+
+
 def decoder_row_macs(tensors: dict, memory_positions: int) -> int:
     """Multiply-adds of one hypothesis's decoder step: every per-step matrix once, and
     attention over the memory (scores and context)."""
@@ -114,9 +119,8 @@ def beam_search_flops(tensors: dict, source_length: int, batch: int, beam: int,
     decoder row and step the decoder weights plus attention over the source (scores and
     context). Rows: one per sentence at the first step, beam per sentence after."""
     S = source_length
-    layers = {n.split(".")[2] for n in tensors if n.startswith("encoder.layers.")}
     rows = batch + batch * beam * (length - 1)
-    return 2.0 * (batch * encoder_macs(tensors, [S] * len(layers), S)
+    return 2.0 * (batch * encoder_macs(tensors, [S] * encoder_layers(tensors), S)
                   + rows * decoder_row_macs(tensors, S))
 
 
