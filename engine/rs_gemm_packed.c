@@ -113,27 +113,43 @@ T512 void rs_gemm_packed_avx512(const rs_linear *L, int rows, const float *x, in
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
 
+/* R rows by P panels: 2 R P accumulators. With one panel a 1-row product has only two
+   FMA chains, so it waits on the FMA latency (4 cycles, 2 ports: 8 chains keep it busy);
+   small row counts therefore take several panels at once (PANELS256). */
 static inline __attribute__((always_inline)) T256 void tile256(
-    const int R, const rs_linear *L, int p0, const float *x, int xs, float *y, int ys, int accumulate) {
+    const int R, const int P, const rs_linear *L, int p0, const float *x, int xs, float *y,
+    int ys, int accumulate) {
     const int in = L->in;
     const float *W = L->packed + (size_t)p0 * in * PANEL;
-    __m256 lo[6], hi[6];
-    for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    __m256 lo[6][4], hi[6][4];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++) lo[r][p] = hi[r][p] = _mm256_setzero_ps();
     for (int i = 0; i < in; i++) {
-        const __m256 wl = _mm256_load_ps(W + (size_t)i * PANEL), wh = _mm256_load_ps(W + (size_t)i * PANEL + 8);
-        for (int r = 0; r < R; r++) {
-            const __m256 xv = _mm256_set1_ps(x[(size_t)r * xs + i]);
-            lo[r] = _mm256_fmadd_ps(xv, wl, lo[r]);
-            hi[r] = _mm256_fmadd_ps(xv, wh, hi[r]);
+        for (int p = 0; p < P; p++) {
+            const float *w = W + ((size_t)p * in + i) * PANEL;
+            const __m256 wl = _mm256_load_ps(w), wh = _mm256_load_ps(w + 8);
+            for (int r = 0; r < R; r++) {
+                const __m256 xv = _mm256_set1_ps(x[(size_t)r * xs + i]);
+                lo[r][p] = _mm256_fmadd_ps(xv, wl, lo[r][p]);
+                hi[r][p] = _mm256_fmadd_ps(xv, wh, hi[r][p]);
+            }
         }
     }
-    for (int r = 0; r < R; r++) store256(lo[r], hi[r], L, p0 * PANEL, y + (size_t)r * ys, accumulate);
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            store256(lo[r][p], hi[r][p], L, (p0 + p) * PANEL, y + (size_t)r * ys, accumulate);
 }
+
+/* panels per tile for R rows: the most that fit 16 registers with >= 8 chains */
+#define PANELS256(R) ((R) == 1 ? 4 : (R) <= 3 ? 2 : 1)
 
 #define ROWS256(R)                                                                          \
     static T256 void rows256_##R(const rs_linear *L, int pa, int pz, const float *x, int xs,  \
                                  float *y, int ys, int acc) {                               \
-        for (int p = pa; p < pz; p++) tile256(R, L, p, x, xs, y, ys, acc);                  \
+        const int P = PANELS256(R);                                                         \
+        int p = pa;                                                                         \
+        for (; p + P <= pz; p += P) tile256(R, P, L, p, x, xs, y, ys, acc);                 \
+        for (; p < pz; p++) tile256(R, 1, L, p, x, xs, y, ys, acc);                         \
     }
 ROWS256(1) ROWS256(2) ROWS256(3) ROWS256(4) ROWS256(5) ROWS256(6)
 

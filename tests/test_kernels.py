@@ -9,7 +9,8 @@ from isa_child import run_on_isa
 
 ISAS = ["portable", "avx2", "avx512", "avx2-packed", "avx512-packed", "neon-packed"]
 SHAPES = [(1, 1, 1), (1, 7, 3), (3, 17, 5), (4, 16, 16), (5, 33, 9), (9, 100, 31),
-          (2, 0, 4), (0, 8, 4), (6, 1, 129), (13, 257, 67), (7, 64, 100), (1, 300, 1000)]
+          (2, 0, 4), (0, 8, 4), (6, 1, 129), (13, 257, 67), (7, 64, 100), (1, 300, 1000),
+          (1, 5, 40), (2, 40, 90), (3, 19, 81)]  # panel-group remainders
 
 
 @pytest.mark.parametrize("isa", ISAS)
