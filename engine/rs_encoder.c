@@ -18,6 +18,7 @@
 #include "rs_rnn.h"
 #include "rs_source.h"
 #include "rs_split.h"
+#include "rs_workers.h"
 
 #define ALLOC(ptr, count)                                                        \
     do {                                                                         \
@@ -89,6 +90,90 @@ static void recurrent_product(const rs_linear *L, int rows, const float *h, floa
     }
 }
 
+/* One direction's working memory: the input projections of every position, one step's
+ * slice of them, the state, and the recurrent product's scratch. */
+typedef struct {
+    float *xproj, *xstep, *h, *c, *scratch;
+} direction_buffers;
+
+/* One layer of the encoder, as its directions see it. */
+typedef struct {
+    const rs_model *m;
+    int layer, B, S, in_w;
+    const int *lengths;
+    const float *in;
+    float *outbuf, *final_h, *final_c;
+    direction_buffers buf[2];
+    int failed[2];
+} layer_job;
+
+/* Direction d of the layer over every sentence: its outputs go to its own half of outbuf
+ * (or, merging by sum, are added to the forward direction's: d = 1 runs after d = 0), its
+ * final states to final_h/final_c. */
+static void run_direction(const layer_job *j, int d, const direction_buffers *w) {
+    const rs_model *m = j->m;
+    const int l = j->layer, B = j->B, S = j->S, in_w = j->in_w, He = m->enc_hidden;
+    const int De = m->enc_width;
+    const int *lengths = j->lengths;
+    const rs_rnn *rnn = &m->enc[l][d];
+    const int GH = rs_rnn_gates(rnn->cell) * He;
+    /* separate stacks: direction d reads its own half of the layer below */
+    const float *layer_in = j->in + (l > 0 && m->enc_stacking != RS_STACK_LAYERWISE ? d * He : 0);
+    const int backward = m->enc_stacking == RS_STACK_ALTERNATING ? (d + l) % 2 : d;
+    for (int b = 0; b < B; b++) {
+        rs_linear_forward(&rnn->ih, lengths[b], layer_in + (size_t)b * S * in_w, in_w,
+                          w->xproj + (size_t)b * S * GH, GH, 0);
+        rs_rnn_norm_input(rnn, lengths[b], w->xproj + (size_t)b * S * GH, GH);
+    }
+    memset(w->h, 0, sizeof(float) * B * He);
+    memset(w->c, 0, sizeof(float) * B * He);
+    for (int k = 0; k < S; k++) {
+        int n = 0;
+        while (n < B && lengths[n] > k) n++;
+        if (n == 0) break;
+        for (int b = 0; b < n; b++) {
+            int p = backward ? lengths[b] - 1 - k : k;
+            memcpy(w->xstep + (size_t)b * GH, w->xproj + ((size_t)b * S + p) * GH,
+                   sizeof(float) * GH);
+        }
+        if (rs_rnn_separable(rnn)) {
+            recurrent_product(&rnn->hh, n, w->h, w->scratch, k & 1);
+            rs_rnn_combine(rnn, n, w->xstep, w->scratch, w->h, w->c);
+        } else {
+            rs_rnn_step(rnn, n, w->xstep, w->h, w->c, w->scratch);
+        }
+        for (int b = 0; b < n; b++) {
+            int p = backward ? lengths[b] - 1 - k : k;
+            float *dst = j->outbuf + ((size_t)b * S + p) * De;
+            const float *src_h = w->h + (size_t)b * He;
+            if (d == 1 && m->enc_merge_sum)
+                for (int i = 0; i < He; i++) dst[i] += src_h[i];
+            else
+                memcpy(dst + (d == 1 ? He : 0), src_h, sizeof(float) * He);
+        }
+    }
+    memcpy(j->final_h + ((size_t)l * 2 + d) * B * He, w->h, sizeof(float) * B * He);
+    memcpy(j->final_c + ((size_t)l * 2 + d) * B * He, w->c, sizeof(float) * B * He);
+}
+
+static void free_direction_buffers(direction_buffers *w) {
+    free(w->xproj); free(w->xstep); free(w->h); free(w->c); free(w->scratch);
+}
+
+/* A pool part: one whole direction on this core, its products not split further (two
+ * cores each reading their own recurrent matrix beat both splitting each step's product
+ * and meeting after it). A product that could not run is reported to the caller. */
+static void direction_part(void *arg, int part, int parts) {
+    layer_job *j = arg;
+    (void)parts;
+    int threads;
+    rs_workers *pool = rs_workers_bound(&threads);
+    rs_workers_bind(NULL, 1);
+    run_direction(j, part, &j->buf[part]);
+    j->failed[part] = rs_kernel_failed();
+    rs_workers_bind(pool, threads);
+}
+
 /* Fails (returns 1) when a sentence has no positions left after a subsampling step. */
 static int check_lengths(const int *lengths, int B, int step, char *err, size_t err_size) {
     if (B > 0 && lengths[B - 1] < 1) { /* sorted: the last is the shortest */
@@ -109,6 +194,7 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     float *in = NULL, *outbuf = NULL, *xproj = NULL, *xstep = NULL, *h = NULL, *c = NULL;
     float *scratch = NULL, *final_h = NULL, *final_c = NULL, *bridge_in = NULL;
     int *lengths = NULL;
+    direction_buffers second = {NULL}; /* the backward direction's, side by side */
     memset(out, 0, sizeof(*out));
     out->batch = B;
 
@@ -132,45 +218,29 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     int in_w = src->width;
     rs_subsample(src, 0, B, lengths, in, &S, &in_w);
     if (check_lengths(lengths, B, 0, err, err_size)) goto fail;
+    /* with two threads, a bidirectional layer runs its directions side by side */
+    int threads;
+    rs_workers *pool = rs_workers_bound(&threads);
+    const int side_by_side = Le && ndir == 2 && !m->enc_merge_sum && pool && threads == 2;
+    if (side_by_side) {
+        ALLOC(second.xproj, (size_t)B * rs_subsampled_length(src, 0, S) * GH);
+        ALLOC(second.xstep, (size_t)B * GH);
+        ALLOC(second.h, (size_t)B * He);
+        ALLOC(second.c, (size_t)B * He);
+        ALLOC(second.scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
+    }
+    layer_job job = {.m = m, .B = B, .lengths = lengths, .final_h = final_h, .final_c = final_c,
+                     .buf = {{xproj, xstep, h, c, scratch}, second}};
     for (int l = 0; l < Le; l++) {
-        for (int d = 0; d < ndir; d++) {
-            const rs_rnn *rnn = &m->enc[l][d];
-            /* separate stacks: direction d reads its own half of the layer below */
-            const float *layer_in = in + (l > 0 && m->enc_stacking != RS_STACK_LAYERWISE ? d * He : 0);
-            const int backward = m->enc_stacking == RS_STACK_ALTERNATING ? (d + l) % 2 : d;
-            for (int b = 0; b < B; b++) {
-                rs_linear_forward(&rnn->ih, lengths[b], layer_in + (size_t)b * S * in_w, in_w,
-                                  xproj + (size_t)b * S * GH, GH, 0);
-                rs_rnn_norm_input(rnn, lengths[b], xproj + (size_t)b * S * GH, GH);
-            }
-            memset(h, 0, sizeof(float) * B * He);
-            memset(c, 0, sizeof(float) * B * He);
-            for (int k = 0; k < S; k++) {
-                int n = 0;
-                while (n < B && lengths[n] > k) n++;
-                if (n == 0) break;
-                for (int b = 0; b < n; b++) {
-                    int p = backward ? lengths[b] - 1 - k : k;
-                    memcpy(xstep + (size_t)b * GH, xproj + ((size_t)b * S + p) * GH, sizeof(float) * GH);
-                }
-                if (rs_rnn_separable(rnn)) {
-                    recurrent_product(&rnn->hh, n, h, scratch, k & 1);
-                    rs_rnn_combine(rnn, n, xstep, scratch, h, c);
-                } else {
-                    rs_rnn_step(rnn, n, xstep, h, c, scratch);
-                }
-                for (int b = 0; b < n; b++) {
-                    int p = backward ? lengths[b] - 1 - k : k;
-                    float *dst = outbuf + ((size_t)b * S + p) * De;
-                    const float *src_h = h + (size_t)b * He;
-                    if (d == 1 && m->enc_merge_sum)
-                        for (int j = 0; j < He; j++) dst[j] += src_h[j];
-                    else
-                        memcpy(dst + (d == 1 ? He : 0), src_h, sizeof(float) * He);
-                }
-            }
-            memcpy(final_h + ((size_t)l * 2 + d) * B * He, h, sizeof(float) * B * He);
-            memcpy(final_c + ((size_t)l * 2 + d) * B * He, c, sizeof(float) * B * He);
+        job.layer = l;
+        job.S = S;
+        job.in_w = in_w;
+        job.in = in;
+        job.outbuf = outbuf;
+        if (!side_by_side || rs_workers_run(pool, 2, direction_part, &job) == 0) {
+            for (int d = 0; d < ndir; d++) run_direction(&job, d, &job.buf[0]);
+        } else if (job.failed[0] || job.failed[1]) {
+            rs_kernel_mark_failed();
         }
         if (m->enc_residual && l > 0)
             for (int b = 0; b < B; b++)
@@ -256,6 +326,7 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
 
     free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
     free(final_h); free(final_c); free(bridge_in);
+    free_direction_buffers(&second);
     return 0;
 
 out_of_memory:
@@ -263,6 +334,7 @@ out_of_memory:
 fail:
     free(in); free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
     free(final_h); free(final_c); free(bridge_in); free(lengths);
+    free_direction_buffers(&second);
     rs_encoded_free(out);
     return 1;
 }

@@ -97,6 +97,8 @@ int rs_kernel_failed(void) {
     return failed;
 }
 
+void rs_kernel_mark_failed(void) { kernel_failed = 1; }
+
 /* The product on this thread; non-zero when it could not run. */
 static int linear_here(const rs_linear *L, int rows, const float *x, int xs, float *y, int ys,
                        int accumulate) {

@@ -32,6 +32,8 @@ size_t rs_first_nonfinite(const float *x, size_t n);
 size_t rs_copy_finite(float *restrict dst, const float *restrict src, size_t n);
 /* Non-zero (once) if a product on this thread could not run since the last call. */
 int rs_kernel_failed(void);
+/* Report on this thread a product that could not run on another (a worker's part). */
+void rs_kernel_mark_failed(void);
 
 /* A dot product with 16 partial sums combined in a fixed order: deterministic, and
  * vectorised in whichever instruction set the caller is compiled for. */

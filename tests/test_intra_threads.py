@@ -105,6 +105,26 @@ def test_threads_give_the_one_thread_bits(model_path, compute_type):
     assert _engine.intra_split()[2] > on_workers, "the workers never ran a part"
 
 
+def test_a_bidirectional_encoder_runs_its_directions_side_by_side(tmp_path):
+    """With two threads and fewer sentences than threads, a bidirectional layer runs its
+    two directions at once, one per core, each product whole (rs_encoder.c): the same bits
+    as one thread. No product is worth splitting here, so a part run by a worker can only
+    be a direction."""
+    path = str(tmp_path / "model")
+    write_random_model(path, MODELS["luong-lstm"], V_SOURCE, V_TARGET, seed=3)
+    _engine.intra_split(1 << 30)
+    one = rnnsearch.Translator(path)
+    two = rnnsearch.Translator(path, intra_threads=2)
+    split_before, _, on_workers = _engine.intra_split()
+    options = dict(beam_size=5, num_hypotheses=2, max_decoding_length=20, return_scores=True,
+                   return_attention=True)
+    for source in _sources(6, seed=11):
+        assert _outcome(two.translate_batch([source], **options)) == \
+            _outcome(one.translate_batch([source], **options))
+    assert _engine.intra_split()[0] == split_before, "a product was split"
+    assert _engine.intra_split()[2] > on_workers, "no direction ran on a worker"
+
+
 def test_callback_prefix_and_suppress_with_split_products(model_path):
     """The options that reach into the search (token callback, target prefix, suppressed
     tokens) run on the calling thread, between split products."""
