@@ -206,8 +206,11 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     ALLOC(outbuf, (size_t)B * stage);
     ALLOC(final_h, (size_t)Le * 2 * B * He);
     ALLOC(final_c, (size_t)Le * 2 * B * He);
+    /* the input projections of the longest layer input (the first, after the source's
+       own subsampling) */
+    const size_t xproj_floats = Le ? (size_t)B * rs_subsampled_length(src, 0, S) * GH : 0;
     if (Le) {
-        ALLOC(xproj, (size_t)B * rs_subsampled_length(src, 0, S) * GH);
+        ALLOC(xproj, xproj_floats);
         ALLOC(xstep, (size_t)B * GH);
         ALLOC(h, (size_t)B * He);
         ALLOC(c, (size_t)B * He);
@@ -223,7 +226,7 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     rs_workers *pool = rs_workers_bound(&threads);
     const int side_by_side = Le && ndir == 2 && !m->enc_merge_sum && pool && threads == 2;
     if (side_by_side) {
-        ALLOC(second.xproj, (size_t)B * rs_subsampled_length(src, 0, S) * GH);
+        ALLOC(second.xproj, xproj_floats);
         ALLOC(second.xstep, (size_t)B * GH);
         ALLOC(second.h, (size_t)B * He);
         ALLOC(second.c, (size_t)B * He);

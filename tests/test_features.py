@@ -122,6 +122,24 @@ def test_subsampled_attention_has_one_column_per_memory_position(pair):
         assert result.attention[0].shape[1] == memory_length(enc, len(frames))
 
 
+def test_two_threads_at_batch_one_equal_one_thread(tmp_path):
+    """Fewer sentences than threads: a bidirectional layer runs its two directions side by
+    side (rs_encoder.c), here behind a stride at the input, so the second direction's
+    buffers must hold the first layer's positions, not the frames' (long sources: a
+    shortfall would overwrite the state it allocates next)."""
+    config = _config({"cell": "lstm", "hidden_size": 12, "num_layers": 2,
+                      "bidirectional": True, "subsample": [2, 1, 1],
+                      "subsample_mode": "stride"},
+                     {"type": "dense", "from": "top_layer"})
+    _, one = _export(config, str(tmp_path / "m"), seed=5)
+    two = rnnsearch.Translator(str(tmp_path / "m"), intra_threads=2)
+    for frames in _frames(4, seed=2, lengths=[300, 41, 7, 120]):
+        a, b = (t.translate_features([frames], beam_size=3, return_scores=True,
+                                     return_attention=True)[0] for t in (one, two))
+        assert a.hypotheses == b.hypotheses and a.scores == b.scores
+        assert all(np.array_equal(x, y) for x, y in zip(a.attention, b.attention))
+
+
 def test_batch_and_threads_equal_one_by_one(tmp_path):
     model, translator = _export(MATRIX["espnet-blstmp"], str(tmp_path / "m"), seed=4)
     sources = _frames(9, seed=1)
