@@ -54,6 +54,30 @@ def test_signal_during_translate_leaves_no_temporary_file(small_model_dir, tmp_p
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
 
+def test_signal_before_the_write_block_leaves_no_temporary_file(small_model_dir, tmp_path,
+                                                                monkeypatch):
+    """The race the test above can hit: the signal lands after the temporary file exists but
+    before atomic_write's `with` block begins (here: as its creation returns), where
+    __exit__ never runs. The command still removes the file on its way out."""
+    import rnnsearch.cli as cli
+    import rnnsearch.safetensors_io as safetensors_io
+
+    create = safetensors_io._new_sibling
+
+    def created_then_interrupted(directory, name):
+        fd, _ = create(directory, name)
+        os.close(fd)
+        raise cli._Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(safetensors_io, "_new_sibling", created_then_interrupted)
+    src = tmp_path / "in.txt"
+    src.write_text("s1 s2\n")
+    out = tmp_path / "out.txt"
+    assert main(["translate", "-m", small_model_dir, "-i", str(src), "-o", str(out),
+                 "-q"]) == 128 + signal.SIGTERM
+    assert os.listdir(tmp_path) == ["in.txt"]
+
+
 def test_convert_refuses_to_overwrite_a_directory_without_force(small_model_dir, tmp_path):
     pytest.importorskip("torch")
     fixture = os.path.join(os.path.dirname(__file__), "fixtures", "opennmt",

@@ -377,6 +377,14 @@ def _discard_stdout() -> None:
         pass
 
 
+def _discard_unfinished_writes() -> None:
+    """Temporary files a signal caught before their `with` block began (atomic_write
+    removes the others itself)."""
+    module = sys.modules.get(f"{__package__}.safetensors_io")
+    if module is not None:   # not imported: nothing was written
+        module.discard_unfinished()
+
+
 class _Terminated(BaseException):
     """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that files being written are
     removed on the way out (atomic_write) instead of left behind."""
@@ -422,8 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnsearch: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _discard_unfinished_writes()
         return 130
     except _Terminated as e:
+        _discard_unfinished_writes()
         return 128 + e.signum
     except Exception as e:   # a bug: still one line, never a traceback
         print(f"rnnsearch: internal error ({type(e).__name__}): {_one_line(e)} -- please "

@@ -133,17 +133,40 @@ def write_safetensors(path: str, tensors: dict[str, np.ndarray],
             f.write(array.tobytes())
 
 
+# Temporary files of writes not yet finished (renamed into place or removed). A signal
+# raised between a file's creation and the start of its `with` block escapes
+# atomic_write.__exit__; the command line removes what is left here on its way out
+# (discard_unfinished).
+_UNFINISHED: set[str] = set()
+
+
 def _new_sibling(directory: str, name: str) -> tuple[int, str]:
     """Create a new file for writing next to where `name` goes, with the permissions a new
     file gets (0666 less the umask, as open() gives): tempfile.mkstemp would make it 0600,
     and the rename would carry that to the finished file."""
     while True:
         path = os.path.join(directory, f".tmp-{secrets.token_hex(6)}-{name}")
+        _UNFINISHED.add(path)   # before it exists: no moment where it exists unrecorded
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                           getattr(os, "O_BINARY", 0), 0o666), path
-        except FileExistsError:
-            continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as e:   # not created (by us)
+            _UNFINISHED.discard(path)
+            if isinstance(e, FileExistsError):
+                continue
+            raise
+        return fd, path
+
+
+def discard_unfinished() -> None:
+    """Remove the temporary files of writes that never reached their `with` block's end
+    (an interrupting signal), so that a stopped command leaves nothing behind."""
+    for path in list(_UNFINISHED):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        _UNFINISHED.discard(path)
 
 
 class atomic_write:
@@ -156,8 +179,12 @@ class atomic_write:
     def __enter__(self):
         directory = os.path.dirname(os.path.abspath(self.path))
         fd, self.tmp = _new_sibling(directory, os.path.basename(self.path))
-        self.file = os.fdopen(fd, self.mode, encoding=self.encoding,
-                              **({} if "b" in self.mode else {"newline": "\n"}))
+        try:
+            self.file = os.fdopen(fd, self.mode, encoding=self.encoding,
+                                  **({} if "b" in self.mode else {"newline": "\n"}))
+        except BaseException:
+            os.close(fd)
+            raise   # the file stays in _UNFINISHED for discard_unfinished
         return self.file
 
     def __exit__(self, exc_type, exc, tb):
@@ -166,4 +193,5 @@ class atomic_write:
             os.replace(self.tmp, self.path)
         else:
             os.unlink(self.tmp)
+        _UNFINISHED.discard(self.tmp)
         return False
