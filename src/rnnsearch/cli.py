@@ -408,6 +408,9 @@ def _signals_raise():
                 pass
     try:
         yield
+    except (KeyboardInterrupt, _Terminated):
+        _discard_unfinished_writes()
+        raise
     finally:
         for name, old in previous.items():
             signal.signal(getattr(signal, name), old)
@@ -430,10 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnsearch: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        _discard_unfinished_writes()
         return 130
     except _Terminated as e:
-        _discard_unfinished_writes()
         return 128 + e.signum
     except Exception as e:   # a bug: still one line, never a traceback
         print(f"rnnsearch: internal error ({type(e).__name__}): {_one_line(e)} -- please "
