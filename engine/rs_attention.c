@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_context.h"
 #include "rs_kernels.h"
+#include "rs_limits.h"
 #include "rs_norm.h"
+#include "rs_platform.h"
 #include "rs_vmath.h"
 
 extern const rs_attention_ops rs_attention_global;
@@ -47,12 +50,30 @@ static float *memory_part(const rs_encoded *enc, int D, const rs_linear *L, int 
     return out;
 }
 
+/* [B, panels, S, 16]: every sentence's values in panels (rs_context.h). NULL: out of
+ * memory. */
+static float *value_panels(const rs_encoded *enc) {
+    const int S = enc->max_len, VW = enc->value_width;
+    const size_t each = rs_context_panel_floats(S, VW);
+    size_t floats, bytes;
+    if (rs_size_mul(each, (size_t)enc->batch, &floats) ||
+        rs_size_mul(floats ? floats : 1, sizeof(float), &bytes))
+        return NULL;
+    float *panels = rs_aligned_alloc(64, bytes);
+    if (!panels) return NULL;
+    for (int b = 0; b < enc->batch; b++)
+        rs_context_pack(enc->values + (size_t)b * S * VW, enc->lengths[b], VW, S,
+                        panels + (size_t)b * each);
+    return panels;
+}
+
 int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
     const int D = a->memory_width;
     enc->key_width = D;
     enc->keys = enc->memory; /* keys are the memory itself */
     enc->value_width = D;
     enc->values = enc->memory;
+    enc->value_panels = NULL;
     if (!a->ops) return 0;
     const int split = a->key_split, key_in = split ? split : D;
     if (RS_HAS_LINEAR(a->key) || split) {
@@ -74,6 +95,8 @@ int rs_attention_prepare(const rs_attention *a, rs_encoded *enc) {
         enc->chunk_key_width = a->chunk_key.out;
         if (!(enc->chunk_keys = memory_part(enc, D, &a->chunk_key, 0, key_in))) return 1;
     }
+    if (a->ops->reads_value_panels && !a->hard && !(enc->value_panels = value_panels(enc)))
+        return 1;
     return a->ops->prepare ? a->ops->prepare(a, enc) : 0;
 }
 
@@ -269,60 +292,14 @@ void rs_attention_context(const float *probs, const float *memory, int len, int 
     }
 }
 
-/* N rows' contexts over columns [i0, i0 + 64): the 64 x N partial sums stay in registers
-   while the memory rows stream past (each sum is still c = c + a * h, j in order). */
-#define CONTEXT_BLOCK 64
-static inline __attribute__((always_inline)) void context_block(
-    const int N, const float *probs, int probs_stride, const float *memory, int len, int D,
-    int i0, float *context, int context_stride) {
-    float acc[6][CONTEXT_BLOCK];
-    for (int r = 0; r < N; r++)
-        for (int i = 0; i < CONTEXT_BLOCK; i++) acc[r][i] = 0.0f;
-    for (int j = 0; j < len; j++) {
-        const float *h = memory + (size_t)j * D + i0;
-        for (int r = 0; r < N; r++) {
-            const float a = probs[(size_t)r * probs_stride + j];
-            for (int i = 0; i < CONTEXT_BLOCK; i++) acc[r][i] += a * h[i];
-        }
-    }
-    for (int r = 0; r < N; r++)
-        memcpy(context + (size_t)r * context_stride + i0, acc[r], sizeof(float) * CONTEXT_BLOCK);
-}
-
-/* N rows: the 64-column blocks in registers, the last D % 64 columns summed in memory */
-static inline __attribute__((always_inline)) void context_rows(
-    const int N, const float *probs, int probs_stride, const float *memory, int len, int D,
-    float *context, int context_stride) {
-    int i0 = 0;
-    for (; i0 + CONTEXT_BLOCK <= D; i0 += CONTEXT_BLOCK)
-        context_block(N, probs, probs_stride, memory, len, D, i0, context, context_stride);
-    if (i0 == D) return;
-    for (int r = 0; r < N; r++) {
-        float *c = context + (size_t)r * context_stride;
-        for (int i = i0; i < D; i++) c[i] = 0.0f;
-        for (int j = 0; j < len; j++) {
-            const float a = probs[(size_t)r * probs_stride + j], *h = memory + (size_t)j * D;
-            for (int i = i0; i < D; i++) c[i] += a * h[i];
-        }
-    }
-}
-
-RS_CLONES
-void rs_attention_context_rows(int n, const float *probs, int probs_stride, const float *memory,
-                               int len, int D, float *context, int context_stride) {
-    for (int r = 0, g; r < n; r += g) { /* up to six rows per pass over the memory */
-        g = n - r < 6 ? n - r : 6;
-        const float *p = probs + (size_t)r * probs_stride;
-        float *c = context + (size_t)r * context_stride;
-        switch (g) {
-        case 6: context_rows(6, p, probs_stride, memory, len, D, c, context_stride); break;
-        case 5: context_rows(5, p, probs_stride, memory, len, D, c, context_stride); break;
-        case 4: context_rows(4, p, probs_stride, memory, len, D, c, context_stride); break;
-        case 3: context_rows(3, p, probs_stride, memory, len, D, c, context_stride); break;
-        case 2: context_rows(2, p, probs_stride, memory, len, D, c, context_stride); break;
-        default: context_rows(1, p, probs_stride, memory, len, D, c, context_stride); break;
-        }
-    }
+void rs_attention_sentence_contexts(const rs_attention *a, const rs_attention_step *s, int r,
+                                    int n) {
+    const rs_encoded *enc = s->enc;
+    const int b = s->sentence[r], S = enc->max_len, VW = enc->value_width;
+    rs_context_rows(n, s->probs + (size_t)r * S, S,
+                    enc->value_panels + (size_t)b * rs_context_panel_floats(S, VW), S,
+                    enc->lengths[b], VW, s->context + (size_t)r * a->context_width,
+                    a->context_width);
 }
 
 int rs_attention_sentence_run(const rs_attention_step *s, int r) {

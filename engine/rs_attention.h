@@ -50,6 +50,9 @@ typedef struct rs_attention_ops {
        every position besides them, into enc->aux (rs_encoded_free frees it). Non-zero
        when out of memory. */
     int (*prepare)(const rs_attention *a, rs_encoded *enc);
+    /* 1: the step sums soft contexts of a sentence's rows with rs_context_rows from
+       enc->value_panels (rs_attention_prepare builds them unless a->hard) */
+    int reads_value_panels;
 } rs_attention_ops;
 
 /* The type called `name`, or NULL. */
@@ -131,12 +134,11 @@ void rs_attention_poison(float *probs, int len, float *context, int context_widt
 /* Shared by the types: context[0..D) = sum_j probs[j] * memory[j, 0..D). */
 void rs_attention_context(const float *probs, const float *memory, int len, int D,
                           float *context);
-/* The same for n rows of one sentence (row r's weights at probs + r * probs_stride, its
- * context at context + r * context_stride): every memory row is read once per step for all
- * of them instead of once per row (a beam's hypotheses share their sentence's memory).
- * Each row's sums are rs_attention_context's, in the same order: the same bits. */
-void rs_attention_context_rows(int n, const float *probs, int probs_stride, const float *memory,
-                               int len, int D, float *context, int context_stride);
+/* The contexts of the n rows of sentence b from row r on (rs_attention_sentence_run):
+ * rs_context_rows over the sentence's value panels, into s->context. Each row's sums are
+ * rs_attention_context's, in the same order: the same bits. */
+void rs_attention_sentence_contexts(const rs_attention *a, const rs_attention_step *s, int r,
+                                    int n);
 /* How many rows from row r on belong to r's sentence (the search keeps a sentence's rows
  * together). */
 int rs_attention_sentence_run(const rs_attention_step *s, int r);

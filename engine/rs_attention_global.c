@@ -34,11 +34,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
     if (a->hard) return;
     /* soft contexts: the rows of a sentence together, its values read once */
     for (int r = 0, n; r < s->rows; r += n) {
-        const int b = s->sentence[r];
         n = rs_attention_sentence_run(s, r);
-        rs_attention_context_rows(n, s->probs + (size_t)r * S, S, enc->values + (size_t)b * S * VW,
-                                  enc->lengths[b], VW, s->context + (size_t)r * a->context_width,
-                                  a->context_width);
+        rs_attention_sentence_contexts(a, s, r, n);
     }
 }
 
@@ -48,4 +45,5 @@ const rs_attention_ops rs_attention_global = {
     .work_floats = work_floats,
     .init_row = rs_attention_no_init,
     .step = step,
+    .reads_value_panels = 1,
 };

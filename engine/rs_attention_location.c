@@ -75,7 +75,7 @@ static const float *recurrent_term(const rs_location *L, const float *F, int len
 static void step(const rs_attention *a, const rs_attention_step *s) {
     const rs_location *L = &a->location;
     const rs_encoded *enc = s->enc;
-    const int S = enc->max_len, D = a->memory_width, A = a->key_width, C = L->channels;
+    const int S = enc->max_len, A = a->key_width, C = L->channels;
     const size_t floats = state_floats(a, S);
     float *q = s->work, *F = q + (size_t)s->rows * A, *PF = F + (size_t)S * C;
     float *tmp = PF + (size_t)S * A, *scratch = tmp + A;
@@ -99,11 +99,8 @@ static void step(const rs_attention *a, const rs_attention_step *s) {
         remember(L, probs, len, S, x);
     }
     for (int r = 0, n; r < s->rows; r += n) { /* a sentence's rows together */
-        const int b = s->sentence[r];
         n = rs_attention_sentence_run(s, r);
-        rs_attention_context_rows(n, s->probs + (size_t)r * S, S, enc->memory + (size_t)b * S * D,
-                                  enc->lengths[b], D, s->context + (size_t)r * a->context_width,
-                                  a->context_width);
+        rs_attention_sentence_contexts(a, s, r, n);
     }
 }
 
@@ -113,4 +110,5 @@ const rs_attention_ops rs_attention_location = {
     .work_floats = work_floats,
     .init_row = init_row,
     .step = step,
+    .reads_value_panels = 1,
 };

@@ -7,6 +7,7 @@
 
 #include "rs_attention.h"
 #include "rs_kernels.h"
+#include "rs_platform.h"
 
 /* what collapse_copy_scores leaves on a dynamic word the target vocabulary also has */
 #define COLLAPSED_COPY_PROB 1e-10f
@@ -15,6 +16,7 @@ int rs_copy_prepare(const rs_copy_generator *g, const rs_encoded *enc, int pad_t
                     rs_encoded *copy_enc, int *lengths_storage) {
     *copy_enc = *enc;
     copy_enc->keys = NULL;
+    copy_enc->value_panels = NULL; /* the decoder's, unless prepared below */
     if (!g->attention.ops) return 0; /* the decoder's attention is reused */
     if (rs_attention_prepare(&g->attention, copy_enc)) return 1;
     for (int b = 0; b < enc->batch; b++)
@@ -25,6 +27,7 @@ int rs_copy_prepare(const rs_copy_generator *g, const rs_encoded *enc, int pad_t
 
 void rs_copy_release(rs_encoded *copy_enc) {
     if (copy_enc->keys && copy_enc->keys != copy_enc->memory) free(copy_enc->keys);
+    rs_aligned_free(copy_enc->value_panels);
     memset(copy_enc, 0, sizeof(*copy_enc));
 }
 

@@ -14,6 +14,7 @@
 
 #include "rs_kernels.h"
 #include "rs_norm.h"
+#include "rs_platform.h"
 #include "rs_pooling.h"
 #include "rs_rnn.h"
 #include "rs_source.h"
@@ -346,6 +347,7 @@ void rs_encoded_free(rs_encoded *e) {
     if (e->keys != e->memory) free(e->keys);
     free(e->aux);
     if (e->values != e->memory) free(e->values);
+    rs_aligned_free(e->value_panels);
     free(e->chunk_keys);
     free(e->pooled);
     free(e->pool_weights);

@@ -22,6 +22,9 @@ typedef struct {
                          the context sums; == memory unless key-value attention splits or
                          projects it */
     int value_width;
+    float *value_panels; /* [batch, ceil(value_width / 16), max_len, 16]: the values in
+                            panels for rs_context_rows, set by rs_attention_prepare for the
+                            types that read them, else NULL */
     float *chunk_keys; /* [batch, max_len, chunk width]: mocha's chunk energy keys, or NULL */
     int chunk_key_width;
     float *pooled;    /* [batch, rows * D_m]: encoder.pooling's summary, or NULL */

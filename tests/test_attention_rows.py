@@ -1,10 +1,10 @@
 """The attention kernels that serve all beam rows of a sentence at once (a sentence's memory
-is read once per step: contexts summed for up to six rows in 64-column register blocks plus
-the last columns, relu additive scores per key for every row): the engine against the PyTorch
-reference (rnnsearch.reference) — tokens identical, scores within 1e-4, attention within
-1e-5 — and a batch bit for bit equal to its sentences one by one, with memory widths that
-fill one register block and leave a tail (80 = 64 + 16), and beams that split into groups
-(8 = 6 + 2)."""
+is read once per step: contexts summed for up to six rows from the values in 16-column panels,
+relu additive scores per key for every row): the engine against the PyTorch reference
+(rnnsearch.reference) — tokens identical, scores within 1e-4, attention within 1e-5 — and a
+batch bit for bit equal to its sentences one by one, with a memory width that leaves a
+partial panel (90 = 5 x 16 + 10), and beams that split into groups (8 = 6 + 2).
+(tests/native/kernel_check.c checks the context kernel bit for bit on many more shapes.)"""
 import numpy as np
 import pytest
 
@@ -15,7 +15,7 @@ from rnnsearch.random_model import vocabularies  # noqa: E402
 from rnnsearch.reference import export_model_dir, random_model  # noqa: E402
 from test_features import _check as check_against_reference  # noqa: E402
 
-V_TARGET, F = 20, 80   # test_features' target vocabulary; regions of 80 values
+V_TARGET, F = 20, 90   # test_features' target vocabulary; regions of 90 values
 
 
 def _config(attention):

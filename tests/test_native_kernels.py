@@ -27,7 +27,8 @@ ENGINE = ROOT / "engine"
 HARNESS = Path(__file__).resolve().parent / "native" / "kernel_check.c"
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
-FAMILIES = ("fp32", "fp32-portable", "int8", "bf16", "exp", "tanh", "sigmoid", "log_softmax")
+FAMILIES = ("fp32", "fp32-portable", "int8", "bf16", "exp", "tanh", "sigmoid", "log_softmax",
+            "context")
 SIMD_FAMILIES = ("fp32", "exp", "tanh", "sigmoid", "log_softmax")
 
 # qemu CPU models -> the int8 kernel the engine must choose on them
@@ -48,7 +49,8 @@ def _compile(compiler: str, output: Path, extra=()) -> None:
     threads, element-wise functions, the platform layer, the per-thread memory that holds
     the int8/bfloat16 kernels' scratch), with the engine's own flags."""
     kernels = [p for pattern in ("rs_kernels.c", "rs_gemm*.c", "rs_vmath*.c", "rs_platform.c",
-                                 "rs_split.c", "rs_workers.c", "rs_thread_memory.c")
+                                 "rs_split.c", "rs_workers.c", "rs_thread_memory.c",
+                                 "rs_context.c")
                for p in sorted(ENGINE.glob(pattern))]
     done = subprocess.run([compiler, *_flags(), str(HARNESS), *map(str, kernels), "-lm", *extra,
                            "-o", str(output)], capture_output=True, text=True)
@@ -120,6 +122,8 @@ def test_native_kernels_match_the_reference_on_every_instruction_set(native_runs
     # exact in float32, summed in one documented order)
     assert len({digests["int8"] for _, digests in native_runs.values()}) == 1
     assert len({digests["bf16"] for _, digests in native_runs.values()}) == 1
+    # attention contexts are the plain loop's bits (checked in the harness) everywhere
+    assert len({digests["context"] for _, digests in native_runs.values()}) == 1
     # the SIMD kernels (AVX2 and AVX-512 here) agree bit for bit
     for family in SIMD_FAMILIES:
         assert len({digests[family] for digests in simd.values()}) <= 1, family
@@ -147,6 +151,7 @@ def test_neon_kernels_under_qemu(arm_binary, native_runs):
     # int8 and bfloat16: the same bits as every x86 kernel
     assert first["int8"] == arm_portable["int8"] == native_runs["portable"][1]["int8"]
     assert first["bf16"] == arm_portable["bf16"] == native_runs["portable"][1]["bf16"]
+    assert first["context"] == arm_portable["context"] == native_runs["portable"][1]["context"]
     # portable C: the same bits on AArch64 as on x86 (no fused multiply-adds anywhere)
     assert arm_portable == native_runs["portable"][1]
     # NEON: the same bits as AVX2 and AVX-512

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_context.h"
 #include "rs_gemm.h"
 #include "rs_gemm_bf16.h"
 #include "rs_gemm_int8.h"
@@ -70,6 +71,45 @@ static void hash_into(const char *name, const float *a, size_t n) {
 
 static int same_bits(const float *a, const float *b, size_t n) {
     return n == 0 || memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* ------------------------------------------------------------ attention contexts */
+/* rs_context_rows against the plain loop (c = c + a * h, j in order, never fused): the
+ * same bits for every row count (row groups of 6 and their panel tiles), width (panel
+ * tails) and length, and nothing written past a row's width. */
+static void check_contexts(void) {
+    static const int ROWS[] = {1, 2, 3, 4, 5, 6, 7, 13};
+    static const int WIDTHS[] = {1, 15, 16, 17, 40, 64, 80, 100};
+    static const int LENGTHS[] = {0, 1, 7, 33};
+    for (size_t wi = 0; wi < sizeof(WIDTHS) / sizeof(WIDTHS[0]); wi++)
+        for (size_t li = 0; li < sizeof(LENGTHS) / sizeof(LENGTHS[0]); li++) {
+            const int width = WIDTHS[wi], len = LENGTHS[li], positions = len + 3;
+            const int stride = width + 5, probs_stride = positions;
+            float *values = random_floats((size_t)len * width, 2.0f);
+            float *probs = random_floats((size_t)13 * probs_stride, 1.0f);
+            float *panels = malloc(sizeof(float) * (rs_context_panel_floats(positions, width) + 1));
+            rs_context_pack(values, len, width, positions, panels);
+            for (size_t ri = 0; ri < sizeof(ROWS) / sizeof(ROWS[0]); ri++) {
+                const int n = ROWS[ri];
+                float *got = malloc(sizeof(float) * (size_t)n * stride);
+                float *want = malloc(sizeof(float) * (size_t)n * stride);
+                for (int k = 0; k < n * stride; k++) got[k] = want[k] = -7.0f;
+                for (int r = 0; r < n; r++)
+                    for (int i = 0; i < width; i++) {
+                        float c = 0.0f;
+                        for (int j = 0; j < len; j++) {
+                            const float term = probs[(size_t)r * probs_stride + j] * values[(size_t)j * width + i];
+                            c = c + term;
+                        }
+                        want[(size_t)r * stride + i] = c;
+                    }
+                rs_context_rows(n, probs, probs_stride, panels, positions, len, width, got, stride);
+                expect(same_bits(got, want, (size_t)n * stride), "context rows", n, width, len);
+                hash_into("context", got, (size_t)n * stride);
+                free(got); free(want);
+            }
+            free(values); free(probs); free(panels);
+        }
 }
 
 /* ------------------------------------------------------------ float matrix products */
@@ -421,6 +461,7 @@ int main(void) {
     check_bf16_products();
     check_elementwise();
     check_threads();
+    check_contexts();
     for (int k = 0; k < n_digests; k++)
         printf("digest %s %016llx\n", digests[k].name, (unsigned long long)digests[k].h);
     printf("checked %d, failed %d\n", checks, failures);
