@@ -1239,14 +1239,16 @@ cdef class Engine:
         return self._pool
 
     def translate_opennmt(self, list sources, dict options, ignore=(), seeds=None,
-                          copy=None, draws=None):
+                          copy=None, draws=None, dict stats=None):
         """One OpenNMT-py batch with OpenNMT-py's own search (rs_search_opennmt.h).
         sources: source id lists in the batch's order (none empty); options: the fields of
         rs_onmt_options; ignore: target ids -ignore_when_blocking spares; seeds: one per
         sentence (sampling); copy: (source maps, collapse lists, word counts) of the
         sentences' dynamic vocabularies for a model with a copy generator. Returns, per
         sentence, (attention width, [(ids, score, attention or None, attention cut)]).
-        draws: per sentence, the uniform draws sampling uses instead of its own."""
+        draws: per sentence, the uniform draws sampling uses instead of its own.
+        stats: a dict whose "decoded_rows" becomes the rows the decoder stepped (the
+        batch's work, which benchmarks turn into floors)."""
         if self.model.source.kind != 0:
             raise ValueError("search='opennmt' needs token sources; this model reads feature "
                              "frames")
@@ -1348,9 +1350,13 @@ cdef class Engine:
         cdef char err[512]
         err[0] = 0
         cdef int status
+        cdef long long decoded_rows = 0
         with nogil:
             status = rs_translate_opennmt(&self.model, &opt, batch, &ids[0, 0], stride,
-                                          &lengths[0], copy_ptr, results, err, sizeof(err))
+                                          &lengths[0], copy_ptr, results, &decoded_rows, err,
+                                          sizeof(err))
+        if stats is not None:
+            stats["decoded_rows"] = decoded_rows
         if status:
             free(results)
             _raise_engine_error(err.decode("utf-8", "replace"))

@@ -291,8 +291,8 @@ cdef extern from "rs_search_opennmt.h" nogil:
         int *cuts
     int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
                              const int *ids, int stride, const int *lengths,
-                             const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
-                             size_t err_size)
+                             const rs_copy_inputs *copy, rs_onmt_result *results,
+                             long long *decoded_rows, char *err, size_t err_size)
     void rs_onmt_free_results(rs_onmt_result *results, int batch)
 
 cdef extern from "rs_topk_torch.h" nogil:

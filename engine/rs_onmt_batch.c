@@ -160,6 +160,7 @@ int onmt_batch_step(onmt_batch *x, int t, int first, int rows, const int *tokens
                     const int *sentence, char *err, size_t err_size) {
     const rs_model *m = x->m;
     const int V = x->V, W = x->W, S = x->S, end = first + rows;
+    x->decoded_rows += rows;
     for (int p = first; p < end; p++) {
         x->dec_tokens[p] = tokens[p] < V ? tokens[p] : x->o->unk_id; /* a copied word */
         x->dec_sentence[p] = x->encoded[sentence[p]];

@@ -52,6 +52,8 @@ typedef struct {
     int chunks;
     float *attention;       /* [capacity, S]: the attention the search sees, zero past
                                what the model attended to */
+    long long decoded_rows; /* rows the decoder has stepped (the work benchmarks' floors
+                               count) */
 } onmt_batch;
 
 /* Encode the batch and size everything for `capacity` rows. Returns 0, or non-zero with a

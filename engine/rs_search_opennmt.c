@@ -424,9 +424,10 @@ static int validate(const rs_model *m, const rs_onmt_options *o, const rs_copy_i
 
 int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
                          const int *ids, int stride, const int *lengths,
-                         const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
-                         size_t err_size) {
+                         const rs_copy_inputs *copy, rs_onmt_result *results,
+                         long long *decoded_rows, char *err, size_t err_size) {
     memset(results, 0, sizeof(rs_onmt_result) * (size_t)(batch > 0 ? batch : 0));
+    if (decoded_rows) *decoded_rows = 0;
     if (batch <= 0) return 0;
     if (validate(m, o, copy, err, err_size)) return 1;
     for (int b = 0; b < batch; b++) {
@@ -445,6 +446,7 @@ int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
         return 1;
     const int status = o->sampling ? onmt_greedy_search(&x, results, err, err_size)
                                    : onmt_beam_search(&x, results, err, err_size);
+    if (decoded_rows) *decoded_rows = x.decoded_rows;
     onmt_batch_close(&x);
     if (status) rs_onmt_free_results(results, batch);
     return status;

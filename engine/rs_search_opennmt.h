@@ -52,11 +52,12 @@ typedef struct {
 /* Decode one OpenNMT-py batch (sentence b: ids[b*stride .. +lengths[b]], lengths >= 1).
  * copy: the dynamic vocabularies when the model has a copy generator (else NULL). Returns
  * 0 and fills results[0..batch) (free with rs_onmt_free_results), or non-zero with a
- * message in err. */
+ * message in err. *decoded_rows (unless NULL) receives how many rows the decoder stepped:
+ * the batch's work, for benchmarks. */
 int rs_translate_opennmt(const rs_model *m, const rs_onmt_options *o, int batch,
                          const int *ids, int stride, const int *lengths,
-                         const rs_copy_inputs *copy, rs_onmt_result *results, char *err,
-                         size_t err_size);
+                         const rs_copy_inputs *copy, rs_onmt_result *results,
+                         long long *decoded_rows, char *err, size_t err_size);
 void rs_onmt_free_results(rs_onmt_result *results, int batch);
 
 #endif

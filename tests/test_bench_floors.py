@@ -74,3 +74,15 @@ def test_search_floors_brackets_cache_kept_and_streamed():
         t, [12, 6], 3, 1, 5, 4, 1e3, 1e9, floors.last_level_cache_bytes()))
     assert streamed == pytest.approx(4 * floors.decoder_step_bytes(t) / 1e3, rel=1e-4)
     assert kept < streamed
+
+
+def test_decoded_macs_count_every_source_and_row():
+    """bench_opennmt's FMA floor: each source through every layer (no subsampling) and its
+    keys, then every decoded row attending over the shortest source; without a key
+    projection, the rows' matrices alone."""
+    t = las_like_tensors()
+    per_token = 2 * (16 * 6 + 16 * 4) + 2 * (16 * 16 + 16 * 4) + 5 * 8
+    matrices = 5 * 3 + 12 * 10 + 12 * 3 + 11 * 11
+    assert floors.decoded_macs(t, [4, 7], 9) == 11 * per_token + 9 * (matrices + 4 * (5 + 8))
+    del t["attention.key.weight"]
+    assert floors.decoded_macs(t, [4, 7], 9) == 11 * (per_token - 5 * 8) + 9 * matrices

@@ -268,6 +268,27 @@ def test_intra_threads_decode_batches_at_once(translators, tmp_path):
         assert a.hypotheses == b.hypotheses and a.scores == b.scores
 
 
+def test_stats_count_the_decoded_rows(translators):
+    """stats["decoded_rows"] (the work bench_opennmt's floors count): greedy decoding steps
+    each unfinished sentence once per token it emits, EOS included, alone or in a batch;
+    beam search at most beam rows a step."""
+    from rnnsearch.opennmt_search import translate
+    name = "brnn_lstm_general_feed_2layers"
+    tr, sources = translators(name), load_expected("opennmt", name)["sources"]
+    for batch_size in (1, 4, 30):
+        stats = {}
+        results = translate(tr, sources, stats=stats, beam_size=1, batch_size=batch_size)
+        lengths = [len(hypotheses[0]) for hypotheses, _, _ in results]
+        assert max(lengths) < 20   # every sentence ended with EOS, before any length cap
+        assert stats["decoded_rows"] == sum(n + 1 for n in lengths)
+    # beam 5: a sentence runs at least until its best hypothesis's EOS, at most 5 rows a
+    # step, and OpenNMT-py's steps stop at 100 here (max_length)
+    stats = {}
+    results = translate(tr, sources, stats=stats, beam_size=5, max_length=100)
+    best = [len(hypotheses[0]) for hypotheses, _, _ in results]
+    assert sum(n + 1 for n in best) <= stats["decoded_rows"] <= 5 * 100 * len(sources)
+
+
 def test_attention_rows_cover_the_tokens(translators):
     tr = translators("v2_brnn_lstm_general_copy_mlp")
     result = tr.translate_batch([["a", "12", "b"]], search="opennmt", opennmt_version=2,

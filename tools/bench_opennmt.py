@@ -18,6 +18,13 @@
    median run beside it) and how many times faster rnnsearch is, by wall time and by CPU
    time (on a shared machine the CPU ratio is the steadier one).
 
+--floor adds each case's FMA floor: the multiply-adds of the rows rnnsearch's decoder
+stepped (counted by the engine, rnnsearch.opennmt_search.translate(stats=...)) and of the
+encoder over every source (rnnsearch.bench.floors.decoded_macs), at this core's FMA peak
+(tools/cpu_peak.py, measured first), and onmt_translate's time over it: the most a float32
+engine could be faster than onmt_translate on this core while doing the same search. (At
+batch 1 reading the weights can cost more than their arithmetic: the floor then is higher.)
+
 Presets: nmt (OpenNMT-py's RNN defaults of 2.x: 2-layer LSTM, 500 hidden, 500 embeddings,
 general attention, input feeding; vocabularies of 20000), summarization (the CNN/DailyMail
 copy model: brnn 1 layer 512, 128 embeddings, mlp attention reused for copying, bridge;
@@ -117,7 +124,14 @@ def main(argv=None) -> int:
     ap.add_argument("--sentences", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--floor", action="store_true",
+                    help="add the FMA floor of each case (tools/cpu_peak.py's peak)")
     args = ap.parse_args(argv)
+    peak = None
+    if args.floor:
+        from cpu_peak import describe, measure   # tools/, this script's directory
+        peak = measure(3)
+        print(describe(peak) + "\n")
     work = args.work or tempfile.mkdtemp(prefix="bench-opennmt-")
     os.makedirs(work, exist_ok=True)
     python = os.path.join(args.onmt, "bin", "python")
@@ -157,14 +171,19 @@ def main(argv=None) -> int:
           f"{SOURCE_LENGTH[1]} tokens; onmt_translate's defaults, -beam_size 5; one thread; "
           f"outputs identical: {rows['identical']}")
     print()
-    print("| case | onmt_translate ms/sent. (CPU) | rnnsearch ms/sent. (CPU) | × | × CPU |")
-    print("|---|---|---|---|---|")
+    print("| case | onmt_translate ms/sent. (CPU) | rnnsearch ms/sent. (CPU) | × | × CPU |"
+          + (" decoded rows | FMA floor ms/sent. | onmt ÷ floor |" if peak else ""))
+    print("|---|---|---|---|---|" + ("---|---|---|" if peak else ""))
     for case in rows["cases"]:
         o, r = case["onmt"], case["rnnsearch"]
+        floor = ""
+        if peak:
+            ms = case["macs"] / peak["fma"] * 1000 / args.sentences
+            floor = f" {case['decoded_rows']} | {ms:.3f} | {o['median'] / ms:.1f}× |"
         print(f"| batch {case['batch']}, beam 5 | {o['median']:.2f} [{o['min']:.2f}–"
               f"{o['max']:.2f}] ({o['cpu']:.2f}) | {r['median']:.3f} [{r['min']:.3f}–"
               f"{r['max']:.3f}] ({r['cpu']:.3f}) | {o['median'] / r['median']:.1f}× | "
-              f"{o['cpu'] / r['cpu']:.1f}× |")
+              f"{o['cpu'] / r['cpu']:.1f}× |" + floor)
     print()
     print("command: python tools/bench_opennmt.py " + " ".join(argv or sys.argv[1:]))
     return 0
@@ -213,12 +232,16 @@ def harness(spec_path):
 
     import torch
     import rnnsearch
+    from rnnsearch.bench.floors import decoded_macs
+    from rnnsearch.opennmt_search import translate as opennmt_translate
+    from rnnsearch.safetensors_io import read_safetensors
     torch.set_num_threads(1)
     with open(spec_path) as f:
         spec = json.load(f)
     lines = spec["lines"]
     translator = rnnsearch.Translator(spec["model_dir"], intra_threads=1)
     tokens = [line.split() for line in lines]
+    tensors = read_safetensors(os.path.join(spec["model_dir"], "model.safetensors"))[0]
     result = {"cases": [], "identical": True}
     for batch in (1, 30):
         onmt_run, result["onmt_version"] = _onmt_runner(spec["version"], spec["checkpoint"],
@@ -238,7 +261,12 @@ def harness(spec_path):
                 run(lines)
                 times[name].append(((time.perf_counter() - wall) * 1000 / len(lines),
                                     (time.process_time() - cpu) * 1000 / len(lines)))
-        case = {"batch": batch}
+        stats = {}   # the work, counted in an untimed run
+        opennmt_translate(translator, tokens, stats=stats, opennmt_version=spec["version"],
+                          batch_size=batch)
+        case = {"batch": batch, "decoded_rows": stats["decoded_rows"],
+                "macs": decoded_macs(tensors, [len(translator.source_ids(t)) for t in tokens],
+                                     stats["decoded_rows"])}
         for name, values in times.items():
             walls = sorted(v[0] for v in values)
             median = statistics.median(walls)

@@ -113,6 +113,21 @@ def decoder_row_macs(tensors: dict, memory_positions: int) -> int:
             + memory_positions * (key_width + memory_width))
 
 
+def decoded_macs(tensors: dict, source_lengths: list[int], decoded_rows: int) -> int:
+    """Multiply-adds of a search that encoded these sources (a token encoder: every layer
+    over every token) and stepped the decoder `decoded_rows` times in all, each row
+    attending over the shortest source (so a lower bound; without a key projection the
+    attention's own products are left out too)."""
+    layers = encoder_layers(tensors)
+    encoder = sum(encoder_macs(tensors, [n] * layers, n) for n in source_lengths)
+    if "attention.key.weight" in tensors:
+        row = decoder_row_macs(tensors, min(source_lengths))
+    else:
+        row = sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
+                  if tensors[n].ndim == 2)
+    return encoder + decoded_rows * row
+
+
 def beam_search_flops(tensors: dict, source_length: int, batch: int, beam: int,
                       length: int) -> float:
     """2 x multiply-adds of every matrix product: the encoder over the source, then per

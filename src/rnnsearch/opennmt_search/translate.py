@@ -54,13 +54,15 @@ def _engine_options(o: OpenNMTOptions, unk_id: int, return_attention: bool) -> d
 
 def translate(translator, source: list[list[str]], return_scores: bool = False,
               return_attention: bool = False, truncate: bool = False, random_draws=None,
-              **flags) -> list:
+              stats: dict | None = None, **flags) -> list:
     """Decode `source` (token lists) as onmt_translate would with `flags`; returns per
     sentence (hypotheses best first, n_best of them; their scores; their attention), the
     fields of a TranslationResult, the lists empty unless asked for.
     random_draws: for sampling, each sentence's uniform draws in [0, 1) in the order its
     rows use them (one per row and step), instead of the engine's own: replays another
-    sampler's draws."""
+    sampler's draws.
+    stats: a dict whose "decoded_rows" becomes the rows the decoder stepped over all
+    batches (the work, for benchmarks' floors)."""
     o = resolve(flags, (translator.config["opennmt"] or {}).get("release"))
     if random_draws is not None and (not o.sampling or len(random_draws) != len(source)):
         raise ValueError("random_draws: one list per sentence, for sampling only")
@@ -88,10 +90,13 @@ def translate(translator, source: list[list[str]], return_scores: bool = False,
             dynamic = ([vocabularies[b].source_map for b in members],
                        [vocabularies[b].collapse for b in members],
                        [len(vocabularies[b].words) for b in members])
-        return members, translator._engine.translate_opennmt(
+        work = {}
+        raw = translator._engine.translate_opennmt(
             [ids[b] for b in members], options, ignore=ignore,
             seeds=[seeds[b] for b in members] if seeds else None, copy=dynamic,
-            draws=[random_draws[b] for b in members] if random_draws is not None else None)
+            draws=[random_draws[b] for b in members] if random_draws is not None else None,
+            stats=work)
+        return members, raw, work["decoded_rows"]
 
     batches = [[present[i] for i in batch] for batch in
                onmt_batches(lengths, o.opennmt_version, o.batch_size, o.batch_type)]
@@ -99,11 +104,15 @@ def translate(translator, source: list[list[str]], return_scores: bool = False,
     # releases the GIL), with the results of one at a time; one thread decodes them here,
     # without starting a thread per call
     workers = max(1, min(translator.intra_threads, len(batches)))
+    decoded_rows = 0
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        for members, raw in (pool.map if pool else map)(decode, batches):
+        for members, raw, rows in (pool.map if pool else map)(decode, batches):
+            decoded_rows += rows
             for b, (width, hyps) in zip(members, raw):
                 results[b] = _result(translator, source[b], hyps, vocabularies[b],
                                      return_scores, return_attention, o, table)
+    if stats is not None:
+        stats["decoded_rows"] = decoded_rows
     return results
 
 
