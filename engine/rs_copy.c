@@ -16,7 +16,7 @@ int rs_copy_prepare(const rs_copy_generator *g, const rs_encoded *enc, int pad_t
                     rs_encoded *copy_enc, int *lengths_storage) {
     *copy_enc = *enc;
     copy_enc->keys = NULL;
-    copy_enc->value_panels = NULL; /* the decoder's, unless prepared below */
+    copy_enc->value_panels = NULL; /* its own when its attention is prepared below */
     if (!g->attention.ops) return 0; /* the decoder's attention is reused */
     if (rs_attention_prepare(&g->attention, copy_enc)) return 1;
     for (int b = 0; b < enc->batch; b++)
