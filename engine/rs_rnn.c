@@ -84,20 +84,9 @@ void rs_rnn_combine(const rs_rnn *rnn, int rows, const float *xg, float *hg, flo
         const float *x = xg + (size_t)r * GH;
         float *g = hg + (size_t)r * GH, *hr = h + (size_t)r * H;
         switch (rnn->cell) {
-        case RS_CELL_LSTM: {
-            float *cr = c + (size_t)r * H;
-            for (int j = 0; j < GH; j++) g[j] += x[j];
-            rs_vsigmoid(g, 2 * H);         /* i, f */
-            rs_vtanh(g + 2 * H, H);        /* g */
-            rs_vsigmoid(g + 3 * H, H);     /* o */
-            for (int j = 0; j < H; j++) {
-                cr[j] = g[H + j] * cr[j] + g[j] * g[2 * H + j];
-                g[2 * H + j] = cr[j];
-            }
-            rs_vtanh(g + 2 * H, H);        /* tanh(c') */
-            for (int j = 0; j < H; j++) hr[j] = g[3 * H + j] * g[2 * H + j];
+        case RS_CELL_LSTM:
+            rs_vlstm_cell(x, g, c + (size_t)r * H, hr, H);
             break;
-        }
         case RS_CELL_GRU:
             gru_combine(x, g, hr, H);
             break;

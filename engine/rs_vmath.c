@@ -174,6 +174,26 @@ MAP512(vexp_avx512, exp512)
 MAP512(vtanh_avx512, tanh512)
 MAP512(vsigmoid_avx512, sigmoid512)
 
+/* rs_vlstm_cell over 16 units from j (m of them, the rest masked off) */
+static inline __attribute__((always_inline)) T512 void lstm16(const float *x, float *g, float *c,
+                                                             float *h, int H, int j, __mmask16 m) {
+#define GATE512(k) _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + (k) * H + j), \
+                                 _mm512_maskz_loadu_ps(m, x + (k) * H + j))
+    const __m512 i = sigmoid512(GATE512(0)), f = sigmoid512(GATE512(1));
+    const __m512 u = tanh512(GATE512(2)), o = sigmoid512(GATE512(3));
+#undef GATE512
+    const __m512 cell = _mm512_add_ps(_mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, c + j)),
+                                      _mm512_mul_ps(i, u));
+    _mm512_mask_storeu_ps(c + j, m, cell);
+    _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, tanh512(cell)));
+}
+
+static T512 void lstm_avx512(const float *x, float *g, float *c, float *h, int H) {
+    int j = 0;
+    for (; j + 16 <= H; j += 16) lstm16(x, g, c, h, H, j, (__mmask16)0xFFFF);
+    if (j < H) lstm16(x, g, c, h, H, j, (__mmask16)((1u << (H - j)) - 1u));
+}
+
 /* ---------------------------------------------------------------- AVX2 + FMA */
 #define T256 __attribute__((target("avx2,fma")))
 
@@ -243,6 +263,35 @@ MAP256(vexp_avx2, exp256)
 MAP256(vtanh_avx2, tanh256)
 MAP256(vsigmoid_avx2, sigmoid256)
 
+/* rs_vlstm_cell over 8 units: gates from g and x at offset j of each block, c and h at
+   offset 0 of the given pointers (the tail runs on zero-padded copies) */
+static inline __attribute__((always_inline)) T256 void lstm8(const float *x, const float *g,
+                                                            int H, int j, float *c, float *h) {
+#define GATE256(k) _mm256_add_ps(_mm256_loadu_ps(g + (k) * H + j), _mm256_loadu_ps(x + (k) * H + j))
+    const __m256 i = sigmoid256(GATE256(0)), f = sigmoid256(GATE256(1));
+    const __m256 u = tanh256(GATE256(2)), o = sigmoid256(GATE256(3));
+#undef GATE256
+    const __m256 cell = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c)), _mm256_mul_ps(i, u));
+    _mm256_storeu_ps(c, cell);
+    _mm256_storeu_ps(h, _mm256_mul_ps(o, tanh256(cell)));
+}
+
+static T256 void lstm_avx2(const float *x, float *g, float *c, float *h, int H) {
+    int j = 0;
+    for (; j + 8 <= H; j += 8) lstm8(x, g, H, j, c + j, h + j);
+    if (j == H) return;
+    const int m = H - j;
+    float gx[2][4][8] = {{{0}}}, cell[8] = {0}, out[8];
+    for (int k = 0; k < 4; k++) {
+        memcpy(gx[0][k], g + k * H + j, sizeof(float) * m);
+        memcpy(gx[1][k], x + k * H + j, sizeof(float) * m);
+    }
+    memcpy(cell, c + j, sizeof(float) * m);
+    lstm8(&gx[1][0][0], &gx[0][0][0], 8, 0, cell, out);
+    memcpy(c + j, cell, sizeof(float) * m);
+    memcpy(h + j, out, sizeof(float) * m);
+}
+
 static inline __attribute__((always_inline)) T512 float blocks_avx512(const float *x, int count,
                                                                     int *nan) {
     __m512 lanes = _mm512_set1_ps(-INFINITY);
@@ -283,6 +332,24 @@ typedef float (*max_fn)(const float *, int, int, float *);
 static max_fn max_chunks_fn = vmax_chunks_portable;
 static rs_once once = RS_ONCE_INIT;
 
+/* rs_vlstm_cell as its parts: the element-wise functions over each gate block, then the
+   cell and output in plain loops (the same operations in the same order as the fused
+   kernels) */
+static void lstm_by_parts(const float *x, float *g, float *c, float *h, int H) {
+    for (int j = 0; j < 4 * H; j++) g[j] += x[j];
+    rs_vsigmoid(g, 2 * H);         /* i, f */
+    rs_vtanh(g + 2 * H, H);        /* g */
+    rs_vsigmoid(g + 3 * H, H);     /* o */
+    for (int j = 0; j < H; j++) {
+        c[j] = g[H + j] * c[j] + g[j] * g[2 * H + j];
+        g[2 * H + j] = c[j];
+    }
+    rs_vtanh(g + 2 * H, H);        /* tanh(c') */
+    for (int j = 0; j < H; j++) h[j] = g[3 * H + j] * g[2 * H + j];
+}
+typedef void (*lstm_fn)(const float *, float *, float *, float *, int);
+static lstm_fn lstm_cell_fn = lstm_by_parts;
+
 static void choose(void) {
     const char *want = getenv("RNNSEARCH_ISA");
     if (want && strcmp(want, "portable") == 0) return;
@@ -291,9 +358,11 @@ static void choose(void) {
     if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
         exp_fn = vexp_avx512; tanh_fn = vtanh_avx512; sigmoid_fn = vsigmoid_avx512;
         max_chunks_fn = vmax_chunks_avx512;
+        lstm_cell_fn = lstm_avx512;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         exp_fn = vexp_avx2; tanh_fn = vtanh_avx2; sigmoid_fn = vsigmoid_avx2;
         max_chunks_fn = vmax_chunks_avx2;
+        lstm_cell_fn = lstm_avx2;
     }
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -304,6 +373,10 @@ static void choose(void) {
 void rs_vexp(float *x, int n) { rs_call_once(&once, choose); if (n > 0) exp_fn(x, n); }
 void rs_vtanh(float *x, int n) { rs_call_once(&once, choose); if (n > 0) tanh_fn(x, n); }
 void rs_vsigmoid(float *x, int n) { rs_call_once(&once, choose); if (n > 0) sigmoid_fn(x, n); }
+void rs_vlstm_cell(const float *x, float *g, float *c, float *h, int H) {
+    rs_call_once(&once, choose);
+    if (H > 0) lstm_cell_fn(x, g, c, h, H);
+}
 float rs_vmax_chunks(const float *x, int n, int chunk, float *out) {
     rs_call_once(&once, choose);
     return n > 0 ? max_chunks_fn(x, n, chunk > 0 ? chunk : n, out) : -INFINITY;

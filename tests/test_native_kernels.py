@@ -28,8 +28,8 @@ HARNESS = Path(__file__).resolve().parent / "native" / "kernel_check.c"
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
 FAMILIES = ("fp32", "fp32-portable", "int8", "bf16", "exp", "tanh", "sigmoid", "log_softmax",
-            "context")
-SIMD_FAMILIES = ("fp32", "exp", "tanh", "sigmoid", "log_softmax")
+            "context", "lstm")
+SIMD_FAMILIES = ("fp32", "exp", "tanh", "sigmoid", "log_softmax", "lstm")
 
 # qemu CPU models -> the int8 kernel the engine must choose on them
 ARM_CPUS = {"cortex-a53": "neon", "cortex-a72": "neon", "neoverse-n1": "neon-dotprod",

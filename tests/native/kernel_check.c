@@ -53,7 +53,7 @@ static float *random_floats(size_t n, float scale) {
 }
 
 typedef struct { const char *name; uint64_t h; } digest;
-static digest digests[12];
+static digest digests[16];
 static int n_digests;
 
 static void hash_into(const char *name, const float *a, size_t n) {
@@ -71,6 +71,44 @@ static void hash_into(const char *name, const float *a, size_t n) {
 
 static int same_bits(const float *a, const float *b, size_t n) {
     return n == 0 || memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* ------------------------------------------------------------ LSTM cell */
+/* rs_vlstm_cell against its parts (rs_vsigmoid and rs_vtanh over the gate blocks, the
+ * cell and output as plain loops): the same bits for widths with and without a vector
+ * tail, with gates that saturate, overflow and are NaN. */
+static void check_lstm_cell(void) {
+    static const int WIDTHS[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 40, 128, 129};
+    for (size_t wi = 0; wi < sizeof(WIDTHS) / sizeof(WIDTHS[0]); wi++) {
+        const int H = WIDTHS[wi];
+        float *x = random_floats((size_t)4 * H, 6.0f), *g = random_floats((size_t)4 * H, 6.0f);
+        float *c0 = random_floats(H, 3.0f);
+        const float special[] = {NAN, INFINITY, -INFINITY, 100.0f, -100.0f, 0.0f, -0.0f};
+        for (int k = 0; k < 7 && k < 4 * H; k++) g[(k * 5 + 1) % (4 * H)] = special[k];
+        float *ga = malloc(sizeof(float) * 4 * H), *gb = malloc(sizeof(float) * 4 * H);
+        float *ca = malloc(sizeof(float) * H), *cb = malloc(sizeof(float) * H);
+        float *ha = malloc(sizeof(float) * H), *hb = malloc(sizeof(float) * H);
+        memcpy(ga, g, sizeof(float) * 4 * H);
+        memcpy(gb, g, sizeof(float) * 4 * H);
+        memcpy(ca, c0, sizeof(float) * H);
+        memcpy(cb, c0, sizeof(float) * H);
+        rs_vlstm_cell(x, ga, ca, ha, H);
+        for (int j = 0; j < 4 * H; j++) gb[j] += x[j];
+        rs_vsigmoid(gb, 2 * H);
+        rs_vtanh(gb + 2 * H, H);
+        rs_vsigmoid(gb + 3 * H, H);
+        for (int j = 0; j < H; j++) {
+            const float keep = gb[H + j] * cb[j], add = gb[j] * gb[2 * H + j];
+            cb[j] = keep + add;
+            gb[2 * H + j] = cb[j];
+        }
+        rs_vtanh(gb + 2 * H, H);
+        for (int j = 0; j < H; j++) hb[j] = gb[3 * H + j] * gb[2 * H + j];
+        expect(same_bits(ca, cb, H) && same_bits(ha, hb, H), "lstm cell", H, 0, 0);
+        hash_into("lstm", ha, H);
+        hash_into("lstm", ca, H);
+        free(x); free(g); free(c0); free(ga); free(gb); free(ca); free(cb); free(ha); free(hb);
+    }
 }
 
 /* ------------------------------------------------------------ attention contexts */
@@ -462,6 +500,7 @@ int main(void) {
     check_elementwise();
     check_threads();
     check_contexts();
+    check_lstm_cell();
     for (int k = 0; k < n_digests; k++)
         printf("digest %s %016llx\n", digests[k].name, (unsigned long long)digests[k].h);
     printf("checked %d, failed %d\n", checks, failures);
