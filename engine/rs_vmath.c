@@ -174,26 +174,6 @@ MAP512(vexp_avx512, exp512)
 MAP512(vtanh_avx512, tanh512)
 MAP512(vsigmoid_avx512, sigmoid512)
 
-/* rs_vlstm_cell over 16 units from j (m of them, the rest masked off) */
-static inline __attribute__((always_inline)) T512 void lstm16(const float *x, float *g, float *c,
-                                                             float *h, int H, int j, __mmask16 m) {
-#define GATE512(k) _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + (k) * H + j), \
-                                 _mm512_maskz_loadu_ps(m, x + (k) * H + j))
-    const __m512 i = sigmoid512(GATE512(0)), f = sigmoid512(GATE512(1));
-    const __m512 u = tanh512(GATE512(2)), o = sigmoid512(GATE512(3));
-#undef GATE512
-    const __m512 cell = _mm512_add_ps(_mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, c + j)),
-                                      _mm512_mul_ps(i, u));
-    _mm512_mask_storeu_ps(c + j, m, cell);
-    _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, tanh512(cell)));
-}
-
-static T512 void lstm_avx512(const float *x, float *g, float *c, float *h, int H) {
-    int j = 0;
-    for (; j + 16 <= H; j += 16) lstm16(x, g, c, h, H, j, (__mmask16)0xFFFF);
-    if (j < H) lstm16(x, g, c, h, H, j, (__mmask16)((1u << (H - j)) - 1u));
-}
-
 /* ---------------------------------------------------------------- AVX2 + FMA */
 #define T256 __attribute__((target("avx2,fma")))
 
@@ -358,7 +338,8 @@ static void choose(void) {
     if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
         exp_fn = vexp_avx512; tanh_fn = vtanh_avx512; sigmoid_fn = vsigmoid_avx512;
         max_chunks_fn = vmax_chunks_avx512;
-        lstm_cell_fn = lstm_avx512;
+        /* the AVX2 cell: its lane functions give the AVX-512 ones' bits */
+        lstm_cell_fn = lstm_avx2;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         exp_fn = vexp_avx2; tanh_fn = vtanh_avx2; sigmoid_fn = vsigmoid_avx2;
         max_chunks_fn = vmax_chunks_avx2;
