@@ -157,6 +157,21 @@ static void run_direction(const layer_job *j, int d, const direction_buffers *w)
     memcpy(j->final_c + ((size_t)l * 2 + d) * B * He, w->c, sizeof(float) * B * He);
 }
 
+static float *zeroed_floats(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+/* A direction's buffers for B sentences whose longest layer input has xproj_floats / B
+ * positions' projections. Non-zero when out of memory (what was allocated stays in w). */
+static int alloc_direction_buffers(direction_buffers *w, const rs_model *m, int B,
+                                   size_t xproj_floats) {
+    const int He = m->enc_hidden, GH = rs_rnn_gates(m->enc[0][0].cell) * He;
+    w->xproj = zeroed_floats(xproj_floats);
+    w->xstep = zeroed_floats((size_t)B * GH);
+    w->h = zeroed_floats((size_t)B * He);
+    w->c = zeroed_floats((size_t)B * He);
+    w->scratch = zeroed_floats(rs_rnn_scratch_floats(&m->enc[0][0], B));
+    return !w->xproj || !w->xstep || !w->h || !w->c || !w->scratch;
+}
+
 static void free_direction_buffers(direction_buffers *w) {
     free(w->xproj); free(w->xstep); free(w->h); free(w->c); free(w->scratch);
 }
@@ -192,10 +207,10 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     const int ndir = m->enc_bidirectional ? 2 : 1, Le = m->enc_layers;
     const int Ld = m->dec_layers, Hd = m->dec_hidden;
     const int GH = Le ? rs_rnn_gates(m->enc[0][0].cell) * He : 0;
-    float *in = NULL, *outbuf = NULL, *xproj = NULL, *xstep = NULL, *h = NULL, *c = NULL;
-    float *scratch = NULL, *final_h = NULL, *final_c = NULL, *bridge_in = NULL;
+    float *in = NULL, *outbuf = NULL, *final_h = NULL, *final_c = NULL, *bridge_in = NULL;
     int *lengths = NULL;
-    direction_buffers second = {NULL}; /* the backward direction's, side by side */
+    /* the directions' buffers: the second only when they run side by side */
+    direction_buffers dirs[2] = {{NULL}, {NULL}};
     memset(out, 0, sizeof(*out));
     out->batch = B;
 
@@ -210,13 +225,7 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     /* the input projections of the longest layer input (the first, after the source's
        own subsampling) */
     const size_t xproj_floats = Le ? (size_t)B * rs_subsampled_length(src, 0, S) * GH : 0;
-    if (Le) {
-        ALLOC(xproj, xproj_floats);
-        ALLOC(xstep, (size_t)B * GH);
-        ALLOC(h, (size_t)B * He);
-        ALLOC(c, (size_t)B * He);
-        ALLOC(scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
-    }
+    if (Le && alloc_direction_buffers(&dirs[0], m, B, xproj_floats)) goto out_of_memory;
 
     rs_source_embed(m, B, input, order, lengths, S, in);
     int in_w = src->width;
@@ -226,15 +235,9 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
     int threads;
     rs_workers *pool = rs_workers_bound(&threads);
     const int side_by_side = Le && ndir == 2 && !m->enc_merge_sum && pool && threads == 2;
-    if (side_by_side) {
-        ALLOC(second.xproj, xproj_floats);
-        ALLOC(second.xstep, (size_t)B * GH);
-        ALLOC(second.h, (size_t)B * He);
-        ALLOC(second.c, (size_t)B * He);
-        ALLOC(second.scratch, rs_rnn_scratch_floats(&m->enc[0][0], B));
-    }
+    if (side_by_side && alloc_direction_buffers(&dirs[1], m, B, xproj_floats)) goto out_of_memory;
     layer_job job = {.m = m, .B = B, .lengths = lengths, .final_h = final_h, .final_c = final_c,
-                     .buf = {{xproj, xstep, h, c, scratch}, second}};
+                     .buf = {dirs[0], dirs[1]}};
     for (int l = 0; l < Le; l++) {
         job.layer = l;
         job.S = S;
@@ -328,17 +331,17 @@ int rs_encode(const rs_model *m, int B, const rs_input *input, const int *order,
             memcpy(ic, ih, sizeof(float) * B * Hd);
     }
 
-    free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
-    free(final_h); free(final_c); free(bridge_in);
-    free_direction_buffers(&second);
+    free(outbuf); free(final_h); free(final_c); free(bridge_in);
+    free_direction_buffers(&dirs[0]);
+    free_direction_buffers(&dirs[1]);
     return 0;
 
 out_of_memory:
     snprintf(err, err_size, "out of memory while encoding a batch of %d sentences of up to %d positions", B, S);
 fail:
-    free(in); free(outbuf); free(xproj); free(xstep); free(h); free(c); free(scratch);
-    free(final_h); free(final_c); free(bridge_in); free(lengths);
-    free_direction_buffers(&second);
+    free(in); free(outbuf); free(final_h); free(final_c); free(bridge_in); free(lengths);
+    free_direction_buffers(&dirs[0]);
+    free_direction_buffers(&dirs[1]);
     rs_encoded_free(out);
     return 1;
 }

@@ -104,13 +104,17 @@ def encoder_layers(tensors: dict) -> int:
     return len({n.split(".")[2] for n in tensors if n.startswith("encoder.layers.")})
 
 
+def decoder_matrix_macs(tensors: dict) -> int:
+    """Multiply-adds of every per-step decoder matrix, once (one hypothesis, one step)."""
+    return sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
+               if tensors[n].ndim == 2)
+
+
 def decoder_row_macs(tensors: dict, memory_positions: int) -> int:
     """Multiply-adds of one hypothesis's decoder step: every per-step matrix once, and
     attention over the memory (scores and context)."""
     key_width, memory_width = tensors["attention.key.weight"].shape  # [keys, D_m]
-    return (sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
-                if tensors[n].ndim == 2)
-            + memory_positions * (key_width + memory_width))
+    return decoder_matrix_macs(tensors) + memory_positions * (key_width + memory_width)
 
 
 def decoded_macs(tensors: dict, source_lengths: list[int], decoded_rows: int) -> int:
@@ -120,11 +124,8 @@ def decoded_macs(tensors: dict, source_lengths: list[int], decoded_rows: int) ->
     attention's own products are left out too)."""
     layers = encoder_layers(tensors)
     encoder = sum(encoder_macs(tensors, [n] * layers, n) for n in source_lengths)
-    if "attention.key.weight" in tensors:
-        row = decoder_row_macs(tensors, min(source_lengths))
-    else:
-        row = sum(tensors[n].size for n in per_step_decoder_tensors(tensors)
-                  if tensors[n].ndim == 2)
+    row = (decoder_row_macs(tensors, min(source_lengths)) if "attention.key.weight" in tensors
+           else decoder_matrix_macs(tensors))
     return encoder + decoded_rows * row
 
 
